@@ -1,0 +1,302 @@
+//! Task definition rendering, kept pure: load a task definition JSON (as registered, or as
+//! `describe-task-definition` prints it), swap one container's image, merge environment
+//! variables, and leave every other field untouched. JSON in, JSON out: no field is lost.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Fields ECS adds when it describes a task definition; RegisterTaskDefinition refuses them.
+pub const READ_ONLY_FIELDS: &[&str] = &[
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "requiresAttributes",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
+    "deleteRequested",
+];
+
+fn problem(source_name: &str, p: impl Into<String>) -> Error {
+    Error::TaskDefinition {
+        source_name: source_name.to_string(),
+        problem: p.into(),
+    }
+}
+
+/// Parses task definition text into a registrable JSON object: unwraps `{"taskDefinition": …}`,
+/// drops `tags` wrappers and read-only fields, and checks the shape ECS requires.
+pub fn parse(source_name: &str, text: &str) -> Result<Value> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        problem(
+            source_name,
+            format!("is not valid JSON ({e}); use the output of `aws ecs describe-task-definition` or a registrable task definition"),
+        )
+    })?;
+    normalize(source_name, value)
+}
+
+/// Same as [`parse`] for an already parsed value (e.g. a live task definition read from ECS).
+pub fn normalize(source_name: &str, value: Value) -> Result<Value> {
+    let mut obj = match value {
+        Value::Object(mut o) => {
+            if let Some(Value::Object(inner)) = o.remove("taskDefinition") {
+                inner
+            } else {
+                o
+            }
+        }
+        _ => return Err(problem(source_name, "is not a JSON object")),
+    };
+    for f in READ_ONLY_FIELDS {
+        obj.remove(*f);
+    }
+    validate(source_name, &obj)?;
+    Ok(Value::Object(obj))
+}
+
+fn validate(source_name: &str, obj: &Map<String, Value>) -> Result<()> {
+    match obj.get("family") {
+        Some(Value::String(f)) if !f.is_empty() => {}
+        _ => {
+            return Err(problem(
+                source_name,
+                "has no \"family\" (string); every task definition needs one",
+            ));
+        }
+    }
+    let containers = obj
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            problem(
+                source_name,
+                "has no \"containerDefinitions\" array; is this a task definition?",
+            )
+        })?;
+    if containers.is_empty() {
+        return Err(problem(
+            source_name,
+            "has an empty \"containerDefinitions\"",
+        ));
+    }
+    for (i, c) in containers.iter().enumerate() {
+        let name = c.get("name").and_then(Value::as_str);
+        if name.is_none_or(str::is_empty) {
+            return Err(problem(
+                source_name,
+                format!("containerDefinitions[{i}] has no \"name\""),
+            ));
+        }
+        if let Some(env) = c.get("environment")
+            && !env.is_array()
+        {
+            return Err(problem(
+                source_name,
+                format!("containerDefinitions[{i}].environment is not an array"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Names of the containers, in order.
+pub fn container_names(td: &Value) -> Vec<String> {
+    td.get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Picks the container whose image is replaced: the named one, or the only one.
+pub fn pick_container(source_name: &str, td: &Value, container: Option<&str>) -> Result<String> {
+    let names = container_names(td);
+    match container {
+        Some(c) if names.iter().any(|n| n == c) => Ok(c.to_string()),
+        Some(c) => Err(problem(
+            source_name,
+            format!(
+                "has no container named {c:?} (containers: {}); fix container-name",
+                names.join(", ")
+            ),
+        )),
+        None if names.len() == 1 => Ok(names[0].clone()),
+        None => Err(Error::MissingInput {
+            name: "container-name".into(),
+            why: format!(
+                "because the task definition has several containers ({}): say which one gets the new image",
+                names.join(", ")
+            ),
+        }),
+    }
+}
+
+/// Renders the task definition with `image` in `container` and `env` merged into its
+/// environment (existing names replaced in place, new ones appended). Everything else is kept.
+pub fn render(td: &Value, container: &str, image: &str, env: &[(String, String)]) -> Result<Value> {
+    let mut out = td.clone();
+    let cs = out
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| problem("rendered", "has no containerDefinitions"))?;
+    let c = cs
+        .iter_mut()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        .ok_or_else(|| problem("rendered", format!("has no container named {container:?}")))?;
+    let obj = c
+        .as_object_mut()
+        .ok_or_else(|| problem("rendered", "a container definition is not an object"))?;
+    obj.insert("image".into(), Value::String(image.to_string()));
+    if !env.is_empty() {
+        let list = obj
+            .entry("environment")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let arr = list
+            .as_array_mut()
+            .ok_or_else(|| problem("rendered", "environment is not an array"))?;
+        for (k, v) in env {
+            let entry = serde_json::json!({"name": k, "value": v});
+            match arr
+                .iter_mut()
+                .find(|e| e.get("name").and_then(Value::as_str) == Some(k.as_str()))
+            {
+                Some(existing) => *existing = entry,
+                None => arr.push(entry),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The image a container runs, if set.
+pub fn container_image<'a>(td: &'a Value, container: &str) -> Option<&'a str> {
+    td.get("containerDefinitions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?
+        .get("image")?
+        .as_str()
+}
+
+/// True when two registrable task definitions are the same (ignoring key order and read-only fields).
+pub fn same(a: &Value, b: &Value) -> bool {
+    strip(a) == strip(b)
+}
+
+fn strip(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        for f in READ_ONLY_FIELDS {
+            o.remove(*f);
+        }
+        o.remove("tags");
+    }
+    v
+}
+
+/// A unified diff of two task definitions as pretty JSON (keys sorted), for the dry run.
+pub fn diff(before: &Value, after: &Value, before_name: &str, after_name: &str) -> String {
+    let a = serde_json::to_string_pretty(&strip(before)).unwrap_or_default();
+    let b = serde_json::to_string_pretty(&strip(after)).unwrap_or_default();
+    if a == b {
+        return String::from("(no change)\n");
+    }
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header(before_name, after_name)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn td() -> Value {
+        json!({
+            "taskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7",
+            "revision": 7, "status": "ACTIVE",
+            "family": "web1",
+            "networkMode": "bridge",
+            "containerDefinitions": [
+                {"name": "web1", "image": "old:1", "memoryReservation": 256,
+                 "portMappings": [{"containerPort": 8000, "hostPort": 0}],
+                 "environment": [{"name": "A", "value": "1"}]},
+                {"name": "sidecar", "image": "envoy:1"}
+            ]
+        })
+    }
+
+    #[test]
+    fn describe_output_is_unwrapped_and_read_only_fields_dropped() {
+        let text = json!({"taskDefinition": td()}).to_string();
+        let v = parse("file.json", &text).unwrap();
+        assert!(v.get("revision").is_none());
+        assert!(v.get("taskDefinitionArn").is_none());
+        assert_eq!(v["family"], "web1");
+    }
+
+    #[test]
+    fn render_swaps_only_the_image_and_merges_env() {
+        let v = normalize("t", td()).unwrap();
+        let out = render(
+            &v,
+            "web1",
+            "repo:v2",
+            &[("A".into(), "9".into()), ("B".into(), "2".into())],
+        )
+        .unwrap();
+        assert_eq!(out["containerDefinitions"][0]["image"], "repo:v2");
+        assert_eq!(
+            out["containerDefinitions"][0]["environment"],
+            json!([{"name":"A","value":"9"},{"name":"B","value":"2"}])
+        );
+        assert_eq!(out["containerDefinitions"][1], v["containerDefinitions"][1]);
+        assert_eq!(
+            out["containerDefinitions"][0]["portMappings"],
+            v["containerDefinitions"][0]["portMappings"]
+        );
+    }
+
+    #[test]
+    fn container_choice_is_required_with_several() {
+        let v = normalize("t", td()).unwrap();
+        assert!(
+            pick_container("t", &v, None)
+                .unwrap_err()
+                .to_string()
+                .contains("web1, sidecar")
+        );
+        assert!(pick_container("t", &v, Some("nope")).is_err());
+        assert_eq!(pick_container("t", &v, Some("sidecar")).unwrap(), "sidecar");
+    }
+
+    #[test]
+    fn not_a_task_definition_is_refused() {
+        assert!(parse("x", "[]").is_err());
+        assert!(parse("x", r#"{"family": "f"}"#).is_err());
+        assert!(parse("x", r#"{"family": "f", "containerDefinitions": []}"#).is_err());
+        assert!(parse("x", r#"{"containerDefinitions": [{"name":"a"}]}"#).is_err());
+    }
+
+    #[test]
+    fn same_ignores_read_only_fields_and_diff_shows_image() {
+        let v = normalize("t", td()).unwrap();
+        assert!(same(&v, &td()));
+        let out = render(&v, "web1", "repo:v2", &[]).unwrap();
+        assert!(!same(&v, &out));
+        let d = diff(&v, &out, "live", "new");
+        assert!(
+            d.contains("-      \"image\": \"old:1\"")
+                && d.contains("+      \"image\": \"repo:v2\""),
+            "{d}"
+        );
+    }
+}

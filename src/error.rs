@@ -1,0 +1,189 @@
+//! The one error type of the crate: every failure names the thing, the value and what to do next.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a run. Each variant's message is written for the person reading the
+/// workflow log: what was wrong, the value seen, and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input (or CLI flag) has a value outside the accepted set or shape.
+    #[error("input `{name}` has the value {value:?}: {reason}")]
+    InvalidInput {
+        name: String,
+        value: String,
+        reason: String,
+    },
+
+    /// Two inputs that cannot be used together, or one that needs another.
+    #[error("inputs do not fit together: {message}")]
+    InputConflict { message: String },
+
+    /// A required input is missing for what this run has to do.
+    #[error("input `{name}` is required {why}; set it in the step's `with:` (or pass --{name})")]
+    MissingInput { name: String, why: String },
+
+    /// A file named by an input could not be read.
+    #[error(
+        "cannot read {what} at {path}: {source}; check that the path is right (relative paths start at the workspace)"
+    )]
+    ReadFile {
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The GitHub event payload is not the JSON the event name promises.
+    #[error(
+        "the {event_name} event payload at {path} is not valid: {reason}; pass the file GitHub wrote to GITHUB_EVENT_PATH (or --event FILE)"
+    )]
+    InvalidEvent {
+        event_name: String,
+        path: PathBuf,
+        reason: String,
+    },
+
+    /// No event name was given: the binary cannot decide whether to deploy.
+    #[error(
+        "no GitHub event name: set GITHUB_EVENT_NAME or pass --event-name (pull_request, workflow_dispatch, push)"
+    )]
+    MissingEventName,
+
+    /// A package.json that cannot be used as the source of the version.
+    #[error("package.json at {path} {problem}")]
+    PackageJson { path: PathBuf, problem: String },
+
+    /// A version string that fails the configured version format.
+    #[error("version {value:?} (from {source_name}) is not valid: {reason}")]
+    InvalidVersion {
+        value: String,
+        source_name: String,
+        reason: String,
+    },
+
+    /// A pushed tag whose version differs from package.json: one of them is wrong.
+    #[error(
+        "tag {tag} says version {tag_version}, but {path} says {package_version}; bump package.json or push the matching tag"
+    )]
+    TagVersionMismatch {
+        tag: String,
+        tag_version: String,
+        path: PathBuf,
+        package_version: String,
+    },
+
+    /// The config file (several apps) cannot be used.
+    #[error("config file {path}: {problem}")]
+    Config { path: PathBuf, problem: String },
+
+    /// A task definition file or rendering problem.
+    #[error("task definition {source_name}: {problem}")]
+    TaskDefinition {
+        source_name: String,
+        problem: String,
+    },
+
+    /// An AppSpec file or rendering problem.
+    #[error("AppSpec {source_name}: {problem}")]
+    AppSpec {
+        source_name: String,
+        problem: String,
+    },
+
+    /// A call to an AWS API failed (after the SDK's own retries).
+    #[error("AWS {service} {operation} failed: {message}")]
+    Aws {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
+
+    /// The ECS service cannot be deployed as asked.
+    #[error("ECS service {service} in cluster {cluster}: {problem}")]
+    Service {
+        cluster: String,
+        service: String,
+        problem: String,
+    },
+
+    /// The image could not be built, found or pushed.
+    #[error("image {image}: {problem}")]
+    Image { image: String, problem: String },
+
+    /// The Docker engine could not be reached or refused a request.
+    #[error("Docker engine: {problem}")]
+    Docker { problem: String },
+
+    /// The deployment did not reach a healthy end.
+    #[error("deployment {deployment_id} of {target}: {problem}")]
+    Deployment {
+        target: String,
+        deployment_id: String,
+        problem: String,
+    },
+
+    /// The run was cancelled (SIGTERM/SIGINT, as GitHub sends on job cancel).
+    #[error("cancelled: {what}")]
+    Cancelled { what: String },
+
+    /// Writing a GitHub file command (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY) failed.
+    #[error("cannot write {what} to {path}: {source}")]
+    WriteFile {
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Several apps ran and at least one failed; each app's error is in the results.
+    #[error("{failed} of {total} apps failed: {summary}")]
+    AppsFailed {
+        failed: usize,
+        total: usize,
+        summary: String,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Builds an [`Error::InvalidInput`] without spelling out the field names at every call.
+    pub fn invalid_input(
+        name: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidInput {
+            name: name.into(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds an [`Error::Aws`] from any SDK error, keeping the service's own message and code.
+    pub fn aws<E>(service: &'static str, operation: &'static str, err: E) -> Self
+    where
+        E: std::error::Error + 'static,
+    {
+        Error::Aws {
+            service,
+            operation,
+            message: error_chain(&err),
+        }
+    }
+}
+
+/// Joins an error and its sources into one line, the way the log shows it once.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,1327 @@
+//! Every input, read once: `INPUT_*` variables as the runner sets them, or CLI flags of the same
+//! names, turned into typed, validated settings. No other module reads the environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Which part of the run an input belongs to; per-app inputs may also come from the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Read once for the whole run (trigger, reporting, dry run).
+    Run,
+    /// May differ per app (version, image, deploy): allowed in the config file too.
+    App,
+}
+
+/// One input of the action's contract: its name is the interface (action.yml, `INPUT_*`, flag).
+#[derive(Debug, Clone, Copy)]
+pub struct InputSpec {
+    pub name: &'static str,
+    pub scope: Scope,
+    /// The default the binary applies when the input is empty (action.yml declares none, so that a
+    /// config file's value is not hidden by an action.yml default).
+    pub default: Option<&'static str>,
+    /// Masked with `::add-mask::` before anything is printed.
+    pub secret: bool,
+    pub help: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    scope: Scope,
+    default: Option<&'static str>,
+    secret: bool,
+    help: &'static str,
+) -> InputSpec {
+    InputSpec {
+        name,
+        scope,
+        default,
+        secret,
+        help,
+    }
+}
+
+use Scope::{App, Run};
+
+/// The whole input contract (see DESIGN.md); action.yml is checked against this table by a test.
+pub const INPUTS: &[InputSpec] = &[
+    // trigger
+    spec(
+        "app",
+        Run,
+        None,
+        false,
+        "App to deploy: a name, a comma list, or `all` (config file). Default: the part after release-branch-prefix of the PR head branch",
+    ),
+    spec(
+        "base-branch",
+        Run,
+        Some("main"),
+        false,
+        "Branch a release PR must be merged into",
+    ),
+    spec(
+        "release-branch-prefix",
+        Run,
+        Some("release/"),
+        false,
+        "Prefix of release branches; the rest of the branch name is the app",
+    ),
+    spec(
+        "deploy-on",
+        Run,
+        Some("pull-request-merged,workflow-dispatch,tag"),
+        false,
+        "Events that deploy: comma list of pull-request-merged, workflow-dispatch, tag, push",
+    ),
+    spec(
+        "version",
+        Run,
+        None,
+        false,
+        "Version to deploy: `latest` (the package.json version, built if needed) or an explicit version (that existing image is deployed, no build). Default on workflow_dispatch: the event's `version` input",
+    ),
+    // version
+    spec(
+        "package-json",
+        App,
+        None,
+        false,
+        "package.json holding the version. Default: apps/<app>/package.json when it exists, else package.json",
+    ),
+    spec(
+        "version-format",
+        App,
+        Some("semver"),
+        false,
+        "`semver`, or `loose` for the ^v[0-9a-zA-Z._-]+$ rule",
+    ),
+    spec(
+        "tag-prefix",
+        App,
+        Some("v"),
+        false,
+        "Prefix of the version image tag (v1.2.3)",
+    ),
+    spec(
+        "tag-latest",
+        App,
+        Some("true"),
+        false,
+        "Also move the `latest` tag (never for prereleases)",
+    ),
+    // image
+    spec(
+        "image",
+        App,
+        None,
+        false,
+        "An image built elsewhere (repo:tag or repo@digest): no build",
+    ),
+    spec(
+        "registry",
+        App,
+        None,
+        false,
+        "Registry host. Default: the account's ECR registry",
+    ),
+    spec(
+        "registry-username",
+        App,
+        None,
+        false,
+        "User name for a registry that is not ECR",
+    ),
+    spec(
+        "registry-password",
+        App,
+        None,
+        true,
+        "Password or token for a registry that is not ECR",
+    ),
+    spec(
+        "ecr-repository",
+        App,
+        None,
+        false,
+        "Repository name. Default: the app name",
+    ),
+    spec(
+        "create-repository",
+        App,
+        Some("false"),
+        false,
+        "Create the ECR repository when it does not exist",
+    ),
+    spec(
+        "dockerfile",
+        App,
+        None,
+        false,
+        "Dockerfile. Default: apps/<app>/Dockerfile when it exists, else Dockerfile",
+    ),
+    spec(
+        "context",
+        App,
+        Some("."),
+        false,
+        "Build context, inside the workspace (monorepo builds need the root)",
+    ),
+    spec(
+        "build-args",
+        App,
+        None,
+        false,
+        "Build arguments, one KEY=VALUE per line",
+    ),
+    spec(
+        "build-secrets",
+        App,
+        None,
+        true,
+        "BuildKit secrets, one id=VALUE per line (never in layers or logs)",
+    ),
+    spec("target", App, None, false, "Build stage to stop at"),
+    spec(
+        "platform",
+        App,
+        None,
+        false,
+        "Target platform, e.g. linux/amd64",
+    ),
+    spec(
+        "cache",
+        App,
+        Some("none"),
+        false,
+        "`none`, or `registry` (cache in <repo>:buildcache)",
+    ),
+    spec(
+        "rebuild",
+        App,
+        Some("false"),
+        false,
+        "Rebuild even when the version tag already exists",
+    ),
+    // deploy
+    spec("cluster", App, Some("default"), false, "ECS cluster"),
+    spec(
+        "service",
+        App,
+        None,
+        false,
+        "ECS service. Without it the action only builds and pushes",
+    ),
+    spec(
+        "task-definition",
+        App,
+        None,
+        false,
+        "Task definition JSON file. Default: the service's live task definition",
+    ),
+    spec(
+        "container-name",
+        App,
+        None,
+        false,
+        "Container whose image is replaced (required when there are several)",
+    ),
+    spec(
+        "environment-variables",
+        App,
+        None,
+        false,
+        "Environment variables merged into the container, one KEY=VALUE per line",
+    ),
+    spec(
+        "deployment",
+        App,
+        Some("auto"),
+        false,
+        "`auto` (from the service's deployment controller), `rolling`, `codedeploy` or `ecs-blue-green`",
+    ),
+    spec(
+        "wait-for-service-stability",
+        App,
+        Some("true"),
+        false,
+        "Wait until the new deployment serves",
+    ),
+    spec(
+        "wait-for-minutes",
+        App,
+        Some("30"),
+        false,
+        "How long to wait before giving up (and rolling back)",
+    ),
+    spec(
+        "rollback-on-failure",
+        App,
+        Some("true"),
+        false,
+        "Roll back on failure, timeout or cancellation",
+    ),
+    spec(
+        "deregister-failed-task-definition",
+        App,
+        Some("false"),
+        false,
+        "Deregister the new revision after a failed deploy",
+    ),
+    spec(
+        "force-new-deployment",
+        App,
+        Some("false"),
+        false,
+        "Start a new deployment even when nothing changed",
+    ),
+    spec(
+        "run-task-command",
+        App,
+        None,
+        false,
+        "One-off command run with the new task definition before the update (e.g. migrations)",
+    ),
+    spec(
+        "codedeploy-application",
+        App,
+        None,
+        false,
+        "CodeDeploy application. Default: AppECS-<cluster>-<service>",
+    ),
+    spec(
+        "codedeploy-deployment-group",
+        App,
+        None,
+        false,
+        "CodeDeploy deployment group. Default: DgpECS-<cluster>-<service>",
+    ),
+    spec(
+        "codedeploy-appspec",
+        App,
+        None,
+        false,
+        "AppSpec file (YAML or JSON). Default: generated from the service",
+    ),
+    spec(
+        "codedeploy-deployment-config",
+        App,
+        None,
+        false,
+        "Deployment config, e.g. CodeDeployDefault.ECSCanary10Percent5Minutes",
+    ),
+    spec(
+        "codedeploy-deployment-description",
+        App,
+        None,
+        false,
+        "Description of the CodeDeploy deployment",
+    ),
+    spec(
+        "config",
+        Run,
+        None,
+        false,
+        "YAML file describing several apps (defaults + apps)",
+    ),
+    // report
+    spec(
+        "slack-webhook-url",
+        Run,
+        None,
+        true,
+        "Slack incoming webhook: one message with the outcome",
+    ),
+    spec(
+        "slack-bot-token",
+        Run,
+        None,
+        true,
+        "Slack bot token (with slack-channel): a start message updated with the outcome",
+    ),
+    spec(
+        "slack-channel",
+        Run,
+        None,
+        false,
+        "Slack channel id for the bot token",
+    ),
+    spec(
+        "slack-payload",
+        Run,
+        None,
+        false,
+        "Own Slack JSON template with {placeholders}",
+    ),
+    spec(
+        "discord-webhook-url",
+        Run,
+        None,
+        true,
+        "Discord webhook: an embed with the outcome",
+    ),
+    spec(
+        "github-token",
+        Run,
+        None,
+        true,
+        "Token for GitHub Deployments (deployments: write)",
+    ),
+    spec(
+        "environment",
+        Run,
+        None,
+        false,
+        "GitHub deployment environment name",
+    ),
+    spec(
+        "dry-run",
+        Run,
+        Some("false"),
+        false,
+        "Compute and print the plan, write no AWS resource",
+    ),
+];
+
+/// Every output of the action's contract; action.yml is checked against this table by a test.
+pub const OUTPUTS: &[(&str, &str)] = &[
+    ("skipped", "true when the event did not call for a deploy"),
+    ("skip-reason", "Why nothing was deployed"),
+    ("app", "App deployed"),
+    ("version", "Version deployed"),
+    ("image", "Image reference deployed (registry/repo:tag)"),
+    ("image-digest", "Manifest digest of the image (sha256:...)"),
+    ("image-built", "true when this run built the image"),
+    (
+        "task-definition-arn",
+        "ARN of the registered task definition",
+    ),
+    ("previous-task-definition-arn", "ARN the service ran before"),
+    ("deployment-id", "ECS or CodeDeploy deployment id"),
+    ("deployment-kind", "rolling, codedeploy or ecs-blue-green"),
+    (
+        "status",
+        "succeeded, failed, rolled-back, cancelled or skipped",
+    ),
+    ("duration-seconds", "Wall time of the run"),
+    (
+        "slack-message-ts",
+        "ts of the Slack message (bot token mode)",
+    ),
+    ("results", "JSON array, one object per app"),
+];
+
+/// Context variables the runner gives a container action, with the flag that stands in for each.
+pub const CONTEXT: &[(&str, &str)] = &[
+    ("event", "GITHUB_EVENT_PATH"),
+    ("event-name", "GITHUB_EVENT_NAME"),
+    ("repository", "GITHUB_REPOSITORY"),
+    ("sha", "GITHUB_SHA"),
+    ("ref", "GITHUB_REF"),
+    ("run-id", "GITHUB_RUN_ID"),
+    ("run-attempt", "GITHUB_RUN_ATTEMPT"),
+    ("server-url", "GITHUB_SERVER_URL"),
+    ("actor", "GITHUB_ACTOR"),
+    ("workflow", "GITHUB_WORKFLOW"),
+    ("job", "GITHUB_JOB"),
+    ("output-file", "GITHUB_OUTPUT"),
+    ("summary-file", "GITHUB_STEP_SUMMARY"),
+    ("workspace", "GITHUB_WORKSPACE"),
+];
+
+/// The env variable the runner uses for an input: `INPUT_` + upper-cased name, hyphens kept.
+pub fn input_env_name(name: &str) -> String {
+    format!("INPUT_{}", name.to_uppercase().replace(' ', "_"))
+}
+
+/// Looks up an input's spec by name.
+pub fn input_spec(name: &str) -> Option<&'static InputSpec> {
+    INPUTS.iter().find(|s| s.name == name)
+}
+
+/// Inputs as given: name → non-empty string, before any validation or default.
+#[derive(Clone, Default, PartialEq)]
+pub struct RawInputs {
+    pub values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for RawInputs {
+    // Secret inputs are shown as *** so a debug print can never leak them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.values {
+            if input_spec(k).is_some_and(|s| s.secret) {
+                m.entry(k, &"***");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        m.finish()
+    }
+}
+
+impl RawInputs {
+    /// The given value, trimmed; empty counts as not given (the runner sets empty for unset).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The given value, or the contract's default.
+    pub fn get_or_default(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .or_else(|| input_spec(name).and_then(|s| s.default))
+    }
+
+    /// Layers `over` on top of `self`: a value given in `over` wins.
+    pub fn overlay(&self, over: &RawInputs) -> RawInputs {
+        let mut values = self.values.clone();
+        for (k, v) in &over.values {
+            if !v.trim().is_empty() {
+                values.insert(k.clone(), v.clone());
+            }
+        }
+        RawInputs { values }
+    }
+
+    /// Only the inputs of one scope (per-app inputs carried into each app's settings).
+    pub fn scoped(&self, scope: Scope) -> RawInputs {
+        RawInputs {
+            values: self
+                .values
+                .iter()
+                .filter(|(k, _)| input_spec(k).is_some_and(|s| s.scope == scope))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Every non-empty secret value, to be masked before anything is printed.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in INPUTS.iter().filter(|s| s.secret) {
+            if let Some(v) = self.get(s.name) {
+                out.push(v.to_string());
+            }
+        }
+        out
+    }
+}
+
+/// The runner's context (`GITHUB_*`), or the CLI flags standing in for it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GithubContext {
+    pub event_name: Option<String>,
+    pub event_path: Option<PathBuf>,
+    pub repository: Option<String>,
+    pub sha: Option<String>,
+    pub git_ref: Option<String>,
+    pub run_id: Option<String>,
+    pub run_attempt: Option<String>,
+    pub server_url: String,
+    pub actor: Option<String>,
+    pub workflow: Option<String>,
+    pub job: Option<String>,
+    pub output_file: Option<PathBuf>,
+    pub summary_file: Option<PathBuf>,
+    pub workspace: PathBuf,
+}
+
+impl GithubContext {
+    /// Link to the workflow run, when the runner told us which one.
+    pub fn run_url(&self) -> Option<String> {
+        match (&self.repository, &self.run_id) {
+            (Some(repo), Some(id)) => Some(format!("{}/{repo}/actions/runs/{id}", self.server_url)),
+            _ => None,
+        }
+    }
+
+    /// Link to the commit being deployed.
+    pub fn commit_url(&self) -> Option<String> {
+        match (&self.repository, &self.sha) {
+            (Some(repo), Some(sha)) => Some(format!("{}/{repo}/commit/{sha}", self.server_url)),
+            _ => None,
+        }
+    }
+
+    /// Resolves a path from an input against the workspace.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.workspace.join(path)
+        }
+    }
+}
+
+/// Where the raw strings came from: the command line plus the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub raw: RawInputs,
+    pub context: BTreeMap<String, String>,
+}
+
+/// Builds the clap command from the contract tables: `--<input>` for each input, `--event` etc.
+/// for the runner's context. Flags mirror inputs one to one.
+pub fn command() -> clap::Command {
+    let mut cmd = clap::Command::new("ecs-deploy")
+        .version(env!("CARGO_PKG_VERSION"))
+        // `--version` is the action's `version` input (which version to deploy), so clap's own
+        // version flag is off; `--help` shows the tool's version in its first line.
+        .disable_version_flag(true)
+        .about(
+            "Build, push and deploy a web app to Amazon ECS from a GitHub event, and tell the team",
+        )
+        .after_help(
+            "Every flag can also come from the environment as the GitHub runner sets it: \
+             INPUT_<NAME> (upper-cased, hyphens kept, e.g. INPUT_TASK-DEFINITION) for inputs, \
+             GITHUB_* for the context flags. Flags win over the environment.",
+        );
+    for s in INPUTS {
+        let mut arg = clap::Arg::new(s.name)
+            .long(s.name)
+            .value_name("VALUE")
+            .help(s.help)
+            .action(clap::ArgAction::Set);
+        if matches!(s.default, Some("true") | Some("false")) {
+            // Boolean inputs: `--dry-run` alone means true, `--dry-run=false` works too.
+            arg = arg
+                .num_args(0..=1)
+                .default_missing_value("true")
+                .require_equals(true);
+        }
+        cmd = cmd.arg(arg);
+    }
+    for (flag, env) in CONTEXT {
+        cmd = cmd.arg(
+            clap::Arg::new(*flag)
+                .long(*flag)
+                .value_name("VALUE")
+                .help(format!("Stands in for {env}"))
+                .help_heading("GitHub context")
+                .action(clap::ArgAction::Set),
+        );
+    }
+    cmd
+}
+
+/// Reads flags first, then `INPUT_*` / `GITHUB_*` from `env` for what the flags did not give.
+/// `env` is a lookup so tests can pass a map instead of the process environment.
+pub fn read_sources<I, T>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<Sources>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command()
+        .try_get_matches_from(args)
+        .map_err(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                // Help and version are printed by clap itself; the caller exits 0.
+                let _ = e.print();
+                Error::InputConflict {
+                    message: String::from("help shown"),
+                }
+            }
+            _ => Error::InputConflict {
+                message: e.render().to_string().trim().to_string(),
+            },
+        })?;
+    let mut sources = Sources::default();
+    for s in INPUTS {
+        let value = matches
+            .get_one::<String>(s.name)
+            .cloned()
+            .or_else(|| env(&input_env_name(s.name)));
+        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+            sources.raw.values.insert(s.name.to_string(), v);
+        }
+    }
+    for (flag, var) in CONTEXT {
+        let value = matches
+            .get_one::<String>(flag)
+            .cloned()
+            .or_else(|| env(var));
+        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+            sources.context.insert((*flag).to_string(), v);
+        }
+    }
+    Ok(sources)
+}
+
+/// True when the error is clap having printed help or the version (exit 0, not a failure).
+pub fn is_help(err: &Error) -> bool {
+    matches!(err, Error::InputConflict { message } if message == "help shown")
+}
+
+/// Parses a boolean input the way GitHub's YAML 1.2 core schema does.
+pub fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    match value.trim() {
+        "true" | "True" | "TRUE" => Ok(true),
+        "false" | "False" | "FALSE" => Ok(false),
+        other => Err(Error::invalid_input(
+            name,
+            other,
+            "accepted values: true, false",
+        )),
+    }
+}
+
+/// Parses one of a fixed set of names, listing the accepted ones on error.
+fn parse_choice<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> Result<T> {
+    let v = value.trim();
+    choices
+        .iter()
+        .find(|(k, _)| *k == v)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(k, _)| *k).collect();
+            Error::invalid_input(name, v, format!("accepted values: {}", names.join(", ")))
+        })
+}
+
+/// Parses `KEY=VALUE` lines (build args, env vars, secrets). Blank lines and `#` comments are
+/// skipped; a line without `=` or with an invalid key is an error naming the line.
+pub fn parse_pairs(name: &str, value: &str) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, line) in value.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(Error::invalid_input(
+                name,
+                format!("line {}", i + 1),
+                "every line must be KEY=VALUE",
+            ));
+        };
+        let k = k.trim();
+        let valid_key = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            && !k.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_key {
+            return Err(Error::invalid_input(
+                name,
+                format!("line {} key {k:?}", i + 1),
+                "keys use letters, digits, _, - and . and do not start with a digit",
+            ));
+        }
+        out.retain(|(existing, _)| existing != k);
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+/// Which events deploy (`deploy-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeployOn {
+    pub pull_request_merged: bool,
+    pub workflow_dispatch: bool,
+    pub tag: bool,
+    pub push: bool,
+}
+
+impl DeployOn {
+    /// Parses the comma list of `deploy-on`.
+    pub fn parse(value: &str) -> Result<Self> {
+        let mut on = DeployOn::default();
+        for item in value
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match item {
+                "pull-request-merged" => on.pull_request_merged = true,
+                "workflow-dispatch" => on.workflow_dispatch = true,
+                "tag" => on.tag = true,
+                "push" => on.push = true,
+                other => {
+                    return Err(Error::invalid_input(
+                        "deploy-on",
+                        other,
+                        "accepted values (comma list): pull-request-merged, workflow-dispatch, tag, push",
+                    ));
+                }
+            }
+        }
+        Ok(on)
+    }
+}
+
+/// Which apps the `app` input selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppSelector {
+    /// Not given: the trigger (release branch) decides.
+    FromTrigger,
+    /// One or more names.
+    Names(Vec<String>),
+    /// Every app of the config file.
+    All,
+}
+
+/// Settings that decide whether this event deploys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerSettings {
+    pub app: AppSelector,
+    pub base_branch: String,
+    pub release_branch_prefix: String,
+    pub deploy_on: DeployOn,
+    /// The `version` input: `latest` or an explicit version (validated later per app).
+    pub version: Option<String>,
+}
+
+/// How the version string is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionFormat {
+    Semver,
+    Loose,
+}
+
+/// Registry build cache mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    None,
+    Registry,
+}
+
+/// The deployment path (`deployment` input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentChoice {
+    Auto,
+    Rolling,
+    CodeDeploy,
+    EcsBlueGreen,
+}
+
+impl DeploymentChoice {
+    /// The name as written in inputs and outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentChoice::Auto => "auto",
+            DeploymentChoice::Rolling => "rolling",
+            DeploymentChoice::CodeDeploy => "codedeploy",
+            DeploymentChoice::EcsBlueGreen => "ecs-blue-green",
+        }
+    }
+}
+
+/// A secret string: its Debug output never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Per-app settings: version, image and deploy. From step inputs, or config defaults + app + inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppSettings {
+    pub package_json: Option<PathBuf>,
+    pub version_format: VersionFormat,
+    pub tag_prefix: String,
+    pub tag_latest: bool,
+    pub image: Option<String>,
+    pub registry: Option<String>,
+    pub registry_username: Option<String>,
+    pub registry_password: Option<Secret>,
+    pub ecr_repository: Option<String>,
+    pub create_repository: bool,
+    pub dockerfile: Option<PathBuf>,
+    pub context: PathBuf,
+    pub build_args: Vec<(String, String)>,
+    pub build_secrets: Vec<(String, Secret)>,
+    pub target: Option<String>,
+    pub platform: Option<String>,
+    pub cache: CacheMode,
+    pub rebuild: bool,
+    pub cluster: String,
+    pub service: Option<String>,
+    pub task_definition: Option<PathBuf>,
+    pub container_name: Option<String>,
+    pub environment_variables: Vec<(String, String)>,
+    pub deployment: DeploymentChoice,
+    pub wait_for_service_stability: bool,
+    pub wait_for_minutes: u64,
+    pub rollback_on_failure: bool,
+    pub deregister_failed_task_definition: bool,
+    pub force_new_deployment: bool,
+    pub run_task_command: Option<Vec<String>>,
+    pub codedeploy_application: Option<String>,
+    pub codedeploy_deployment_group: Option<String>,
+    pub codedeploy_appspec: Option<PathBuf>,
+    pub codedeploy_deployment_config: Option<String>,
+    pub codedeploy_deployment_description: Option<String>,
+}
+
+/// Reporting settings (Slack, Discord, GitHub Deployments).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReportSettings {
+    pub slack_webhook_url: Option<Secret>,
+    pub slack_bot_token: Option<Secret>,
+    pub slack_channel: Option<String>,
+    pub slack_payload: Option<String>,
+    pub discord_webhook_url: Option<Secret>,
+    pub github_token: Option<Secret>,
+    pub environment: Option<String>,
+}
+
+/// Everything the run needs, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub trigger: TriggerSettings,
+    pub report: ReportSettings,
+    pub dry_run: bool,
+    pub config: Option<PathBuf>,
+    pub github: GithubContext,
+    /// The step's own per-app inputs (layered over the config file's values when there is one).
+    pub app_inputs: RawInputs,
+    /// The step's per-app inputs, validated (used as is when there is no config file).
+    pub app: AppSettings,
+    /// Every secret value given, to mask.
+    pub secrets: Vec<Secret>,
+}
+
+fn opt(raw: &RawInputs, name: &str) -> Option<String> {
+    raw.get(name).map(str::to_string)
+}
+
+fn opt_path(raw: &RawInputs, name: &str) -> Option<PathBuf> {
+    raw.get(name).map(PathBuf::from)
+}
+
+fn flag(raw: &RawInputs, name: &str) -> Result<bool> {
+    parse_bool(name, raw.get_or_default(name).unwrap_or("false"))
+}
+
+/// Checks a name that ends up in an AWS resource or image reference: printable, no spaces.
+fn plain_name(raw: &RawInputs, name: &str) -> Result<Option<String>> {
+    match raw.get(name) {
+        None => Ok(None),
+        Some(v) => {
+            if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Err(Error::invalid_input(
+                    name,
+                    v,
+                    "must be one word without spaces or control characters",
+                ))
+            } else {
+                Ok(Some(v.to_string()))
+            }
+        }
+    }
+}
+
+impl AppSettings {
+    /// Validates per-app raw inputs into typed settings.
+    pub fn from_raw(raw: &RawInputs) -> Result<Self> {
+        let version_format = parse_choice(
+            "version-format",
+            raw.get_or_default("version-format").unwrap_or("semver"),
+            &[
+                ("semver", VersionFormat::Semver),
+                ("loose", VersionFormat::Loose),
+            ],
+        )?;
+        let cache = parse_choice(
+            "cache",
+            raw.get_or_default("cache").unwrap_or("none"),
+            &[("none", CacheMode::None), ("registry", CacheMode::Registry)],
+        )?;
+        let deployment = parse_choice(
+            "deployment",
+            raw.get_or_default("deployment").unwrap_or("auto"),
+            &[
+                ("auto", DeploymentChoice::Auto),
+                ("rolling", DeploymentChoice::Rolling),
+                ("codedeploy", DeploymentChoice::CodeDeploy),
+                ("ecs-blue-green", DeploymentChoice::EcsBlueGreen),
+            ],
+        )?;
+        let wait_raw = raw.get_or_default("wait-for-minutes").unwrap_or("30");
+        let wait_for_minutes: u64 = wait_raw
+            .parse()
+            .ok()
+            .filter(|m| (1..=720).contains(m))
+            .ok_or_else(|| {
+                Error::invalid_input(
+                    "wait-for-minutes",
+                    wait_raw,
+                    "must be a whole number of minutes from 1 to 720",
+                )
+            })?;
+        let tag_prefix = raw.get_or_default("tag-prefix").unwrap_or("v").to_string();
+        if !tag_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            || tag_prefix.len() > 32
+        {
+            return Err(Error::invalid_input(
+                "tag-prefix",
+                tag_prefix,
+                "a Docker tag prefix uses only letters, digits, _, . and - (at most 32)",
+            ));
+        }
+        let build_secrets = match raw.get("build-secrets") {
+            Some(v) => parse_pairs("build-secrets", v)?
+                .into_iter()
+                .map(|(k, v)| (k, Secret::new(v)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let run_task_command = match raw.get("run-task-command") {
+            None => None,
+            Some(v) => Some(parse_command(v)?),
+        };
+        let platform = plain_name(raw, "platform")?;
+        if let Some(p) = &platform {
+            let parts: Vec<&str> = p.split('/').collect();
+            if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty()) {
+                return Err(Error::invalid_input(
+                    "platform",
+                    p,
+                    "use os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm64",
+                ));
+            }
+        }
+        let registry_username = opt(raw, "registry-username");
+        let registry_password = raw.get("registry-password").map(Secret::new);
+        if registry_password.is_some() != registry_username.is_some() {
+            return Err(Error::InputConflict {
+                message: "registry-username and registry-password go together: give both, or neither (ECR needs neither)".into(),
+            });
+        }
+        let settings = AppSettings {
+            package_json: opt_path(raw, "package-json"),
+            version_format,
+            tag_prefix,
+            tag_latest: flag(raw, "tag-latest")?,
+            image: plain_name(raw, "image")?,
+            registry: plain_name(raw, "registry")?,
+            registry_username,
+            registry_password,
+            ecr_repository: plain_name(raw, "ecr-repository")?,
+            create_repository: flag(raw, "create-repository")?,
+            dockerfile: opt_path(raw, "dockerfile"),
+            context: PathBuf::from(raw.get_or_default("context").unwrap_or(".")),
+            build_args: match raw.get("build-args") {
+                Some(v) => parse_pairs("build-args", v)?,
+                None => Vec::new(),
+            },
+            build_secrets,
+            target: plain_name(raw, "target")?,
+            platform,
+            cache,
+            rebuild: flag(raw, "rebuild")?,
+            cluster: plain_name(raw, "cluster")?.unwrap_or_else(|| "default".into()),
+            service: plain_name(raw, "service")?,
+            task_definition: opt_path(raw, "task-definition"),
+            container_name: plain_name(raw, "container-name")?,
+            environment_variables: match raw.get("environment-variables") {
+                Some(v) => parse_pairs("environment-variables", v)?,
+                None => Vec::new(),
+            },
+            deployment,
+            wait_for_service_stability: flag(raw, "wait-for-service-stability")?,
+            wait_for_minutes,
+            rollback_on_failure: flag(raw, "rollback-on-failure")?,
+            deregister_failed_task_definition: flag(raw, "deregister-failed-task-definition")?,
+            force_new_deployment: flag(raw, "force-new-deployment")?,
+            run_task_command,
+            codedeploy_application: plain_name(raw, "codedeploy-application")?,
+            codedeploy_deployment_group: plain_name(raw, "codedeploy-deployment-group")?,
+            codedeploy_appspec: opt_path(raw, "codedeploy-appspec"),
+            codedeploy_deployment_config: plain_name(raw, "codedeploy-deployment-config")?,
+            codedeploy_deployment_description: opt(raw, "codedeploy-deployment-description"),
+        };
+        if settings.image.is_some() && settings.rebuild {
+            return Err(Error::InputConflict {
+                message: "`image` names an image built elsewhere, so `rebuild: true` has nothing to build; remove one of them".into(),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+/// Splits `run-task-command` into words: a JSON array (`["python","manage.py","migrate"]`) is
+/// taken as is; otherwise the string is split on white space, with no shell involved.
+pub fn parse_command(value: &str) -> Result<Vec<String>> {
+    let v = value.trim();
+    let words: Vec<String> = if v.starts_with('[') {
+        serde_json::from_str(v).map_err(|e| {
+            Error::invalid_input(
+                "run-task-command",
+                v,
+                format!("looks like a JSON array but is not one ({e}); use [\"cmd\", \"arg\"] or plain words"),
+            )
+        })?
+    } else {
+        v.split_whitespace().map(str::to_string).collect()
+    };
+    if words.is_empty() {
+        return Err(Error::invalid_input(
+            "run-task-command",
+            v,
+            "no command given",
+        ));
+    }
+    Ok(words)
+}
+
+impl Settings {
+    /// Validates all inputs and the context into settings; nothing is read from disk here.
+    pub fn from_sources(sources: &Sources) -> Result<Self> {
+        let raw = &sources.raw;
+        let app = match raw.get("app") {
+            None => AppSelector::FromTrigger,
+            Some("all") => AppSelector::All,
+            Some(list) => {
+                let names: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                for n in &names {
+                    validate_app_name(n)?;
+                }
+                AppSelector::Names(names)
+            }
+        };
+        let prefix = raw
+            .get_or_default("release-branch-prefix")
+            .unwrap_or("release/")
+            .to_string();
+        let trigger = TriggerSettings {
+            app,
+            base_branch: raw
+                .get_or_default("base-branch")
+                .unwrap_or("main")
+                .to_string(),
+            release_branch_prefix: prefix,
+            deploy_on: DeployOn::parse(
+                raw.get_or_default("deploy-on")
+                    .unwrap_or("pull-request-merged,workflow-dispatch,tag"),
+            )?,
+            version: opt(raw, "version"),
+        };
+        let report = ReportSettings {
+            slack_webhook_url: raw.get("slack-webhook-url").map(Secret::new),
+            slack_bot_token: raw.get("slack-bot-token").map(Secret::new),
+            slack_channel: opt(raw, "slack-channel"),
+            slack_payload: opt(raw, "slack-payload"),
+            discord_webhook_url: raw.get("discord-webhook-url").map(Secret::new),
+            github_token: raw.get("github-token").map(Secret::new),
+            environment: opt(raw, "environment"),
+        };
+        if report.slack_bot_token.is_some() && report.slack_channel.is_none() {
+            return Err(Error::MissingInput {
+                name: "slack-channel".into(),
+                why: "with slack-bot-token (the channel id to post in, e.g. C0123456789)".into(),
+            });
+        }
+        for (name, url) in [
+            ("slack-webhook-url", &report.slack_webhook_url),
+            ("discord-webhook-url", &report.discord_webhook_url),
+        ] {
+            if let Some(u) = url
+                && !(u.expose().starts_with("https://") || u.expose().starts_with("http://"))
+            {
+                // The value is a secret: never echo it.
+                return Err(Error::invalid_input(
+                    name,
+                    "***",
+                    "must be an http(s) URL (the webhook URL the service gave you)",
+                ));
+            }
+        }
+        let ctx = &sources.context;
+        let get = |k: &str| ctx.get(k).cloned();
+        let workspace = get("workspace")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let sha = get("sha");
+        if let Some(s) = &sha
+            && (s.len() < 7 || !s.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(Error::invalid_input(
+                "sha (GITHUB_SHA)",
+                s,
+                "must be a commit sha in hex (at least 7 characters)",
+            ));
+        }
+        let github = GithubContext {
+            event_name: get("event-name"),
+            event_path: get("event").map(PathBuf::from),
+            repository: get("repository"),
+            sha,
+            git_ref: get("ref"),
+            run_id: get("run-id"),
+            run_attempt: get("run-attempt"),
+            server_url: get("server-url").unwrap_or_else(|| "https://github.com".into()),
+            actor: get("actor"),
+            workflow: get("workflow"),
+            job: get("job"),
+            output_file: get("output-file").map(PathBuf::from),
+            summary_file: get("summary-file").map(PathBuf::from),
+            workspace,
+        };
+        let app_inputs = raw.scoped(Scope::App);
+        Ok(Settings {
+            trigger,
+            report,
+            dry_run: flag(raw, "dry-run")?,
+            config: opt_path(raw, "config"),
+            github,
+            app: AppSettings::from_raw(&app_inputs)?,
+            app_inputs,
+            secrets: raw.secrets().into_iter().map(Secret::new).collect(),
+        })
+    }
+}
+
+/// App names end up in paths and resource names: keep them to a safe alphabet.
+pub fn validate_app_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "app",
+            name,
+            "an app name uses letters, digits, -, _ and . (at most 64, not starting with .)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(args: &[&str], env: &[(&str, &str)]) -> Result<Sources> {
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut argv = vec!["ecs-deploy"];
+        argv.extend_from_slice(args);
+        read_sources(argv, &|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn input_env_names_keep_hyphens() {
+        assert_eq!(input_env_name("task-definition"), "INPUT_TASK-DEFINITION");
+    }
+
+    #[test]
+    fn flags_win_over_env_and_empty_env_counts_as_unset() {
+        let s = sources(
+            &["--cluster", "flag-cluster"],
+            &[
+                ("INPUT_CLUSTER", "env-cluster"),
+                ("INPUT_SERVICE", "  "),
+                ("INPUT_APP", "web1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.raw.get("cluster"), Some("flag-cluster"));
+        assert_eq!(s.raw.get("service"), None);
+        assert_eq!(s.raw.get("app"), Some("web1"));
+    }
+
+    #[test]
+    fn boolean_flag_alone_means_true() {
+        let s = sources(&["--dry-run"], &[]).unwrap();
+        let settings = Settings::from_sources(&s).unwrap();
+        assert!(settings.dry_run);
+        let s = sources(&["--dry-run=false"], &[]).unwrap();
+        assert!(!Settings::from_sources(&s).unwrap().dry_run);
+    }
+
+    #[test]
+    fn unknown_deployment_lists_accepted_values() {
+        let s = sources(&[], &[("INPUT_DEPLOYMENT", "bluegreen")]).unwrap();
+        let err = Settings::from_sources(&s).unwrap_err().to_string();
+        assert!(err.contains("bluegreen"), "{err}");
+        assert!(
+            err.contains("auto, rolling, codedeploy, ecs-blue-green"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_apply_when_inputs_are_empty() {
+        let s = sources(&[], &[]).unwrap();
+        let settings = Settings::from_sources(&s).unwrap();
+        assert_eq!(settings.trigger.base_branch, "main");
+        assert_eq!(settings.trigger.release_branch_prefix, "release/");
+        assert!(settings.trigger.deploy_on.pull_request_merged);
+        assert!(!settings.trigger.deploy_on.push);
+        assert_eq!(settings.app.wait_for_minutes, 30);
+        assert_eq!(settings.app.deployment, DeploymentChoice::Auto);
+        assert!(settings.app.tag_latest);
+        assert!(settings.app.rollback_on_failure);
+    }
+
+    #[test]
+    fn pairs_parse_and_reject_bad_lines() {
+        let p = parse_pairs("build-args", "A=1\n# c\n\nB = two=2\nA=3").unwrap();
+        assert_eq!(
+            p,
+            vec![("B".into(), " two=2".into()), ("A".into(), "3".into())]
+        );
+        assert!(parse_pairs("build-args", "novalue").is_err());
+        assert!(parse_pairs("build-args", "1A=x").is_err());
+    }
+
+    #[test]
+    fn commands_split_without_a_shell() {
+        assert_eq!(
+            parse_command("python manage.py migrate").unwrap(),
+            vec!["python", "manage.py", "migrate"]
+        );
+        assert_eq!(
+            parse_command(r#"["sh", "-c", "echo $HOME"]"#).unwrap(),
+            vec!["sh", "-c", "echo $HOME"]
+        );
+        assert!(parse_command("[broken").is_err());
+    }
+
+    #[test]
+    fn secrets_are_listed_and_never_debug_printed() {
+        let s = sources(
+            &[],
+            &[("INPUT_SLACK-WEBHOOK-URL", "https://hooks.example/T/B/XYZ")],
+        )
+        .unwrap();
+        let settings = Settings::from_sources(&s).unwrap();
+        assert_eq!(
+            settings.secrets,
+            vec![Secret::new("https://hooks.example/T/B/XYZ")]
+        );
+        assert!(!format!("{settings:?}").contains("XYZ"));
+    }
+}

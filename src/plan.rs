@@ -1,0 +1,531 @@
+//! The plan: everything a run will do, computed and validated before the first write to AWS
+//! (apps, versions, tags, image source, task definitions, deployment kind). `--dry-run` prints it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::ConfigFile;
+use crate::deploy::task_definition;
+use crate::error::{Error, Result};
+use crate::inputs::{AppSelector, AppSettings, DeploymentChoice, Settings};
+use crate::trigger::Trigger;
+use crate::version::{self, Version};
+
+/// Where the image comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    /// Build it (unless the version tag already exists and `rebuild` is false).
+    Build {
+        dockerfile: PathBuf,
+        context: PathBuf,
+    },
+    /// An explicit version was asked for: that existing tag is deployed, nothing is built.
+    Existing,
+    /// The `image` input: built elsewhere, deployed as given.
+    External { reference: String },
+}
+
+/// The image side of an app's plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImagePlan {
+    /// Registry host; `None` means the account's ECR registry, learnt from ECR at run time.
+    pub registry: Option<String>,
+    pub repository: String,
+    /// Tags to push, the version tag first.
+    pub tags: Vec<String>,
+    pub source: ImageSource,
+}
+
+impl ImagePlan {
+    /// The version tag (first of the tags).
+    pub fn version_tag(&self) -> &str {
+        self.tags.first().map(String::as_str).unwrap_or("latest")
+    }
+
+    /// The image reference deployed, with `registry` filled in for the ECR default.
+    pub fn reference(&self, registry: &str) -> String {
+        match &self.source {
+            ImageSource::External { reference } => reference.clone(),
+            _ => format!("{registry}/{}:{}", self.repository, self.version_tag()),
+        }
+    }
+
+    /// The reference for printing before the registry is known.
+    pub fn display_reference(&self) -> String {
+        self.reference(self.registry.as_deref().unwrap_or("<account ECR registry>"))
+    }
+}
+
+/// The deploy side of an app's plan (absent for build-only runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployPlan {
+    pub cluster: String,
+    pub service: String,
+    /// The task definition file, loaded and checked, when `task-definition` was given.
+    pub task_definition_file: Option<(PathBuf, Value)>,
+    /// The container that gets the new image, when it could be decided from the file.
+    pub container: Option<String>,
+    pub deployment: DeploymentChoice,
+    /// The AppSpec file's text, when `codedeploy-appspec` was given.
+    pub appspec_file: Option<(PathBuf, String)>,
+}
+
+/// One app's plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppPlan {
+    pub app: String,
+    pub settings: AppSettings,
+    pub version: Version,
+    /// Where the version came from, for people: `apps/web1/package.json`, `tag v1.2.3`.
+    pub version_source: String,
+    pub image: ImagePlan,
+    pub deploy: Option<DeployPlan>,
+    pub notes: Vec<String>,
+}
+
+/// The whole run's plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub trigger: Trigger,
+    pub apps: Vec<AppPlan>,
+}
+
+fn read(path: &Path, what: &str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Shows a workspace path the way the user wrote it (relative to the workspace).
+fn shown(settings: &Settings, p: &Path) -> String {
+    let ws = &settings.github.workspace;
+    let real_ws = ws.canonicalize().unwrap_or_else(|_| ws.clone());
+    let rel = p
+        .strip_prefix(ws)
+        .or_else(|_| p.strip_prefix(&real_ws))
+        .unwrap_or(p);
+    if rel.as_os_str().is_empty() {
+        ".".to_string()
+    } else {
+        rel.display().to_string()
+    }
+}
+
+/// Which apps this run deploys, each with its per-app raw inputs layered.
+fn select_apps(
+    settings: &Settings,
+    trigger: &Trigger,
+    config: Option<(&Path, &ConfigFile)>,
+) -> Result<Vec<(Option<String>, AppSettings)>> {
+    let Some((path, cfg)) = config else {
+        let name = match &settings.trigger.app {
+            AppSelector::Names(n) if n.len() == 1 => Some(n[0].clone()),
+            AppSelector::Names(n) => {
+                return Err(Error::InputConflict {
+                    message: format!(
+                        "app lists several apps ({}) but there is no config file; several apps need `config`",
+                        n.join(", ")
+                    ),
+                });
+            }
+            AppSelector::All => {
+                return Err(Error::InputConflict {
+                    message: "app: all needs a config file listing the apps (`config`)".into(),
+                });
+            }
+            AppSelector::FromTrigger => trigger.app().map(str::to_string),
+        };
+        return Ok(vec![(name, settings.app.clone())]);
+    };
+    let names: Vec<String> = match &settings.trigger.app {
+        AppSelector::All => cfg.apps.keys().cloned().collect(),
+        AppSelector::Names(n) => n.clone(),
+        AppSelector::FromTrigger => match trigger.app() {
+            Some(a) => vec![a.to_string()],
+            None if cfg.apps.len() == 1 => cfg.apps.keys().cloned().collect(),
+            None => {
+                return Err(Error::MissingInput {
+                    name: "app".into(),
+                    why: format!(
+                        "because {} does not name an app and the config file has several ({}); give a name, a comma list, or all",
+                        trigger.describe(),
+                        cfg.apps.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+        },
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let raw = cfg
+            .layered(&name, &settings.app_inputs)
+            .ok_or_else(|| Error::Config {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "has no app {name:?} (apps: {}); add it under `apps` or fix the app name",
+                    cfg.apps.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+        let app_settings = AppSettings::from_raw(&raw).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            problem: format!("apps.{name}: {e}"),
+        })?;
+        out.push((Some(name), app_settings));
+    }
+    Ok(out)
+}
+
+/// Loads the config file named by `config`, if any.
+pub fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>> {
+    match &settings.config {
+        None => Ok(None),
+        Some(p) => {
+            let path = settings.github.resolve(p);
+            let text = read(&path, "the config file")?;
+            Ok(Some((path.clone(), crate::config::parse(&path, &text)?)))
+        }
+    }
+}
+
+/// Builds the whole plan. Reads local files (package.json, task definition, AppSpec, config) and
+/// checks them; talks to no server.
+pub fn build(settings: &Settings, trigger: &Trigger) -> Result<Plan> {
+    let config = load_config(settings)?;
+    let selected = select_apps(
+        settings,
+        trigger,
+        config.as_ref().map(|(p, c)| (p.as_path(), c)),
+    )?;
+    let mut apps = Vec::new();
+    for (name, app_settings) in selected {
+        apps.push(plan_app(settings, trigger, name, app_settings)?);
+    }
+    Ok(Plan {
+        trigger: trigger.clone(),
+        apps,
+    })
+}
+
+/// Makes sure `path` (resolved) stays inside the workspace, so a build cannot read the runner's disk.
+fn inside_workspace(settings: &Settings, input: &str, path: &Path) -> Result<PathBuf> {
+    let ws = settings
+        .github
+        .workspace
+        .canonicalize()
+        .map_err(|source| Error::ReadFile {
+            what: "the workspace (GITHUB_WORKSPACE)".into(),
+            path: settings.github.workspace.clone(),
+            source,
+        })?;
+    let real = path.canonicalize().map_err(|source| Error::ReadFile {
+        what: format!("the {input}"),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !real.starts_with(&ws) {
+        return Err(Error::invalid_input(
+            input,
+            path.display().to_string(),
+            format!("must be inside the workspace {}", ws.display()),
+        ));
+    }
+    Ok(real)
+}
+
+fn plan_app(
+    settings: &Settings,
+    trigger: &Trigger,
+    name: Option<String>,
+    s: AppSettings,
+) -> Result<AppPlan> {
+    let ws = &settings.github;
+    let mut notes = Vec::new();
+    // package.json: explicit, else apps/<app>/package.json when it exists, else package.json.
+    let package_json = match (&s.package_json, &name) {
+        (Some(p), _) => ws.resolve(p),
+        (None, Some(app)) => {
+            let candidate = ws.workspace.join("apps").join(app).join("package.json");
+            if candidate.is_file() {
+                candidate
+            } else {
+                ws.workspace.join("package.json")
+            }
+        }
+        (None, None) => ws.workspace.join("package.json"),
+    };
+    let requested = match trigger {
+        Trigger::Dispatch { version, .. } => Some(version.clone()),
+        Trigger::TagPush { .. } => None,
+        _ => settings.trigger.version.clone(),
+    }
+    .filter(|v| v != "latest");
+
+    // The version and where it came from.
+    let (version, version_source, pkg_text) = if let Some(explicit) = requested {
+        let value = version::version_from_tag(&explicit, s.version_format, &s.tag_prefix);
+        let v = version::parse_version(
+            &value,
+            s.version_format,
+            &s.tag_prefix,
+            "the requested version",
+        )?;
+        let text = std::fs::read_to_string(&package_json).ok();
+        (v, "the requested version".to_string(), text)
+    } else {
+        let text = read(&package_json, "package.json")?;
+        let raw = version::version_from_package_json(&package_json, &text)?;
+        let shown_pkg = shown(settings, &package_json);
+        let v = version::parse_version(&raw, s.version_format, &s.tag_prefix, &shown_pkg)?;
+        if let Trigger::TagPush { tag } = trigger {
+            let tag_version = version::version_from_tag(tag, s.version_format, &s.tag_prefix);
+            if tag_version != v.value {
+                return Err(Error::TagVersionMismatch {
+                    tag: tag.clone(),
+                    tag_version,
+                    path: PathBuf::from(shown_pkg),
+                    package_version: v.value,
+                });
+            }
+        }
+        (v, shown_pkg, Some(text))
+    };
+    if let Some(n) = &version.note {
+        notes.push(n.clone());
+    }
+    if version.prerelease && s.tag_latest {
+        notes.push(format!(
+            "{} is a prerelease: `latest` is not moved",
+            version.value
+        ));
+    }
+    let app = name
+        .or_else(|| {
+            pkg_text
+                .as_deref()
+                .and_then(version::name_from_package_json)
+        })
+        .or_else(|| {
+            ws.repository
+                .as_deref()
+                .and_then(|r| r.rsplit('/').next())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "app".to_string());
+
+    // The image.
+    let repository = s.ecr_repository.clone().unwrap_or_else(|| app.clone());
+    let explicit_version = version_source == "the requested version";
+    let source = if let Some(reference) = &s.image {
+        ImageSource::External {
+            reference: reference.clone(),
+        }
+    } else if explicit_version {
+        ImageSource::Existing
+    } else {
+        let dockerfile = match &s.dockerfile {
+            Some(d) => ws.resolve(d),
+            None => {
+                let candidate = ws.workspace.join("apps").join(&app).join("Dockerfile");
+                if candidate.is_file() {
+                    candidate
+                } else {
+                    ws.workspace.join("Dockerfile")
+                }
+            }
+        };
+        if !dockerfile.is_file() {
+            return Err(Error::ReadFile {
+                what: "the Dockerfile".into(),
+                path: dockerfile,
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        let context = inside_workspace(settings, "context", &ws.resolve(&s.context))?;
+        ImageSource::Build {
+            dockerfile,
+            context,
+        }
+    };
+    let tags = match source {
+        ImageSource::External { .. } => Vec::new(),
+        ImageSource::Existing => vec![version.tag.clone()],
+        ImageSource::Build { .. } => version::image_tags(&version, s.tag_latest, ws.sha.as_deref()),
+    };
+    let image = ImagePlan {
+        registry: s.registry.clone(),
+        repository,
+        tags,
+        source,
+    };
+
+    // The deploy.
+    let deploy = match &s.service {
+        None => None,
+        Some(service) => {
+            let task_definition_file = match &s.task_definition {
+                None => None,
+                Some(p) => {
+                    let path = ws.resolve(p);
+                    let text = read(&path, "the task definition file")?;
+                    let td = task_definition::parse(&shown(settings, &path), &text)?;
+                    Some((path, td))
+                }
+            };
+            let container = match &task_definition_file {
+                Some((path, td)) => Some(task_definition::pick_container(
+                    &shown(settings, path),
+                    td,
+                    s.container_name.as_deref(),
+                )?),
+                None => s.container_name.clone(),
+            };
+            let appspec_file = match &s.codedeploy_appspec {
+                None => None,
+                Some(p) => {
+                    let path = ws.resolve(p);
+                    let text = read(&path, "the AppSpec file")?;
+                    serde_yaml::from_str::<serde_yaml::Value>(&text).map_err(|e| {
+                        Error::AppSpec {
+                            source_name: shown(settings, &path),
+                            problem: format!("is neither valid YAML nor JSON: {e}"),
+                        }
+                    })?;
+                    Some((path, text))
+                }
+            };
+            Some(DeployPlan {
+                cluster: s.cluster.clone(),
+                service: service.clone(),
+                task_definition_file,
+                container,
+                deployment: s.deployment,
+                appspec_file,
+            })
+        }
+    };
+    if deploy.is_none() {
+        notes.push("no `service` given: build and push only, no deploy".into());
+    }
+    Ok(AppPlan {
+        app,
+        settings: s,
+        version,
+        version_source,
+        image,
+        deploy,
+        notes,
+    })
+}
+
+impl AppPlan {
+    /// The task definition the file would become, rendered with the image (dry run and deploy).
+    pub fn rendered_file_task_definition(&self, image: &str) -> Result<Option<Value>> {
+        let Some(d) = &self.deploy else {
+            return Ok(None);
+        };
+        let (Some((_, td)), Some(container)) = (&d.task_definition_file, &d.container) else {
+            return Ok(None);
+        };
+        task_definition::render(td, container, image, &self.settings.environment_variables)
+            .map(Some)
+    }
+}
+
+impl Plan {
+    /// The plan as a person reads it in the log.
+    pub fn render_text(&self, settings: &Settings) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "Trigger: {}", self.trigger.describe());
+        for a in &self.apps {
+            let _ = writeln!(out, "\nApp {}", a.app);
+            let _ = writeln!(
+                out,
+                "  version:     {} (from {})",
+                a.version.value, a.version_source
+            );
+            let _ = writeln!(out, "  image:       {}", a.image.display_reference());
+            match &a.image.source {
+                ImageSource::Build {
+                    dockerfile,
+                    context,
+                } => {
+                    let _ = writeln!(out, "  tags:        {}", a.image.tags.join(", "));
+                    let _ = writeln!(
+                        out,
+                        "  build:       {} (context {}){}",
+                        shown(settings, dockerfile),
+                        shown(settings, context),
+                        if a.settings.rebuild {
+                            ", rebuilt even if the tag exists"
+                        } else {
+                            ", skipped if the version tag already exists"
+                        }
+                    );
+                }
+                ImageSource::Existing => {
+                    let _ = writeln!(
+                        out,
+                        "  build:       none: the existing tag {} is deployed",
+                        a.image.version_tag()
+                    );
+                }
+                ImageSource::External { .. } => {
+                    let _ = writeln!(out, "  build:       none: `image` was given");
+                }
+            }
+            match &a.deploy {
+                None => {
+                    let _ = writeln!(out, "  deploy:      none (no service given)");
+                }
+                Some(d) => {
+                    let _ = writeln!(
+                        out,
+                        "  deploy:      service {} in cluster {}",
+                        d.service, d.cluster
+                    );
+                    let _ = writeln!(
+                        out,
+                        "  deployment:  {}",
+                        match d.deployment {
+                            DeploymentChoice::Auto =>
+                                "auto (from the service's deployment controller)",
+                            other => other.as_str(),
+                        }
+                    );
+                    let _ = writeln!(
+                        out,
+                        "  task def:    {}",
+                        match &d.task_definition_file {
+                            Some((p, _)) => shown(settings, p),
+                            None => "the service's live task definition".to_string(),
+                        }
+                    );
+                    if let Some(c) = &d.container {
+                        let _ = writeln!(out, "  container:   {c}");
+                    }
+                    let wait = if a.settings.wait_for_service_stability {
+                        format!("up to {} min", a.settings.wait_for_minutes)
+                    } else {
+                        "no".into()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  wait:        {wait}, rollback on failure: {}",
+                        a.settings.rollback_on_failure
+                    );
+                    if let Some(cmd) = &a.settings.run_task_command {
+                        let _ = writeln!(out, "  before:      one-off task {:?}", cmd);
+                    }
+                }
+            }
+            for n in &a.notes {
+                let _ = writeln!(out, "  note:        {n}");
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,93 @@
+//! Workflow commands on stdout: masks, log groups, warnings and the one error annotation.
+//! Everything the runner reads from the log is written here, nowhere else.
+
+use std::io::Write;
+
+/// Escapes a workflow command's message (`%`, CR, LF), as the runner's toolkit does.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value (adds `:` and `,`).
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The `::add-mask::` lines for a secret (one per line of a multi-line secret).
+pub fn mask_lines(secret: &str) -> Vec<String> {
+    secret
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("::add-mask::{}", escape_data(l)))
+        .collect()
+}
+
+/// Masks every secret before anything else is printed.
+pub fn mask(secrets: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for s in secrets {
+        for line in mask_lines(s) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let _ = out.flush();
+}
+
+/// A warning annotation: reporters use it so that their failures never fail the deploy.
+pub fn warning(message: &str) {
+    println!("::warning::{}", escape_data(message));
+}
+
+/// A notice annotation.
+pub fn notice(message: &str) {
+    println!("::notice::{}", escape_data(message));
+}
+
+/// The one error annotation of a failed run.
+pub fn error(title: &str, message: &str) {
+    println!(
+        "::error title={}::{}",
+        escape_property(title),
+        escape_data(message)
+    );
+}
+
+/// A log group: `::group::` now, `::endgroup::` when dropped, so a phase that fails still closes.
+#[must_use = "the group closes when this guard is dropped"]
+pub struct Group(());
+
+impl Group {
+    /// Opens a group with a title.
+    pub fn start(title: &str) -> Group {
+        println!("::group::{}", escape_data(title));
+        Group(())
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        println!("::endgroup::");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_each_line_and_escapes() {
+        assert_eq!(
+            mask_lines("abc\n  def \n\n"),
+            vec!["::add-mask::abc", "::add-mask::def"]
+        );
+        assert_eq!(mask_lines("50%"), vec!["::add-mask::50%25"]);
+    }
+
+    #[test]
+    fn escapes_properties() {
+        assert_eq!(escape_property("a:b,c\nd"), "a%3Ab%2Cc%0Ad");
+    }
+}

@@ -1,0 +1,181 @@
+//! The report: one value describing what happened, which every reporter (outputs, job summary,
+//! Slack, Discord, GitHub Deployments) renders. Reporters never reach back into the pipeline.
+
+pub mod console;
+pub mod notify;
+pub mod outputs;
+pub mod summary;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The outcome of a run or of one app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Skipped,
+    Succeeded,
+    Cancelled,
+    RolledBack,
+    Failed,
+}
+
+impl Status {
+    /// The value of the `status` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Skipped => "skipped",
+            Status::Succeeded => "succeeded",
+            Status::Cancelled => "cancelled",
+            Status::RolledBack => "rolled-back",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// True when the job should fail (exit 1).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Status::Failed | Status::RolledBack | Status::Cancelled
+        )
+    }
+
+    /// The worst of several statuses (several apps: the run's status).
+    pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
+        statuses.into_iter().max().unwrap_or(Status::Skipped)
+    }
+}
+
+/// Facts about the workflow run, for links and messages.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunInfo {
+    pub repository: Option<String>,
+    pub sha: Option<String>,
+    pub git_ref: Option<String>,
+    pub actor: Option<String>,
+    pub workflow: Option<String>,
+    pub event_name: Option<String>,
+    pub run_url: Option<String>,
+    pub commit_url: Option<String>,
+}
+
+/// A link a person can click (ECS console, CodeDeploy console, run, commit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// What happened to one app.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AppReport {
+    pub app: String,
+    pub version: Option<String>,
+    pub image: Option<String>,
+    pub image_digest: Option<String>,
+    pub image_built: Option<bool>,
+    pub task_definition_arn: Option<String>,
+    pub previous_task_definition_arn: Option<String>,
+    pub deployment_id: Option<String>,
+    pub deployment_kind: Option<String>,
+    pub status: Option<Status>,
+    /// The error that failed this app, with its fix.
+    pub error: Option<String>,
+    /// What the rollback did (or why it failed).
+    pub rollback: Option<String>,
+    /// Deployment steps as they happened (lifecycle events, traffic shifts), for the summary.
+    pub steps: Vec<String>,
+    pub links: Vec<Link>,
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+impl AppReport {
+    /// The app's status, `failed` when unset (an app that ended without saying is not a success).
+    pub fn status(&self) -> Status {
+        self.status.unwrap_or(Status::Failed)
+    }
+}
+
+/// The whole run's report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub run: RunInfo,
+    /// The trigger, described for people ("PR #2 merged: release/web1 → main").
+    pub trigger: Option<String>,
+    /// Set when the event did not call for a deploy.
+    pub skip_reason: Option<String>,
+    pub dry_run: bool,
+    pub apps: Vec<AppReport>,
+    /// A failure before any app started (bad input, bad event): the error with its fix.
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+impl Report {
+    /// The run's status: skipped, an early error, or the worst app status.
+    pub fn status(&self) -> Status {
+        if self.error.is_some() {
+            return Status::Failed;
+        }
+        if self.skip_reason.is_some() {
+            return Status::Skipped;
+        }
+        if self.apps.is_empty() {
+            return Status::Failed;
+        }
+        Status::worst(self.apps.iter().map(AppReport::status))
+    }
+
+    /// The error lines to show, app-prefixed when several apps ran.
+    pub fn errors(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.error.iter().cloned().collect();
+        for a in &self.apps {
+            if let Some(e) = &a.error {
+                out.push(if self.apps.len() > 1 {
+                    format!("{}: {e}", a.app)
+                } else {
+                    e.clone()
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_status_wins() {
+        assert_eq!(
+            Status::worst([Status::Succeeded, Status::RolledBack]),
+            Status::RolledBack
+        );
+        assert_eq!(
+            Status::worst([Status::Failed, Status::RolledBack]),
+            Status::Failed
+        );
+        assert_eq!(Status::worst([]), Status::Skipped);
+    }
+
+    #[test]
+    fn run_status_follows_skip_error_and_apps() {
+        let mut r = Report {
+            skip_reason: Some("x".into()),
+            ..Default::default()
+        };
+        assert_eq!(r.status(), Status::Skipped);
+        r.skip_reason = None;
+        r.apps.push(AppReport {
+            status: Some(Status::Succeeded),
+            ..Default::default()
+        });
+        assert_eq!(r.status(), Status::Succeeded);
+        r.error = Some("boom".into());
+        assert_eq!(r.status(), Status::Failed);
+    }
+}

@@ -1,0 +1,230 @@
+//! Action outputs: the report turned into `name → value` pairs and written to `GITHUB_OUTPUT`
+//! in the heredoc form, with a delimiter that never occurs in the value.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::report::{AppReport, Report};
+
+/// Formats one output in the heredoc form `name<<DELIM\nvalue\nDELIM\n`.
+pub fn format_output(name: &str, value: &str, delimiter: &str) -> String {
+    format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
+}
+
+/// A delimiter not found in `value`: `ghadelimiter_<nonce>`, extended until it is unique.
+pub fn delimiter_for(value: &str, nonce: u128) -> String {
+    let mut d = format!("ghadelimiter_{nonce:032x}");
+    while value.contains(&d) {
+        d.push('_');
+    }
+    d
+}
+
+fn nonce() -> u128 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    t ^ ((std::process::id() as u128) << 64)
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+fn app_object(a: &AppReport) -> serde_json::Value {
+    serde_json::json!({
+        "app": a.app,
+        "version": opt(&a.version),
+        "image": opt(&a.image),
+        "image-digest": opt(&a.image_digest),
+        "image-built": a.image_built.map(|b| b.to_string()).unwrap_or_default(),
+        "task-definition-arn": opt(&a.task_definition_arn),
+        "previous-task-definition-arn": opt(&a.previous_task_definition_arn),
+        "deployment-id": opt(&a.deployment_id),
+        "deployment-kind": opt(&a.deployment_kind),
+        "status": a.status().as_str(),
+        "duration-seconds": a.duration.as_secs().to_string(),
+        "error": opt(&a.error),
+    })
+}
+
+/// The outputs of a report, in a stable order. With several apps the single-app outputs hold
+/// the values shared by all apps (or are empty) and `results` holds one object per app.
+pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static str, String)> {
+    let status = report.status();
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    out.push(("skipped", report.skip_reason.is_some().to_string()));
+    out.push(("skip-reason", opt(&report.skip_reason)));
+    let joined = |f: &dyn Fn(&AppReport) -> String| -> String {
+        let vals: Vec<String> = report.apps.iter().map(f).collect();
+        match vals.as_slice() {
+            [] => String::new(),
+            [one] => one.clone(),
+            many => {
+                if many.iter().all(|v| v == &many[0]) {
+                    many[0].clone()
+                } else {
+                    String::new()
+                }
+            }
+        }
+    };
+    out.push((
+        "app",
+        report
+            .apps
+            .iter()
+            .map(|a| a.app.clone())
+            .collect::<Vec<_>>()
+            .join(","),
+    ));
+    out.push(("version", joined(&|a| opt(&a.version))));
+    out.push(("image", joined(&|a| opt(&a.image))));
+    out.push(("image-digest", joined(&|a| opt(&a.image_digest))));
+    out.push((
+        "image-built",
+        joined(&|a| a.image_built.map(|b| b.to_string()).unwrap_or_default()),
+    ));
+    out.push((
+        "task-definition-arn",
+        joined(&|a| opt(&a.task_definition_arn)),
+    ));
+    out.push((
+        "previous-task-definition-arn",
+        joined(&|a| opt(&a.previous_task_definition_arn)),
+    ));
+    out.push(("deployment-id", joined(&|a| opt(&a.deployment_id))));
+    out.push(("deployment-kind", joined(&|a| opt(&a.deployment_kind))));
+    out.push(("status", status.as_str().to_string()));
+    out.push(("duration-seconds", report.duration.as_secs().to_string()));
+    out.push((
+        "slack-message-ts",
+        slack_message_ts.unwrap_or_default().to_string(),
+    ));
+    let results: Vec<serde_json::Value> = report.apps.iter().map(app_object).collect();
+    out.push((
+        "results",
+        serde_json::to_string(&results).unwrap_or_else(|_| "[]".into()),
+    ));
+    out
+}
+
+/// Appends the outputs to the `GITHUB_OUTPUT` file (or prints them when there is none, for the
+/// CLI user).
+pub fn write(path: Option<&Path>, outputs: &[(&'static str, String)]) -> Result<()> {
+    let mut text = String::new();
+    let n = nonce();
+    for (name, value) in outputs {
+        text.push_str(&format_output(name, value, &delimiter_for(value, n)));
+    }
+    match path {
+        None => Ok(()),
+        Some(p) => {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|source| Error::WriteFile {
+                    what: "the outputs".into(),
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+            f.write_all(text.as_bytes())
+                .map_err(|source| Error::WriteFile {
+                    what: "the outputs".into(),
+                    path: p.to_path_buf(),
+                    source,
+                })
+        }
+    }
+}
+
+/// Parses a `GITHUB_OUTPUT` file back (heredoc and `name=value` forms): used by tests and by
+/// anyone checking what a run wrote.
+pub fn parse(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delim)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delim {
+                    break;
+                }
+                value.push(l);
+            }
+            out.push((name.to_string(), value.join("\n")));
+        } else if let Some((name, value)) = line.split_once('=') {
+            out.push((name.to_string(), value.to_string()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Status;
+
+    #[test]
+    fn heredoc_survives_multiline_values_and_delimiter_lookalikes() {
+        let tricky = "line1\nghadelimiter_00000000000000000000000000000001\nline3";
+        let d = delimiter_for(tricky, 1);
+        assert!(!tricky.contains(&d));
+        let text = format_output("results", tricky, &d)
+            + &format_output("status", "ok", &delimiter_for("ok", 1));
+        assert_eq!(
+            parse(&text),
+            vec![
+                ("results".to_string(), tricky.to_string()),
+                ("status".to_string(), "ok".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn writes_to_the_output_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out");
+        std::fs::write(&p, "earlier=1\n").unwrap();
+        write(
+            Some(&p),
+            &[("status", "succeeded".into()), ("results", "[\n]".into())],
+        )
+        .unwrap();
+        let parsed = parse(&std::fs::read_to_string(&p).unwrap());
+        assert_eq!(parsed[0], ("earlier".into(), "1".into()));
+        assert_eq!(parsed[1], ("status".into(), "succeeded".into()));
+        assert_eq!(parsed[2], ("results".into(), "[\n]".into()));
+    }
+
+    #[test]
+    fn several_apps_fill_results_and_blank_differing_values() {
+        let r = Report {
+            apps: vec![
+                AppReport {
+                    app: "web1".into(),
+                    version: Some("1.0.0".into()),
+                    status: Some(Status::Succeeded),
+                    ..Default::default()
+                },
+                AppReport {
+                    app: "web2".into(),
+                    version: Some("2.0.0".into()),
+                    status: Some(Status::RolledBack),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let o: std::collections::BTreeMap<_, _> = outputs(&r, None).into_iter().collect();
+        assert_eq!(o["app"], "web1,web2");
+        assert_eq!(o["version"], "");
+        assert_eq!(o["status"], "rolled-back");
+        let results: serde_json::Value = serde_json::from_str(&o["results"]).unwrap();
+        assert_eq!(results[1]["status"], "rolled-back");
+        assert_eq!(results[0]["version"], "1.0.0");
+    }
+}
