@@ -218,8 +218,14 @@ pub fn cancel_on_signals(token: CancellationToken) {
     });
 }
 
-/// The run after inputs are validated: decide, plan, (dry run | execute), report.
-pub async fn run(settings: &Settings, aws: &Aws, cancel: &CancellationToken) -> Report {
+/// The run after inputs are validated: decide, plan, (dry run | execute), report. The notifier
+/// announces the start once the plan is known; the caller sends the outcome.
+pub async fn run(
+    settings: &Settings,
+    aws: &Aws,
+    notifier: &mut Notifier,
+    cancel: &CancellationToken,
+) -> Report {
     let started = Instant::now();
     let mut report = Report {
         run: run_info(settings),
@@ -264,7 +270,6 @@ pub async fn run(settings: &Settings, aws: &Aws, cancel: &CancellationToken) -> 
         report.duration = started.elapsed();
         return report;
     }
-    let mut notifier = Notifier::new(&settings.report, &report.run);
     notifier.start(&plan).await;
     let runs = plan.apps.iter().map(|a| run_app(aws, settings, a, cancel));
     report.apps = futures_util::future::join_all(runs).await;
@@ -340,6 +345,12 @@ where
     let aws = Aws::from_env().await;
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
-    let report = run(&settings, &aws, &cancel).await;
-    finish(Some(&settings), &report, None).await
+    let mut notifier = Notifier::new(&settings.report, &run_info(&settings));
+    let report = run(&settings, &aws, &mut notifier, &cancel).await;
+    let slack_ts = if report.dry_run {
+        None
+    } else {
+        notifier.finish(&report).await
+    };
+    finish(Some(&settings), &report, slack_ts.as_deref()).await
 }
