@@ -135,6 +135,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A reporter (Slack, Discord, GitHub Deployments) could not deliver. Shown as a warning:
+    /// it never changes the deploy's outcome. `problem` never holds a URL or a token.
+    #[error("{target}: {problem}; the deploy's result is unchanged")]
+    Notify { target: String, problem: String },
+
     /// Several apps ran and at least one failed; each app's error is in the results.
     #[error("{failed} of {total} apps failed: {summary}")]
     AppsFailed {

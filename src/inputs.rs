@@ -430,6 +430,10 @@ pub const CONTEXT: &[(&str, &str)] = &[
     ("output-file", "GITHUB_OUTPUT"),
     ("summary-file", "GITHUB_STEP_SUMMARY"),
     ("workspace", "GITHUB_WORKSPACE"),
+    // Where the reporters send: the runner sets GITHUB_API_URL (GitHub Enterprise has its own);
+    // ECS_DEPLOY_SLACK_API_URL points Slack's Web API elsewhere (tests, proxies).
+    ("api-url", "GITHUB_API_URL"),
+    ("slack-api-url", "ECS_DEPLOY_SLACK_API_URL"),
 ];
 
 /// The env variable the runner uses for an input: `INPUT_` + upper-cased name, hyphens kept.
@@ -882,6 +886,10 @@ pub struct ReportSettings {
     pub discord_webhook_url: Option<Secret>,
     pub github_token: Option<Secret>,
     pub environment: Option<String>,
+    /// GitHub REST API base (`GITHUB_API_URL`); `None` means `https://api.github.com`.
+    pub github_api_url: Option<String>,
+    /// Slack Web API base (`ECS_DEPLOY_SLACK_API_URL`); `None` means `https://slack.com/api`.
+    pub slack_api_url: Option<String>,
 }
 
 /// Everything the run needs, validated.
@@ -1131,6 +1139,8 @@ impl Settings {
             discord_webhook_url: raw.get("discord-webhook-url").map(Secret::new),
             github_token: raw.get("github-token").map(Secret::new),
             environment: opt(raw, "environment"),
+            github_api_url: sources.context.get("api-url").cloned(),
+            slack_api_url: sources.context.get("slack-api-url").cloned(),
         };
         if report.slack_bot_token.is_some() && report.slack_channel.is_none() {
             return Err(Error::MissingInput {

@@ -12,6 +12,7 @@ pub mod report;
 pub mod trigger;
 pub mod version;
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -279,10 +280,13 @@ pub async fn run(
 
 /// Renders the report everywhere it goes (outputs, summary, messages, the one error annotation)
 /// and returns the exit code: 0 for success or a clean skip, 1 otherwise.
-pub async fn finish(settings: Option<&Settings>, report: &Report, slack_ts: Option<&str>) -> u8 {
+pub async fn finish(
+    output_file: Option<&Path>,
+    summary_file: Option<&Path>,
+    report: &Report,
+    slack_ts: Option<&str>,
+) -> u8 {
     let status = report.status();
-    let output_file = settings.and_then(|s| s.github.output_file.as_deref());
-    let summary_file = settings.and_then(|s| s.github.summary_file.as_deref());
     if let Err(e) = report::outputs::write(output_file, &report::outputs::outputs(report, slack_ts))
     {
         console::warning(&e.to_string());
@@ -333,13 +337,15 @@ where
                 error: Some(e.to_string()),
                 ..Default::default()
             };
-            // Outputs still go to the runner's file so later steps can read `status`.
-            let partial = Settings::from_sources(&Sources {
-                raw: Default::default(),
-                context: sources.context.clone(),
-            })
-            .ok();
-            return finish(partial.as_ref(), &report, None).await;
+            // Outputs still go to the runner's files so later steps can read `status`.
+            let file = |k: &str| sources.context.get(k).map(PathBuf::from);
+            return finish(
+                file("output-file").as_deref(),
+                file("summary-file").as_deref(),
+                &report,
+                None,
+            )
+            .await;
         }
     };
     let aws = Aws::from_env().await;
@@ -352,5 +358,11 @@ where
     } else {
         notifier.finish(&report).await
     };
-    finish(Some(&settings), &report, slack_ts.as_deref()).await
+    finish(
+        settings.github.output_file.as_deref(),
+        settings.github.summary_file.as_deref(),
+        &report,
+        slack_ts.as_deref(),
+    )
+    .await
 }

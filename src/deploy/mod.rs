@@ -6,6 +6,7 @@
 //! `ecs` (describe the service, update it), `register` (task definitions as raw JSON),
 //! `wait` (the shared poller and the wait for a deployment), `rollback`, `run_task`.
 
+pub mod appspec;
 pub mod task_definition;
 
 use tokio_util::sync::CancellationToken;

@@ -200,6 +200,81 @@ fn strip(v: &Value) -> Value {
     v
 }
 
+/// The first container port of `container` (the load balancer target of blue/green paths).
+pub fn container_port(td: &Value, container: &str) -> Option<i32> {
+    td.get("containerDefinitions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?
+        .get("portMappings")?
+        .as_array()?
+        .iter()
+        .find_map(|p| p.get("containerPort")?.as_i64())
+        .and_then(|p| i32::try_from(p).ok())
+}
+
+/// True when registering `rendered` would give the task definition `live` already is: equal
+/// after dropping what ECS fills in by itself when it registers (empty lists, `essential: true`,
+/// container `cpu: 0`, port `protocol: "tcp"`, a `hostPort` of 0 or equal to the container port)
+/// and ignoring the order of environment variables. A file deployed once is then "the same" as
+/// the revision ECS made of it, so a re-run registers nothing.
+pub fn equivalent(rendered: &Value, live: &Value) -> bool {
+    canonical(&strip(rendered)) == canonical(&strip(live))
+}
+
+fn canonical(v: &Value) -> Value {
+    let mut v = prune(v).unwrap_or(Value::Null);
+    if let Some(cs) = v
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+    {
+        for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+            if c.get("essential") == Some(&Value::Bool(true)) {
+                c.remove("essential");
+            }
+            if c.get("cpu").and_then(Value::as_i64) == Some(0) {
+                c.remove("cpu");
+            }
+            for key in ["environment", "secrets"] {
+                if let Some(list) = c.get_mut(key).and_then(Value::as_array_mut) {
+                    list.sort_by_key(|e| e.get("name").and_then(Value::as_str).map(str::to_string));
+                }
+            }
+            if let Some(ports) = c.get_mut("portMappings").and_then(Value::as_array_mut) {
+                for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    if p.get("protocol").and_then(Value::as_str) == Some("tcp") {
+                        p.remove("protocol");
+                    }
+                    let host = p.get("hostPort").and_then(Value::as_i64);
+                    if host == Some(0) || host == p.get("containerPort").and_then(Value::as_i64) {
+                        p.remove("hostPort");
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Drops nulls, empty arrays and empty objects, recursively (ECS adds them when it registers).
+fn prune(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Array(a) => {
+            let items: Vec<Value> = a.iter().filter_map(prune).collect();
+            (!items.is_empty()).then_some(Value::Array(items))
+        }
+        Value::Object(o) => {
+            let m: Map<String, Value> = o
+                .iter()
+                .filter_map(|(k, v)| prune(v).map(|v| (k.clone(), v)))
+                .collect();
+            (!m.is_empty()).then_some(Value::Object(m))
+        }
+        other => Some(other.clone()),
+    }
+}
+
 /// A unified diff of two task definitions as pretty JSON (keys sorted), for the dry run.
 pub fn diff(before: &Value, after: &Value, before_name: &str, after_name: &str) -> String {
     let a = serde_json::to_string_pretty(&strip(before)).unwrap_or_default();
@@ -298,5 +373,25 @@ mod tests {
                 && d.contains("+      \"image\": \"repo:v2\""),
             "{d}"
         );
+    }
+
+    #[test]
+    fn equivalent_ignores_what_ecs_fills_in_on_register() {
+        let file = json!({"family": "web1", "networkMode": "bridge", "containerDefinitions": [
+            {"name": "web1", "image": "r:1", "memoryReservation": 256,
+             "portMappings": [{"containerPort": 8000, "hostPort": 0}],
+             "environment": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]}]});
+        let live = json!({"taskDefinitionArn": "arn:x", "revision": 3, "family": "web1",
+            "networkMode": "bridge", "volumes": [], "placementConstraints": [],
+            "containerDefinitions": [
+            {"name": "web1", "image": "r:1", "memoryReservation": 256, "cpu": 0,
+             "essential": true, "mountPoints": [], "volumesFrom": [],
+             "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
+             "environment": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]});
+        assert!(equivalent(&file, &live));
+        let newer = render(&file, "web1", "r:2", &[]).unwrap();
+        assert!(!equivalent(&newer, &live));
+        assert_eq!(container_port(&live, "web1"), Some(8000));
+        assert_eq!(container_port(&live, "nope"), None);
     }
 }

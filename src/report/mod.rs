@@ -2,8 +2,12 @@
 //! Slack, Discord, GitHub Deployments) renders. Reporters never reach back into the pipeline.
 
 pub mod console;
+pub mod discord;
+pub mod github;
+pub mod http;
 pub mod notify;
 pub mod outputs;
+pub mod slack;
 pub mod summary;
 
 use std::time::Duration;

@@ -1,0 +1,126 @@
+//! Discord: one embed with the outcome (status colour, the same facts as Slack), sent to a
+//! webhook at the end of the run.
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::report::Report;
+use crate::report::http::{Http, Post};
+use crate::report::notify::{
+    Fact, app_facts, headline, rollback_lines, run_facts, status_colour, truncate,
+};
+
+/// Discord's limits: title 256, description 4096, 25 fields, field value 1024.
+const TITLE_MAX: usize = 256;
+const DESCRIPTION_MAX: usize = 4000;
+const FIELDS_MAX: usize = 25;
+const VALUE_MAX: usize = 1024;
+
+/// Escapes Discord markdown in plain text (so `*`, `_` and backticks in names show as typed).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '_' | '`' | '~' | '|' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn field(f: &Fact) -> Value {
+    let value = match (&f.url, f.code) {
+        (Some(url), _) => format!("[{}]({url})", escape(&f.text)),
+        (None, true) => format!("`{}`", f.text.replace('`', "'")),
+        (None, false) => escape(&f.text),
+    };
+    json!({ "name": f.label, "value": truncate(&value, VALUE_MAX), "inline": true })
+}
+
+/// The webhook body: one embed titled with the headline, linking to the run.
+pub fn outcome_message(report: &Report) -> Value {
+    let status = report.status();
+    let mut fields: Vec<Value> = Vec::new();
+    for a in &report.apps {
+        fields.extend(app_facts(a).iter().map(field));
+    }
+    fields.extend(run_facts(report).iter().map(field));
+    let rollbacks = rollback_lines(report);
+    if !rollbacks.is_empty() {
+        fields.push(json!({
+            "name": "Rollback",
+            "value": truncate(&escape(&rollbacks.join("\n")), VALUE_MAX),
+            "inline": false,
+        }));
+    }
+    let links: Vec<String> = report
+        .apps
+        .iter()
+        .flat_map(|a| &a.links)
+        .map(|l| format!("[{}]({})", escape(&l.label), l.url))
+        .collect();
+    if !links.is_empty() {
+        fields.push(json!({
+            "name": "Links",
+            "value": truncate(&links.join(" · "), VALUE_MAX),
+            "inline": false,
+        }));
+    }
+    fields.truncate(FIELDS_MAX);
+    let mut embed = json!({
+        "title": truncate(&headline(report), TITLE_MAX),
+        "color": status_colour(status),
+        "fields": fields,
+    });
+    if let Some(url) = &report.run.run_url {
+        embed["url"] = json!(url);
+    }
+    let errors = report.errors();
+    if !errors.is_empty() {
+        let text = truncate(&errors.join("\n"), DESCRIPTION_MAX - 8).replace("```", "'''");
+        embed["description"] = json!(format!("```\n{text}\n```"));
+    } else if let Some(reason) = &report.skip_reason {
+        embed["description"] = json!(escape(reason));
+    }
+    if let Some(repo) = &report.run.repository {
+        embed["footer"] = json!({ "text": repo });
+    }
+    // An error text quoting "@everyone" must not ping the server.
+    json!({ "embeds": [embed], "allowed_mentions": { "parse": [] } })
+}
+
+/// Posts the message to the webhook (Discord answers 204 No Content).
+pub async fn post(http: &Http, url: &str, message: &Value) -> Result<(), Error> {
+    http.post(Post {
+        target: "Discord webhook",
+        url,
+        bearer: None,
+        headers: &[],
+        body: message,
+    })
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{AppReport, Status};
+
+    #[test]
+    fn the_embed_is_coloured_by_status_and_says_the_error() {
+        let report = Report {
+            apps: vec![AppReport {
+                app: "web_1".into(),
+                status: Some(Status::Failed),
+                error: Some("boom".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let m = outcome_message(&report);
+        assert_eq!(m["embeds"][0]["color"], json!(0xE01E5A));
+        assert_eq!(m["embeds"][0]["description"], json!("```\nboom\n```"));
+        assert_eq!(m["embeds"][0]["fields"][0]["value"], json!("web\\_1"));
+    }
+}

