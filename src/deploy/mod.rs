@@ -7,6 +7,9 @@
 //! `wait` (the shared poller and the wait for a deployment), `rollback`, `run_task`.
 
 pub mod appspec;
+pub mod bluegreen;
+pub mod codedeploy;
+pub mod register;
 pub mod task_definition;
 
 use tokio_util::sync::CancellationToken;
