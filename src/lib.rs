@@ -235,7 +235,7 @@ pub async fn run(
     };
     let decision = {
         let _g = Group::start("Trigger");
-        decide(settings)
+        plan::check_config(settings).and_then(|()| decide(settings))
     };
     let trigger: Trigger = match decision {
         Err(e) => {

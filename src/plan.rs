@@ -191,6 +191,26 @@ pub fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>>
     }
 }
 
+/// Checks the config file and the apps the step names in it before the trigger is decided, so a
+/// misspelt app or a broken config fails every run instead of hiding behind a skip.
+pub fn check_config(settings: &Settings) -> Result<()> {
+    let Some((path, cfg)) = load_config(settings)? else {
+        return Ok(());
+    };
+    if let AppSelector::Names(names) = &settings.trigger.app
+        && let Some(missing) = names.iter().find(|n| !cfg.apps.contains_key(n.as_str()))
+    {
+        return Err(Error::Config {
+            path,
+            problem: format!(
+                "has no app {missing:?} (apps: {}); add it under `apps` or fix the app name",
+                cfg.apps.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Builds the whole plan. Reads local files (package.json, task definition, AppSpec, config) and
 /// checks them; talks to no server.
 pub fn build(settings: &Settings, trigger: &Trigger) -> Result<Plan> {
