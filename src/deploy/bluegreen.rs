@@ -17,7 +17,9 @@ use aws_sdk_ecs::types::{CreatedAt, ServiceDeployment, StopServiceDeploymentStop
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use progress::{Outcome, Progress, check_service, outcome, pick_ours, stage_text, strategy_text};
+pub use progress::{
+    Outcome, Progress, check_service, outcome, pick_ours, stage_text, strategy_text,
+};
 
 use super::Prepared;
 use crate::aws::Aws;
@@ -150,7 +152,16 @@ pub async fn deploy_with(
     }
 
     let mut last = None;
-    let ended = follow(aws, &arn, timing.poll, deadline, Some(cancel), report, &mut last).await?;
+    let ended = follow(
+        aws,
+        &arn,
+        timing.poll,
+        deadline,
+        Some(cancel),
+        report,
+        &mut last,
+    )
+    .await?;
     let stop = match ended {
         Ok(d) => return finish(prepared, &arn, &d, report),
         Err(stop) => stop,
@@ -529,17 +540,17 @@ async fn rollback(
                         "ECS blue/green deployment {arn} of {svc}; rolled back to {blue}"
                     ),
                 },
-                Stop::TimedOut => deployment_error(
-                    prepared,
-                    arn,
-                    format!("{why}; rolled back to {blue}"),
-                ),
+                Stop::TimedOut => {
+                    deployment_error(prepared, arn, format!("{why}; rolled back to {blue}"))
+                }
             })
         }
         Outcome::Succeeded => failed(
             report,
             format!("too late: the deployment finished {status} before the rollback took effect"),
-            format!("{why}; the deployment finished {status} before the rollback took effect, so the new revision serves"),
+            format!(
+                "{why}; the deployment finished {status} before the rollback took effect, so the new revision serves"
+            ),
         ),
         _ => failed(
             report,

@@ -294,31 +294,32 @@ impl ScriptedEcs {
                 .build()
         });
         let s = self.0.clone();
-        let describe = mock!(Client::describe_service_deployments).then_compute_output(move |req| {
-            let mut st = s.lock().unwrap();
-            st.calls.push("DescribeServiceDeployments");
-            assert_eq!(req.service_deployment_arns(), [OURS.to_string()]);
-            st.looks_served += 1;
-            if let Some((n, token)) = &st.cancel_on_look
-                && *n == st.looks_served
-            {
-                token.cancel();
-            }
-            let stopped = st.stopped;
-            let queue = if stopped {
-                &mut st.rollback_looks
-            } else {
-                &mut st.looks
-            };
-            let d = if queue.len() > 1 {
-                queue.pop_front()
-            } else {
-                queue.front().cloned()
-            };
-            DescribeServiceDeploymentsOutput::builder()
-                .set_service_deployments(d.map(|d| vec![d]))
-                .build()
-        });
+        let describe =
+            mock!(Client::describe_service_deployments).then_compute_output(move |req| {
+                let mut st = s.lock().unwrap();
+                st.calls.push("DescribeServiceDeployments");
+                assert_eq!(req.service_deployment_arns(), [OURS.to_string()]);
+                st.looks_served += 1;
+                if let Some((n, token)) = &st.cancel_on_look
+                    && *n == st.looks_served
+                {
+                    token.cancel();
+                }
+                let stopped = st.stopped;
+                let queue = if stopped {
+                    &mut st.rollback_looks
+                } else {
+                    &mut st.looks
+                };
+                let d = if queue.len() > 1 {
+                    queue.pop_front()
+                } else {
+                    queue.front().cloned()
+                };
+                DescribeServiceDeploymentsOutput::builder()
+                    .set_service_deployments(d.map(|d| vec![d]))
+                    .build()
+            });
         let s = self.0.clone();
         let stop = mock!(Client::stop_service_deployment).then_compute_response(move |req| {
             let mut st = s.lock().unwrap();
@@ -409,7 +410,13 @@ async fn a_blue_green_deployment_walks_every_lifecycle_stage_to_successful() {
     looks.insert(0, look("PENDING", "RECONCILE_SERVICE", 0, 0.0));
     looks.push(look("SUCCESSFUL", "CLEAN_UP", 2, 100.0));
     let ecs = ScriptedEcs::new(looks);
-    let (result, report) = run(&ecs, &plan(&[]), &prepared(DeploymentStrategy::BlueGreen), fast()).await;
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
 
     result.expect("the deployment succeeds");
     assert_eq!(report.status, Some(Status::Succeeded));
@@ -418,7 +425,11 @@ async fn a_blue_green_deployment_walks_every_lifecycle_stage_to_successful() {
     assert_eq!(report.rollback, None);
     let st = ecs.state();
     assert_update_sent(&st, false);
-    assert!(st.stops.is_empty(), "no rollback on success: {:?}", st.calls);
+    assert!(
+        st.stops.is_empty(),
+        "no rollback on success: {:?}",
+        st.calls
+    );
     // The listing asks for this service's deployments created around our update.
     let l = &st.lists[0];
     assert_eq!((l.cluster(), l.service()), (Some(CLUSTER), Some(SERVICE)));
@@ -441,12 +452,20 @@ async fn a_blue_green_deployment_walks_every_lifecycle_stage_to_successful() {
         report.steps
     );
     assert!(
-        report.steps.iter().any(|s| s.contains("SCALE_UP")
-            && s.contains("green 2/2 running; blue 2/2 running")),
+        report
+            .steps
+            .iter()
+            .any(|s| s.contains("SCALE_UP") && s.contains("green 2/2 running; blue 2/2 running")),
         "{:#?}",
         report.steps
     );
-    assert!(report.steps.last().unwrap().starts_with("SUCCESSFUL CLEAN_UP"));
+    assert!(
+        report
+            .steps
+            .last()
+            .unwrap()
+            .starts_with("SUCCESSFUL CLEAN_UP")
+    );
     assert!(report.steps[0].contains(&format!("UpdateService: {SERVICE} → {GREEN_TD}")));
 }
 
@@ -461,7 +480,13 @@ async fn a_linear_deployment_records_each_production_traffic_step() {
         look("SUCCESSFUL", "CLEAN_UP", 2, 100.0),
     ];
     let ecs = ScriptedEcs::new(looks);
-    let (result, report) = run(&ecs, &plan(&[]), &prepared(DeploymentStrategy::Linear), fast()).await;
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::Linear),
+        fast(),
+    )
+    .await;
 
     result.expect("the deployment succeeds");
     let shifts: Vec<&String> = report
@@ -469,9 +494,16 @@ async fn a_linear_deployment_records_each_production_traffic_step() {
         .iter()
         .filter(|s| s.contains("PRODUCTION_TRAFFIC_SHIFT"))
         .collect();
-    assert_eq!(shifts.len(), 4, "one step per weight, repeats folded: {shifts:#?}");
+    assert_eq!(
+        shifts.len(),
+        4,
+        "one step per weight, repeats folded: {shifts:#?}"
+    );
     for (s, w) in shifts.iter().zip(["25%", "50%", "75%", "100%"]) {
-        assert!(s.contains(&format!("production traffic on green {w}")), "{s}");
+        assert!(
+            s.contains(&format!("production traffic on green {w}")),
+            "{s}"
+        );
     }
 }
 
@@ -486,17 +518,32 @@ async fn a_deployment_ecs_rolls_back_itself_ends_rolled_back_without_our_rollbac
         ),
     ];
     let ecs = ScriptedEcs::new(looks);
-    let (result, report) = run(&ecs, &plan(&[]), &prepared(DeploymentStrategy::BlueGreen), fast()).await;
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
 
-    let err = result.expect_err("a rolled back deployment fails the job").to_string();
+    let err = result
+        .expect_err("a rolled back deployment fails the job")
+        .to_string();
     assert_eq!(report.status, Some(Status::RolledBack));
-    assert!(err.contains(OURS) && err.contains("ECS rolled the deployment back"), "{err}");
+    assert!(
+        err.contains(OURS) && err.contains("ECS rolled the deployment back"),
+        "{err}"
+    );
     assert!(err.contains("circuit breaker threshold"), "{err}");
     let rollback = report.rollback.expect("the rollback is reported");
     assert!(rollback.contains(BLUE_TD), "{rollback}");
     let st = ecs.state();
     assert_update_sent(&st, false);
-    assert!(st.stops.is_empty(), "ECS rolled back; we must not: {:?}", st.calls);
+    assert!(
+        st.stops.is_empty(),
+        "ECS rolled back; we must not: {:?}",
+        st.calls
+    );
 }
 
 #[tokio::test]
@@ -506,11 +553,20 @@ async fn a_rollback_that_fails_in_ecs_is_a_failure() {
         "blue tasks failed to start",
     )];
     let ecs = ScriptedEcs::new(looks);
-    let (result, report) = run(&ecs, &plan(&[]), &prepared(DeploymentStrategy::Canary), fast()).await;
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::Canary),
+        fast(),
+    )
+    .await;
 
     let err = result.expect_err("fails").to_string();
     assert_eq!(report.status, Some(Status::Failed));
-    assert!(err.contains("ECS's rollback failed too") && err.contains("blue tasks failed"), "{err}");
+    assert!(
+        err.contains("ECS's rollback failed too") && err.contains("blue tasks failed"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -527,12 +583,21 @@ async fn a_timeout_sends_the_rollback_for_our_deployment_and_waits_for_blue() {
         timeout: Duration::from_millis(150),
         ..fast()
     };
-    let (result, report) = run(&ecs, &plan(&[]), &prepared(DeploymentStrategy::BlueGreen), timing).await;
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+    )
+    .await;
 
     let err = result.expect_err("a timeout fails the job");
     assert!(matches!(err, Error::Deployment { .. }), "{err:?}");
     let err = err.to_string();
-    assert!(err.contains("wait-for-minutes") && err.contains("rolled back to"), "{err}");
+    assert!(
+        err.contains("wait-for-minutes") && err.contains("rolled back to"),
+        "{err}"
+    );
     assert_eq!(report.status, Some(Status::RolledBack));
     assert_eq!(report.deployment_id.as_deref(), Some(OURS));
     let st = ecs.state();
@@ -541,8 +606,18 @@ async fn a_timeout_sends_the_rollback_for_our_deployment_and_waits_for_blue() {
     // We waited for ECS to finish the rollback: the last call is a look at ROLLBACK_SUCCESSFUL.
     assert_eq!(st.calls.last(), Some(&"DescribeServiceDeployments"));
     assert!(st.rollback_looks.len() == 1);
-    assert!(report.steps.iter().any(|s| s.starts_with("ROLLBACK_SUCCESSFUL")));
-    assert!(report.rollback.unwrap().contains("traffic is on blue again"));
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.starts_with("ROLLBACK_SUCCESSFUL"))
+    );
+    assert!(
+        report
+            .rollback
+            .unwrap()
+            .contains("traffic is on blue again")
+    );
 }
 
 #[tokio::test]
@@ -579,22 +654,35 @@ async fn cancelling_mid_wait_sends_the_rollback_and_reports_rolled_back() {
         .filter(|c| **c == "DescribeServiceDeployments")
         .count();
     assert_eq!(before_stop, 3, "{:?}", st.calls);
-    assert!(st.rollback_looks.len() == 1, "the rollback was followed to its end");
+    assert!(
+        st.rollback_looks.len() == 1,
+        "the rollback was followed to its end"
+    );
 }
 
 #[tokio::test]
 async fn a_refused_rollback_request_is_a_failure_naming_both_errors() {
-    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "BAKE_TIME", 2, 100.0)]).with(|s| s.stop_fails = true);
+    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "BAKE_TIME", 2, 100.0)])
+        .with(|s| s.stop_fails = true);
     let timing = Timing {
         timeout: Duration::from_millis(60),
         ..fast()
     };
-    let (result, report) = run(&ecs, &plan(&[]), &prepared(DeploymentStrategy::BlueGreen), timing).await;
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+    )
+    .await;
 
     let err = result.expect_err("fails").to_string();
     assert_eq!(report.status, Some(Status::Failed));
     assert!(err.contains("wait-for-minutes"), "{err}");
-    assert!(err.contains("StopServiceDeployment") && err.contains("cannot be stopped"), "{err}");
+    assert!(
+        err.contains("StopServiceDeployment") && err.contains("cannot be stopped"),
+        "{err}"
+    );
     assert_rollback_sent(&ecs.state());
 }
 
@@ -621,7 +709,8 @@ async fn with_rollback_off_a_timeout_fails_and_sends_no_rollback() {
 
 #[tokio::test]
 async fn a_deployment_listed_late_is_still_found_by_its_task_definition() {
-    let ecs = ScriptedEcs::new(vec![look("SUCCESSFUL", "CLEAN_UP", 2, 100.0)]).with(|s| s.unlisted_for = 2);
+    let ecs = ScriptedEcs::new(vec![look("SUCCESSFUL", "CLEAN_UP", 2, 100.0)])
+        .with(|s| s.unlisted_for = 2);
     let (result, report) = run(
         &ecs,
         &plan(&[("force-new-deployment", "true")]),
@@ -640,8 +729,15 @@ async fn a_deployment_listed_late_is_still_found_by_its_task_definition() {
 
 #[tokio::test]
 async fn the_deployment_update_service_names_is_taken_without_describing_revisions() {
-    let ecs = ScriptedEcs::new(vec![look("SUCCESSFUL", "CLEAN_UP", 2, 100.0)]).with(|s| s.update_names_ours = true);
-    let (result, report) = run(&ecs, &plan(&[]), &prepared(DeploymentStrategy::BlueGreen), fast()).await;
+    let ecs = ScriptedEcs::new(vec![look("SUCCESSFUL", "CLEAN_UP", 2, 100.0)])
+        .with(|s| s.update_names_ours = true);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
 
     result.expect("succeeds");
     assert_eq!(report.deployment_id.as_deref(), Some(OURS));
@@ -651,12 +747,24 @@ async fn the_deployment_update_service_names_is_taken_without_describing_revisio
 #[tokio::test]
 async fn a_rolling_service_is_refused_before_anything_is_sent() {
     let ecs = ScriptedEcs::new(vec![]);
-    let (result, report) = run(&ecs, &plan(&[]), &prepared(DeploymentStrategy::Rolling), fast()).await;
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::Rolling),
+        fast(),
+    )
+    .await;
 
     let err = result.expect_err("refused").to_string();
-    assert!(err.contains(SERVICE) && err.contains("strategy is ROLLING"), "{err}");
+    assert!(
+        err.contains(SERVICE) && err.contains("strategy is ROLLING"),
+        "{err}"
+    );
     assert!(ecs.state().calls.is_empty(), "{:?}", ecs.state().calls);
-    assert_eq!(report.status, None, "the caller turns the error into failed");
+    assert_eq!(
+        report.status, None,
+        "the caller turns the error into failed"
+    );
 }
 
 #[tokio::test]
@@ -670,7 +778,11 @@ async fn an_unchanged_task_definition_without_force_starts_nothing() {
     result.expect("nothing to do is fine");
     assert_eq!(report.status, Some(Status::Succeeded));
     assert!(ecs.state().calls.is_empty());
-    assert!(report.steps[0].contains("force-new-deployment"), "{:?}", report.steps);
+    assert!(
+        report.steps[0].contains("force-new-deployment"),
+        "{:?}",
+        report.steps
+    );
 }
 
 #[tokio::test]
@@ -697,7 +809,11 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
     let moto = MotoServer::start();
     let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
     let ecs = &aws.ecs;
-    ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name(CLUSTER)
+        .send()
+        .await
+        .unwrap();
     let register = |image: &'static str| {
         ecs.register_task_definition()
             .family("web1")
@@ -711,9 +827,19 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
             .send()
     };
     let blue = register("web1:1.2.2").await.unwrap();
-    let blue_arn = blue.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    let blue_arn = blue
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
     let green = register("web1:1.2.3").await.unwrap();
-    let green_arn = green.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    let green_arn = green
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
     let bg = DeploymentConfiguration::builder()
         .strategy(DeploymentStrategy::BlueGreen)
         .bake_time_in_minutes(5)
@@ -729,7 +855,11 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         .await
         .unwrap();
     assert_eq!(
-        created.service().unwrap().deployment_configuration().and_then(|c| c.strategy()),
+        created
+            .service()
+            .unwrap()
+            .deployment_configuration()
+            .and_then(|c| c.strategy()),
         None,
         "moto's CreateService now keeps the strategy: update the module docs"
     );
@@ -777,7 +907,13 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
 
     let err = result.expect_err("moto has no ListServiceDeployments");
     assert!(
-        matches!(err, Error::Aws { operation: "ListServiceDeployments", .. }),
+        matches!(
+            err,
+            Error::Aws {
+                operation: "ListServiceDeployments",
+                ..
+            }
+        ),
         "{err:?}"
     );
     let after = ecs
@@ -787,7 +923,10 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         .send()
         .await
         .unwrap();
-    assert_eq!(after.services()[0].task_definition(), Some(green_arn.as_str()));
+    assert_eq!(
+        after.services()[0].task_definition(),
+        Some(green_arn.as_str())
+    );
     assert_eq!(report.deployment_kind.as_deref(), Some("ecs-blue-green"));
     assert_eq!(report.deployment_id, None);
 }

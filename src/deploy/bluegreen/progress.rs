@@ -255,9 +255,9 @@ pub fn check_service(live: &Service) -> Result<(), String> {
         .deployment_configuration()
         .and_then(DeploymentConfiguration::strategy);
     match strategy {
-        Some(DeploymentStrategy::BlueGreen | DeploymentStrategy::Linear | DeploymentStrategy::Canary) => {
-            Ok(())
-        }
+        Some(
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Linear | DeploymentStrategy::Canary,
+        ) => Ok(()),
         other => Err(format!(
             "its deploymentConfiguration.strategy is {}, not BLUE_GREEN, LINEAR or CANARY; set the \
              strategy on the service (with the alternate target group and listener rule it needs), \
@@ -385,7 +385,10 @@ mod tests {
     fn the_bake_time_shows_only_while_baking() {
         let p = progress(&deployment("BAKE_TIME", (2, 0, 2), 100.0));
         assert_eq!(p.bake_minutes, Some(5));
-        assert!(p.line().ends_with("production traffic on green 100%; bake time 5 min"));
+        assert!(
+            p.line()
+                .ends_with("production traffic on green 100%; bake time 5 min")
+        );
         let p = progress(&deployment("CLEAN_UP", (2, 0, 2), 100.0));
         assert_eq!(p.bake_minutes, None);
     }
@@ -431,7 +434,10 @@ mod tests {
         );
     }
 
-    fn service(controller: Option<DeploymentControllerType>, strategy: Option<DeploymentStrategy>) -> Service {
+    fn service(
+        controller: Option<DeploymentControllerType>,
+        strategy: Option<DeploymentStrategy>,
+    ) -> Service {
         let mut b = Service::builder().deployment_configuration(
             DeploymentConfiguration::builder()
                 .set_strategy(strategy)
