@@ -13,7 +13,9 @@ mod progress;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ecs::types::{CreatedAt, ServiceDeployment, StopServiceDeploymentStopType};
+use aws_sdk_ecs::types::{
+    CreatedAt, ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType,
+};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -470,32 +472,45 @@ async fn rollback(
         .previous_task_definition_arn
         .clone()
         .unwrap_or_else(|| "the previous revision".into());
-    console::warning(&format!(
-        "{svc}: {why}; rolling back service deployment {arn}"
-    ));
-    step(
-        report,
-        format!("{why}: StopServiceDeployment (ROLLBACK) {arn}"),
-    );
     let failed = |report: &mut AppReport, rollback: String, problem: String| {
         report.status = Some(Status::Failed);
         report.rollback = Some(rollback);
         Err(deployment_error(prepared, arn, problem))
     };
-    if let Err(e) = aws
-        .ecs
-        .stop_service_deployment()
-        .service_deployment_arn(arn)
-        .stop_type(StopServiceDeploymentStopType::Rollback)
-        .send()
-        .await
-    {
-        let e = Error::aws("ECS", "StopServiceDeployment", e);
-        return failed(
+    // ECS may already be rolling back on its own (health checks, alarms): a second request
+    // would be refused, so wait for that rollback instead.
+    let already = last
+        .as_ref()
+        .map(|p| outcome(Some(&ServiceDeploymentStatus::from(p.status.as_str()))))
+        == Some(Outcome::RollingBack);
+    if already {
+        step(
             report,
-            format!("rollback request failed: {e}"),
-            format!("{why}; and the rollback request failed: {e}"),
+            format!("{why}; ECS is already rolling back {arn}: waiting for it"),
         );
+    } else {
+        console::warning(&format!(
+            "{svc}: {why}; rolling back service deployment {arn}"
+        ));
+        step(
+            report,
+            format!("{why}: StopServiceDeployment (ROLLBACK) {arn}"),
+        );
+        if let Err(e) = aws
+            .ecs
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(StopServiceDeploymentStopType::Rollback)
+            .send()
+            .await
+        {
+            let e = Error::aws("ECS", "StopServiceDeployment", e);
+            return failed(
+                report,
+                format!("rollback request failed: {e}"),
+                format!("{why}; and the rollback request failed: {e}"),
+            );
+        }
     }
     // The job may already be cancelled: the rollback wait does not listen to it.
     let deadline = Instant::now() + timing.rollback_timeout;

@@ -621,6 +621,42 @@ async fn a_timeout_sends_the_rollback_for_our_deployment_and_waits_for_blue() {
 }
 
 #[tokio::test]
+async fn a_timeout_while_ecs_already_rolls_back_waits_for_that_rollback_without_a_second_request() {
+    // 40 looks of ROLLBACK_IN_PROGRESS take at least 40 polls (200 ms): the 60 ms timeout
+    // always comes first.
+    let mut looks = vec![look("ROLLBACK_IN_PROGRESS", "SCALE_UP", 0, 0.0); 40];
+    looks.push(look("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0, 0.0));
+    let ecs = ScriptedEcs::new(looks);
+    let timing = Timing {
+        timeout: Duration::from_millis(60),
+        ..fast()
+    };
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+    )
+    .await;
+
+    let err = result.expect_err("fails").to_string();
+    assert!(
+        err.contains("wait-for-minutes") && err.contains("rolled back to"),
+        "{err}"
+    );
+    assert_eq!(report.status, Some(Status::RolledBack));
+    let st = ecs.state();
+    assert!(st.stops.is_empty(), "{:?}", st.calls);
+    assert_eq!(st.looks.len(), 1, "followed to ROLLBACK_SUCCESSFUL");
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.contains("ECS is already rolling back"))
+    );
+}
+
+#[tokio::test]
 async fn cancelling_mid_wait_sends_the_rollback_and_reports_rolled_back() {
     let cancel = CancellationToken::new();
     let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 2, 0.0)]).with(|s| {
