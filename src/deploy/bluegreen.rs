@@ -1,26 +1,615 @@
 //! ECS native blue/green, linear and canary (services with the `ECS` controller and a
 //! `deploymentConfiguration.strategy` other than ROLLING): lifecycle stages, bake time, rollback.
+//!
+//! The story: check the service can take this path, UpdateService to the new task definition,
+//! find the service deployment that update started (ListServiceDeployments, matched by its
+//! target revision's task definition), follow it with DescribeServiceDeployments until it ends.
+//! ECS itself moves traffic and rolls back on failed health checks or alarms; this module rolls
+//! back (StopServiceDeployment, stopType ROLLBACK) only when wait-for-minutes runs out or the
+//! job is cancelled, then waits until traffic is back on blue.
 
+mod progress;
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_ecs::types::{
+    CreatedAt, ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType,
+};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+pub use progress::{
+    Outcome, Progress, check_service, outcome, pick_ours, stage_text, strategy_text,
+};
 
 use super::Prepared;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::inputs::AppSettings;
 use crate::plan::AppPlan;
-use crate::report::AppReport;
+use crate::report::{AppReport, Link, Status, console};
+
+/// The value of the `deployment-kind` output for this path.
+pub const KIND: &str = "ecs-blue-green";
+
+/// How often and how long to look; injectable so tests run in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Pause between two looks at the deployment.
+    pub poll: Duration,
+    /// How long the deployment may take (`wait-for-minutes`) before we roll it back.
+    pub timeout: Duration,
+    /// How long to wait for our rollback to bring traffic back on blue.
+    pub rollback_timeout: Duration,
+}
+
+impl Timing {
+    /// The production timing: a look every 15 s, `wait-for-minutes` for the deployment and the
+    /// same again for a rollback.
+    pub fn from_settings(s: &AppSettings) -> Timing {
+        let wait = Duration::from_secs(s.wait_for_minutes.saturating_mul(60));
+        Timing {
+            poll: Duration::from_secs(15),
+            timeout: wait,
+            rollback_timeout: wait,
+        }
+    }
+}
 
 /// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and status.
 pub async fn deploy(
-    _aws: &Aws,
-    _plan: &AppPlan,
+    aws: &Aws,
+    plan: &AppPlan,
     prepared: &Prepared,
-    _cancel: &CancellationToken,
-    _report: &mut AppReport,
+    cancel: &CancellationToken,
+    report: &mut AppReport,
 ) -> Result<()> {
-    Err(Error::Service {
+    let timing = Timing::from_settings(&plan.settings);
+    deploy_with(aws, plan, prepared, cancel, report, timing).await
+}
+
+/// [`deploy`] with explicit timing (tests use milliseconds).
+pub async fn deploy_with(
+    aws: &Aws,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    cancel: &CancellationToken,
+    report: &mut AppReport,
+    timing: Timing,
+) -> Result<()> {
+    let s = &plan.settings;
+    let svc = &prepared.service;
+    report.deployment_kind = Some(KIND.into());
+    check_service(&prepared.live).map_err(|problem| service_error(prepared, problem))?;
+    println!(
+        "{svc}: ECS native deployment ({})",
+        strategy_text(prepared.live.deployment_configuration())
+    );
+
+    if !prepared.changed && !s.force_new_deployment {
+        step(
+            report,
+            format!(
+                "task definition unchanged ({}); no deployment started (force-new-deployment: true starts one anyway)",
+                prepared.task_definition_arn
+            ),
+        );
+        report.status = Some(Status::Succeeded);
+        return Ok(());
+    }
+
+    let since = SystemTime::now();
+    let updated = aws
+        .ecs
+        .update_service()
+        .cluster(&prepared.cluster)
+        .service(svc)
+        .task_definition(&prepared.task_definition_arn)
+        .force_new_deployment(s.force_new_deployment)
+        .send()
+        .await
+        .map_err(|e| Error::aws("ECS", "UpdateService", e))?;
+    step(
+        report,
+        format!("UpdateService: {svc} → {}", prepared.task_definition_arn),
+    );
+    let previous = prepared.live.current_service_deployment();
+    let hint = updated
+        .service()
+        .and_then(|u| u.current_service_deployment())
+        .filter(|h| Some(*h) != previous);
+
+    let deadline = Instant::now() + timing.timeout;
+    let arn = match find_ours(aws, prepared, hint, since, deadline, timing.poll, cancel).await? {
+        Ok(arn) => arn,
+        Err(stop) => {
+            // Without the deployment's ARN there is nothing to hand StopServiceDeployment.
+            if stop == Stop::Cancelled {
+                report.status = Some(Status::Cancelled);
+            }
+            return Err(Error::Service {
+                cluster: prepared.cluster.clone(),
+                service: svc.clone(),
+                problem: format!(
+                    "{} before ECS listed the service deployment for {}; no rollback was sent. \
+                     Look at the service's deployments in the console: ECS may still be deploying",
+                    stop.describe(timing.timeout),
+                    prepared.task_definition_arn
+                ),
+            });
+        }
+    };
+    report.deployment_id = Some(arn.clone());
+    println!("{svc}: service deployment {arn}");
+    add_link(report, aws.region.as_deref(), prepared);
+
+    if !s.wait_for_service_stability {
+        step(
+            report,
+            "not waiting for the deployment (wait-for-service-stability: false)".into(),
+        );
+        report.status = Some(Status::Succeeded);
+        return Ok(());
+    }
+
+    let mut last = None;
+    let ended = follow(
+        aws,
+        &arn,
+        timing.poll,
+        deadline,
+        Some(cancel),
+        report,
+        &mut last,
+    )
+    .await?;
+    let stop = match ended {
+        Ok(d) => return finish(prepared, &arn, &d, report),
+        Err(stop) => stop,
+    };
+
+    let why = stop.describe(timing.timeout);
+    if !s.rollback_on_failure {
+        report.status = Some(match stop {
+            Stop::Cancelled => Status::Cancelled,
+            Stop::TimedOut => Status::Failed,
+        });
+        report.rollback = Some("not rolled back (rollback-on-failure: false)".into());
+        return Err(deployment_error(
+            prepared,
+            &arn,
+            format!("{why}; rollback-on-failure is false, so ECS keeps deploying it"),
+        ));
+    }
+    rollback(aws, prepared, &arn, stop, &why, timing, report, &mut last).await
+}
+
+/// Why a wait ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    TimedOut,
+    Cancelled,
+}
+
+impl Stop {
+    fn describe(self, timeout: Duration) -> String {
+        match self {
+            Stop::TimedOut => format!(
+                "not finished after {} min (wait-for-minutes)",
+                timeout.as_secs().div_ceil(60)
+            ),
+            Stop::Cancelled => "the job was cancelled".into(),
+        }
+    }
+}
+
+/// Sleeps one poll interval, cut short by the deadline or the cancellation.
+async fn pause(
+    poll: Duration,
+    deadline: Instant,
+    cancel: Option<&CancellationToken>,
+) -> Result<(), Stop> {
+    if cancel.is_some_and(CancellationToken::is_cancelled) {
+        return Err(Stop::Cancelled);
+    }
+    let now = Instant::now();
+    if now >= deadline {
+        return Err(Stop::TimedOut);
+    }
+    let nap = tokio::time::sleep(poll.min(deadline - now));
+    match cancel {
+        Some(c) => tokio::select! {
+            _ = c.cancelled() => Err(Stop::Cancelled),
+            _ = nap => Ok(()),
+        },
+        None => {
+            nap.await;
+            Ok(())
+        }
+    }
+}
+
+/// Finds the service deployment our UpdateService started (see [`pick_ours`]), looking again
+/// until it is listed, the deadline passes or the job is cancelled.
+async fn find_ours(
+    aws: &Aws,
+    prepared: &Prepared,
+    hint: Option<&str>,
+    since: SystemTime,
+    deadline: Instant,
+    poll: Duration,
+    cancel: &CancellationToken,
+) -> Result<Result<String, Stop>> {
+    // A minute of slack for the runner's clock against AWS's; the task definition match and
+    // the exclusion of the previous deployment keep older ones out.
+    let after = since
+        .checked_sub(Duration::from_secs(60))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let previous = prepared.live.current_service_deployment();
+    loop {
+        let mut briefs = Vec::new();
+        let mut token = None;
+        loop {
+            let page = aws
+                .ecs
+                .list_service_deployments()
+                .cluster(&prepared.cluster)
+                .service(&prepared.service)
+                .created_at(CreatedAt::builder().after(after.into()).build())
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| Error::aws("ECS", "ListServiceDeployments", e))?;
+            briefs.extend(page.service_deployments().iter().cloned());
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        let listed_hint = hint.filter(|h| {
+            briefs
+                .iter()
+                .any(|b| b.service_deployment_arn() == Some(*h))
+        });
+        let revisions = if listed_hint.is_some() {
+            HashMap::new()
+        } else {
+            let wanted: Vec<String> = briefs
+                .iter()
+                .filter(|b| b.service_deployment_arn() != previous)
+                .filter_map(|b| b.target_service_revision_arn().map(str::to_string))
+                .collect();
+            revision_task_definitions(aws, &wanted).await?
+        };
+        if let Some(arn) = pick_ours(
+            &briefs,
+            &revisions,
+            &prepared.task_definition_arn,
+            hint,
+            previous,
+        ) {
+            return Ok(Ok(arn.to_string()));
+        }
+        if let Err(stop) = pause(poll, deadline, Some(cancel)).await {
+            return Ok(Err(stop));
+        }
+    }
+}
+
+/// Maps service revision ARNs to their task definitions (DescribeServiceRevisions, 20 a call).
+async fn revision_task_definitions(
+    aws: &Aws,
+    revision_arns: &[String],
+) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for chunk in revision_arns.chunks(20) {
+        let answer = aws
+            .ecs
+            .describe_service_revisions()
+            .set_service_revision_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| Error::aws("ECS", "DescribeServiceRevisions", e))?;
+        for r in answer.service_revisions() {
+            if let (Some(arn), Some(td)) = (r.service_revision_arn(), r.task_definition()) {
+                out.insert(arn.to_string(), td.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Describes one service deployment; a failure entry becomes an error naming it.
+async fn describe(aws: &Aws, arn: &str) -> Result<ServiceDeployment> {
+    let answer = aws
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(|e| Error::aws("ECS", "DescribeServiceDeployments", e))?;
+    if let Some(d) = answer
+        .service_deployments()
+        .iter()
+        .find(|d| d.service_deployment_arn() == Some(arn))
+    {
+        return Ok(d.clone());
+    }
+    let why = answer
+        .failures()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f.reason().unwrap_or("no reason"),
+                f.detail().unwrap_or("")
+            )
+            .trim()
+            .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Error::Aws {
+        service: "ECS",
+        operation: "DescribeServiceDeployments",
+        message: format!(
+            "{arn} was not returned{}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            }
+        ),
+    })
+}
+
+/// Follows a deployment until it ends (`Ok(Ok)` with its last description), or the deadline
+/// passes / the job is cancelled (`Ok(Err)`). Prints each change; stage changes become steps.
+async fn follow(
+    aws: &Aws,
+    arn: &str,
+    poll: Duration,
+    deadline: Instant,
+    cancel: Option<&CancellationToken>,
+    report: &mut AppReport,
+    last: &mut Option<Progress>,
+) -> Result<Result<ServiceDeployment, Stop>> {
+    loop {
+        let d = describe(aws, arn).await?;
+        let now = progress::progress(&d);
+        if last.as_ref() != Some(&now) {
+            let line = now.line();
+            println!("{}", line);
+            if now.is_new_step(last.as_ref()) {
+                report.steps.push(line);
+            }
+            *last = Some(now);
+        }
+        if outcome(d.status()).is_final() {
+            return Ok(Ok(d));
+        }
+        if let Err(stop) = pause(poll, deadline, cancel).await {
+            return Ok(Err(stop));
+        }
+    }
+}
+
+/// Turns how ECS ended the deployment into the report's status and the run's result.
+fn finish(
+    prepared: &Prepared,
+    arn: &str,
+    d: &ServiceDeployment,
+    report: &mut AppReport,
+) -> Result<()> {
+    let reason = d
+        .status_reason()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    let blue = prepared
+        .previous_task_definition_arn
+        .as_deref()
+        .unwrap_or("the previous revision");
+    match outcome(d.status()) {
+        Outcome::Succeeded => {
+            report.status = Some(Status::Succeeded);
+            Ok(())
+        }
+        Outcome::RolledBack => {
+            report.status = Some(Status::RolledBack);
+            report.rollback = Some(format!("ECS rolled back to {blue}{reason}"));
+            Err(deployment_error(
+                prepared,
+                arn,
+                format!(
+                    "ECS rolled the deployment back; traffic is on {blue} again{reason}. \
+                     Check the new tasks' health checks and alarms (service events in the console)"
+                ),
+            ))
+        }
+        Outcome::RollbackFailed => {
+            report.status = Some(Status::Failed);
+            report.rollback = Some(format!("ECS's rollback failed{reason}"));
+            Err(deployment_error(
+                prepared,
+                arn,
+                format!(
+                    "the deployment failed and ECS's rollback failed too{reason}; \
+                     look at the service now: traffic may be split between revisions"
+                ),
+            ))
+        }
+        other => {
+            report.status = Some(Status::Failed);
+            Err(deployment_error(
+                prepared,
+                arn,
+                format!(
+                    "ended {} ({other:?}) without a rollback{reason}; \
+                     the service keeps whichever revision ECS left serving",
+                    d.status().map_or("without a status", |s| s.as_str())
+                ),
+            ))
+        }
+    }
+}
+
+/// Rolls our deployment back through ECS (StopServiceDeployment, stopType ROLLBACK) after a
+/// timeout or a cancellation, and waits until traffic is back on blue.
+#[allow(clippy::too_many_arguments)]
+async fn rollback(
+    aws: &Aws,
+    prepared: &Prepared,
+    arn: &str,
+    stop: Stop,
+    why: &str,
+    timing: Timing,
+    report: &mut AppReport,
+    last: &mut Option<Progress>,
+) -> Result<()> {
+    let svc = &prepared.service;
+    let blue = prepared
+        .previous_task_definition_arn
+        .clone()
+        .unwrap_or_else(|| "the previous revision".into());
+    let failed = |report: &mut AppReport, rollback: String, problem: String| {
+        report.status = Some(Status::Failed);
+        report.rollback = Some(rollback);
+        Err(deployment_error(prepared, arn, problem))
+    };
+    // ECS may already be rolling back on its own (health checks, alarms): a second request
+    // would be refused, so wait for that rollback instead.
+    let already = last
+        .as_ref()
+        .map(|p| outcome(Some(&ServiceDeploymentStatus::from(p.status.as_str()))))
+        == Some(Outcome::RollingBack);
+    if already {
+        step(
+            report,
+            format!("{why}; ECS is already rolling back {arn}: waiting for it"),
+        );
+    } else {
+        console::warning(&format!(
+            "{svc}: {why}; rolling back service deployment {arn}"
+        ));
+        step(
+            report,
+            format!("{why}: StopServiceDeployment (ROLLBACK) {arn}"),
+        );
+        if let Err(e) = aws
+            .ecs
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(StopServiceDeploymentStopType::Rollback)
+            .send()
+            .await
+        {
+            let e = Error::aws("ECS", "StopServiceDeployment", e);
+            return failed(
+                report,
+                format!("rollback request failed: {e}"),
+                format!("{why}; and the rollback request failed: {e}"),
+            );
+        }
+    }
+    // The job may already be cancelled: the rollback wait does not listen to it.
+    let deadline = Instant::now() + timing.rollback_timeout;
+    let ended = match follow(aws, arn, timing.poll, deadline, None, report, last).await {
+        Ok(ended) => ended,
+        Err(e) => {
+            return failed(
+                report,
+                format!("rollback requested; following it failed: {e}"),
+                format!("{why}; rollback requested, then following it failed: {e}"),
+            );
+        }
+    };
+    let d = match ended {
+        Ok(d) => d,
+        Err(_) => {
+            return failed(
+                report,
+                format!(
+                    "rollback requested; not finished after {} min",
+                    timing.rollback_timeout.as_secs().div_ceil(60)
+                ),
+                format!("{why}; the rollback did not finish in time either: check the service"),
+            );
+        }
+    };
+    let status = d.status().map_or("no status", |s| s.as_str());
+    let reason = d
+        .status_reason()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    match outcome(d.status()) {
+        Outcome::RolledBack => {
+            report.status = Some(Status::RolledBack);
+            report.rollback = Some(format!(
+                "rolled back to {blue}: production traffic is on blue again"
+            ));
+            step(report, format!("rolled back: traffic is on {blue} again"));
+            Err(match stop {
+                Stop::Cancelled => Error::Cancelled {
+                    what: format!(
+                        "ECS blue/green deployment {arn} of {svc}; rolled back to {blue}"
+                    ),
+                },
+                Stop::TimedOut => {
+                    deployment_error(prepared, arn, format!("{why}; rolled back to {blue}"))
+                }
+            })
+        }
+        Outcome::Succeeded => failed(
+            report,
+            format!("too late: the deployment finished {status} before the rollback took effect"),
+            format!(
+                "{why}; the deployment finished {status} before the rollback took effect, so the new revision serves"
+            ),
+        ),
+        _ => failed(
+            report,
+            format!("rollback ended {status}{reason}"),
+            format!("{why}; and the rollback ended {status}{reason}: check the service now"),
+        ),
+    }
+}
+
+fn step(report: &mut AppReport, text: String) {
+    println!("{text}");
+    report.steps.push(text);
+}
+
+/// Adds the console link to the service's deployments tab unless the run already shows it.
+fn add_link(report: &mut AppReport, region: Option<&str>, prepared: &Prepared) {
+    let Some(region) = region else { return };
+    let url = format!(
+        "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",
+        prepared.cluster, prepared.service
+    );
+    if !report.links.iter().any(|l| l.url == url) {
+        report.links.push(Link {
+            label: format!("ECS service {} deployments", prepared.service),
+            url,
+        });
+    }
+}
+
+fn service_error(prepared: &Prepared, problem: String) -> Error {
+    Error::Service {
         cluster: prepared.cluster.clone(),
         service: prepared.service.clone(),
-        problem: "ECS native blue/green is being built (placeholder replaced before release)"
-            .into(),
-    })
+        problem,
+    }
+}
+
+fn deployment_error(prepared: &Prepared, arn: &str, problem: String) -> Error {
+    Error::Deployment {
+        target: format!(
+            "ECS service {} in cluster {}",
+            prepared.service, prepared.cluster
+        ),
+        deployment_id: arn.to_string(),
+        problem,
+    }
 }

@@ -1,0 +1,527 @@
+//! The pure half of ECS native blue/green: whether a service can take this path, what a service
+//! deployment's status means for the run, how its lifecycle stage and task counts read in the
+//! log, and which of the listed service deployments is the one our UpdateService started.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use aws_sdk_ecs::types::{
+    DeploymentConfiguration, DeploymentControllerType, DeploymentStrategy, Service,
+    ServiceDeployment, ServiceDeploymentBrief, ServiceDeploymentStatus,
+};
+
+/// What a service deployment's status means for the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// PENDING, IN_PROGRESS (or a status this build does not know): keep following.
+    Running,
+    /// ROLLBACK_REQUESTED, ROLLBACK_IN_PROGRESS: ECS is moving traffic back to blue.
+    RollingBack,
+    /// STOP_REQUESTED: someone stopped it; wait for STOPPED.
+    Stopping,
+    /// SUCCESSFUL: green serves all production traffic and blue is cleaned up.
+    Succeeded,
+    /// ROLLBACK_SUCCESSFUL: traffic is back on blue.
+    RolledBack,
+    /// ROLLBACK_FAILED: ECS could not restore blue; a person has to look.
+    RollbackFailed,
+    /// STOPPED: stopped without a rollback (manual stop, or a failure with rollback off).
+    Stopped,
+}
+
+impl Outcome {
+    /// True when the deployment will not move any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Outcome::Succeeded | Outcome::RolledBack | Outcome::RollbackFailed | Outcome::Stopped
+        )
+    }
+}
+
+/// Maps a service deployment status to what it means for the run. ECS has no FAILED status for
+/// service deployments: a failed one ends ROLLBACK_* (rollback on) or STOPPED (rollback off).
+pub fn outcome(status: Option<&ServiceDeploymentStatus>) -> Outcome {
+    match status.map(ServiceDeploymentStatus::as_str) {
+        Some("SUCCESSFUL") => Outcome::Succeeded,
+        Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") => Outcome::RollingBack,
+        Some("ROLLBACK_SUCCESSFUL") => Outcome::RolledBack,
+        Some("ROLLBACK_FAILED") => Outcome::RollbackFailed,
+        Some("STOP_REQUESTED") => Outcome::Stopping,
+        Some("STOPPED") => Outcome::Stopped,
+        // PENDING, IN_PROGRESS, none yet, or a value added after this build: keep following
+        // (the log shows the raw value) until it ends or wait-for-minutes runs out.
+        _ => Outcome::Running,
+    }
+}
+
+/// What a lifecycle stage means, in words a person on call understands.
+pub fn stage_text(stage: &str) -> &'static str {
+    match stage {
+        "RECONCILE_SERVICE" => "reconciling the service's active revisions",
+        "PRE_SCALE_UP" => "green not started yet; blue serves all production traffic",
+        "SCALE_UP" => "green tasks starting; green gets no traffic yet",
+        "POST_SCALE_UP" => "green tasks running; blue serves all production traffic",
+        "TEST_TRAFFIC_SHIFT" => "test traffic moving to green",
+        "POST_TEST_TRAFFIC_SHIFT" => "green serves all test traffic",
+        "PRE_PRODUCTION_TRAFFIC_SHIFT" => "about to move production traffic",
+        "PRODUCTION_TRAFFIC_SHIFT" => "production traffic moving to green",
+        "POST_PRODUCTION_TRAFFIC_SHIFT" => "green serves all production traffic",
+        "BAKE_TIME" => "bake time: both revisions run, blue kept for an instant rollback",
+        "CLEAN_UP" => "blue scaling down to 0",
+        _ => "stage not known to this build",
+    }
+}
+
+/// Task counts of one side (green: the target revision; blue: the source revisions summed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub running: i32,
+    pub pending: i32,
+    pub requested: i32,
+}
+
+impl Counts {
+    fn text(self) -> String {
+        let mut s = format!("{}/{} running", self.running, self.requested);
+        if self.pending > 0 {
+            let _ = write!(s, ", {} pending", self.pending);
+        }
+        s
+    }
+}
+
+/// One look at a service deployment, reduced to what the log shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Progress {
+    pub status: String,
+    pub stage: Option<String>,
+    pub green: Option<Counts>,
+    pub blue: Option<Counts>,
+    /// Share of production traffic requested for green, in percent.
+    pub production_weight: Option<f64>,
+    /// Share of test traffic requested for green, in percent.
+    pub test_weight: Option<f64>,
+    /// The bake time in minutes, shown while the deployment bakes.
+    pub bake_minutes: Option<i32>,
+    pub reason: Option<String>,
+}
+
+/// Reduces a described service deployment to its [`Progress`].
+pub fn progress(d: &ServiceDeployment) -> Progress {
+    let green = d.target_service_revision().map(|r| Counts {
+        running: r.running_task_count(),
+        pending: r.pending_task_count(),
+        requested: r.requested_task_count(),
+    });
+    let blue = (!d.source_service_revisions().is_empty()).then(|| {
+        d.source_service_revisions()
+            .iter()
+            .fold(Counts::default(), |acc, r| Counts {
+                running: acc.running + r.running_task_count(),
+                pending: acc.pending + r.pending_task_count(),
+                requested: acc.requested + r.requested_task_count(),
+            })
+    });
+    let stage = d.lifecycle_stage().map(|s| s.as_str().to_string());
+    let bake_minutes = if stage.as_deref() == Some("BAKE_TIME") {
+        d.deployment_configuration()
+            .and_then(DeploymentConfiguration::bake_time_in_minutes)
+    } else {
+        None
+    };
+    Progress {
+        status: d
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "UNKNOWN".into()),
+        stage,
+        green,
+        blue,
+        production_weight: d
+            .target_service_revision()
+            .and_then(|r| r.requested_production_traffic_weight()),
+        test_weight: d
+            .target_service_revision()
+            .and_then(|r| r.requested_test_traffic_weight()),
+        bake_minutes,
+        reason: d.status_reason().map(str::to_string),
+    }
+}
+
+fn percent(w: f64) -> String {
+    if w.fract() == 0.0 {
+        format!("{w:.0}%")
+    } else {
+        format!("{w:.1}%")
+    }
+}
+
+impl Progress {
+    /// One log line: status, stage and its meaning, counts, traffic weights, bake time.
+    pub fn line(&self) -> String {
+        let mut s = self.status.clone();
+        if let Some(stage) = &self.stage {
+            let _ = write!(s, " {stage} ({})", stage_text(stage));
+        }
+        if let Some(g) = self.green {
+            let _ = write!(s, "; green {}", g.text());
+        }
+        if let Some(b) = self.blue {
+            let _ = write!(s, "; blue {}", b.text());
+        }
+        if let Some(w) = self.production_weight {
+            let _ = write!(s, "; production traffic on green {}", percent(w));
+        }
+        if let Some(w) = self.test_weight {
+            let _ = write!(s, "; test traffic on green {}", percent(w));
+        }
+        if let Some(m) = self.bake_minutes {
+            let _ = write!(s, "; bake time {m} min");
+        }
+        if let Some(r) = &self.reason {
+            let _ = write!(s, "; reason: {r}");
+        }
+        s
+    }
+
+    /// True when this look is a new step for the job summary: the status, the stage or a
+    /// traffic weight moved (linear and canary repeat PRODUCTION_TRAFFIC_SHIFT per step).
+    /// Count changes alone only go to the log.
+    pub fn is_new_step(&self, previous: Option<&Progress>) -> bool {
+        previous.is_none_or(|p| {
+            p.status != self.status
+                || p.stage != self.stage
+                || p.production_weight != self.production_weight
+                || p.test_weight != self.test_weight
+        })
+    }
+}
+
+/// Describes the service's strategy for the log: `linear, 20% every 2 min, bake time 5 min`.
+pub fn strategy_text(cfg: Option<&DeploymentConfiguration>) -> String {
+    let Some(cfg) = cfg else {
+        return "no deployment configuration".into();
+    };
+    let mut s = match cfg.strategy() {
+        Some(DeploymentStrategy::BlueGreen) => "blue/green".to_string(),
+        Some(DeploymentStrategy::Linear) => {
+            let mut s = "linear".to_string();
+            if let Some(l) = cfg.linear_configuration() {
+                if let Some(p) = l.step_percent() {
+                    let _ = write!(s, ", {} per step", percent(p));
+                }
+                if let Some(m) = l.step_bake_time_in_minutes() {
+                    let _ = write!(s, ", {m} min between steps");
+                }
+            }
+            s
+        }
+        Some(DeploymentStrategy::Canary) => {
+            let mut s = "canary".to_string();
+            if let Some(c) = cfg.canary_configuration() {
+                if let Some(p) = c.canary_percent() {
+                    let _ = write!(s, ", {} first", percent(p));
+                }
+                if let Some(m) = c.canary_bake_time_in_minutes() {
+                    let _ = write!(s, " for {m} min, then the rest");
+                }
+            }
+            s
+        }
+        Some(other) => other.as_str().to_lowercase(),
+        None => "rolling".into(),
+    };
+    if let Some(m) = cfg.bake_time_in_minutes() {
+        let _ = write!(s, ", bake time {m} min");
+    }
+    s
+}
+
+/// Checks that the live service deploys through ECS itself with a blue/green, linear or canary
+/// strategy; otherwise says what to change. Runs before the first write.
+pub fn check_service(live: &Service) -> Result<(), String> {
+    match live.deployment_controller().map(|c| c.r#type()) {
+        None | Some(DeploymentControllerType::Ecs) => {}
+        Some(other) => {
+            return Err(format!(
+                "its deployment controller is {}, not ECS; ECS native blue/green needs the ECS \
+                 controller (use deployment: codedeploy for a CODE_DEPLOY service)",
+                other.as_str()
+            ));
+        }
+    }
+    let strategy = live
+        .deployment_configuration()
+        .and_then(DeploymentConfiguration::strategy);
+    match strategy {
+        Some(
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Linear | DeploymentStrategy::Canary,
+        ) => Ok(()),
+        other => Err(format!(
+            "its deploymentConfiguration.strategy is {}, not BLUE_GREEN, LINEAR or CANARY; set the \
+             strategy on the service (with the alternate target group and listener rule it needs), \
+             or use deployment: rolling",
+            other.map_or("ROLLING (not set)", DeploymentStrategy::as_str)
+        )),
+    }
+}
+
+/// Picks the service deployment our UpdateService started among the listed ones: the ARN the
+/// UpdateService answer named (`hint`) when it is listed, else the newest one whose target
+/// revision runs `task_definition_arn`. `previous` (the deployment current before our update)
+/// is never ours. `revisions` maps service revision ARN → task definition ARN.
+pub fn pick_ours<'a>(
+    briefs: &'a [ServiceDeploymentBrief],
+    revisions: &HashMap<String, String>,
+    task_definition_arn: &str,
+    hint: Option<&str>,
+    previous: Option<&str>,
+) -> Option<&'a str> {
+    let candidates = briefs
+        .iter()
+        .filter(|b| b.service_deployment_arn().is_some() && b.service_deployment_arn() != previous);
+    if let Some(h) = hint
+        && let Some(b) = candidates
+            .clone()
+            .find(|b| b.service_deployment_arn() == Some(h))
+    {
+        return b.service_deployment_arn();
+    }
+    candidates
+        .filter(|b| {
+            b.target_service_revision_arn()
+                .and_then(|r| revisions.get(r))
+                .is_some_and(|td| td == task_definition_arn)
+        })
+        .max_by_key(|b| b.created_at().copied())
+        .and_then(ServiceDeploymentBrief::service_deployment_arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{
+        CanaryConfiguration, DeploymentController, LinearConfiguration,
+        ServiceDeploymentLifecycleStage, ServiceRevisionSummary,
+    };
+    use aws_smithy_types::DateTime;
+
+    #[test]
+    fn every_service_deployment_status_maps_to_an_outcome() {
+        let cases = [
+            ("PENDING", Outcome::Running),
+            ("IN_PROGRESS", Outcome::Running),
+            ("SUCCESSFUL", Outcome::Succeeded),
+            ("ROLLBACK_REQUESTED", Outcome::RollingBack),
+            ("ROLLBACK_IN_PROGRESS", Outcome::RollingBack),
+            ("ROLLBACK_SUCCESSFUL", Outcome::RolledBack),
+            ("ROLLBACK_FAILED", Outcome::RollbackFailed),
+            ("STOP_REQUESTED", Outcome::Stopping),
+            ("STOPPED", Outcome::Stopped),
+            ("SOMETHING_NEW", Outcome::Running),
+        ];
+        for (status, want) in cases {
+            assert_eq!(
+                outcome(Some(&ServiceDeploymentStatus::from(status))),
+                want,
+                "{status}"
+            );
+        }
+        assert_eq!(outcome(None), Outcome::Running);
+        assert!(Outcome::RolledBack.is_final() && Outcome::Stopped.is_final());
+        assert!(!Outcome::RollingBack.is_final() && !Outcome::Stopping.is_final());
+    }
+
+    #[test]
+    fn every_lifecycle_stage_of_the_sdk_has_words() {
+        for stage in ServiceDeploymentLifecycleStage::values() {
+            assert_ne!(stage_text(stage), stage_text("NOT_A_STAGE"), "{stage}");
+        }
+        assert_eq!(
+            stage_text("PRE_PRODUCTION_TRAFFIC_SHIFT"),
+            "about to move production traffic"
+        );
+    }
+
+    fn deployment(stage: &str, green: (i32, i32, i32), weight: f64) -> ServiceDeployment {
+        ServiceDeployment::builder()
+            .status(ServiceDeploymentStatus::InProgress)
+            .lifecycle_stage(ServiceDeploymentLifecycleStage::from(stage))
+            .target_service_revision(
+                ServiceRevisionSummary::builder()
+                    .running_task_count(green.0)
+                    .pending_task_count(green.1)
+                    .requested_task_count(green.2)
+                    .requested_production_traffic_weight(weight)
+                    .build(),
+            )
+            .source_service_revisions(
+                ServiceRevisionSummary::builder()
+                    .running_task_count(2)
+                    .requested_task_count(2)
+                    .build(),
+            )
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::BlueGreen)
+                    .bake_time_in_minutes(5)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_progress_line_shows_stage_counts_and_traffic() {
+        let p = progress(&deployment("SCALE_UP", (1, 1, 2), 0.0));
+        assert_eq!(
+            p.line(),
+            "IN_PROGRESS SCALE_UP (green tasks starting; green gets no traffic yet); \
+             green 1/2 running, 1 pending; blue 2/2 running; production traffic on green 0%"
+        );
+    }
+
+    #[test]
+    fn the_bake_time_shows_only_while_baking() {
+        let p = progress(&deployment("BAKE_TIME", (2, 0, 2), 100.0));
+        assert_eq!(p.bake_minutes, Some(5));
+        assert!(
+            p.line()
+                .ends_with("production traffic on green 100%; bake time 5 min")
+        );
+        let p = progress(&deployment("CLEAN_UP", (2, 0, 2), 100.0));
+        assert_eq!(p.bake_minutes, None);
+    }
+
+    #[test]
+    fn a_traffic_step_is_a_new_step_but_a_count_change_is_not() {
+        let a = progress(&deployment("PRODUCTION_TRAFFIC_SHIFT", (2, 0, 2), 10.0));
+        let more_tasks = progress(&deployment("PRODUCTION_TRAFFIC_SHIFT", (3, 0, 3), 10.0));
+        let next_step = progress(&deployment("PRODUCTION_TRAFFIC_SHIFT", (2, 0, 2), 20.0));
+        assert!(a.is_new_step(None));
+        assert!(!more_tasks.is_new_step(Some(&a)));
+        assert!(next_step.is_new_step(Some(&a)));
+    }
+
+    #[test]
+    fn strategies_read_with_their_steps_and_bake_time() {
+        let linear = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::Linear)
+            .linear_configuration(
+                LinearConfiguration::builder()
+                    .step_percent(20.0)
+                    .step_bake_time_in_minutes(2)
+                    .build(),
+            )
+            .bake_time_in_minutes(5)
+            .build();
+        assert_eq!(
+            strategy_text(Some(&linear)),
+            "linear, 20% per step, 2 min between steps, bake time 5 min"
+        );
+        let canary = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::Canary)
+            .canary_configuration(
+                CanaryConfiguration::builder()
+                    .canary_percent(12.5)
+                    .canary_bake_time_in_minutes(10)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            strategy_text(Some(&canary)),
+            "canary, 12.5% first for 10 min, then the rest"
+        );
+    }
+
+    fn service(
+        controller: Option<DeploymentControllerType>,
+        strategy: Option<DeploymentStrategy>,
+    ) -> Service {
+        let mut b = Service::builder().deployment_configuration(
+            DeploymentConfiguration::builder()
+                .set_strategy(strategy)
+                .build(),
+        );
+        if let Some(c) = controller {
+            b = b.deployment_controller(DeploymentController::builder().r#type(c).build().unwrap());
+        }
+        b.build()
+    }
+
+    #[test]
+    fn only_ecs_controlled_blue_green_linear_or_canary_services_are_accepted() {
+        for s in [
+            DeploymentStrategy::BlueGreen,
+            DeploymentStrategy::Linear,
+            DeploymentStrategy::Canary,
+        ] {
+            assert_eq!(check_service(&service(None, Some(s.clone()))), Ok(()));
+            assert_eq!(
+                check_service(&service(Some(DeploymentControllerType::Ecs), Some(s))),
+                Ok(())
+            );
+        }
+        let rolling = check_service(&service(None, Some(DeploymentStrategy::Rolling))).unwrap_err();
+        assert!(rolling.contains("strategy is ROLLING") && rolling.contains("deployment: rolling"));
+        let unset = check_service(&service(None, None)).unwrap_err();
+        assert!(unset.contains("ROLLING (not set)"));
+        let cd = check_service(&service(
+            Some(DeploymentControllerType::CodeDeploy),
+            Some(DeploymentStrategy::BlueGreen),
+        ))
+        .unwrap_err();
+        assert!(cd.contains("CODE_DEPLOY") && cd.contains("deployment: codedeploy"));
+    }
+
+    fn brief(arn: &str, revision: &str, created: i64) -> ServiceDeploymentBrief {
+        ServiceDeploymentBrief::builder()
+            .service_deployment_arn(arn)
+            .target_service_revision_arn(revision)
+            .created_at(DateTime::from_secs(created))
+            .build()
+    }
+
+    #[test]
+    fn ours_is_the_newest_deployment_targeting_our_task_definition() {
+        let briefs = [
+            brief("sd/old", "rev/old", 100),
+            brief("sd/ours-earlier", "rev/a", 200),
+            brief("sd/ours", "rev/b", 300),
+            brief("sd/other", "rev/c", 400),
+        ];
+        let revisions: HashMap<String, String> = [
+            ("rev/old", "td:1"),
+            ("rev/a", "td:2"),
+            ("rev/b", "td:2"),
+            ("rev/c", "td:3"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(
+            pick_ours(&briefs, &revisions, "td:2", None, Some("sd/old")),
+            Some("sd/ours")
+        );
+        assert_eq!(pick_ours(&briefs, &revisions, "td:9", None, None), None);
+        // The deployment current before our update is never ours, even on a forced redeploy.
+        assert_eq!(
+            pick_ours(&briefs, &revisions, "td:1", None, Some("sd/old")),
+            None
+        );
+    }
+
+    #[test]
+    fn the_arn_update_service_named_wins_when_it_is_listed() {
+        let briefs = [brief("sd/a", "rev/a", 100), brief("sd/b", "rev/b", 200)];
+        let revisions = HashMap::new();
+        assert_eq!(
+            pick_ours(&briefs, &revisions, "td:2", Some("sd/a"), None),
+            Some("sd/a")
+        );
+        assert_eq!(
+            pick_ours(&briefs, &revisions, "td:2", Some("sd/missing"), None),
+            None
+        );
+    }
+}

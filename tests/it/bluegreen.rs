@@ -1,0 +1,968 @@
+//! ECS native blue/green, linear and canary (`deploy::bluegreen`), called directly with a
+//! hand-built `Prepared`.
+//!
+//! What moto 5.2.5 plays here (probed with boto3 and asserted in
+//! `moto_takes_the_update_but_does_not_play_service_deployments`):
+//! - CreateService ignores `deploymentConfiguration` (the strategy is dropped);
+//! - UpdateService stores `deploymentConfiguration` (strategy, bakeTimeInMinutes) and
+//!   DescribeServices returns it; UpdateService records the task definition; it never sets
+//!   `currentServiceDeployment`;
+//! - ListServiceDeployments, DescribeServiceDeployments, DescribeServiceRevisions and
+//!   StopServiceDeployment are not implemented (moto raises NotImplementedError).
+//!
+//! So a deployment moving through its lifecycle stages, ECS's own rollback, our rollback on
+//! timeout or cancel: scripted ECS answers (aws-smithy-mocks, `ScriptedEcs` below), which
+//! record every request so the tests assert what was sent.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
+use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
+use aws_sdk_ecs::operation::list_service_deployments::{
+    ListServiceDeploymentsInput, ListServiceDeploymentsOutput,
+};
+use aws_sdk_ecs::operation::stop_service_deployment::{
+    StopServiceDeploymentError, StopServiceDeploymentInput, StopServiceDeploymentOutput,
+};
+use aws_sdk_ecs::operation::update_service::{UpdateServiceInput, UpdateServiceOutput};
+use aws_sdk_ecs::types::error::ConflictException;
+use aws_sdk_ecs::types::{
+    DeploymentConfiguration, DeploymentStrategy, Service, ServiceDeployment,
+    ServiceDeploymentBrief, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
+    ServiceRevision, ServiceRevisionSummary, StopServiceDeploymentStopType,
+};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use ecs_deploy::aws::Aws;
+use ecs_deploy::deploy::Prepared;
+use ecs_deploy::deploy::bluegreen::{self, Timing};
+use ecs_deploy::error::Error;
+use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
+use ecs_deploy::report::{AppReport, Status};
+use ecs_deploy::version::Version;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{MotoServer, sdk_config};
+
+const CLUSTER: &str = "prod";
+const SERVICE: &str = "web1";
+const BLUE_TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7";
+const GREEN_TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:8";
+const PREVIOUS: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web1/blueOld";
+const OURS: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web1/greenNew";
+const BLUE_REV: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/web1/111";
+const GREEN_REV: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/web1/222";
+
+const STAGES: [&str; 10] = [
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+];
+
+fn settings(extra: &[(&str, &str)]) -> AppSettings {
+    let mut values: BTreeMap<String, String> = [
+        ("cluster", CLUSTER),
+        ("service", SERVICE),
+        ("deployment", "ecs-blue-green"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        values.insert(k.to_string(), v.to_string());
+    }
+    AppSettings::from_raw(&RawInputs { values }).expect("valid test settings")
+}
+
+fn plan(extra: &[(&str, &str)]) -> AppPlan {
+    AppPlan {
+        app: "web1".into(),
+        settings: settings(extra),
+        version: Version {
+            value: "1.2.3".into(),
+            tag: "v1.2.3".into(),
+            prerelease: false,
+            note: None,
+        },
+        version_source: "package.json".into(),
+        image: ImagePlan {
+            registry: Some("registry.example".into()),
+            repository: "web1".into(),
+            tags: vec!["v1.2.3".into()],
+            source: ImageSource::Existing,
+        },
+        deploy: Some(DeployPlan {
+            cluster: CLUSTER.into(),
+            service: SERVICE.into(),
+            task_definition_file: None,
+            container: Some("web1".into()),
+            deployment: DeploymentChoice::EcsBlueGreen,
+            appspec_file: None,
+        }),
+        notes: vec![],
+    }
+}
+
+fn live(strategy: DeploymentStrategy) -> Service {
+    Service::builder()
+        .service_name(SERVICE)
+        .task_definition(BLUE_TD)
+        .current_service_deployment(PREVIOUS)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .strategy(strategy)
+                .bake_time_in_minutes(5)
+                .build(),
+        )
+        .build()
+}
+
+fn prepared(strategy: DeploymentStrategy) -> Prepared {
+    Prepared {
+        cluster: CLUSTER.into(),
+        service: SERVICE.into(),
+        live: live(strategy),
+        task_definition_arn: GREEN_TD.into(),
+        previous_task_definition_arn: Some(BLUE_TD.into()),
+        container: "web1".into(),
+        container_port: Some(8080),
+        changed: true,
+    }
+}
+
+fn fast() -> Timing {
+    Timing {
+        poll: Duration::from_millis(5),
+        timeout: Duration::from_secs(10),
+        rollback_timeout: Duration::from_secs(10),
+    }
+}
+
+/// One look at our deployment: status, stage, green's running count and production weight.
+fn look(status: &str, stage: &str, green_running: i32, weight: f64) -> ServiceDeployment {
+    ServiceDeployment::builder()
+        .service_deployment_arn(OURS)
+        .status(ServiceDeploymentStatus::from(status))
+        .lifecycle_stage(ServiceDeploymentLifecycleStage::from(stage))
+        .target_service_revision(
+            ServiceRevisionSummary::builder()
+                .arn(GREEN_REV)
+                .running_task_count(green_running)
+                .requested_task_count(2)
+                .requested_production_traffic_weight(weight)
+                .build(),
+        )
+        .source_service_revisions(
+            ServiceRevisionSummary::builder()
+                .arn(BLUE_REV)
+                .running_task_count(2)
+                .requested_task_count(2)
+                .requested_production_traffic_weight(100.0 - weight)
+                .build(),
+        )
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::BlueGreen)
+                .bake_time_in_minutes(5)
+                .build(),
+        )
+        .build()
+}
+
+fn with_reason(mut d: ServiceDeployment, reason: &str) -> ServiceDeployment {
+    d.status_reason = Some(reason.into());
+    d
+}
+
+/// What the scripted ECS recorded and still has to say.
+#[derive(Default)]
+struct State {
+    /// Operation names in the order they were called.
+    calls: Vec<&'static str>,
+    updates: Vec<UpdateServiceInput>,
+    lists: Vec<ListServiceDeploymentsInput>,
+    stops: Vec<StopServiceDeploymentInput>,
+    /// DescribeServiceDeployments answers before any stop; the last one repeats.
+    looks: VecDeque<ServiceDeployment>,
+    /// Answers after StopServiceDeployment; the last one repeats.
+    rollback_looks: VecDeque<ServiceDeployment>,
+    stopped: bool,
+    /// How many ListServiceDeployments answers leave our deployment out (ECS lists it late).
+    unlisted_for: usize,
+    /// Whether the UpdateService answer names our deployment as currentServiceDeployment.
+    update_names_ours: bool,
+    /// Cancel this token on the n-th DescribeServiceDeployments (1-based).
+    cancel_on_look: Option<(usize, CancellationToken)>,
+    looks_served: usize,
+    /// Make StopServiceDeployment fail.
+    stop_fails: bool,
+}
+
+/// A scripted ECS endpoint (aws-smithy-mocks): no emulator plays service deployments.
+#[derive(Clone)]
+struct ScriptedEcs(Arc<Mutex<State>>);
+
+impl ScriptedEcs {
+    fn new(looks: Vec<ServiceDeployment>) -> Self {
+        ScriptedEcs(Arc::new(Mutex::new(State {
+            looks: looks.into(),
+            ..Default::default()
+        })))
+    }
+
+    fn with(self, f: impl FnOnce(&mut State)) -> Self {
+        f(&mut self.0.lock().unwrap());
+        self
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap()
+    }
+
+    fn client(&self) -> Client {
+        let s = self.0.clone();
+        let update = mock!(Client::update_service).then_compute_output(move |req| {
+            let mut st = s.lock().unwrap();
+            st.calls.push("UpdateService");
+            st.updates.push(req.clone());
+            let mut svc = live(DeploymentStrategy::BlueGreen);
+            svc.task_definition = req.task_definition().map(str::to_string);
+            if st.update_names_ours {
+                svc.current_service_deployment = Some(OURS.into());
+            }
+            UpdateServiceOutput::builder().service(svc).build()
+        });
+        let s = self.0.clone();
+        let list = mock!(Client::list_service_deployments).then_compute_output(move |req| {
+            let mut st = s.lock().unwrap();
+            st.calls.push("ListServiceDeployments");
+            st.lists.push(req.clone());
+            let mut briefs = vec![
+                ServiceDeploymentBrief::builder()
+                    .service_deployment_arn(PREVIOUS)
+                    .target_service_revision_arn(BLUE_REV)
+                    .status(ServiceDeploymentStatus::Successful)
+                    .build(),
+            ];
+            if st.unlisted_for > 0 {
+                st.unlisted_for -= 1;
+            } else {
+                briefs.push(
+                    ServiceDeploymentBrief::builder()
+                        .service_deployment_arn(OURS)
+                        .target_service_revision_arn(GREEN_REV)
+                        .status(ServiceDeploymentStatus::Pending)
+                        .build(),
+                );
+            }
+            ListServiceDeploymentsOutput::builder()
+                .set_service_deployments(Some(briefs))
+                .build()
+        });
+        let s = self.0.clone();
+        let revisions = mock!(Client::describe_service_revisions).then_compute_output(move |req| {
+            s.lock().unwrap().calls.push("DescribeServiceRevisions");
+            let revs = req
+                .service_revision_arns()
+                .iter()
+                .filter_map(|arn| {
+                    let td = match arn.as_str() {
+                        BLUE_REV => BLUE_TD,
+                        GREEN_REV => GREEN_TD,
+                        _ => return None,
+                    };
+                    Some(
+                        ServiceRevision::builder()
+                            .service_revision_arn(arn)
+                            .task_definition(td)
+                            .build(),
+                    )
+                })
+                .collect();
+            DescribeServiceRevisionsOutput::builder()
+                .set_service_revisions(Some(revs))
+                .build()
+        });
+        let s = self.0.clone();
+        let describe =
+            mock!(Client::describe_service_deployments).then_compute_output(move |req| {
+                let mut st = s.lock().unwrap();
+                st.calls.push("DescribeServiceDeployments");
+                assert_eq!(req.service_deployment_arns(), [OURS.to_string()]);
+                st.looks_served += 1;
+                if let Some((n, token)) = &st.cancel_on_look
+                    && *n == st.looks_served
+                {
+                    token.cancel();
+                }
+                let stopped = st.stopped;
+                let queue = if stopped {
+                    &mut st.rollback_looks
+                } else {
+                    &mut st.looks
+                };
+                let d = if queue.len() > 1 {
+                    queue.pop_front()
+                } else {
+                    queue.front().cloned()
+                };
+                DescribeServiceDeploymentsOutput::builder()
+                    .set_service_deployments(d.map(|d| vec![d]))
+                    .build()
+            });
+        let s = self.0.clone();
+        let stop = mock!(Client::stop_service_deployment).then_compute_response(move |req| {
+            let mut st = s.lock().unwrap();
+            st.calls.push("StopServiceDeployment");
+            st.stops.push(req.clone());
+            if st.stop_fails {
+                return MockResponse::Error(StopServiceDeploymentError::ConflictException(
+                    ConflictException::builder()
+                        .message("the service deployment is in a state that cannot be stopped")
+                        .build(),
+                ));
+            }
+            st.stopped = true;
+            MockResponse::Output(
+                StopServiceDeploymentOutput::builder()
+                    .service_deployment_arn(OURS)
+                    .build(),
+            )
+        });
+        mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            &[&update, &list, &revisions, &describe, &stop]
+        )
+    }
+
+    fn aws(&self) -> Aws {
+        // ECR and CodeDeploy are never called on this path: point them at a closed port.
+        let mut aws = Aws::from_config(&sdk_config("http://127.0.0.1:9"));
+        aws.ecs = self.client();
+        aws
+    }
+}
+
+/// Runs the deploy with a fresh token; returns the result and the report.
+async fn run(
+    ecs: &ScriptedEcs,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    timing: Timing,
+) -> (Result<(), Error>, AppReport) {
+    let cancel = CancellationToken::new();
+    run_with(ecs, plan, prepared, timing, &cancel).await
+}
+
+async fn run_with(
+    ecs: &ScriptedEcs,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    timing: Timing,
+    cancel: &CancellationToken,
+) -> (Result<(), Error>, AppReport) {
+    let mut report = AppReport::default();
+    let aws = ecs.aws();
+    let result = bluegreen::deploy_with(&aws, plan, prepared, cancel, &mut report, timing).await;
+    (result, report)
+}
+
+fn assert_update_sent(st: &State, force: bool) {
+    assert_eq!(st.updates.len(), 1, "calls: {:?}", st.calls);
+    let u = &st.updates[0];
+    assert_eq!(u.cluster(), Some(CLUSTER));
+    assert_eq!(u.service(), Some(SERVICE));
+    assert_eq!(u.task_definition(), Some(GREEN_TD));
+    assert_eq!(u.force_new_deployment(), Some(force));
+}
+
+fn assert_rollback_sent(st: &State) {
+    assert_eq!(st.stops.len(), 1, "calls: {:?}", st.calls);
+    assert_eq!(st.stops[0].service_deployment_arn(), Some(OURS));
+    assert_eq!(
+        st.stops[0].stop_type(),
+        Some(&StopServiceDeploymentStopType::Rollback)
+    );
+}
+
+#[tokio::test]
+async fn a_blue_green_deployment_walks_every_lifecycle_stage_to_successful() {
+    let mut looks: Vec<ServiceDeployment> = STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
+            let green = if i < 2 { 0 } else { 2 };
+            let weight = if i >= 6 { 100.0 } else { 0.0 };
+            look("IN_PROGRESS", stage, green, weight)
+        })
+        .collect();
+    looks.insert(0, look("PENDING", "RECONCILE_SERVICE", 0, 0.0));
+    looks.push(look("SUCCESSFUL", "CLEAN_UP", 2, 100.0));
+    let ecs = ScriptedEcs::new(looks);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
+
+    result.expect("the deployment succeeds");
+    assert_eq!(report.status, Some(Status::Succeeded));
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+    assert_eq!(report.deployment_kind.as_deref(), Some("ecs-blue-green"));
+    assert_eq!(report.rollback, None);
+    let st = ecs.state();
+    assert_update_sent(&st, false);
+    assert!(
+        st.stops.is_empty(),
+        "no rollback on success: {:?}",
+        st.calls
+    );
+    // The listing asks for this service's deployments created around our update.
+    let l = &st.lists[0];
+    assert_eq!((l.cluster(), l.service()), (Some(CLUSTER), Some(SERVICE)));
+    assert!(l.created_at().and_then(|c| c.after()).is_some());
+    // Every stage is a step of the summary, in order, with counts and the bake time.
+    let mut at = 0;
+    for stage in STAGES {
+        let found = report.steps[at..]
+            .iter()
+            .position(|s| s.contains(&format!("IN_PROGRESS {stage} (")))
+            .unwrap_or_else(|| panic!("no step for {stage} after step {at}: {:#?}", report.steps));
+        at += found + 1;
+    }
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.contains("BAKE_TIME") && s.contains("bake time 5 min")),
+        "{:#?}",
+        report.steps
+    );
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.contains("SCALE_UP") && s.contains("green 2/2 running; blue 2/2 running")),
+        "{:#?}",
+        report.steps
+    );
+    assert!(
+        report
+            .steps
+            .last()
+            .unwrap()
+            .starts_with("SUCCESSFUL CLEAN_UP")
+    );
+    assert!(report.steps[0].contains(&format!("UpdateService: {SERVICE} → {GREEN_TD}")));
+}
+
+#[tokio::test]
+async fn a_linear_deployment_records_each_production_traffic_step() {
+    let looks = vec![
+        look("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2, 25.0),
+        look("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2, 25.0),
+        look("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2, 50.0),
+        look("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2, 75.0),
+        look("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2, 100.0),
+        look("SUCCESSFUL", "CLEAN_UP", 2, 100.0),
+    ];
+    let ecs = ScriptedEcs::new(looks);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::Linear),
+        fast(),
+    )
+    .await;
+
+    result.expect("the deployment succeeds");
+    let shifts: Vec<&String> = report
+        .steps
+        .iter()
+        .filter(|s| s.contains("PRODUCTION_TRAFFIC_SHIFT"))
+        .collect();
+    assert_eq!(
+        shifts.len(),
+        4,
+        "one step per weight, repeats folded: {shifts:#?}"
+    );
+    for (s, w) in shifts.iter().zip(["25%", "50%", "75%", "100%"]) {
+        assert!(
+            s.contains(&format!("production traffic on green {w}")),
+            "{s}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_ecs_rolls_back_itself_ends_rolled_back_without_our_rollback() {
+    let looks = vec![
+        look("IN_PROGRESS", "SCALE_UP", 1, 0.0),
+        look("ROLLBACK_IN_PROGRESS", "SCALE_UP", 0, 0.0),
+        with_reason(
+            look("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0, 0.0),
+            "Service deployment rolled back because the circuit breaker threshold was exceeded.",
+        ),
+    ];
+    let ecs = ScriptedEcs::new(looks);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
+
+    let err = result
+        .expect_err("a rolled back deployment fails the job")
+        .to_string();
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert!(
+        err.contains(OURS) && err.contains("ECS rolled the deployment back"),
+        "{err}"
+    );
+    assert!(err.contains("circuit breaker threshold"), "{err}");
+    let rollback = report.rollback.expect("the rollback is reported");
+    assert!(rollback.contains(BLUE_TD), "{rollback}");
+    let st = ecs.state();
+    assert_update_sent(&st, false);
+    assert!(
+        st.stops.is_empty(),
+        "ECS rolled back; we must not: {:?}",
+        st.calls
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_that_fails_in_ecs_is_a_failure() {
+    let looks = vec![with_reason(
+        look("ROLLBACK_FAILED", "PRODUCTION_TRAFFIC_SHIFT", 1, 50.0),
+        "blue tasks failed to start",
+    )];
+    let ecs = ScriptedEcs::new(looks);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::Canary),
+        fast(),
+    )
+    .await;
+
+    let err = result.expect_err("fails").to_string();
+    assert_eq!(report.status, Some(Status::Failed));
+    assert!(
+        err.contains("ECS's rollback failed too") && err.contains("blue tasks failed"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_sends_the_rollback_for_our_deployment_and_waits_for_blue() {
+    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "BAKE_TIME", 2, 100.0)]).with(|s| {
+        s.rollback_looks = vec![
+            look("ROLLBACK_REQUESTED", "BAKE_TIME", 2, 100.0),
+            look("ROLLBACK_IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2, 0.0),
+            look("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0, 0.0),
+        ]
+        .into()
+    });
+    let timing = Timing {
+        timeout: Duration::from_millis(150),
+        ..fast()
+    };
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+    )
+    .await;
+
+    let err = result.expect_err("a timeout fails the job");
+    assert!(matches!(err, Error::Deployment { .. }), "{err:?}");
+    let err = err.to_string();
+    assert!(
+        err.contains("wait-for-minutes") && err.contains("rolled back to"),
+        "{err}"
+    );
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+    let st = ecs.state();
+    assert_update_sent(&st, false);
+    assert_rollback_sent(&st);
+    // We waited for ECS to finish the rollback: the last call is a look at ROLLBACK_SUCCESSFUL.
+    assert_eq!(st.calls.last(), Some(&"DescribeServiceDeployments"));
+    assert!(st.rollback_looks.len() == 1);
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.starts_with("ROLLBACK_SUCCESSFUL"))
+    );
+    assert!(
+        report
+            .rollback
+            .unwrap()
+            .contains("traffic is on blue again")
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_while_ecs_already_rolls_back_waits_for_that_rollback_without_a_second_request() {
+    // 40 looks of ROLLBACK_IN_PROGRESS take at least 40 polls (200 ms): the 60 ms timeout
+    // always comes first.
+    let mut looks = vec![look("ROLLBACK_IN_PROGRESS", "SCALE_UP", 0, 0.0); 40];
+    looks.push(look("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0, 0.0));
+    let ecs = ScriptedEcs::new(looks);
+    let timing = Timing {
+        timeout: Duration::from_millis(60),
+        ..fast()
+    };
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+    )
+    .await;
+
+    let err = result.expect_err("fails").to_string();
+    assert!(
+        err.contains("wait-for-minutes") && err.contains("rolled back to"),
+        "{err}"
+    );
+    assert_eq!(report.status, Some(Status::RolledBack));
+    let st = ecs.state();
+    assert!(st.stops.is_empty(), "{:?}", st.calls);
+    assert_eq!(st.looks.len(), 1, "followed to ROLLBACK_SUCCESSFUL");
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.contains("ECS is already rolling back"))
+    );
+}
+
+#[tokio::test]
+async fn cancelling_mid_wait_sends_the_rollback_and_reports_rolled_back() {
+    let cancel = CancellationToken::new();
+    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 2, 0.0)]).with(|s| {
+        s.cancel_on_look = Some((3, cancel.clone()));
+        s.rollback_looks = vec![
+            look("ROLLBACK_IN_PROGRESS", "CLEAN_UP", 2, 0.0),
+            look("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0, 0.0),
+        ]
+        .into();
+    });
+    let (result, report) = run_with(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+        &cancel,
+    )
+    .await;
+
+    let err = result.expect_err("a cancelled job fails");
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert!(err.to_string().contains(OURS), "{err}");
+    assert_eq!(report.status, Some(Status::RolledBack));
+    let st = ecs.state();
+    assert_rollback_sent(&st);
+    // Cancelled on the third look: no fourth look before the stop, then the rollback looks.
+    let before_stop = st
+        .calls
+        .iter()
+        .take_while(|c| **c != "StopServiceDeployment")
+        .filter(|c| **c == "DescribeServiceDeployments")
+        .count();
+    assert_eq!(before_stop, 3, "{:?}", st.calls);
+    assert!(
+        st.rollback_looks.len() == 1,
+        "the rollback was followed to its end"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_rollback_request_is_a_failure_naming_both_errors() {
+    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "BAKE_TIME", 2, 100.0)])
+        .with(|s| s.stop_fails = true);
+    let timing = Timing {
+        timeout: Duration::from_millis(60),
+        ..fast()
+    };
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+    )
+    .await;
+
+    let err = result.expect_err("fails").to_string();
+    assert_eq!(report.status, Some(Status::Failed));
+    assert!(err.contains("wait-for-minutes"), "{err}");
+    assert!(
+        err.contains("StopServiceDeployment") && err.contains("cannot be stopped"),
+        "{err}"
+    );
+    assert_rollback_sent(&ecs.state());
+}
+
+#[tokio::test]
+async fn with_rollback_off_a_timeout_fails_and_sends_no_rollback() {
+    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "BAKE_TIME", 2, 100.0)]);
+    let timing = Timing {
+        timeout: Duration::from_millis(60),
+        ..fast()
+    };
+    let (result, report) = run(
+        &ecs,
+        &plan(&[("rollback-on-failure", "false")]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+    )
+    .await;
+
+    let err = result.expect_err("fails").to_string();
+    assert!(err.contains("rollback-on-failure is false"), "{err}");
+    assert_eq!(report.status, Some(Status::Failed));
+    assert!(ecs.state().stops.is_empty());
+}
+
+#[tokio::test]
+async fn a_deployment_listed_late_is_still_found_by_its_task_definition() {
+    let ecs = ScriptedEcs::new(vec![look("SUCCESSFUL", "CLEAN_UP", 2, 100.0)])
+        .with(|s| s.unlisted_for = 2);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[("force-new-deployment", "true")]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
+
+    result.expect("succeeds");
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+    let st = ecs.state();
+    assert_update_sent(&st, true);
+    assert_eq!(st.lists.len(), 3, "{:?}", st.calls);
+    assert!(st.calls.contains(&"DescribeServiceRevisions"));
+}
+
+#[tokio::test]
+async fn the_deployment_update_service_names_is_taken_without_describing_revisions() {
+    let ecs = ScriptedEcs::new(vec![look("SUCCESSFUL", "CLEAN_UP", 2, 100.0)])
+        .with(|s| s.update_names_ours = true);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
+
+    result.expect("succeeds");
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+    assert!(!ecs.state().calls.contains(&"DescribeServiceRevisions"));
+}
+
+#[tokio::test]
+async fn a_rolling_service_is_refused_before_anything_is_sent() {
+    let ecs = ScriptedEcs::new(vec![]);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::Rolling),
+        fast(),
+    )
+    .await;
+
+    let err = result.expect_err("refused").to_string();
+    assert!(
+        err.contains(SERVICE) && err.contains("strategy is ROLLING"),
+        "{err}"
+    );
+    assert!(ecs.state().calls.is_empty(), "{:?}", ecs.state().calls);
+    assert_eq!(
+        report.status, None,
+        "the caller turns the error into failed"
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_task_definition_without_force_starts_nothing() {
+    let ecs = ScriptedEcs::new(vec![]);
+    let mut p = prepared(DeploymentStrategy::BlueGreen);
+    p.changed = false;
+    p.task_definition_arn = BLUE_TD.into();
+    let (result, report) = run(&ecs, &plan(&[]), &p, fast()).await;
+
+    result.expect("nothing to do is fine");
+    assert_eq!(report.status, Some(Status::Succeeded));
+    assert!(ecs.state().calls.is_empty());
+    assert!(
+        report.steps[0].contains("force-new-deployment"),
+        "{:?}",
+        report.steps
+    );
+}
+
+#[tokio::test]
+async fn without_waiting_the_deployment_id_is_reported_and_nothing_is_followed() {
+    let ecs = ScriptedEcs::new(vec![]);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[("wait-for-service-stability", "false")]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
+
+    result.expect("succeeds");
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+    assert!(!ecs.state().calls.contains(&"DescribeServiceDeployments"));
+}
+
+/// moto plays UpdateService for a service whose strategy UpdateService set, but none of the
+/// service deployment calls: the deploy sends the real update, then fails cleanly naming
+/// ListServiceDeployments.
+#[tokio::test(flavor = "multi_thread")]
+async fn moto_takes_the_update_but_does_not_play_service_deployments() {
+    let moto = MotoServer::start();
+    let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
+    let ecs = &aws.ecs;
+    ecs.create_cluster()
+        .cluster_name(CLUSTER)
+        .send()
+        .await
+        .unwrap();
+    let register = |image: &'static str| {
+        ecs.register_task_definition()
+            .family("web1")
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("web1")
+                    .image(image)
+                    .memory(128)
+                    .build(),
+            )
+            .send()
+    };
+    let blue = register("web1:1.2.2").await.unwrap();
+    let blue_arn = blue
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    let green = register("web1:1.2.3").await.unwrap();
+    let green_arn = green
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    let bg = DeploymentConfiguration::builder()
+        .strategy(DeploymentStrategy::BlueGreen)
+        .bake_time_in_minutes(5)
+        .build();
+    let created = ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name(SERVICE)
+        .task_definition(&blue_arn)
+        .desired_count(1)
+        .deployment_configuration(bg.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created
+            .service()
+            .unwrap()
+            .deployment_configuration()
+            .and_then(|c| c.strategy()),
+        None,
+        "moto's CreateService now keeps the strategy: update the module docs"
+    );
+    // moto keeps the strategy when UpdateService sets it.
+    ecs.update_service()
+        .cluster(CLUSTER)
+        .service(SERVICE)
+        .deployment_configuration(bg)
+        .send()
+        .await
+        .unwrap();
+    let live = ecs
+        .describe_services()
+        .cluster(CLUSTER)
+        .services(SERVICE)
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
+    assert_eq!(
+        live.deployment_configuration().and_then(|c| c.strategy()),
+        Some(&DeploymentStrategy::BlueGreen)
+    );
+    let prepared = Prepared {
+        cluster: CLUSTER.into(),
+        service: SERVICE.into(),
+        live,
+        task_definition_arn: green_arn.clone(),
+        previous_task_definition_arn: Some(blue_arn),
+        container: "web1".into(),
+        container_port: None,
+        changed: true,
+    };
+    let mut report = AppReport::default();
+    let result = bluegreen::deploy_with(
+        &aws,
+        &plan(&[]),
+        &prepared,
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await;
+
+    let err = result.expect_err("moto has no ListServiceDeployments");
+    assert!(
+        matches!(
+            err,
+            Error::Aws {
+                operation: "ListServiceDeployments",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let after = ecs
+        .describe_services()
+        .cluster(CLUSTER)
+        .services(SERVICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.services()[0].task_definition(),
+        Some(green_arn.as_str())
+    );
+    assert_eq!(report.deployment_kind.as_deref(), Some("ecs-blue-green"));
+    assert_eq!(report.deployment_id, None);
+}
