@@ -18,6 +18,9 @@ pub struct Policy {
     pub retry_delay: Duration,
     /// The longest `Retry-After` honoured; a longer one gives up instead of waiting.
     pub max_retry_after: Duration,
+    /// The most one reporter (all its calls together) may take at the start or at the end of
+    /// a run; past it the reporter is given up with a warning.
+    pub budget: Duration,
 }
 
 impl Default for Policy {
@@ -26,6 +29,7 @@ impl Default for Policy {
             timeout: Duration::from_secs(5),
             retry_delay: Duration::from_secs(1),
             max_retry_after: Duration::from_secs(5),
+            budget: Duration::from_secs(15),
         }
     }
 }
@@ -76,8 +80,13 @@ impl Http {
         Http {
             client,
             policy,
-            secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+            secrets: secret_forms(secrets),
         }
+    }
+
+    /// The time limits this client works to.
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// Removes every known secret from `text`.
@@ -222,6 +231,26 @@ fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
     }
 }
 
+/// The texts to scrub for a set of secrets: each secret, and for a URL also its path (a webhook
+/// URL's token is in the path, and some errors print the path without the host). Longest
+/// first, so a URL is replaced whole before its path is.
+fn secret_forms(secrets: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in secrets.into_iter().filter(|s| !s.is_empty()) {
+        let path = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"))
+            .and_then(|rest| rest.find('/').map(|i| rest[i..].to_string()))
+            // A bare "/" or "/api" says nothing secret; a webhook path is long.
+            .filter(|p| p.len() >= 12);
+        out.extend(path);
+        out.push(s);
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
 /// Replaces each secret in `text` with `***`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
@@ -283,6 +312,22 @@ mod tests {
                 &["https://hooks.example/T0/B0/XYZ".into()]
             ),
             "POST *** failed"
+        );
+    }
+
+    #[test]
+    fn a_webhook_path_alone_is_redacted_too() {
+        let http = Http::new(
+            policy(),
+            vec!["https://discord.test/api/webhooks/123/TOKENabc".into()],
+        );
+        assert_eq!(
+            http.redact("POST /api/webhooks/123/TOKENabc: 404"),
+            "POST ***: 404"
+        );
+        assert_eq!(
+            http.redact("at https://discord.test/api/webhooks/123/TOKENabc"),
+            "at ***"
         );
     }
 
