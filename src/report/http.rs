@@ -110,6 +110,9 @@ impl Http {
                 tokio::time::sleep(wait).await;
                 match self.attempt(client, post).await {
                     Attempt::Done(a) => Ok(a),
+                    Attempt::Fail(again) | Attempt::Retry { why: again, .. } if again == why => {
+                        Err(fail(format!("{why}; retried once with the same result")))
+                    }
                     Attempt::Fail(again) | Attempt::Retry { why: again, .. } => {
                         Err(fail(format!("{why}; retried once: {again}")))
                     }
@@ -135,7 +138,7 @@ impl Http {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+            .and_then(retry_after_seconds);
         let body = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => return self.transport_failure(&e),
@@ -154,6 +157,13 @@ impl Http {
             Attempt::Fail(why)
         }
     }
+}
+
+/// `Retry-After` in whole seconds, rounded up: `2`, or `1.5` as Discord sometimes sends. An
+/// HTTP date (rare from these services) is not read; the caller then waits one second.
+fn retry_after_seconds(value: &str) -> Option<u64> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| secs.ceil() as u64)
 }
 
 /// Decides what an HTTP answer means: done, worth one retry, or a failure to report.
@@ -290,6 +300,14 @@ mod tests {
             Attempt::Fail(why) => assert!(why.contains("Retry-After 60s"), "{why}"),
             _ => panic!("expected a failure"),
         }
+    }
+
+    #[test]
+    fn retry_after_is_read_in_whole_seconds_rounded_up() {
+        assert_eq!(retry_after_seconds("2"), Some(2));
+        assert_eq!(retry_after_seconds(" 1.2 "), Some(2));
+        assert_eq!(retry_after_seconds("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(retry_after_seconds("-1"), None);
     }
 
     #[test]

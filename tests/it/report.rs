@@ -160,8 +160,12 @@ fn failed() -> Report {
 
 fn rolled_back() -> Report {
     let mut a = app(Status::RolledBack);
-    a.steps
-        .push("circuit breaker: 3 tasks failed to start".into());
+    a.steps = vec![
+        "registered task definition web1:42".into(),
+        "service prod/web1 updated to web1:42".into(),
+        "circuit breaker: 3 tasks failed to start, rollout FAILED".into(),
+        "rolled back: service prod/web1 updated to web1:41".into(),
+    ];
     a.error = Some(
         "the new tasks of web1 kept stopping (Essential container in task exited, exit code 1); \
          see the stopped tasks in the console"
