@@ -54,6 +54,8 @@ pub struct Notifier {
     started: bool,
     slack_message: Option<slack::Posted>,
     github_deployment: Option<u64>,
+    /// Slack refused the bot's start message for good (bad token, unknown channel).
+    slack_bot_refused: bool,
     /// Every warning given so far, as printed (secrets scrubbed).
     warnings: Vec<String>,
 }
@@ -84,6 +86,7 @@ impl Notifier {
             started: false,
             slack_message: None,
             github_deployment: None,
+            slack_bot_refused: false,
             warnings: Vec::new(),
         }
     }
@@ -128,7 +131,12 @@ impl Notifier {
                         ),
                     )
                     .await
-                    .and_then(|r| r),
+                    .unwrap_or_else(|error| {
+                        Err(slack::StartFailure {
+                            permanent: false,
+                            error,
+                        })
+                    }),
                 ),
                 _ => None,
             }
@@ -159,7 +167,12 @@ impl Notifier {
         let (slack_result, (github_id, github_problems)) = tokio::join!(slack_start, github_start);
         match slack_result {
             Some(Ok(posted)) => self.slack_message = Some(posted),
-            Some(Err(e)) => self.warn(&e),
+            Some(Err(f)) => {
+                // A refused token or channel would only be refused again at the end: one
+                // warning is enough.
+                self.slack_bot_refused = f.permanent;
+                self.warn(&f.error);
+            }
             None => {}
         }
         self.github_deployment = github_id;
@@ -200,7 +213,7 @@ impl Notifier {
         };
         let bot = async {
             match (&s.slack_bot_token, &s.slack_channel) {
-                (Some(token), Some(channel)) => within(
+                (Some(token), Some(channel)) if !self.slack_bot_refused => within(
                     budget,
                     "Slack chat.update",
                     slack::post_outcome(

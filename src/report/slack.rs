@@ -348,6 +348,30 @@ async fn call(
     })
 }
 
+/// Why the start message did not go out, and whether trying again at the end is pointless.
+#[derive(Debug)]
+pub struct StartFailure {
+    /// Slack refused the token, the channel or the scope: the end message would fail alike.
+    pub permanent: bool,
+    pub error: Error,
+}
+
+/// Slack error codes that no retry at the end of the run can fix.
+pub fn is_permanent(code: &str) -> bool {
+    matches!(
+        code,
+        "channel_not_found"
+            | "not_in_channel"
+            | "is_archived"
+            | "invalid_auth"
+            | "not_authed"
+            | "token_revoked"
+            | "token_expired"
+            | "account_inactive"
+            | "missing_scope"
+    )
+}
+
 /// Posts the start message with the bot token; returns where it landed, for the update.
 pub async fn post_start(
     http: &Http,
@@ -355,15 +379,21 @@ pub async fn post_start(
     token: &str,
     channel: &str,
     message: &Value,
-) -> Result<Posted, Error> {
+) -> Result<Posted, StartFailure> {
     let mut body = message.clone();
     body["channel"] = json!(channel);
     let answer = call(http, api, token, "chat.postMessage", &body)
         .await
-        .map_err(|f| f.error)?;
-    posted(&answer, channel).ok_or_else(|| Error::Notify {
-        target: "Slack chat.postMessage".into(),
-        problem: "Slack's answer had no ts (message id)".into(),
+        .map_err(|f| StartFailure {
+            permanent: f.code.as_deref().is_some_and(is_permanent),
+            error: f.error,
+        })?;
+    posted(&answer, channel).ok_or_else(|| StartFailure {
+        permanent: false,
+        error: Error::Notify {
+            target: "Slack chat.postMessage".into(),
+            problem: "Slack's answer had no ts (message id)".into(),
+        },
     })
 }
 
