@@ -1004,3 +1004,81 @@ async fn a_failed_deploy_updates_the_message_replies_with_the_cause_and_marks_th
     );
     assert!(out.summary.contains("### Error"), "{out}");
 }
+
+#[tokio::test]
+async fn a_reporter_is_given_up_when_all_its_calls_together_pass_the_budget() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(10)))
+        .mount(&server)
+        .await;
+    let policy = Policy {
+        timeout: Duration::from_secs(5),
+        budget: Duration::from_millis(300),
+        ..fast()
+    };
+    let mut n = Notifier::with_policy(&webhook_only(&server), &run_info(), policy);
+    let t = Instant::now();
+    n.finish(&succeeded()).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        n.warnings(),
+        ["Slack webhook: gave up after 0.3s; the deploy's result is unchanged"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_successful_deploy_exits_0_when_every_service_answers_500() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
+        .mount(&server)
+        .await;
+    let out = deploy_run(&DeadAws::start(), &server, &[]);
+    out.assert_success();
+    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+    let w = warnings(&out).join("\n");
+    for target in [
+        "Slack chat.postMessage",
+        "GitHub create deployment",
+        "Slack webhook",
+        "Discord webhook",
+    ] {
+        assert!(
+            w.contains(&format!("{target}: HTTP 500: oops")),
+            "{target}:\n{out}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_successful_deploy_exits_0_when_no_service_answers_in_time() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let t = Instant::now();
+    let out = deploy_run(&DeadAws::start(), &server, &[]);
+    let took = t.elapsed();
+    out.assert_success();
+    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+    let w = warnings(&out).join("\n");
+    for target in [
+        "Slack chat.postMessage",
+        "GitHub create deployment",
+        "Slack webhook",
+        "Discord webhook",
+    ] {
+        assert!(
+            w.contains(&format!("{target}: no answer within 5s")),
+            "{target}:\n{out}"
+        );
+    }
+    // Start and end each wait one request limit (5 s), the reporters side by side.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
