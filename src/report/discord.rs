@@ -10,9 +10,11 @@ use crate::report::notify::{
     Fact, app_facts, headline, rollback_lines, run_facts, status_colour, truncate,
 };
 
-/// Discord's limits: title 256, description 4096, 25 fields, field value 1024.
+/// Discord's limits: title 256, description 4096, 25 fields, field value 1024, and 6000
+/// characters for the whole embed; the description is kept well under its own limit so the
+/// fields fit in the total.
 const TITLE_MAX: usize = 256;
-const DESCRIPTION_MAX: usize = 4000;
+const DESCRIPTION_MAX: usize = 2000;
 const FIELDS_MAX: usize = 25;
 const VALUE_MAX: usize = 1024;
 

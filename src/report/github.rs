@@ -114,7 +114,9 @@ async fn post(
     .map(|a| a.json)
 }
 
-/// Creates the deployment and sets it `in_progress`; returns its id for [`finish`].
+/// Creates the deployment and sets it `in_progress`. Returns the deployment id for [`finish`]
+/// whenever the deployment was created (even if the `in_progress` status then failed, so the
+/// final status still lands), and the problems met.
 pub async fn start(
     http: &Http,
     api: &str,
@@ -122,45 +124,58 @@ pub async fn start(
     run: &RunInfo,
     environment: &str,
     plan: &Plan,
-) -> Result<u64, Error> {
+) -> (Option<u64>, Vec<Error>) {
     let (Some(repo), Some(sha)) = (&run.repository, &run.sha) else {
-        return Err(Error::Notify {
-            target: "GitHub deployment".into(),
-            problem: "GITHUB_REPOSITORY and GITHUB_SHA are needed to record a deployment \
-                      (the runner sets them; pass --repository and --sha on a terminal)"
-                .into(),
-        });
+        return (
+            None,
+            vec![Error::Notify {
+                target: "GitHub deployment".into(),
+                problem: "GITHUB_REPOSITORY and GITHUB_SHA are needed to record a deployment \
+                          (the runner sets them; pass --repository and --sha on a terminal)"
+                    .into(),
+            }],
+        );
     };
-    let created = post(
+    let created = match post(
         http,
         &format!("{api}/repos/{repo}/deployments"),
         token,
         "GitHub create deployment",
         &create_body(plan, sha, environment),
     )
-    .await?;
-    let id = created
-        .get("id")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::Notify {
-            target: "GitHub create deployment".into(),
-            problem: format!(
-                "GitHub created no deployment: {}",
-                created
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the answer had no id")
-            ),
-        })?;
-    post(
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => return (None, vec![e]),
+    };
+    let Some(id) = created.get("id").and_then(Value::as_u64) else {
+        // 202 "Auto-merged main into topic branch" and similar answers carry a message, no id.
+        return (
+            None,
+            vec![Error::Notify {
+                target: "GitHub create deployment".into(),
+                problem: format!(
+                    "GitHub created no deployment: {}",
+                    created
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("the answer had no id")
+                ),
+            }],
+        );
+    };
+    let problems = post(
         http,
         &format!("{api}/repos/{repo}/deployments/{id}/statuses"),
         token,
         "GitHub deployment status",
         &start_status(plan, run),
     )
-    .await?;
-    Ok(id)
+    .await
+    .err()
+    .into_iter()
+    .collect();
+    (Some(id), problems)
 }
 
 /// Sets the deployment's final status from the report.

@@ -18,6 +18,9 @@ pub struct Policy {
     pub retry_delay: Duration,
     /// The longest `Retry-After` honoured; a longer one gives up instead of waiting.
     pub max_retry_after: Duration,
+    /// The most one reporter (all its calls together) may take at the start or at the end of
+    /// a run; past it the reporter is given up with a warning.
+    pub budget: Duration,
 }
 
 impl Default for Policy {
@@ -26,6 +29,7 @@ impl Default for Policy {
             timeout: Duration::from_secs(5),
             retry_delay: Duration::from_secs(1),
             max_retry_after: Duration::from_secs(5),
+            budget: Duration::from_secs(15),
         }
     }
 }
@@ -76,8 +80,13 @@ impl Http {
         Http {
             client,
             policy,
-            secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+            secrets: secret_forms(secrets),
         }
+    }
+
+    /// The time limits this client works to.
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// Removes every known secret from `text`.
@@ -101,6 +110,9 @@ impl Http {
                 tokio::time::sleep(wait).await;
                 match self.attempt(client, post).await {
                     Attempt::Done(a) => Ok(a),
+                    Attempt::Fail(again) | Attempt::Retry { why: again, .. } if again == why => {
+                        Err(fail(format!("{why}; retried once with the same result")))
+                    }
                     Attempt::Fail(again) | Attempt::Retry { why: again, .. } => {
                         Err(fail(format!("{why}; retried once: {again}")))
                     }
@@ -126,7 +138,7 @@ impl Http {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+            .and_then(retry_after_seconds);
         let body = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => return self.transport_failure(&e),
@@ -145,6 +157,13 @@ impl Http {
             Attempt::Fail(why)
         }
     }
+}
+
+/// `Retry-After` in whole seconds, rounded up: `2`, or `1.5` as Discord sometimes sends. An
+/// HTTP date (rare from these services) is not read; the caller then waits one second.
+fn retry_after_seconds(value: &str) -> Option<u64> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| secs.ceil() as u64)
 }
 
 /// Decides what an HTTP answer means: done, worth one retry, or a failure to report.
@@ -222,6 +241,26 @@ fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
     }
 }
 
+/// The texts to scrub for a set of secrets: each secret, and for a URL also its path (a webhook
+/// URL's token is in the path, and some errors print the path without the host). Longest
+/// first, so a URL is replaced whole before its path is.
+fn secret_forms(secrets: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in secrets.into_iter().filter(|s| !s.is_empty()) {
+        let path = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"))
+            .and_then(|rest| rest.find('/').map(|i| rest[i..].to_string()))
+            // A bare "/" or "/api" says nothing secret; a webhook path is long.
+            .filter(|p| p.len() >= 12);
+        out.extend(path);
+        out.push(s);
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
 /// Replaces each secret in `text` with `***`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
@@ -264,6 +303,14 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_is_read_in_whole_seconds_rounded_up() {
+        assert_eq!(retry_after_seconds("2"), Some(2));
+        assert_eq!(retry_after_seconds(" 1.2 "), Some(2));
+        assert_eq!(retry_after_seconds("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(retry_after_seconds("-1"), None);
+    }
+
+    #[test]
     fn a_5xx_is_retried_and_a_4xx_is_not() {
         assert!(matches!(
             classify(503, None, b"down", &policy()),
@@ -283,6 +330,22 @@ mod tests {
                 &["https://hooks.example/T0/B0/XYZ".into()]
             ),
             "POST *** failed"
+        );
+    }
+
+    #[test]
+    fn a_webhook_path_alone_is_redacted_too() {
+        let http = Http::new(
+            policy(),
+            vec!["https://discord.test/api/webhooks/123/TOKENabc".into()],
+        );
+        assert_eq!(
+            http.redact("POST /api/webhooks/123/TOKENabc: 404"),
+            "POST ***: 404"
+        );
+        assert_eq!(
+            http.redact("at https://discord.test/api/webhooks/123/TOKENabc"),
+            "at ***"
         );
     }
 

@@ -54,6 +54,10 @@ pub struct Notifier {
     started: bool,
     slack_message: Option<slack::Posted>,
     github_deployment: Option<u64>,
+    /// Slack refused the bot's start message for good (bad token, unknown channel).
+    slack_bot_refused: bool,
+    /// Every warning given so far, as printed (secrets scrubbed).
+    warnings: Vec<String>,
 }
 
 impl Notifier {
@@ -82,7 +86,20 @@ impl Notifier {
             started: false,
             slack_message: None,
             github_deployment: None,
+            slack_bot_refused: false,
+            warnings: Vec::new(),
         }
+    }
+
+    /// The warnings given so far, exactly as printed: for callers and tests that need to know
+    /// what went wrong without parsing the log.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The `ts` of the bot's message once it was posted (the `slack-message-ts` output).
+    pub fn slack_message_ts(&self) -> Option<&str> {
+        self.slack_message.as_ref().map(|p| p.ts.as_str())
     }
 
     /// The GitHub environment deployments are recorded in.
@@ -98,17 +115,28 @@ impl Notifier {
     pub async fn start(&mut self, plan: &Plan) {
         self.started = true;
         let s = &self.settings;
+        let budget = self.http.policy().budget;
         let slack_start = async {
             match (&s.slack_bot_token, &s.slack_channel) {
                 (Some(token), Some(channel)) => Some(
-                    slack::post_start(
-                        &self.http,
-                        &self.endpoints.slack_api,
-                        token.expose(),
-                        channel,
-                        &slack::start_message(plan, &self.run),
+                    within(
+                        budget,
+                        "Slack chat.postMessage",
+                        slack::post_start(
+                            &self.http,
+                            &self.endpoints.slack_api,
+                            token.expose(),
+                            channel,
+                            &slack::start_message(plan, &self.run),
+                        ),
                     )
-                    .await,
+                    .await
+                    .unwrap_or_else(|error| {
+                        Err(slack::StartFailure {
+                            permanent: false,
+                            error,
+                        })
+                    }),
                 ),
                 _ => None,
             }
@@ -119,9 +147,11 @@ impl Notifier {
                     "GitHub deployment not recorded: no github-token given (pass \
                      github-token: ${{ github.token }} with permissions deployments: write)",
                 );
-                return None;
+                return (None, Vec::new());
             };
-            Some(
+            within(
+                budget,
+                "GitHub deployment",
                 github::start(
                     &self.http,
                     &self.endpoints.github_api,
@@ -129,20 +159,25 @@ impl Notifier {
                     &self.run,
                     self.environment(),
                     plan,
-                )
-                .await,
+                ),
             )
+            .await
+            .unwrap_or_else(|e| (None, vec![e]))
         };
-        let (slack_result, github_result) = tokio::join!(slack_start, github_start);
+        let (slack_result, (github_id, github_problems)) = tokio::join!(slack_start, github_start);
         match slack_result {
             Some(Ok(posted)) => self.slack_message = Some(posted),
-            Some(Err(e)) => self.warn(&e),
+            Some(Err(f)) => {
+                // A refused token or channel would only be refused again at the end: one
+                // warning is enough.
+                self.slack_bot_refused = f.permanent;
+                self.warn(&f.error);
+            }
             None => {}
         }
-        match github_result {
-            Some(Ok(id)) => self.github_deployment = Some(id),
-            Some(Err(e)) => self.warn(&e),
-            None => {}
+        self.github_deployment = github_id;
+        for e in &github_problems {
+            self.warn(e);
         }
     }
 
@@ -156,6 +191,7 @@ impl Notifier {
             return None;
         }
         let s = &self.settings;
+        let budget = self.http.policy().budget;
         let vars = variables(report, self.environment());
         let (message, template_problem) = slack::outcome_or_template(report, s, &vars);
         let thread = if status.is_failure() {
@@ -165,13 +201,21 @@ impl Notifier {
         };
         let webhook = async {
             match &s.slack_webhook_url {
-                Some(url) => slack::post_webhook(&self.http, url.expose(), &message).await,
+                Some(url) => within(
+                    budget,
+                    "Slack webhook",
+                    slack::post_webhook(&self.http, url.expose(), &message),
+                )
+                .await
+                .and_then(|r| r),
                 None => Ok(()),
             }
         };
         let bot = async {
             match (&s.slack_bot_token, &s.slack_channel) {
-                (Some(token), Some(channel)) => {
+                (Some(token), Some(channel)) if !self.slack_bot_refused => within(
+                    budget,
+                    "Slack chat.update",
                     slack::post_outcome(
                         &self.http,
                         &self.endpoints.slack_api,
@@ -180,23 +224,30 @@ impl Notifier {
                         self.slack_message.as_ref(),
                         &message,
                         thread.as_deref(),
-                    )
-                    .await
-                }
+                    ),
+                )
+                .await
+                .unwrap_or_else(|e| (self.slack_message_ts().map(str::to_string), vec![e])),
                 _ => (None, Vec::new()),
             }
         };
         let discord = async {
             match &s.discord_webhook_url {
-                Some(url) => {
-                    discord::post(&self.http, url.expose(), &discord::outcome_message(report)).await
-                }
+                Some(url) => within(
+                    budget,
+                    "Discord webhook",
+                    discord::post(&self.http, url.expose(), &discord::outcome_message(report)),
+                )
+                .await
+                .and_then(|r| r),
                 None => Ok(()),
             }
         };
         let deployment = async {
             match (&s.github_token, self.github_deployment) {
-                (Some(token), Some(id)) => {
+                (Some(token), Some(id)) => within(
+                    budget,
+                    "GitHub deployment status",
                     github::finish(
                         &self.http,
                         &self.endpoints.github_api,
@@ -204,9 +255,10 @@ impl Notifier {
                         &self.run,
                         id,
                         report,
-                    )
-                    .await
-                }
+                    ),
+                )
+                .await
+                .and_then(|r| r),
                 _ => Ok(()),
             }
         };
@@ -224,9 +276,26 @@ impl Notifier {
     }
 
     /// A reporter problem as a `::warning::`, secrets scrubbed once more.
-    fn warn(&self, e: &Error) {
-        console::warning(&self.http.redact(&e.to_string()));
+    fn warn(&mut self, e: &Error) {
+        let text = self.http.redact(&e.to_string());
+        console::warning(&text);
+        self.warnings.push(text);
     }
+}
+
+/// Runs one reporter's calls within `budget`; past it, an error naming the reporter. Each
+/// request has its own timeout too: this bounds the sum (a retry, an update then a reply).
+async fn within<T>(
+    budget: Duration,
+    target: &str,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Error> {
+    tokio::time::timeout(budget, work)
+        .await
+        .map_err(|_| Error::Notify {
+            target: target.to_string(),
+            problem: format!("gave up after {}s", budget.as_secs_f32()),
+        })
 }
 
 /// A status as an emoji, the same in every message.

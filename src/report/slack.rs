@@ -12,7 +12,7 @@ use crate::plan::Plan;
 use crate::report::http::{Http, Post};
 use crate::report::notify::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
-    status_colour, truncate,
+    status_colour, status_emoji, truncate,
 };
 use crate::report::{Report, RunInfo};
 
@@ -24,6 +24,9 @@ const FIELD_MAX: usize = 1900;
 const FIELDS_MAX: usize = 10;
 const BUTTONS_MAX: usize = 5;
 const BUTTON_LABEL_MAX: usize = 75;
+/// Apps shown with all their facts; with the header, run facts, skip, error, rollback, more
+/// apps and actions blocks a message stays under Slack's 50 blocks.
+const APP_SECTIONS_MAX: usize = 40;
 
 /// The bot's message, as Slack identified it: the channel id and the message's `ts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,8 +143,24 @@ pub fn outcome_message(report: &Report) -> Value {
         "type": "header",
         "text": { "type": "plain_text", "text": truncate(&title, HEADER_MAX), "emoji": true },
     })];
-    for a in &report.apps {
+    // Slack refuses a message of more than 50 blocks; a big monorepo run lists the first apps
+    // with their facts and the rest by name and status.
+    let (shown, rest) = report
+        .apps
+        .split_at(report.apps.len().min(APP_SECTIONS_MAX));
+    for a in shown {
         blocks.push(section_fields(&app_facts(a)));
+    }
+    if !rest.is_empty() {
+        let names: Vec<String> = rest
+            .iter()
+            .map(|a| format!("{} {}", status_emoji(a.status()), escape(&a.app)))
+            .collect();
+        blocks.push(section_text(&format!(
+            "*{} more apps*\n{}",
+            rest.len(),
+            names.join(", ")
+        )));
     }
     blocks.push(section_fields(&run_facts(report)));
     if let Some(reason) = &report.skip_reason {
@@ -348,6 +367,30 @@ async fn call(
     })
 }
 
+/// Why the start message did not go out, and whether trying again at the end is pointless.
+#[derive(Debug)]
+pub struct StartFailure {
+    /// Slack refused the token, the channel or the scope: the end message would fail alike.
+    pub permanent: bool,
+    pub error: Error,
+}
+
+/// Slack error codes that no retry at the end of the run can fix.
+pub fn is_permanent(code: &str) -> bool {
+    matches!(
+        code,
+        "channel_not_found"
+            | "not_in_channel"
+            | "is_archived"
+            | "invalid_auth"
+            | "not_authed"
+            | "token_revoked"
+            | "token_expired"
+            | "account_inactive"
+            | "missing_scope"
+    )
+}
+
 /// Posts the start message with the bot token; returns where it landed, for the update.
 pub async fn post_start(
     http: &Http,
@@ -355,15 +398,21 @@ pub async fn post_start(
     token: &str,
     channel: &str,
     message: &Value,
-) -> Result<Posted, Error> {
+) -> Result<Posted, StartFailure> {
     let mut body = message.clone();
     body["channel"] = json!(channel);
     let answer = call(http, api, token, "chat.postMessage", &body)
         .await
-        .map_err(|f| f.error)?;
-    posted(&answer, channel).ok_or_else(|| Error::Notify {
-        target: "Slack chat.postMessage".into(),
-        problem: "Slack's answer had no ts (message id)".into(),
+        .map_err(|f| StartFailure {
+            permanent: f.code.as_deref().is_some_and(is_permanent),
+            error: f.error,
+        })?;
+    posted(&answer, channel).ok_or_else(|| StartFailure {
+        permanent: false,
+        error: Error::Notify {
+            target: "Slack chat.postMessage".into(),
+            problem: "Slack's answer had no ts (message id)".into(),
+        },
     })
 }
 
@@ -460,6 +509,27 @@ mod tests {
     fn a_template_that_breaks_json_is_explained() {
         let e = fill_template(r#"{"text": {app}}"#, &vars()).unwrap_err();
         assert!(e.contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn a_run_of_many_apps_stays_within_slacks_50_blocks() {
+        use crate::report::{AppReport, Status};
+        let report = Report {
+            apps: (0..60)
+                .map(|i| AppReport {
+                    app: format!("app{i}"),
+                    status: Some(Status::Failed),
+                    error: Some("boom".into()),
+                    rollback: Some("back".into()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let m = outcome_message(&report);
+        let blocks = m["attachments"][0]["blocks"].as_array().map(Vec::len);
+        assert!(blocks.is_some_and(|n| n <= 50), "{blocks:?}");
+        assert!(m.to_string().contains("*20 more apps*"));
     }
 
     #[test]

@@ -6,21 +6,44 @@ use std::io::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::report::{Report, Status};
-
-fn emoji(status: Status) -> &'static str {
-    match status {
-        Status::Succeeded => "✅",
-        Status::Skipped => "⏭️",
-        Status::RolledBack => "↩️",
-        Status::Cancelled => "🛑",
-        Status::Failed => "❌",
-    }
-}
+use crate::report::Report;
+use crate::report::notify::{
+    deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
+    task_definition_revision,
+};
 
 /// Escapes text for a Markdown table cell.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Text inside a fenced block: a stray fence would end it early.
+fn fenced(text: &str) -> String {
+    format!("```\n{}\n```", text.replace("```", "'''"))
+}
+
+/// The run's context in one line: trigger, actor, ref, commit and run links.
+fn context_line(report: &Report) -> Option<String> {
+    let run = &report.run;
+    let mut parts = Vec::new();
+    if let Some(t) = &report.trigger {
+        parts.push(cell(t));
+    }
+    if let Some(a) = &run.actor {
+        parts.push(format!("by {}", cell(a)));
+    }
+    if let Some(r) = &run.git_ref {
+        parts.push(format!("`{}`", cell(r)));
+    }
+    match (&run.sha, &run.commit_url) {
+        (Some(sha), Some(url)) => parts.push(format!("commit [`{}`]({url})", short_sha(sha))),
+        (Some(sha), None) => parts.push(format!("commit `{}`", short_sha(sha))),
+        _ => {}
+    }
+    if let Some(url) = &run.run_url {
+        parts.push(format!("[workflow run]({url})"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// Renders the summary Markdown for a report.
@@ -32,9 +55,14 @@ pub fn render(report: &Report) -> String {
     } else {
         "ECS deploy"
     };
-    let _ = writeln!(md, "## {} {title}: {}\n", emoji(status), status.as_str());
-    if let Some(t) = &report.trigger {
-        let _ = writeln!(md, "Trigger: {}\n", cell(t));
+    let _ = writeln!(
+        md,
+        "## {} {title}: {}\n",
+        status_emoji(status),
+        status.as_str()
+    );
+    if let Some(line) = context_line(report) {
+        let _ = writeln!(md, "{line}\n");
     }
     if let Some(reason) = &report.skip_reason {
         let _ = writeln!(md, "Nothing deployed: {}\n", cell(reason));
@@ -46,35 +74,26 @@ pub fn render(report: &Report) -> String {
         );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
         for a in &report.apps {
-            let revision = a
-                .task_definition_arn
-                .as_deref()
-                .and_then(|arn| arn.rsplit('/').next())
-                .unwrap_or("");
-            let deployment = match (&a.deployment_kind, &a.deployment_id) {
-                (Some(k), Some(id)) => format!("{k} `{id}`"),
-                (Some(k), None) => k.clone(),
-                _ => String::new(),
+            let code = |v: Option<&str>| {
+                v.map(|v| format!("`{}`", cell(v).replace('`', "'")))
+                    .unwrap_or_default()
             };
-            let digest = a
-                .image_digest
-                .as_deref()
-                .map(|d| format!("`{}`", d.get(..19).unwrap_or(d)))
-                .unwrap_or_default();
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {}s | {} {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} {} |",
                 cell(&a.app),
-                cell(a.version.as_deref().unwrap_or("")),
-                a.image
-                    .as_deref()
-                    .map(|i| format!("`{}`", cell(i)))
-                    .unwrap_or_default(),
-                digest,
-                cell(revision),
-                cell(&deployment),
-                a.duration.as_secs(),
-                emoji(a.status()),
+                cell(a.version.as_deref().unwrap_or_default()),
+                code(a.image.as_deref()),
+                code(a.image_digest.as_deref().map(short_digest)),
+                cell(
+                    a.task_definition_arn
+                        .as_deref()
+                        .map(task_definition_revision)
+                        .unwrap_or("")
+                ),
+                code(deployment_text(a).as_deref()),
+                format_duration(a.duration),
+                status_emoji(a.status()),
                 a.status().as_str()
             );
         }
@@ -88,14 +107,11 @@ pub fn render(report: &Report) -> String {
             }
             let _ = writeln!(md, "\n</details>\n");
         }
-        if let Some(r) = &a.rollback {
-            let _ = writeln!(md, "**{} rollback:** {}\n", cell(&a.app), cell(r));
-        }
         if !a.links.is_empty() {
             let links: Vec<String> = a
                 .links
                 .iter()
-                .map(|l| format!("[{}]({})", l.label, l.url))
+                .map(|l| format!("[{}]({})", cell(&l.label), l.url))
                 .collect();
             let _ = writeln!(md, "{}: {}\n", cell(&a.app), links.join(" · "));
         }
@@ -104,8 +120,16 @@ pub fn render(report: &Report) -> String {
     if !errors.is_empty() {
         let _ = writeln!(md, "### Error\n");
         for e in errors {
-            let _ = writeln!(md, "```\n{e}\n```\n");
+            let _ = writeln!(md, "{}\n", fenced(&e));
         }
+    }
+    let rollbacks = rollback_lines(report);
+    if !rollbacks.is_empty() {
+        let _ = writeln!(md, "### Rollback\n");
+        for r in rollbacks {
+            let _ = writeln!(md, "- {}", cell(&r));
+        }
+        md.push('\n');
     }
     md
 }

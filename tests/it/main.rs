@@ -5,5 +5,6 @@ mod action_contract;
 mod bluegreen;
 mod foundation;
 mod readme;
+mod report;
 mod support;
 mod testbed;
