@@ -79,7 +79,10 @@ pub async fn deploy_with(
     let s = &plan.settings;
     let (default_app, default_group) = default_names(&prepared.cluster, &prepared.service);
     let application = s.codedeploy_application.clone().unwrap_or(default_app);
-    let group = s.codedeploy_deployment_group.clone().unwrap_or(default_group);
+    let group = s
+        .codedeploy_deployment_group
+        .clone()
+        .unwrap_or(default_group);
     let target_name = format!("CodeDeploy {application}/{group}");
 
     // Everything is checked before the first write.
@@ -88,12 +91,15 @@ pub async fn deploy_with(
     check_group(aws, prepared, &application, &group).await?;
     wait_for_others(aws, &application, &group, cancel, timing, report).await?;
 
-    let description = s.codedeploy_deployment_description.clone().unwrap_or_else(|| {
-        format!(
-            "{} {} ({}) by ecs-deploy-action",
-            plan.app, plan.version.value, prepared.task_definition_arn
-        )
-    });
+    let description = s
+        .codedeploy_deployment_description
+        .clone()
+        .unwrap_or_else(|| {
+            format!(
+                "{} {} ({}) by ecs-deploy-action",
+                plan.app, plan.version.value, prepared.task_definition_arn
+            )
+        });
     let created = aws
         .codedeploy
         .create_deployment()
@@ -186,8 +192,7 @@ async fn build_appspec(aws: &Aws, plan: &AppPlan, prepared: &Prepared) -> Result
                 parsed.with_task_definition(arn)?
             } else {
                 let (container, port) = generated_target()?;
-                let mut spec =
-                    appspec::generate(arn, &container, port, &appspec::hooks(&parsed)?);
+                let mut spec = appspec::generate(arn, &container, port, &appspec::hooks(&parsed)?);
                 spec.format = parsed.format;
                 spec.source_name = format!("{} (resources generated)", parsed.source_name);
                 spec
@@ -280,10 +285,18 @@ async fn check_group(aws: &Aws, prepared: &Prepared, application: &str, group: &
     let info = dg.deployment_group_info();
     let services = info.map(|i| i.ecs_services()).unwrap_or_default();
     let cluster_ok = |c: Option<&str>| {
-        c.is_some_and(|c| c == prepared.cluster || super::codedeploy_progress::short_name(c) == super::codedeploy_progress::short_name(&prepared.cluster))
+        c.is_some_and(|c| {
+            c == prepared.cluster
+                || super::codedeploy_progress::short_name(c)
+                    == super::codedeploy_progress::short_name(&prepared.cluster)
+        })
     };
     let service_ok = |s: Option<&str>| {
-        s.is_some_and(|s| s == prepared.service || super::codedeploy_progress::short_name(s) == super::codedeploy_progress::short_name(&prepared.service))
+        s.is_some_and(|s| {
+            s == prepared.service
+                || super::codedeploy_progress::short_name(s)
+                    == super::codedeploy_progress::short_name(&prepared.service)
+        })
     };
     if !services
         .iter()
@@ -380,7 +393,7 @@ async fn wait_for_others(
 /// `90 s`, `10 min`: a duration as the log shows it.
 fn human(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else if secs >= 1 {
         format!("{secs} s")
@@ -508,9 +521,7 @@ impl Watch<'_> {
                     .send()
                     .await
                     .map_err(|e| Error::aws("CodeDeploy", "GetDeploymentTarget", e))?;
-                target = got
-                    .deployment_target
-                    .and_then(|d| d.ecs_target);
+                target = got.deployment_target.and_then(|d| d.ecs_target);
             }
         }
         let snapshot = Snapshot::from_sdk(&info, target.as_ref());
@@ -686,7 +697,10 @@ impl Watch<'_> {
                 // It finished before the stop took effect: the new version is live.
                 step(
                     report,
-                    format!("deployment {} succeeded before the stop took effect", self.id),
+                    format!(
+                        "deployment {} succeeded before the stop took effect",
+                        self.id
+                    ),
                 );
                 report.status = Some(Status::Succeeded);
                 match reason {

@@ -85,7 +85,10 @@ impl Snapshot {
             .map(|e| {
                 (
                     e.lifecycle_event_name().unwrap_or("?").to_string(),
-                    e.status().map(|s| s.as_str()).unwrap_or("Pending").to_string(),
+                    e.status()
+                        .map(|s| s.as_str())
+                        .unwrap_or("Pending")
+                        .to_string(),
                 )
             })
             .collect();
@@ -165,8 +168,13 @@ fn percent(weight: f64) -> String {
 /// each lifecycle event whose status moved, and the traffic split. Nothing when nothing changed.
 pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    if before.map(|b| b.status.as_str()) != Some(now.status.as_str()) {
-        out.push(format!("deployment {}", describe_status(&now.status)));
+    let status_line = (before.map(|b| b.status.as_str()) != Some(now.status.as_str()))
+        .then(|| format!("deployment {}", describe_status(&now.status)));
+    // A finished deployment's status comes after the last events and traffic it reports, so
+    // the log reads in the order things happened.
+    let finished = matches!(now.status.as_str(), "Succeeded" | "Failed" | "Stopped");
+    if !finished {
+        out.extend(status_line.clone());
     }
     // Events in CodeDeploy's lifecycle order, so a poll that saw several move prints them in
     // the order they ran.
@@ -187,6 +195,9 @@ pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
     let line = now.traffic_line();
     if line.is_some() && line != before.and_then(Snapshot::traffic_line) {
         out.extend(line);
+    }
+    if finished {
+        out.extend(status_line);
     }
     out
 }
@@ -335,7 +346,10 @@ mod tests {
     fn only_what_moved_is_printed_in_lifecycle_order() {
         let before = snap(
             "InProgress",
-            &[("AllowTestTraffic", "InProgress"), ("AllowTraffic", "Pending")],
+            &[
+                ("AllowTestTraffic", "InProgress"),
+                ("AllowTraffic", "Pending"),
+            ],
             &[("blue", 100.0), ("green", 0.0)],
         );
         let now = snap(
@@ -355,6 +369,28 @@ mod tests {
             ]
         );
         assert!(changes(Some(&now), &now).is_empty());
+    }
+
+    #[test]
+    fn a_finished_status_comes_after_the_last_events_and_traffic() {
+        let before = snap(
+            "InProgress",
+            &[("AllowTraffic", "InProgress")],
+            &[("blue", 90.0), ("green", 10.0)],
+        );
+        let now = snap(
+            "Succeeded",
+            &[("AllowTraffic", "Succeeded")],
+            &[("blue", 0.0), ("green", 100.0)],
+        );
+        assert_eq!(
+            changes(Some(&before), &now),
+            vec![
+                "AllowTraffic: Succeeded",
+                "traffic: blue 0% (2/2 running), green 100% (2/2 running)",
+                "deployment succeeded",
+            ]
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_codedeploy::Client as CodeDeploy;
-use aws_sdk_codedeploy::operation::create_deployment::{CreateDeploymentInput, CreateDeploymentOutput};
+use aws_sdk_codedeploy::operation::create_deployment::{
+    CreateDeploymentInput, CreateDeploymentOutput,
+};
 use aws_sdk_codedeploy::operation::get_application::GetApplicationOutput;
 use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
 use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupOutput;
@@ -289,8 +291,7 @@ fn scripted_aws(script: &Shared) -> Aws {
     let list = mock!(CodeDeploy::list_deployments).then_compute_output(move |req| {
         let mut s = s.lock().unwrap();
         s.calls.push("ListDeployments".into());
-        s.listed_statuses
-            .push(req.include_only_statuses().to_vec());
+        s.listed_statuses.push(req.include_only_statuses().to_vec());
         let ids = s.unfinished.pop_front().unwrap_or_default();
         ListDeploymentsOutput::builder()
             .set_deployments(Some(ids))
@@ -301,7 +302,9 @@ fn scripted_aws(script: &Shared) -> Aws {
         let mut s = s.lock().unwrap();
         s.calls.push("CreateDeployment".into());
         s.created.push(req.clone());
-        CreateDeploymentOutput::builder().deployment_id(OURS).build()
+        CreateDeploymentOutput::builder()
+            .deployment_id(OURS)
+            .build()
     });
     let s = script.clone();
     let get = mock!(CodeDeploy::get_deployment).then_compute_output(move |req| {
@@ -310,10 +313,10 @@ fn scripted_aws(script: &Shared) -> Aws {
         s.calls.push(format!("GetDeployment {id}"));
         let answer = if id == OURS {
             s.polls += 1;
-            if let Some((at, token)) = &s.cancel_at_poll {
-                if s.polls == *at {
-                    token.cancel();
-                }
+            if let Some((at, token)) = &s.cancel_at_poll
+                && s.polls == *at
+            {
+                token.cancel();
             }
             match (&s.after_stop, s.stops.is_empty()) {
                 (Some(p), false) => p.info.clone(),
@@ -326,7 +329,9 @@ fn scripted_aws(script: &Shared) -> Aws {
             let status = s.other[(s.other_polls - 1).min(s.other.len() - 1)].clone();
             info(&id, status)
         };
-        GetDeploymentOutput::builder().deployment_info(answer).build()
+        GetDeploymentOutput::builder()
+            .deployment_info(answer)
+            .build()
     });
     let s = script.clone();
     let targets = mock!(CodeDeploy::list_deployment_targets).then_compute_output(move |req| {
@@ -379,23 +384,26 @@ fn scripted_aws(script: &Shared) -> Aws {
             &get_app, &get_group, &list, &create, &get, &targets, &target, &stop
         ]
     );
-    let describe = mock!(aws_sdk_ecs::Client::describe_task_definition).then_compute_output(|req| {
-        DescribeTaskDefinitionOutput::builder()
-            .task_definition(
-                TaskDefinition::builder()
-                    .task_definition_arn(req.task_definition().unwrap_or_default())
-                    .family("web1")
-                    .container_definitions(
-                        ContainerDefinition::builder()
-                            .name("web1")
-                            .port_mappings(PortMapping::builder().container_port(3000).build())
-                            .build(),
-                    )
-                    .container_definitions(ContainerDefinition::builder().name("log-router").build())
-                    .build(),
-            )
-            .build()
-    });
+    let describe =
+        mock!(aws_sdk_ecs::Client::describe_task_definition).then_compute_output(|req| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    TaskDefinition::builder()
+                        .task_definition_arn(req.task_definition().unwrap_or_default())
+                        .family("web1")
+                        .container_definitions(
+                            ContainerDefinition::builder()
+                                .name("web1")
+                                .port_mappings(PortMapping::builder().container_port(3000).build())
+                                .build(),
+                        )
+                        .container_definitions(
+                            ContainerDefinition::builder().name("log-router").build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
     // ECR is not used by a CodeDeploy deployment: a client that is never called.
     let ecr = aws_sdk_ecr::Client::from_conf(
@@ -503,10 +511,17 @@ async fn a_canary_deployment_moves_through_its_lifecycle_and_succeeds() {
         "traffic: blue 0% (2/2 running), green 100% (2/2 running)",
         "deployment succeeded",
     ] {
-        assert!(steps.contains(expected), "missing {expected:?} in:\n{steps}");
+        assert!(
+            steps.contains(expected),
+            "missing {expected:?} in:\n{steps}"
+        );
     }
     assert_eq!(
-        report.steps.iter().filter(|l| l.contains("green 10%")).count(),
+        report
+            .steps
+            .iter()
+            .filter(|l| l.contains("green 10%"))
+            .count(),
         1,
         "an unchanged poll prints nothing: {steps}"
     );
@@ -515,7 +530,12 @@ async fn a_canary_deployment_moves_through_its_lifecycle_and_succeeds() {
     // Checked before the first write, and never stacked on another deployment.
     assert_eq!(
         &s.calls[..4],
-        ["GetApplication", "GetDeploymentGroup", "ListDeployments", "CreateDeployment"]
+        [
+            "GetApplication",
+            "GetDeploymentGroup",
+            "ListDeployments",
+            "CreateDeployment"
+        ]
     );
     let statuses: Vec<&str> = s.listed_statuses[0].iter().map(|x| x.as_str()).collect();
     for st in ["Created", "Queued", "InProgress", "Ready"] {
@@ -533,8 +553,14 @@ async fn a_canary_deployment_moves_through_its_lifecycle_and_succeeds() {
     let doc: serde_yaml::Value = serde_yaml::from_str(&content).unwrap();
     let props = &doc["Resources"][0]["TargetService"]["Properties"];
     assert_eq!(props["TaskDefinition"].as_str(), Some(TD_ARN));
-    assert_eq!(props["LoadBalancerInfo"]["ContainerName"].as_str(), Some("web1"));
-    assert_eq!(props["LoadBalancerInfo"]["ContainerPort"].as_i64(), Some(3000));
+    assert_eq!(
+        props["LoadBalancerInfo"]["ContainerName"].as_str(),
+        Some("web1")
+    );
+    assert_eq!(
+        props["LoadBalancerInfo"]["ContainerPort"].as_i64(),
+        Some(3000)
+    );
     assert_eq!(props["PlatformVersion"].as_str(), Some("LATEST"));
     insta::assert_snapshot!("codedeploy_appspec_sent_from_yaml_file", content);
 }
@@ -593,15 +619,26 @@ async fn a_deployment_failing_at_after_allow_test_traffic_reports_rolled_back() 
     assert!(msg.contains("d-OURS12345"), "{msg}");
     assert!(msg.contains("failed at AfterAllowTestTraffic"), "{msg}");
     assert!(msg.contains("HOOK_EXECUTION_FAILURE"), "{msg}");
-    assert!(msg.contains("rolled back to the original task set"), "{msg}");
+    assert!(
+        msg.contains("rolled back to the original task set"),
+        "{msg}"
+    );
     let rollback = report.rollback.clone().unwrap_or_default();
     assert!(
         rollback.contains("traffic is back on the original (blue) task set"),
         "{rollback}"
     );
-    assert!(report.steps.iter().any(|l| l == "AfterAllowTestTraffic: Failed"));
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|l| l == "AfterAllowTestTraffic: Failed")
+    );
     let s = script.lock().unwrap();
-    assert!(s.stops.is_empty(), "CodeDeploy rolled back by itself: no StopDeployment");
+    assert!(
+        s.stops.is_empty(),
+        "CodeDeploy rolled back by itself: no StopDeployment"
+    );
     assert!(s.calls.iter().any(|c| c == "GetDeployment d-ROLLBACK1"));
 }
 
@@ -659,13 +696,20 @@ async fn a_deployment_that_outlives_wait_for_minutes_is_stopped_with_rollback() 
     assert_eq!(s.stops.len(), 1, "{:?}", s.calls);
     assert_eq!(s.stops[0].deployment_id(), Some(OURS));
     assert_eq!(s.stops[0].auto_rollback_enabled(), Some(true));
-    assert!(s.calls.iter().any(|c| c == "GetDeploymentTarget d-ROLLBACK1"));
+    assert!(
+        s.calls
+            .iter()
+            .any(|c| c == "GetDeploymentTarget d-ROLLBACK1")
+    );
     drop(s);
     assert_eq!(report.status, Some(Status::RolledBack));
     let msg = err.to_string();
     assert!(msg.contains("did not finish within 300 ms"), "{msg}");
     assert!(msg.contains("stopped and rolled back"), "{msg}");
-    assert!(msg.contains("traffic is back on the original (blue) task set"), "{msg}");
+    assert!(
+        msg.contains("traffic is back on the original (blue) task set"),
+        "{msg}"
+    );
     assert!(
         report
             .steps
@@ -703,7 +747,11 @@ async fn sigterm_mid_wait_stops_the_deployment_with_rollback() {
     let s = script.lock().unwrap();
     assert_eq!(s.stops.len(), 1);
     assert_eq!(s.stops[0].auto_rollback_enabled(), Some(true));
-    assert_eq!(s.polls, 4, "stopped right after the poll that saw the signal: {:?}", s.calls);
+    assert_eq!(
+        s.polls, 4,
+        "stopped right after the poll that saw the signal: {:?}",
+        s.calls
+    );
     drop(s);
     assert_eq!(report.status, Some(Status::RolledBack));
     assert!(err.to_string().contains("the job was cancelled"), "{err}");
@@ -736,7 +784,10 @@ async fn without_rollback_on_failure_a_timeout_stops_without_rollback_and_fails(
         Some(false)
     );
     assert_eq!(report.status, Some(Status::Failed));
-    assert!(err.to_string().contains("no rollback was asked for"), "{err}");
+    assert!(
+        err.to_string().contains("no rollback was asked for"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -765,8 +816,16 @@ async fn an_unfinished_deployment_of_the_group_is_waited_for_before_ours_is_crea
     let s = script.lock().unwrap();
     let list_calls = s.calls.iter().filter(|c| *c == "ListDeployments").count();
     assert_eq!(list_calls, 3, "{:?}", s.calls);
-    let create_at = s.calls.iter().position(|c| c == "CreateDeployment").unwrap();
-    let last_list = s.calls.iter().rposition(|c| c == "ListDeployments").unwrap();
+    let create_at = s
+        .calls
+        .iter()
+        .position(|c| c == "CreateDeployment")
+        .unwrap();
+    let last_list = s
+        .calls
+        .iter()
+        .rposition(|c| c == "ListDeployments")
+        .unwrap();
     assert!(last_list < create_at, "{:?}", s.calls);
     drop(s);
     assert!(report.steps[0].contains("waiting for unfinished deployment d-OTHER0001"));
@@ -915,7 +974,10 @@ async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_fill
     let err = codedeploy::deploy_with(
         &aws,
         &plan(
-            &[("codedeploy-deployment-config", "CodeDeployDefault.ECSAllAtOnce")],
+            &[(
+                "codedeploy-deployment-config",
+                "CodeDeployDefault.ECSAllAtOnce",
+            )],
             Some("web1-appspec.yml"),
         ),
         &prepared(&arn),
@@ -956,14 +1018,22 @@ async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_fill
         .and_then(|c| c.content())
         .expect("moto stored the AppSpec")
         .to_string();
-    assert!(content.contains(&format!("TaskDefinition: {arn}")), "{content}");
+    assert!(
+        content.contains(&format!("TaskDefinition: {arn}")),
+        "{content}"
+    );
     assert!(content.contains("ContainerName: web1") && content.contains("ContainerPort: 3000"));
 
     assert_eq!(report.status, Some(Status::Failed));
     let msg = err.to_string();
     assert!(msg.contains("StopDeployment"), "{msg}");
     assert!(msg.contains("may still be running"), "{msg}");
-    assert!(report.steps.iter().any(|l| l == "deployment created, waiting to start"));
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|l| l == "deployment created, waiting to start")
+    );
 }
 
 #[tokio::test]
@@ -1059,6 +1129,9 @@ async fn on_moto_a_missing_application_names_the_default_and_the_input_to_set() 
     .await
     .expect_err("refused");
     let msg = err.to_string();
-    assert!(msg.contains("CodeDeploy application AppECS-prod-web1 cannot be read"), "{msg}");
+    assert!(
+        msg.contains("CodeDeploy application AppECS-prod-web1 cannot be read"),
+        "{msg}"
+    );
     assert!(msg.contains("codedeploy-application"), "{msg}");
 }
