@@ -20,7 +20,7 @@ use super::Prepared;
 use super::appspec::{self, AppSpec, ContainerPorts, Expected};
 use super::codedeploy_progress::{
     Outcome, Snapshot, UNFINISHED_STATUSES, changes, console_url, default_names, describe_status,
-    outcome,
+    outcome, short_name, total_wait,
 };
 use crate::aws::Aws;
 use crate::error::{Error, Result};
@@ -88,7 +88,11 @@ pub async fn deploy_with(
     // Everything is checked before the first write.
     let spec = build_appspec(aws, plan, prepared).await?;
     let content = spec.render()?;
-    check_group(aws, prepared, &application, &group).await?;
+    let (ready_wait, termination_wait) = check_group(aws, prepared, &application, &group).await?;
+    let timing = Timing {
+        timeout: total_wait(timing.timeout, ready_wait, termination_wait),
+        ..timing
+    };
     wait_for_others(aws, &application, &group, cancel, timing, report).await?;
 
     let description = s
@@ -141,6 +145,13 @@ pub async fn deploy_with(
         ),
     );
 
+    step(
+        report,
+        format!(
+            "watching it for up to {} (wait-for-minutes plus the group's own waits)",
+            human(timing.timeout)
+        ),
+    );
     let watch = Watch {
         aws,
         id: &id,
@@ -240,8 +251,14 @@ async fn task_definition_containers(aws: &Aws, arn: &str) -> Result<Vec<Containe
 }
 
 /// Checks, as `aws ecs deploy` does, that the application and deployment group exist, are for
-/// ECS, and deploy this very service.
-async fn check_group(aws: &Aws, prepared: &Prepared, application: &str, group: &str) -> Result<()> {
+/// ECS, and deploy this very service. Returns the group's own waits in minutes (before traffic
+/// is rerouted, before the original task set is terminated).
+async fn check_group(
+    aws: &Aws,
+    prepared: &Prepared,
+    application: &str,
+    group: &str,
+) -> Result<(i32, i32)> {
     let conflict = |problem: String| Error::Service {
         cluster: prepared.cluster.clone(),
         service: prepared.service.clone(),
@@ -285,18 +302,10 @@ async fn check_group(aws: &Aws, prepared: &Prepared, application: &str, group: &
     let info = dg.deployment_group_info();
     let services = info.map(|i| i.ecs_services()).unwrap_or_default();
     let cluster_ok = |c: Option<&str>| {
-        c.is_some_and(|c| {
-            c == prepared.cluster
-                || super::codedeploy_progress::short_name(c)
-                    == super::codedeploy_progress::short_name(&prepared.cluster)
-        })
+        c.is_some_and(|c| c == prepared.cluster || short_name(c) == short_name(&prepared.cluster))
     };
     let service_ok = |s: Option<&str>| {
-        s.is_some_and(|s| {
-            s == prepared.service
-                || super::codedeploy_progress::short_name(s)
-                    == super::codedeploy_progress::short_name(&prepared.service)
-        })
+        s.is_some_and(|s| s == prepared.service || short_name(s) == short_name(&prepared.service))
     };
     if !services
         .iter()
@@ -321,7 +330,17 @@ async fn check_group(aws: &Aws, prepared: &Prepared, application: &str, group: &
             }
         )));
     }
-    Ok(())
+    let blue_green = info.and_then(|i| i.blue_green_deployment_configuration());
+    Ok((
+        blue_green
+            .and_then(|b| b.deployment_ready_option())
+            .map(|r| r.wait_time_in_minutes())
+            .unwrap_or(0),
+        blue_green
+            .and_then(|b| b.terminate_blue_instances_on_deployment_success())
+            .map(|t| t.termination_wait_time_in_minutes())
+            .unwrap_or(0),
+    ))
 }
 
 /// Waits (up to `timing.queue_limit`) for unfinished deployments of the group to end, so ours is

@@ -3,6 +3,8 @@
 //! snapshots, and what a finished deployment means for the run (succeeded, failed, rolled back).
 //! The I/O around it lives in `codedeploy.rs`.
 
+use std::time::Duration;
+
 use aws_sdk_codedeploy::types::{DeploymentInfo, EcsTarget};
 
 /// The lifecycle events of an ECS blue/green deployment, in the order CodeDeploy runs them.
@@ -37,6 +39,24 @@ pub fn short_name(name_or_arn: &str) -> &str {
 pub fn default_names(cluster: &str, service: &str) -> (String, String) {
     let (c, s) = (short_name(cluster), short_name(service));
     (format!("AppECS-{c}-{s}"), format!("DgpECS-{c}-{s}"))
+}
+
+/// The longest a CodeDeploy deployment is watched, as `aws ecs deploy` and
+/// amazon-ecs-deploy-task-definition cap it: 6 hours.
+pub const MAX_WAIT: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// How long our deployment may run before it is stopped: `wait-for-minutes` plus the time the
+/// deployment group itself waits (before rerouting traffic, and before terminating the original
+/// task set), at most [`MAX_WAIT`]. Without the group's waits a group that keeps the original
+/// tasks for an hour would be rolled back after a healthy traffic shift.
+pub fn total_wait(
+    wait_for: Duration,
+    ready_wait_minutes: i32,
+    termination_wait_minutes: i32,
+) -> Duration {
+    let group = u64::try_from(ready_wait_minutes.max(0)).unwrap_or(0)
+        + u64::try_from(termination_wait_minutes.max(0)).unwrap_or(0);
+    (wait_for + Duration::from_secs(group * 60)).min(MAX_WAIT)
 }
 
 /// The CodeDeploy console page of a deployment.
@@ -310,6 +330,15 @@ mod tests {
             ),
             ("AppECS-prod-web1".into(), "DgpECS-prod-web1".into())
         );
+    }
+
+    #[test]
+    fn the_wait_adds_the_groups_own_waits_and_stops_at_six_hours() {
+        let m = |n: u64| Duration::from_secs(n * 60);
+        assert_eq!(total_wait(m(30), 0, 0), m(30));
+        assert_eq!(total_wait(m(30), 5, 60), m(95));
+        assert_eq!(total_wait(m(30), -1, 0), m(30));
+        assert_eq!(total_wait(m(30), 0, 2880), MAX_WAIT);
     }
 
     #[test]
