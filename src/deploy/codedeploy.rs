@@ -77,6 +77,17 @@ pub async fn deploy_with(
 ) -> Result<()> {
     report.deployment_kind = Some("codedeploy".into());
     let s = &plan.settings;
+    if !prepared.changed && !s.force_new_deployment {
+        step(
+            report,
+            format!(
+                "task definition unchanged ({}): no CodeDeploy deployment started; set force-new-deployment: true to deploy it again",
+                prepared.task_definition_arn
+            ),
+        );
+        report.status = Some(Status::Succeeded);
+        return Ok(());
+    }
     let (default_app, default_group) = default_names(&prepared.cluster, &prepared.service);
     let application = s.codedeploy_application.clone().unwrap_or(default_app);
     let group = s

@@ -892,6 +892,46 @@ async fn an_appspec_port_the_task_definition_lacks_is_refused_before_any_write()
     assert!(report.deployment_id.is_none());
 }
 
+#[tokio::test]
+async fn an_unchanged_task_definition_starts_no_deployment_unless_forced() {
+    let script = shared(Script {
+        phases: canary_phases(),
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let mut same = prepared(TD_ARN);
+    same.changed = false;
+    let mut report = AppReport::default();
+    codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &same,
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect("nothing to do is a success");
+    assert!(script.lock().unwrap().calls.is_empty());
+    assert_eq!(report.status, Some(Status::Succeeded));
+    assert!(report.deployment_id.is_none());
+    assert!(report.steps[0].contains("task definition unchanged"));
+
+    let mut report = AppReport::default();
+    codedeploy::deploy_with(
+        &aws,
+        &plan(&[("force-new-deployment", "true")], None),
+        &same,
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect("forced deployment succeeds");
+    assert_eq!(script.lock().unwrap().created.len(), 1);
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+}
+
 // ---------------------------------------------------------------------------------------------
 // moto: the calls it plays.
 // ---------------------------------------------------------------------------------------------
