@@ -9,6 +9,7 @@
 pub mod appspec;
 pub mod bluegreen;
 pub mod codedeploy;
+pub mod codedeploy_progress;
 pub mod register;
 pub mod task_definition;
 

@@ -3,6 +3,7 @@
 
 mod action_contract;
 mod bluegreen;
+mod codedeploy;
 mod foundation;
 mod readme;
 mod report;

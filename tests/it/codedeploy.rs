@@ -1,0 +1,1177 @@
+//! CodeDeploy blue/green and canary (`ecs_deploy::deploy::codedeploy`).
+//!
+//! What plays what:
+//! - **moto** (5.2.5) plays CreateApplication, CreateDeploymentGroup, GetApplication,
+//!   GetDeploymentGroup, ListDeployments (with `includeOnlyStatuses`), CreateDeployment and
+//!   GetDeployment, and ECS RegisterTaskDefinition / DescribeTaskDefinition. Its deployments stay
+//!   `Created` forever, it has no ListDeploymentTargets / GetDeploymentTarget, and StopDeployment
+//!   answers HTTP 500. So moto covers: default application/group names, the group checks, the
+//!   AppSpec actually stored with the deployment, the "another deployment is unfinished" refusal,
+//!   and what happens when StopDeployment fails.
+//! - **Scripted sequences** (aws-smithy-mocks, CodeDeploy and ECS clients) cover what no emulator
+//!   plays: a deployment moving through its lifecycle events and traffic shifts, a failure at
+//!   AfterAllowTestTraffic with CodeDeploy's rollback, a timeout and a cancellation that send
+//!   StopDeployment(autoRollbackEnabled=true) and wait for traffic to return to blue, and an
+//!   unfinished deployment of the group that ends before ours is created. Each records the
+//!   requests it received; the tests assert them.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_codedeploy::Client as CodeDeploy;
+use aws_sdk_codedeploy::operation::create_deployment::{
+    CreateDeploymentInput, CreateDeploymentOutput,
+};
+use aws_sdk_codedeploy::operation::get_application::GetApplicationOutput;
+use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
+use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupOutput;
+use aws_sdk_codedeploy::operation::get_deployment_target::GetDeploymentTargetOutput;
+use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
+use aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsOutput;
+use aws_sdk_codedeploy::operation::stop_deployment::{StopDeploymentInput, StopDeploymentOutput};
+use aws_sdk_codedeploy::types::{
+    ApplicationInfo, ComputePlatform, DeploymentGroupInfo, DeploymentInfo, DeploymentStatus,
+    DeploymentTarget, DeploymentTargetType, EcsService, EcsTarget, EcsTaskSet, ErrorCode,
+    ErrorInformation, LifecycleEvent, LifecycleEventStatus, RollbackInfo, StopStatus, TargetLabel,
+};
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+use aws_sdk_ecs::types::{
+    ContainerDefinition, DeploymentController, DeploymentControllerType, LoadBalancer, PortMapping,
+    Service, TaskDefinition,
+};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use tokio_util::sync::CancellationToken;
+
+use ecs_deploy::aws::Aws;
+use ecs_deploy::deploy::Prepared;
+use ecs_deploy::deploy::codedeploy::{self, Timing};
+use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
+use ecs_deploy::report::{AppReport, Status};
+use ecs_deploy::version::Version;
+
+use crate::support::{MotoServer, fixture, sdk_config};
+
+const TD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:8";
+const OURS: &str = "d-OURS12345";
+const ROLLBACK: &str = "d-ROLLBACK1";
+const CANARY: &str = "CodeDeployDefault.ECSCanary10Percent5Minutes";
+
+fn fast() -> Timing {
+    Timing {
+        poll: Duration::from_millis(10),
+        timeout: Duration::from_secs(20),
+        queue_limit: Duration::from_secs(5),
+        rollback_limit: Duration::from_secs(5),
+    }
+}
+
+/// An app plan for web1 on prod/web1 with the given inputs and AppSpec fixture.
+fn plan(inputs: &[(&str, &str)], appspec: Option<&str>) -> AppPlan {
+    let values: BTreeMap<String, String> = inputs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let settings = AppSettings::from_raw(&RawInputs { values }).expect("valid inputs");
+    let appspec_file = appspec.map(|name| {
+        let path: PathBuf = fixture(format!("appspecs/{name}"));
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        (path, text)
+    });
+    AppPlan {
+        app: "web1".into(),
+        settings,
+        version: Version {
+            value: "1.4.0".into(),
+            tag: "v1.4.0".into(),
+            prerelease: false,
+            note: None,
+        },
+        version_source: "apps/web1/package.json".into(),
+        image: ImagePlan {
+            registry: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com".into()),
+            repository: "web1".into(),
+            tags: vec!["v1.4.0".into()],
+            source: ImageSource::Existing,
+        },
+        deploy: Some(DeployPlan {
+            cluster: "prod".into(),
+            service: "web1".into(),
+            task_definition_file: None,
+            container: Some("web1".into()),
+            deployment: DeploymentChoice::CodeDeploy,
+            appspec_file,
+        }),
+        notes: vec![],
+    }
+}
+
+/// The service as DescribeServices shows a CodeDeploy blue/green service behind a load balancer.
+fn prepared(task_definition_arn: &str) -> Prepared {
+    Prepared {
+        cluster: "prod".into(),
+        service: "web1".into(),
+        live: Service::builder()
+            .service_name("web1")
+            .cluster_arn("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
+            .task_definition("arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7")
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(DeploymentControllerType::CodeDeploy)
+                    .build()
+                    .expect("controller"),
+            )
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web1-blue/0123456789abcdef")
+                    .container_name("web1")
+                    .container_port(3000)
+                    .build(),
+            )
+            .build(),
+        task_definition_arn: task_definition_arn.into(),
+        previous_task_definition_arn: Some(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7".into(),
+        ),
+        container: "web1".into(),
+        container_port: Some(3000),
+        changed: true,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scripted CodeDeploy: answers by operation, records what it received.
+// ---------------------------------------------------------------------------------------------
+
+/// One poll of our deployment: its status and, once it has one, its ECS target.
+#[derive(Clone)]
+struct Phase {
+    info: DeploymentInfo,
+    target: Option<EcsTarget>,
+}
+
+#[derive(Default)]
+struct Script {
+    /// Our deployment, one phase per GetDeployment; the last repeats.
+    phases: Vec<Phase>,
+    /// Our deployment once StopDeployment was received.
+    after_stop: Option<Phase>,
+    /// CodeDeploy's rollback deployment.
+    rollback: Option<Phase>,
+    /// ListDeployments answers (unfinished deployments of the group), one per call; then none.
+    unfinished: VecDeque<Vec<String>>,
+    /// GetDeployment answers for another deployment of the group; the last repeats.
+    other: Vec<DeploymentStatus>,
+    /// Cancel this token when our deployment has been polled this many times (SIGTERM).
+    cancel_at_poll: Option<(usize, CancellationToken)>,
+    // What was received.
+    calls: Vec<String>,
+    created: Vec<CreateDeploymentInput>,
+    stops: Vec<StopDeploymentInput>,
+    listed_statuses: Vec<Vec<DeploymentStatus>>,
+    polls: usize,
+    other_polls: usize,
+}
+
+type Shared = Arc<Mutex<Script>>;
+
+fn info(id: &str, status: DeploymentStatus) -> DeploymentInfo {
+    DeploymentInfo::builder()
+        .deployment_id(id)
+        .application_name("AppECS-prod-web1")
+        .deployment_group_name("DgpECS-prod-web1")
+        .status(status)
+        .build()
+}
+
+fn ecs_target(events: &[(&str, LifecycleEventStatus)], blue: f64, green: f64) -> EcsTarget {
+    let mut t = EcsTarget::builder()
+        .deployment_id(OURS)
+        .target_id("prod:web1")
+        .task_sets_info(
+            EcsTaskSet::builder()
+                .identifer("ecs-svc/111")
+                .task_set_label(TargetLabel::Blue)
+                .traffic_weight(blue)
+                .running_count(2)
+                .desired_count(2)
+                .build(),
+        )
+        .task_sets_info(
+            EcsTaskSet::builder()
+                .identifer("ecs-svc/222")
+                .task_set_label(TargetLabel::Green)
+                .traffic_weight(green)
+                .running_count(2)
+                .desired_count(2)
+                .build(),
+        );
+    for (name, status) in events {
+        t = t.lifecycle_events(
+            LifecycleEvent::builder()
+                .lifecycle_event_name(*name)
+                .status(status.clone())
+                .build(),
+        );
+    }
+    t.build()
+}
+
+/// The eight ECS lifecycle events, the first `done` Succeeded, the next one `current`, the rest
+/// Pending.
+fn events(done: usize, current: LifecycleEventStatus) -> Vec<(&'static str, LifecycleEventStatus)> {
+    const ALL: [&str; 8] = [
+        "BeforeInstall",
+        "Install",
+        "AfterInstall",
+        "AllowTestTraffic",
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+        "AllowTraffic",
+        "AfterAllowTraffic",
+    ];
+    ALL.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let s = if i < done {
+                LifecycleEventStatus::Succeeded
+            } else if i == done {
+                current.clone()
+            } else {
+                LifecycleEventStatus::Pending
+            };
+            (*e, s)
+        })
+        .collect()
+}
+
+fn phase(status: DeploymentStatus, target: Option<EcsTarget>) -> Phase {
+    Phase {
+        info: info(OURS, status),
+        target,
+    }
+}
+
+/// Aws clients whose CodeDeploy plays `script` and whose ECS describes web1's task definition.
+fn scripted_aws(script: &Shared) -> Aws {
+    let s = script.clone();
+    let get_app = mock!(CodeDeploy::get_application).then_compute_output(move |_| {
+        s.lock().unwrap().calls.push("GetApplication".into());
+        GetApplicationOutput::builder()
+            .application(
+                ApplicationInfo::builder()
+                    .application_name("AppECS-prod-web1")
+                    .compute_platform(ComputePlatform::Ecs)
+                    .build(),
+            )
+            .build()
+    });
+    let s = script.clone();
+    let get_group = mock!(CodeDeploy::get_deployment_group).then_compute_output(move |_| {
+        s.lock().unwrap().calls.push("GetDeploymentGroup".into());
+        GetDeploymentGroupOutput::builder()
+            .deployment_group_info(
+                DeploymentGroupInfo::builder()
+                    .deployment_group_name("DgpECS-prod-web1")
+                    .compute_platform(ComputePlatform::Ecs)
+                    .ecs_services(
+                        EcsService::builder()
+                            .cluster_name("prod")
+                            .service_name("web1")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let s = script.clone();
+    let list = mock!(CodeDeploy::list_deployments).then_compute_output(move |req| {
+        let mut s = s.lock().unwrap();
+        s.calls.push("ListDeployments".into());
+        s.listed_statuses.push(req.include_only_statuses().to_vec());
+        let ids = s.unfinished.pop_front().unwrap_or_default();
+        ListDeploymentsOutput::builder()
+            .set_deployments(Some(ids))
+            .build()
+    });
+    let s = script.clone();
+    let create = mock!(CodeDeploy::create_deployment).then_compute_output(move |req| {
+        let mut s = s.lock().unwrap();
+        s.calls.push("CreateDeployment".into());
+        s.created.push(req.clone());
+        CreateDeploymentOutput::builder()
+            .deployment_id(OURS)
+            .build()
+    });
+    let s = script.clone();
+    let get = mock!(CodeDeploy::get_deployment).then_compute_output(move |req| {
+        let mut s = s.lock().unwrap();
+        let id = req.deployment_id().unwrap_or_default().to_string();
+        s.calls.push(format!("GetDeployment {id}"));
+        let answer = if id == OURS {
+            s.polls += 1;
+            if let Some((at, token)) = &s.cancel_at_poll
+                && s.polls == *at
+            {
+                token.cancel();
+            }
+            match (&s.after_stop, s.stops.is_empty()) {
+                (Some(p), false) => p.info.clone(),
+                _ => s.phases[(s.polls - 1).min(s.phases.len() - 1)].info.clone(),
+            }
+        } else if id == ROLLBACK {
+            s.rollback.as_ref().expect("rollback scripted").info.clone()
+        } else {
+            s.other_polls += 1;
+            let status = s.other[(s.other_polls - 1).min(s.other.len() - 1)].clone();
+            info(&id, status)
+        };
+        GetDeploymentOutput::builder()
+            .deployment_info(answer)
+            .build()
+    });
+    let s = script.clone();
+    let targets = mock!(CodeDeploy::list_deployment_targets).then_compute_output(move |req| {
+        let mut s = s.lock().unwrap();
+        s.calls.push(format!(
+            "ListDeploymentTargets {}",
+            req.deployment_id().unwrap_or_default()
+        ));
+        ListDeploymentTargetsOutput::builder()
+            .target_ids("prod:web1")
+            .build()
+    });
+    let s = script.clone();
+    let target = mock!(CodeDeploy::get_deployment_target).then_compute_output(move |req| {
+        let mut s = s.lock().unwrap();
+        let id = req.deployment_id().unwrap_or_default().to_string();
+        s.calls.push(format!("GetDeploymentTarget {id}"));
+        let t = if id == ROLLBACK {
+            s.rollback.as_ref().and_then(|p| p.target.clone())
+        } else if let (Some(p), false) = (&s.after_stop, s.stops.is_empty()) {
+            p.target.clone()
+        } else {
+            s.phases[(s.polls.max(1) - 1).min(s.phases.len() - 1)]
+                .target
+                .clone()
+        };
+        GetDeploymentTargetOutput::builder()
+            .deployment_target(
+                DeploymentTarget::builder()
+                    .deployment_target_type(DeploymentTargetType::EcsTarget)
+                    .set_ecs_target(t)
+                    .build(),
+            )
+            .build()
+    });
+    let s = script.clone();
+    let stop = mock!(CodeDeploy::stop_deployment).then_compute_output(move |req| {
+        let mut s = s.lock().unwrap();
+        s.calls.push("StopDeployment".into());
+        s.stops.push(req.clone());
+        StopDeploymentOutput::builder()
+            .status(StopStatus::Pending)
+            .status_message("Stopping the deployment")
+            .build()
+    });
+    let codedeploy = mock_client!(
+        aws_sdk_codedeploy,
+        RuleMode::MatchAny,
+        [
+            &get_app, &get_group, &list, &create, &get, &targets, &target, &stop
+        ]
+    );
+    let describe =
+        mock!(aws_sdk_ecs::Client::describe_task_definition).then_compute_output(|req| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    TaskDefinition::builder()
+                        .task_definition_arn(req.task_definition().unwrap_or_default())
+                        .family("web1")
+                        .container_definitions(
+                            ContainerDefinition::builder()
+                                .name("web1")
+                                .port_mappings(PortMapping::builder().container_port(3000).build())
+                                .build(),
+                        )
+                        .container_definitions(
+                            ContainerDefinition::builder().name("log-router").build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
+    // ECR is not used by a CodeDeploy deployment: a client that is never called.
+    let ecr = aws_sdk_ecr::Client::from_conf(
+        aws_sdk_ecr::Config::builder()
+            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecr::config::Region::new("us-east-1"))
+            .build(),
+    );
+    Aws {
+        ecs,
+        ecr,
+        codedeploy,
+        region: Some("us-east-1".into()),
+    }
+}
+
+fn shared(script: Script) -> Shared {
+    Arc::new(Mutex::new(script))
+}
+
+/// The AppSpec text sent with the (one) CreateDeployment.
+fn sent_appspec(script: &Shared) -> String {
+    let s = script.lock().unwrap();
+    assert_eq!(s.created.len(), 1, "exactly one CreateDeployment");
+    s.created[0]
+        .revision()
+        .and_then(|r| r.app_spec_content())
+        .and_then(|c| c.content())
+        .expect("appSpecContent")
+        .to_string()
+}
+
+/// A canary run: green comes up, test traffic, 10% of traffic, then all of it.
+fn canary_phases() -> Vec<Phase> {
+    use LifecycleEventStatus::{InProgress, Succeeded};
+    vec![
+        phase(DeploymentStatus::Created, None),
+        phase(
+            DeploymentStatus::InProgress,
+            Some(ecs_target(&events(1, InProgress), 100.0, 0.0)),
+        ),
+        phase(
+            DeploymentStatus::InProgress,
+            Some(ecs_target(&events(6, InProgress), 90.0, 10.0)),
+        ),
+        phase(
+            DeploymentStatus::InProgress,
+            Some(ecs_target(&events(6, InProgress), 90.0, 10.0)),
+        ),
+        phase(
+            DeploymentStatus::Succeeded,
+            Some(ecs_target(&events(8, Succeeded), 0.0, 100.0)),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_canary_deployment_moves_through_its_lifecycle_and_succeeds() {
+    let script = shared(Script {
+        phases: canary_phases(),
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let plan = plan(
+        &[
+            ("codedeploy-deployment-config", CANARY),
+            ("codedeploy-deployment-description", "web1 1.4.0 from PR #2"),
+        ],
+        Some("web1-appspec.yml"),
+    );
+    let mut report = AppReport::default();
+    let result = codedeploy::deploy_with(
+        &aws,
+        &plan,
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await;
+
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(report.status, Some(Status::Succeeded));
+    assert_eq!(report.deployment_kind.as_deref(), Some("codedeploy"));
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+    assert_eq!(
+        report.links[0].url,
+        format!(
+            "https://us-east-1.console.aws.amazon.com/codesuite/codedeploy/deployments/{OURS}?region=us-east-1"
+        )
+    );
+    // The steps people read in the job summary, in order, each change once.
+    let steps = report.steps.join("\n");
+    for expected in [
+        "created deployment d-OURS12345 (AppECS-prod-web1/DgpECS-prod-web1, CodeDeployDefault.ECSCanary10Percent5Minutes)",
+        "deployment created, waiting to start",
+        "deployment in progress",
+        "BeforeInstall: Succeeded",
+        "Install: InProgress",
+        "traffic: blue 100% (2/2 running), green 0% (2/2 running)",
+        "AfterAllowTestTraffic: Succeeded",
+        "AllowTraffic: InProgress",
+        "traffic: blue 90% (2/2 running), green 10% (2/2 running)",
+        "AfterAllowTraffic: Succeeded",
+        "traffic: blue 0% (2/2 running), green 100% (2/2 running)",
+        "deployment succeeded",
+    ] {
+        assert!(
+            steps.contains(expected),
+            "missing {expected:?} in:\n{steps}"
+        );
+    }
+    assert_eq!(
+        report
+            .steps
+            .iter()
+            .filter(|l| l.contains("green 10%"))
+            .count(),
+        1,
+        "an unchanged poll prints nothing: {steps}"
+    );
+
+    let s = script.lock().unwrap();
+    // Checked before the first write, and never stacked on another deployment.
+    assert_eq!(
+        &s.calls[..4],
+        [
+            "GetApplication",
+            "GetDeploymentGroup",
+            "ListDeployments",
+            "CreateDeployment"
+        ]
+    );
+    let statuses: Vec<&str> = s.listed_statuses[0].iter().map(|x| x.as_str()).collect();
+    for st in ["Created", "Queued", "InProgress", "Ready"] {
+        assert!(statuses.contains(&st), "{statuses:?}");
+    }
+    let created = &s.created[0];
+    assert_eq!(created.application_name(), Some("AppECS-prod-web1"));
+    assert_eq!(created.deployment_group_name(), Some("DgpECS-prod-web1"));
+    assert_eq!(created.deployment_config_name(), Some(CANARY));
+    assert_eq!(created.description(), Some("web1 1.4.0 from PR #2"));
+    assert!(s.stops.is_empty());
+    drop(s);
+
+    let content = sent_appspec(&script);
+    let doc: serde_yaml::Value = serde_yaml::from_str(&content).unwrap();
+    let props = &doc["Resources"][0]["TargetService"]["Properties"];
+    assert_eq!(props["TaskDefinition"].as_str(), Some(TD_ARN));
+    assert_eq!(
+        props["LoadBalancerInfo"]["ContainerName"].as_str(),
+        Some("web1")
+    );
+    assert_eq!(
+        props["LoadBalancerInfo"]["ContainerPort"].as_i64(),
+        Some(3000)
+    );
+    assert_eq!(props["PlatformVersion"].as_str(), Some("LATEST"));
+    insta::assert_snapshot!("codedeploy_appspec_sent_from_yaml_file", content);
+}
+
+#[tokio::test]
+async fn a_deployment_failing_at_after_allow_test_traffic_reports_rolled_back() {
+    use LifecycleEventStatus::{Failed, InProgress, Succeeded};
+    let failed = DeploymentInfo::builder()
+        .deployment_id(OURS)
+        .status(DeploymentStatus::Failed)
+        .error_information(
+            ErrorInformation::builder()
+                .code(ErrorCode::HookExecutionFailure)
+                .message("The AfterAllowTestTraffic hook web1-smoke-test returned Failed")
+                .build(),
+        )
+        .rollback_info(
+            RollbackInfo::builder()
+                .rollback_deployment_id(ROLLBACK)
+                .rollback_message("Deployment d-OURS12345 failed; rolled back by d-ROLLBACK1")
+                .build(),
+        )
+        .build();
+    let script = shared(Script {
+        phases: vec![
+            phase(
+                DeploymentStatus::InProgress,
+                Some(ecs_target(&events(4, InProgress), 100.0, 0.0)),
+            ),
+            Phase {
+                info: failed,
+                target: Some(ecs_target(&events(4, Failed), 100.0, 0.0)),
+            },
+        ],
+        rollback: Some(Phase {
+            info: info(ROLLBACK, DeploymentStatus::Succeeded),
+            target: Some(ecs_target(&events(8, Succeeded), 100.0, 0.0)),
+        }),
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], Some("web1-appspec.yml")),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect_err("a failed deployment is an error");
+
+    assert_eq!(report.status, Some(Status::RolledBack));
+    let msg = err.to_string();
+    assert!(msg.contains("d-OURS12345"), "{msg}");
+    assert!(msg.contains("failed at AfterAllowTestTraffic"), "{msg}");
+    assert!(msg.contains("HOOK_EXECUTION_FAILURE"), "{msg}");
+    assert!(
+        msg.contains("rolled back to the original task set"),
+        "{msg}"
+    );
+    let rollback = report.rollback.clone().unwrap_or_default();
+    assert!(
+        rollback.contains("traffic is back on the original (blue) task set"),
+        "{rollback}"
+    );
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|l| l == "AfterAllowTestTraffic: Failed")
+    );
+    let s = script.lock().unwrap();
+    assert!(
+        s.stops.is_empty(),
+        "CodeDeploy rolled back by itself: no StopDeployment"
+    );
+    assert!(s.calls.iter().any(|c| c == "GetDeployment d-ROLLBACK1"));
+}
+
+/// Our deployment stays in AllowTraffic until stopped; then CodeDeploy's rollback deployment
+/// moves traffic back to blue.
+fn stuck_until_stopped() -> Script {
+    use LifecycleEventStatus::{InProgress, Succeeded};
+    Script {
+        phases: vec![phase(
+            DeploymentStatus::InProgress,
+            Some(ecs_target(&events(6, InProgress), 90.0, 10.0)),
+        )],
+        after_stop: Some(Phase {
+            info: DeploymentInfo::builder()
+                .deployment_id(OURS)
+                .status(DeploymentStatus::Stopped)
+                .rollback_info(
+                    RollbackInfo::builder()
+                        .rollback_deployment_id(ROLLBACK)
+                        .rollback_message("Deployment stopped by user; rolled back")
+                        .build(),
+                )
+                .build(),
+            target: Some(ecs_target(&events(6, InProgress), 90.0, 10.0)),
+        }),
+        rollback: Some(Phase {
+            info: info(ROLLBACK, DeploymentStatus::Succeeded),
+            target: Some(ecs_target(&events(8, Succeeded), 100.0, 0.0)),
+        }),
+        ..Script::default()
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_that_outlives_wait_for_minutes_is_stopped_with_rollback() {
+    let script = shared(stuck_until_stopped());
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    let timing = Timing {
+        timeout: Duration::from_millis(300),
+        ..fast()
+    };
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        timing,
+    )
+    .await
+    .expect_err("a timeout is an error");
+
+    let s = script.lock().unwrap();
+    assert_eq!(s.stops.len(), 1, "{:?}", s.calls);
+    assert_eq!(s.stops[0].deployment_id(), Some(OURS));
+    assert_eq!(s.stops[0].auto_rollback_enabled(), Some(true));
+    assert!(
+        s.calls
+            .iter()
+            .any(|c| c == "GetDeploymentTarget d-ROLLBACK1")
+    );
+    drop(s);
+    assert_eq!(report.status, Some(Status::RolledBack));
+    let msg = err.to_string();
+    assert!(msg.contains("did not finish within 300 ms"), "{msg}");
+    assert!(msg.contains("stopped and rolled back"), "{msg}");
+    assert!(
+        msg.contains("traffic is back on the original (blue) task set"),
+        "{msg}"
+    );
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|l| l == "rollback: traffic: blue 100% (2/2 running), green 0% (2/2 running)"),
+        "{:?}",
+        report.steps
+    );
+}
+
+#[tokio::test]
+async fn sigterm_mid_wait_stops_the_deployment_with_rollback() {
+    let token = CancellationToken::new();
+    let mut script = stuck_until_stopped();
+    // The runner's SIGTERM arrives while our deployment is being watched (third poll).
+    script.cancel_at_poll = Some((3, token.clone()));
+    let script = shared(script);
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &prepared(TD_ARN),
+        &token,
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect_err("a cancelled deployment is an error");
+
+    assert!(
+        matches!(err, ecs_deploy::error::Error::Cancelled { .. }),
+        "{err}"
+    );
+    let s = script.lock().unwrap();
+    assert_eq!(s.stops.len(), 1);
+    assert_eq!(s.stops[0].auto_rollback_enabled(), Some(true));
+    assert_eq!(
+        s.polls, 4,
+        "stopped right after the poll that saw the signal: {:?}",
+        s.calls
+    );
+    drop(s);
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert!(err.to_string().contains("the job was cancelled"), "{err}");
+}
+
+#[tokio::test]
+async fn without_rollback_on_failure_a_timeout_stops_without_rollback_and_fails() {
+    let mut script = stuck_until_stopped();
+    if let Some(p) = script.after_stop.as_mut() {
+        p.info = info(OURS, DeploymentStatus::Stopped);
+    }
+    let script = shared(script);
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[("rollback-on-failure", "false")], None),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        Timing {
+            timeout: Duration::from_millis(100),
+            ..fast()
+        },
+    )
+    .await
+    .expect_err("a timeout is an error");
+    assert_eq!(
+        script.lock().unwrap().stops[0].auto_rollback_enabled(),
+        Some(false)
+    );
+    assert_eq!(report.status, Some(Status::Failed));
+    assert!(
+        err.to_string().contains("no rollback was asked for"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unfinished_deployment_of_the_group_is_waited_for_before_ours_is_created() {
+    let script = shared(Script {
+        phases: canary_phases(),
+        unfinished: VecDeque::from(vec![
+            vec!["d-OTHER0001".to_string()],
+            vec!["d-OTHER0001".to_string()],
+        ]),
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    codedeploy::deploy_with(
+        &aws,
+        &plan(&[], Some("web1-hooks-only.yml")),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect("ours runs once the other one is done");
+
+    let s = script.lock().unwrap();
+    let list_calls = s.calls.iter().filter(|c| *c == "ListDeployments").count();
+    assert_eq!(list_calls, 3, "{:?}", s.calls);
+    let create_at = s
+        .calls
+        .iter()
+        .position(|c| c == "CreateDeployment")
+        .unwrap();
+    let last_list = s
+        .calls
+        .iter()
+        .rposition(|c| c == "ListDeployments")
+        .unwrap();
+    assert!(last_list < create_at, "{:?}", s.calls);
+    drop(s);
+    assert!(report.steps[0].contains("waiting for unfinished deployment d-OTHER0001"));
+    // A hooks-only file: resources generated from the service, hooks kept.
+    let content = sent_appspec(&script);
+    assert!(content.contains(TD_ARN) && content.contains("ContainerName: web1"));
+    assert!(content.contains("ContainerPort: 3000"));
+    assert!(content.contains("BeforeAllowTraffic: web1-check-green"));
+    insta::assert_snapshot!("codedeploy_appspec_sent_from_hooks_only_file", content);
+}
+
+#[tokio::test]
+async fn a_json_appspec_is_sent_as_json_with_the_new_task_definition() {
+    let script = shared(Script {
+        phases: canary_phases(),
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    codedeploy::deploy_with(
+        &aws,
+        &plan(&[], Some("web1-appspec.json")),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect("succeeds");
+    let content = sent_appspec(&script);
+    let v: serde_json::Value = serde_json::from_str(&content).expect("JSON sent");
+    assert_eq!(
+        v["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"],
+        TD_ARN
+    );
+    insta::assert_snapshot!("codedeploy_appspec_sent_from_json_file", content);
+}
+
+#[tokio::test]
+async fn an_appspec_port_the_task_definition_lacks_is_refused_before_any_write() {
+    let script = shared(Script {
+        phases: canary_phases(),
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], Some("web1-wrong-port.yml")),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("ContainerPort 8080 is not a port mapping of container web1"),
+        "{err}"
+    );
+    let s = script.lock().unwrap();
+    assert!(s.created.is_empty() && s.stops.is_empty(), "{:?}", s.calls);
+    assert!(report.deployment_id.is_none());
+}
+
+#[tokio::test]
+async fn an_unchanged_task_definition_starts_no_deployment_unless_forced() {
+    let script = shared(Script {
+        phases: canary_phases(),
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let mut same = prepared(TD_ARN);
+    same.changed = false;
+    let mut report = AppReport::default();
+    codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &same,
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect("nothing to do is a success");
+    assert!(script.lock().unwrap().calls.is_empty());
+    assert_eq!(report.status, Some(Status::Succeeded));
+    assert!(report.deployment_id.is_none());
+    assert!(report.steps[0].contains("task definition unchanged"));
+
+    let mut report = AppReport::default();
+    codedeploy::deploy_with(
+        &aws,
+        &plan(&[("force-new-deployment", "true")], None),
+        &same,
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect("forced deployment succeeds");
+    assert_eq!(script.lock().unwrap().created.len(), 1);
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+}
+
+// ---------------------------------------------------------------------------------------------
+// moto: the calls it plays.
+// ---------------------------------------------------------------------------------------------
+
+/// Clients on moto; SDK retries off so moto's HTTP 500 for StopDeployment answers at once.
+fn moto_aws(moto: &MotoServer) -> Aws {
+    let config = sdk_config(&moto.endpoint())
+        .to_builder()
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Aws::from_config(&config)
+}
+
+/// Registers web1's task definition, and creates the application and group for prod/web1.
+async fn moto_setup(aws: &Aws, app: &str, group: &str, service: &str) -> String {
+    let td = aws
+        .ecs
+        .register_task_definition()
+        .family("web1")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web1")
+                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.4.0")
+                .memory(512)
+                .port_mappings(PortMapping::builder().container_port(3000).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register task definition");
+    let arn = td
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_string();
+    aws.codedeploy
+        .create_application()
+        .application_name(app)
+        .compute_platform(ComputePlatform::Ecs)
+        .send()
+        .await
+        .expect("create application");
+    aws.codedeploy
+        .create_deployment_group()
+        .application_name(app)
+        .deployment_group_name(group)
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .ecs_services(
+            EcsService::builder()
+                .cluster_name("prod")
+                .service_name(service)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create deployment group");
+    arn
+}
+
+async fn moto_deployments(aws: &Aws, app: &str, group: &str) -> Vec<String> {
+    aws.codedeploy
+        .list_deployments()
+        .application_name(app)
+        .deployment_group_name(group)
+        .send()
+        .await
+        .expect("list deployments")
+        .deployments()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_filled_appspec() {
+    let moto = MotoServer::start();
+    let aws = moto_aws(&moto);
+    let arn = moto_setup(&aws, "AppECS-prod-web1", "DgpECS-prod-web1", "web1").await;
+    let mut report = AppReport::default();
+    // moto keeps the deployment "Created" forever: the wait times out, and StopDeployment is
+    // answered with HTTP 500, so the run ends failed, saying the deployment may still run.
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(
+            &[(
+                "codedeploy-deployment-config",
+                "CodeDeployDefault.ECSAllAtOnce",
+            )],
+            Some("web1-appspec.yml"),
+        ),
+        &prepared(&arn),
+        &CancellationToken::new(),
+        &mut report,
+        Timing {
+            timeout: Duration::from_millis(300),
+            poll: Duration::from_millis(50),
+            ..fast()
+        },
+    )
+    .await
+    .expect_err("moto never finishes a deployment");
+
+    let ids = moto_deployments(&aws, "AppECS-prod-web1", "DgpECS-prod-web1").await;
+    assert_eq!(ids.len(), 1);
+    assert_eq!(report.deployment_id.as_deref(), Some(ids[0].as_str()));
+    let stored = aws
+        .codedeploy
+        .get_deployment()
+        .deployment_id(&ids[0])
+        .send()
+        .await
+        .unwrap()
+        .deployment_info
+        .unwrap();
+    assert_eq!(
+        stored.deployment_config_name(),
+        Some("CodeDeployDefault.ECSAllAtOnce")
+    );
+    assert_eq!(
+        stored.description(),
+        Some(format!("web1 1.4.0 ({arn}) by ecs-deploy-action").as_str())
+    );
+    let content = stored
+        .revision()
+        .and_then(|r| r.app_spec_content())
+        .and_then(|c| c.content())
+        .expect("moto stored the AppSpec")
+        .to_string();
+    assert!(
+        content.contains(&format!("TaskDefinition: {arn}")),
+        "{content}"
+    );
+    assert!(content.contains("ContainerName: web1") && content.contains("ContainerPort: 3000"));
+
+    assert_eq!(report.status, Some(Status::Failed));
+    let msg = err.to_string();
+    assert!(msg.contains("StopDeployment"), "{msg}");
+    assert!(msg.contains("may still be running"), "{msg}");
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|l| l == "deployment created, waiting to start")
+    );
+}
+
+#[tokio::test]
+async fn on_moto_an_unfinished_deployment_of_the_group_is_never_stacked() {
+    let moto = MotoServer::start();
+    let aws = moto_aws(&moto);
+    let arn = moto_setup(&aws, "web1-app", "web1-blue-green", "web1").await;
+    let other = aws
+        .codedeploy
+        .create_deployment()
+        .application_name("web1-app")
+        .deployment_group_name("web1-blue-green")
+        .send()
+        .await
+        .expect("another deployment")
+        .deployment_id()
+        .unwrap()
+        .to_string();
+    let mut report = AppReport::default();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(
+            &[
+                ("codedeploy-application", "web1-app"),
+                ("codedeploy-deployment-group", "web1-blue-green"),
+            ],
+            None,
+        ),
+        &prepared(&arn),
+        &CancellationToken::new(),
+        &mut report,
+        Timing {
+            queue_limit: Duration::from_millis(300),
+            poll: Duration::from_millis(50),
+            ..fast()
+        },
+    )
+    .await
+    .expect_err("refused");
+    let msg = err.to_string();
+    assert!(msg.contains(&other), "{msg}");
+    assert!(msg.contains("a second deployment was not started"), "{msg}");
+    assert!(msg.contains("aws deploy stop-deployment"), "{msg}");
+    assert_eq!(
+        moto_deployments(&aws, "web1-app", "web1-blue-green").await,
+        vec![other]
+    );
+    assert!(report.deployment_id.is_none());
+}
+
+#[tokio::test]
+async fn on_moto_a_deployment_group_of_another_service_is_refused_before_any_write() {
+    let moto = MotoServer::start();
+    let aws = moto_aws(&moto);
+    let arn = moto_setup(&aws, "AppECS-prod-web1", "DgpECS-prod-web1", "web2").await;
+    let mut report = AppReport::default();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &prepared(&arn),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect_err("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("DgpECS-prod-web1 deploys prod/web2, not this service"),
+        "{msg}"
+    );
+    assert!(
+        moto_deployments(&aws, "AppECS-prod-web1", "DgpECS-prod-web1")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn on_moto_a_missing_application_names_the_default_and_the_input_to_set() {
+    let moto = MotoServer::start();
+    let aws = moto_aws(&moto);
+    let arn = moto_setup(&aws, "something-else", "DgpECS-prod-web1", "web1").await;
+    let mut report = AppReport::default();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &prepared(&arn),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect_err("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("CodeDeploy application AppECS-prod-web1 cannot be read"),
+        "{msg}"
+    );
+    assert!(msg.contains("codedeploy-application"), "{msg}");
+}
