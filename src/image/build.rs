@@ -21,7 +21,7 @@ use bollard::grpc::build::{
 use bollard::grpc::driver::Build as _;
 use bollard::grpc::driver::moby::Moby;
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
-use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptionsEntry, StatusRequest};
+use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptionsEntry, StatusRequest, StatusResponse};
 use futures_util::StreamExt as _;
 use globset::{Glob, GlobMatcher};
 use tokio_util::sync::CancellationToken;
@@ -54,12 +54,17 @@ pub struct BuildRequest {
     pub credentials: Option<(String, Credentials)>,
 }
 
-/// What a build reported: steps run and steps found in the cache.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a build reported: steps run, steps found in the cache, and the last log lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildStats {
     pub steps: usize,
     pub cached: usize,
+    /// The last lines the build printed (kept for the error message when it fails).
+    pub tail: Vec<String>,
 }
+
+/// How many of the build's last log lines a failure message quotes.
+const TAIL_LINES: usize = 10;
 
 /// `.dockerignore` rules, read the way the Docker CLI reads them (last match wins, `!` re-includes).
 #[derive(Debug, Default)]
@@ -311,6 +316,12 @@ impl Drop for SecretFiles {
 }
 
 /// Builds the image into the engine under `req.name`, printing progress as it goes.
+///
+/// Two Engine-API paths, both BuildKit: with build secrets, a BuildKit solve over `/grpc`
+/// (bollard's Moby driver serves the secrets from this process); without, `/build?version=2`
+/// with a session, where the engine itself turns `cachefrom` into a registry cache import.
+/// Bollard's solve path cannot pass cache imports to the Dockerfile frontend, so a build with
+/// secrets still exports its cache but does not import one (said in the log).
 pub async fn build(
     engine: &Engine,
     req: &BuildRequest,
@@ -323,7 +334,133 @@ pub async fn build(
         tar.len() / 1024,
         req.dockerfile.display()
     );
-    let mut opts = ImageBuildFrontendOptions::builder().dockerfile(Path::new(&dockerfile_name));
+    let started = Instant::now();
+    let result = if req.secrets.is_empty() {
+        build_with_session(engine, req, tar, &dockerfile_name, cancel).await
+    } else {
+        build_with_solve(engine, req, tar, &dockerfile_name, cancel).await
+    };
+    match result {
+        Ok(stats) => {
+            println!(
+                "built {} in {:.1}s: {} steps, {} from cache",
+                req.name,
+                started.elapsed().as_secs_f64(),
+                stats.steps,
+                stats.cached
+            );
+            Ok(stats)
+        }
+        Err(_) if cancel.is_cancelled() => Err(Error::Cancelled {
+            what: format!("the build of {}", req.name),
+        }),
+        Err((message, stats)) => {
+            let mut problem = format!("the build failed: {message}");
+            if !stats.tail.is_empty() {
+                problem.push_str("; the build's last lines:\n");
+                problem.push_str(&stats.tail.join("\n"));
+            }
+            Err(Error::Image {
+                image: req.name.clone(),
+                problem,
+            })
+        }
+    }
+}
+
+/// A failed build: BuildKit's message and what the progress stream saw.
+type Failed = (String, BuildStats);
+
+fn docker_credentials(req: &BuildRequest) -> Option<(String, DockerCredentials)> {
+    req.credentials.as_ref().map(|(h, c)| {
+        (
+            h.clone(),
+            DockerCredentials {
+                username: Some(c.username.clone()),
+                password: Some(c.password.expose().to_string()),
+                serveraddress: Some(h.clone()),
+                ..Default::default()
+            },
+        )
+    })
+}
+
+/// `/build?version=2` with a BuildKit session: progress arrives in the response stream.
+async fn build_with_session(
+    engine: &Engine,
+    req: &BuildRequest,
+    tar: Vec<u8>,
+    dockerfile_name: &str,
+    cancel: &CancellationToken,
+) -> std::result::Result<BuildStats, Failed> {
+    let mut buildargs: HashMap<String, String> = req.build_args.iter().cloned().collect();
+    let mut cachefrom = None;
+    if let Some(cache) = &req.cache_ref {
+        // The engine's embedded BuildKit exports cache only inline (in the image config): the
+        // pushed `buildcache` tag carries it, and the next build imports it from the registry.
+        buildargs.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+        cachefrom = Some(vec![cache.clone()]);
+        println!("registry cache: importing from {cache}");
+    }
+    let options = bollard::query_parameters::BuildImageOptions {
+        dockerfile: dockerfile_name.to_string(),
+        t: Some(req.name.clone()),
+        buildargs: Some(buildargs),
+        labels: Some(req.labels.iter().cloned().collect()),
+        target: req.target.clone().unwrap_or_default(),
+        platform: req.platform.clone().unwrap_or_default(),
+        cachefrom,
+        rm: true,
+        version: bollard::query_parameters::BuilderVersion::BuilderBuildKit,
+        session: Some(BuildRef::random().as_ref().to_string()),
+        ..Default::default()
+    };
+    let creds = docker_credentials(req).map(|(h, c)| HashMap::from([(h, c)]));
+    let mut stream = engine.docker.build_image(
+        options,
+        creds,
+        Some(bollard::body_full(bytes::Bytes::from(tar))),
+    );
+    let mut progress = Progress::default();
+    loop {
+        let item = tokio::select! {
+            i = stream.next() => i,
+            _ = cancel.cancelled() => {
+                return Err(("cancelled".into(), progress.stats));
+            }
+        };
+        let Some(item) = item else { break };
+        match item {
+            Ok(info) => {
+                if let Some(bollard::models::BuildInfoAux::BuildKit(status)) = info.aux {
+                    progress.on_status(status);
+                }
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    return Err((message, progress.stats));
+                }
+            }
+            Err(e) => {
+                let message = match e {
+                    bollard::errors::Error::DockerStreamError { error } => error,
+                    other => other.to_string(),
+                };
+                return Err((message, progress.stats));
+            }
+        }
+    }
+    Ok(progress.stats)
+}
+
+/// A BuildKit solve over `/grpc` (bollard's Moby driver), which serves build secrets from this
+/// process; progress comes from a second `/grpc` connection on the same build ref.
+async fn build_with_solve(
+    engine: &Engine,
+    req: &BuildRequest,
+    tar: Vec<u8>,
+    dockerfile_name: &str,
+    cancel: &CancellationToken,
+) -> std::result::Result<BuildStats, Failed> {
+    let mut opts = ImageBuildFrontendOptions::builder().dockerfile(Path::new(dockerfile_name));
     for (k, v) in &req.build_args {
         opts = opts.buildarg(k, v);
     }
@@ -334,35 +471,28 @@ pub async fn build(
         opts = opts.target(t);
     }
     if let Some(p) = &req.platform {
-        opts = opts.platforms(&parse_platform(p)?);
+        let platform = parse_platform(p).map_err(|e| (e.to_string(), BuildStats::default()))?;
+        opts = opts.platforms(&platform);
     }
     if let Some(cache) = &req.cache_ref {
-        // The engine's embedded BuildKit exports cache only inline (in the image config), so the
-        // pushed `buildcache` tag carries it and the next build imports it from the registry.
-        opts = opts.buildarg("BUILDKIT_INLINE_CACHE", "1");
-        opts = opts.cachefrom(&CacheOptionsEntry {
-            r#type: "registry".into(),
-            attrs: HashMap::from([("ref".to_string(), cache.clone())]),
+        opts = opts.cacheto(&CacheOptionsEntry {
+            r#type: "inline".into(),
+            attrs: HashMap::new(),
         });
-        println!("registry cache: importing from {cache}");
+        println!(
+            "registry cache: this build exports its cache to {cache}, but cannot import it: with build-secrets the build runs as a BuildKit solve, and bollard passes no cache import to the Dockerfile frontend there"
+        );
     }
-    let (_secret_files, secret_paths) = SecretFiles::write(&req.secrets)?;
+    let (_secret_files, secret_paths) =
+        SecretFiles::write(&req.secrets).map_err(|e| (e.to_string(), BuildStats::default()))?;
     for (id, path) in &secret_paths {
         opts = opts.set_secret(id, &SecretSource::File(path.clone()));
     }
-    let creds: Option<HashMap<&str, DockerCredentials>> = req.credentials.as_ref().map(|(h, c)| {
-        HashMap::from([(
-            h.as_str(),
-            DockerCredentials {
-                username: Some(c.username.clone()),
-                password: Some(c.password.expose().to_string()),
-                serveraddress: Some(h.clone()),
-                ..Default::default()
-            },
-        )])
-    });
+    let creds_owned = docker_credentials(req);
+    let creds: Option<HashMap<&str, DockerCredentials>> = creds_owned
+        .as_ref()
+        .map(|(h, c)| HashMap::from([(h.as_str(), c.clone())]));
     let build_ref = BuildRef::random();
-    let started = Instant::now();
     let solve = Moby::new(&engine.docker).docker_build(
         &req.name,
         opts.build(),
@@ -379,9 +509,7 @@ pub async fn build(
         tokio::select! {
             r = &mut solve => break r,
             s = &mut progress, if !progress_done => { stats = s; progress_done = true; }
-            _ = cancel.cancelled() => {
-                return Err(Error::Cancelled { what: format!("the build of {}", req.name) });
-            }
+            _ = cancel.cancelled() => return Err(("cancelled".into(), stats)),
         }
     };
     // Let the status stream drain the last lines (it ends with the build).
@@ -391,23 +519,11 @@ pub async fn build(
         stats = s;
     }
     match result {
-        Ok(()) => {
-            println!(
-                "built {} in {:.1}s: {} steps, {} from cache",
-                req.name,
-                started.elapsed().as_secs_f64(),
-                stats.steps,
-                stats.cached
-            );
-            Ok(stats)
-        }
-        Err(e) => Err(Error::Image {
-            image: req.name.clone(),
-            problem: format!(
-                "the build failed: {}",
-                build_error_message(&crate::error::error_chain(&e))
-            ),
-        }),
+        Ok(()) => Ok(stats),
+        Err(e) => Err((
+            build_error_message(&crate::error::error_chain(&e)),
+            stats,
+        )),
     }
 }
 
@@ -433,37 +549,21 @@ pub fn build_error_message(text: &str) -> String {
     text.to_string()
 }
 
-/// Follows BuildKit's Control.Status for `build_ref`: prints each step when it starts, its log
-/// lines, `CACHED` or its time when it ends, and errors. Returns the step counts.
-async fn follow_progress(socket: PathBuf, build_ref: String) -> BuildStats {
-    let mut stats = BuildStats::default();
-    let channel = match tonic::transport::Endpoint::from_static("http://[::]:50051")
-        .connect_with_connector(GrpcConnector { socket })
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            println!("(build progress unavailable: {e})");
-            return stats;
-        }
-    };
-    let mut client = ControlClient::new(channel);
-    let mut stream = match client.status(StatusRequest { r#ref: build_ref }).await {
-        Ok(s) => s.into_inner(),
-        Err(e) => {
-            println!("(build progress unavailable: {})", e.message());
-            return stats;
-        }
-    };
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut done: std::collections::HashSet<String> = Default::default();
-    while let Some(Ok(msg)) = stream.next().await {
+/// Prints BuildKit status messages as they come: each step when it starts, its log lines,
+/// `CACHED` or `DONE` when it ends, and errors; counts steps and cache hits.
+#[derive(Default)]
+struct Progress {
+    stats: BuildStats,
+    done: std::collections::HashSet<String>,
+}
+
+impl Progress {
+    fn on_status(&mut self, msg: StatusResponse) {
         for v in msg.vertexes {
-            names.insert(v.digest.clone(), v.name.clone());
-            if v.completed.is_some() && done.insert(v.digest.clone()) {
-                stats.steps += 1;
+            if v.completed.is_some() && self.done.insert(v.digest.clone()) {
+                self.stats.steps += 1;
                 if v.cached {
-                    stats.cached += 1;
+                    self.stats.cached += 1;
                     println!("CACHED {}", v.name);
                 } else if !v.error.is_empty() {
                     println!("ERROR {}: {}", v.name, v.error);
@@ -478,10 +578,45 @@ async fn follow_progress(socket: PathBuf, build_ref: String) -> BuildStats {
             let text = String::from_utf8_lossy(&l.msg);
             for line in text.lines() {
                 println!("   {line}");
+                self.stats.tail.push(line.to_string());
+            }
+            let tail = &mut self.stats.tail;
+            if tail.len() > TAIL_LINES {
+                tail.drain(..tail.len() - TAIL_LINES);
             }
         }
     }
-    stats
+}
+
+/// Follows BuildKit's Control.Status for `build_ref` on its own `/grpc` connection (the solve
+/// path has no progress stream of its own) and returns what it saw.
+async fn follow_progress(socket: PathBuf, build_ref: String) -> BuildStats {
+    let mut progress = Progress::default();
+    let channel = match tonic::transport::Endpoint::from_static("http://[::]:50051")
+        .connect_with_connector(GrpcConnector { socket })
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            println!(
+                "(build progress unavailable: {})",
+                crate::error::error_chain(&e)
+            );
+            return progress.stats;
+        }
+    };
+    let mut client = ControlClient::new(channel);
+    let mut stream = match client.status(StatusRequest { r#ref: build_ref }).await {
+        Ok(s) => s.into_inner(),
+        Err(e) => {
+            println!("(build progress unavailable: {})", e.message());
+            return progress.stats;
+        }
+    };
+    while let Some(Ok(msg)) = stream.next().await {
+        progress.on_status(msg);
+    }
+    progress.stats
 }
 
 /// Opens `/grpc` on the engine (an HTTP upgrade to h2c) for a gRPC channel of our own.
@@ -516,7 +651,8 @@ impl tonic::codegen::Service<tonic::transport::Uri> for GrpcConnector {
             tokio::spawn(async move {
                 let _ = conn.with_upgrades().await;
             });
-            let req = hyper::Request::post("http://docker/grpc")
+            let req = hyper::Request::post("/grpc")
+                .header("Host", "docker")
                 .header("Connection", "Upgrade")
                 .header("Upgrade", "h2c")
                 .header("X-Docker-Expose-Session-Uuid", BuildRef::random().as_ref())

@@ -145,6 +145,13 @@ pub async fn ensure(
         registry::validate_tag(tag)?;
     }
     let s = &plan.settings;
+    // The runner masks whole inputs; a secret's value alone must be hidden too.
+    let values: Vec<String> = s
+        .build_secrets
+        .iter()
+        .map(|(_, v)| v.expose().to_string())
+        .collect();
+    crate::report::console::mask(&values);
     let access = open(aws, plan).await?;
     let reg = &access.registry;
     let host = reg.host().to_string();

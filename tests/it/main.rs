@@ -3,5 +3,6 @@
 
 mod action_contract;
 mod foundation;
+mod image;
 mod support;
 mod testbed;
