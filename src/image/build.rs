@@ -7,7 +7,7 @@
 //! Progress comes from a second `/grpc` connection asking BuildKit's Control.Status for the same
 //! build ref, so each step, its log and whether it was cached go to the workflow log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,7 +21,9 @@ use bollard::grpc::build::{
 use bollard::grpc::driver::Build as _;
 use bollard::grpc::driver::moby::Moby;
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
-use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptionsEntry, StatusRequest, StatusResponse};
+use bollard_buildkit_proto::moby::buildkit::v1::{
+    CacheOptionsEntry, StatusRequest, StatusResponse,
+};
 use futures_util::StreamExt as _;
 use globset::{Glob, GlobMatcher};
 use tokio_util::sync::CancellationToken;
@@ -90,11 +92,13 @@ impl DockerIgnore {
             if pattern.is_empty() {
                 continue;
             }
-            let glob = Glob::new(pattern).map_err(|e| Error::invalid_input(
-                ".dockerignore",
-                line,
-                format!("is not a valid pattern ({e})"),
-            ))?;
+            let glob = Glob::new(pattern).map_err(|e| {
+                Error::invalid_input(
+                    ".dockerignore",
+                    line,
+                    format!("is not a valid pattern ({e})"),
+                )
+            })?;
             rules.push((glob.compile_matcher(), negate));
         }
         Ok(DockerIgnore { rules })
@@ -157,7 +161,8 @@ pub fn context_tar(context: &Path, dockerfile: &Path) -> Result<(Vec<u8>, String
             }
             let kind = entry.file_type().map_err(|e| read_err(&path, e))?;
             if kind.is_dir() {
-                tar.append_dir(&rel, &path).map_err(|e| read_err(&path, e))?;
+                tar.append_dir(&rel, &path)
+                    .map_err(|e| read_err(&path, e))?;
                 stack.push(path);
             } else {
                 tar.append_path_with_name(&path, &rel)
@@ -253,13 +258,13 @@ pub async fn connect_to(socket: &Path) -> Result<Engine> {
             socket.display()
         ),
     };
-    let docker = Docker::connect_with_unix(
-        &socket.to_string_lossy(),
-        600,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .map_err(|e| unreachable(e.to_string()))?;
-    docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
+    let docker =
+        Docker::connect_with_unix(&socket.to_string_lossy(), 600, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| unreachable(e.to_string()))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
     Ok(Engine {
         docker,
         socket: socket.to_path_buf(),
@@ -275,14 +280,17 @@ struct SecretFiles {
 
 impl SecretFiles {
     fn write(secrets: &[(String, Secret)]) -> Result<(SecretFiles, Vec<(String, PathBuf)>)> {
-        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
         use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
         let base = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
             std::env::temp_dir()
         };
-        let dir = base.join(format!("ecs-deploy-secrets-{}", BuildRef::random().as_ref()));
+        let dir = base.join(format!(
+            "ecs-deploy-secrets-{}",
+            BuildRef::random().as_ref()
+        ));
         let fail = |source: std::io::Error| Error::WriteFile {
             what: "a build secret".into(),
             path: dir.clone(),
@@ -520,10 +528,7 @@ async fn build_with_solve(
     }
     match result {
         Ok(()) => Ok(stats),
-        Err(e) => Err((
-            build_error_message(&crate::error::error_chain(&e)),
-            stats,
-        )),
+        Err(e) => Err((build_error_message(&crate::error::error_chain(&e)), stats)),
     }
 }
 
@@ -554,23 +559,32 @@ pub fn build_error_message(text: &str) -> String {
 #[derive(Default)]
 struct Progress {
     stats: BuildStats,
-    done: std::collections::HashSet<String>,
+    started: HashSet<String>,
+    done: HashSet<String>,
+    failed: HashSet<String>,
 }
 
 impl Progress {
     fn on_status(&mut self, msg: StatusResponse) {
         for v in msg.vertexes {
-            if v.completed.is_some() && self.done.insert(v.digest.clone()) {
-                self.stats.steps += 1;
-                if v.cached {
-                    self.stats.cached += 1;
-                    println!("CACHED {}", v.name);
-                } else if !v.error.is_empty() {
-                    println!("ERROR {}: {}", v.name, v.error);
-                } else {
-                    println!("DONE {}", v.name);
+            if !v.error.is_empty() {
+                if self.done.insert(v.digest.clone()) {
+                    self.stats.steps += 1;
                 }
-            } else if v.started.is_some() && v.completed.is_none() && !v.cached {
+                if self.failed.insert(v.digest.clone()) {
+                    println!("ERROR {}: {}", v.name, v.error);
+                }
+            } else if v.completed.is_some() {
+                if self.done.insert(v.digest.clone()) {
+                    self.stats.steps += 1;
+                    if v.cached {
+                        self.stats.cached += 1;
+                        println!("CACHED {}", v.name);
+                    } else {
+                        println!("DONE {}", v.name);
+                    }
+                }
+            } else if v.started.is_some() && self.started.insert(v.digest.clone()) {
                 println!("#  {}", v.name);
             }
         }
@@ -625,7 +639,10 @@ struct GrpcConnector {
 }
 
 type Upgrade = Pin<
-    Box<dyn std::future::Future<Output = std::result::Result<hyper::upgrade::Upgraded, BoxError>> + Send>,
+    Box<
+        dyn std::future::Future<Output = std::result::Result<hyper::upgrade::Upgraded, BoxError>>
+            + Send,
+    >,
 >;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -646,8 +663,7 @@ impl tonic::codegen::Service<tonic::transport::Uri> for GrpcConnector {
         Box::pin(async move {
             let stream = tokio::net::UnixStream::connect(&socket).await?;
             let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await?;
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
             tokio::spawn(async move {
                 let _ = conn.with_upgrades().await;
             });
@@ -736,8 +752,7 @@ pub async fn push(
 }
 
 fn push_error(image: &str, detail: &str) -> Error {
-    let hint = if detail.contains("unauthorized") || detail.contains("authentication required")
-    {
+    let hint = if detail.contains("unauthorized") || detail.contains("authentication required") {
         "; the registry refused the credentials: check registry-username/registry-password or the role's ECR push permissions"
     } else {
         ""

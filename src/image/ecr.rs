@@ -134,7 +134,12 @@ pub async fn create_repository(aws: &Aws, repository: &str, immutable: bool) -> 
 
 /// Makes sure the repository exists before any build: creates it when `create` is true,
 /// otherwise fails with the repository's name and the fix.
-pub async fn ensure_repository(aws: &Aws, host: &str, repository: &str, create: bool) -> Result<()> {
+pub async fn ensure_repository(
+    aws: &Aws,
+    host: &str,
+    repository: &str,
+    create: bool,
+) -> Result<()> {
     if repository_exists(aws, repository).await? {
         return Ok(());
     }
@@ -201,7 +206,9 @@ mod tests {
     #[test]
     fn ecr_hosts_are_recognised_by_their_name() {
         assert!(is_ecr_host("123456789012.dkr.ecr.us-east-1.amazonaws.com"));
-        assert!(is_ecr_host("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"));
+        assert!(is_ecr_host(
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
+        ));
         assert!(!is_ecr_host("127.0.0.1:5000"));
         assert!(!is_ecr_host("ghcr.io"));
         assert_eq!(

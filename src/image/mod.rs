@@ -194,10 +194,13 @@ pub async fn ensure(
             "{reference} already exists ({digest}): reusing it, no build (set `rebuild: true` to build it again)"
         );
         if img.tags.iter().any(|t| t == "latest") {
-            let manifest = reg.manifest(repo, &digest).await?.ok_or_else(|| Error::Image {
-                image: reference.clone(),
-                problem: format!("the registry lost the manifest {digest} while it was read"),
-            })?;
+            let manifest = reg
+                .manifest(repo, &digest)
+                .await?
+                .ok_or_else(|| Error::Image {
+                    image: reference.clone(),
+                    problem: format!("the registry lost the manifest {digest} while it was read"),
+                })?;
             reg.put_tag(repo, "latest", &manifest).await?;
             println!("moved {host}/{repo}:latest to {digest}");
         }
@@ -210,7 +213,8 @@ pub async fn ensure(
 
     let engine = build::connect().await?;
     let repository_ref = format!("{host}/{repo}");
-    let cache_ref = (s.cache == CacheMode::Registry).then(|| format!("{repository_ref}:{CACHE_TAG}"));
+    let cache_ref =
+        (s.cache == CacheMode::Registry).then(|| format!("{repository_ref}:{CACHE_TAG}"));
     let request = build::BuildRequest {
         name: reference.clone(),
         dockerfile: dockerfile.clone(),

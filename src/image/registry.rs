@@ -259,7 +259,10 @@ impl Registry {
     pub async fn manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
         let image = self.image(repository, reference);
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, MANIFEST_TYPES.parse().map_err(|_| self.refused(&image))?);
+        headers.insert(
+            ACCEPT,
+            MANIFEST_TYPES.parse().map_err(|_| self.refused(&image))?,
+        );
         let resp = self
             .send(
                 Method::GET,

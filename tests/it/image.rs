@@ -25,7 +25,10 @@ fn run(workspace: &Path, event: &str, aws_endpoint: &str, env: &[(&str, &str)]) 
         .env("GITHUB_SERVER_URL", "https://github.com")
         .env("GITHUB_RUN_ID", "4242")
         .env("GITHUB_EVENT_NAME", event_name(event))
-        .env("GITHUB_EVENT_PATH", fixture(Path::new("events").join(event)));
+        .env(
+            "GITHUB_EVENT_PATH",
+            fixture(Path::new("events").join(event)),
+        );
     for (k, v) in env {
         r = r.env(k, v);
     }
@@ -194,12 +197,16 @@ fn web1_is_built_every_tag_pushed_and_the_digest_output_is_the_registrys_then_a_
         Some(digest.as_str())
     );
     assert!(
-        first.stdout.contains("no service given, so no deploy was asked for"),
+        first
+            .stdout
+            .contains("no service given, so no deploy was asked for"),
         "{first}"
     );
     // The OCI labels are in the pushed image's config.
     let manifest = ureq_get(&registry, "/v2/web1/manifests/v1.2.3").take_json();
-    let config_digest = manifest["config"]["digest"].as_str().expect("config digest");
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest");
     let config = ureq_get(&registry, &format!("/v2/web1/blobs/{config_digest}")).take_json();
     let labels = &config["config"]["Labels"];
     assert_eq!(labels["org.opencontainers.image.revision"], SHA);
@@ -321,7 +328,9 @@ fn a_build_arg_and_a_secret_reach_the_build_and_the_secret_is_in_no_layer_histor
         "the secret reached RUN (its hash is in the image)"
     );
     assert!(
-        !files.keys().any(|k| k.starts_with("run/secrets/") && k.len() > 12),
+        !files
+            .keys()
+            .any(|k| k.starts_with("run/secrets/") && k.len() > 12),
         "only the empty mount point is left: {files:?}"
     );
     let history = std::process::Command::new("docker")
@@ -349,7 +358,20 @@ fn a_run_in_a_from_scratch_image_fails_with_exit_1_and_the_builds_own_error() {
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(all.contains("::error"), "{out}");
     assert!(all.contains("the build failed"), "{out}");
-    assert!(all.contains("no such file or directory"), "{out}");
+    assert!(
+        all.contains("executor failed running [/bin/sh -c echo this cannot run]"),
+        "{out}"
+    );
+    // The build's own log line is quoted in the error annotation.
+    let error_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error"))
+        .unwrap_or_default();
+    assert!(
+        error_line.contains("stat /bin/sh: no such file or directory"),
+        "{out}"
+    );
     assert_eq!(out.output("status"), Some("failed"), "{out}");
     assert_eq!(
         ureq_get(&registry, "/v2/web1/tags/list").status,
@@ -359,7 +381,8 @@ fn a_run_in_a_from_scratch_image_fails_with_exit_1_and_the_builds_own_error() {
 }
 
 #[test]
-fn a_requested_version_that_was_never_pushed_fails_naming_the_repository_and_tag_before_deploying() {
+fn a_requested_version_that_was_never_pushed_fails_naming_the_repository_and_tag_before_deploying()
+{
     let moto = MotoServer::start();
     let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
     let host = registry.host();
@@ -382,7 +405,10 @@ fn a_requested_version_that_was_never_pushed_fails_naming_the_repository_and_tag
         all.contains("the repository web1") && all.contains("has no tag v1.2.0"),
         "{out}"
     );
-    assert!(!all.contains("web1: deploy"), "no deploy step started:\n{out}");
+    assert!(
+        !all.contains("web1: deploy"),
+        "no deploy step started:\n{out}"
+    );
     assert!(!all.contains("build context"), "nothing was built:\n{out}");
 }
 
@@ -406,7 +432,10 @@ fn a_registry_that_refuses_the_credentials_stops_the_run_before_any_build() {
         all.contains(&format!("the registry {host} refused the credentials")),
         "{out}"
     );
-    assert!(!shown(&out, "wrong-password"), "the password is masked:\n{out}");
+    assert!(
+        !shown(&out, "wrong-password"),
+        "the password is masked:\n{out}"
+    );
     assert!(!all.contains("build context"), "nothing was built:\n{out}");
 }
 
@@ -483,7 +512,10 @@ fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
         .and_then(|s| s.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(cached > 0, "some steps came from the cache: {line:?}\n{second}");
+    assert!(
+        cached > 0,
+        "some steps came from the cache: {line:?}\n{second}"
+    );
     remove_local_images(&format!("{host}/"));
 }
 
@@ -496,7 +528,11 @@ async fn moto_ecr_token_decodes_and_its_repository_and_tag_checks_answer() {
     assert_eq!(login.credentials.password.expose(), MOTO_PASSWORD);
     assert!(ecr::is_ecr_host(&login.host), "{}", login.host);
 
-    assert!(!ecr::repository_exists(&aws, "web2").await.expect("describe"));
+    assert!(
+        !ecr::repository_exists(&aws, "web2")
+            .await
+            .expect("describe")
+    );
     let err = ecr::ensure_repository(&aws, &login.host, "web2", false)
         .await
         .expect_err("missing repository");
@@ -504,10 +540,16 @@ async fn moto_ecr_token_decodes_and_its_repository_and_tag_checks_answer() {
     ecr::ensure_repository(&aws, &login.host, "web2", true)
         .await
         .expect("created");
-    assert!(ecr::repository_exists(&aws, "web2").await.expect("describe"));
+    assert!(
+        ecr::repository_exists(&aws, "web2")
+            .await
+            .expect("describe")
+    );
 
     assert_eq!(
-        ecr::tag_digest(&aws, "web2", "v1.2.3").await.expect("describe"),
+        ecr::tag_digest(&aws, "web2", "v1.2.3")
+            .await
+            .expect("describe"),
         None
     );
     let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#;
@@ -527,7 +569,9 @@ async fn moto_ecr_token_decodes_and_its_repository_and_tag_checks_answer() {
         .expect("digest")
         .to_string();
     assert_eq!(
-        ecr::tag_digest(&aws, "web2", "v1.2.3").await.expect("describe"),
+        ecr::tag_digest(&aws, "web2", "v1.2.3")
+            .await
+            .expect("describe"),
         Some(pushed)
     );
 }
