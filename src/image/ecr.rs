@@ -60,11 +60,6 @@ pub fn host_of(endpoint: &str) -> String {
         .to_string()
 }
 
-/// The account (the first label of an ECR host), for messages and the STS-free default.
-pub fn account_of(host: &str) -> Option<&str> {
-    is_ecr_host(host).then(|| host.split('.').next()).flatten()
-}
-
 /// Asks ECR for a login token, masks the password at once, and decodes it.
 pub async fn login(aws: &Aws) -> Result<Login> {
     let out = aws
@@ -211,9 +206,5 @@ mod tests {
         ));
         assert!(!is_ecr_host("127.0.0.1:5000"));
         assert!(!is_ecr_host("ghcr.io"));
-        assert_eq!(
-            account_of("123456789012.dkr.ecr.us-east-1.amazonaws.com"),
-            Some("123456789012")
-        );
     }
 }
