@@ -138,6 +138,15 @@ fn remove_local_images(prefix: &str) {
     }
 }
 
+/// Removes this test's local images when the test ends, passed or failed.
+struct LocalImages(String);
+
+impl Drop for LocalImages {
+    fn drop(&mut self) {
+        remove_local_images(&self.0);
+    }
+}
+
 fn local_image_exists(name: &str) -> bool {
     std::process::Command::new("docker")
         .args(["image", "inspect", name])
@@ -169,6 +178,7 @@ fn web1_is_built_every_tag_pushed_and_the_digest_output_is_the_registrys_then_a_
     let moto = MotoServer::start();
     let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
     let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
     let env = [
         ("INPUT_REGISTRY", host.as_str()),
         ("INPUT_ECR-REPOSITORY", "web1"),
@@ -258,13 +268,13 @@ fn web1_is_built_every_tag_pushed_and_the_digest_output_is_the_registrys_then_a_
         registry_digest(&registry, "web1", "latest").as_deref(),
         Some(digest.as_str())
     );
-    remove_local_images(&format!("{host}/"));
 }
 
 #[test]
 fn a_build_arg_and_a_secret_reach_the_build_and_the_secret_is_in_no_layer_history_or_log() {
     let registry = Registry::start();
     let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
     let (_dir, ws) = build_workspace("secret");
     let secret = "s3cr3t-value-0451";
     let out = run(
@@ -340,13 +350,13 @@ fn a_build_arg_and_a_secret_reach_the_build_and_the_secret_is_in_no_layer_histor
     let history = String::from_utf8_lossy(&history.stdout);
     assert!(history.contains("GREETING=hello-from-arg"), "{history}");
     assert!(!history.contains(secret), "{history}");
-    remove_local_images(&format!("{host}/"));
 }
 
 #[test]
 fn a_run_in_a_from_scratch_image_fails_with_exit_1_and_the_builds_own_error() {
     let registry = Registry::start();
     let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
     let (_dir, ws) = build_workspace("failing");
     let out = run(
         &ws,
@@ -386,6 +396,7 @@ fn a_requested_version_that_was_never_pushed_fails_naming_the_repository_and_tag
     let moto = MotoServer::start();
     let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
     let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
     let out = run(
         &fixture("monorepo"),
         "workflow-dispatch-version.json",
@@ -416,6 +427,7 @@ fn a_requested_version_that_was_never_pushed_fails_naming_the_repository_and_tag
 fn a_registry_that_refuses_the_credentials_stops_the_run_before_any_build() {
     let registry = Registry::start_with_auth("deployer", "right-password");
     let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
     let out = run(
         &fixture("monorepo"),
         "pr-merged-release-web1.json",
@@ -444,6 +456,7 @@ fn a_missing_ecr_repository_is_an_error_naming_it_unless_create_repository_is_se
     let moto = MotoServer::start();
     let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
     let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
     let out = run(
         &fixture("monorepo"),
         "pr-merged-release-web1.json",
@@ -467,6 +480,7 @@ fn a_missing_ecr_repository_is_an_error_naming_it_unless_create_repository_is_se
 fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
     let registry = Registry::start();
     let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
     let env = [
         ("INPUT_REGISTRY", host.as_str()),
         ("INPUT_CACHE", "registry"),
@@ -516,7 +530,6 @@ fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
         cached > 0,
         "some steps came from the cache: {line:?}\n{second}"
     );
-    remove_local_images(&format!("{host}/"));
 }
 
 #[tokio::test]
