@@ -478,18 +478,23 @@ fn a_missing_ecr_repository_is_an_error_naming_it_unless_create_repository_is_se
 
 #[test]
 fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
-    let registry = Registry::start();
+    // The registry needs ECR's login, so the cache import also proves the build session hands
+    // the credentials to BuildKit.
+    let moto = MotoServer::start();
+    let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
     let host = registry.host();
     let _cleanup = LocalImages(format!("{host}/"));
     let env = [
         ("INPUT_REGISTRY", host.as_str()),
+        ("INPUT_ECR-REPOSITORY", "web1"),
+        ("INPUT_CREATE-REPOSITORY", "true"),
         ("INPUT_CACHE", "registry"),
         ("INPUT_REBUILD", "true"),
     ];
     let first = run(
         &fixture("monorepo"),
         "pr-merged-release-web1.json",
-        "http://127.0.0.1:9",
+        &moto.endpoint(),
         &env,
     );
     first.assert_success();
@@ -505,7 +510,7 @@ fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
     let second = run(
         &fixture("monorepo"),
         "pr-merged-release-web1.json",
-        "http://127.0.0.1:9",
+        &moto.endpoint(),
         &env,
     );
     second.assert_success();
