@@ -155,6 +155,24 @@ fn local_image_exists(name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// web1 of the monorepo in a temp workspace with its own index.html, so BuildKit cannot share
+/// its steps with another test's concurrent build (a shared step reports progress to one only).
+fn unique_web1_workspace() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp workspace");
+    let ws = dir.path().canonicalize().expect("canonical workspace");
+    let app = ws.join("apps/web1");
+    std::fs::create_dir_all(&app).expect("apps/web1");
+    for f in ["Dockerfile", "package.json"] {
+        std::fs::copy(fixture("monorepo/apps/web1").join(f), app.join(f)).expect("copy fixture");
+    }
+    std::fs::write(
+        app.join("index.html"),
+        format!("<p>web1 {}</p>\n", ws.display()),
+    )
+    .expect("index.html");
+    (dir, ws)
+}
+
 /// A copy of a build fixture with a static busybox next to the Dockerfile (RUN needs a shell).
 fn build_workspace(dockerfile_dir: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp workspace");
@@ -484,6 +502,7 @@ fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
     let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
     let host = registry.host();
     let _cleanup = LocalImages(format!("{host}/"));
+    let (_dir, ws) = unique_web1_workspace();
     let env = [
         ("INPUT_REGISTRY", host.as_str()),
         ("INPUT_ECR-REPOSITORY", "web1"),
@@ -491,12 +510,7 @@ fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
         ("INPUT_CACHE", "registry"),
         ("INPUT_REBUILD", "true"),
     ];
-    let first = run(
-        &fixture("monorepo"),
-        "pr-merged-release-web1.json",
-        &moto.endpoint(),
-        &env,
-    );
+    let first = run(&ws, "pr-merged-release-web1.json", &moto.endpoint(), &env);
     first.assert_success();
     assert!(
         registry_tags(&registry, "web1").contains(&"buildcache".to_string()),
@@ -507,12 +521,7 @@ fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
     let _ = std::process::Command::new("docker")
         .args(["builder", "prune", "-af"])
         .output();
-    let second = run(
-        &fixture("monorepo"),
-        "pr-merged-release-web1.json",
-        &moto.endpoint(),
-        &env,
-    );
+    let second = run(&ws, "pr-merged-release-web1.json", &moto.endpoint(), &env);
     second.assert_success();
     assert_eq!(second.output("image-built"), Some("true"));
     assert!(
