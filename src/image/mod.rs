@@ -1,13 +1,21 @@
-//! The image: find the registry, reuse an existing version tag or build and push every tag, and
-//! report the digest. (Build and push land with the image issue; this module's entry points are
-//! what the pipeline calls.)
+//! The image: log in to the registry, reuse an existing version tag or build and push every tag,
+//! and report the registry's digest. Everything that can be checked (tags, repository, login)
+//! is checked before the build starts, and every failure stops the app before any deploy step.
+
+pub mod build;
+pub mod ecr;
+pub mod registry;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::inputs::GithubContext;
+use crate::inputs::{AppSettings, CacheMode, GithubContext};
 use crate::plan::{AppPlan, ImageSource};
+use registry::{Credentials, Registry};
+
+/// The tag that holds the registry build cache (`cache: registry`).
+pub const CACHE_TAG: &str = "buildcache";
 
 /// What the image step produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,24 +28,233 @@ pub struct ImageOutcome {
     pub built: bool,
 }
 
-/// Makes sure the planned image exists in the registry and returns its reference.
-pub async fn ensure(
-    _aws: &Aws,
-    plan: &AppPlan,
-    _github: &GithubContext,
-    _cancel: &CancellationToken,
-) -> Result<ImageOutcome> {
-    match &plan.image.source {
-        ImageSource::External { reference } => Ok(ImageOutcome {
-            reference: reference.clone(),
-            digest: None,
-            built: false,
+/// How this run logs in to the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthKind {
+    /// ECR's authorization token (the account's registry, or a host in front of ECR).
+    Ecr,
+    /// `registry-username` / `registry-password`.
+    Basic(Credentials),
+    /// An open registry.
+    Anonymous,
+}
+
+/// Chooses the login from the inputs: ECR unless `registry` names a host that is not ECR. Such
+/// a host takes `registry-username`/`-password`; without them it is ECR when `ecr-repository`
+/// is set (a VPC endpoint or alias in front of ECR), and anonymous otherwise.
+pub fn auth_kind(s: &AppSettings) -> AuthKind {
+    match (&s.registry, &s.registry_username, &s.registry_password) {
+        (None, _, _) => AuthKind::Ecr,
+        (Some(host), _, _) if ecr::is_ecr_host(host) => AuthKind::Ecr,
+        (Some(_), Some(user), Some(password)) => AuthKind::Basic(Credentials {
+            username: user.clone(),
+            password: password.clone(),
         }),
-        _ => Err(Error::Image {
-            image: plan.image.display_reference(),
-            problem: "building and pushing is not available in this build".into(),
+        (Some(_), _, _) if s.ecr_repository.is_some() => AuthKind::Ecr,
+        (Some(_), _, _) => AuthKind::Anonymous,
+    }
+}
+
+/// The registry of this run, logged in, and whether ECR's API answers for its tags.
+struct Access {
+    registry: Registry,
+    /// True when the repository lives in ECR (checked or created through ECR's API).
+    ecr_repository: bool,
+    /// True when the host is the one ECR's token names, so DescribeImages answers for its tags.
+    ecr_describes: bool,
+}
+
+async fn open(aws: &Aws, plan: &AppPlan) -> Result<Access> {
+    let s = &plan.settings;
+    match auth_kind(s) {
+        AuthKind::Ecr => {
+            let login = ecr::login(aws).await?;
+            let host = plan
+                .image
+                .registry
+                .clone()
+                .unwrap_or_else(|| login.host.clone());
+            Ok(Access {
+                ecr_describes: host == login.host,
+                registry: Registry::new(&host, Some(login.credentials))?,
+                ecr_repository: true,
+            })
+        }
+        AuthKind::Basic(c) => Ok(Access {
+            registry: Registry::new(plan.image.registry.as_deref().unwrap_or_default(), Some(c))?,
+            ecr_repository: false,
+            ecr_describes: false,
+        }),
+        AuthKind::Anonymous => Ok(Access {
+            registry: Registry::new(plan.image.registry.as_deref().unwrap_or_default(), None)?,
+            ecr_repository: false,
+            ecr_describes: false,
         }),
     }
+}
+
+/// The OCI labels every build gets (`org.opencontainers.image.*`).
+pub fn oci_labels(plan: &AppPlan, github: &GithubContext, created: &str) -> Vec<(String, String)> {
+    let mut labels = vec![
+        (
+            "org.opencontainers.image.version".to_string(),
+            plan.version.value.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            created.to_string(),
+        ),
+    ];
+    if let Some(repo) = &github.repository {
+        labels.push((
+            "org.opencontainers.image.source".to_string(),
+            format!("{}/{repo}", github.server_url.trim_end_matches('/')),
+        ));
+    }
+    if let Some(sha) = &github.sha {
+        labels.push(("org.opencontainers.image.revision".to_string(), sha.clone()));
+    }
+    labels
+}
+
+/// Makes sure the planned image exists in the registry and returns its reference and digest:
+/// an external image as given, an existing version tag reused, or a new build pushed.
+pub async fn ensure(
+    aws: &Aws,
+    plan: &AppPlan,
+    github: &GithubContext,
+    cancel: &CancellationToken,
+) -> Result<ImageOutcome> {
+    let img = &plan.image;
+    let (dockerfile, context) = match &img.source {
+        ImageSource::External { reference } => {
+            println!("image {reference} was built elsewhere: nothing to build");
+            return Ok(ImageOutcome {
+                reference: reference.clone(),
+                digest: None,
+                built: false,
+            });
+        }
+        ImageSource::Existing => (None, None),
+        ImageSource::Build {
+            dockerfile,
+            context,
+        } => (Some(dockerfile), Some(context)),
+    };
+    for tag in &img.tags {
+        registry::validate_tag(tag)?;
+    }
+    let s = &plan.settings;
+    // The runner masks whole inputs; a secret's value alone must be hidden too.
+    let values: Vec<String> = s
+        .build_secrets
+        .iter()
+        .map(|(_, v)| v.expose().to_string())
+        .collect();
+    crate::report::console::mask(&values);
+    let access = open(aws, plan).await?;
+    let reg = &access.registry;
+    let host = reg.host().to_string();
+    let repo = img.repository.as_str();
+    let version_tag = img.version_tag();
+    let reference = img.reference(&host);
+    if access.ecr_repository {
+        ecr::ensure_repository(aws, &host, repo, s.create_repository).await?;
+    }
+    // A refused login is found here, before any build.
+    reg.check_login().await?;
+    let existing = if access.ecr_describes {
+        ecr::tag_digest(aws, repo, version_tag).await?
+    } else {
+        reg.tag_digest(repo, version_tag).await?
+    };
+
+    let (Some(dockerfile), Some(context)) = (dockerfile, context) else {
+        // An explicit older version: deploy what is there, never build.
+        return match existing {
+            Some(digest) => {
+                println!("deploying the existing image {reference} ({digest}); nothing is built");
+                Ok(ImageOutcome {
+                    reference,
+                    digest: Some(digest),
+                    built: false,
+                })
+            }
+            None => Err(Error::Image {
+                image: reference,
+                problem: format!(
+                    "the repository {repo} in {host} has no tag {version_tag}; a requested version is deployed from an existing image, so release it first or ask for a version that exists"
+                ),
+            }),
+        };
+    };
+
+    if let Some(digest) = existing.filter(|_| !s.rebuild) {
+        println!(
+            "{reference} already exists ({digest}): reusing it, no build (set `rebuild: true` to build it again)"
+        );
+        if img.tags.iter().any(|t| t == "latest") {
+            let manifest = reg
+                .manifest(repo, &digest)
+                .await?
+                .ok_or_else(|| Error::Image {
+                    image: reference.clone(),
+                    problem: format!("the registry lost the manifest {digest} while it was read"),
+                })?;
+            reg.put_tag(repo, "latest", &manifest).await?;
+            println!("moved {host}/{repo}:latest to {digest}");
+        }
+        return Ok(ImageOutcome {
+            reference,
+            digest: Some(digest),
+            built: false,
+        });
+    }
+
+    let engine = build::connect().await?;
+    let repository_ref = format!("{host}/{repo}");
+    let cache_ref =
+        (s.cache == CacheMode::Registry).then(|| format!("{repository_ref}:{CACHE_TAG}"));
+    let request = build::BuildRequest {
+        name: reference.clone(),
+        dockerfile: dockerfile.clone(),
+        context: context.clone(),
+        build_args: s.build_args.clone(),
+        secrets: s.build_secrets.clone(),
+        target: s.target.clone(),
+        platform: s.platform.clone(),
+        labels: oci_labels(plan, github, &build::now_rfc3339()),
+        cache_ref: cache_ref.clone(),
+        credentials: reg.credentials().map(|c| (host.clone(), c.clone())),
+    };
+    build::build(&engine, &request, cancel).await?;
+    build::push(
+        &engine.docker,
+        &repository_ref,
+        &img.tags,
+        reg.credentials(),
+        &host,
+        cancel,
+    )
+    .await?;
+    let manifest = reg
+        .manifest(repo, version_tag)
+        .await?
+        .ok_or_else(|| Error::Image {
+            image: reference.clone(),
+            problem: "the push ended but the registry has no such tag; check the registry's logs"
+                .into(),
+        })?;
+    if cache_ref.is_some() {
+        reg.put_tag(repo, CACHE_TAG, &manifest).await?;
+        println!("registry cache: {repository_ref}:{CACHE_TAG} now holds this build's cache");
+    }
+    println!("pushed {}: {}", img.tags.join(", "), manifest.digest);
+    Ok(ImageOutcome {
+        reference,
+        digest: Some(manifest.digest),
+        built: true,
+    })
 }
 
 /// The registry host for the plan, read-only: the `registry` input, or the account's ECR
@@ -46,24 +263,55 @@ pub async fn registry_host(aws: &Aws, plan: &AppPlan) -> Result<String> {
     if let Some(r) = &plan.image.registry {
         return Ok(r.clone());
     }
-    let out = aws
-        .ecr
-        .get_authorization_token()
-        .send()
-        .await
-        .map_err(|e| Error::aws("ECR", "GetAuthorizationToken", e))?;
-    let endpoint = out
-        .authorization_data()
-        .first()
-        .and_then(|d| d.proxy_endpoint())
-        .ok_or_else(|| Error::Aws {
-            service: "ECR",
-            operation: "GetAuthorizationToken",
-            message: "the answer has no proxyEndpoint".into(),
-        })?;
-    Ok(endpoint
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string())
+    Ok(ecr::login(aws).await?.host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::Secret;
+
+    fn settings(raw: &[(&str, &str)]) -> AppSettings {
+        let raw = crate::inputs::RawInputs {
+            values: raw
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        AppSettings::from_raw(&raw).unwrap()
+    }
+
+    #[test]
+    fn the_login_is_ecr_unless_the_registry_is_another_one() {
+        assert_eq!(auth_kind(&settings(&[])), AuthKind::Ecr);
+        assert_eq!(
+            auth_kind(&settings(&[(
+                "registry",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+            )])),
+            AuthKind::Ecr
+        );
+        assert_eq!(
+            auth_kind(&settings(&[("registry", "ghcr.io")])),
+            AuthKind::Anonymous
+        );
+        assert_eq!(
+            auth_kind(&settings(&[
+                ("registry", "ghcr.io"),
+                ("registry-username", "me"),
+                ("registry-password", "pw"),
+            ])),
+            AuthKind::Basic(Credentials {
+                username: "me".into(),
+                password: Secret::new("pw"),
+            })
+        );
+        assert_eq!(
+            auth_kind(&settings(&[
+                ("registry", "127.0.0.1:5000"),
+                ("ecr-repository", "web1"),
+            ])),
+            AuthKind::Ecr
+        );
+    }
 }

@@ -5,6 +5,7 @@ mod action_contract;
 mod bluegreen;
 mod codedeploy;
 mod foundation;
+mod image;
 mod readme;
 mod report;
 mod support;

@@ -1,0 +1,846 @@
+//! Building and pushing through the Docker engine's own API (`/var/run/docker.sock`).
+//!
+//! The build runs on the engine's embedded BuildKit through its `/grpc` endpoint (bollard's Moby
+//! driver): that is the one Engine-API path on Docker 20.10 that serves BuildKit secrets from the
+//! client's session. (`/build?version=2` + `/session` works too, but bollard's session there
+//! answers only auth and file-send requests, so `RUN --mount=type=secret` would see nothing.)
+//! Progress comes from a second `/grpc` connection asking BuildKit's Control.Status for the same
+//! build ref, so each step, its log and whether it was cached go to the workflow log.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::grpc::BuildRef;
+use bollard::grpc::build::{
+    ImageBuildFrontendOptions, ImageBuildLoadInput, ImageBuildPlatform, SecretSource,
+};
+use bollard::grpc::driver::Build as _;
+use bollard::grpc::driver::moby::Moby;
+use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
+use bollard_buildkit_proto::moby::buildkit::v1::{
+    CacheOptionsEntry, StatusRequest, StatusResponse,
+};
+use futures_util::StreamExt as _;
+use globset::{Glob, GlobMatcher};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::image::registry::Credentials;
+use crate::inputs::Secret;
+
+/// Where a container action finds the host's engine.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// Name of the Dockerfile inside the uploaded context when the real one lies outside it.
+const OUTSIDE_DOCKERFILE: &str = ".ecs-deploy.Dockerfile";
+
+/// Everything one build needs, already resolved and validated by the plan.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The local name the image gets (`registry/repo:version-tag`).
+    pub name: String,
+    pub dockerfile: PathBuf,
+    pub context: PathBuf,
+    pub build_args: Vec<(String, String)>,
+    pub secrets: Vec<(String, Secret)>,
+    pub target: Option<String>,
+    pub platform: Option<String>,
+    pub labels: Vec<(String, String)>,
+    /// `registry/repo:buildcache`, when `cache: registry`.
+    pub cache_ref: Option<String>,
+    /// Registry host → credentials, for BuildKit's pulls (cache import, private bases).
+    pub credentials: Option<(String, Credentials)>,
+}
+
+/// What a build reported: steps run, steps found in the cache, and the last log lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildStats {
+    pub steps: usize,
+    pub cached: usize,
+    /// The last lines the build printed (kept for the error message when it fails).
+    pub tail: Vec<String>,
+}
+
+/// How many of the build's last log lines a failure message quotes.
+const TAIL_LINES: usize = 10;
+
+/// `.dockerignore` rules, read the way the Docker CLI reads them (last match wins, `!` re-includes).
+#[derive(Debug, Default)]
+pub struct DockerIgnore {
+    rules: Vec<(GlobMatcher, bool)>,
+}
+
+impl DockerIgnore {
+    /// Parses the file's text; a bad pattern is an error naming it.
+    pub fn parse(text: &str) -> Result<DockerIgnore> {
+        let mut rules = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (negate, pattern) = match line.strip_prefix('!') {
+                Some(p) => (true, p.trim()),
+                None => (false, line),
+            };
+            let pattern = pattern.trim_start_matches("./").trim_start_matches('/');
+            let pattern = pattern.trim_end_matches('/');
+            if pattern.is_empty() {
+                continue;
+            }
+            let glob = Glob::new(pattern).map_err(|e| {
+                Error::invalid_input(
+                    ".dockerignore",
+                    line,
+                    format!("is not a valid pattern ({e})"),
+                )
+            })?;
+            rules.push((glob.compile_matcher(), negate));
+        }
+        Ok(DockerIgnore { rules })
+    }
+
+    /// True when `rel` (a `/`-separated path inside the context) is left out of the upload.
+    /// A pattern that matches a directory leaves out everything below it.
+    pub fn ignores(&self, rel: &str) -> bool {
+        let mut ignored = false;
+        for (glob, negate) in &self.rules {
+            let hit = std::iter::successors(Some(rel), |p| p.rsplit_once('/').map(|(a, _)| a))
+                .any(|p| glob.is_match(p));
+            if hit {
+                ignored = !negate;
+            }
+        }
+        ignored
+    }
+}
+
+/// Packs the build context into a tar, honouring `.dockerignore`, and adds the Dockerfile when it
+/// lies outside the context. Returns the tar and the Dockerfile's name inside it.
+pub fn context_tar(context: &Path, dockerfile: &Path) -> Result<(Vec<u8>, String)> {
+    let read_err = |path: &Path, source: std::io::Error| Error::ReadFile {
+        what: "the build context".into(),
+        path: path.to_path_buf(),
+        source,
+    };
+    let ignore = match std::fs::read_to_string(context.join(".dockerignore")) {
+        Ok(text) => DockerIgnore::parse(&text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
+        Err(e) => return Err(read_err(&context.join(".dockerignore"), e)),
+    };
+    let real_dockerfile = dockerfile
+        .canonicalize()
+        .map_err(|e| read_err(dockerfile, e))?;
+    let inside = real_dockerfile
+        .strip_prefix(context)
+        .ok()
+        .map(|p| p.to_string_lossy().replace('\\', "/"));
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    let mut stack = vec![context.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| read_err(&dir, e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| read_err(&dir, e))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(context)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            // The Dockerfile and .dockerignore always go, as the Docker CLI sends them.
+            let always = inside.as_deref() == Some(rel.as_str()) || rel == ".dockerignore";
+            if !always && ignore.ignores(&rel) {
+                continue;
+            }
+            let kind = entry.file_type().map_err(|e| read_err(&path, e))?;
+            if kind.is_dir() {
+                tar.append_dir(&rel, &path)
+                    .map_err(|e| read_err(&path, e))?;
+                stack.push(path);
+            } else {
+                tar.append_path_with_name(&path, &rel)
+                    .map_err(|e| read_err(&path, e))?;
+            }
+        }
+    }
+    let name = match inside {
+        Some(rel) => rel,
+        None => {
+            let text = std::fs::read(&real_dockerfile).map_err(|e| read_err(dockerfile, e))?;
+            let mut header = tar::Header::new_gnu();
+            header.set_size(text.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, OUTSIDE_DOCKERFILE, text.as_slice())
+                .map_err(|e| read_err(dockerfile, e))?;
+            OUTSIDE_DOCKERFILE.to_string()
+        }
+    };
+    let bytes = tar.into_inner().map_err(|e| read_err(context, e))?;
+    Ok((bytes, name))
+}
+
+/// Reads `os/arch[/variant]` (the `platform` input).
+pub fn parse_platform(value: &str) -> Result<ImageBuildPlatform> {
+    let parts: Vec<&str> = value.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => {
+            Ok(ImageBuildPlatform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: parts.get(2).map(|v| v.to_string()),
+            })
+        }
+        _ => Err(Error::invalid_input(
+            "platform",
+            value,
+            "write it as os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm64",
+        )),
+    }
+}
+
+/// An RFC 3339 UTC timestamp (`org.opencontainers.image.created`), from seconds since 1970.
+pub fn rfc3339(unix_seconds: u64) -> String {
+    let days = (unix_seconds / 86_400) as i64;
+    let secs = unix_seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+/// Now, as RFC 3339.
+pub fn now_rfc3339() -> String {
+    rfc3339(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+}
+
+/// The Docker engine of this run and the socket it answers on.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    pub socket: PathBuf,
+}
+
+/// Connects to the engine and checks that it answers, naming the socket when it does not.
+pub async fn connect() -> Result<Engine> {
+    connect_to(Path::new(DOCKER_SOCKET)).await
+}
+
+/// Connects to the engine at `socket` (tests and other hosts).
+pub async fn connect_to(socket: &Path) -> Result<Engine> {
+    let unreachable = |e: String| Error::Docker {
+        problem: format!(
+            "cannot reach the engine at {} ({e}); mount the host's Docker socket into the job",
+            socket.display()
+        ),
+    };
+    let docker =
+        Docker::connect_with_unix(&socket.to_string_lossy(), 600, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| unreachable(e.to_string()))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    Ok(Engine {
+        docker,
+        socket: socket.to_path_buf(),
+    })
+}
+
+/// A private file for one secret, in memory-backed /dev/shm when there is one, removed on drop.
+/// BuildKit reads secrets from the session by file or environment variable; a file in a
+/// 0700 directory is the one of the two that a multi-threaded process can set up safely.
+struct SecretFiles {
+    dir: PathBuf,
+}
+
+impl SecretFiles {
+    fn write(secrets: &[(String, Secret)]) -> Result<(SecretFiles, Vec<(String, PathBuf)>)> {
+        use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        let base = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!(
+            "ecs-deploy-secrets-{}",
+            BuildRef::random().as_ref()
+        ));
+        let fail = |source: std::io::Error| Error::WriteFile {
+            what: "a build secret".into(),
+            path: dir.clone(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(fail)?;
+        let files = SecretFiles { dir: dir.clone() };
+        let mut out = Vec::new();
+        for (i, (id, value)) in secrets.iter().enumerate() {
+            let path = dir.join(i.to_string());
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(fail)?;
+            f.write_all(value.expose().as_bytes()).map_err(fail)?;
+            out.push((id.clone(), path));
+        }
+        Ok((files, out))
+    }
+}
+
+impl Drop for SecretFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Builds the image into the engine under `req.name`, printing progress as it goes.
+///
+/// Two Engine-API paths, both BuildKit: with build secrets, a BuildKit solve over `/grpc`
+/// (bollard's Moby driver serves the secrets from this process); without, `/build?version=2`
+/// with a session, where the engine itself turns `cachefrom` into a registry cache import.
+/// Bollard's solve path cannot pass cache imports to the Dockerfile frontend, so a build with
+/// secrets still exports its cache but does not import one (said in the log).
+pub async fn build(
+    engine: &Engine,
+    req: &BuildRequest,
+    cancel: &CancellationToken,
+) -> Result<BuildStats> {
+    let (tar, dockerfile_name) = context_tar(&req.context, &req.dockerfile)?;
+    println!(
+        "build context {} ({} KiB), Dockerfile {}",
+        req.context.display(),
+        tar.len() / 1024,
+        req.dockerfile.display()
+    );
+    let started = Instant::now();
+    let result = if req.secrets.is_empty() {
+        build_with_session(engine, req, tar, &dockerfile_name, cancel).await
+    } else {
+        build_with_solve(engine, req, tar, &dockerfile_name, cancel).await
+    };
+    match result {
+        Ok(stats) => {
+            println!(
+                "built {} in {:.1}s: {} steps, {} from cache",
+                req.name,
+                started.elapsed().as_secs_f64(),
+                stats.steps,
+                stats.cached
+            );
+            Ok(stats)
+        }
+        Err(_) if cancel.is_cancelled() => Err(Error::Cancelled {
+            what: format!("the build of {}", req.name),
+        }),
+        Err((message, stats)) => {
+            let mut problem = format!("the build failed: {message}");
+            if !stats.tail.is_empty() {
+                problem.push_str("; the build's last lines:\n");
+                problem.push_str(&stats.tail.join("\n"));
+            }
+            Err(Error::Image {
+                image: req.name.clone(),
+                problem,
+            })
+        }
+    }
+}
+
+/// A failed build: BuildKit's message and what the progress stream saw.
+type Failed = (String, BuildStats);
+
+fn docker_credentials(req: &BuildRequest) -> Option<(String, DockerCredentials)> {
+    req.credentials.as_ref().map(|(h, c)| {
+        (
+            h.clone(),
+            DockerCredentials {
+                username: Some(c.username.clone()),
+                password: Some(c.password.expose().to_string()),
+                serveraddress: Some(h.clone()),
+                ..Default::default()
+            },
+        )
+    })
+}
+
+/// `/build?version=2` with a BuildKit session: progress arrives in the response stream.
+async fn build_with_session(
+    engine: &Engine,
+    req: &BuildRequest,
+    tar: Vec<u8>,
+    dockerfile_name: &str,
+    cancel: &CancellationToken,
+) -> std::result::Result<BuildStats, Failed> {
+    let mut buildargs: HashMap<String, String> = req.build_args.iter().cloned().collect();
+    let mut cachefrom = None;
+    if let Some(cache) = &req.cache_ref {
+        // The engine's embedded BuildKit exports cache only inline (in the image config): the
+        // pushed `buildcache` tag carries it, and the next build imports it from the registry.
+        buildargs.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+        cachefrom = Some(vec![cache.clone()]);
+        println!("registry cache: importing from {cache}");
+    }
+    let options = bollard::query_parameters::BuildImageOptions {
+        dockerfile: dockerfile_name.to_string(),
+        t: Some(req.name.clone()),
+        buildargs: Some(buildargs),
+        labels: Some(req.labels.iter().cloned().collect()),
+        target: req.target.clone().unwrap_or_default(),
+        platform: req.platform.clone().unwrap_or_default(),
+        cachefrom,
+        rm: true,
+        version: bollard::query_parameters::BuilderVersion::BuilderBuildKit,
+        session: Some(BuildRef::random().as_ref().to_string()),
+        ..Default::default()
+    };
+    let creds = docker_credentials(req).map(|(h, c)| HashMap::from([(h, c)]));
+    let mut stream = engine.docker.build_image(
+        options,
+        creds,
+        Some(bollard::body_full(bytes::Bytes::from(tar))),
+    );
+    let mut progress = Progress::default();
+    loop {
+        let item = tokio::select! {
+            i = stream.next() => i,
+            _ = cancel.cancelled() => {
+                return Err(("cancelled".into(), progress.stats));
+            }
+        };
+        let Some(item) = item else { break };
+        match item {
+            Ok(info) => {
+                if let Some(bollard::models::BuildInfoAux::BuildKit(status)) = info.aux {
+                    progress.on_status(status);
+                }
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    return Err((message, progress.stats));
+                }
+            }
+            Err(e) => {
+                let message = match e {
+                    bollard::errors::Error::DockerStreamError { error } => error,
+                    other => other.to_string(),
+                };
+                return Err((message, progress.stats));
+            }
+        }
+    }
+    Ok(progress.stats)
+}
+
+/// A BuildKit solve over `/grpc` (bollard's Moby driver), which serves build secrets from this
+/// process; progress comes from a second `/grpc` connection on the same build ref.
+async fn build_with_solve(
+    engine: &Engine,
+    req: &BuildRequest,
+    tar: Vec<u8>,
+    dockerfile_name: &str,
+    cancel: &CancellationToken,
+) -> std::result::Result<BuildStats, Failed> {
+    let mut opts = ImageBuildFrontendOptions::builder().dockerfile(Path::new(dockerfile_name));
+    for (k, v) in &req.build_args {
+        opts = opts.buildarg(k, v);
+    }
+    for (k, v) in &req.labels {
+        opts = opts.label(k, v);
+    }
+    if let Some(t) = &req.target {
+        opts = opts.target(t);
+    }
+    if let Some(p) = &req.platform {
+        let platform = parse_platform(p).map_err(|e| (e.to_string(), BuildStats::default()))?;
+        opts = opts.platforms(&platform);
+    }
+    if let Some(cache) = &req.cache_ref {
+        opts = opts.cacheto(&CacheOptionsEntry {
+            r#type: "inline".into(),
+            attrs: HashMap::new(),
+        });
+        println!(
+            "registry cache: this build exports its cache to {cache}, but cannot import it: with build-secrets the build runs as a BuildKit solve, and bollard passes no cache import to the Dockerfile frontend there"
+        );
+    }
+    let (_secret_files, secret_paths) =
+        SecretFiles::write(&req.secrets).map_err(|e| (e.to_string(), BuildStats::default()))?;
+    for (id, path) in &secret_paths {
+        opts = opts.set_secret(id, &SecretSource::File(path.clone()));
+    }
+    let creds_owned = docker_credentials(req);
+    let creds: Option<HashMap<&str, DockerCredentials>> = creds_owned
+        .as_ref()
+        .map(|(h, c)| HashMap::from([(h.as_str(), c.clone())]));
+    let build_ref = BuildRef::random();
+    let solve = Moby::new(&engine.docker).docker_build(
+        &req.name,
+        opts.build(),
+        ImageBuildLoadInput::Upload(tar.into()),
+        creds,
+        Some(build_ref.clone()),
+    );
+    let progress = follow_progress(engine.socket.clone(), build_ref.as_ref().to_string());
+    tokio::pin!(progress);
+    let mut stats = BuildStats::default();
+    let mut progress_done = false;
+    let mut solve = Box::pin(solve);
+    let result = loop {
+        tokio::select! {
+            r = &mut solve => break r,
+            s = &mut progress, if !progress_done => { stats = s; progress_done = true; }
+            _ = cancel.cancelled() => return Err(("cancelled".into(), stats)),
+        }
+    };
+    // Let the status stream drain the last lines (it ends with the build).
+    if !progress_done
+        && let Ok(s) = tokio::time::timeout(Duration::from_secs(2), &mut progress).await
+    {
+        stats = s;
+    }
+    match result {
+        Ok(()) => Ok(stats),
+        Err(e) => Err((build_error_message(&crate::error::error_chain(&e)), stats)),
+    }
+}
+
+/// Cuts a gRPC status dump down to BuildKit's own message.
+pub fn build_error_message(text: &str) -> String {
+    if let Some(start) = text.find("message: \"") {
+        let rest = &text[start + 10..];
+        let mut out = String::new();
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        out.push(if n == 'n' { '\n' } else { n });
+                    }
+                }
+                '"' => break,
+                c => out.push(c),
+            }
+        }
+        return out;
+    }
+    text.to_string()
+}
+
+/// Prints BuildKit status messages as they come: each step when it starts, its log lines,
+/// `CACHED` or `DONE` when it ends, and errors; counts steps and cache hits.
+#[derive(Default)]
+struct Progress {
+    stats: BuildStats,
+    started: HashSet<String>,
+    done: HashSet<String>,
+    failed: HashSet<String>,
+}
+
+impl Progress {
+    fn on_status(&mut self, msg: StatusResponse) {
+        for v in msg.vertexes {
+            if !v.error.is_empty() {
+                if self.done.insert(v.digest.clone()) {
+                    self.stats.steps += 1;
+                }
+                if self.failed.insert(v.digest.clone()) {
+                    println!("ERROR {}: {}", v.name, v.error);
+                }
+            } else if v.completed.is_some() {
+                if self.done.insert(v.digest.clone()) {
+                    self.stats.steps += 1;
+                    if v.cached {
+                        self.stats.cached += 1;
+                        println!("CACHED {}", v.name);
+                    } else {
+                        println!("DONE {}", v.name);
+                    }
+                }
+            } else if v.started.is_some() && self.started.insert(v.digest.clone()) {
+                println!("#  {}", v.name);
+            }
+        }
+        for l in msg.logs {
+            let text = String::from_utf8_lossy(&l.msg);
+            for line in text.lines() {
+                println!("   {line}");
+                self.stats.tail.push(line.to_string());
+            }
+            let tail = &mut self.stats.tail;
+            if tail.len() > TAIL_LINES {
+                tail.drain(..tail.len() - TAIL_LINES);
+            }
+        }
+    }
+}
+
+/// Follows BuildKit's Control.Status for `build_ref` on its own `/grpc` connection (the solve
+/// path has no progress stream of its own) and returns what it saw.
+async fn follow_progress(socket: PathBuf, build_ref: String) -> BuildStats {
+    let mut progress = Progress::default();
+    let channel = match tonic::transport::Endpoint::from_static("http://[::]:50051")
+        .connect_with_connector(GrpcConnector { socket })
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            println!(
+                "(build progress unavailable: {})",
+                crate::error::error_chain(&e)
+            );
+            return progress.stats;
+        }
+    };
+    let mut client = ControlClient::new(channel);
+    let mut stream = match client.status(StatusRequest { r#ref: build_ref }).await {
+        Ok(s) => s.into_inner(),
+        Err(e) => {
+            println!("(build progress unavailable: {})", e.message());
+            return progress.stats;
+        }
+    };
+    while let Some(Ok(msg)) = stream.next().await {
+        progress.on_status(msg);
+    }
+    progress.stats
+}
+
+/// Opens `/grpc` on the engine (an HTTP upgrade to h2c) for a gRPC channel of our own.
+struct GrpcConnector {
+    socket: PathBuf,
+}
+
+type Upgrade = Pin<
+    Box<
+        dyn std::future::Future<Output = std::result::Result<hyper::upgrade::Upgraded, BoxError>>
+            + Send,
+    >,
+>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tonic::codegen::Service<tonic::transport::Uri> for GrpcConnector {
+    type Response = hyper::upgrade::Upgraded;
+    type Error = BoxError;
+    type Future = Upgrade;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: tonic::transport::Uri) -> Self::Future {
+        let socket = self.socket.clone();
+        Box::pin(async move {
+            let stream = tokio::net::UnixStream::connect(&socket).await?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = conn.with_upgrades().await;
+            });
+            let req = hyper::Request::post("/grpc")
+                .header("Host", "docker")
+                .header("Connection", "Upgrade")
+                .header("Upgrade", "h2c")
+                .header("X-Docker-Expose-Session-Uuid", BuildRef::random().as_ref())
+                .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+            let resp = sender.send_request(req).await?;
+            if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+                return Err(format!("the engine answered /grpc with {}", resp.status()).into());
+            }
+            Ok(hyper::upgrade::on(resp).await?)
+        })
+    }
+}
+
+/// Tags the built image under each extra tag and pushes every tag, streaming the engine's
+/// progress. Credentials go in the request header only (the engine's own auth), never to disk.
+pub async fn push(
+    docker: &Docker,
+    repository_ref: &str,
+    tags: &[String],
+    credentials: Option<&Credentials>,
+    server: &str,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let Some(first) = tags.first() else {
+        return Ok(());
+    };
+    let source = format!("{repository_ref}:{first}");
+    for tag in &tags[1..] {
+        docker
+            .tag_image(
+                &source,
+                Some(bollard::query_parameters::TagImageOptions {
+                    repo: Some(repository_ref.to_string()),
+                    tag: Some(tag.clone()),
+                }),
+            )
+            .await
+            .map_err(|e| Error::Docker {
+                problem: format!("tagging {source} as {repository_ref}:{tag} failed: {e}"),
+            })?;
+    }
+    let creds = credentials.map(|c| DockerCredentials {
+        username: Some(c.username.clone()),
+        password: Some(c.password.expose().to_string()),
+        serveraddress: Some(server.to_string()),
+        ..Default::default()
+    });
+    for tag in tags {
+        let image = format!("{repository_ref}:{tag}");
+        let mut stream = docker.push_image(
+            repository_ref,
+            Some(bollard::query_parameters::PushImageOptions {
+                tag: Some(tag.clone()),
+                platform: None,
+            }),
+            creds.clone(),
+        );
+        let mut last = String::new();
+        loop {
+            let item = tokio::select! {
+                i = stream.next() => i,
+                _ = cancel.cancelled() => {
+                    return Err(Error::Cancelled { what: format!("the push of {image}") });
+                }
+            };
+            let Some(item) = item else { break };
+            let info = item.map_err(|e| push_error(&image, &e.to_string()))?;
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                return Err(push_error(&image, &detail));
+            }
+            if let Some(status) = info.status
+                && status != last
+                && info.progress_detail.is_none_or(|p| p.current.is_none())
+            {
+                println!("push {tag}: {status}");
+                last = status;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_error(image: &str, detail: &str) -> Error {
+    let hint = if detail.contains("unauthorized") || detail.contains("authentication required") {
+        "; the registry refused the credentials: check registry-username/registry-password or the role's ECR push permissions"
+    } else {
+        ""
+    };
+    Error::Image {
+        image: image.to_string(),
+        problem: format!("the push failed: {detail}{hint}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_excludes_matches_and_everything_below_them() {
+        let ig = DockerIgnore::parse("# comment\nnode_modules\n*.log\napps/*/dist\n!keep.log\n")
+            .unwrap();
+        assert!(ig.ignores("node_modules"));
+        assert!(ig.ignores("node_modules/x/y.js"));
+        assert!(ig.ignores("debug.log"));
+        assert!(!ig.ignores("keep.log"));
+        assert!(ig.ignores("apps/web1/dist/app.js"));
+        assert!(!ig.ignores("apps/web1/index.html"));
+    }
+
+    #[test]
+    fn the_context_tar_honours_dockerignore_and_keeps_the_dockerfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("app/secret")).unwrap();
+        std::fs::write(root.join(".dockerignore"), "app/secret\nDockerfile\n").unwrap();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(root.join("app/index.html"), "hi").unwrap();
+        std::fs::write(root.join("app/secret/key"), "k").unwrap();
+        let (bytes, name) = context_tar(&root, &root.join("Dockerfile")).unwrap();
+        assert_eq!(name, "Dockerfile");
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert!(names.contains(&"app/index.html".to_string()), "{names:?}");
+        assert!(names.contains(&"Dockerfile".to_string()), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("secret")), "{names:?}");
+    }
+
+    #[test]
+    fn a_dockerfile_outside_the_context_is_added_under_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("ctx")).unwrap();
+        std::fs::write(root.join("Dockerfile.web"), "FROM scratch\n").unwrap();
+        let (bytes, name) = context_tar(&root.join("ctx"), &root.join("Dockerfile.web")).unwrap();
+        assert_eq!(name, OUTSIDE_DOCKERFILE);
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let found = archive
+            .entries()
+            .unwrap()
+            .any(|e| e.unwrap().path().unwrap().display().to_string() == OUTSIDE_DOCKERFILE);
+        assert!(found);
+    }
+
+    #[test]
+    fn platforms_are_os_slash_arch() {
+        let p = parse_platform("linux/arm64/v8").unwrap();
+        assert_eq!(
+            (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()),
+            ("linux", "arm64", Some("v8"))
+        );
+        let err = parse_platform("arm64").unwrap_err().to_string();
+        assert!(err.contains("os/arch"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn a_grpc_status_dump_is_cut_to_buildkits_message() {
+        let dump = r#"TonicStatus { err: Status { code: Unknown, message: "process \"/bin/sh -c false\" did not complete successfully: exit code: 1", metadata: x } }"#;
+        assert_eq!(
+            build_error_message(dump),
+            "process \"/bin/sh -c false\" did not complete successfully: exit code: 1"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Amazon ECR's control plane: the login token, the repository (exists? create it?) and the
+//! "does this tag exist" question answered by DescribeImages.
+
+use aws_sdk_ecr::error::ProvideErrorMetadata as _;
+use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
+use base64::Engine as _;
+
+use crate::aws::Aws;
+use crate::error::{Error, Result};
+use crate::image::registry::Credentials;
+use crate::inputs::Secret;
+use crate::report::console;
+
+/// What `GetAuthorizationToken` gives: the registry host and the credentials that open it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    pub host: String,
+    pub credentials: Credentials,
+}
+
+/// True when `host` is an ECR registry (`<account>.dkr.ecr.<region>.amazonaws.com[.cn]`).
+pub fn is_ecr_host(host: &str) -> bool {
+    let host = host.split(':').next().unwrap_or(host);
+    host.contains(".dkr.ecr.")
+        && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+}
+
+/// Turns ECR's `authorizationToken` (base64 of `user:password`) and `proxyEndpoint` into a login.
+pub fn decode_token(token: &str, proxy_endpoint: &str) -> Result<Login> {
+    let bad = |why: &str| Error::Aws {
+        service: "ECR",
+        operation: "GetAuthorizationToken",
+        message: format!("the authorization token {why}"),
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| bad("is not base64"))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("is not UTF-8"))?;
+    let (user, password) = text
+        .split_once(':')
+        .ok_or_else(|| bad("is not user:password"))?;
+    if user.is_empty() || password.is_empty() {
+        return Err(bad("has an empty user or password"));
+    }
+    Ok(Login {
+        host: host_of(proxy_endpoint),
+        credentials: Credentials {
+            username: user.to_string(),
+            password: Secret::new(password),
+        },
+    })
+}
+
+/// `https://host/` → `host`.
+pub fn host_of(endpoint: &str) -> String {
+    endpoint
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Asks ECR for a login token, masks the password at once, and decodes it.
+pub async fn login(aws: &Aws) -> Result<Login> {
+    let out = aws
+        .ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| Error::aws("ECR", "GetAuthorizationToken", e))?;
+    let data = out.authorization_data().first().ok_or_else(|| Error::Aws {
+        service: "ECR",
+        operation: "GetAuthorizationToken",
+        message: "the answer holds no authorization data".into(),
+    })?;
+    let token = data.authorization_token().ok_or_else(|| Error::Aws {
+        service: "ECR",
+        operation: "GetAuthorizationToken",
+        message: "the answer has no authorizationToken".into(),
+    })?;
+    // Mask both forms before anything else runs: a debug print must never show them.
+    console::mask(&[token.to_string()]);
+    let endpoint = data.proxy_endpoint().ok_or_else(|| Error::Aws {
+        service: "ECR",
+        operation: "GetAuthorizationToken",
+        message: "the answer has no proxyEndpoint".into(),
+    })?;
+    let login = decode_token(token, endpoint)?;
+    console::mask(&[login.credentials.password.expose().to_string()]);
+    Ok(login)
+}
+
+/// True when the ECR repository exists; a missing one is `false`, any other failure an error.
+pub async fn repository_exists(aws: &Aws, repository: &str) -> Result<bool> {
+    match aws
+        .ecr
+        .describe_repositories()
+        .repository_names(repository)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(!out.repositories().is_empty()),
+        Err(e) if e.code() == Some("RepositoryNotFoundException") => Ok(false),
+        Err(e) => Err(Error::aws("ECR", "DescribeRepositories", e)),
+    }
+}
+
+/// Creates the ECR repository with scan on push; tags are mutable unless `immutable` (a mutable
+/// repository is needed for `latest` to move).
+pub async fn create_repository(aws: &Aws, repository: &str, immutable: bool) -> Result<()> {
+    aws.ecr
+        .create_repository()
+        .repository_name(repository)
+        .image_scanning_configuration(
+            ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build(),
+        )
+        .image_tag_mutability(if immutable {
+            ImageTagMutability::Immutable
+        } else {
+            ImageTagMutability::Mutable
+        })
+        .send()
+        .await
+        .map_err(|e| Error::aws("ECR", "CreateRepository", e))?;
+    Ok(())
+}
+
+/// Makes sure the repository exists before any build: creates it when `create` is true,
+/// otherwise fails with the repository's name and the fix.
+pub async fn ensure_repository(
+    aws: &Aws,
+    host: &str,
+    repository: &str,
+    create: bool,
+) -> Result<()> {
+    if repository_exists(aws, repository).await? {
+        return Ok(());
+    }
+    if create {
+        create_repository(aws, repository, false).await?;
+        println!("created ECR repository {repository} (scan on push)");
+        return Ok(());
+    }
+    Err(Error::Image {
+        image: format!("{host}/{repository}"),
+        problem: format!(
+            "the ECR repository {repository:?} does not exist; create it, or set `create-repository: true`"
+        ),
+    })
+}
+
+/// The manifest digest of `repository:tag` as ECR knows it, or `None` when the tag is absent.
+pub async fn tag_digest(aws: &Aws, repository: &str, tag: &str) -> Result<Option<String>> {
+    match aws
+        .ecr
+        .describe_images()
+        .repository_name(repository)
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .image_details()
+            .first()
+            .and_then(|d| d.image_digest())
+            .map(str::to_string)),
+        Err(e) if e.code() == Some("ImageNotFoundException") => Ok(None),
+        Err(e) => Err(Error::aws("ECR", "DescribeImages", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ecr_token_decodes_into_user_password_and_host() {
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:secret-pass");
+        let login = decode_token(
+            &token,
+            "https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        )
+        .unwrap();
+        assert_eq!(login.host, "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(login.credentials.username, "AWS");
+        assert_eq!(login.credentials.password.expose(), "secret-pass");
+    }
+
+    #[test]
+    fn a_token_that_is_not_user_password_is_refused_without_showing_it() {
+        let token = base64::engine::general_purpose::STANDARD.encode("no-colon-here");
+        let err = decode_token(&token, "https://h").unwrap_err().to_string();
+        assert!(err.contains("is not user:password"), "{err}");
+        assert!(!err.contains("no-colon-here"), "{err}");
+        let err = decode_token("%%%", "https://h").unwrap_err().to_string();
+        assert!(err.contains("not base64"), "{err}");
+    }
+
+    #[test]
+    fn ecr_hosts_are_recognised_by_their_name() {
+        assert!(is_ecr_host("123456789012.dkr.ecr.us-east-1.amazonaws.com"));
+        assert!(is_ecr_host(
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
+        ));
+        assert!(!is_ecr_host("127.0.0.1:5000"));
+        assert!(!is_ecr_host("ghcr.io"));
+    }
+}

@@ -1,0 +1,616 @@
+//! The image step on real parts: this machine's Docker engine builds (FROM scratch), a real
+//! registry (Debian's docker-registry on 127.0.0.1) receives the push and is read back over its
+//! own API, and moto plays ECR's control plane (token, repositories, DescribeImages).
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{BinOutput, BinRun, MotoServer, Registry, aws_env, fixture, sdk_config};
+use ecs_deploy::aws::Aws;
+use ecs_deploy::image::{build, ecr};
+
+const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
+const MOTO_USER: &str = "AWS";
+const MOTO_PASSWORD: &str = "123456789012-auth-token";
+
+/// A merged `release/web1` PR run against `workspace`, with `env` on top.
+fn run(workspace: &Path, event: &str, aws_endpoint: &str, env: &[(&str, &str)]) -> BinOutput {
+    let mut r = BinRun::new()
+        .envs(aws_env(aws_endpoint))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("GITHUB_WORKSPACE", workspace)
+        .env("GITHUB_SHA", SHA)
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_EVENT_NAME", event_name(event))
+        .env(
+            "GITHUB_EVENT_PATH",
+            fixture(Path::new("events").join(event)),
+        );
+    for (k, v) in env {
+        r = r.env(k, v);
+    }
+    r.run()
+}
+
+/// True when `secret` appears in the log anywhere but the `::add-mask::` line that hides it.
+fn shown(out: &BinOutput, secret: &str) -> bool {
+    out.stdout
+        .lines()
+        .chain(out.stderr.lines())
+        .any(|l| l.contains(secret) && !l.starts_with("::add-mask::"))
+}
+
+fn event_name(file: &str) -> &'static str {
+    if file.starts_with("workflow-dispatch") {
+        "workflow_dispatch"
+    } else {
+        "pull_request"
+    }
+}
+
+/// Tags the registry holds for `repo`, sorted.
+fn registry_tags(registry: &Registry, repo: &str) -> Vec<String> {
+    let mut req = ureq_get(registry, &format!("/v2/{repo}/tags/list"));
+    let body: serde_json::Value = req.take_json();
+    let mut tags: Vec<String> = body["tags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// The registry's own digest for `repo:tag` (the `Docker-Content-Digest` header).
+fn registry_digest(registry: &Registry, repo: &str, tag: &str) -> Option<String> {
+    let resp = ureq_get(registry, &format!("/v2/{repo}/manifests/{tag}"));
+    resp.digest
+}
+
+struct Got {
+    status: u16,
+    digest: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Got {
+    fn take_json(&mut self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A blocking GET on the registry with its credentials (tests run it from sync code).
+fn ureq_get(registry: &Registry, path: &str) -> Got {
+    let url = format!("{}{path}", registry.url());
+    let creds = registry
+        .credentials()
+        .map(|(u, p)| (u.to_string(), p.to_string()));
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut req = reqwest::Client::new().get(&url).header(
+                "Accept",
+                "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+            );
+            if let Some((u, p)) = creds {
+                req = req.basic_auth(u, Some(p));
+            }
+            let resp = req.send().await.expect("registry answers");
+            let status = resp.status().as_u16();
+            let digest = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = resp.bytes().await.expect("body").to_vec();
+            Got {
+                status,
+                digest: if status == 200 { digest } else { None },
+                body,
+            }
+        })
+    })
+    .join()
+    .expect("registry request thread")
+}
+
+/// Removes local images whose name starts with `prefix` (the engine is shared by all tests).
+fn remove_local_images(prefix: &str) {
+    let out = std::process::Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .expect("docker images");
+    for name in String::from_utf8_lossy(&out.stdout).lines() {
+        if name.starts_with(prefix) {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", "-f", name])
+                .output();
+        }
+    }
+}
+
+/// Removes this test's local images when the test ends, passed or failed.
+struct LocalImages(String);
+
+impl Drop for LocalImages {
+    fn drop(&mut self) {
+        remove_local_images(&self.0);
+    }
+}
+
+fn local_image_exists(name: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", name])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// web1 of the monorepo in a temp workspace with its own index.html, so BuildKit cannot share
+/// its steps with another test's concurrent build (a shared step reports progress to one only).
+fn unique_web1_workspace() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp workspace");
+    let ws = dir.path().canonicalize().expect("canonical workspace");
+    let app = ws.join("apps/web1");
+    std::fs::create_dir_all(&app).expect("apps/web1");
+    for f in ["Dockerfile", "package.json"] {
+        std::fs::copy(fixture("monorepo/apps/web1").join(f), app.join(f)).expect("copy fixture");
+    }
+    std::fs::write(
+        app.join("index.html"),
+        format!("<p>web1 {}</p>\n", ws.display()),
+    )
+    .expect("index.html");
+    (dir, ws)
+}
+
+/// A copy of a build fixture with a static busybox next to the Dockerfile (RUN needs a shell).
+fn build_workspace(dockerfile_dir: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp workspace");
+    let ws = dir.path().canonicalize().expect("canonical workspace");
+    std::fs::copy(
+        fixture(Path::new("build").join(dockerfile_dir).join("Dockerfile")),
+        ws.join("Dockerfile"),
+    )
+    .expect("copy Dockerfile");
+    std::fs::copy(fixture("build/package.json"), ws.join("package.json")).expect("package.json");
+    if dockerfile_dir == "secret" {
+        std::fs::copy("/bin/busybox", ws.join("busybox"))
+            .expect("a static busybox at /bin/busybox (Debian package busybox-static)");
+    }
+    (dir, ws)
+}
+
+#[test]
+fn web1_is_built_every_tag_pushed_and_the_digest_output_is_the_registrys_then_a_second_run_reuses_it()
+ {
+    let moto = MotoServer::start();
+    let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let env = [
+        ("INPUT_REGISTRY", host.as_str()),
+        ("INPUT_ECR-REPOSITORY", "web1"),
+        ("INPUT_CREATE-REPOSITORY", "true"),
+    ];
+    let first = run(
+        &fixture("monorepo"),
+        "pr-merged-release-web1.json",
+        &moto.endpoint(),
+        &env,
+    );
+    first.assert_success();
+    let image = format!("{host}/web1:v1.2.3");
+    assert_eq!(first.output("image"), Some(image.as_str()), "{first}");
+    assert_eq!(first.output("image-built"), Some("true"), "{first}");
+    assert_eq!(
+        registry_tags(&registry, "web1"),
+        vec!["latest", "sha-1a2b3c4", "v1.2.3"],
+        "{first}"
+    );
+    let digest = registry_digest(&registry, "web1", "v1.2.3").expect("the tag exists");
+    assert!(digest.starts_with("sha256:"));
+    assert_eq!(first.output("image-digest"), Some(digest.as_str()));
+    assert_eq!(
+        registry_digest(&registry, "web1", "latest").as_deref(),
+        Some(digest.as_str())
+    );
+    assert!(
+        first
+            .stdout
+            .contains("no service given, so no deploy was asked for"),
+        "{first}"
+    );
+    // The OCI labels are in the pushed image's config.
+    let manifest = ureq_get(&registry, "/v2/web1/manifests/v1.2.3").take_json();
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest");
+    let config = ureq_get(&registry, &format!("/v2/web1/blobs/{config_digest}")).take_json();
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["org.opencontainers.image.revision"], SHA);
+    assert_eq!(labels["org.opencontainers.image.version"], "1.2.3");
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://github.com/acme/shop"
+    );
+    assert!(
+        labels["org.opencontainers.image.created"]
+            .as_str()
+            .is_some_and(|c| c.ends_with('Z') && c.len() == 20),
+        "{labels}"
+    );
+    // moto created the ECR repository (create-repository: true).
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let repos = rt.block_on(async {
+        aws_sdk_ecr::Client::new(&sdk_config(&moto.endpoint()))
+            .describe_repositories()
+            .send()
+            .await
+            .expect("describe repositories")
+    });
+    let names: Vec<_> = repos
+        .repositories()
+        .iter()
+        .filter_map(|r| r.repository_name())
+        .collect();
+    assert_eq!(names, vec!["web1"]);
+
+    // Second run, nothing changed: no build, same digest, `latest` still there.
+    remove_local_images(&format!("{host}/"));
+    let second = run(
+        &fixture("monorepo"),
+        "pr-merged-release-web1.json",
+        &moto.endpoint(),
+        &env,
+    );
+    second.assert_success();
+    assert_eq!(second.output("image-built"), Some("false"), "{second}");
+    assert_eq!(second.output("image-digest"), Some(digest.as_str()));
+    assert!(second.stdout.contains("reusing it, no build"), "{second}");
+    assert!(!second.stdout.contains("build context"), "{second}");
+    assert!(
+        !local_image_exists(&image),
+        "the second run must not build (no local image appeared)"
+    );
+    assert_eq!(
+        registry_digest(&registry, "web1", "latest").as_deref(),
+        Some(digest.as_str())
+    );
+}
+
+#[test]
+fn a_build_arg_and_a_secret_reach_the_build_and_the_secret_is_in_no_layer_history_or_log() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let (_dir, ws) = build_workspace("secret");
+    let secret = "s3cr3t-value-0451";
+    let out = run(
+        &ws,
+        "pr-merged-release-web1.json",
+        "http://127.0.0.1:9",
+        &[
+            ("INPUT_REGISTRY", host.as_str()),
+            ("INPUT_BUILD-ARGS", "GREETING=hello-from-arg"),
+            ("INPUT_BUILD-SECRETS", &format!("token={secret}")),
+        ],
+    );
+    out.assert_success();
+    let image = format!("{host}/web1:v2.0.0");
+    assert_eq!(out.output("image"), Some(image.as_str()), "{out}");
+    assert!(!shown(&out, secret), "{out}");
+
+    // Every layer and the config, as the engine holds them.
+    let saved = std::process::Command::new("docker")
+        .args(["save", &image])
+        .output()
+        .expect("docker save");
+    assert!(saved.status.success());
+    let mut files = std::collections::BTreeMap::new();
+    let mut outer = tar::Archive::new(saved.stdout.as_slice());
+    for entry in outer.entries().expect("saved tar") {
+        let mut entry = entry.expect("entry");
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("read entry");
+        let name = entry.path().expect("path").display().to_string();
+        let needle = secret.as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the secret is in {name} of the saved image"
+        );
+        if name.ends_with("layer.tar") {
+            let mut layer = tar::Archive::new(bytes.as_slice());
+            for f in layer.entries().expect("layer tar") {
+                let mut f = f.expect("layer entry");
+                let path = f.path().expect("path").display().to_string();
+                let mut content = String::new();
+                let _ = std::io::Read::read_to_string(&mut f, &mut content);
+                files.insert(path, content);
+            }
+        }
+    }
+    assert_eq!(
+        files.get("greeting.txt").map(String::as_str),
+        Some("hello-from-arg\n")
+    );
+    let expected = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(secret.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(
+        files.get("token.sha256").map(|s| s.trim().to_string()),
+        Some(expected),
+        "the secret reached RUN (its hash is in the image)"
+    );
+    assert!(
+        !files
+            .keys()
+            .any(|k| k.starts_with("run/secrets/") && k.len() > 12),
+        "only the empty mount point is left: {files:?}"
+    );
+    let history = std::process::Command::new("docker")
+        .args(["history", "--no-trunc", &image])
+        .output()
+        .expect("docker history");
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(history.contains("GREETING=hello-from-arg"), "{history}");
+    assert!(!history.contains(secret), "{history}");
+}
+
+#[test]
+fn a_run_in_a_from_scratch_image_fails_with_exit_1_and_the_builds_own_error() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let (_dir, ws) = build_workspace("failing");
+    let out = run(
+        &ws,
+        "pr-merged-release-web1.json",
+        "http://127.0.0.1:9",
+        &[("INPUT_REGISTRY", host.as_str())],
+    );
+    out.assert_code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("::error"), "{out}");
+    assert!(all.contains("the build failed"), "{out}");
+    assert!(
+        all.contains("executor failed running [/bin/sh -c echo this cannot run]"),
+        "{out}"
+    );
+    // The build's own log line is quoted in the error annotation.
+    let error_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error"))
+        .unwrap_or_default();
+    assert!(
+        error_line.contains("stat /bin/sh: no such file or directory"),
+        "{out}"
+    );
+    assert_eq!(out.output("status"), Some("failed"), "{out}");
+    assert_eq!(
+        ureq_get(&registry, "/v2/web1/tags/list").status,
+        404,
+        "nothing was pushed"
+    );
+}
+
+#[test]
+fn a_requested_version_that_was_never_pushed_fails_naming_the_repository_and_tag_before_deploying()
+{
+    let moto = MotoServer::start();
+    let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let out = run(
+        &fixture("monorepo"),
+        "workflow-dispatch-version.json",
+        &moto.endpoint(),
+        &[
+            ("INPUT_APP", "web1"),
+            ("INPUT_REGISTRY", host.as_str()),
+            ("INPUT_ECR-REPOSITORY", "web1"),
+            ("INPUT_CREATE-REPOSITORY", "true"),
+            ("INPUT_CLUSTER", "prod"),
+            ("INPUT_SERVICE", "web1"),
+        ],
+    );
+    out.assert_code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("the repository web1") && all.contains("has no tag v1.2.0"),
+        "{out}"
+    );
+    assert!(
+        !all.contains("web1: deploy"),
+        "no deploy step started:\n{out}"
+    );
+    assert!(!all.contains("build context"), "nothing was built:\n{out}");
+}
+
+#[test]
+fn a_registry_that_refuses_the_credentials_stops_the_run_before_any_build() {
+    let registry = Registry::start_with_auth("deployer", "right-password");
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let out = run(
+        &fixture("monorepo"),
+        "pr-merged-release-web1.json",
+        "http://127.0.0.1:9",
+        &[
+            ("INPUT_REGISTRY", host.as_str()),
+            ("INPUT_REGISTRY-USERNAME", "deployer"),
+            ("INPUT_REGISTRY-PASSWORD", "wrong-password"),
+        ],
+    );
+    out.assert_code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(&format!("the registry {host} refused the credentials")),
+        "{out}"
+    );
+    assert!(
+        !shown(&out, "wrong-password"),
+        "the password is masked:\n{out}"
+    );
+    assert!(!all.contains("build context"), "nothing was built:\n{out}");
+}
+
+#[test]
+fn a_missing_ecr_repository_is_an_error_naming_it_unless_create_repository_is_set() {
+    let moto = MotoServer::start();
+    let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let out = run(
+        &fixture("monorepo"),
+        "pr-merged-release-web1.json",
+        &moto.endpoint(),
+        &[
+            ("INPUT_REGISTRY", host.as_str()),
+            ("INPUT_ECR-REPOSITORY", "web1"),
+        ],
+    );
+    out.assert_code(1);
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains(
+            "the ECR repository \"web1\" does not exist; create it, or set `create-repository: true`"
+        ),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("build context"), "{out}");
+}
+
+#[test]
+fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
+    // The registry needs ECR's login, so the cache import also proves the build session hands
+    // the credentials to BuildKit.
+    let moto = MotoServer::start();
+    let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let (_dir, ws) = unique_web1_workspace();
+    let env = [
+        ("INPUT_REGISTRY", host.as_str()),
+        ("INPUT_ECR-REPOSITORY", "web1"),
+        ("INPUT_CREATE-REPOSITORY", "true"),
+        ("INPUT_CACHE", "registry"),
+        ("INPUT_REBUILD", "true"),
+    ];
+    let first = run(&ws, "pr-merged-release-web1.json", &moto.endpoint(), &env);
+    first.assert_success();
+    assert!(
+        registry_tags(&registry, "web1").contains(&"buildcache".to_string()),
+        "{first}"
+    );
+    // Drop the engine's local copy and its build cache, so only the registry can help.
+    remove_local_images(&format!("{host}/"));
+    let _ = std::process::Command::new("docker")
+        .args(["builder", "prune", "-af"])
+        .output();
+    let second = run(&ws, "pr-merged-release-web1.json", &moto.endpoint(), &env);
+    second.assert_success();
+    assert_eq!(second.output("image-built"), Some("true"));
+    assert!(
+        second.stdout.contains("registry cache: importing from"),
+        "{second}"
+    );
+    let line = second
+        .stdout
+        .lines()
+        .find(|l| l.contains(" from cache"))
+        .unwrap_or_default()
+        .to_string();
+    let cached: usize = line
+        .rsplit(", ")
+        .next()
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        cached > 0,
+        "some steps came from the cache: {line:?}\n{second}"
+    );
+}
+
+#[tokio::test]
+async fn moto_ecr_token_decodes_and_its_repository_and_tag_checks_answer() {
+    let moto = MotoServer::start();
+    let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
+    let login = ecr::login(&aws).await.expect("login");
+    assert_eq!(login.credentials.username, MOTO_USER);
+    assert_eq!(login.credentials.password.expose(), MOTO_PASSWORD);
+    assert!(ecr::is_ecr_host(&login.host), "{}", login.host);
+
+    assert!(
+        !ecr::repository_exists(&aws, "web2")
+            .await
+            .expect("describe")
+    );
+    let err = ecr::ensure_repository(&aws, &login.host, "web2", false)
+        .await
+        .expect_err("missing repository");
+    assert!(err.to_string().contains("\"web2\" does not exist"), "{err}");
+    ecr::ensure_repository(&aws, &login.host, "web2", true)
+        .await
+        .expect("created");
+    assert!(
+        ecr::repository_exists(&aws, "web2")
+            .await
+            .expect("describe")
+    );
+
+    assert_eq!(
+        ecr::tag_digest(&aws, "web2", "v1.2.3")
+            .await
+            .expect("describe"),
+        None
+    );
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#;
+    let put = aws
+        .ecr
+        .put_image()
+        .repository_name("web2")
+        .image_tag("v1.2.3")
+        .image_manifest(manifest)
+        .send()
+        .await
+        .expect("put image");
+    let pushed = put
+        .image()
+        .and_then(|i| i.image_id())
+        .and_then(|i| i.image_digest())
+        .expect("digest")
+        .to_string();
+    assert_eq!(
+        ecr::tag_digest(&aws, "web2", "v1.2.3")
+            .await
+            .expect("describe"),
+        Some(pushed)
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_docker_socket_is_an_error_naming_the_socket() {
+    let err = build::connect_to(Path::new("/nonexistent/docker.sock"))
+        .await
+        .expect_err("no engine there");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot reach the engine at /nonexistent/docker.sock"),
+        "{text}"
+    );
+}
