@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the offline test bed: Debian's docker-registry (a real OCI registry),
-# htpasswd (bcrypt auth files for it) and a Python venv with moto's server (a local AWS).
+# htpasswd (bcrypt auth files for it), a static busybox (the shell that `RUN` steps of the
+# FROM-scratch build fixtures copy in: no base image can be pulled here) and a Python venv with
+# moto's server (a local AWS).
 # Idempotent: when everything is already there it only checks and prints the paths.
 set -euo pipefail
 
@@ -37,6 +39,9 @@ apt_install() {
 missing_pkgs=()
 command -v docker-registry >/dev/null 2>&1 || missing_pkgs+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing_pkgs+=(apache2-utils)
+# busybox-static, not busybox: the image fixtures need a binary that runs with no libc.
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' \
+    || missing_pkgs+=(busybox-static)
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
     apt_install "${missing_pkgs[@]}"
 fi
@@ -65,6 +70,7 @@ htpasswd_bin="$(command -v htpasswd || true)"
 moto_bin="$venv/bin/moto_server"
 [ -n "$registry_bin" ] || die "docker-registry is still missing (apt package docker-registry)"
 [ -n "$htpasswd_bin" ] || die "htpasswd is still missing (apt package apache2-utils)"
+[ -x /bin/busybox ] || die "/bin/busybox is still missing (apt package busybox-static)"
 [ -x "$moto_bin" ] || die "$moto_bin is missing or not executable"
 "$venv/bin/python" -c 'import moto.server' >/dev/null 2>&1 \
     || die "moto is not importable in $venv (delete $venv and rerun)"
