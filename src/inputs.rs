@@ -511,6 +511,15 @@ impl RawInputs {
         for s in INPUTS.iter().filter(|s| s.secret) {
             if let Some(v) = self.get(s.name) {
                 out.push(v.to_string());
+                // `id=VALUE` lines: the value alone must be hidden too, wherever it shows up.
+                if s.name == "build-secrets" {
+                    out.extend(
+                        v.lines()
+                            .filter_map(|l| l.split_once('=').map(|(_, value)| value))
+                            .filter(|value| !value.trim().is_empty())
+                            .map(str::to_string),
+                    );
+                }
             }
         }
         out
@@ -1333,5 +1342,17 @@ mod tests {
             vec![Secret::new("https://hooks.example/T/B/XYZ")]
         );
         assert!(!format!("{settings:?}").contains("XYZ"));
+    }
+
+    #[test]
+    fn each_build_secret_value_is_masked_on_its_own() {
+        let s = sources(
+            &[],
+            &[("INPUT_BUILD-SECRETS", "npm_token=s3cr3t-npm\n# note\ngh=ghp_abc")],
+        )
+        .unwrap();
+        let masked = s.raw.secrets();
+        assert!(masked.contains(&"s3cr3t-npm".to_string()), "{masked:?}");
+        assert!(masked.contains(&"ghp_abc".to_string()), "{masked:?}");
     }
 }
