@@ -155,11 +155,7 @@ pub async fn deploy(
         prepared.service,
         wait::short_task_definition(&prepared.task_definition_arn)
     );
-    if let Some(link) = console_link(
-        aws.region.as_deref(),
-        &prepared.cluster,
-        &prepared.service,
-    ) {
+    if let Some(link) = console_link(aws.region.as_deref(), &prepared.cluster, &prepared.service) {
         println!("{}: follow it at {}", plan.app, link.url);
     }
     if !plan.settings.wait_for_service_stability {

@@ -133,7 +133,9 @@ pub fn check_image_reference(image: &str) -> Result<()> {
         return bad("is empty");
     }
     if image.len() > 1024 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return bad("has spaces or control characters; an image reference is registry/repository:tag");
+        return bad(
+            "has spaces or control characters; an image reference is registry/repository:tag",
+        );
     }
     let (name_tag, digest) = match image.split_once('@') {
         Some((n, d)) => (n, Some(d)),
@@ -142,11 +144,16 @@ pub fn check_image_reference(image: &str) -> Result<()> {
     if let Some(d) = digest {
         let ok = match d.split_once(':') {
             Some(("sha256", hex)) => {
-                hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+                hex.len() == 64
+                    && hex
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
             }
             Some((algo, hex)) => {
                 !algo.is_empty()
-                    && algo.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c))
+                    && algo
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c))
                     && hex.len() >= 32
                     && hex.chars().all(|c| c.is_ascii_hexdigit())
             }
@@ -165,9 +172,12 @@ pub fn check_image_reference(image: &str) -> Result<()> {
         let ok = !t.is_empty()
             && t.len() <= 128
             && !t.starts_with(['.', '-'])
-            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !ok {
-            return bad("has an invalid tag (letters, digits, _ . -; at most 128; not starting with . or -)");
+            return bad(
+                "has an invalid tag (letters, digits, _ . -; at most 128; not starting with . or -)",
+            );
         }
     }
     let mut parts: Vec<&str> = name.split('/').collect();
@@ -191,11 +201,14 @@ pub fn check_image_reference(image: &str) -> Result<()> {
     }
     for p in parts {
         let ok = !p.is_empty()
-            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
             && !p.starts_with(['.', '_', '-'])
             && !p.ends_with(['.', '_', '-']);
         if !ok {
-            return bad("has an invalid repository name (lowercase letters, digits and . _ - between them, parts separated by /)");
+            return bad(
+                "has an invalid repository name (lowercase letters, digits and . _ - between them, parts separated by /)",
+            );
         }
     }
     Ok(())
@@ -267,7 +280,10 @@ pub async fn prepare(
     image: &str,
 ) -> Result<Prepared> {
     let src = sources(aws, d, live_service).await?;
-    let container = d.container.as_deref().or(plan.settings.container_name.as_deref());
+    let container = d
+        .container
+        .as_deref()
+        .or(plan.settings.container_name.as_deref());
     let (container, rendered, changed) = render_and_compare(
         &src.source_name,
         &src.base,
@@ -318,8 +334,7 @@ pub async fn deploy(
     check_image_reference(image)?;
     let live = ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await?;
     let (controller, strategy) = controller_and_strategy(&live);
-    let path =
-        choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
+    let path = choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
     report.deployment_kind = Some(path.as_str().to_string());
     println!(
         "{}: service {} (cluster {}) deploys by the {} path",
@@ -357,8 +372,7 @@ pub async fn deploy(
             run_task::run_once(aws, &prepared, command, ecs::wait_timeout(plan), cancel).await
         {
             if plan.settings.deregister_failed_task_definition && prepared.changed {
-                rollback::deregister_failed(aws, plan, &prepared.task_definition_arn, report)
-                    .await;
+                rollback::deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
             return Err(e);
         }
@@ -379,15 +393,21 @@ pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
     let Some(d) = &plan.deploy else {
         return Ok(String::new());
     };
-    let container = d.container.as_deref().or(plan.settings.container_name.as_deref());
+    let container = d
+        .container
+        .as_deref()
+        .or(plan.settings.container_name.as_deref());
     let env = &plan.settings.environment_variables;
     let live = match ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await {
         Ok(svc) => {
             let (controller, strategy) = controller_and_strategy(&svc);
-            let path = choose_path(d.deployment, controller, strategy)
-                .map_err(|p| service_error(d, p))?;
+            let path =
+                choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
             let td = match svc.task_definition() {
-                Some(arn) => Some((arn.to_string(), register::describe_raw(&aws.ecs, arn).await?)),
+                Some(arn) => Some((
+                    arn.to_string(),
+                    register::describe_raw(&aws.ecs, arn).await?,
+                )),
                 None => None,
             };
             Some((path, td))
@@ -436,9 +456,12 @@ pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
         (Some(_), false) => out.push_str(
             "the live task definition already matches: nothing would be registered or updated\n",
         ),
-        (Some((_, td)), true) => {
-            out.push_str(&task_definition::diff(td, &rendered, &live_name, "to register"))
-        }
+        (Some((_, td)), true) => out.push_str(&task_definition::diff(
+            td,
+            &rendered,
+            &live_name,
+            "to register",
+        )),
         (None, _) => out.push_str(&task_definition::diff(
             &base,
             &rendered,
@@ -458,11 +481,20 @@ mod tests {
     fn auto_follows_the_controller_and_strategy() {
         use DeploymentChoice::Auto;
         assert_eq!(choose_path(Auto, None, None), Ok(DeployPath::Rolling));
-        assert_eq!(choose_path(Auto, Some("ECS"), Some("ROLLING")), Ok(DeployPath::Rolling));
+        assert_eq!(
+            choose_path(Auto, Some("ECS"), Some("ROLLING")),
+            Ok(DeployPath::Rolling)
+        );
         for s in ["BLUE_GREEN", "LINEAR", "CANARY"] {
-            assert_eq!(choose_path(Auto, Some("ECS"), Some(s)), Ok(DeployPath::EcsBlueGreen));
+            assert_eq!(
+                choose_path(Auto, Some("ECS"), Some(s)),
+                Ok(DeployPath::EcsBlueGreen)
+            );
         }
-        assert_eq!(choose_path(Auto, Some("CODE_DEPLOY"), None), Ok(DeployPath::CodeDeploy));
+        assert_eq!(
+            choose_path(Auto, Some("CODE_DEPLOY"), None),
+            Ok(DeployPath::CodeDeploy)
+        );
         let e = choose_path(Auto, Some("EXTERNAL"), None).unwrap_err();
         assert!(e.contains("EXTERNAL") && e.contains("task sets"), "{e}");
         assert!(choose_path(Auto, Some("NEW_THING"), None).is_err());
@@ -471,10 +503,14 @@ mod tests {
     #[test]
     fn a_forced_path_the_service_cannot_take_fails_with_the_reason() {
         let e = choose_path(DeploymentChoice::Rolling, Some("CODE_DEPLOY"), None).unwrap_err();
-        assert!(e.contains("deployment: rolling") && e.contains("CODE_DEPLOY"), "{e}");
+        assert!(
+            e.contains("deployment: rolling") && e.contains("CODE_DEPLOY"),
+            "{e}"
+        );
         let e = choose_path(DeploymentChoice::CodeDeploy, Some("ECS"), None).unwrap_err();
         assert!(e.contains("needs the CODE_DEPLOY controller"), "{e}");
-        let e = choose_path(DeploymentChoice::EcsBlueGreen, Some("ECS"), Some("ROLLING")).unwrap_err();
+        let e =
+            choose_path(DeploymentChoice::EcsBlueGreen, Some("ECS"), Some("ROLLING")).unwrap_err();
         assert!(e.contains("BLUE_GREEN, LINEAR or CANARY"), "{e}");
         assert_eq!(
             choose_path(DeploymentChoice::EcsBlueGreen, Some("ECS"), Some("CANARY")),

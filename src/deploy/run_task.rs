@@ -172,7 +172,14 @@ mod tests {
         };
         assert_eq!(verdict(&task(Some(0)), "web"), Ok(()));
         let e = verdict(&task(Some(3)), "web").unwrap_err();
-        assert!(e.contains("exited with code 3") && e.contains("Essential container"), "{e}");
-        assert!(verdict(&task(None), "web").unwrap_err().contains("without an exit code"));
+        assert!(
+            e.contains("exited with code 3") && e.contains("Essential container"),
+            "{e}"
+        );
+        assert!(
+            verdict(&task(None), "web")
+                .unwrap_err()
+                .contains("without an exit code")
+        );
     }
 }

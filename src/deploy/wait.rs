@@ -270,7 +270,11 @@ impl Poller {
     pub async fn look(&self, cluster: &str, service: &str) -> Answer {
         let (reply, answer) = oneshot::channel();
         let first = {
-            let mut pending = self.shared.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let asks = pending.entry(cluster.to_string()).or_default();
             asks.push(Ask {
                 service: service.to_string(),
@@ -542,7 +546,12 @@ mod tests {
     #[test]
     fn all_new_tasks_running_with_old_ones_draining_is_the_finishing_phase() {
         let s = svc(vec![
-            dep("new", "PRIMARY", Some(DeploymentRolloutState::InProgress), 2),
+            dep(
+                "new",
+                "PRIMARY",
+                Some(DeploymentRolloutState::InProgress),
+                2,
+            ),
             dep("old", "ACTIVE", Some(DeploymentRolloutState::Completed), 2),
         ]);
         assert_eq!(assess(&s, "new"), Assessment::InProgress(Phase::Finishing));
@@ -570,9 +579,16 @@ mod tests {
             Some(DeploymentRolloutState::InProgress),
             0,
         )]);
-        assert!(matches!(assess(&s, "new"), Assessment::Vanished(w) if w.contains("other PRIMARY")));
+        assert!(
+            matches!(assess(&s, "new"), Assessment::Vanished(w) if w.contains("other PRIMARY"))
+        );
         let s = svc(vec![
-            dep("other", "PRIMARY", Some(DeploymentRolloutState::InProgress), 0),
+            dep(
+                "other",
+                "PRIMARY",
+                Some(DeploymentRolloutState::InProgress),
+                0,
+            ),
             dep("new", "ACTIVE", Some(DeploymentRolloutState::InProgress), 2),
         ]);
         assert!(matches!(assess(&s, "new"), Assessment::Vanished(w) if w.contains("primary")));
@@ -594,7 +610,12 @@ mod tests {
     #[test]
     fn progress_shows_counts_state_and_older_deployments_and_events_print_once() {
         let mut s = svc(vec![
-            dep("new", "PRIMARY", Some(DeploymentRolloutState::InProgress), 1),
+            dep(
+                "new",
+                "PRIMARY",
+                Some(DeploymentRolloutState::InProgress),
+                1,
+            ),
             dep("old", "ACTIVE", Some(DeploymentRolloutState::Completed), 2),
         ]);
         assert_eq!(

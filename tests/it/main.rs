@@ -2,6 +2,7 @@
 //! Shared helpers live in `support` (moto server, local registry, `ecs-deploy` runner).
 
 mod action_contract;
+mod deploy_rolling;
 mod foundation;
 mod support;
 mod testbed;
