@@ -111,12 +111,14 @@ pub fn event_ids(service: &Service) -> HashSet<String> {
         .collect()
 }
 
-/// The rolling deploy: update the service, wait for our deployment, roll back on failure.
+/// The rolling deploy: update the service (a fresh deployment when `force`), wait for our
+/// deployment, roll back on failure.
 pub async fn deploy(
     aws: &Aws,
     poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
+    force: bool,
     cancel: &CancellationToken,
     report: &mut AppReport,
 ) -> Result<()> {
@@ -126,7 +128,6 @@ pub async fn deploy(
             what: format!("before updating service {}", prepared.service),
         });
     }
-    let force = plan.settings.force_new_deployment || !prepared.changed;
     let updated = update_service(
         &aws.ecs,
         &prepared.cluster,

@@ -351,7 +351,11 @@ pub async fn deploy(
     let prepared = prepare(aws, plan, d, &live, image).await?;
     report.task_definition_arn = Some(prepared.task_definition_arn.clone());
     report.previous_task_definition_arn = prepared.previous_task_definition_arn.clone();
-    if !prepared.changed && !plan.settings.force_new_deployment {
+    // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
+    // pulls it with a new deployment, so a changed digest forces one (no new revision).
+    let force = plan.settings.force_new_deployment
+        || (!prepared.changed && stale_image(aws, &prepared, report.image_digest.as_deref()).await);
+    if !prepared.changed && !force {
         let what = format!(
             "service {} already runs {} with this image and these settings: nothing registered, nothing updated (set force-new-deployment: true to redeploy anyway)",
             d.service,
@@ -381,10 +385,62 @@ pub async fn deploy(
             .push(format!("one-off task `{}` exited 0", command.join(" ")));
     }
     match path {
-        DeployPath::Rolling => ecs::deploy(aws, poller, plan, &prepared, cancel, report).await,
+        DeployPath::Rolling => {
+            ecs::deploy(aws, poller, plan, &prepared, force, cancel, report).await
+        }
         DeployPath::CodeDeploy => codedeploy::deploy(aws, plan, &prepared, cancel, report).await,
         DeployPath::EcsBlueGreen => bluegreen::deploy(aws, plan, &prepared, cancel, report).await,
     }
+}
+
+/// True when a running task of the service runs `container` from an image digest other than
+/// `digest`. Pure, so each case is tested.
+pub fn digest_differs(tasks: &[aws_sdk_ecs::types::Task], container: &str, digest: &str) -> bool {
+    tasks
+        .iter()
+        .flat_map(|t| t.containers())
+        .filter(|c| c.name() == Some(container))
+        .filter_map(|c| c.image_digest())
+        .any(|d| d != digest)
+}
+
+/// Whether the service's running tasks run another digest than the one just pushed. Unknown
+/// (no digest, no tasks, or a read error) counts as not stale: nothing is forced on a guess.
+async fn stale_image(aws: &Aws, prepared: &Prepared, digest: Option<&str>) -> bool {
+    let Some(digest) = digest else {
+        return false;
+    };
+    let Ok(listed) = aws
+        .ecs
+        .list_tasks()
+        .cluster(&prepared.cluster)
+        .service_name(&prepared.service)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    if listed.task_arns().is_empty() {
+        return false;
+    }
+    let Ok(described) = aws
+        .ecs
+        .describe_tasks()
+        .cluster(&prepared.cluster)
+        .set_tasks(Some(listed.task_arns().iter().take(100).cloned().collect()))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let stale = digest_differs(described.tasks(), &prepared.container, digest);
+    if stale {
+        println!(
+            "service {}: the task definition is unchanged but its tasks run another image digest than {digest}: starting a new deployment",
+            prepared.service
+        );
+    }
+    stale
 }
 
 /// What a deploy would do, read-only: the path, and the diff between the live task definition
@@ -521,6 +577,29 @@ mod tests {
             Ok(DeployPath::CodeDeploy)
         );
         assert!(choose_path(DeploymentChoice::Rolling, Some("EXTERNAL"), None).is_err());
+    }
+
+    #[test]
+    fn a_task_running_another_digest_is_stale() {
+        use aws_sdk_ecs::types::{Container, Task};
+        let task = |d: &str| {
+            Task::builder()
+                .containers(Container::builder().name("web1").image_digest(d).build())
+                .containers(
+                    Container::builder()
+                        .name("envoy")
+                        .image_digest("sha256:e")
+                        .build(),
+                )
+                .build()
+        };
+        assert!(!digest_differs(&[task("sha256:a")], "web1", "sha256:a"));
+        assert!(digest_differs(
+            &[task("sha256:a"), task("sha256:b")],
+            "web1",
+            "sha256:a"
+        ));
+        assert!(!digest_differs(&[], "web1", "sha256:a"));
     }
 
     #[test]
