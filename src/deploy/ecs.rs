@@ -181,9 +181,17 @@ pub async fn deploy(
                 .push(format!("deployment {deployment_id} completed"));
             Ok(())
         }
-        Err(cause) if plan.settings.rollback_on_failure => {
-            Err(rollback::roll_back(aws, poller, plan, prepared, &mut seen, cause, report).await)
-        }
+        Err(cause) if plan.settings.rollback_on_failure => Err(rollback::roll_back(
+            aws,
+            poller,
+            plan,
+            prepared,
+            &deployment_id,
+            &mut seen,
+            cause,
+            report,
+        )
+        .await),
         Err(cause) => {
             println!(
                 "{}: not rolling back (rollback-on-failure: false)",

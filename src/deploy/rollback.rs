@@ -21,6 +21,10 @@ use crate::report::{AppReport, Status};
 /// The shortest wait for the rollback itself, even with a small `wait-for-minutes`.
 const MIN_ROLLBACK_WAIT: Duration = Duration::from_secs(5 * 60);
 
+/// After a cancellation, how long the rollback is followed before the run reports. GitHub
+/// kills a cancelled job about 10 s after its first signal: the outputs must be written by then.
+const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
+
 /// Rolls the service back after `cause`; sets the report's status (`rolled-back`, or `failed`
 /// when the rollback failed too) and returns the error the app ends with.
 pub async fn roll_back(
@@ -28,6 +32,7 @@ pub async fn roll_back(
     poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
+    failed_deployment: &str,
     seen_events: &mut HashSet<String>,
     cause: Error,
     report: &mut AppReport,
@@ -43,7 +48,13 @@ pub async fn roll_back(
         plan.app,
         wait::short_task_definition(previous)
     );
-    match restore(aws, poller, plan, prepared, previous, seen_events).await {
+    let cancelled = matches!(cause, Error::Cancelled { .. });
+    let asked = Restore {
+        previous,
+        failed_deployment,
+        cancelled,
+    };
+    match restore(aws, poller, plan, prepared, &asked, seen_events).await {
         Ok(how) => {
             println!("{}: rolled back: {how}", plan.app);
             report.status = Some(Status::RolledBack);
@@ -86,15 +97,24 @@ pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mu
     }
 }
 
+/// What to restore: the revision to go back to, the deployment that failed, and whether the run
+/// was cancelled (then the rollback is followed only briefly).
+struct Restore<'a> {
+    previous: &'a str,
+    failed_deployment: &'a str,
+    cancelled: bool,
+}
+
 /// Puts the service back on `previous` and waits until that deployment is steady.
 async fn restore(
     aws: &Aws,
     poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
-    previous: &str,
+    asked: &Restore<'_>,
     seen_events: &mut HashSet<String>,
 ) -> Result<String> {
+    let previous = asked.previous;
     // The circuit breaker (rollback: true) may already have started a deployment of the
     // previous revision: follow it instead of starting another one.
     let current = poller
@@ -105,7 +125,9 @@ async fn restore(
     let already = current
         .as_ref()
         .and_then(ecs::primary_deployment)
-        .filter(|d| d.task_definition() == Some(previous))
+        .filter(|d| {
+            d.task_definition() == Some(previous) && d.id() != Some(asked.failed_deployment)
+        })
         .and_then(Deployment::id)
         .map(str::to_string);
     let (deployment_id, how) = match already {
@@ -150,7 +172,18 @@ async fn restore(
         deployment_id: &deployment_id,
         timeout: ecs::wait_timeout(plan).max(MIN_ROLLBACK_WAIT),
     };
-    // The run may have been cancelled already: the rollback still has to finish.
-    wait::wait_for_deployment(poller, &target, seen_events, &CancellationToken::new()).await?;
+    // The run may have been cancelled already: the rollback is followed with a token of its own.
+    let own = CancellationToken::new();
+    let waiting = wait::wait_for_deployment(poller, &target, seen_events, &own);
+    if asked.cancelled {
+        return match tokio::time::timeout(CANCELLED_ROLLBACK_WAIT, waiting).await {
+            Ok(Ok(())) => Ok(format!("{how}, steady again")),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Ok(format!(
+                "{how}; the run was cancelled, so it reports before the service is steady (ECS goes on rolling back)"
+            )),
+        };
+    }
+    waiting.await?;
     Ok(format!("{how}, steady again"))
 }

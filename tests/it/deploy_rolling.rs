@@ -1150,3 +1150,257 @@ async fn several_services_deploy_together_share_their_polls_and_one_failing_does
     );
     assert!(fake.rules.iter().all(|r| r.num_calls() > 0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The real binary and a real signal, against moto (which keeps the rollout IN_PROGRESS).
+
+#[tokio::test]
+async fn sigterm_mid_wait_rolls_the_service_back_and_still_writes_the_outputs() {
+    use std::process::{Command, Stdio};
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output_file = dir.path().join("github_output");
+    let log = dir.path().join("stdout");
+    std::fs::write(&output_file, "").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-deploy"))
+        .current_dir(repo_root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .envs(aws_env(&moto.endpoint()))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("GITHUB_WORKSPACE", fixture("monorepo"))
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env(
+            "GITHUB_EVENT_PATH",
+            fixture("events/workflow-dispatch-latest.json"),
+        )
+        .env("GITHUB_OUTPUT", &output_file)
+        .env("INPUT_CLUSTER", "prod")
+        .env("INPUT_SERVICE", "web1")
+        .env("INPUT_CONTAINER-NAME", "web1")
+        .env("INPUT_PACKAGE-JSON", "apps/web1/package.json")
+        .env("INPUT_IMAGE", NEW_IMAGE)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while !read_log().contains("waiting for deployment") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never started waiting:\n{}",
+            read_log()
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("exited early ({status}):\n{}", read_log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        service_task_definition(&ecs, "web1").await,
+        format!("{ACCOUNT_TD}/web1:2")
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // GitHub kills a cancelled job about 10 s after the first signal: the run must end first.
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if signalled.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM:\n{}", read_log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = read_log();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("cancellation requested"), "{stdout}");
+    assert!(stdout.contains("rolling back to web1:1"), "{stdout}");
+    // The rollback's UpdateService carried the previous revision's ARN.
+    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+    let outputs =
+        crate::support::parse_github_output(&std::fs::read_to_string(&output_file).unwrap());
+    assert_eq!(
+        outputs.get("status").map(String::as_str),
+        Some("rolled-back"),
+        "{outputs:?}\n{stdout}"
+    );
+    assert_eq!(outputs.get("previous-task-definition-arn"), Some(&first));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one-off task, through the whole `deploy()` story, against a scripted ECS (moto's RunTask
+// never stops a task, so an exit code cannot be played there).
+
+fn live_fargate_service() -> Service {
+    Service::builder()
+        .service_name("web1")
+        .status("ACTIVE")
+        .task_definition(prev_arn("web1"))
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .subnets("subnet-1")
+                        .security_groups("sg-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .deployments(dep(
+            "web1-old",
+            "PRIMARY",
+            &prev_arn("web1"),
+            2,
+            DeploymentRolloutState::Completed,
+        ))
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_is_updated() {
+    use aws_sdk_ecs::operation::deregister_task_definition::DeregisterTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::run_task::RunTaskOutput;
+    use aws_sdk_ecs::types::{Container, LaunchType, Task, TaskDefinition};
+
+    let describe = mock!(Client::describe_services).then_output(|| {
+        DescribeServicesOutput::builder()
+            .services(live_fargate_service())
+            .build()
+    });
+    let live_td = serde_json::json!({"taskDefinition": {
+        "taskDefinitionArn": prev_arn("web1"), "revision": 1, "status": "ACTIVE",
+        "family": "web1", "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+        "requiresCompatibilities": ["FARGATE"],
+        "containerDefinitions": [{"name": "web1", "image": "web1:old", "essential": true}]
+    }})
+    .to_string();
+    let describe_td = mock!(Client::describe_task_definition)
+        .sequence()
+        .http_status(200, Some(live_td))
+        .repeatedly()
+        .build();
+    let register = mock!(Client::register_task_definition).then_output(|| {
+        RegisterTaskDefinitionOutput::builder()
+            .task_definition(
+                TaskDefinition::builder()
+                    .task_definition_arn(new_arn("web1"))
+                    .build(),
+            )
+            .build()
+    });
+    let run = mock!(Client::run_task)
+        .match_requests(|r| {
+            let o = &r.overrides().unwrap().container_overrides()[0];
+            o.name() == Some("web1")
+                && o.command() == ["python", "manage.py", "migrate"]
+                && r.task_definition() == Some(new_arn("web1").as_str())
+                && r.launch_type() == Some(&LaunchType::Fargate)
+                && r.network_configuration()
+                    .and_then(|n| n.awsvpc_configuration())
+                    .is_some_and(|a| a.subnets() == ["subnet-1"])
+        })
+        .then_output(|| {
+            RunTaskOutput::builder()
+                .tasks(Task::builder().task_arn("arn:task/1").build())
+                .build()
+        });
+    let tasks = mock!(Client::describe_tasks)
+        .sequence()
+        .output(|| {
+            DescribeTasksOutput::builder()
+                .tasks(Task::builder().last_status("RUNNING").build())
+                .build()
+        })
+        .times(3)
+        .output(|| {
+            DescribeTasksOutput::builder()
+                .tasks(
+                    Task::builder()
+                        .last_status("STOPPED")
+                        .stopped_reason("Essential container in task exited")
+                        .containers(Container::builder().name("web1").exit_code(1).build())
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let deregister = mock!(Client::deregister_task_definition)
+        .match_requests(|r| r.task_definition() == Some(new_arn("web1").as_str()))
+        .then_output(|| DeregisterTaskDefinitionOutput::builder().build());
+    let update =
+        mock!(Client::update_service).then_output(|| UpdateServiceOutput::builder().build());
+    let client = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &describe_td,
+            &register,
+            &run,
+            &tasks,
+            &deregister,
+            &update
+        ]
+    );
+    let other = sdk_config("http://127.0.0.1:9");
+    let aws = Aws {
+        ecs: client.clone(),
+        ecr: aws_sdk_ecr::Client::new(&other),
+        codedeploy: aws_sdk_codedeploy::Client::new(&other),
+        region: None,
+    };
+    let plan = app_plan(
+        "web1",
+        &[
+            ("run-task-command", "python manage.py migrate"),
+            ("deregister-failed-task-definition", "true"),
+        ],
+    );
+    let mut report = AppReport::default();
+    let r = ecs_deploy::deploy::deploy(
+        &aws,
+        &Poller::new(client),
+        &plan,
+        NEW_IMAGE,
+        &CancellationToken::new(),
+        &mut report,
+    )
+    .await;
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("exited with code 1")
+            && e.contains("Essential container in task exited")
+            && e.contains("the service was not updated"),
+        "{e}"
+    );
+    assert_eq!(register.num_calls(), 1);
+    assert_eq!(
+        run.num_calls(),
+        1,
+        "RunTask with the command, new revision, service network"
+    );
+    assert_eq!(tasks.num_calls(), 4);
+    assert_eq!(
+        update.num_calls(),
+        0,
+        "no UpdateService after a failed one-off task"
+    );
+    assert_eq!(deregister.num_calls(), 1);
+    assert_eq!(report.task_definition_arn, Some(new_arn("web1")));
+}
