@@ -186,9 +186,11 @@ pub async fn deploy(
             poller,
             plan,
             prepared,
-            &deployment_id,
+            rollback::Failed {
+                deployment_id: &deployment_id,
+                cause,
+            },
             &mut seen,
-            cause,
             report,
         )
         .await),

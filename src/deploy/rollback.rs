@@ -25,6 +25,13 @@ const MIN_ROLLBACK_WAIT: Duration = Duration::from_secs(5 * 60);
 /// kills a cancelled job about 10 s after its first signal: the outputs must be written by then.
 const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
 
+/// The deployment that failed and why.
+#[derive(Debug)]
+pub struct Failed<'a> {
+    pub deployment_id: &'a str,
+    pub cause: Error,
+}
+
 /// Rolls the service back after `cause`; sets the report's status (`rolled-back`, or `failed`
 /// when the rollback failed too) and returns the error the app ends with.
 pub async fn roll_back(
@@ -32,11 +39,14 @@ pub async fn roll_back(
     poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
-    failed_deployment: &str,
+    failed: Failed<'_>,
     seen_events: &mut HashSet<String>,
-    cause: Error,
     report: &mut AppReport,
 ) -> Error {
+    let Failed {
+        deployment_id: failed_deployment,
+        cause,
+    } = failed;
     let Some(previous) = prepared.previous_task_definition_arn.as_deref() else {
         report.status = Some(Status::Failed);
         report.rollback = Some("no previous task definition to roll back to".into());
