@@ -443,6 +443,10 @@ async fn stale_image(aws: &Aws, prepared: &Prepared, digest: Option<&str>) -> bo
     stale
 }
 
+/// How long the dry run waits for the live service and task definition before it falls back to
+/// the diff against the `task-definition` file.
+const PREVIEW_LIVE_READ: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What a deploy would do, read-only: the path, and the diff between the live task definition
 /// and the one that would be registered (against the file when the live one cannot be read).
 pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
@@ -454,18 +458,30 @@ pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
         .as_deref()
         .or(plan.settings.container_name.as_deref());
     let env = &plan.settings.environment_variables;
-    let live = match ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await {
-        Ok(svc) => {
+    // With a file there is always something to show: the live read gets a short leash.
+    let read_live = async {
+        let svc = ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await?;
+        let td = match svc.task_definition() {
+            Some(arn) => Some((
+                arn.to_string(),
+                register::describe_raw(&aws.ecs, arn).await?,
+            )),
+            None => None,
+        };
+        Ok::<_, Error>((svc, td))
+    };
+    let read = match tokio::time::timeout(PREVIEW_LIVE_READ, read_live).await {
+        Ok(r) => r,
+        Err(_) => Err(service_error(
+            d,
+            format!("no answer from AWS in {PREVIEW_LIVE_READ:?}"),
+        )),
+    };
+    let live = match read {
+        Ok((svc, td)) => {
             let (controller, strategy) = controller_and_strategy(&svc);
             let path =
                 choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
-            let td = match svc.task_definition() {
-                Some(arn) => Some((
-                    arn.to_string(),
-                    register::describe_raw(&aws.ecs, arn).await?,
-                )),
-                None => None,
-            };
             Some((path, td))
         }
         Err(e) if d.task_definition_file.is_some() => {

@@ -1404,3 +1404,32 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
     assert_eq!(deregister.num_calls(), 1);
     assert_eq!(report.task_definition_arn, Some(new_arn("web1")));
 }
+
+#[tokio::test]
+async fn the_dry_run_without_a_file_diffs_the_live_task_definition_and_writes_nothing() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let out = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", NEW_IMAGE),
+            ("service", "web1"),
+            ("container-name", "web1"),
+            ("dry-run", "true"),
+        ],
+    );
+    out.assert_success();
+    assert!(out.stdout.contains("deployment path: rolling"), "{out}");
+    assert!(
+        out.stdout.contains(
+            "-      \"image\": \"123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2\""
+        ) && out
+            .stdout
+            .contains(&format!("+      \"image\": \"{NEW_IMAGE}\"")),
+        "{out}"
+    );
+    assert_eq!(revisions(&ecs, "web1").await, vec![first.clone()]);
+    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+}
