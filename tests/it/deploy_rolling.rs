@@ -70,14 +70,20 @@ fn deploy_bin(moto: &MotoServer, inputs: &[(&str, &str)]) -> BinOutput {
 
 /// A realistic EC2 web app: bridge networking, dynamic host port, soft memory limit.
 async fn create_bridge_service(ecs: &Client) -> String {
+    create_bridge_service_named(ecs, "web1").await
+}
+
+async fn create_bridge_service_named(ecs: &Client, name: &str) -> String {
     ecs.create_cluster()
         .cluster_name("prod")
         .send()
         .await
         .unwrap();
     let container = ContainerDefinition::builder()
-        .name("web1")
-        .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
+        .name(name)
+        .image(format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}:v1.2.2"
+        ))
         .essential(true)
         .memory_reservation(256)
         .cpu(256)
@@ -104,7 +110,7 @@ async fn create_bridge_service(ecs: &Client) -> String {
         .log_configuration(
             LogConfiguration::builder()
                 .log_driver(LogDriver::Awslogs)
-                .options("awslogs-group", "/ecs/web1")
+                .options("awslogs-group", format!("/ecs/{name}"))
                 .options("awslogs-region", "us-east-1")
                 .build()
                 .unwrap(),
@@ -112,7 +118,7 @@ async fn create_bridge_service(ecs: &Client) -> String {
         .build();
     let arn = ecs
         .register_task_definition()
-        .family("web1")
+        .family(name)
         .network_mode(NetworkMode::Bridge)
         .container_definitions(container)
         .send()
@@ -125,7 +131,7 @@ async fn create_bridge_service(ecs: &Client) -> String {
         .to_string();
     ecs.create_service()
         .cluster("prod")
-        .service_name("web1")
+        .service_name(name)
         .task_definition(&arn)
         .desired_count(2)
         .send()
@@ -1432,4 +1438,80 @@ async fn the_dry_run_without_a_file_diffs_the_live_task_definition_and_writes_no
     );
     assert_eq!(revisions(&ecs, "web1").await, vec![first.clone()]);
     assert_eq!(service_task_definition(&ecs, "web1").await, first);
+}
+
+#[tokio::test]
+async fn the_config_form_deploys_its_apps_together_and_one_failing_does_not_stop_the_others() {
+    let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let ecs = ecs_client(&moto);
+    let web1 = create_bridge_service_named(&ecs, "web1").await;
+    let web2 = create_bridge_service_named(&ecs, "web2").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ecs-deploy.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"defaults:
+  cluster: prod
+apps:
+  web1:
+    package-json: apps/web1/package.json
+    image: {NEW_IMAGE}
+    service: web1
+    container-name: web1
+  web2:
+    package-json: apps/web2/package.json
+    image: registry.example.com/web2:v2.0.1
+    service: web2
+    container-name: web2
+  web3:
+    package-json: apps/web2/package.json
+    image: registry.example.com/web3:v2.0.1
+    service: web3-missing
+"#
+        ),
+    )
+    .unwrap();
+    let out = deploy_bin(
+        &moto,
+        &[("config", config.to_str().unwrap()), ("app", "all")],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("failed"));
+    let results: Vec<Value> = serde_json::from_str(out.output("results").unwrap()).unwrap();
+    let by_app: BTreeMap<&str, &Value> = results
+        .iter()
+        .map(|r| (r["app"].as_str().unwrap(), r))
+        .collect();
+    assert_eq!(by_app.len(), 3, "{out}");
+    assert_eq!(by_app["web1"]["status"], "succeeded");
+    assert_eq!(by_app["web2"]["status"], "succeeded");
+    assert_eq!(by_app["web3"]["status"], "failed");
+    assert!(
+        by_app["web3"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("web3-missing")
+    );
+    assert_eq!(
+        by_app["web1"]["task-definition-arn"],
+        format!("{ACCOUNT_TD}/web1:2")
+    );
+    assert_eq!(
+        by_app["web2"]["task-definition-arn"],
+        format!("{ACCOUNT_TD}/web2:2")
+    );
+    assert_eq!(
+        by_app["web1"]["previous-task-definition-arn"],
+        web1.as_str()
+    );
+    assert_eq!(
+        by_app["web2"]["previous-task-definition-arn"],
+        web2.as_str()
+    );
+    assert_eq!(by_app["web2"]["deployment-kind"], "rolling");
+    assert_eq!(
+        containers(&ecs, &format!("{ACCOUNT_TD}/web2:2")).await[0].image(),
+        Some("registry.example.com/web2:v2.0.1")
+    );
 }
