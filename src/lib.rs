@@ -255,7 +255,9 @@ pub async fn run(
     report.trigger = Some(trigger.describe());
     let plan = {
         let _g = Group::start("Plan");
-        match plan::build(settings, &trigger) {
+        match plan::build(settings, &trigger)
+            .and_then(|p| deploy::check_distinct_services(&p.apps).map(|()| p))
+        {
             Ok(p) => {
                 print!("{}", p.render_text(settings));
                 p

@@ -443,6 +443,29 @@ async fn stale_image(aws: &Aws, prepared: &Prepared, digest: Option<&str>) -> bo
     stale
 }
 
+/// Refuses a run where two apps deploy the same service: each would register a revision from
+/// the same live task definition with only its own image, and the last update would undo the
+/// other's image. Checked before anything is built or written.
+pub fn check_distinct_services(apps: &[AppPlan]) -> Result<()> {
+    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
+    for a in apps {
+        let Some(d) = &a.deploy else { continue };
+        if let Some((_, _, other)) = seen
+            .iter()
+            .find(|(c, s, _)| *c == d.cluster && *s == d.service)
+        {
+            return Err(Error::InputConflict {
+                message: format!(
+                    "apps {other} and {} both deploy service {} in cluster {}; one run cannot give several containers of one service their images yet: deploy them in separate runs, or give the service to one app",
+                    a.app, d.service, d.cluster
+                ),
+            });
+        }
+        seen.push((&d.cluster, &d.service, &a.app));
+    }
+    Ok(())
+}
+
 /// How long the dry run waits for the live service and task definition before it falls back to
 /// the diff against the `task-definition` file.
 const PREVIEW_LIVE_READ: std::time::Duration = std::time::Duration::from_secs(5);

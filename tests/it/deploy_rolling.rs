@@ -1515,3 +1515,43 @@ apps:
         Some("registry.example.com/web2:v2.0.1")
     );
 }
+
+#[tokio::test]
+async fn two_apps_of_the_config_deploying_one_service_are_refused_before_any_write() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ecs-deploy.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"defaults:
+  cluster: prod
+  service: web1
+apps:
+  web1:
+    package-json: apps/web1/package.json
+    image: {NEW_IMAGE}
+    container-name: web1
+  worker:
+    package-json: apps/web2/package.json
+    image: registry.example.com/worker:v2.0.1
+    container-name: worker
+"#
+        ),
+    )
+    .unwrap();
+    let out = deploy_bin(
+        &moto,
+        &[("config", config.to_str().unwrap()), ("app", "all")],
+    );
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .contains("apps web1 and worker both deploy service web1 in cluster prod"),
+        "{out}"
+    );
+    assert_eq!(revisions(&ecs, "web1").await, vec![first.clone()]);
+    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+}
