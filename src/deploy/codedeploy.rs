@@ -20,7 +20,6 @@ pub async fn deploy(
     Err(Error::Service {
         cluster: prepared.cluster.clone(),
         service: prepared.service.clone(),
-        problem: "CodeDeploy deployments are being built (placeholder replaced before release)"
-            .into(),
+        problem: "CodeDeploy deployments are being built (placeholder replaced before release)".into(),
     })
 }

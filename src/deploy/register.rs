@@ -51,15 +51,12 @@ pub async fn describe_raw(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value>
         .send()
         .await
         .map_err(|e| Error::aws("ECS", "DescribeTaskDefinition", e))?;
-    let bytes = raw
-        .0
-        .lock()
-        .ok()
-        .and_then(|mut b| b.take())
-        .ok_or_else(|| Error::TaskDefinition {
+    let bytes = raw.0.lock().ok().and_then(|mut b| b.take()).ok_or_else(|| {
+        Error::TaskDefinition {
             source_name: arn.to_string(),
             problem: "DescribeTaskDefinition answered without a body to read".into(),
-        })?;
+        }
+    })?;
     let text = String::from_utf8_lossy(&bytes);
     task_definition::parse(arn, &text)
 }

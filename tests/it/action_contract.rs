@@ -179,7 +179,10 @@ fn workflow_files() -> Vec<PathBuf> {
         let entries = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
             .map(|e| e.expect("directory entry").path());
-        files.extend(entries.filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml")));
+        files.extend(entries.filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "yml" || x == "yaml")
+        }));
     }
     files.sort();
     files
@@ -281,11 +284,7 @@ fn every_example_workflow_uses_the_published_action() {
         let text = std::fs::read_to_string(&path).unwrap();
         let wf: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
         let steps = action_steps(&path, &wf);
-        assert!(
-            !steps.is_empty(),
-            "{} never uses the action",
-            path.display()
-        );
+        assert!(!steps.is_empty(), "{} never uses the action", path.display());
         assert!(
             text.contains(&format!("{ACTION_REPO}@v1")),
             "{}: examples show the published form `{ACTION_REPO}@v1`",

