@@ -122,6 +122,17 @@ pub enum Error {
         problem: String,
     },
 
+    /// A deployment failed and putting the service back failed too: both errors, so a person
+    /// knows the service may be half-deployed.
+    #[error(
+        "{target}: {cause}; and the rollback failed too: {rollback}; check the service in the console and deploy the previous task definition by hand"
+    )]
+    RollbackFailed {
+        target: String,
+        cause: String,
+        rollback: String,
+    },
+
     /// The run was cancelled (SIGTERM/SIGINT, as GitHub sends on job cancel).
     #[error("cancelled: {what}")]
     Cancelled { what: String },

@@ -87,6 +87,7 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
 /// Runs one app: image, then deploy. Never panics; the error lands in the app's report.
 async fn run_app(
     aws: &Aws,
+    poller: &deploy::wait::Poller,
     settings: &Settings,
     plan: &AppPlan,
     cancel: &CancellationToken,
@@ -112,7 +113,7 @@ async fn run_app(
         rep.image_built = Some(image.built);
         if plan.deploy.is_some() {
             let _g = Group::start(&format!("{}: deploy", plan.app));
-            deploy::deploy(aws, plan, &image.reference, cancel, &mut rep).await?;
+            deploy::deploy(aws, poller, plan, &image.reference, cancel, &mut rep).await?;
         } else {
             println!(
                 "{}: image pushed; no service given, so no deploy was asked for",
@@ -254,7 +255,9 @@ pub async fn run(
     report.trigger = Some(trigger.describe());
     let plan = {
         let _g = Group::start("Plan");
-        match plan::build(settings, &trigger) {
+        match plan::build(settings, &trigger)
+            .and_then(|p| deploy::check_distinct_services(&p.apps).map(|()| p))
+        {
             Ok(p) => {
                 print!("{}", p.render_text(settings));
                 p
@@ -272,7 +275,12 @@ pub async fn run(
         return report;
     }
     notifier.start(&plan).await;
-    let runs = plan.apps.iter().map(|a| run_app(aws, settings, a, cancel));
+    // One poller for the run: apps deploying together share their DescribeServices calls.
+    let poller = deploy::wait::Poller::new(aws.ecs.clone());
+    let runs = plan
+        .apps
+        .iter()
+        .map(|a| run_app(aws, &poller, settings, a, cancel));
     report.apps = futures_util::future::join_all(runs).await;
     report.duration = started.elapsed();
     report

@@ -10,14 +10,21 @@ pub mod appspec;
 pub mod bluegreen;
 pub mod codedeploy;
 pub mod codedeploy_progress;
+pub mod ecs;
 pub mod register;
+pub mod rollback;
+pub mod run_task;
 pub mod task_definition;
+pub mod wait;
 
+use aws_sdk_ecs::types::Service;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::plan::AppPlan;
+use crate::inputs::DeploymentChoice;
+use crate::plan::{AppPlan, DeployPlan};
 use crate::report::AppReport;
 
 /// What every deployment path starts from, once the task definition is registered (or found to
@@ -40,39 +47,654 @@ pub struct Prepared {
     pub changed: bool,
 }
 
-/// Deploys `image` for the app; fills the report's deploy fields and status as it goes.
-pub async fn deploy(
-    _aws: &Aws,
+/// The deployment path a service takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployPath {
+    /// `ECS` controller, ROLLING strategy: UpdateService and wait (`ecs.rs`).
+    Rolling,
+    /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy.rs`).
+    CodeDeploy,
+    /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen.rs`).
+    EcsBlueGreen,
+}
+
+impl DeployPath {
+    /// The `deployment-kind` output value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployPath::Rolling => "rolling",
+            DeployPath::CodeDeploy => "codedeploy",
+            DeployPath::EcsBlueGreen => "ecs-blue-green",
+        }
+    }
+}
+
+/// Chooses the path from the `deployment` input and the service's deployment controller type
+/// and strategy (absent means ECS and ROLLING, as ECS defaults). The error says why the service
+/// cannot take the asked path and what to change.
+pub fn choose_path(
+    choice: DeploymentChoice,
+    controller: Option<&str>,
+    strategy: Option<&str>,
+) -> std::result::Result<DeployPath, String> {
+    let controller = controller.unwrap_or("ECS");
+    let strategy = strategy.unwrap_or("ROLLING");
+    let natural = match (controller, strategy) {
+        ("ECS", "ROLLING") => Ok(DeployPath::Rolling),
+        ("ECS", "BLUE_GREEN" | "LINEAR" | "CANARY") => Ok(DeployPath::EcsBlueGreen),
+        ("ECS", other) => Err(format!(
+            "uses the deployment strategy {other}, which this action does not know; use ROLLING, BLUE_GREEN, LINEAR or CANARY"
+        )),
+        ("CODE_DEPLOY", _) => Ok(DeployPath::CodeDeploy),
+        ("EXTERNAL", _) => Err(
+            "uses the EXTERNAL deployment controller: its deployments are made with task sets by another tool, not by this action; deploy it with that tool, or recreate the service with the ECS or CODE_DEPLOY controller".into(),
+        ),
+        (other, _) => Err(format!(
+            "uses the deployment controller {other}, which this action does not know; use ECS or CODE_DEPLOY"
+        )),
+    };
+    let want = match choice {
+        DeploymentChoice::Auto => return natural,
+        DeploymentChoice::Rolling => DeployPath::Rolling,
+        DeploymentChoice::CodeDeploy => DeployPath::CodeDeploy,
+        DeploymentChoice::EcsBlueGreen => DeployPath::EcsBlueGreen,
+    };
+    match natural {
+        Ok(p) if p == want => Ok(p),
+        Ok(_) => Err(format!(
+            "cannot take `deployment: {}`: it has the {controller} deployment controller with the {strategy} strategy, which needs {}; set `deployment: auto` or change the service",
+            choice.as_str(),
+            match want {
+                DeployPath::Rolling => "the ECS controller with the ROLLING strategy",
+                DeployPath::CodeDeploy => "the CODE_DEPLOY controller",
+                DeployPath::EcsBlueGreen =>
+                    "the ECS controller with the BLUE_GREEN, LINEAR or CANARY strategy",
+            }
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// The service's deployment controller type and strategy, as [`choose_path`] takes them.
+fn controller_and_strategy(service: &Service) -> (Option<&str>, Option<&str>) {
+    (
+        service.deployment_controller().map(|c| c.r#type().as_str()),
+        service
+            .deployment_configuration()
+            .and_then(|c| c.strategy())
+            .map(|s| s.as_str()),
+    )
+}
+
+/// Checks that `image` is a valid image reference (`[host[:port]/]path[:tag][@digest]`) before
+/// anything is written, so a typo fails here and not as a task that cannot pull.
+pub fn check_image_reference(image: &str) -> Result<()> {
+    let bad = |reason: &str| Err(Error::invalid_input("image", image, reason.to_string()));
+    if image.is_empty() {
+        return bad("is empty");
+    }
+    if image.len() > 1024 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad(
+            "has spaces or control characters; an image reference is registry/repository:tag",
+        );
+    }
+    let (name_tag, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let ok = match d.split_once(':') {
+            Some(("sha256", hex)) => {
+                hex.len() == 64
+                    && hex
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            }
+            Some((algo, hex)) => {
+                !algo.is_empty()
+                    && algo
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c))
+                    && hex.len() >= 32
+                    && hex.chars().all(|c| c.is_ascii_hexdigit())
+            }
+            None => false,
+        };
+        if !ok {
+            return bad("has an invalid digest after @ (expected sha256:<64 lowercase hex>)");
+        }
+    }
+    let last_slash = name_tag.rfind('/');
+    let (name, tag) = match name_tag.rfind(':') {
+        Some(i) if last_slash.is_none_or(|s| i > s) => (&name_tag[..i], Some(&name_tag[i + 1..])),
+        _ => (name_tag, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && !t.starts_with(['.', '-'])
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !ok {
+            return bad(
+                "has an invalid tag (letters, digits, _ . -; at most 128; not starting with . or -)",
+            );
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 1 {
+        let first = parts[0];
+        if first.contains(['.', ':']) || first == "localhost" {
+            let host_ok = first
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+            let port_ok = match first.rsplit_once(':') {
+                Some((_, port)) if !first.ends_with(']') => {
+                    !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
+                }
+                _ => true,
+            };
+            if !host_ok || !port_ok || first.starts_with(['.', '-', ':']) {
+                return bad("has an invalid registry host");
+            }
+            parts.remove(0);
+        }
+    }
+    for p in parts {
+        let ok = !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            && !p.starts_with(['.', '_', '-'])
+            && !p.ends_with(['.', '_', '-']);
+        if !ok {
+            return bad(
+                "has an invalid repository name (lowercase letters, digits and . _ - between them, parts separated by /)",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
+    Error::Service {
+        cluster: d.cluster.clone(),
+        service: d.service.clone(),
+        problem: problem.into(),
+    }
+}
+
+/// The task definition a deploy starts from and the live one: the `task-definition` file when
+/// given, else the service's live task definition (read as raw JSON so no field is lost).
+struct Sources {
+    source_name: String,
+    base: Value,
+    live: Option<Value>,
+}
+
+async fn sources(aws: &Aws, d: &DeployPlan, live_service: &Service) -> Result<Sources> {
+    let live_arn = live_service.task_definition();
+    let live = match live_arn {
+        Some(arn) => Some(register::describe_raw(&aws.ecs, arn).await?),
+        None => None,
+    };
+    match (&d.task_definition_file, live_arn, &live) {
+        (Some((path, td)), _, _) => Ok(Sources {
+            source_name: path.display().to_string(),
+            base: td.clone(),
+            live,
+        }),
+        (None, Some(arn), Some(td)) => Ok(Sources {
+            source_name: arn.to_string(),
+            base: td.clone(),
+            live,
+        }),
+        _ => Err(service_error(
+            d,
+            "has no task definition to start from; give `task-definition` (a JSON file)",
+        )),
+    }
+}
+
+/// Renders the new task definition and compares it with the live one: `(rendered, changed)`.
+/// Pure: the same file and image as what runs gives `changed == false`.
+pub fn render_and_compare(
+    source_name: &str,
+    base: &Value,
+    live: Option<&Value>,
+    container: Option<&str>,
+    image: &str,
+    env: &[(String, String)],
+) -> Result<(String, Value, bool)> {
+    let container = task_definition::pick_container(source_name, base, container)?;
+    let rendered = task_definition::render(base, &container, image, env)?;
+    let changed = !live.is_some_and(|l| task_definition::equivalent(&rendered, l));
+    Ok((container, rendered, changed))
+}
+
+/// Renders, compares and (when it changed) registers the task definition: the [`Prepared`]
+/// value every path starts from.
+pub async fn prepare(
+    aws: &Aws,
     plan: &AppPlan,
-    _image: &str,
-    _cancel: &CancellationToken,
-    _report: &mut AppReport,
+    d: &DeployPlan,
+    live_service: &Service,
+    image: &str,
+) -> Result<Prepared> {
+    let src = sources(aws, d, live_service).await?;
+    let container = d
+        .container
+        .as_deref()
+        .or(plan.settings.container_name.as_deref());
+    let (container, rendered, changed) = render_and_compare(
+        &src.source_name,
+        &src.base,
+        src.live.as_ref(),
+        container,
+        image,
+        &plan.settings.environment_variables,
+    )?;
+    let previous = live_service.task_definition().map(str::to_string);
+    let task_definition_arn = match (&previous, changed) {
+        (Some(arn), false) => arn.clone(),
+        _ => {
+            let arn = register::register_raw(&aws.ecs, &rendered).await?;
+            println!(
+                "{}: registered {} ({container} → {image})",
+                plan.app,
+                wait::short_task_definition(&arn)
+            );
+            arn
+        }
+    };
+    Ok(Prepared {
+        cluster: d.cluster.clone(),
+        service: d.service.clone(),
+        live: live_service.clone(),
+        task_definition_arn,
+        previous_task_definition_arn: previous,
+        container_port: task_definition::container_port(&rendered, &container),
+        container,
+        changed,
+    })
+}
+
+/// Deploys `image` for the app; fills the report's deploy fields and status as it goes.
+/// The story: describe the service, choose the path, prepare (render, compare, register),
+/// stop when nothing changed, run the one-off task, then hand over to the path.
+pub async fn deploy(
+    aws: &Aws,
+    poller: &wait::Poller,
+    plan: &AppPlan,
+    image: &str,
+    cancel: &CancellationToken,
+    report: &mut AppReport,
 ) -> Result<()> {
     let Some(d) = &plan.deploy else {
         return Ok(());
     };
-    Err(Error::Service {
-        cluster: d.cluster.clone(),
-        service: d.service.clone(),
-        problem: "deploying is not available in this build".into(),
-    })
+    check_image_reference(image)?;
+    let live = ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await?;
+    let (controller, strategy) = controller_and_strategy(&live);
+    let path = choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
+    report.deployment_kind = Some(path.as_str().to_string());
+    println!(
+        "{}: service {} (cluster {}) deploys by the {} path",
+        plan.app,
+        d.service,
+        d.cluster,
+        path.as_str()
+    );
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled {
+            what: format!("before registering a task definition for {}", d.service),
+        });
+    }
+    let prepared = prepare(aws, plan, d, &live, image).await?;
+    report.task_definition_arn = Some(prepared.task_definition_arn.clone());
+    report.previous_task_definition_arn = prepared.previous_task_definition_arn.clone();
+    // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
+    // pulls it with a new deployment, so a changed digest forces one (no new revision).
+    let force = plan.settings.force_new_deployment
+        || (!prepared.changed && stale_image(aws, &prepared, report.image_digest.as_deref()).await);
+    if !prepared.changed && !force {
+        let what = format!(
+            "service {} already runs {} with this image and these settings: nothing registered, nothing updated (set force-new-deployment: true to redeploy anyway)",
+            d.service,
+            wait::short_task_definition(&prepared.task_definition_arn)
+        );
+        println!("{}: {what}", plan.app);
+        report.steps.push(what);
+        return Ok(());
+    }
+    if prepared.changed {
+        report.steps.push(format!(
+            "registered {}",
+            wait::short_task_definition(&prepared.task_definition_arn)
+        ));
+    }
+    if let Some(command) = &plan.settings.run_task_command {
+        if let Err(e) =
+            run_task::run_once(aws, &prepared, command, ecs::wait_timeout(plan), cancel).await
+        {
+            if plan.settings.deregister_failed_task_definition && prepared.changed {
+                rollback::deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
+            }
+            return Err(e);
+        }
+        report
+            .steps
+            .push(format!("one-off task `{}` exited 0", command.join(" ")));
+    }
+    match path {
+        DeployPath::Rolling => {
+            ecs::deploy(aws, poller, plan, &prepared, force, cancel, report).await
+        }
+        DeployPath::CodeDeploy => codedeploy::deploy(aws, plan, &prepared, cancel, report).await,
+        DeployPath::EcsBlueGreen => bluegreen::deploy(aws, plan, &prepared, cancel, report).await,
+    }
 }
 
-/// What a deploy would do, read-only: the live service and the task definition diff.
-pub async fn preview(_aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
+/// True when a running task of the service runs `container` from an image digest other than
+/// `digest`. Pure, so each case is tested.
+pub fn digest_differs(tasks: &[aws_sdk_ecs::types::Task], container: &str, digest: &str) -> bool {
+    tasks
+        .iter()
+        .flat_map(|t| t.containers())
+        .filter(|c| c.name() == Some(container))
+        .filter_map(|c| c.image_digest())
+        .any(|d| d != digest)
+}
+
+/// Whether the service's running tasks run another digest than the one just pushed. Unknown
+/// (no digest, no tasks, or a read error) counts as not stale: nothing is forced on a guess.
+async fn stale_image(aws: &Aws, prepared: &Prepared, digest: Option<&str>) -> bool {
+    let Some(digest) = digest else {
+        return false;
+    };
+    let Ok(listed) = aws
+        .ecs
+        .list_tasks()
+        .cluster(&prepared.cluster)
+        .service_name(&prepared.service)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    if listed.task_arns().is_empty() {
+        return false;
+    }
+    let Ok(described) = aws
+        .ecs
+        .describe_tasks()
+        .cluster(&prepared.cluster)
+        .set_tasks(Some(listed.task_arns().iter().take(100).cloned().collect()))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let stale = digest_differs(described.tasks(), &prepared.container, digest);
+    if stale {
+        println!(
+            "service {}: the task definition is unchanged but its tasks run another image digest than {digest}: starting a new deployment",
+            prepared.service
+        );
+    }
+    stale
+}
+
+/// Refuses a run where two apps deploy the same service: each would register a revision from
+/// the same live task definition with only its own image, and the last update would undo the
+/// other's image. Checked before anything is built or written.
+pub fn check_distinct_services(apps: &[AppPlan]) -> Result<()> {
+    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
+    for a in apps {
+        let Some(d) = &a.deploy else { continue };
+        if let Some((_, _, other)) = seen
+            .iter()
+            .find(|(c, s, _)| *c == d.cluster && *s == d.service)
+        {
+            return Err(Error::InputConflict {
+                message: format!(
+                    "apps {other} and {} both deploy service {} in cluster {}; one run cannot give several containers of one service their images yet: deploy them in separate runs, or give the service to one app",
+                    a.app, d.service, d.cluster
+                ),
+            });
+        }
+        seen.push((&d.cluster, &d.service, &a.app));
+    }
+    Ok(())
+}
+
+/// How long the dry run waits for the live service and task definition before it falls back to
+/// the diff against the `task-definition` file.
+const PREVIEW_LIVE_READ: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a deploy would do, read-only: the path, and the diff between the live task definition
+/// and the one that would be registered (against the file when the live one cannot be read).
+pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
     let Some(d) = &plan.deploy else {
         return Ok(String::new());
     };
-    match (
-        plan.rendered_file_task_definition(image)?,
-        &d.task_definition_file,
-    ) {
-        (Some(new), Some((path, old))) => Ok(task_definition::diff(
-            old,
-            &new,
-            &path.display().to_string(),
+    let container = d
+        .container
+        .as_deref()
+        .or(plan.settings.container_name.as_deref());
+    let env = &plan.settings.environment_variables;
+    // With a file there is always something to show: the live read gets a short leash.
+    let read_live = async {
+        let svc = ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await?;
+        let td = match svc.task_definition() {
+            Some(arn) => Some((
+                arn.to_string(),
+                register::describe_raw(&aws.ecs, arn).await?,
+            )),
+            None => None,
+        };
+        Ok::<_, Error>((svc, td))
+    };
+    let read = match tokio::time::timeout(PREVIEW_LIVE_READ, read_live).await {
+        Ok(r) => r,
+        Err(_) => Err(service_error(
+            d,
+            format!("no answer from AWS in {PREVIEW_LIVE_READ:?}"),
+        )),
+    };
+    let live = match read {
+        Ok((svc, td)) => {
+            let (controller, strategy) = controller_and_strategy(&svc);
+            let path =
+                choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
+            Some((path, td))
+        }
+        Err(e) if d.task_definition_file.is_some() => {
+            let Some((path, file)) = &d.task_definition_file else {
+                return Err(e);
+            };
+            let name = path.display().to_string();
+            let (_, rendered, _) = render_and_compare(&name, file, None, container, image, env)?;
+            return Ok(format!(
+                "could not read the live service ({e}); diff against the file:\n{}",
+                task_definition::diff(file, &rendered, &name, "to register")
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut out = String::new();
+    let Some((path, live_td)) = live else {
+        return Ok(out);
+    };
+    out.push_str(&format!("deployment path: {}\n", path.as_str()));
+    let (source_name, base) = match (&d.task_definition_file, &live_td) {
+        (Some((p, td)), _) => (p.display().to_string(), td.clone()),
+        (None, Some((arn, td))) => (arn.clone(), td.clone()),
+        (None, None) => {
+            return Err(service_error(
+                d,
+                "has no task definition to start from; give `task-definition` (a JSON file)",
+            ));
+        }
+    };
+    let (_, rendered, changed) = render_and_compare(
+        &source_name,
+        &base,
+        live_td.as_ref().map(|(_, td)| td),
+        container,
+        image,
+        env,
+    )?;
+    let live_name = live_td
+        .as_ref()
+        .map(|(arn, _)| format!("live {}", wait::short_task_definition(arn)))
+        .unwrap_or_else(|| "live (none)".into());
+    match (&live_td, changed) {
+        (Some(_), false) => out.push_str(
+            "the live task definition already matches: nothing would be registered or updated\n",
+        ),
+        (Some((_, td)), true) => out.push_str(&task_definition::diff(
+            td,
+            &rendered,
+            &live_name,
             "to register",
         )),
-        _ => Ok(String::new()),
+        (None, _) => out.push_str(&task_definition::diff(
+            &base,
+            &rendered,
+            &source_name,
+            "to register",
+        )),
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn auto_follows_the_controller_and_strategy() {
+        use DeploymentChoice::Auto;
+        assert_eq!(choose_path(Auto, None, None), Ok(DeployPath::Rolling));
+        assert_eq!(
+            choose_path(Auto, Some("ECS"), Some("ROLLING")),
+            Ok(DeployPath::Rolling)
+        );
+        for s in ["BLUE_GREEN", "LINEAR", "CANARY"] {
+            assert_eq!(
+                choose_path(Auto, Some("ECS"), Some(s)),
+                Ok(DeployPath::EcsBlueGreen)
+            );
+        }
+        assert_eq!(
+            choose_path(Auto, Some("CODE_DEPLOY"), None),
+            Ok(DeployPath::CodeDeploy)
+        );
+        let e = choose_path(Auto, Some("EXTERNAL"), None).unwrap_err();
+        assert!(e.contains("EXTERNAL") && e.contains("task sets"), "{e}");
+        assert!(choose_path(Auto, Some("NEW_THING"), None).is_err());
+    }
+
+    #[test]
+    fn a_forced_path_the_service_cannot_take_fails_with_the_reason() {
+        let e = choose_path(DeploymentChoice::Rolling, Some("CODE_DEPLOY"), None).unwrap_err();
+        assert!(
+            e.contains("deployment: rolling") && e.contains("CODE_DEPLOY"),
+            "{e}"
+        );
+        let e = choose_path(DeploymentChoice::CodeDeploy, Some("ECS"), None).unwrap_err();
+        assert!(e.contains("needs the CODE_DEPLOY controller"), "{e}");
+        let e =
+            choose_path(DeploymentChoice::EcsBlueGreen, Some("ECS"), Some("ROLLING")).unwrap_err();
+        assert!(e.contains("BLUE_GREEN, LINEAR or CANARY"), "{e}");
+        assert_eq!(
+            choose_path(DeploymentChoice::EcsBlueGreen, Some("ECS"), Some("CANARY")),
+            Ok(DeployPath::EcsBlueGreen)
+        );
+        assert_eq!(
+            choose_path(DeploymentChoice::CodeDeploy, Some("CODE_DEPLOY"), None),
+            Ok(DeployPath::CodeDeploy)
+        );
+        assert!(choose_path(DeploymentChoice::Rolling, Some("EXTERNAL"), None).is_err());
+    }
+
+    #[test]
+    fn a_task_running_another_digest_is_stale() {
+        use aws_sdk_ecs::types::{Container, Task};
+        let task = |d: &str| {
+            Task::builder()
+                .containers(Container::builder().name("web1").image_digest(d).build())
+                .containers(
+                    Container::builder()
+                        .name("envoy")
+                        .image_digest("sha256:e")
+                        .build(),
+                )
+                .build()
+        };
+        assert!(!digest_differs(&[task("sha256:a")], "web1", "sha256:a"));
+        assert!(digest_differs(
+            &[task("sha256:a"), task("sha256:b")],
+            "web1",
+            "sha256:a"
+        ));
+        assert!(!digest_differs(&[], "web1", "sha256:a"));
+    }
+
+    #[test]
+    fn image_references_are_checked() {
+        for ok in [
+            "nginx",
+            "web1:v1.2.3",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3",
+            "localhost:5000/team/web1:latest",
+            "127.0.0.1:5000/web1",
+            "ghcr.io/org/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "ghcr.io/org/app:v1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(check_image_reference(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "web1:v1 2",
+            "Web1:v1",
+            "web1:",
+            "web1:-x",
+            "registry.example.com//web1",
+            "web1@sha256:abc",
+            "web1:v1/x",
+        ] {
+            assert!(check_image_reference(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_rendered_definition_equal_to_the_live_one_is_unchanged() {
+        let file = json!({"family": "web1", "containerDefinitions": [
+            {"name": "web1", "image": "r/web1:v1", "memoryReservation": 256,
+             "portMappings": [{"containerPort": 8000, "hostPort": 0}]}]});
+        let live = json!({"family": "web1", "revision": 4, "containerDefinitions": [
+            {"name": "web1", "image": "r/web1:v2", "memoryReservation": 256, "essential": true,
+             "portMappings": [{"containerPort": 8000, "protocol": "tcp"}]}]});
+        let (c, r, changed) =
+            render_and_compare("f", &file, Some(&live), None, "r/web1:v2", &[]).unwrap();
+        assert_eq!(c, "web1");
+        assert!(!changed);
+        assert_eq!(r["containerDefinitions"][0]["image"], "r/web1:v2");
+        let (_, _, changed) =
+            render_and_compare("f", &file, Some(&live), None, "r/web1:v3", &[]).unwrap();
+        assert!(changed);
+        let (_, _, changed) = render_and_compare(
+            "f",
+            &file,
+            Some(&live),
+            None,
+            "r/web1:v2",
+            &[("A".into(), "1".into())],
+        )
+        .unwrap();
+        assert!(changed);
+        assert!(render_and_compare("f", &file, None, Some("nope"), "r/web1:v2", &[]).is_err());
     }
 }

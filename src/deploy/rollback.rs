@@ -1,0 +1,199 @@
+//! Rolling back a rolling deployment that failed, timed out or was cancelled: put the service
+//! back on the task definition it ran before, wait for it to be steady, and say what happened.
+//! When the deployment circuit breaker already started that rollback, it is followed, not
+//! duplicated.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::Deployment;
+use tokio_util::sync::CancellationToken;
+
+use super::Prepared;
+use super::ecs;
+use super::register;
+use super::wait::{self, Poller, Target};
+use crate::aws::Aws;
+use crate::error::{Error, Result};
+use crate::plan::AppPlan;
+use crate::report::{AppReport, Status};
+
+/// The shortest wait for the rollback itself, even with a small `wait-for-minutes`.
+const MIN_ROLLBACK_WAIT: Duration = Duration::from_secs(5 * 60);
+
+/// After a cancellation, how long the rollback is followed before the run reports. GitHub
+/// kills a cancelled job about 10 s after its first signal: the outputs must be written by then.
+const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
+
+/// The deployment that failed and why.
+#[derive(Debug)]
+pub struct Failed<'a> {
+    pub deployment_id: &'a str,
+    pub cause: Error,
+}
+
+/// Rolls the service back after `cause`; sets the report's status (`rolled-back`, or `failed`
+/// when the rollback failed too) and returns the error the app ends with.
+pub async fn roll_back(
+    aws: &Aws,
+    poller: &Poller,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    failed: Failed<'_>,
+    seen_events: &mut HashSet<String>,
+    report: &mut AppReport,
+) -> Error {
+    let Failed {
+        deployment_id: failed_deployment,
+        cause,
+    } = failed;
+    let Some(previous) = prepared.previous_task_definition_arn.as_deref() else {
+        report.status = Some(Status::Failed);
+        report.rollback = Some("no previous task definition to roll back to".into());
+        return cause;
+    };
+    println!(
+        "{}: {cause}\n{}: rolling back to {}",
+        plan.app,
+        plan.app,
+        wait::short_task_definition(previous)
+    );
+    let cancelled = matches!(cause, Error::Cancelled { .. });
+    let asked = Restore {
+        previous,
+        failed_deployment,
+        cancelled,
+    };
+    match restore(aws, poller, plan, prepared, &asked, seen_events).await {
+        Ok(how) => {
+            println!("{}: rolled back: {how}", plan.app);
+            report.status = Some(Status::RolledBack);
+            report.rollback = Some(how.clone());
+            report.steps.push(format!("rolled back: {how}"));
+            if plan.settings.deregister_failed_task_definition && prepared.changed {
+                deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
+            }
+            cause
+        }
+        Err(rollback_error) => {
+            report.status = Some(Status::Failed);
+            report.rollback = Some(format!("rollback failed: {rollback_error}"));
+            Error::RollbackFailed {
+                target: format!(
+                    "ECS service {} (cluster {})",
+                    prepared.service, prepared.cluster
+                ),
+                cause: cause.to_string(),
+                rollback: rollback_error.to_string(),
+            }
+        }
+    }
+}
+
+/// Deregisters the revision that failed (`deregister-failed-task-definition`); a failure here is
+/// a warning, the deploy's outcome is already decided.
+pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut AppReport) {
+    match register::deregister(&aws.ecs, arn).await {
+        Ok(()) => {
+            println!("{}: deregistered {arn}", plan.app);
+            report
+                .steps
+                .push(format!("deregistered {}", wait::short_task_definition(arn)));
+        }
+        Err(e) => crate::report::console::warning(&format!(
+            "{}: could not deregister {arn}: {e}",
+            plan.app
+        )),
+    }
+}
+
+/// What to restore: the revision to go back to, the deployment that failed, and whether the run
+/// was cancelled (then the rollback is followed only briefly).
+struct Restore<'a> {
+    previous: &'a str,
+    failed_deployment: &'a str,
+    cancelled: bool,
+}
+
+/// Puts the service back on `previous` and waits until that deployment is steady.
+async fn restore(
+    aws: &Aws,
+    poller: &Poller,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    asked: &Restore<'_>,
+    seen_events: &mut HashSet<String>,
+) -> Result<String> {
+    let previous = asked.previous;
+    // The circuit breaker (rollback: true) may already have started a deployment of the
+    // previous revision: follow it instead of starting another one.
+    let current = poller
+        .look(&prepared.cluster, &prepared.service)
+        .await
+        .ok()
+        .flatten();
+    let already = current
+        .as_ref()
+        .and_then(ecs::primary_deployment)
+        .filter(|d| {
+            d.task_definition() == Some(previous) && d.id() != Some(asked.failed_deployment)
+        })
+        .and_then(Deployment::id)
+        .map(str::to_string);
+    let (deployment_id, how) = match already {
+        Some(id) => (
+            id.clone(),
+            format!(
+                "ECS already rolled back to {} (deployment {id})",
+                wait::short_task_definition(previous)
+            ),
+        ),
+        None => {
+            let updated = ecs::update_service(
+                &aws.ecs,
+                &prepared.cluster,
+                &prepared.service,
+                previous,
+                false,
+            )
+            .await?;
+            let id = ecs::primary_deployment(&updated)
+                .and_then(Deployment::id)
+                .map(str::to_string)
+                .ok_or_else(|| Error::Service {
+                    cluster: prepared.cluster.clone(),
+                    service: prepared.service.clone(),
+                    problem: "the rollback's UpdateService answered without a PRIMARY deployment"
+                        .into(),
+                })?;
+            (
+                id.clone(),
+                format!(
+                    "service updated back to {} (deployment {id})",
+                    wait::short_task_definition(previous)
+                ),
+            )
+        }
+    };
+    let target = Target {
+        label: &plan.app,
+        cluster: &prepared.cluster,
+        service: &prepared.service,
+        deployment_id: &deployment_id,
+        timeout: ecs::wait_timeout(plan).max(MIN_ROLLBACK_WAIT),
+    };
+    // The run may have been cancelled already: the rollback is followed with a token of its own.
+    let own = CancellationToken::new();
+    let waiting = wait::wait_for_deployment(poller, &target, seen_events, &own);
+    if asked.cancelled {
+        return match tokio::time::timeout(CANCELLED_ROLLBACK_WAIT, waiting).await {
+            Ok(Ok(())) => Ok(format!("{how}, steady again")),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Ok(format!(
+                "{how}; the run was cancelled, so it reports before the service is steady (ECS goes on rolling back)"
+            )),
+        };
+    }
+    waiting.await?;
+    Ok(format!("{how}, steady again"))
+}

@@ -1,0 +1,185 @@
+//! The one-off task before the update (`run-task-command`, e.g. `python manage.py migrate`):
+//! run the new task definition once with that command, in the service's network, wait for it
+//! to stop, and fail the deploy (before the service is touched) unless it exited 0.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{ContainerOverride, Task, TaskOverride};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Prepared;
+use crate::aws::Aws;
+use crate::error::{Error, Result};
+
+/// How often the task is looked at while it runs.
+const POLL: Duration = Duration::from_secs(3);
+
+/// How the one-off task ended, judged from DescribeTasks. Pure, so each case is tested.
+pub fn verdict(task: &Task, container: &str) -> std::result::Result<(), String> {
+    let c = task
+        .containers()
+        .iter()
+        .find(|c| c.name() == Some(container));
+    let exit = c.and_then(|c| c.exit_code());
+    if exit == Some(0) {
+        return Ok(());
+    }
+    let mut why = match exit {
+        Some(code) => format!("exited with code {code}"),
+        None => "stopped without an exit code".to_string(),
+    };
+    if let Some(r) = task.stopped_reason() {
+        why.push_str(&format!("; stopped reason: {r}"));
+    }
+    if let Some(r) = c.and_then(|c| c.reason()) {
+        why.push_str(&format!("; container reason: {r}"));
+    }
+    Err(why)
+}
+
+/// Runs `command` once in `prepared`'s new task definition and waits for it to stop.
+pub async fn run_once(
+    aws: &Aws,
+    prepared: &Prepared,
+    command: &[String],
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let err = |problem: String| Error::Service {
+        cluster: prepared.cluster.clone(),
+        service: prepared.service.clone(),
+        problem,
+    };
+    let live = &prepared.live;
+    let overrides = TaskOverride::builder()
+        .container_overrides(
+            ContainerOverride::builder()
+                .name(&prepared.container)
+                .set_command(Some(command.to_vec()))
+                .build(),
+        )
+        .build();
+    let mut req = aws
+        .ecs
+        .run_task()
+        .cluster(&prepared.cluster)
+        .task_definition(&prepared.task_definition_arn)
+        .count(1)
+        .started_by("ecs-deploy")
+        .overrides(overrides)
+        .set_network_configuration(live.network_configuration().cloned())
+        .set_platform_version(live.platform_version().map(str::to_string));
+    // A service uses a launch type or a capacity provider strategy, never both.
+    if live.capacity_provider_strategy().is_empty() {
+        req = req.set_launch_type(live.launch_type().cloned());
+    } else {
+        req = req.set_capacity_provider_strategy(Some(live.capacity_provider_strategy().to_vec()));
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| Error::aws("ECS", "RunTask", e))?;
+    let Some(task_arn) = out.tasks().first().and_then(|t| t.task_arn()) else {
+        let why = out
+            .failures()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f.reason().unwrap_or("unknown"),
+                    f.detail().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(err(format!(
+            "the one-off task (run-task-command) could not start: {why}; the service was not updated"
+        )));
+    };
+    let task_arn = task_arn.to_string();
+    println!(
+        "one-off task {task_arn} started: {} (service not updated until it succeeds)",
+        command.join(" ")
+    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        let stop = tokio::select! {
+            biased;
+            () = cancel.cancelled() => Some("cancelled"),
+            () = tokio::time::sleep_until(deadline) => Some("timed out"),
+            () = tokio::time::sleep(POLL) => None,
+        };
+        if let Some(why) = stop {
+            let _ = aws
+                .ecs
+                .stop_task()
+                .cluster(&prepared.cluster)
+                .task(&task_arn)
+                .reason(format!("ecs-deploy: {why}"))
+                .send()
+                .await;
+            let problem = format!(
+                "the one-off task {task_arn} {why} before it stopped (it was stopped); the service was not updated"
+            );
+            return Err(if why == "cancelled" {
+                Error::Cancelled { what: problem }
+            } else {
+                err(problem)
+            });
+        }
+        let described = aws
+            .ecs
+            .describe_tasks()
+            .cluster(&prepared.cluster)
+            .tasks(&task_arn)
+            .send()
+            .await
+            .map_err(|e| Error::aws("ECS", "DescribeTasks", e))?;
+        let Some(task) = described.tasks().first() else {
+            continue;
+        };
+        if task.last_status() != Some("STOPPED") {
+            continue;
+        }
+        return match verdict(task, &prepared.container) {
+            Ok(()) => {
+                println!("one-off task {task_arn} exited 0");
+                Ok(())
+            }
+            Err(why) => Err(err(format!(
+                "the one-off task (run-task-command `{}`) {why}; the service was not updated",
+                command.join(" ")
+            ))),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::Container;
+
+    #[test]
+    fn only_an_exit_code_of_zero_in_our_container_passes() {
+        let task = |code: Option<i32>| {
+            Task::builder()
+                .last_status("STOPPED")
+                .stopped_reason("Essential container in task exited")
+                .containers(Container::builder().name("sidecar").exit_code(0).build())
+                .containers(Container::builder().name("web").set_exit_code(code).build())
+                .build()
+        };
+        assert_eq!(verdict(&task(Some(0)), "web"), Ok(()));
+        let e = verdict(&task(Some(3)), "web").unwrap_err();
+        assert!(
+            e.contains("exited with code 3") && e.contains("Essential container"),
+            "{e}"
+        );
+        assert!(
+            verdict(&task(None), "web")
+                .unwrap_err()
+                .contains("without an exit code")
+        );
+    }
+}

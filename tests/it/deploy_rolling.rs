@@ -1,0 +1,1557 @@
+//! The rolling deployment, end to end.
+//!
+//! Against moto (real ECS API shapes and CRUD): the binary registers the new revision, updates
+//! the service and sets its outputs; a re-run of the same version registers nothing.
+//!
+//! Against a scripted ECS (aws-smithy-mocks): the sequences moto cannot play, because moto
+//! never moves a rollout (no IN_PROGRESS → COMPLETED over time, no circuit breaker FAILED, no
+//! vanishing deployment, no throttling). These tests run on tokio's paused clock, so minutes of
+//! rollout take no wall time and timings are exact.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
+use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+use aws_sdk_ecs::types::{
+    AwsVpcConfiguration, ContainerDefinition, Deployment, DeploymentRolloutState, HostEntry,
+    KeyValuePair, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping,
+    Service, ServiceEvent,
+};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use aws_smithy_types::error::ErrorMetadata;
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use ecs_deploy::aws::Aws;
+use ecs_deploy::deploy::wait::Poller;
+use ecs_deploy::deploy::{Prepared, ecs};
+use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
+use ecs_deploy::report::{AppReport, Status};
+use ecs_deploy::version::Version;
+
+use crate::support::{BinOutput, BinRun, MotoServer, aws_env, fixture, repo_root, sdk_config};
+
+const ACCOUNT_TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition";
+const NEW_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3";
+
+// ---------------------------------------------------------------------------------------------
+// moto: the real request/response shapes.
+
+fn ecs_client(moto: &MotoServer) -> Client {
+    Client::new(&sdk_config(&moto.endpoint()))
+}
+
+/// Runs the binary for a workflow_dispatch of the monorepo fixture with `inputs`.
+fn deploy_bin(moto: &MotoServer, inputs: &[(&str, &str)]) -> BinOutput {
+    let mut r = BinRun::new()
+        .cwd(repo_root())
+        .envs(aws_env(&moto.endpoint()))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("GITHUB_WORKSPACE", fixture("monorepo"))
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env(
+            "GITHUB_EVENT_PATH",
+            fixture("events/workflow-dispatch-latest.json"),
+        )
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .env("INPUT_CLUSTER", "prod");
+    for (k, v) in inputs {
+        r = r.env(format!("INPUT_{}", k.to_uppercase()), v);
+    }
+    r.run()
+}
+
+/// A realistic EC2 web app: bridge networking, dynamic host port, soft memory limit.
+async fn create_bridge_service(ecs: &Client) -> String {
+    create_bridge_service_named(ecs, "web1").await
+}
+
+async fn create_bridge_service_named(ecs: &Client, name: &str) -> String {
+    ecs.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .unwrap();
+    let container = ContainerDefinition::builder()
+        .name(name)
+        .image(format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}:v1.2.2"
+        ))
+        .essential(true)
+        .memory_reservation(256)
+        .cpu(256)
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(8000)
+                .host_port(0)
+                .protocol("tcp".into())
+                .build(),
+        )
+        .environment(
+            KeyValuePair::builder()
+                .name("DJANGO_SETTINGS_MODULE")
+                .value("shop.settings.prod")
+                .build(),
+        )
+        .extra_hosts(
+            HostEntry::builder()
+                .hostname("db")
+                .ip_address("10.0.0.5")
+                .build()
+                .unwrap(),
+        )
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", format!("/ecs/{name}"))
+                .options("awslogs-region", "us-east-1")
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let arn = ecs
+        .register_task_definition()
+        .family(name)
+        .network_mode(NetworkMode::Bridge)
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    ecs.create_service()
+        .cluster("prod")
+        .service_name(name)
+        .task_definition(&arn)
+        .desired_count(2)
+        .send()
+        .await
+        .unwrap();
+    arn
+}
+
+/// One EC2 Query API call to moto (awsvpc services need a real subnet and security group);
+/// returns the text of the first `<field>` of the answer. The crate has no EC2 SDK client,
+/// and two calls do not justify one.
+async fn ec2(moto: &MotoServer, params: &[(&str, &str)], field: &str) -> String {
+    let mut form: Vec<(&str, &str)> = params.to_vec();
+    form.push(("Version", "2016-11-15"));
+    let form = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.replace('/', "%2F")))
+        .collect::<Vec<_>>()
+        .join("&");
+    let body = reqwest::Client::new()
+        .post(moto.endpoint())
+        // moto routes by the credential scope's service and does not check the signature.
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open = format!("<{field}>");
+    let start = body
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {field} in {body}"))
+        + open.len();
+    let end = start + body[start..].find('<').unwrap();
+    body[start..end].to_string()
+}
+
+async fn revisions(ecs: &Client, family: &str) -> Vec<String> {
+    ecs.list_task_definitions()
+        .family_prefix(family)
+        .send()
+        .await
+        .unwrap()
+        .task_definition_arns()
+        .to_vec()
+}
+
+async fn containers(ecs: &Client, arn: &str) -> Vec<ContainerDefinition> {
+    ecs.describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .container_definitions()
+        .to_vec()
+}
+
+async fn service_task_definition(ecs: &Client, service: &str) -> String {
+    ecs.describe_services()
+        .cluster("prod")
+        .services(service)
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .task_definition()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_new_image_on_an_ec2_bridge_service_registers_a_revision_where_only_the_image_changed() {
+    // MOTO_ECS_SERVICE_RUNNING: moto reports the service's tasks as running, so the wait ends.
+    let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+
+    let out = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", NEW_IMAGE),
+            ("service", "web1"),
+            ("container-name", "web1"),
+        ],
+    );
+    out.assert_success();
+    let second = format!("{ACCOUNT_TD}/web1:2");
+    assert_eq!(
+        out.output("task-definition-arn"),
+        Some(second.as_str()),
+        "{out}"
+    );
+    assert_eq!(
+        out.output("previous-task-definition-arn"),
+        Some(first.as_str())
+    );
+    assert_eq!(out.output("deployment-kind"), Some("rolling"));
+    assert_eq!(out.output("status"), Some("succeeded"));
+    assert!(
+        out.output("deployment-id")
+            .is_some_and(|d| d.starts_with("ecs-svc/")),
+        "{out}"
+    );
+    assert!(out.stdout.contains("completed"), "{out}");
+
+    // Field by field: the new revision is the old one with the image swapped.
+    let before = containers(&ecs, &first).await;
+    let after = containers(&ecs, &second).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].image(), Some(NEW_IMAGE));
+    let mut expected = before[0].clone();
+    expected.image = Some(NEW_IMAGE.to_string());
+    assert_eq!(after[0], expected);
+    assert_eq!(after[0].memory_reservation(), Some(256));
+    assert_eq!(after[0].port_mappings()[0].host_port(), Some(0));
+    assert_eq!(service_task_definition(&ecs, "web1").await, second);
+
+    // The same version again: nothing registered, nothing updated, still a success.
+    let again = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", NEW_IMAGE),
+            ("service", "web1"),
+            ("container-name", "web1"),
+        ],
+    );
+    again.assert_success();
+    assert_eq!(
+        revisions(&ecs, "web1").await,
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(again.output("task-definition-arn"), Some(second.as_str()));
+    assert_eq!(again.output("status"), Some("succeeded"));
+    assert!(
+        again.stdout.contains("nothing registered, nothing updated"),
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn a_fargate_awsvpc_service_deploys_the_task_definition_file_and_a_rerun_registers_nothing() {
+    let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "1")]);
+    let ecs = ecs_client(&moto);
+    let vpc = ec2(
+        &moto,
+        &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
+        "vpcId",
+    )
+    .await;
+    let subnet = ec2(
+        &moto,
+        &[
+            ("Action", "CreateSubnet"),
+            ("VpcId", &vpc),
+            ("CidrBlock", "10.0.1.0/24"),
+        ],
+        "subnetId",
+    )
+    .await;
+    let sg = ec2(
+        &moto,
+        &[
+            ("Action", "CreateSecurityGroup"),
+            ("VpcId", &vpc),
+            ("GroupName", "web2"),
+            ("GroupDescription", "web2"),
+        ],
+        "groupId",
+    )
+    .await;
+    ecs.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .unwrap();
+    // The live service runs an older, hand-registered revision.
+    let old = ecs
+        .register_task_definition()
+        .family("web2")
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("512")
+        .memory("1024")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web2")
+                .image("web2:old")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    ecs.create_service()
+        .cluster("prod")
+        .service_name("web2")
+        .task_definition(&old)
+        .desired_count(1)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .subnets(&subnet)
+                        .security_groups(&sg)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let inputs = [
+        ("package-json", "apps/web2/package.json"),
+        (
+            "image",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web2:v2.1.0",
+        ),
+        ("service", "web2"),
+        ("container-name", "web2"),
+        ("task-definition", "deploy/web2-task-definition.json"),
+        ("deployment", "rolling"),
+        ("environment-variables", "FEATURE_X=on"),
+    ];
+    let out = deploy_bin(&moto, &inputs);
+    out.assert_success();
+    let new = format!("{ACCOUNT_TD}/web2:2");
+    assert_eq!(
+        out.output("task-definition-arn"),
+        Some(new.as_str()),
+        "{out}"
+    );
+    assert_eq!(
+        out.output("previous-task-definition-arn"),
+        Some(old.as_str())
+    );
+    assert_eq!(service_task_definition(&ecs, "web2").await, new);
+
+    // The registered revision is the file with the image swapped and the variable added.
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("monorepo/deploy/web2-task-definition.json")).unwrap(),
+    )
+    .unwrap();
+    let registered = containers(&ecs, &new).await;
+    let c = &registered[0];
+    let f = &file["containerDefinitions"][0];
+    assert_eq!(
+        c.image(),
+        Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/web2:v2.1.0")
+    );
+    assert_eq!(c.name(), f["name"].as_str());
+    assert_eq!(
+        c.port_mappings()[0].container_port(),
+        f["portMappings"][0]["containerPort"]
+            .as_i64()
+            .map(|p| p as i32)
+    );
+    let env: BTreeMap<&str, &str> = c
+        .environment()
+        .iter()
+        .map(|e| (e.name().unwrap(), e.value().unwrap()))
+        .collect();
+    assert_eq!(env.get("FEATURE_X"), Some(&"on"));
+    assert_eq!(env.get("NODE_ENV"), Some(&"production"));
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(&new)
+        .send()
+        .await
+        .unwrap();
+    let td = td.task_definition().unwrap();
+    assert_eq!(td.network_mode(), Some(&NetworkMode::Awsvpc));
+    assert_eq!(td.cpu(), Some("512"));
+    assert_eq!(td.memory(), Some("1024"));
+    assert_eq!(td.task_role_arn(), file["taskRoleArn"].as_str());
+
+    let again = deploy_bin(&moto, &inputs);
+    again.assert_success();
+    assert_eq!(revisions(&ecs, "web2").await, vec![old, new.clone()]);
+    assert_eq!(again.output("task-definition-arn"), Some(new.as_str()));
+}
+
+#[tokio::test]
+async fn a_missing_service_fails_clearly_and_registers_nothing() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let out = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", NEW_IMAGE),
+            ("service", "no-such-service"),
+            ("container-name", "web1"),
+        ],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("failed"));
+    assert!(
+        out.stdout
+            .contains("ECS service no-such-service in cluster prod: not found"),
+        "{out}"
+    );
+    assert_eq!(revisions(&ecs, "web1").await, vec![first]);
+}
+
+#[tokio::test]
+async fn a_codedeploy_service_forced_to_rolling_fails_before_any_write() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    ecs.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .unwrap();
+    let first = ecs
+        .register_task_definition()
+        .family("web1")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web1")
+                .image("web1:1")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    ecs.create_service()
+        .cluster("prod")
+        .service_name("web1")
+        .task_definition(&first)
+        .desired_count(1)
+        .deployment_controller(
+            aws_sdk_ecs::types::DeploymentController::builder()
+                .r#type(aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", NEW_IMAGE),
+            ("service", "web1"),
+            ("deployment", "rolling"),
+        ],
+    );
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains("cannot take `deployment: rolling`")
+            && out.stdout.contains("CODE_DEPLOY"),
+        "{out}"
+    );
+    assert_eq!(revisions(&ecs, "web1").await, vec![first]);
+}
+
+#[tokio::test]
+async fn an_invalid_image_reference_is_refused_before_any_write() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let out = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", "Registry.example.com/Web1:v1 2"),
+            ("service", "web1"),
+        ],
+    );
+    out.assert_code(1);
+    assert!(out.stdout.contains("input `image`"), "{out}");
+    assert_eq!(revisions(&ecs, "web1").await, vec![first.clone()]);
+    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A scripted ECS for the rollout sequences moto cannot play.
+
+/// How a scripted rollout of one service goes, in seconds after its UpdateService.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// New tasks all running at `running`, rollout COMPLETED at `done`.
+    Completes { running: u64, done: u64 },
+    /// The circuit breaker marks the rollout FAILED at `at`; with `breaker_rolls_back` ECS
+    /// itself starts a deployment of the previous revision.
+    Fails { at: u64, breaker_rolls_back: bool },
+    /// Our deployment leaves the list at `at` (another deployment replaced it).
+    Vanishes { at: u64 },
+    /// Stays IN_PROGRESS forever.
+    Never,
+}
+
+#[derive(Default)]
+struct FakeState {
+    /// (service, task definition, when) of every UpdateService received.
+    updates: Vec<(String, String, Instant)>,
+    /// The services named in each DescribeServices call.
+    describes: Vec<Vec<String>>,
+    /// DescribeServices calls (0-based) answered with ThrottlingException.
+    throttle: Vec<usize>,
+}
+
+struct Fake {
+    state: Arc<Mutex<FakeState>>,
+    endings: Arc<BTreeMap<String, Ending>>,
+    client: Client,
+    rules: Vec<aws_smithy_mocks::Rule>,
+}
+
+fn prev_arn(service: &str) -> String {
+    format!("{ACCOUNT_TD}/{service}:1")
+}
+fn new_arn(service: &str) -> String {
+    format!("{ACCOUNT_TD}/{service}:2")
+}
+
+fn dep(
+    id: &str,
+    status: &str,
+    td: &str,
+    running: i32,
+    state: DeploymentRolloutState,
+) -> Deployment {
+    Deployment::builder()
+        .id(id)
+        .status(status)
+        .task_definition(td)
+        .desired_count(2)
+        .running_count(running)
+        .pending_count(2 - running)
+        .rollout_state(state.clone())
+        .rollout_state_reason(match state {
+            DeploymentRolloutState::Failed => {
+                "ECS deployment circuit breaker: tasks failed to start."
+            }
+            _ => "in progress",
+        })
+        .build()
+}
+
+/// The service as ECS would describe it `now`, given the updates it received.
+fn scripted_service(
+    name: &str,
+    ending: Ending,
+    updates: &[(String, String, Instant)],
+    now: Instant,
+) -> Service {
+    use DeploymentRolloutState::{Completed, Failed, InProgress};
+    let prev = prev_arn(name);
+    let new = new_arn(name);
+    let old = dep(&format!("{name}-old"), "PRIMARY", &prev, 2, Completed);
+    let ours: Vec<&(String, String, Instant)> = updates.iter().filter(|u| u.0 == name).collect();
+    let mut events = vec![
+        ServiceEvent::builder()
+            .id(format!("{name}-e0"))
+            .message(format!("(service {name}) has reached a steady state."))
+            .build(),
+    ];
+    let deployments = match ours.first() {
+        None => vec![old],
+        Some((_, _, t0)) => {
+            let s = now.saturating_duration_since(*t0).as_secs();
+            let new_primary =
+                |running, state| dep(&format!("{name}-new"), "PRIMARY", &new, running, state);
+            let old_active =
+                |running| dep(&format!("{name}-old"), "ACTIVE", &prev, running, Completed);
+            let rollback = ours.iter().find(|u| u.1 == prev).map(|u| u.2);
+            let main = match ending {
+                Ending::Completes { running, done } => {
+                    if s >= 1 {
+                        events.insert(
+                            0,
+                            ServiceEvent::builder()
+                                .id(format!("{name}-e1"))
+                                .message(format!("(service {name}) has started 2 tasks."))
+                                .build(),
+                        );
+                    }
+                    if s >= done {
+                        vec![new_primary(2, Completed)]
+                    } else if s >= running {
+                        vec![new_primary(2, InProgress), old_active(1)]
+                    } else {
+                        vec![new_primary(0, InProgress), old_active(2)]
+                    }
+                }
+                Ending::Fails {
+                    at,
+                    breaker_rolls_back,
+                } => {
+                    if s >= at + 5 && breaker_rolls_back {
+                        vec![dep(
+                            &format!("{name}-breaker"),
+                            "PRIMARY",
+                            &prev,
+                            2,
+                            Completed,
+                        )]
+                    } else if s >= at && breaker_rolls_back {
+                        vec![
+                            dep(&format!("{name}-breaker"), "PRIMARY", &prev, 2, InProgress),
+                            dep(&format!("{name}-new"), "ACTIVE", &new, 0, Failed),
+                        ]
+                    } else if s >= at {
+                        vec![
+                            dep(&format!("{name}-new"), "PRIMARY", &new, 0, Failed),
+                            old_active(2),
+                        ]
+                    } else {
+                        vec![new_primary(0, InProgress), old_active(2)]
+                    }
+                }
+                Ending::Vanishes { at } => {
+                    if s >= at {
+                        let someone_else = format!("{ACCOUNT_TD}/{name}:3");
+                        vec![dep(
+                            &format!("{name}-other"),
+                            "PRIMARY",
+                            &someone_else,
+                            2,
+                            InProgress,
+                        )]
+                    } else {
+                        vec![new_primary(0, InProgress), old_active(2)]
+                    }
+                }
+                Ending::Never => vec![new_primary(0, InProgress), old_active(2)],
+            };
+            match rollback {
+                // Our rollback's deployment completes 3 s after its UpdateService.
+                Some(t) => {
+                    let done = now.saturating_duration_since(t).as_secs() >= 3;
+                    vec![dep(
+                        &format!("{name}-rollback"),
+                        "PRIMARY",
+                        &prev,
+                        2,
+                        if done { Completed } else { InProgress },
+                    )]
+                    .into_iter()
+                    .chain(if done {
+                        vec![]
+                    } else {
+                        main.into_iter()
+                            .map(|mut d| {
+                                d.status = Some("ACTIVE".into());
+                                d
+                            })
+                            .collect()
+                    })
+                    .collect()
+                }
+                None => main,
+            }
+        }
+    };
+    Service::builder()
+        .service_name(name)
+        .service_arn(format!(
+            "arn:aws:ecs:us-east-1:123456789012:service/prod/{name}"
+        ))
+        .status("ACTIVE")
+        .task_definition(
+            updates
+                .iter()
+                .rev()
+                .find(|u| u.0 == name)
+                .map(|u| u.1.clone())
+                .unwrap_or(prev.clone()),
+        )
+        .set_events(Some(events))
+        .set_deployments(Some(deployments))
+        .build()
+}
+
+impl Fake {
+    fn new(endings: &[(&str, Ending)], throttle: &[usize]) -> Fake {
+        let state = Arc::new(Mutex::new(FakeState {
+            throttle: throttle.to_vec(),
+            ..Default::default()
+        }));
+        let endings: Arc<BTreeMap<String, Ending>> =
+            Arc::new(endings.iter().map(|(s, e)| (s.to_string(), *e)).collect());
+        let (st, en) = (state.clone(), endings.clone());
+        let describe = mock!(Client::describe_services).then_compute_response(move |req| {
+            let mut s = st.lock().unwrap();
+            let call = s.describes.len();
+            s.describes.push(req.services().to_vec());
+            if s.throttle.contains(&call) {
+                return MockResponse::Error(DescribeServicesError::generic(
+                    ErrorMetadata::builder()
+                        .code("ThrottlingException")
+                        .message("Rate exceeded")
+                        .build(),
+                ));
+            }
+            let now = Instant::now();
+            let services = req
+                .services()
+                .iter()
+                .map(|n| {
+                    scripted_service(
+                        n,
+                        en.get(n).copied().unwrap_or(Ending::Never),
+                        &s.updates,
+                        now,
+                    )
+                })
+                .collect();
+            MockResponse::Output(
+                DescribeServicesOutput::builder()
+                    .set_services(Some(services))
+                    .build(),
+            )
+        });
+        let (st, en) = (state.clone(), endings.clone());
+        let update = mock!(Client::update_service).then_compute_response(move |req| {
+            let mut s = st.lock().unwrap();
+            let name = req.service().unwrap().to_string();
+            s.updates.push((
+                name.clone(),
+                req.task_definition().unwrap().to_string(),
+                Instant::now(),
+            ));
+            let svc = scripted_service(
+                &name,
+                en.get(&name).copied().unwrap_or(Ending::Never),
+                &s.updates,
+                Instant::now(),
+            );
+            MockResponse::Output(UpdateServiceOutput::builder().service(svc).build())
+        });
+        // SDK retries off: the production client retries throttling itself (adaptive, 8 tries);
+        // here each throttled answer reaches the poller, which must back off and keep waiting.
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &update], |c| c
+            .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled()));
+        Fake {
+            state,
+            endings,
+            client,
+            rules: vec![describe, update],
+        }
+    }
+
+    fn aws(&self) -> Aws {
+        let other = sdk_config("http://127.0.0.1:9");
+        Aws {
+            ecs: self.client.clone(),
+            ecr: aws_sdk_ecr::Client::new(&other),
+            codedeploy: aws_sdk_codedeploy::Client::new(&other),
+            region: Some("us-east-1".into()),
+        }
+    }
+
+    fn updates(&self) -> Vec<(String, String)> {
+        self.state
+            .lock()
+            .unwrap()
+            .updates
+            .iter()
+            .map(|u| (u.0.clone(), u.1.clone()))
+            .collect()
+    }
+
+    fn describes(&self) -> Vec<Vec<String>> {
+        self.state.lock().unwrap().describes.clone()
+    }
+
+    fn live(&self, name: &str) -> Service {
+        scripted_service(name, self.endings[name], &[], Instant::now())
+    }
+}
+
+fn app_plan(app: &str, extra: &[(&str, &str)]) -> AppPlan {
+    let mut raw = RawInputs::default();
+    for (k, v) in [
+        ("cluster", "prod"),
+        ("service", app),
+        ("container-name", app),
+    ]
+    .iter()
+    .chain(extra)
+    {
+        raw.values.insert(k.to_string(), v.to_string());
+    }
+    AppPlan {
+        app: app.to_string(),
+        settings: AppSettings::from_raw(&raw).unwrap(),
+        version: Version {
+            value: "1.2.3".into(),
+            tag: "v1.2.3".into(),
+            prerelease: false,
+            note: None,
+        },
+        version_source: "test".into(),
+        image: ImagePlan {
+            registry: None,
+            repository: app.to_string(),
+            tags: vec![],
+            source: ImageSource::External {
+                reference: NEW_IMAGE.into(),
+            },
+        },
+        deploy: Some(DeployPlan {
+            cluster: "prod".into(),
+            service: app.to_string(),
+            task_definition_file: None,
+            container: Some(app.to_string()),
+            deployment: DeploymentChoice::Rolling,
+            appspec_file: None,
+        }),
+        notes: vec![],
+    }
+}
+
+fn prepared(fake: &Fake, app: &str) -> Prepared {
+    Prepared {
+        cluster: "prod".into(),
+        service: app.into(),
+        live: fake.live(app),
+        task_definition_arn: new_arn(app),
+        previous_task_definition_arn: Some(prev_arn(app)),
+        container: app.into(),
+        container_port: Some(8000),
+        changed: true,
+    }
+}
+
+/// Runs the rolling deploy of each app concurrently with one poller; returns each app's
+/// result, report, and when it ended (seconds on the paused clock).
+async fn run_all(
+    fake: &Fake,
+    apps: &[(&str, &[(&str, &str)])],
+    cancel: &CancellationToken,
+) -> Vec<(Result<(), String>, AppReport, u64)> {
+    let aws = fake.aws();
+    let poller = Poller::new(aws.ecs.clone());
+    let start = Instant::now();
+    let runs = apps.iter().map(|(app, extra)| {
+        let (aws, poller) = (&aws, &poller);
+        async move {
+            let plan = app_plan(app, extra);
+            let prep = prepared(fake, app);
+            let mut report = AppReport::default();
+            let r = ecs::deploy(aws, poller, &plan, &prep, false, cancel, &mut report)
+                .await
+                .map_err(|e| e.to_string());
+            (r, report, start.elapsed().as_secs())
+        }
+    });
+    futures_util::future::join_all(runs).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_in_progress_for_a_while_then_completed_succeeds_when_it_completes() {
+    let fake = Fake::new(
+        &[(
+            "web1",
+            Ending::Completes {
+                running: 40,
+                done: 75,
+            },
+        )],
+        &[],
+    );
+    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
+    let (r, report, ended) = &out[0];
+    assert_eq!(r, &Ok(()), "{report:?}");
+    assert_eq!(report.deployment_id.as_deref(), Some("web1-new"));
+    assert_eq!(report.deployment_kind.as_deref(), Some("rolling"));
+    assert_eq!(fake.updates(), vec![("web1".into(), new_arn("web1"))]);
+    // Detected within a second of completing (the fast interval near the end).
+    assert!((75..=76).contains(ended), "ended at {ended} s");
+    // Fewer calls than one per second: the middle of the rollout is polled slowly.
+    let calls = fake.describes().len();
+    assert!(calls < 60, "{calls} DescribeServices calls");
+}
+
+#[tokio::test(start_paused = true)]
+async fn fails_if_the_circuit_breaker_marks_the_rollout_failed_and_rolls_back_to_the_previous_revision()
+ {
+    let fake = Fake::new(
+        &[(
+            "web1",
+            Ending::Fails {
+                at: 30,
+                breaker_rolls_back: false,
+            },
+        )],
+        &[],
+    );
+    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
+    let (r, report, _) = &out[0];
+    let e = r.as_ref().unwrap_err();
+    assert!(e.contains("FAILED") && e.contains("circuit breaker"), "{e}");
+    assert_eq!(report.status, Some(Status::RolledBack));
+    // The rollback's UpdateService carries the previous ARN.
+    assert_eq!(
+        fake.updates(),
+        vec![
+            ("web1".into(), new_arn("web1")),
+            ("web1".into(), prev_arn("web1"))
+        ]
+    );
+    assert!(report.rollback.as_deref().unwrap().contains("steady again"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_circuit_breaker_already_rolls_back_its_rollback_is_followed_not_repeated() {
+    let fake = Fake::new(
+        &[(
+            "web1",
+            Ending::Fails {
+                at: 30,
+                breaker_rolls_back: true,
+            },
+        )],
+        &[],
+    );
+    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
+    let (r, report, _) = &out[0];
+    assert!(r.is_err());
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(fake.updates(), vec![("web1".into(), new_arn("web1"))]);
+    assert!(
+        report
+            .rollback
+            .as_deref()
+            .unwrap()
+            .contains("ECS already rolled back"),
+        "{report:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn fails_if_our_deployment_vanishes_and_rolls_back() {
+    let fake = Fake::new(&[("web1", Ending::Vanishes { at: 20 })], &[]);
+    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
+    let (r, report, _) = &out[0];
+    assert!(
+        r.as_ref()
+            .unwrap_err()
+            .contains("no longer among the service's deployments"),
+        "{r:?}"
+    );
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(
+        fake.updates().last(),
+        Some(&("web1".into(), prev_arn("web1")))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_throttling_is_waited_out_not_failed() {
+    let fake = Fake::new(
+        &[(
+            "web1",
+            Ending::Completes {
+                running: 5,
+                done: 20,
+            },
+        )],
+        &[1, 2, 3, 4, 5, 6],
+    );
+    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
+    let (r, report, ended) = &out[0];
+    assert_eq!(r, &Ok(()), "{report:?}");
+    assert_eq!(fake.updates().len(), 1, "no rollback");
+    assert!(fake.describes().len() > 7);
+    // Backing off costs time, but the deploy still ends.
+    assert!(*ended >= 20, "{ended}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_that_outlasts_wait_for_minutes_times_out_and_rolls_back() {
+    let fake = Fake::new(&[("web1", Ending::Never)], &[]);
+    let out = run_all(
+        &fake,
+        &[("web1", &[("wait-for-minutes", "2")])],
+        &CancellationToken::new(),
+    )
+    .await;
+    let (r, report, _) = &out[0];
+    assert!(
+        r.as_ref()
+            .unwrap_err()
+            .contains("did not complete within 120 s"),
+        "{r:?}"
+    );
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(
+        fake.updates().last(),
+        Some(&("web1".into(), prev_arn("web1")))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_rollback_on_failure_a_failed_rollout_is_left_alone() {
+    let fake = Fake::new(
+        &[(
+            "web1",
+            Ending::Fails {
+                at: 10,
+                breaker_rolls_back: false,
+            },
+        )],
+        &[],
+    );
+    let out = run_all(
+        &fake,
+        &[("web1", &[("rollback-on-failure", "false")])],
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(out[0].0.is_err());
+    assert_eq!(out[0].1.status, None, "the pipeline marks it failed");
+    assert_eq!(fake.updates().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_mid_wait_rolls_back_to_the_previous_revision() {
+    let fake = Fake::new(&[("web1", Ending::Never)], &[]);
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        c.cancel();
+    });
+    let out = run_all(&fake, &[("web1", &[])], &cancel).await;
+    let (r, report, ended) = &out[0];
+    assert!(r.as_ref().unwrap_err().starts_with("cancelled"), "{r:?}");
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(
+        fake.updates(),
+        vec![
+            ("web1".into(), new_arn("web1")),
+            ("web1".into(), prev_arn("web1"))
+        ]
+    );
+    assert!((25..=32).contains(ended), "{ended}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn several_services_deploy_together_share_their_polls_and_one_failing_does_not_stop_the_others()
+ {
+    let fake = Fake::new(
+        &[
+            (
+                "web1",
+                Ending::Completes {
+                    running: 20,
+                    done: 40,
+                },
+            ),
+            (
+                "web2",
+                Ending::Completes {
+                    running: 50,
+                    done: 90,
+                },
+            ),
+            (
+                "web3",
+                Ending::Fails {
+                    at: 30,
+                    breaker_rolls_back: false,
+                },
+            ),
+        ],
+        &[],
+    );
+    let out = run_all(
+        &fake,
+        &[("web1", &[]), ("web2", &[]), ("web3", &[])],
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(out[0].0, Ok(()));
+    assert_eq!(out[1].0, Ok(()));
+    assert!(out[2].0.is_err());
+    assert_eq!(out[2].1.status, Some(Status::RolledBack));
+    // Each ends when its own rollout does; the whole takes as long as the slowest.
+    assert!((40..=41).contains(&out[0].2), "{}", out[0].2);
+    assert!((90..=91).contains(&out[1].2), "{}", out[1].2);
+    // Polls are shared: calls name several services, and there are far fewer calls than
+    // the three waits would make alone.
+    let describes = fake.describes();
+    assert!(describes.iter().any(|d| d.len() == 3), "{describes:?}");
+    assert!(
+        describes[..10].iter().all(|d| d.len() == 3),
+        "{describes:?}"
+    );
+    let looks: usize = describes.iter().map(Vec::len).sum();
+    assert!(
+        describes.len() * 3 < looks * 2,
+        "{} calls for {looks} looks",
+        describes.len()
+    );
+    assert!(fake.rules.iter().all(|r| r.num_calls() > 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary and a real signal, against moto (which keeps the rollout IN_PROGRESS).
+
+#[tokio::test]
+async fn sigterm_mid_wait_rolls_the_service_back_and_still_writes_the_outputs() {
+    use std::process::{Command, Stdio};
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output_file = dir.path().join("github_output");
+    let log = dir.path().join("stdout");
+    std::fs::write(&output_file, "").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-deploy"))
+        .current_dir(repo_root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .envs(aws_env(&moto.endpoint()))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("GITHUB_WORKSPACE", fixture("monorepo"))
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env(
+            "GITHUB_EVENT_PATH",
+            fixture("events/workflow-dispatch-latest.json"),
+        )
+        .env("GITHUB_OUTPUT", &output_file)
+        .env("INPUT_CLUSTER", "prod")
+        .env("INPUT_SERVICE", "web1")
+        .env("INPUT_CONTAINER-NAME", "web1")
+        .env("INPUT_PACKAGE-JSON", "apps/web1/package.json")
+        .env("INPUT_IMAGE", NEW_IMAGE)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while !read_log().contains("waiting for deployment") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never started waiting:\n{}",
+            read_log()
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("exited early ({status}):\n{}", read_log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        service_task_definition(&ecs, "web1").await,
+        format!("{ACCOUNT_TD}/web1:2")
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // GitHub kills a cancelled job about 10 s after the first signal: the run must end first.
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if signalled.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM:\n{}", read_log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = read_log();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("cancellation requested"), "{stdout}");
+    assert!(stdout.contains("rolling back to web1:1"), "{stdout}");
+    // The rollback's UpdateService carried the previous revision's ARN.
+    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+    let outputs =
+        crate::support::parse_github_output(&std::fs::read_to_string(&output_file).unwrap());
+    assert_eq!(
+        outputs.get("status").map(String::as_str),
+        Some("rolled-back"),
+        "{outputs:?}\n{stdout}"
+    );
+    assert_eq!(outputs.get("previous-task-definition-arn"), Some(&first));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one-off task, through the whole `deploy()` story, against a scripted ECS (moto's RunTask
+// never stops a task, so an exit code cannot be played there).
+
+fn live_fargate_service() -> Service {
+    Service::builder()
+        .service_name("web1")
+        .status("ACTIVE")
+        .task_definition(prev_arn("web1"))
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .subnets("subnet-1")
+                        .security_groups("sg-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .deployments(dep(
+            "web1-old",
+            "PRIMARY",
+            &prev_arn("web1"),
+            2,
+            DeploymentRolloutState::Completed,
+        ))
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_is_updated() {
+    use aws_sdk_ecs::operation::deregister_task_definition::DeregisterTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::run_task::RunTaskOutput;
+    use aws_sdk_ecs::types::{Container, LaunchType, Task, TaskDefinition};
+
+    let describe = mock!(Client::describe_services).then_output(|| {
+        DescribeServicesOutput::builder()
+            .services(live_fargate_service())
+            .build()
+    });
+    let live_td = serde_json::json!({"taskDefinition": {
+        "taskDefinitionArn": prev_arn("web1"), "revision": 1, "status": "ACTIVE",
+        "family": "web1", "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+        "requiresCompatibilities": ["FARGATE"],
+        "containerDefinitions": [{"name": "web1", "image": "web1:old", "essential": true}]
+    }})
+    .to_string();
+    let describe_td = mock!(Client::describe_task_definition)
+        .sequence()
+        .http_status(200, Some(live_td))
+        .repeatedly()
+        .build();
+    let register = mock!(Client::register_task_definition).then_output(|| {
+        RegisterTaskDefinitionOutput::builder()
+            .task_definition(
+                TaskDefinition::builder()
+                    .task_definition_arn(new_arn("web1"))
+                    .build(),
+            )
+            .build()
+    });
+    let run = mock!(Client::run_task)
+        .match_requests(|r| {
+            let o = &r.overrides().unwrap().container_overrides()[0];
+            o.name() == Some("web1")
+                && o.command() == ["python", "manage.py", "migrate"]
+                && r.task_definition() == Some(new_arn("web1").as_str())
+                && r.launch_type() == Some(&LaunchType::Fargate)
+                && r.network_configuration()
+                    .and_then(|n| n.awsvpc_configuration())
+                    .is_some_and(|a| a.subnets() == ["subnet-1"])
+        })
+        .then_output(|| {
+            RunTaskOutput::builder()
+                .tasks(Task::builder().task_arn("arn:task/1").build())
+                .build()
+        });
+    let tasks = mock!(Client::describe_tasks)
+        .sequence()
+        .output(|| {
+            DescribeTasksOutput::builder()
+                .tasks(Task::builder().last_status("RUNNING").build())
+                .build()
+        })
+        .times(3)
+        .output(|| {
+            DescribeTasksOutput::builder()
+                .tasks(
+                    Task::builder()
+                        .last_status("STOPPED")
+                        .stopped_reason("Essential container in task exited")
+                        .containers(Container::builder().name("web1").exit_code(1).build())
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let deregister = mock!(Client::deregister_task_definition)
+        .match_requests(|r| r.task_definition() == Some(new_arn("web1").as_str()))
+        .then_output(|| DeregisterTaskDefinitionOutput::builder().build());
+    let update =
+        mock!(Client::update_service).then_output(|| UpdateServiceOutput::builder().build());
+    let client = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &describe_td,
+            &register,
+            &run,
+            &tasks,
+            &deregister,
+            &update
+        ]
+    );
+    let other = sdk_config("http://127.0.0.1:9");
+    let aws = Aws {
+        ecs: client.clone(),
+        ecr: aws_sdk_ecr::Client::new(&other),
+        codedeploy: aws_sdk_codedeploy::Client::new(&other),
+        region: None,
+    };
+    let plan = app_plan(
+        "web1",
+        &[
+            ("run-task-command", "python manage.py migrate"),
+            ("deregister-failed-task-definition", "true"),
+        ],
+    );
+    let mut report = AppReport::default();
+    let r = ecs_deploy::deploy::deploy(
+        &aws,
+        &Poller::new(client),
+        &plan,
+        NEW_IMAGE,
+        &CancellationToken::new(),
+        &mut report,
+    )
+    .await;
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("exited with code 1")
+            && e.contains("Essential container in task exited")
+            && e.contains("the service was not updated"),
+        "{e}"
+    );
+    assert_eq!(register.num_calls(), 1);
+    assert_eq!(
+        run.num_calls(),
+        1,
+        "RunTask with the command, new revision, service network"
+    );
+    assert_eq!(tasks.num_calls(), 4);
+    assert_eq!(
+        update.num_calls(),
+        0,
+        "no UpdateService after a failed one-off task"
+    );
+    assert_eq!(deregister.num_calls(), 1);
+    assert_eq!(report.task_definition_arn, Some(new_arn("web1")));
+}
+
+#[tokio::test]
+async fn the_dry_run_without_a_file_diffs_the_live_task_definition_and_writes_nothing() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let out = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", NEW_IMAGE),
+            ("service", "web1"),
+            ("container-name", "web1"),
+            ("dry-run", "true"),
+        ],
+    );
+    out.assert_success();
+    assert!(out.stdout.contains("deployment path: rolling"), "{out}");
+    assert!(
+        out.stdout.contains(
+            "-      \"image\": \"123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2\""
+        ) && out
+            .stdout
+            .contains(&format!("+      \"image\": \"{NEW_IMAGE}\"")),
+        "{out}"
+    );
+    assert_eq!(revisions(&ecs, "web1").await, vec![first.clone()]);
+    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+}
+
+#[tokio::test]
+async fn the_config_form_deploys_its_apps_together_and_one_failing_does_not_stop_the_others() {
+    let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let ecs = ecs_client(&moto);
+    let web1 = create_bridge_service_named(&ecs, "web1").await;
+    let web2 = create_bridge_service_named(&ecs, "web2").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ecs-deploy.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"defaults:
+  cluster: prod
+apps:
+  web1:
+    package-json: apps/web1/package.json
+    image: {NEW_IMAGE}
+    service: web1
+    container-name: web1
+  web2:
+    package-json: apps/web2/package.json
+    image: registry.example.com/web2:v2.0.1
+    service: web2
+    container-name: web2
+  web3:
+    package-json: apps/web2/package.json
+    image: registry.example.com/web3:v2.0.1
+    service: web3-missing
+"#
+        ),
+    )
+    .unwrap();
+    let out = deploy_bin(
+        &moto,
+        &[("config", config.to_str().unwrap()), ("app", "all")],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("failed"));
+    let results: Vec<Value> = serde_json::from_str(out.output("results").unwrap()).unwrap();
+    let by_app: BTreeMap<&str, &Value> = results
+        .iter()
+        .map(|r| (r["app"].as_str().unwrap(), r))
+        .collect();
+    assert_eq!(by_app.len(), 3, "{out}");
+    assert_eq!(by_app["web1"]["status"], "succeeded");
+    assert_eq!(by_app["web2"]["status"], "succeeded");
+    assert_eq!(by_app["web3"]["status"], "failed");
+    assert!(
+        by_app["web3"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("web3-missing")
+    );
+    assert_eq!(
+        by_app["web1"]["task-definition-arn"],
+        format!("{ACCOUNT_TD}/web1:2")
+    );
+    assert_eq!(
+        by_app["web2"]["task-definition-arn"],
+        format!("{ACCOUNT_TD}/web2:2")
+    );
+    assert_eq!(
+        by_app["web1"]["previous-task-definition-arn"],
+        web1.as_str()
+    );
+    assert_eq!(
+        by_app["web2"]["previous-task-definition-arn"],
+        web2.as_str()
+    );
+    assert_eq!(by_app["web2"]["deployment-kind"], "rolling");
+    assert_eq!(
+        containers(&ecs, &format!("{ACCOUNT_TD}/web2:2")).await[0].image(),
+        Some("registry.example.com/web2:v2.0.1")
+    );
+}
+
+#[tokio::test]
+async fn two_apps_of_the_config_deploying_one_service_are_refused_before_any_write() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ecs-deploy.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"defaults:
+  cluster: prod
+  service: web1
+apps:
+  web1:
+    package-json: apps/web1/package.json
+    image: {NEW_IMAGE}
+    container-name: web1
+  worker:
+    package-json: apps/web2/package.json
+    image: registry.example.com/worker:v2.0.1
+    container-name: worker
+"#
+        ),
+    )
+    .unwrap();
+    let out = deploy_bin(
+        &moto,
+        &[("config", config.to_str().unwrap()), ("app", "all")],
+    );
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .contains("apps web1 and worker both deploy service web1 in cluster prod"),
+        "{out}"
+    );
+    assert_eq!(revisions(&ecs, "web1").await, vec![first.clone()]);
+    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+}
