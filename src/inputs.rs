@@ -1348,7 +1348,10 @@ mod tests {
     fn each_build_secret_value_is_masked_on_its_own() {
         let s = sources(
             &[],
-            &[("INPUT_BUILD-SECRETS", "npm_token=s3cr3t-npm\n# note\ngh=ghp_abc")],
+            &[(
+                "INPUT_BUILD-SECRETS",
+                "npm_token=s3cr3t-npm\n# note\ngh=ghp_abc",
+            )],
         )
         .unwrap();
         let masked = s.raw.secrets();

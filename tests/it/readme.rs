@@ -82,8 +82,14 @@ fn the_two_fresh_machine_commands_exist_and_are_executable() {
     for command in ["scripts/demo.sh", "scripts/test.sh"] {
         assert!(text.contains(command), "README does not give {command}");
         let meta = std::fs::metadata(repo_root().join(command)).expect("script exists");
-        assert!(meta.permissions().mode() & 0o111 != 0, "{command} is not executable");
+        assert!(
+            meta.permissions().mode() & 0o111 != 0,
+            "{command} is not executable"
+        );
     }
     let ci = std::fs::read_to_string(repo_root().join(".ci/run")).expect(".ci/run");
-    assert!(ci.contains("scripts/test.sh"), ".ci/run must run the README's test command");
+    assert!(
+        ci.contains("scripts/test.sh"),
+        ".ci/run must run the README's test command"
+    );
 }
