@@ -70,9 +70,15 @@ trap 'rm -rf "$context"' EXIT
 cp "$binary" "$context/ecs-deploy"
 cp "$ca_bundle" "$context/ca-certificates.crt"
 mkdir -m 1777 "$context/tmp"
+# The same passwd/group as the release image: root, and `nonroot` (65532) for CLI use.
+mkdir "$context/etc"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/sbin/nologin\n' \
+    >"$context/etc/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' >"$context/etc/group"
 # Same layout and metadata as the release Dockerfile's final stage.
 cat >"$context/Dockerfile" <<'EOF'
 FROM scratch
+COPY etc /etc
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY tmp /tmp
 COPY ecs-deploy /usr/local/bin/ecs-deploy

@@ -2,7 +2,9 @@
 # The README's test command: installs the offline test bed (moto server in a venv, Debian's
 # docker-registry, htpasswd), then runs the whole test suite (`cargo test`) against local
 # stand-ins only: moto, the registry, wiremock servers and the machine's Docker engine, all on
-# 127.0.0.1. Extra arguments go to `cargo test` (e.g. `scripts/test.sh foundation`).
+# 127.0.0.1. It also builds the local action image (scripts/local-action-image.sh) that the
+# container-as-runner tests start. Extra arguments go to `cargo test` (e.g.
+# `scripts/test.sh foundation`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,5 +19,13 @@ export AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1
 export AWS_CONFIG_FILE=/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+# The container-as-runner tests (tests/it/container.rs) run the local action image: build it
+# once here, before the suite, so its release-mode compile does not compete with the tests.
+if [ -z "${ECS_DEPLOY_TEST_ACTION_IMAGE:-}" ]; then
+    echo "[test] building the local action image (scripts/local-action-image.sh)"
+    ECS_DEPLOY_TEST_ACTION_IMAGE=$(scripts/local-action-image.sh --tag ecs-deploy-action:test)
+    export ECS_DEPLOY_TEST_ACTION_IMAGE
+fi
 
 cargo test --locked "$@"

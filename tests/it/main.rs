@@ -4,6 +4,7 @@
 mod action_contract;
 mod bluegreen;
 mod codedeploy;
+mod container;
 mod deploy_rolling;
 mod foundation;
 mod image;

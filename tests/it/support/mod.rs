@@ -5,6 +5,7 @@
 // Helpers and re-exports are shared by every test module; no one module uses them all.
 #![allow(dead_code, unused_imports)]
 
+pub mod action_image;
 pub mod aws;
 pub mod bin;
 pub mod http;
