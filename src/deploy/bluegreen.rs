@@ -24,6 +24,7 @@ pub use progress::{
 };
 
 use super::Prepared;
+use super::rollback::{CANCELLED_ROLLBACK_POLL, CANCELLED_ROLLBACK_WAIT};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::AppSettings;
@@ -512,9 +513,19 @@ async fn rollback(
             );
         }
     }
-    // The job may already be cancelled: the rollback wait does not listen to it.
-    let deadline = Instant::now() + timing.rollback_timeout;
-    let ended = match follow(aws, arn, timing.poll, deadline, None, report, last).await {
+    // The job may already be cancelled: the rollback wait does not listen to it. After a
+    // cancellation it is followed only briefly (the job is killed soon; ECS goes on without us).
+    let cancelled = stop == Stop::Cancelled;
+    let (limit, poll) = if cancelled {
+        (
+            timing.rollback_timeout.min(CANCELLED_ROLLBACK_WAIT),
+            timing.poll.min(CANCELLED_ROLLBACK_POLL),
+        )
+    } else {
+        (timing.rollback_timeout, timing.poll)
+    };
+    let deadline = Instant::now() + limit;
+    let ended = match follow(aws, arn, poll, deadline, None, report, last).await {
         Ok(ended) => ended,
         Err(e) => {
             return failed(
@@ -526,6 +537,17 @@ async fn rollback(
     };
     let d = match ended {
         Ok(d) => d,
+        Err(_) if cancelled => {
+            let text = format!(
+                "rollback requested; the run was cancelled, so it reports before traffic is back on {blue} (ECS goes on rolling back)"
+            );
+            step(report, text.clone());
+            report.status = Some(Status::Cancelled);
+            report.rollback = Some(text.clone());
+            return Err(Error::Cancelled {
+                what: format!("ECS blue/green deployment {arn} of {svc}; {text}"),
+            });
+        }
         Err(_) => {
             return failed(
                 report,

@@ -22,6 +22,7 @@ use super::codedeploy_progress::{
     Outcome, Snapshot, UNFINISHED_STATUSES, changes, console_url, default_names, describe_status,
     outcome, short_name, total_wait,
 };
+use super::rollback::{CANCELLED_ROLLBACK_POLL, CANCELLED_ROLLBACK_WAIT};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::plan::AppPlan;
@@ -156,6 +157,17 @@ pub async fn deploy_with(
         ),
     );
 
+    if !s.wait_for_service_stability {
+        // As aws-actions/amazon-ecs-deploy-task-definition does: created, not followed.
+        step(
+            report,
+            format!(
+                "not waiting for deployment {id} (wait-for-service-stability: false): follow it in the CodeDeploy console"
+            ),
+        );
+        report.status = Some(Status::Succeeded);
+        return Ok(());
+    }
     step(
         report,
         format!(
@@ -439,6 +451,41 @@ enum StopReason {
     Cancelled,
 }
 
+/// How a rollback is followed: until when, how often, and whether the job was cancelled (then
+/// the deadline is short and reaching it is not an error: CodeDeploy goes on without us).
+#[derive(Debug, Clone, Copy)]
+struct Follow {
+    deadline: Instant,
+    poll: Duration,
+    cancelled: bool,
+}
+
+impl Follow {
+    fn new(timing: Timing, cancelled: bool) -> Follow {
+        let (limit, poll) = if cancelled {
+            (
+                timing.rollback_limit.min(CANCELLED_ROLLBACK_WAIT),
+                timing.poll.min(CANCELLED_ROLLBACK_POLL),
+            )
+        } else {
+            (timing.rollback_limit, timing.poll)
+        };
+        Follow {
+            deadline: Instant::now() + limit,
+            poll,
+            cancelled,
+        }
+    }
+}
+
+/// Where a followed rollback ended.
+enum Rolled {
+    /// Finished; says how traffic ended up.
+    Done(String),
+    /// Still running when a cancelled run had to report.
+    StillRunning,
+}
+
 /// Watching one created deployment to its end.
 struct Watch<'a> {
     aws: &'a Aws,
@@ -567,9 +614,10 @@ impl Watch<'_> {
         rollback_message: Option<String>,
         report: &mut AppReport,
     ) -> Result<()> {
+        let follow = Follow::new(self.timing, false);
         match rollback_deployment {
-            Some(rb) => match self.await_rollback(&rb, report).await {
-                Ok(done) => {
+            Some(rb) => match self.await_rollback(&rb, follow, report).await {
+                Ok(Rolled::Done(done)) => {
                     report.status = Some(Status::RolledBack);
                     report.rollback = Some(
                         rollback_message
@@ -578,6 +626,14 @@ impl Watch<'_> {
                     );
                     Err(self.error(format!(
                         "{what}; CodeDeploy rolled back to the original task set"
+                    )))
+                }
+                // Not cancelled: the wait ends in Done or an error; StillRunning is only a guard.
+                Ok(Rolled::StillRunning) => {
+                    report.status = Some(Status::Failed);
+                    report.rollback = Some(format!("rollback deployment {rb} still running"));
+                    Err(self.error(format!(
+                        "{what}; the rollback deployment {rb} has not finished: check it in the console"
                     )))
                 }
                 Err(e) => {
@@ -598,9 +654,14 @@ impl Watch<'_> {
     }
 
     /// Waits for CodeDeploy's rollback deployment `rb` to finish; says how traffic ended up.
-    async fn await_rollback(&self, rb: &str, report: &mut AppReport) -> Result<String> {
+    /// After a cancellation (`follow.cancelled`) it gives up quietly at the deadline instead.
+    async fn await_rollback(
+        &self,
+        rb: &str,
+        follow: Follow,
+        report: &mut AppReport,
+    ) -> Result<Rolled> {
         step(report, format!("rollback deployment {rb} started"));
-        let deadline = Instant::now() + self.timing.rollback_limit;
         let mut last: Option<Snapshot> = None;
         let mut target_id = None;
         loop {
@@ -615,7 +676,7 @@ impl Watch<'_> {
                     } else {
                         "rollback deployment succeeded"
                     };
-                    return Ok(format!("{rb}: {traffic}"));
+                    return Ok(Rolled::Done(format!("{rb}: {traffic}")));
                 }
                 Outcome::Ended { status, reason, .. } => {
                     return Err(Error::Deployment {
@@ -631,7 +692,10 @@ impl Watch<'_> {
             }
             last = Some(snapshot);
             let now = Instant::now();
-            if now >= deadline {
+            if now >= follow.deadline {
+                if follow.cancelled {
+                    return Ok(Rolled::StillRunning);
+                }
                 return Err(Error::Deployment {
                     target: self.target.to_string(),
                     deployment_id: rb.to_string(),
@@ -641,7 +705,7 @@ impl Watch<'_> {
                     ),
                 });
             }
-            tokio::time::sleep(self.timing.poll.min(deadline - now)).await;
+            tokio::time::sleep(follow.poll.min(follow.deadline - now)).await;
         }
     }
 
@@ -701,7 +765,22 @@ impl Watch<'_> {
             );
         }
         // Wait for our deployment to end (CodeDeploy starts the rollback while stopping it).
-        let deadline = Instant::now() + self.timing.rollback_limit;
+        // After a cancellation only briefly: the job is killed soon, and CodeDeploy finishes the
+        // stop and the rollback on its own.
+        let follow = Follow::new(self.timing, matches!(reason, StopReason::Cancelled));
+        let still_running = |this: &Self, report: &mut AppReport| {
+            let text = format!(
+                "StopDeployment{} was sent; the run was cancelled, so it reports before CodeDeploy has finished (it goes on in the background): check {} in the console",
+                if this.rollback_on_failure {
+                    " with rollback"
+                } else {
+                    ""
+                },
+                this.id
+            );
+            report.rollback = Some(text.clone());
+            end(this, report, Status::Cancelled, format!("{why}; {text}"))
+        };
         let mut target_id = None;
         let info = loop {
             let (info, _) = self.poll(self.id, &mut target_id).await?;
@@ -709,7 +788,10 @@ impl Watch<'_> {
                 break info;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= follow.deadline && follow.cancelled {
+                return still_running(self, report);
+            }
+            if now >= follow.deadline {
                 return end(
                     self,
                     report,
@@ -720,7 +802,7 @@ impl Watch<'_> {
                     ),
                 );
             }
-            tokio::time::sleep(self.timing.poll.min(deadline - now)).await;
+            tokio::time::sleep(follow.poll.min(follow.deadline - now)).await;
         };
         match outcome(&info) {
             Outcome::Succeeded => {
@@ -747,8 +829,9 @@ impl Watch<'_> {
                 rollback_deployment: Some(rb),
                 rollback_message,
                 ..
-            } => match self.await_rollback(&rb, report).await {
-                Ok(done) => {
+            } => match self.await_rollback(&rb, follow, report).await {
+                Ok(Rolled::StillRunning) => still_running(self, report),
+                Ok(Rolled::Done(done)) => {
                     report.rollback = Some(
                         rollback_message
                             .map(|m| format!("{m} ({done})"))

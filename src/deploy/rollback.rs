@@ -21,9 +21,13 @@ use crate::report::{AppReport, Status};
 /// The shortest wait for the rollback itself, even with a small `wait-for-minutes`.
 const MIN_ROLLBACK_WAIT: Duration = Duration::from_secs(5 * 60);
 
-/// After a cancellation, how long the rollback is followed before the run reports. GitHub
-/// kills a cancelled job about 10 s after its first signal: the outputs must be written by then.
-const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
+/// After a cancellation, how long a rollback (of any deployment path) is followed before the run
+/// reports. GitHub kills a cancelled job about 10 s after its first signal (SIGINT, SIGTERM after
+/// 7.5 s, SIGKILL 2.5 s later): the outputs and messages must be written by then.
+pub const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
+
+/// The poll interval while following a rollback after a cancellation: the budget is short.
+pub const CANCELLED_ROLLBACK_POLL: Duration = Duration::from_secs(1);
 
 /// The deployment that failed and why.
 #[derive(Debug)]

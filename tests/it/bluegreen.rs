@@ -966,3 +966,61 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
     assert_eq!(report.deployment_kind.as_deref(), Some("ecs-blue-green"));
     assert_eq!(report.deployment_id, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back() {
+    // Production timing (a look every 15 s, wait-for-minutes 30): GitHub kills a cancelled job
+    // about 10 s after its first signal, so the rollback is followed for 5 s at most.
+    let cancel = CancellationToken::new();
+    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 2, 0.0)]).with(|s| {
+        s.cancel_on_look = Some((2, cancel.clone()));
+        s.rollback_looks = vec![look("ROLLBACK_IN_PROGRESS", "CLEAN_UP", 2, 0.0)].into();
+    });
+    let timing = Timing {
+        poll: Duration::from_secs(15),
+        timeout: Duration::from_secs(30 * 60),
+        rollback_timeout: Duration::from_secs(30 * 60),
+    };
+    let cancelled_at = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            tokio::time::Instant::now()
+        })
+    };
+    let (result, report) = run_with(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+        &cancel,
+    )
+    .await;
+    let reported_after = cancelled_at.await.expect("cancel watcher").elapsed();
+
+    let err = result.expect_err("a cancelled job fails");
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert!(
+        reported_after <= Duration::from_secs(6),
+        "reported {reported_after:?} after the signal"
+    );
+    assert_eq!(report.status, Some(Status::Cancelled));
+    assert!(
+        report
+            .rollback
+            .as_deref()
+            .is_some_and(|r| r.contains("ECS goes on rolling back")),
+        "{:?}",
+        report.rollback
+    );
+    let st = ecs.state();
+    assert_rollback_sent(&st);
+    // Followed once a second after the stop: several looks, none 15 s apart.
+    let after_stop = st
+        .calls
+        .iter()
+        .skip_while(|c| **c != "StopServiceDeployment")
+        .filter(|c| **c == "DescribeServiceDeployments")
+        .count();
+    assert!((4..=7).contains(&after_stop), "{:?}", st.calls);
+}

@@ -1175,3 +1175,108 @@ async fn on_moto_a_missing_application_names_the_default_and_the_input_to_set() 
     );
     assert!(msg.contains("codedeploy-application"), "{msg}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_reports_within_seconds_while_codedeploy_goes_on_rolling_back() {
+    use LifecycleEventStatus::InProgress;
+    // Production timing: GitHub kills a cancelled job about 10 s after its first signal, so
+    // after StopDeployment the rollback is followed for 5 s at most, once a second.
+    let token = CancellationToken::new();
+    let mut script = stuck_until_stopped();
+    script.cancel_at_poll = Some((2, token.clone()));
+    script.rollback = Some(Phase {
+        info: info(ROLLBACK, DeploymentStatus::InProgress),
+        target: Some(ecs_target(&events(6, InProgress), 50.0, 50.0)),
+    });
+    let script = shared(script);
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    let cancelled_at = {
+        let token = token.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            tokio::time::Instant::now()
+        })
+    };
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &prepared(TD_ARN),
+        &token,
+        &mut report,
+        Timing::from_minutes(30),
+    )
+    .await
+    .expect_err("a cancelled deployment is an error");
+    let reported_after = cancelled_at.await.expect("cancel watcher").elapsed();
+
+    assert!(
+        matches!(err, ecs_deploy::error::Error::Cancelled { .. }),
+        "{err}"
+    );
+    assert!(
+        reported_after <= Duration::from_secs(6),
+        "reported {reported_after:?} after the signal"
+    );
+    let s = script.lock().unwrap();
+    assert_eq!(s.stops.len(), 1);
+    assert_eq!(s.stops[0].auto_rollback_enabled(), Some(true));
+    assert!(
+        s.calls.iter().any(|c| c == "GetDeployment d-ROLLBACK1"),
+        "the rollback deployment was looked at: {:?}",
+        s.calls
+    );
+    drop(s);
+    assert_eq!(report.status, Some(Status::Cancelled));
+    assert!(
+        report
+            .rollback
+            .as_deref()
+            .is_some_and(|r| r.contains("StopDeployment with rollback was sent")),
+        "{:?}",
+        report.rollback
+    );
+}
+
+#[tokio::test]
+async fn without_wait_for_service_stability_the_deployment_is_created_and_not_followed() {
+    let script = shared(stuck_until_stopped());
+    let aws = scripted_aws(&script);
+    let mut report = AppReport::default();
+    codedeploy::deploy_with(
+        &aws,
+        &plan(&[("wait-for-service-stability", "false")], None),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect("created, not followed");
+
+    let s = script.lock().unwrap();
+    assert!(
+        s.calls.iter().any(|c| c == "CreateDeployment"),
+        "{:?}",
+        s.calls
+    );
+    assert!(
+        !s.calls
+            .iter()
+            .any(|c| c == &format!("GetDeployment {OURS}")),
+        "{:?}",
+        s.calls
+    );
+    assert!(s.stops.is_empty());
+    drop(s);
+    assert_eq!(report.status, Some(Status::Succeeded));
+    assert_eq!(report.deployment_id.as_deref(), Some(OURS));
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|l| l.contains("wait-for-service-stability: false")),
+        "{:?}",
+        report.steps
+    );
+}
