@@ -25,7 +25,7 @@ use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
 use crate::plan::{AppPlan, DeployPlan};
-use crate::report::AppReport;
+use crate::report::{AppReport, Status};
 
 /// What every deployment path starts from, once the task definition is registered (or found to
 /// be the live one already).
@@ -385,13 +385,23 @@ pub async fn deploy(
             .steps
             .push(format!("one-off task `{}` exited 0", command.join(" ")));
     }
-    match path {
+    let result = match path {
+        // The rolling path deregisters after its own verified rollback (rollback.rs).
         DeployPath::Rolling => {
-            ecs::deploy(aws, poller, plan, &prepared, force, cancel, report).await
+            return ecs::deploy(aws, poller, plan, &prepared, force, cancel, report).await;
         }
         DeployPath::CodeDeploy => codedeploy::deploy(aws, plan, &prepared, cancel, report).await,
         DeployPath::EcsBlueGreen => bluegreen::deploy(aws, plan, &prepared, cancel, report).await,
+    };
+    // Only once traffic is back on blue: a revision that may still serve stays registered.
+    if result.is_err()
+        && report.status == Some(Status::RolledBack)
+        && plan.settings.deregister_failed_task_definition
+        && prepared.changed
+    {
+        rollback::deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
     }
+    result
 }
 
 /// True when a running task of the service runs `container` from an image digest other than

@@ -1,11 +1,14 @@
 //! Building and pushing through the Docker engine's own API (`/var/run/docker.sock`).
 //!
-//! The build runs on the engine's embedded BuildKit through its `/grpc` endpoint (bollard's Moby
-//! driver): that is the one Engine-API path on Docker 20.10 that serves BuildKit secrets from the
-//! client's session. (`/build?version=2` + `/session` works too, but bollard's session there
-//! answers only auth and file-send requests, so `RUN --mount=type=secret` would see nothing.)
-//! Progress comes from a second `/grpc` connection asking BuildKit's Control.Status for the same
-//! build ref, so each step, its log and whether it was cached go to the workflow log.
+//! The build runs on the engine's embedded BuildKit. Two Engine-API paths:
+//! - without `build-secrets`: `/build?version=2` with a session (bollard), which also imports the
+//!   registry cache;
+//! - with `build-secrets`: a solve through the engine's `/grpc` endpoint (bollard's Moby driver),
+//!   the one path on Docker 20.10 that serves BuildKit secrets from the client's session
+//!   (bollard's `/build` session answers only auth and file-send requests, so
+//!   `RUN --mount=type=secret` would see nothing there).
+//! Progress comes from the `/build` response stream, or from BuildKit's Control.Status for the
+//! `/grpc` solve's ref, so each step, its log and whether it was cached go to the workflow log.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

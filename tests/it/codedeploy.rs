@@ -565,8 +565,9 @@ async fn a_canary_deployment_moves_through_its_lifecycle_and_succeeds() {
     insta::assert_snapshot!("codedeploy_appspec_sent_from_yaml_file", content);
 }
 
-#[tokio::test]
-async fn a_deployment_failing_at_after_allow_test_traffic_reports_rolled_back() {
+/// Our deployment fails at AfterAllowTestTraffic (a hook said Failed) and CodeDeploy's own
+/// rollback deployment brings traffic back to blue.
+fn failing_at_after_allow_test_traffic() -> Script {
     use LifecycleEventStatus::{Failed, InProgress, Succeeded};
     let failed = DeploymentInfo::builder()
         .deployment_id(OURS)
@@ -584,7 +585,7 @@ async fn a_deployment_failing_at_after_allow_test_traffic_reports_rolled_back() 
                 .build(),
         )
         .build();
-    let script = shared(Script {
+    Script {
         phases: vec![
             phase(
                 DeploymentStatus::InProgress,
@@ -600,7 +601,12 @@ async fn a_deployment_failing_at_after_allow_test_traffic_reports_rolled_back() 
             target: Some(ecs_target(&events(8, Succeeded), 100.0, 0.0)),
         }),
         ..Script::default()
-    });
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_failing_at_after_allow_test_traffic_reports_rolled_back() {
+    let script = shared(failing_at_after_allow_test_traffic());
     let aws = scripted_aws(&script);
     let mut report = AppReport::default();
     let err = codedeploy::deploy_with(
@@ -1276,6 +1282,88 @@ async fn without_wait_for_service_stability_the_deployment_is_created_and_not_fo
             .steps
             .iter()
             .any(|l| l.contains("wait-for-service-stability: false")),
+        "{:?}",
+        report.steps
+    );
+}
+
+#[tokio::test]
+async fn after_codedeploy_rolled_back_the_failed_revision_is_deregistered_when_asked() {
+    // ECS on moto (service, task definitions, register/deregister), CodeDeploy scripted: moto
+    // never moves a deployment, so it cannot fail one.
+    let moto = MotoServer::start();
+    let on_moto = moto_aws(&moto);
+    on_moto
+        .ecs
+        .create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .expect("cluster");
+    let blue = moto_setup(&on_moto, "AppECS-prod-web1", "DgpECS-prod-web1", "web1").await;
+    on_moto
+        .ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("web1")
+        .task_definition(&blue)
+        .desired_count(1)
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::CodeDeploy)
+                .build()
+                .expect("controller"),
+        )
+        .send()
+        .await
+        .expect("service");
+    // Fails at once (no poll interval to sit through), then CodeDeploy's rollback succeeds.
+    let mut failing = failing_at_after_allow_test_traffic();
+    failing.phases.remove(0);
+    let script = shared(failing);
+    let aws = Aws {
+        ecs: on_moto.ecs.clone(),
+        ..scripted_aws(&script)
+    };
+    let plan = plan(
+        &[("deregister-failed-task-definition", "true")],
+        Some("web1-appspec.yml"),
+    );
+    let poller = ecs_deploy::deploy::wait::Poller::new(aws.ecs.clone());
+    let mut report = AppReport::default();
+    let err = ecs_deploy::deploy::deploy(
+        &aws,
+        &poller,
+        &plan,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.5.0",
+        &CancellationToken::new(),
+        &mut report,
+    )
+    .await
+    .expect_err("a failed deployment is an error");
+
+    assert!(err.to_string().contains("AfterAllowTestTraffic"), "{err}");
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(report.deployment_kind.as_deref(), Some("codedeploy"));
+    let green = report.task_definition_arn.clone().expect("registered");
+    assert!(green.ends_with("task-definition/web1:2"), "{green}");
+    let status = |arn: String| {
+        let ecs = on_moto.ecs.clone();
+        async move {
+            ecs.describe_task_definition()
+                .task_definition(arn)
+                .send()
+                .await
+                .expect("describe")
+                .task_definition()
+                .and_then(|t| t.status().cloned())
+                .map(|s| s.as_str().to_string())
+        }
+    };
+    assert_eq!(status(green).await.as_deref(), Some("INACTIVE"));
+    assert_eq!(status(blue).await.as_deref(), Some("ACTIVE"));
+    assert!(
+        report.steps.iter().any(|l| l == "deregistered web1:2"),
         "{:?}",
         report.steps
     );
