@@ -7,6 +7,7 @@
 //!   the one path on Docker 20.10 that serves BuildKit secrets from the client's session
 //!   (bollard's `/build` session answers only auth and file-send requests, so
 //!   `RUN --mount=type=secret` would see nothing there).
+//!
 //! Progress comes from the `/build` response stream, or from BuildKit's Control.Status for the
 //! `/grpc` solve's ref, so each step, its log and whether it was cached go to the workflow log.
 
