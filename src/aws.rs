@@ -15,15 +15,16 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// Loads the SDK config from the environment. Throttling and transient errors are retried by
-    /// the SDK (adaptive mode, up to 8 attempts), so a busy account slows a deploy instead of
-    /// failing it.
-    pub async fn from_env() -> Aws {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::adaptive().with_max_attempts(8))
-            .load()
-            .await;
-        Aws::from_config(&config)
+    /// Loads the SDK config from the environment. With `own_retry`, throttling and transient
+    /// errors are retried by the SDK in adaptive mode, up to 8 attempts, so a busy account slows
+    /// a deploy instead of failing it; without it the SDK chain's own retry settings apply
+    /// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, the profile's), as in every AWS tool.
+    pub async fn from_env(own_retry: bool) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if own_retry {
+            loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(8));
+        }
+        Aws::from_config(&loader.load().await)
     }
 
     /// Builds the clients from an already loaded config (tests pass one pointing at moto).

@@ -74,6 +74,15 @@ fn section(path: &Path, where_: &str, v: &Value) -> Result<RawInputs> {
             .as_str()
             .ok_or_else(|| problem(path, format!("{where_}: keys must be strings")))?;
         match input_spec(key) {
+            // A secret committed to the repository would be in every clone and never masked.
+            Some(s) if s.scope == Scope::App && s.secret => {
+                return Err(problem(
+                    path,
+                    format!(
+                        "{where_}.{key} is a secret and must not be written in a file of the repository; give it to the step's `with:` from `secrets` (e.g. {key}: ${{{{ secrets.NAME }}}})"
+                    ),
+                ));
+            }
             Some(s) if s.scope == Scope::App => {}
             Some(_) => {
                 return Err(problem(
@@ -166,6 +175,16 @@ mod tests {
             Some("other")
         );
         assert!(cfg.layered("web3", &step).is_none());
+    }
+
+    #[test]
+    fn secrets_written_in_the_file_are_refused_without_echoing_them() {
+        for key in ["registry-password", "build-secrets"] {
+            let text = format!("apps:\n  web1:\n    {key}: hunter2-in-git\n");
+            let e = parse(Path::new("c.yml"), &text).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("secrets."), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

@@ -356,7 +356,11 @@ where
             .await;
         }
     };
-    let aws = Aws::from_env().await;
+    // AWS_MAX_ATTEMPTS / AWS_RETRY_MODE set by the user win over the action's own retry policy.
+    let user_retry = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
+        .iter()
+        .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()));
+    let aws = Aws::from_env(!user_retry).await;
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let mut notifier = Notifier::new(&settings.report, &run_info(&settings));

@@ -111,8 +111,8 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
     out
 }
 
-/// Appends the outputs to the `GITHUB_OUTPUT` file (or prints them when there is none, for the
-/// CLI user).
+/// Appends the outputs to the `GITHUB_OUTPUT` file; without one (a CLI run) it writes nothing:
+/// the plan and the outcome are already on the console.
 pub fn write(path: Option<&Path>, outputs: &[(&'static str, String)]) -> Result<()> {
     let mut text = String::new();
     let n = nonce();

@@ -154,13 +154,17 @@ fn every_input_description_names_the_binarys_default() {
 }
 
 #[test]
-fn action_runs_the_prebuilt_image_of_the_published_repository() {
+fn action_runs_the_prebuilt_image_of_its_own_version() {
     let action = action_yml();
     assert_eq!(action.runs.using, "docker");
     assert_eq!(
         action.runs.image,
-        format!("docker://ghcr.io/{ACTION_REPO}:v1"),
-        "a prebuilt image: no Dockerfile build on each run"
+        format!(
+            "docker://ghcr.io/{ACTION_REPO}:v{}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "a prebuilt image pinned to Cargo.toml's version: no Dockerfile build on each run, and \
+         a pinned `uses: …@v1.2.3` never runs another release's binary"
     );
     assert!(
         action.runs.args.is_none() && action.runs.env.is_none(),

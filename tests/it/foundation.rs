@@ -18,6 +18,7 @@ const REGISTRY: &str = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com";
 /// A listener that counts every connection made to it: the stand-in AWS endpoint.
 struct AwsTrap {
     port: u16,
+    listener: Arc<TcpListener>,
     hits: Arc<AtomicUsize>,
 }
 
@@ -25,18 +26,40 @@ impl AwsTrap {
     fn start() -> AwsTrap {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the AWS trap");
         let port = listener.local_addr().expect("trap address").port();
+        // Non-blocking, so `hits` can also drain connections still queued in the kernel when
+        // the binary has already exited (the accept thread may not have seen them yet).
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking trap listener");
+        let listener = Arc::new(listener);
         let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
+        let (l, counter) = (listener.clone(), hits.clone());
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                drop(stream);
+            loop {
+                match l.accept() {
+                    // Dropped at once: the client sees a reset instead of waiting for an answer.
+                    Ok(_) => {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+                // The test dropped its trap: stop.
+                if Arc::strong_count(&counter) == 1 {
+                    return;
+                }
             }
         });
-        AwsTrap { port, hits }
+        AwsTrap {
+            port,
+            listener,
+            hits,
+        }
     }
 
     fn hits(&self) -> usize {
+        while self.listener.accept().is_ok() {
+            self.hits.fetch_add(1, Ordering::SeqCst);
+        }
         self.hits.load(Ordering::SeqCst)
     }
 
@@ -293,6 +316,60 @@ fn the_dry_run_of_the_monorepo_example_prints_the_plan_and_the_task_definition_d
     insta::assert_snapshot!("monorepo_dry_run", stdout);
 }
 
+/// The arguments `scripts/demo.sh` gives the binary (the words after `exec target/debug/ecs-deploy`
+/// up to `"$@"`), so the test below runs exactly the README's first command.
+fn demo_script_args() -> Vec<String> {
+    let script = std::fs::read_to_string(repo_root().join("scripts/demo.sh")).expect("demo.sh");
+    let tail = script
+        .split("exec target/debug/ecs-deploy")
+        .nth(1)
+        .expect("demo.sh execs target/debug/ecs-deploy");
+    let tail = tail.split("\"$@\"").next().unwrap_or_default();
+    tail.split_whitespace()
+        .filter(|w| *w != "\\")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readmes_first_command_plans_web1_with_no_aws_settings_at_all() {
+    // As scripts/demo.sh runs it: every AWS_* dropped, no config files, no instance metadata.
+    let args = demo_script_args();
+    assert!(args.contains(&"--dry-run".to_string()), "{args:?}");
+    let out = BinRun::new()
+        .cwd(repo_root())
+        .args(&args)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .timeout(std::time::Duration::from_secs(60))
+        .run();
+    out.assert_success();
+    assert!(out.stdout.contains("App web1"), "{out}");
+    assert!(
+        out.stdout
+            .contains("version:     1.2.3 (from apps/web1/package.json)"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("could not read the live service"),
+        "it says what it could not read: {out}"
+    );
+    assert!(
+        out.stdout.contains(
+            "+      \"image\": \"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/web1:v1.2.3\","
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("dry run: nothing was built, pushed, registered or updated"),
+        "{out}"
+    );
+}
+
 #[test]
 fn the_job_summary_and_outputs_are_written_for_a_dry_run() {
     let trap = AwsTrap::start();
@@ -373,6 +450,40 @@ fn build_metadata_is_mapped_to_a_valid_tag_and_said() {
         Some(format!("{REGISTRY}/web1:v1.2.3_build.5").as_str())
     );
     assert!(out.stdout.contains("'+' is not allowed"), "{out}");
+}
+
+#[test]
+fn a_prerelease_is_tagged_with_its_version_and_the_sha_but_never_latest() {
+    let trap = AwsTrap::start();
+    let pkg = fixture("package-json/prerelease.json");
+    let out = dry(
+        &trap,
+        ("pull_request", "pr-merged-release-web1.json"),
+        &[("INPUT_PACKAGE-JSON", pkg.to_str().expect("utf-8 path"))],
+    );
+    assert_deploys(&out, "web1", "1.3.0-rc.1");
+    assert!(
+        out.stdout
+            .contains("tags:        v1.3.0-rc.1, sha-1a2b3c4\n"),
+        "no latest for a prerelease: {out}"
+    );
+}
+
+#[test]
+fn a_package_json_with_a_utf8_bom_is_read() {
+    let trap = AwsTrap::start();
+    let pkg = fixture("package-json/bom.json");
+    let bytes = std::fs::read(&pkg).expect("bom.json");
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "the fixture has its BOM"
+    );
+    let out = dry(
+        &trap,
+        ("pull_request", "pr-merged-release-web1.json"),
+        &[("INPUT_PACKAGE-JSON", pkg.to_str().expect("utf-8 path"))],
+    );
+    assert_deploys(&out, "web1", "1.2.3");
 }
 
 /// One bad input: the env to add (or an event), and a part of the message that names it.
@@ -718,4 +829,57 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
         failures.len(),
         failures.join("\n-----\n")
     );
+}
+
+#[tokio::test]
+async fn aws_max_attempts_in_the_environment_replaces_the_actions_retry_policy() {
+    // An AWS endpoint that fails every call with a retryable 500: the SDK tries
+    // AWS_MAX_ATTEMPTS times, not the action's own 8.
+    let aws = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(500).set_body_json(
+            serde_json::json!({"__type": "ServerException", "message": "scripted outage"}),
+        ))
+        .mount(&aws)
+        .await;
+    let endpoint = aws.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        BinRun::new()
+            .cwd(repo_root())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_MAX_ATTEMPTS", "2")
+            .env("GITHUB_WORKSPACE", fixture("monorepo"))
+            .env("GITHUB_SHA", SHA)
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env(
+                "GITHUB_EVENT_PATH",
+                fixture("events/pr-merged-release-web1.json"),
+            )
+            .env("INPUT_IMAGE", format!("{REGISTRY}/web1:v1.2.3"))
+            .env("INPUT_CLUSTER", "prod")
+            .env("INPUT_SERVICE", "web1")
+            .timeout(std::time::Duration::from_secs(60))
+            .run()
+    })
+    .await
+    .expect("run thread");
+    out.assert_code(1);
+    assert!(out.stdout.contains("DescribeServices"), "{out}");
+    let describes = aws
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| {
+            r.headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.ends_with(".DescribeServices"))
+        })
+        .count();
+    assert_eq!(describes, 2, "{out}");
 }
