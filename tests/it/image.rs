@@ -123,6 +123,45 @@ fn ureq_get(registry: &Registry, path: &str) -> Got {
     .expect("registry request thread")
 }
 
+/// Points `repo:tag` at a variant of `repo:from`'s manifest (the same config and layers plus an
+/// annotation), pushed with the registry's own API; returns the variant's digest.
+fn move_tag_to_a_variant(registry: &Registry, repo: &str, from: &str, tag: &str) -> String {
+    let mut manifest = ureq_get(registry, &format!("/v2/{repo}/manifests/{from}")).take_json();
+    let media_type = manifest["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .to_string();
+    manifest["annotations"] = serde_json::json!({ "org.example.test": "moved away" });
+    let url = format!("{}/v2/{repo}/manifests/{tag}", registry.url());
+    let creds = registry
+        .credentials()
+        .map(|(u, p)| (u.to_string(), p.to_string()));
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut req = reqwest::Client::new()
+                .put(&url)
+                .header("Content-Type", media_type)
+                .body(serde_json::to_vec(&manifest).expect("manifest JSON"));
+            if let Some((u, p)) = creds {
+                req = req.basic_auth(u, Some(p));
+            }
+            let resp = req.send().await.expect("registry answers");
+            assert!(resp.status().is_success(), "PUT manifest: {}", resp.status());
+            resp.headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .expect("the registry names the pushed digest")
+                .to_string()
+        })
+    })
+    .join()
+    .expect("registry request thread")
+}
+
 /// Removes local images whose name starts with `prefix` (the engine is shared by all tests).
 fn remove_local_images(prefix: &str) {
     let out = std::process::Command::new("docker")
@@ -265,7 +304,15 @@ fn web1_is_built_every_tag_pushed_and_the_digest_output_is_the_registrys_then_a_
         .collect();
     assert_eq!(names, vec!["web1"]);
 
-    // Second run, nothing changed: no build, same digest, `latest` still there.
+    // Second run, nothing changed: no build, same digest, and `latest` moved back to it. So
+    // that the move can be seen, `latest` first points at another manifest (same blobs, one
+    // annotation more, so another digest).
+    let moved = move_tag_to_a_variant(&registry, "web1", "v1.2.3", "latest");
+    assert_ne!(moved, digest);
+    assert_eq!(
+        registry_digest(&registry, "web1", "latest").as_deref(),
+        Some(moved.as_str())
+    );
     remove_local_images(&format!("{host}/"));
     let second = run(
         &fixture("monorepo"),
