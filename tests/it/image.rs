@@ -150,7 +150,11 @@ fn move_tag_to_a_variant(registry: &Registry, repo: &str, from: &str, tag: &str)
                 req = req.basic_auth(u, Some(p));
             }
             let resp = req.send().await.expect("registry answers");
-            assert!(resp.status().is_success(), "PUT manifest: {}", resp.status());
+            assert!(
+                resp.status().is_success(),
+                "PUT manifest: {}",
+                resp.status()
+            );
             resp.headers()
                 .get("docker-content-digest")
                 .and_then(|v| v.to_str().ok())
