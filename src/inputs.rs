@@ -154,7 +154,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         Some("false"),
         false,
-        "Create the ECR repository when it does not exist",
+        "Create the ECR repository when it does not exist (scan on push): `true`, `false`, or `immutable` (tags cannot be overwritten, except latest and buildcache)",
     ),
     spec(
         "dockerfile",
@@ -796,6 +796,18 @@ pub enum VersionFormat {
     Loose,
 }
 
+/// Whether a missing ECR repository is created, and with which tag mutability
+/// (`create-repository` input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateRepository {
+    /// A missing repository is an error.
+    No,
+    /// Created with mutable tags.
+    Mutable,
+    /// Created with immutable tags, except the ones this action moves (`latest`, `buildcache`).
+    Immutable,
+}
+
 /// Registry build cache mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheMode {
@@ -857,7 +869,7 @@ pub struct AppSettings {
     pub registry_username: Option<String>,
     pub registry_password: Option<Secret>,
     pub ecr_repository: Option<String>,
-    pub create_repository: bool,
+    pub create_repository: CreateRepository,
     pub dockerfile: Option<PathBuf>,
     pub context: PathBuf,
     pub build_args: Vec<(String, String)>,
@@ -1036,7 +1048,15 @@ impl AppSettings {
             registry_username,
             registry_password,
             ecr_repository: plain_name(raw, "ecr-repository")?,
-            create_repository: flag(raw, "create-repository")?,
+            create_repository: parse_choice(
+                "create-repository",
+                raw.get_or_default("create-repository").unwrap_or("false"),
+                &[
+                    ("false", CreateRepository::No),
+                    ("true", CreateRepository::Mutable),
+                    ("immutable", CreateRepository::Immutable),
+                ],
+            )?,
             dockerfile: opt_path(raw, "dockerfile"),
             context: PathBuf::from(raw.get_or_default("context").unwrap_or(".")),
             build_args: match raw.get("build-args") {

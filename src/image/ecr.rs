@@ -2,13 +2,16 @@
 //! "does this tag exist" question answered by DescribeImages.
 
 use aws_sdk_ecr::error::ProvideErrorMetadata as _;
-use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
+use aws_sdk_ecr::types::{
+    ImageIdentifier, ImageScanningConfiguration, ImageTagMutability,
+    ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType,
+};
 use base64::Engine as _;
 
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::image::registry::Credentials;
-use crate::inputs::Secret;
+use crate::inputs::{CreateRepository, Secret};
 use crate::report::console;
 
 /// What `GetAuthorizationToken` gives: the registry host and the credentials that open it.
@@ -105,23 +108,39 @@ pub async fn repository_exists(aws: &Aws, repository: &str) -> Result<bool> {
     }
 }
 
-/// Creates the ECR repository with scan on push; tags are mutable unless `immutable` (a mutable
-/// repository is needed for `latest` to move).
+/// Tags the action moves on every release: they stay mutable in an immutable repository.
+pub const MOVING_TAGS: &[&str] = &["latest", "buildcache"];
+
+/// Creates an ECR repository with scan on push; `immutable` makes its tags immutable except
+/// [`MOVING_TAGS`] (IMMUTABLE_WITH_EXCLUSION), so a released version can never be overwritten.
 pub async fn create_repository(aws: &Aws, repository: &str, immutable: bool) -> Result<()> {
-    aws.ecr
+    let mut req = aws
+        .ecr
         .create_repository()
         .repository_name(repository)
         .image_scanning_configuration(
             ImageScanningConfiguration::builder()
                 .scan_on_push(true)
                 .build(),
-        )
-        .image_tag_mutability(if immutable {
-            ImageTagMutability::Immutable
-        } else {
-            ImageTagMutability::Mutable
-        })
-        .send()
+        );
+    req = if immutable {
+        let mut req = req.image_tag_mutability(ImageTagMutability::ImmutableWithExclusion);
+        for tag in MOVING_TAGS {
+            let filter = ImageTagMutabilityExclusionFilter::builder()
+                .filter_type(ImageTagMutabilityExclusionFilterType::Wildcard)
+                .filter(*tag)
+                .build()
+                .map_err(|e| Error::Image {
+                    image: repository.to_string(),
+                    problem: format!("cannot describe the tag exclusion {tag:?}: {e}"),
+                })?;
+            req = req.image_tag_mutability_exclusion_filters(filter);
+        }
+        req
+    } else {
+        req.image_tag_mutability(ImageTagMutability::Mutable)
+    };
+    req.send()
         .await
         .map_err(|e| Error::aws("ECR", "CreateRepository", e))?;
     Ok(())
@@ -133,15 +152,26 @@ pub async fn ensure_repository(
     aws: &Aws,
     host: &str,
     repository: &str,
-    create: bool,
+    create: CreateRepository,
 ) -> Result<()> {
     if repository_exists(aws, repository).await? {
         return Ok(());
     }
-    if create {
-        create_repository(aws, repository, false).await?;
-        println!("created ECR repository {repository} (scan on push)");
-        return Ok(());
+    match create {
+        CreateRepository::No => {}
+        CreateRepository::Mutable => {
+            create_repository(aws, repository, false).await?;
+            println!("created ECR repository {repository} (scan on push)");
+            return Ok(());
+        }
+        CreateRepository::Immutable => {
+            create_repository(aws, repository, true).await?;
+            println!(
+                "created ECR repository {repository} (scan on push, immutable tags except {})",
+                MOVING_TAGS.join(", ")
+            );
+            return Ok(());
+        }
     }
     Err(Error::Image {
         image: format!("{host}/{repository}"),

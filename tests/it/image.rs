@@ -5,8 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::{BinOutput, BinRun, MotoServer, Registry, aws_env, fixture, sdk_config};
+use aws_sdk_ecr::types::ImageTagMutability;
 use ecs_deploy::aws::Aws;
 use ecs_deploy::image::{build, ecr};
+use ecs_deploy::inputs::CreateRepository;
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
 const MOTO_USER: &str = "AWS";
@@ -611,11 +613,11 @@ async fn moto_ecr_token_decodes_and_its_repository_and_tag_checks_answer() {
             .await
             .expect("describe")
     );
-    let err = ecr::ensure_repository(&aws, &login.host, "web2", false)
+    let err = ecr::ensure_repository(&aws, &login.host, "web2", CreateRepository::No)
         .await
         .expect_err("missing repository");
     assert!(err.to_string().contains("\"web2\" does not exist"), "{err}");
-    ecr::ensure_repository(&aws, &login.host, "web2", true)
+    ecr::ensure_repository(&aws, &login.host, "web2", CreateRepository::Mutable)
         .await
         .expect("created");
     assert!(
@@ -623,6 +625,48 @@ async fn moto_ecr_token_decodes_and_its_repository_and_tag_checks_answer() {
             .await
             .expect("describe")
     );
+    // `create-repository: immutable`: scan on push, immutable tags except the moving ones.
+    ecr::ensure_repository(&aws, &login.host, "web3", CreateRepository::Immutable)
+        .await
+        .expect("created immutable");
+    let described = aws
+        .ecr
+        .describe_repositories()
+        .repository_names("web2")
+        .repository_names("web3")
+        .send()
+        .await
+        .expect("describe repositories");
+    let by_name = |name: &str| {
+        described
+            .repositories()
+            .iter()
+            .find(|r| r.repository_name() == Some(name))
+            .cloned()
+            .expect("repository listed")
+    };
+    let (web2, web3) = (by_name("web2"), by_name("web3"));
+    for repo in [&web2, &web3] {
+        assert_eq!(
+            repo.image_scanning_configuration()
+                .map(|c| c.scan_on_push()),
+            Some(true)
+        );
+    }
+    assert_eq!(
+        web2.image_tag_mutability(),
+        Some(&ImageTagMutability::Mutable)
+    );
+    assert_eq!(
+        web3.image_tag_mutability(),
+        Some(&ImageTagMutability::ImmutableWithExclusion)
+    );
+    let excluded: Vec<&str> = web3
+        .image_tag_mutability_exclusion_filters()
+        .iter()
+        .map(|f| f.filter())
+        .collect();
+    assert_eq!(excluded, vec!["latest", "buildcache"]);
 
     assert_eq!(
         ecr::tag_digest(&aws, "web2", "v1.2.3")
