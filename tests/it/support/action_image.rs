@@ -170,6 +170,7 @@ impl RunnerStep {
         out.outputs_raw = read(OUTPUT_FILE);
         out.outputs = super::bin::parse_github_output(&out.outputs_raw);
         out.summary = read(SUMMARY_FILE);
+        super::bin::assert_no_secret_in(&out);
         out
     }
 }

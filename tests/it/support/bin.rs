@@ -255,7 +255,7 @@ impl BinRun {
                 .unwrap_or_default()
         };
         let outputs_raw = read(&output_path);
-        BinOutput {
+        let out = BinOutput {
             code: status.code(),
             stdout: stdout.join().expect("stdout reader thread"),
             stderr: stderr.join().expect("stderr reader thread"),
@@ -263,6 +263,40 @@ impl BinRun {
             outputs_raw,
             summary: read(&summary_path),
             timed_out,
+        };
+        // Every run of the suite, not only the reporters' tests: no test secret in any log.
+        assert_no_secret_in(&out);
+        out
+    }
+}
+
+/// The secret values tests give the binary (webhook URLs, tokens, passwords, build secrets):
+/// every run of the suite, whatever it tests, is checked for them (see [`BinRun::run`]).
+pub const SECRET_MARKS: &[&str] = &[
+    "slackHOOKsecret42",
+    "slackBOTsecret42",
+    "discordHOOKsecret42",
+    "githubTOKENsecret42",
+    "SECRET123",
+    "ghp_testtoken",
+    "s3cr3t-value-0451",
+];
+
+/// Panics when the run's log (but for the `::add-mask::` lines, which must name a secret for
+/// the runner to hide it), its outputs or its job summary carry a test secret.
+#[track_caller]
+pub fn assert_no_secret_in(out: &BinOutput) {
+    let places = [
+        ("stdout", out.stdout.as_str()),
+        ("stderr", out.stderr.as_str()),
+        ("GITHUB_OUTPUT", out.outputs_raw.as_str()),
+        ("GITHUB_STEP_SUMMARY", out.summary.as_str()),
+    ];
+    for (place, text) in places {
+        for line in text.lines().filter(|l| !l.starts_with("::add-mask::")) {
+            if let Some(mark) = SECRET_MARKS.iter().find(|m| line.contains(**m)) {
+                panic!("a test secret ({mark}) reached {place}: {line}");
+            }
         }
     }
 }
