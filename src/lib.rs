@@ -84,45 +84,38 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
     }]
 }
 
-/// Runs one app: image, then deploy. Never panics; the error lands in the app's report.
-async fn run_app(
-    aws: &Aws,
-    poller: &deploy::wait::Poller,
-    settings: &Settings,
-    plan: &AppPlan,
-    cancel: &CancellationToken,
-) -> AppReport {
-    let started = Instant::now();
-    let mut rep = AppReport {
+/// A fresh report for an app, before anything ran.
+fn app_report(aws: &Aws, plan: &AppPlan) -> AppReport {
+    AppReport {
         app: plan.app.clone(),
         version: Some(plan.version.value.clone()),
         links: service_links(aws.region.as_deref(), plan),
         ..Default::default()
-    };
-    let result = async {
-        let image = {
-            let _g = Group::start(&format!(
-                "{}: image {}",
-                plan.app,
-                plan.image.display_reference()
-            ));
-            image::ensure(aws, plan, &settings.github, cancel).await?
-        };
-        rep.image = Some(image.reference.clone());
-        rep.image_digest = image.digest.clone();
-        rep.image_built = Some(image.built);
-        if plan.deploy.is_some() {
-            let _g = Group::start(&format!("{}: deploy", plan.app));
-            deploy::deploy(aws, poller, plan, &image.reference, cancel, &mut rep).await?;
-        } else {
-            println!(
-                "{}: image pushed; no service given, so no deploy was asked for",
-                plan.app
-            );
-        }
-        Ok::<(), Error>(())
     }
-    .await;
+}
+
+/// The image step of one app; records the image in its report.
+async fn app_image(
+    aws: &Aws,
+    settings: &Settings,
+    plan: &AppPlan,
+    cancel: &CancellationToken,
+    rep: &mut AppReport,
+) -> Result<image::ImageOutcome> {
+    let _g = Group::start(&format!(
+        "{}: image {}",
+        plan.app,
+        plan.image.display_reference()
+    ));
+    let image = image::ensure(aws, plan, &settings.github, cancel).await?;
+    rep.image = Some(image.reference.clone());
+    rep.image_digest = image.digest.clone();
+    rep.image_built = Some(image.built);
+    Ok(image)
+}
+
+/// Turns an app's result into its final status and error, and stamps its duration.
+fn conclude(rep: &mut AppReport, result: Result<()>, started: Instant) {
     match result {
         Ok(()) => {
             if rep.status.is_none() {
@@ -140,44 +133,240 @@ async fn run_app(
         }
     }
     rep.duration = started.elapsed();
+}
+
+/// Runs one app: image, then deploy. Never panics; the error lands in the app's report.
+async fn run_app(
+    aws: &Aws,
+    poller: &deploy::wait::Poller,
+    settings: &Settings,
+    plan: &AppPlan,
+    cancel: &CancellationToken,
+) -> AppReport {
+    let started = Instant::now();
+    let mut rep = app_report(aws, plan);
+    let result = async {
+        let image = app_image(aws, settings, plan, cancel, &mut rep).await?;
+        if plan.deploy.is_some() {
+            let _g = Group::start(&format!("{}: deploy", plan.app));
+            deploy::deploy(aws, poller, plan, &image.reference, cancel, &mut rep).await?;
+        } else {
+            println!(
+                "{}: image pushed; no service given, so no deploy was asked for",
+                plan.app
+            );
+        }
+        Ok::<(), Error>(())
+    }
+    .await;
+    conclude(&mut rep, result, started);
     rep
 }
 
-/// The dry run: prints what each app would do, reading (never writing) AWS where it can.
-async fn dry_run(aws: &Aws, plan: &Plan) -> Vec<AppReport> {
-    let mut reports = Vec::new();
-    for a in &plan.apps {
-        let _g = Group::start(&format!("{}: dry run", a.app));
-        let registry = match a.image.registry.clone() {
-            Some(r) => r,
-            None => match tokio::time::timeout(DRY_RUN_READ_TIMEOUT, image::registry_host(aws, a))
-                .await
-            {
+/// Runs apps that deploy one service together: every image first, then one revision with each
+/// image in its app's container and one deployment, led by the first app. Each app's report
+/// carries the shared deployment's fields. An image that fails stops the deployment for all.
+async fn run_service_group(
+    aws: &Aws,
+    poller: &deploy::wait::Poller,
+    settings: &Settings,
+    plans: &[&AppPlan],
+    cancel: &CancellationToken,
+) -> Vec<AppReport> {
+    let started = Instant::now();
+    let mut reps: Vec<AppReport> = plans.iter().map(|p| app_report(aws, p)).collect();
+    let images = futures_util::future::join_all(
+        plans
+            .iter()
+            .zip(reps.iter_mut())
+            .map(|(p, rep)| app_image(aws, settings, p, cancel, rep)),
+    )
+    .await;
+    let mut swaps = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    let mut results: Vec<Option<Result<()>>> = Vec::new();
+    for (p, image) in plans.iter().zip(images) {
+        match image {
+            Ok(img) => {
+                swaps.push(deploy::Swap {
+                    app: p.app.clone(),
+                    container: deploy::planned_container(p).unwrap_or_default().to_string(),
+                    image: img.reference,
+                    env: p.settings.environment_variables.clone(),
+                });
+                results.push(None);
+            }
+            Err(e) => {
+                failed.push(p.app.clone());
+                results.push(Some(Err(e)));
+            }
+        }
+    }
+    let (Some(lead), Some(d)) = (plans.first(), plans.first().and_then(|p| p.deploy.as_ref()))
+    else {
+        return reps;
+    };
+    let shared = if failed.is_empty() && !swaps.is_empty() {
+        let lead_image = swaps.remove(0).image;
+        let _g = Group::start(&format!(
+            "{}: deploy (with {})",
+            lead.app,
+            swaps
+                .iter()
+                .map(|o| o.app.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let mut lead_rep = reps[0].clone();
+        let r = deploy::deploy_with_others(
+            aws,
+            poller,
+            lead,
+            &lead_image,
+            &swaps,
+            cancel,
+            &mut lead_rep,
+        )
+        .await;
+        Some((lead_rep, r))
+    } else {
+        None
+    };
+    let (lead_rep, deploy_error) = match shared {
+        Some((lr, r)) => (
+            Some(lr),
+            r.err()
+                .map(|e| (e.to_string(), matches!(e, Error::Cancelled { .. }))),
+        ),
+        None => (None, None),
+    };
+    for (i, rep) in reps.iter_mut().enumerate() {
+        if let Some(err) = results[i].take() {
+            conclude(rep, err, started);
+            continue;
+        }
+        let Some(lr) = &lead_rep else {
+            rep.status = Some(Status::Failed);
+            rep.error = Some(format!(
+                "not deployed: the image of {} failed, and the apps of service {} (cluster {}) deploy together; fix it and run again",
+                failed.join(", "),
+                d.service,
+                d.cluster
+            ));
+            rep.duration = started.elapsed();
+            continue;
+        };
+        rep.task_definition_arn = lr.task_definition_arn.clone();
+        rep.previous_task_definition_arn = lr.previous_task_definition_arn.clone();
+        rep.deployment_id = lr.deployment_id.clone();
+        rep.deployment_kind = lr.deployment_kind.clone();
+        rep.status = lr.status;
+        rep.rollback = lr.rollback.clone();
+        rep.steps = lr.steps.clone();
+        rep.links.extend(
+            lr.links
+                .iter()
+                .filter(|l| !rep.links.contains(l))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        match &deploy_error {
+            None => {
+                if rep.status.is_none() {
+                    rep.status = Some(Status::Succeeded);
+                }
+            }
+            Some((text, cancelled)) => {
+                if rep.status.is_none() || rep.status == Some(Status::Succeeded) {
+                    rep.status = Some(if *cancelled {
+                        Status::Cancelled
+                    } else {
+                        Status::Failed
+                    });
+                }
+                rep.error = Some(if i == 0 {
+                    text.clone()
+                } else {
+                    format!("deployed together with {}: {text}", lead.app)
+                });
+            }
+        }
+        rep.duration = started.elapsed();
+    }
+    reps
+}
+
+/// The image reference a dry run shows for an app: its registry read from ECR when not given.
+async fn dry_run_image(aws: &Aws, a: &AppPlan) -> String {
+    let registry = match a.image.registry.clone() {
+        Some(r) => r,
+        None => {
+            match tokio::time::timeout(DRY_RUN_READ_TIMEOUT, image::registry_host(aws, a)).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
                     println!(
-                        "could not read the account's ECR registry ({e}); showing a placeholder"
+                        "{}: could not read the account's ECR registry ({e}); showing a placeholder",
+                        a.app
                     );
                     "<account ECR registry>".into()
                 }
                 Err(_) => {
                     println!(
-                        "could not read the account's ECR registry (no answer in {DRY_RUN_READ_TIMEOUT:?}); showing a placeholder"
+                        "{}: could not read the account's ECR registry (no answer in {DRY_RUN_READ_TIMEOUT:?}); showing a placeholder",
+                        a.app
                     );
                     "<account ECR registry>".into()
                 }
-            },
-        };
-        let image = a.image.reference(&registry);
+            }
+        }
+    };
+    a.image.reference(&registry)
+}
+
+/// The dry run: prints what each app would do, reading (never writing) AWS where it can. Apps
+/// that deploy one service together show one diff, under the app that leads them.
+async fn dry_run(aws: &Aws, plan: &Plan, groups: &[Vec<usize>]) -> Vec<AppReport> {
+    let mut images = Vec::new();
+    for a in &plan.apps {
+        images.push(dry_run_image(aws, a).await);
+    }
+    let mut reports = Vec::new();
+    for (i, a) in plan.apps.iter().enumerate() {
+        let _g = Group::start(&format!("{}: dry run", a.app));
+        let image = images[i].clone();
         println!("image: {image}");
-        if a.deploy.is_some() {
-            match tokio::time::timeout(DRY_RUN_READ_TIMEOUT, deploy::preview(aws, a, &image)).await
-            {
-                Ok(Ok(text)) => print!("{text}"),
-                Ok(Err(e)) => println!("could not preview the deploy: {e}"),
-                Err(_) => println!(
-                    "could not preview the deploy: no answer from AWS in {DRY_RUN_READ_TIMEOUT:?}"
-                ),
+        let group = groups
+            .iter()
+            .find(|g| g.contains(&i))
+            .filter(|g| g.len() > 1);
+        match (group, &a.deploy) {
+            (_, None) => {}
+            (Some(g), Some(d)) if g[0] != i => println!(
+                "deploys service {} together with {}: see {}'s diff",
+                d.service, plan.apps[g[0]].app, plan.apps[g[0]].app
+            ),
+            (g, Some(_)) => {
+                let others: Vec<deploy::Swap> = g
+                    .map(|g| &g[1..])
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&j| deploy::Swap {
+                        app: plan.apps[j].app.clone(),
+                        container: deploy::planned_container(&plan.apps[j])
+                            .unwrap_or_default()
+                            .to_string(),
+                        image: images[j].clone(),
+                        env: plan.apps[j].settings.environment_variables.clone(),
+                    })
+                    .collect();
+                let preview = deploy::preview_with_others(aws, a, &image, &others);
+                match tokio::time::timeout(DRY_RUN_READ_TIMEOUT, preview).await {
+                    Ok(Ok(text)) => print!("{text}"),
+                    Ok(Err(e)) => println!("could not preview the deploy: {e}"),
+                    Err(_) => println!(
+                        "could not preview the deploy: no answer from AWS in {DRY_RUN_READ_TIMEOUT:?}"
+                    ),
+                }
             }
         }
         println!("dry run: nothing was built, pushed, registered or updated");
@@ -256,11 +445,19 @@ pub async fn run(
     let plan = {
         let _g = Group::start("Plan");
         match plan::build(settings, &trigger)
-            .and_then(|p| deploy::check_distinct_services(&p.apps).map(|()| p))
+            .and_then(|p| deploy::service_groups(&p.apps).map(|g| (p, g)))
         {
-            Ok(p) => {
+            Ok((p, groups)) => {
                 print!("{}", p.render_text(settings));
-                p
+                for g in groups.iter().filter(|g| g.len() > 1) {
+                    let names: Vec<&str> = g.iter().map(|&i| p.apps[i].app.as_str()).collect();
+                    println!(
+                        "apps {} deploy one service together: one revision with each image in its own container, one deployment led by {}",
+                        names.join(", "),
+                        names[0]
+                    );
+                }
+                (p, groups)
             }
             Err(e) => {
                 report.error = Some(e.to_string());
@@ -269,19 +466,34 @@ pub async fn run(
             }
         }
     };
+    let (plan, groups) = plan;
     if settings.dry_run {
-        report.apps = dry_run(aws, &plan).await;
+        report.apps = dry_run(aws, &plan, &groups).await;
         report.duration = started.elapsed();
         return report;
     }
     notifier.start(&plan).await;
     // One poller for the run: apps deploying together share their DescribeServices calls.
     let poller = deploy::wait::Poller::new(aws.ecs.clone());
-    let runs = plan
-        .apps
-        .iter()
-        .map(|a| run_app(aws, &poller, settings, a, cancel));
-    report.apps = futures_util::future::join_all(runs).await;
+    let runs = groups.iter().map(|g| {
+        let plans: Vec<&AppPlan> = g.iter().map(|&i| &plan.apps[i]).collect();
+        let poller = &poller;
+        async move {
+            let reps = match plans.as_slice() {
+                [one] => vec![run_app(aws, poller, settings, one, cancel).await],
+                _ => run_service_group(aws, poller, settings, &plans, cancel).await,
+            };
+            g.iter().copied().zip(reps).collect::<Vec<_>>()
+        }
+    });
+    let mut done: Vec<(usize, AppReport)> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    // In the plan's order, whatever order the groups finished in.
+    done.sort_by_key(|(i, _)| *i);
+    report.apps = done.into_iter().map(|(_, r)| r).collect();
     report.duration = started.elapsed();
     report
 }

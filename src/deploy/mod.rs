@@ -271,6 +271,27 @@ pub fn render_and_compare(
     Ok((container, rendered, changed))
 }
 
+/// [`render_and_compare`] for the lead app's container, then every other app's image put into
+/// its own container of the same revision. Pure.
+pub fn render_with_others(
+    source_name: &str,
+    base: &Value,
+    live: Option<&Value>,
+    container: Option<&str>,
+    image: &str,
+    env: &[(String, String)],
+    others: &[Swap],
+) -> Result<(String, Value, bool)> {
+    let (container, mut rendered, _) =
+        render_and_compare(source_name, base, None, container, image, env)?;
+    for o in others {
+        task_definition::pick_container(source_name, base, Some(&o.container))?;
+        rendered = task_definition::render(&rendered, &o.container, &o.image, &o.env)?;
+    }
+    let changed = !live.is_some_and(|l| task_definition::equivalent(&rendered, l));
+    Ok((container, rendered, changed))
+}
+
 /// Renders, compares and (when it changed) registers the task definition: the [`Prepared`]
 /// value every path starts from.
 pub async fn prepare(
@@ -279,19 +300,17 @@ pub async fn prepare(
     d: &DeployPlan,
     live_service: &Service,
     image: &str,
+    others: &[Swap],
 ) -> Result<Prepared> {
     let src = sources(aws, d, live_service).await?;
-    let container = d
-        .container
-        .as_deref()
-        .or(plan.settings.container_name.as_deref());
-    let (container, rendered, changed) = render_and_compare(
+    let (container, rendered, changed) = render_with_others(
         &src.source_name,
         &src.base,
         src.live.as_ref(),
-        container,
+        planned_container(plan),
         image,
         &plan.settings.environment_variables,
+        others,
     )?;
     let previous = live_service.task_definition().map(str::to_string);
     let task_definition_arn = match (&previous, changed) {
@@ -303,6 +322,12 @@ pub async fn prepare(
                 plan.app,
                 wait::short_task_definition(&arn)
             );
+            for o in others {
+                println!(
+                    "{}: in the same revision: {} → {} (app {})",
+                    plan.app, o.container, o.image, o.app
+                );
+            }
             arn
         }
     };
@@ -329,10 +354,27 @@ pub async fn deploy(
     cancel: &CancellationToken,
     report: &mut AppReport,
 ) -> Result<()> {
+    deploy_with_others(aws, poller, plan, image, &[], cancel, report).await
+}
+
+/// [`deploy`] of a service that several apps deploy together: `plan` leads (its settings drive
+/// the deployment), `others` put their images into their own containers of the same revision.
+pub async fn deploy_with_others(
+    aws: &Aws,
+    poller: &wait::Poller,
+    plan: &AppPlan,
+    image: &str,
+    others: &[Swap],
+    cancel: &CancellationToken,
+    report: &mut AppReport,
+) -> Result<()> {
     let Some(d) = &plan.deploy else {
         return Ok(());
     };
     check_image_reference(image)?;
+    for o in others {
+        check_image_reference(&o.image)?;
+    }
     let live = ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await?;
     let (controller, strategy) = controller_and_strategy(&live);
     let path = choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
@@ -349,7 +391,7 @@ pub async fn deploy(
             what: format!("before registering a task definition for {}", d.service),
         });
     }
-    let prepared = prepare(aws, plan, d, &live, image).await?;
+    let prepared = prepare(aws, plan, d, &live, image, others).await?;
     report.task_definition_arn = Some(prepared.task_definition_arn.clone());
     report.previous_task_definition_arn = prepared.previous_task_definition_arn.clone();
     // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
@@ -454,27 +496,110 @@ async fn stale_image(aws: &Aws, prepared: &Prepared, digest: Option<&str>) -> bo
     stale
 }
 
-/// Refuses a run where two apps deploy the same service: each would register a revision from
-/// the same live task definition with only its own image, and the last update would undo the
-/// other's image. Checked before anything is built or written.
-pub fn check_distinct_services(apps: &[AppPlan]) -> Result<()> {
-    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
-    for a in apps {
-        let Some(d) = &a.deploy else { continue };
-        if let Some((_, _, other)) = seen
-            .iter()
-            .find(|(c, s, _)| *c == d.cluster && *s == d.service)
-        {
-            return Err(Error::InputConflict {
-                message: format!(
-                    "apps {other} and {} both deploy service {} in cluster {}; one run cannot give several containers of one service their images yet: deploy them in separate runs, or give the service to one app",
-                    a.app, d.service, d.cluster
-                ),
-            });
+/// Another container of the same service that gets its own app's image in the same revision
+/// (the `config` form: several apps naming one service, each with its own `container-name`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Swap {
+    /// The app whose image it is, for the log.
+    pub app: String,
+    pub container: String,
+    pub image: String,
+    pub env: Vec<(String, String)>,
+}
+
+/// The container an app's image goes into, when the plan names one.
+pub fn planned_container(plan: &AppPlan) -> Option<&str> {
+    plan.deploy
+        .as_ref()
+        .and_then(|d| d.container.as_deref())
+        .or(plan.settings.container_name.as_deref())
+}
+
+/// The settings of a deployment as a whole (one per service): apps deploying one service
+/// together must agree on them, because the service gets one revision and one deployment.
+fn service_settings(a: &AppPlan) -> String {
+    let s = &a.settings;
+    let d = a.deploy.as_ref();
+    format!(
+        "deployment={:?} task-definition={:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
+        d.map(|d| d.deployment.as_str()),
+        d.and_then(|d| d.task_definition_file.as_ref().map(|(p, _)| p.clone())),
+        d.and_then(|d| d.appspec_file.as_ref().map(|(p, _)| p.clone())),
+        s.wait_for_service_stability,
+        s.wait_for_minutes,
+        s.rollback_on_failure,
+        s.deregister_failed_task_definition,
+        s.force_new_deployment,
+        s.run_task_command,
+        s.codedeploy_application,
+        s.codedeploy_deployment_group,
+        s.codedeploy_deployment_config,
+        s.codedeploy_deployment_description,
+    )
+}
+
+/// Groups the apps of a run by the service they deploy (indices into `apps`, in plan order;
+/// build-only apps stand alone). Apps sharing a service deploy together: one revision with each
+/// app's image in its own container, one deployment, led by the first of them. Refused before
+/// anything is built or written: two apps of one service without distinct `container-name`s
+/// (the second update would undo the first's image), or with different deployment settings.
+pub fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, a) in apps.iter().enumerate() {
+        let Some(d) = &a.deploy else {
+            groups.push(vec![i]);
+            continue;
+        };
+        let same = groups.iter_mut().find(|g| {
+            apps[g[0]]
+                .deploy
+                .as_ref()
+                .is_some_and(|l| l.cluster == d.cluster && l.service == d.service)
+        });
+        match same {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
         }
-        seen.push((&d.cluster, &d.service, &a.app));
     }
-    Ok(())
+    for g in groups.iter().filter(|g| g.len() > 1) {
+        let lead = &apps[g[0]];
+        let Some(d) = &lead.deploy else { continue };
+        let names: Vec<&str> = g.iter().map(|&i| apps[i].app.as_str()).collect();
+        let conflict = |message: String| Error::InputConflict { message };
+        let mut containers: Vec<(&str, &str)> = Vec::new();
+        for &i in g {
+            let a = &apps[i];
+            let Some(c) = planned_container(a) else {
+                return Err(conflict(format!(
+                    "apps {} all deploy service {} in cluster {}: each needs its own `container-name` (app {} has none), so that each image goes into its own container of one revision",
+                    names.join(", "),
+                    d.service,
+                    d.cluster,
+                    a.app
+                )));
+            };
+            if let Some((other, _)) = containers.iter().find(|(_, oc)| *oc == c) {
+                return Err(conflict(format!(
+                    "apps {other} and {} both put their image into container {c} of service {} in cluster {}: give each app its own `container-name`",
+                    a.app, d.service, d.cluster
+                )));
+            }
+            containers.push((&a.app, c));
+            if service_settings(a) != service_settings(lead) {
+                return Err(conflict(format!(
+                    "apps {} and {} deploy service {} in cluster {} together (one revision, one deployment) but disagree on its deployment settings ({} vs {}): set those in `defaults` or on {} only",
+                    lead.app,
+                    a.app,
+                    d.service,
+                    d.cluster,
+                    service_settings(lead),
+                    service_settings(a),
+                    lead.app
+                )));
+            }
+        }
+    }
+    Ok(groups)
 }
 
 /// How long the dry run waits for the live service and task definition before it falls back to
@@ -484,13 +609,20 @@ const PREVIEW_LIVE_READ: std::time::Duration = std::time::Duration::from_secs(5)
 /// What a deploy would do, read-only: the path, and the diff between the live task definition
 /// and the one that would be registered (against the file when the live one cannot be read).
 pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
+    preview_with_others(aws, plan, image, &[]).await
+}
+
+/// [`preview`] of a service that several apps deploy together (see [`deploy_with_others`]).
+pub async fn preview_with_others(
+    aws: &Aws,
+    plan: &AppPlan,
+    image: &str,
+    others: &[Swap],
+) -> Result<String> {
     let Some(d) = &plan.deploy else {
         return Ok(String::new());
     };
-    let container = d
-        .container
-        .as_deref()
-        .or(plan.settings.container_name.as_deref());
+    let container = planned_container(plan);
     let env = &plan.settings.environment_variables;
     // With a file there is always something to show: the live read gets a short leash.
     let read_live = async {
@@ -523,7 +655,8 @@ pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
                 return Err(e);
             };
             let name = path.display().to_string();
-            let (_, rendered, _) = render_and_compare(&name, file, None, container, image, env)?;
+            let (_, rendered, _) =
+                render_with_others(&name, file, None, container, image, env, others)?;
             return Ok(format!(
                 "could not read the live service ({e}); diff against the file:\n{}",
                 task_definition::diff(file, &rendered, &name, "to register")
@@ -546,13 +679,14 @@ pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
             ));
         }
     };
-    let (_, rendered, changed) = render_and_compare(
+    let (_, rendered, changed) = render_with_others(
         &source_name,
         &base,
         live_td.as_ref().map(|(_, td)| td),
         container,
         image,
         env,
+        others,
     )?;
     let live_name = live_td
         .as_ref()

@@ -9,6 +9,7 @@
 //! rollout take no wall time and timings are exact.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -1516,19 +1517,57 @@ apps:
     );
 }
 
-#[tokio::test]
-async fn two_apps_of_the_config_deploying_one_service_are_refused_before_any_write() {
-    let moto = MotoServer::start();
-    let ecs = ecs_client(&moto);
-    let first = create_bridge_service(&ecs).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ecs-deploy.yml");
+/// A service `shop` whose task has two containers, `web1` and `worker`; returns its revision.
+async fn create_two_container_service(ecs: &Client) -> String {
+    ecs.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .unwrap();
+    let container = |name: &str, image: &str| {
+        ContainerDefinition::builder()
+            .name(name)
+            .image(image)
+            .essential(true)
+            .memory_reservation(128)
+            .build()
+    };
+    let arn = ecs
+        .register_task_definition()
+        .family("shop")
+        .network_mode(NetworkMode::Bridge)
+        .container_definitions(container(
+            "web1",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2",
+        ))
+        .container_definitions(container("worker", "registry.example.com/worker:v2.0.0"))
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    ecs.create_service()
+        .cluster("prod")
+        .service_name("shop")
+        .task_definition(&arn)
+        .desired_count(2)
+        .send()
+        .await
+        .unwrap();
+    arn
+}
+
+fn two_apps_one_service_config(dir: &Path, worker_extra: &str) -> PathBuf {
+    let config = dir.join("ecs-deploy.yml");
     std::fs::write(
         &config,
         format!(
             r#"defaults:
   cluster: prod
-  service: web1
+  service: shop
 apps:
   web1:
     package-json: apps/web1/package.json
@@ -1537,21 +1576,137 @@ apps:
   worker:
     package-json: apps/web2/package.json
     image: registry.example.com/worker:v2.0.1
-    container-name: worker
+{worker_extra}
 "#
         ),
     )
     .unwrap();
+    config
+}
+
+#[tokio::test]
+async fn apps_of_the_config_deploying_one_service_get_one_revision_with_each_image_in_its_container()
+ {
+    let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let ecs = ecs_client(&moto);
+    let first = create_two_container_service(&ecs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = two_apps_one_service_config(
+        dir.path(),
+        "    container-name: worker\n    environment-variables: |\n      QUEUE=orders",
+    );
+    // The dry run shows one diff with both images, under the app that leads.
+    let dry = deploy_bin(
+        &moto,
+        &[
+            ("config", config.to_str().unwrap()),
+            ("app", "all"),
+            ("dry-run", "true"),
+        ],
+    );
+    dry.assert_success();
+    assert!(
+        dry.stdout
+            .contains("+      \"image\": \"registry.example.com/worker:v2.0.1\","),
+        "{dry}"
+    );
+    assert!(
+        dry.stdout
+            .contains(&format!("+      \"image\": \"{NEW_IMAGE}\",")),
+        "{dry}"
+    );
+    assert!(
+        dry.stdout
+            .contains("deploys service shop together with web1: see web1's diff"),
+        "{dry}"
+    );
+    assert_eq!(revisions(&ecs, "shop").await, vec![first.clone()]);
+
     let out = deploy_bin(
         &moto,
         &[("config", config.to_str().unwrap()), ("app", "all")],
     );
-    out.assert_code(1);
+    out.assert_success();
+    let second = format!("{ACCOUNT_TD}/shop:2");
+    assert_eq!(
+        revisions(&ecs, "shop").await,
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(service_task_definition(&ecs, "shop").await, second);
+    let after = containers(&ecs, &second).await;
+    let image_of = |name: &str| {
+        after
+            .iter()
+            .find(|c| c.name() == Some(name))
+            .and_then(|c| c.image())
+            .map(str::to_string)
+    };
+    assert_eq!(image_of("web1").as_deref(), Some(NEW_IMAGE));
+    assert_eq!(
+        image_of("worker").as_deref(),
+        Some("registry.example.com/worker:v2.0.1")
+    );
+    let worker_env = after
+        .iter()
+        .find(|c| c.name() == Some("worker"))
+        .map(|c| c.environment().to_vec())
+        .unwrap_or_default();
+    assert_eq!(worker_env.len(), 1, "{worker_env:?}");
+    assert_eq!(worker_env[0].name(), Some("QUEUE"));
+    let web1_env = after
+        .iter()
+        .find(|c| c.name() == Some("web1"))
+        .map(|c| c.environment().len());
+    assert_eq!(
+        web1_env,
+        Some(0),
+        "the worker's variables stay in its container"
+    );
+    let results: Vec<Value> = serde_json::from_str(out.output("results").unwrap()).unwrap();
+    assert_eq!(results.len(), 2, "{out}");
+    for r in &results {
+        assert_eq!(r["status"], "succeeded", "{out}");
+        assert_eq!(r["task-definition-arn"], second.as_str(), "{out}");
+        assert_eq!(r["previous-task-definition-arn"], first.as_str(), "{out}");
+        assert_eq!(r["deployment-kind"], "rolling", "{out}");
+    }
+    assert_eq!(results[0]["deployment-id"], results[1]["deployment-id"]);
     assert!(
         out.stdout
-            .contains("apps web1 and worker both deploy service web1 in cluster prod"),
+            .contains("apps web1, worker deploy one service together"),
         "{out}"
     );
-    assert_eq!(revisions(&ecs, "web1").await, vec![first.clone()]);
-    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+}
+
+#[tokio::test]
+async fn apps_of_one_service_without_their_own_containers_or_with_other_settings_are_refused_before_any_write()
+ {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_two_container_service(&ecs).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, expect) in [
+        (
+            "    container-name: web1",
+            "apps web1 and worker both put their image into container web1 of service shop",
+        ),
+        (
+            "",
+            "each needs its own `container-name` (app worker has none)",
+        ),
+        (
+            "    container-name: worker\n    wait-for-minutes: 5",
+            "apps web1 and worker deploy service shop in cluster prod together (one revision, one deployment) but disagree",
+        ),
+    ] {
+        let config = two_apps_one_service_config(dir.path(), extra);
+        let out = deploy_bin(
+            &moto,
+            &[("config", config.to_str().unwrap()), ("app", "all")],
+        );
+        out.assert_code(1);
+        assert!(out.stdout.contains(expect), "{expect}\n{out}");
+        assert_eq!(revisions(&ecs, "shop").await, vec![first.clone()]);
+        assert_eq!(service_task_definition(&ecs, "shop").await, first);
+    }
 }
