@@ -265,14 +265,11 @@ pub fn render_and_compare(
     image: &str,
     env: &[(String, String)],
 ) -> Result<(String, Value, bool)> {
-    let container = task_definition::pick_container(source_name, base, container)?;
-    let rendered = task_definition::render(base, &container, image, env)?;
-    let changed = !live.is_some_and(|l| task_definition::equivalent(&rendered, l));
-    Ok((container, rendered, changed))
+    render_with_others(source_name, base, live, container, image, env, &[])
 }
 
-/// [`render_and_compare`] for the lead app's container, then every other app's image put into
-/// its own container of the same revision. Pure.
+/// [`render_and_compare`] with every other app's image put into its own container of the same
+/// revision (apps deploying one service together). Pure.
 pub fn render_with_others(
     source_name: &str,
     base: &Value,
@@ -282,8 +279,8 @@ pub fn render_with_others(
     env: &[(String, String)],
     others: &[Swap],
 ) -> Result<(String, Value, bool)> {
-    let (container, mut rendered, _) =
-        render_and_compare(source_name, base, None, container, image, env)?;
+    let container = task_definition::pick_container(source_name, base, container)?;
+    let mut rendered = task_definition::render(base, &container, image, env)?;
     for o in others {
         task_definition::pick_container(source_name, base, Some(&o.container))?;
         rendered = task_definition::render(&rendered, &o.container, &o.image, &o.env)?;

@@ -12,6 +12,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, NetworkMode, PortMapping};
 
 use crate::support::action_image::{RunnerStep, action_image};
+use crate::support::registry::LocalImages;
 use crate::support::{MotoServer, Registry, fixture, sdk_config};
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
@@ -25,27 +26,6 @@ fn aws(moto: &MotoServer) -> Vec<(String, String)> {
             ("GITHUB_SHA".to_string(), SHA.to_string()),
         ])
         .collect()
-}
-
-/// Removes the engine's images of `prefix` when the test ends (the engine is shared).
-struct LocalImages(String);
-
-impl Drop for LocalImages {
-    fn drop(&mut self) {
-        let Ok(out) = std::process::Command::new("docker")
-            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output()
-        else {
-            return;
-        };
-        for name in String::from_utf8_lossy(&out.stdout).lines() {
-            if name.starts_with(&self.0) {
-                let _ = std::process::Command::new("docker")
-                    .args(["rmi", "-f", name])
-                    .output();
-            }
-        }
-    }
 }
 
 /// An EC2 web service `web1` in cluster `prod` running `image`; returns its task definition ARN.

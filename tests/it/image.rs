@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::registry::{LocalImages, remove_local_images};
 use crate::support::{BinOutput, BinRun, MotoServer, Registry, aws_env, fixture, sdk_config};
 use aws_sdk_ecr::types::ImageTagMutability;
 use ecs_deploy::aws::Aws;
@@ -166,30 +167,6 @@ fn move_tag_to_a_variant(registry: &Registry, repo: &str, from: &str, tag: &str)
     })
     .join()
     .expect("registry request thread")
-}
-
-/// Removes local images whose name starts with `prefix` (the engine is shared by all tests).
-fn remove_local_images(prefix: &str) {
-    let out = std::process::Command::new("docker")
-        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-        .output()
-        .expect("docker images");
-    for name in String::from_utf8_lossy(&out.stdout).lines() {
-        if name.starts_with(prefix) {
-            let _ = std::process::Command::new("docker")
-                .args(["rmi", "-f", name])
-                .output();
-        }
-    }
-}
-
-/// Removes this test's local images when the test ends, passed or failed.
-struct LocalImages(String);
-
-impl Drop for LocalImages {
-    fn drop(&mut self) {
-        remove_local_images(&self.0);
-    }
 }
 
 fn local_image_exists(name: &str) -> bool {

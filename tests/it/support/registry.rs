@@ -161,3 +161,27 @@ fn registry_binary() -> PathBuf {
             panic!("docker-registry not found on PATH (set {REGISTRY_ENV} or run scripts/setup-testbed.sh)")
         })
 }
+
+/// Removes local images whose name starts with `prefix` (the engine is shared by all tests).
+pub fn remove_local_images(prefix: &str) {
+    let out = std::process::Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .expect("docker images");
+    for name in String::from_utf8_lossy(&out.stdout).lines() {
+        if name.starts_with(prefix) {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", "-f", name])
+                .output();
+        }
+    }
+}
+
+/// Removes this test's local images when the test ends, passed or failed.
+pub struct LocalImages(pub String);
+
+impl Drop for LocalImages {
+    fn drop(&mut self) {
+        remove_local_images(&self.0);
+    }
+}
