@@ -339,12 +339,12 @@ async fn dry_run(aws: &Aws, plan: &Plan, groups: &[Vec<usize>]) -> Vec<AppReport
             .iter()
             .find(|g| g.contains(&i))
             .filter(|g| g.len() > 1);
-        match (group, &a.deploy) {
-            (_, None) => {}
-            (Some(g), Some(d)) if g[0] != i => println!(
-                "deploys service {} together with {}: see {}'s diff",
+        let preview = match (group, &a.deploy) {
+            (_, None) => None,
+            (Some(g), Some(d)) if g[0] != i => Some(format!(
+                "deploys service {} together with {}: see {}'s diff\n",
                 d.service, plan.apps[g[0]].app, plan.apps[g[0]].app
-            ),
+            )),
             (g, Some(_)) => {
                 let others: Vec<deploy::Swap> = g
                     .map(|g| &g[1..])
@@ -360,14 +360,19 @@ async fn dry_run(aws: &Aws, plan: &Plan, groups: &[Vec<usize>]) -> Vec<AppReport
                     })
                     .collect();
                 let preview = deploy::preview_with_others(aws, a, &image, &others);
-                match tokio::time::timeout(DRY_RUN_READ_TIMEOUT, preview).await {
-                    Ok(Ok(text)) => print!("{text}"),
-                    Ok(Err(e)) => println!("could not preview the deploy: {e}"),
-                    Err(_) => println!(
-                        "could not preview the deploy: no answer from AWS in {DRY_RUN_READ_TIMEOUT:?}"
-                    ),
-                }
+                Some(
+                    match tokio::time::timeout(DRY_RUN_READ_TIMEOUT, preview).await {
+                        Ok(Ok(text)) => text,
+                        Ok(Err(e)) => format!("could not preview the deploy: {e}\n"),
+                        Err(_) => format!(
+                            "could not preview the deploy: no answer from AWS in {DRY_RUN_READ_TIMEOUT:?}\n"
+                        ),
+                    },
+                )
             }
+        };
+        if let Some(text) = &preview {
+            print!("{text}");
         }
         println!("dry run: nothing was built, pushed, registered or updated");
         reports.push(AppReport {
@@ -377,6 +382,7 @@ async fn dry_run(aws: &Aws, plan: &Plan, groups: &[Vec<usize>]) -> Vec<AppReport
             image_built: Some(false),
             deployment_kind: a.deploy.as_ref().map(|d| d.deployment.as_str().to_string()),
             status: Some(Status::Succeeded),
+            preview,
             ..Default::default()
         });
     }

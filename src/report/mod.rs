@@ -91,6 +91,10 @@ pub struct AppReport {
     /// Deployment steps as they happened (lifecycle events, traffic shifts), for the summary.
     pub steps: Vec<String>,
     pub links: Vec<Link>,
+    /// A dry run's preview: the deployment path and the task-definition diff, or why it could
+    /// not be read.
+    #[serde(skip)]
+    pub preview: Option<String>,
     #[serde(skip)]
     pub duration: Duration,
 }

@@ -100,6 +100,15 @@ pub fn render(report: &Report) -> String {
         md.push('\n');
     }
     for a in &report.apps {
+        if let Some(preview) = &a.preview {
+            // Open by default: on a dry run the plan is what the reader came for.
+            let _ = writeln!(
+                md,
+                "<details open><summary>{}: what the deploy would do</summary>\n\n```diff\n{}\n```\n\n</details>\n",
+                cell(&a.app),
+                preview.trim_end().replace("```", "'''")
+            );
+        }
         if !a.steps.is_empty() {
             let _ = writeln!(md, "<details><summary>{} steps</summary>\n", cell(&a.app));
             for s in &a.steps {

@@ -384,6 +384,17 @@ fn the_job_summary_and_outputs_are_written_for_a_dry_run() {
         "{out}"
     );
     assert!(out.summary.contains("| web1 | 1.2.3 |"), "{out}");
+    // The plan's diff is in the summary too, for whoever reviews the run.
+    assert!(
+        out.summary
+            .contains("<details open><summary>web1: what the deploy would do</summary>"),
+        "{out}"
+    );
+    assert!(
+        out.summary
+            .contains(&format!("+      \"image\": \"{REGISTRY}/web1:v1.2.3\",")),
+        "{out}"
+    );
     let results: serde_json::Value =
         serde_json::from_str(out.output("results").unwrap_or("null")).expect("results is JSON");
     assert_eq!(results[0]["app"], "web1");
