@@ -479,6 +479,8 @@ pub async fn run(
         return report;
     }
     notifier.start(&plan).await;
+    // Several units at once would overlap their log groups: their lines interleave instead.
+    console::set_groups(groups.len() < 2);
     // One poller for the run: apps deploying together share their DescribeServices calls.
     let poller = deploy::wait::Poller::new(aws.ecs.clone());
     let runs = groups.iter().map(|g| {
@@ -499,6 +501,7 @@ pub async fn run(
         .collect();
     // In the plan's order, whatever order the groups finished in.
     done.sort_by_key(|(i, _)| *i);
+    console::set_groups(true);
     report.apps = done.into_iter().map(|(_, r)| r).collect();
     report.duration = started.elapsed();
     report

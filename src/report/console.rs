@@ -2,6 +2,7 @@
 //! Everything the runner reads from the log is written here, nowhere else.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Escapes a workflow command's message (`%`, CR, LF), as the runner's toolkit does.
 pub fn escape_data(s: &str) -> String {
@@ -55,21 +56,45 @@ pub fn error(title: &str, message: &str) {
     );
 }
 
+/// Whether log groups are written: off while several apps run at once, because the runner's
+/// groups cannot nest or overlap (one app's `::endgroup::` would close another's group).
+static GROUPS_OFF: AtomicBool = AtomicBool::new(false);
+/// How many groups are open: a group opened inside another is not written (no nesting).
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Turns log groups off (several apps run concurrently: their lines, each prefixed with the
+/// app's name, interleave) or on again.
+pub fn set_groups(on: bool) {
+    GROUPS_OFF.store(!on, Ordering::SeqCst);
+}
+
 /// A log group: `::group::` now, `::endgroup::` when dropped, so a phase that fails still closes.
+/// A no-op when groups are off or another group is open.
 #[must_use = "the group closes when this guard is dropped"]
-pub struct Group(());
+pub struct Group {
+    written: bool,
+}
 
 impl Group {
     /// Opens a group with a title.
     pub fn start(title: &str) -> Group {
-        println!("::group::{}", escape_data(title));
-        Group(())
+        let written = !GROUPS_OFF.load(Ordering::SeqCst)
+            && OPEN
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+        if written {
+            println!("::group::{}", escape_data(title));
+        }
+        Group { written }
     }
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
-        println!("::endgroup::");
+        if self.written {
+            println!("::endgroup::");
+            OPEN.store(0, Ordering::SeqCst);
+        }
     }
 }
 
@@ -84,6 +109,13 @@ mod tests {
             vec!["::add-mask::abc", "::add-mask::def"]
         );
         assert_eq!(mask_lines("50%"), vec!["::add-mask::50%25"]);
+    }
+
+    #[test]
+    fn a_group_inside_an_open_group_is_not_written() {
+        let _outer = Group::start("outer");
+        let inner = Group::start("inner");
+        assert!(!inner.written);
     }
 
     #[test]

@@ -1441,6 +1441,21 @@ async fn the_dry_run_without_a_file_diffs_the_live_task_definition_and_writes_no
     assert_eq!(service_task_definition(&ecs, "web1").await, first);
 }
 
+/// The runner's log groups cannot nest or overlap: every `::group::` is closed before the next.
+#[track_caller]
+fn assert_groups_never_overlap(log: &str) {
+    let mut open: Option<&str> = None;
+    for line in log.lines() {
+        if line.starts_with("::group::") {
+            assert!(open.is_none(), "{line:?} opened inside {open:?}:\n{log}");
+            open = Some(line);
+        } else if line == "::endgroup::" {
+            assert!(open.is_some(), "an ::endgroup:: with no group open:\n{log}");
+            open = None;
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_config_form_deploys_its_apps_together_and_one_failing_does_not_stop_the_others() {
     let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
@@ -1479,6 +1494,7 @@ apps:
     );
     out.assert_code(1);
     assert_eq!(out.output("status"), Some("failed"));
+    assert_groups_never_overlap(&out.stdout);
     let results: Vec<Value> = serde_json::from_str(out.output("results").unwrap()).unwrap();
     let by_app: BTreeMap<&str, &Value> = results
         .iter()
@@ -1627,6 +1643,7 @@ async fn apps_of_the_config_deploying_one_service_get_one_revision_with_each_ima
         &[("config", config.to_str().unwrap()), ("app", "all")],
     );
     out.assert_success();
+    assert_groups_never_overlap(&out.stdout);
     let second = format!("{ACCOUNT_TD}/shop:2");
     assert_eq!(
         revisions(&ecs, "shop").await,
