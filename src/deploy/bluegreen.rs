@@ -88,7 +88,7 @@ pub async fn deploy_with(
         strategy_text(prepared.live.deployment_configuration())
     );
 
-    if !prepared.changed && !s.force_new_deployment {
+    if !prepared.changed && !prepared.redeploy {
         step(
             report,
             format!(
@@ -107,7 +107,7 @@ pub async fn deploy_with(
         .cluster(&prepared.cluster)
         .service(svc)
         .task_definition(&prepared.task_definition_arn)
-        .force_new_deployment(s.force_new_deployment)
+        .force_new_deployment(prepared.redeploy)
         .send()
         .await
         .map_err(|e| Error::aws("ECS", "UpdateService", e))?;

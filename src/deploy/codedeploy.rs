@@ -78,7 +78,7 @@ pub async fn deploy_with(
 ) -> Result<()> {
     report.deployment_kind = Some("codedeploy".into());
     let s = &plan.settings;
-    if !prepared.changed && !s.force_new_deployment {
+    if !prepared.changed && !prepared.redeploy {
         step(
             report,
             format!(

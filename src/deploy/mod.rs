@@ -45,6 +45,9 @@ pub struct Prepared {
     pub container_port: Option<i32>,
     /// False when the rendered task definition equals the live one: nothing was registered.
     pub changed: bool,
+    /// A new deployment is wanted even when nothing changed: `force-new-deployment`, or a rebuilt
+    /// tag whose new digest the running tasks do not run yet.
+    pub redeploy: bool,
 }
 
 /// The deployment path a service takes.
@@ -337,6 +340,7 @@ pub async fn prepare(
         container_port: task_definition::container_port(&rendered, &container),
         container,
         changed,
+        redeploy: plan.settings.force_new_deployment,
     })
 }
 
@@ -388,13 +392,14 @@ pub async fn deploy_with_others(
             what: format!("before registering a task definition for {}", d.service),
         });
     }
-    let prepared = prepare(aws, plan, d, &live, image, others).await?;
+    let mut prepared = prepare(aws, plan, d, &live, image, others).await?;
     report.task_definition_arn = Some(prepared.task_definition_arn.clone());
     report.previous_task_definition_arn = prepared.previous_task_definition_arn.clone();
     // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
     // pulls it with a new deployment, so a changed digest forces one (no new revision).
     let force = plan.settings.force_new_deployment
         || (!prepared.changed && stale_image(aws, &prepared, report.image_digest.as_deref()).await);
+    prepared.redeploy = force;
     if !prepared.changed && !force {
         let what = format!(
             "service {} already runs {} with this image and these settings: nothing registered, nothing updated (set force-new-deployment: true to redeploy anyway)",

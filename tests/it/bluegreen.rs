@@ -137,6 +137,7 @@ fn prepared(strategy: DeploymentStrategy) -> Prepared {
         container: "web1".into(),
         container_port: Some(8080),
         changed: true,
+        redeploy: false,
     }
 }
 
@@ -750,7 +751,10 @@ async fn a_deployment_listed_late_is_still_found_by_its_task_definition() {
     let (result, report) = run(
         &ecs,
         &plan(&[("force-new-deployment", "true")]),
-        &prepared(DeploymentStrategy::BlueGreen),
+        &Prepared {
+            redeploy: true,
+            ..prepared(DeploymentStrategy::BlueGreen)
+        },
         fast(),
     )
     .await;
@@ -929,6 +933,7 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         container: "web1".into(),
         container_port: None,
         changed: true,
+        redeploy: false,
     };
     let mut report = AppReport::default();
     let result = bluegreen::deploy_with(

@@ -139,6 +139,7 @@ fn prepared(task_definition_arn: &str) -> Prepared {
         container: "web1".into(),
         container_port: Some(3000),
         changed: true,
+        redeploy: false,
     }
 }
 
@@ -923,6 +924,8 @@ async fn an_unchanged_task_definition_starts_no_deployment_unless_forced() {
     assert!(report.deployment_id.is_none());
     assert!(report.steps[0].contains("task definition unchanged"));
 
+    // force-new-deployment, or a rebuilt tag (deploy() sets `redeploy` for both).
+    same.redeploy = true;
     let mut report = AppReport::default();
     codedeploy::deploy_with(
         &aws,

@@ -882,6 +882,7 @@ fn prepared(fake: &Fake, app: &str) -> Prepared {
         container: app.into(),
         container_port: Some(8000),
         changed: true,
+        redeploy: false,
     }
 }
 
