@@ -332,8 +332,9 @@ impl Drop for SecretFiles {
 /// Two Engine-API paths, both BuildKit: with build secrets, a BuildKit solve over `/grpc`
 /// (bollard's Moby driver serves the secrets from this process); without, `/build?version=2`
 /// with a session, where the engine itself turns `cachefrom` into a registry cache import.
-/// Bollard's solve path cannot pass cache imports to the Dockerfile frontend, so a build with
-/// secrets still exports its cache but does not import one (said in the log).
+/// On the solve path a registry cache import (the solve's cache options) took no step from the
+/// cache on Docker 20.10's embedded BuildKit when tried, so a build with secrets exports its
+/// cache but does not import one (said in the log).
 pub async fn build(
     engine: &Engine,
     req: &BuildRequest,
@@ -492,7 +493,7 @@ async fn build_with_solve(
             attrs: HashMap::new(),
         });
         println!(
-            "registry cache: this build exports its cache to {cache}, but cannot import it: with build-secrets the build runs as a BuildKit solve, and bollard passes no cache import to the Dockerfile frontend there"
+            "registry cache: this build exports its cache to {cache}, but does not import it: with build-secrets the build runs as a BuildKit solve over /grpc, where the engine's BuildKit takes no step from an imported registry cache"
         );
     }
     let (_secret_files, secret_paths) =
