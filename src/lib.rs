@@ -116,20 +116,30 @@ async fn app_image(
 
 /// Turns an app's result into its final status and error, and stamps its duration.
 fn conclude(rep: &mut AppReport, result: Result<()>, started: Instant) {
-    match result {
-        Ok(()) => {
+    let failure = result
+        .err()
+        .map(|e| (e.to_string(), matches!(e, Error::Cancelled { .. })));
+    conclude_with(rep, failure, started);
+}
+
+/// [`conclude`] from the failure's text and whether it was a cancellation (`None`: success).
+/// A status the deployment path already set (rolled-back, ...) is kept.
+fn conclude_with(rep: &mut AppReport, failure: Option<(String, bool)>, started: Instant) {
+    match failure {
+        None => {
             if rep.status.is_none() {
                 rep.status = Some(Status::Succeeded);
             }
         }
-        Err(e) => {
+        Some((text, cancelled)) => {
             if rep.status.is_none() || rep.status == Some(Status::Succeeded) {
-                rep.status = Some(match e {
-                    Error::Cancelled { .. } => Status::Cancelled,
-                    _ => Status::Failed,
+                rep.status = Some(if cancelled {
+                    Status::Cancelled
+                } else {
+                    Status::Failed
                 });
             }
-            rep.error = Some(e.to_string());
+            rep.error = Some(text);
         }
     }
     rep.duration = started.elapsed();
@@ -188,12 +198,7 @@ async fn run_service_group(
     for (p, image) in plans.iter().zip(images) {
         match image {
             Ok(img) => {
-                swaps.push(deploy::Swap {
-                    app: p.app.clone(),
-                    container: deploy::planned_container(p).unwrap_or_default().to_string(),
-                    image: img.reference,
-                    env: p.settings.environment_variables.clone(),
-                });
+                swaps.push(deploy::Swap::for_app(p, img.reference));
                 results.push(None);
             }
             Err(e) => {
@@ -246,14 +251,13 @@ async fn run_service_group(
             continue;
         }
         let Some(lr) = &lead_rep else {
-            rep.status = Some(Status::Failed);
-            rep.error = Some(format!(
+            let text = format!(
                 "not deployed: the image of {} failed, and the apps of service {} (cluster {}) deploy together; fix it and run again",
                 failed.join(", "),
                 d.service,
                 d.cluster
-            ));
-            rep.duration = started.elapsed();
+            );
+            conclude_with(rep, Some((text, false)), started);
             continue;
         };
         rep.task_definition_arn = lr.task_definition_arn.clone();
@@ -270,28 +274,15 @@ async fn run_service_group(
                 .cloned()
                 .collect::<Vec<_>>(),
         );
-        match &deploy_error {
-            None => {
-                if rep.status.is_none() {
-                    rep.status = Some(Status::Succeeded);
-                }
-            }
-            Some((text, cancelled)) => {
-                if rep.status.is_none() || rep.status == Some(Status::Succeeded) {
-                    rep.status = Some(if *cancelled {
-                        Status::Cancelled
-                    } else {
-                        Status::Failed
-                    });
-                }
-                rep.error = Some(if i == 0 {
-                    text.clone()
-                } else {
-                    format!("deployed together with {}: {text}", lead.app)
-                });
-            }
-        }
-        rep.duration = started.elapsed();
+        let failure = deploy_error.as_ref().map(|(text, cancelled)| {
+            let text = if i == 0 {
+                text.clone()
+            } else {
+                format!("deployed together with {}: {text}", lead.app)
+            };
+            (text, *cancelled)
+        });
+        conclude_with(rep, failure, started);
     }
     reps
 }
@@ -350,14 +341,7 @@ async fn dry_run(aws: &Aws, plan: &Plan, groups: &[Vec<usize>]) -> Vec<AppReport
                     .map(|g| &g[1..])
                     .unwrap_or_default()
                     .iter()
-                    .map(|&j| deploy::Swap {
-                        app: plan.apps[j].app.clone(),
-                        container: deploy::planned_container(&plan.apps[j])
-                            .unwrap_or_default()
-                            .to_string(),
-                        image: images[j].clone(),
-                        env: plan.apps[j].settings.environment_variables.clone(),
-                    })
+                    .map(|&j| deploy::Swap::for_app(&plan.apps[j], images[j].clone()))
                     .collect();
                 let preview = deploy::preview_with_others(aws, a, &image, &others);
                 Some(

@@ -24,7 +24,7 @@ pub use progress::{
 };
 
 use super::Prepared;
-use super::rollback::{CANCELLED_ROLLBACK_POLL, CANCELLED_ROLLBACK_WAIT};
+use super::rollback::follow_limits;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::AppSettings;
@@ -516,14 +516,7 @@ async fn rollback(
     // The job may already be cancelled: the rollback wait does not listen to it. After a
     // cancellation it is followed only briefly (the job is killed soon; ECS goes on without us).
     let cancelled = stop == Stop::Cancelled;
-    let (limit, poll) = if cancelled {
-        (
-            timing.rollback_timeout.min(CANCELLED_ROLLBACK_WAIT),
-            timing.poll.min(CANCELLED_ROLLBACK_POLL),
-        )
-    } else {
-        (timing.rollback_timeout, timing.poll)
-    };
+    let (limit, poll) = follow_limits(timing.rollback_timeout, timing.poll, cancelled);
     let deadline = Instant::now() + limit;
     let ended = match follow(aws, arn, poll, deadline, None, report, last).await {
         Ok(ended) => ended,

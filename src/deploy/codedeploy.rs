@@ -22,7 +22,7 @@ use super::codedeploy_progress::{
     Outcome, Snapshot, UNFINISHED_STATUSES, changes, console_url, default_names, describe_status,
     outcome, short_name, total_wait,
 };
-use super::rollback::{CANCELLED_ROLLBACK_POLL, CANCELLED_ROLLBACK_WAIT};
+use super::rollback::follow_limits;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::plan::AppPlan;
@@ -462,14 +462,7 @@ struct Follow {
 
 impl Follow {
     fn new(timing: Timing, cancelled: bool) -> Follow {
-        let (limit, poll) = if cancelled {
-            (
-                timing.rollback_limit.min(CANCELLED_ROLLBACK_WAIT),
-                timing.poll.min(CANCELLED_ROLLBACK_POLL),
-            )
-        } else {
-            (timing.rollback_limit, timing.poll)
-        };
+        let (limit, poll) = follow_limits(timing.rollback_limit, timing.poll, cancelled);
         Follow {
             deadline: Instant::now() + limit,
             poll,
@@ -788,10 +781,10 @@ impl Watch<'_> {
                 break info;
             }
             let now = Instant::now();
-            if now >= follow.deadline && follow.cancelled {
-                return still_running(self, report);
-            }
             if now >= follow.deadline {
+                if follow.cancelled {
+                    return still_running(self, report);
+                }
                 return end(
                     self,
                     report,

@@ -111,14 +111,13 @@ pub fn event_ids(service: &Service) -> HashSet<String> {
         .collect()
 }
 
-/// The rolling deploy: update the service (a fresh deployment when `force`), wait for our
-/// deployment, roll back on failure.
+/// The rolling deploy: update the service (a fresh deployment when `prepared.redeploy`), wait
+/// for our deployment, roll back on failure.
 pub async fn deploy(
     aws: &Aws,
     poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
-    force: bool,
     cancel: &CancellationToken,
     report: &mut AppReport,
 ) -> Result<()> {
@@ -133,7 +132,7 @@ pub async fn deploy(
         &prepared.cluster,
         &prepared.service,
         &prepared.task_definition_arn,
-        force,
+        prepared.redeploy,
     )
     .await?;
     let deployment_id = primary_deployment(&updated)

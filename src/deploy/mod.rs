@@ -397,10 +397,9 @@ pub async fn deploy_with_others(
     report.previous_task_definition_arn = prepared.previous_task_definition_arn.clone();
     // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
     // pulls it with a new deployment, so a changed digest forces one (no new revision).
-    let force = plan.settings.force_new_deployment
+    prepared.redeploy = prepared.redeploy
         || (!prepared.changed && stale_image(aws, &prepared, report.image_digest.as_deref()).await);
-    prepared.redeploy = force;
-    if !prepared.changed && !force {
+    if !prepared.changed && !prepared.redeploy {
         let what = format!(
             "service {} already runs {} with this image and these settings: nothing registered, nothing updated (set force-new-deployment: true to redeploy anyway)",
             d.service,
@@ -432,7 +431,7 @@ pub async fn deploy_with_others(
     let result = match path {
         // The rolling path deregisters after its own verified rollback (rollback.rs).
         DeployPath::Rolling => {
-            return ecs::deploy(aws, poller, plan, &prepared, force, cancel, report).await;
+            return ecs::deploy(aws, poller, plan, &prepared, cancel, report).await;
         }
         DeployPath::CodeDeploy => codedeploy::deploy(aws, plan, &prepared, cancel, report).await,
         DeployPath::EcsBlueGreen => bluegreen::deploy(aws, plan, &prepared, cancel, report).await,
@@ -509,6 +508,18 @@ pub struct Swap {
     pub env: Vec<(String, String)>,
 }
 
+impl Swap {
+    /// `plan`'s image `image` for its own container, with its environment variables.
+    pub fn for_app(plan: &AppPlan, image: String) -> Swap {
+        Swap {
+            app: plan.app.clone(),
+            container: planned_container(plan).unwrap_or_default().to_string(),
+            image,
+            env: plan.settings.environment_variables.clone(),
+        }
+    }
+}
+
 /// The container an app's image goes into, when the plan names one.
 pub fn planned_container(plan: &AppPlan) -> Option<&str> {
     plan.deploy
@@ -568,6 +579,7 @@ pub fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
         let Some(d) = &lead.deploy else { continue };
         let names: Vec<&str> = g.iter().map(|&i| apps[i].app.as_str()).collect();
         let conflict = |message: String| Error::InputConflict { message };
+        let lead_settings = service_settings(lead);
         let mut containers: Vec<(&str, &str)> = Vec::new();
         for &i in g {
             let a = &apps[i];
@@ -587,16 +599,11 @@ pub fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
                 )));
             }
             containers.push((&a.app, c));
-            if service_settings(a) != service_settings(lead) {
+            let settings = service_settings(a);
+            if settings != lead_settings {
                 return Err(conflict(format!(
                     "apps {} and {} deploy service {} in cluster {} together (one revision, one deployment) but disagree on its deployment settings ({} vs {}): set those in `defaults` or on {} only",
-                    lead.app,
-                    a.app,
-                    d.service,
-                    d.cluster,
-                    service_settings(lead),
-                    service_settings(a),
-                    lead.app
+                    lead.app, a.app, d.service, d.cluster, lead_settings, settings, lead.app
                 )));
             }
         }

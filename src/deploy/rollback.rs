@@ -29,6 +29,19 @@ pub const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
 /// The poll interval while following a rollback after a cancellation: the budget is short.
 pub const CANCELLED_ROLLBACK_POLL: Duration = Duration::from_secs(1);
 
+/// How long and how often a rollback is followed: as configured, or after a cancellation at
+/// most [`CANCELLED_ROLLBACK_WAIT`], one look every [`CANCELLED_ROLLBACK_POLL`] at most.
+pub fn follow_limits(limit: Duration, poll: Duration, cancelled: bool) -> (Duration, Duration) {
+    if cancelled {
+        (
+            limit.min(CANCELLED_ROLLBACK_WAIT),
+            poll.min(CANCELLED_ROLLBACK_POLL),
+        )
+    } else {
+        (limit, poll)
+    }
+}
+
 /// The deployment that failed and why.
 #[derive(Debug)]
 pub struct Failed<'a> {

@@ -157,21 +157,20 @@ pub async fn ensure_repository(
     if repository_exists(aws, repository).await? {
         return Ok(());
     }
-    match create {
-        CreateRepository::No => {}
-        CreateRepository::Mutable => {
-            create_repository(aws, repository, false).await?;
-            println!("created ECR repository {repository} (scan on push)");
-            return Ok(());
-        }
-        CreateRepository::Immutable => {
-            create_repository(aws, repository, true).await?;
-            println!(
-                "created ECR repository {repository} (scan on push, immutable tags except {})",
-                MOVING_TAGS.join(", ")
-            );
-            return Ok(());
-        }
+    let immutable = match create {
+        CreateRepository::No => None,
+        CreateRepository::Mutable => Some(false),
+        CreateRepository::Immutable => Some(true),
+    };
+    if let Some(immutable) = immutable {
+        create_repository(aws, repository, immutable).await?;
+        let tags = if immutable {
+            format!(", immutable tags except {}", MOVING_TAGS.join(", "))
+        } else {
+            String::new()
+        };
+        println!("created ECR repository {repository} (scan on push{tags})");
+        return Ok(());
     }
     Err(Error::Image {
         image: format!("{host}/{repository}"),

@@ -2,7 +2,7 @@
 //! Everything the runner reads from the log is written here, nowhere else.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Escapes a workflow command's message (`%`, CR, LF), as the runner's toolkit does.
 pub fn escape_data(s: &str) -> String {
@@ -59,8 +59,8 @@ pub fn error(title: &str, message: &str) {
 /// Whether log groups are written: off while several apps run at once, because the runner's
 /// groups cannot nest or overlap (one app's `::endgroup::` would close another's group).
 static GROUPS_OFF: AtomicBool = AtomicBool::new(false);
-/// How many groups are open: a group opened inside another is not written (no nesting).
-static OPEN: AtomicUsize = AtomicUsize::new(0);
+/// Whether a group is open: a group opened inside another is not written (no nesting).
+static OPEN: AtomicBool = AtomicBool::new(false);
 
 /// Turns log groups off (several apps run concurrently: their lines, each prefixed with the
 /// app's name, interleave) or on again.
@@ -80,7 +80,7 @@ impl Group {
     pub fn start(title: &str) -> Group {
         let written = !GROUPS_OFF.load(Ordering::SeqCst)
             && OPEN
-                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok();
         if written {
             println!("::group::{}", escape_data(title));
@@ -93,7 +93,7 @@ impl Drop for Group {
     fn drop(&mut self) {
         if self.written {
             println!("::endgroup::");
-            OPEN.store(0, Ordering::SeqCst);
+            OPEN.store(false, Ordering::SeqCst);
         }
     }
 }

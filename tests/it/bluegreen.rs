@@ -986,13 +986,7 @@ async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back()
         timeout: Duration::from_secs(30 * 60),
         rollback_timeout: Duration::from_secs(30 * 60),
     };
-    let cancelled_at = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            cancel.cancelled().await;
-            tokio::time::Instant::now()
-        })
-    };
+    let cancelled_at = crate::support::when_cancelled(&cancel);
     let (result, report) = run_with(
         &ecs,
         &plan(&[]),

@@ -1200,13 +1200,7 @@ async fn a_cancelled_run_reports_within_seconds_while_codedeploy_goes_on_rolling
     let script = shared(script);
     let aws = scripted_aws(&script);
     let mut report = AppReport::default();
-    let cancelled_at = {
-        let token = token.clone();
-        tokio::spawn(async move {
-            token.cancelled().await;
-            tokio::time::Instant::now()
-        })
-    };
+    let cancelled_at = crate::support::when_cancelled(&token);
     let err = codedeploy::deploy_with(
         &aws,
         &plan(&[], None),

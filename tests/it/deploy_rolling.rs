@@ -902,7 +902,7 @@ async fn run_all(
             let plan = app_plan(app, extra);
             let prep = prepared(fake, app);
             let mut report = AppReport::default();
-            let r = ecs::deploy(aws, poller, &plan, &prep, false, cancel, &mut report)
+            let r = ecs::deploy(aws, poller, &plan, &prep, cancel, &mut report)
                 .await
                 .map_err(|e| e.to_string());
             (r, report, start.elapsed().as_secs())

@@ -88,8 +88,15 @@ impl Got {
     }
 }
 
-/// A blocking GET on the registry with its credentials (tests run it from sync code).
-fn ureq_get(registry: &Registry, path: &str) -> Got {
+/// One blocking request to the registry with its credentials (tests run it from sync code):
+/// the status, the `Docker-Content-Digest` header and the body.
+fn registry_send(
+    registry: &Registry,
+    method: reqwest::Method,
+    path: &str,
+    header: (&'static str, String),
+    body: Option<Vec<u8>>,
+) -> (u16, Option<String>, Vec<u8>) {
     let url = format!("{}{path}", registry.url());
     let creds = registry
         .credentials()
@@ -100,10 +107,12 @@ fn ureq_get(registry: &Registry, path: &str) -> Got {
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let mut req = reqwest::Client::new().get(&url).header(
-                "Accept",
-                "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
-            );
+            let mut req = reqwest::Client::new()
+                .request(method, &url)
+                .header(header.0, header.1);
+            if let Some(body) = body {
+                req = req.body(body);
+            }
             if let Some((u, p)) = creds {
                 req = req.basic_auth(u, Some(p));
             }
@@ -115,15 +124,28 @@ fn ureq_get(registry: &Registry, path: &str) -> Got {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let body = resp.bytes().await.expect("body").to_vec();
-            Got {
-                status,
-                digest: if status == 200 { digest } else { None },
-                body,
-            }
+            (status, digest, body)
         })
     })
     .join()
     .expect("registry request thread")
+}
+
+/// A blocking GET on the registry with its credentials, asking for image manifests.
+fn ureq_get(registry: &Registry, path: &str) -> Got {
+    let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+    let (status, digest, body) = registry_send(
+        registry,
+        reqwest::Method::GET,
+        path,
+        ("Accept", accept.to_string()),
+        None,
+    );
+    Got {
+        status,
+        digest: if status == 200 { digest } else { None },
+        body,
+    }
 }
 
 /// Points `repo:tag` at a variant of `repo:from`'s manifest (the same config and layers plus an
@@ -135,38 +157,15 @@ fn move_tag_to_a_variant(registry: &Registry, repo: &str, from: &str, tag: &str)
         .unwrap_or("application/vnd.oci.image.manifest.v1+json")
         .to_string();
     manifest["annotations"] = serde_json::json!({ "org.example.test": "moved away" });
-    let url = format!("{}/v2/{repo}/manifests/{tag}", registry.url());
-    let creds = registry
-        .credentials()
-        .map(|(u, p)| (u.to_string(), p.to_string()));
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let mut req = reqwest::Client::new()
-                .put(&url)
-                .header("Content-Type", media_type)
-                .body(serde_json::to_vec(&manifest).expect("manifest JSON"));
-            if let Some((u, p)) = creds {
-                req = req.basic_auth(u, Some(p));
-            }
-            let resp = req.send().await.expect("registry answers");
-            assert!(
-                resp.status().is_success(),
-                "PUT manifest: {}",
-                resp.status()
-            );
-            resp.headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .expect("the registry names the pushed digest")
-                .to_string()
-        })
-    })
-    .join()
-    .expect("registry request thread")
+    let (status, digest, _) = registry_send(
+        registry,
+        reqwest::Method::PUT,
+        &format!("/v2/{repo}/manifests/{tag}"),
+        ("Content-Type", media_type),
+        Some(serde_json::to_vec(&manifest).expect("manifest JSON")),
+    );
+    assert!((200..300).contains(&status), "PUT manifest: {status}");
+    digest.expect("the registry names the pushed digest")
 }
 
 fn local_image_exists(name: &str) -> bool {

@@ -28,6 +28,18 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// When `token` is cancelled (on the test's clock, so a paused clock works too): a task whose
+/// result is that moment, to measure how soon the code under test reported after the signal.
+pub fn when_cancelled(
+    token: &tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<tokio::time::Instant> {
+    let token = token.clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        tokio::time::Instant::now()
+    })
+}
+
 /// A path under the repository's `fixtures/` directory.
 pub fn fixture(rel: impl AsRef<Path>) -> PathBuf {
     repo_root().join("fixtures").join(rel)
