@@ -8,12 +8,13 @@ pub mod error;
 pub mod image;
 pub mod inputs;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod trigger;
 pub mod version;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
@@ -21,13 +22,11 @@ use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::{Settings, Sources};
 use crate::plan::{AppPlan, Plan};
+use crate::preflight::{AppChecked, DeployCheck};
 use crate::report::console::{self, Group};
 use crate::report::notify::Notifier;
 use crate::report::{AppReport, Link, Report, RunInfo, Status};
 use crate::trigger::{Decision, Trigger};
-
-/// How long the dry run waits for each read-only AWS look-up before saying it could not read it.
-const DRY_RUN_READ_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Run facts for reporters, from the GitHub context.
 pub fn run_info(settings: &Settings) -> RunInfo {
@@ -98,16 +97,12 @@ fn app_report(aws: &Aws, plan: &AppPlan) -> AppReport {
 async fn app_image(
     aws: &Aws,
     settings: &Settings,
-    plan: &AppPlan,
+    (plan, checked): (&AppPlan, &AppChecked),
     cancel: &CancellationToken,
     rep: &mut AppReport,
 ) -> Result<image::ImageOutcome> {
-    let _g = Group::start(&format!(
-        "{}: image {}",
-        plan.app,
-        plan.image.display_reference()
-    ));
-    let image = image::ensure(aws, plan, &settings.github, cancel).await?;
+    let _g = Group::start(&format!("{}: image {}", plan.app, checked.image.reference));
+    let image = image::ensure(aws, plan, &checked.image, &settings.github, cancel).await?;
     rep.image = Some(image.reference.clone());
     rep.image_digest = image.digest.clone();
     rep.image_built = Some(image.built);
@@ -150,16 +145,23 @@ async fn run_app(
     aws: &Aws,
     poller: &deploy::wait::Poller,
     settings: &Settings,
-    plan: &AppPlan,
+    (plan, checked): (&AppPlan, &AppChecked),
     cancel: &CancellationToken,
 ) -> AppReport {
     let started = Instant::now();
     let mut rep = app_report(aws, plan);
     let result = async {
-        let image = app_image(aws, settings, plan, cancel, &mut rep).await?;
-        if plan.deploy.is_some() {
+        let image = app_image(aws, settings, (plan, checked), cancel, &mut rep).await?;
+        if let DeployCheck::Checked(c) = &checked.deploy {
             let _g = Group::start(&format!("{}: deploy", plan.app));
-            deploy::deploy(aws, poller, plan, &image.reference, cancel, &mut rep).await?;
+            let job = deploy::Job {
+                plan,
+                checked: c,
+                image: &image.reference,
+                digest: image.digest.as_deref(),
+                others: &[],
+            };
+            deploy::deploy(aws, poller, job, cancel, &mut rep).await?;
         } else {
             println!(
                 "{}: image pushed; no service given, so no deploy was asked for",
@@ -180,24 +182,28 @@ async fn run_service_group(
     aws: &Aws,
     poller: &deploy::wait::Poller,
     settings: &Settings,
-    plans: &[&AppPlan],
+    plans: &[(&AppPlan, &AppChecked)],
     cancel: &CancellationToken,
 ) -> Vec<AppReport> {
     let started = Instant::now();
-    let mut reps: Vec<AppReport> = plans.iter().map(|p| app_report(aws, p)).collect();
+    let mut reps: Vec<AppReport> = plans.iter().map(|(p, _)| app_report(aws, p)).collect();
     let images = futures_util::future::join_all(
         plans
             .iter()
             .zip(reps.iter_mut())
-            .map(|(p, rep)| app_image(aws, settings, p, cancel, rep)),
+            .map(|(pc, rep)| app_image(aws, settings, *pc, cancel, rep)),
     )
     .await;
     let mut swaps = Vec::new();
     let mut failed: Vec<String> = Vec::new();
     let mut results: Vec<Option<Result<()>>> = Vec::new();
-    for (p, image) in plans.iter().zip(images) {
+    let mut lead_digest = None;
+    for ((p, _), image) in plans.iter().zip(images) {
         match image {
             Ok(img) => {
+                if swaps.is_empty() {
+                    lead_digest = img.digest.clone();
+                }
                 swaps.push(deploy::Swap::for_app(p, img.reference));
                 results.push(None);
             }
@@ -207,7 +213,10 @@ async fn run_service_group(
             }
         }
     }
-    let (Some(lead), Some(d)) = (plans.first(), plans.first().and_then(|p| p.deploy.as_ref()))
+    let Some((lead, lead_checked)) = plans.first().copied() else {
+        return reps;
+    };
+    let (Some(d), DeployCheck::Checked(checked)) = (lead.deploy.as_ref(), &lead_checked.deploy)
     else {
         return reps;
     };
@@ -223,16 +232,14 @@ async fn run_service_group(
                 .join(", ")
         ));
         let mut lead_rep = reps[0].clone();
-        let r = deploy::deploy_with_others(
-            aws,
-            poller,
-            lead,
-            &lead_image,
-            &swaps,
-            cancel,
-            &mut lead_rep,
-        )
-        .await;
+        let job = deploy::Job {
+            plan: lead,
+            checked,
+            image: &lead_image,
+            digest: lead_digest.as_deref(),
+            others: &swaps,
+        };
+        let r = deploy::deploy(aws, poller, job, cancel, &mut lead_rep).await;
         Some((lead_rep, r))
     } else {
         None
@@ -287,90 +294,128 @@ async fn run_service_group(
     reps
 }
 
-/// The image reference a dry run shows for an app: its registry read from ECR when not given.
-async fn dry_run_image(aws: &Aws, a: &AppPlan) -> String {
-    let registry = match a.image.registry.clone() {
-        Some(r) => r,
-        None => {
-            match tokio::time::timeout(DRY_RUN_READ_TIMEOUT, image::registry_host(aws, a)).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    println!(
-                        "{}: could not read the account's ECR registry ({e}); showing a placeholder",
-                        a.app
-                    );
-                    "<account ECR registry>".into()
-                }
-                Err(_) => {
-                    println!(
-                        "{}: could not read the account's ECR registry (no answer in {DRY_RUN_READ_TIMEOUT:?}); showing a placeholder",
-                        a.app
-                    );
-                    "<account ECR registry>".into()
-                }
-            }
-        }
-    };
-    a.image.reference(&registry)
-}
-
-/// The dry run: prints what each app would do, reading (never writing) AWS where it can. Apps
-/// that deploy one service together show one diff, under the app that leads them.
-async fn dry_run(aws: &Aws, plan: &Plan, groups: &[Vec<usize>]) -> Vec<AppReport> {
-    let mut images = Vec::new();
-    for a in &plan.apps {
-        images.push(dry_run_image(aws, a).await);
-    }
+/// The dry run: the preflight's findings and, for each service, the diff between the live task
+/// definition and the one that would be registered. Apps that deploy one service together show
+/// one diff, under the app that leads them. Writes nothing.
+fn dry_run(
+    plan: &Plan,
+    checked: &[std::result::Result<AppChecked, String>],
+    groups: &[Vec<usize>],
+) -> Vec<AppReport> {
     let mut reports = Vec::new();
-    for (i, a) in plan.apps.iter().enumerate() {
+    for (i, (a, c)) in plan.apps.iter().zip(checked).enumerate() {
         let _g = Group::start(&format!("{}: dry run", a.app));
-        let image = images[i].clone();
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => {
+                println!("the real run would stop here: {e}");
+                println!("dry run: nothing was built, pushed, registered or updated");
+                reports.push(AppReport {
+                    app: a.app.clone(),
+                    version: Some(a.version.value.clone()),
+                    status: Some(Status::Failed),
+                    error: Some(e.clone()),
+                    ..Default::default()
+                });
+                continue;
+            }
+        };
+        let image = c.image.reference.clone();
         println!("image: {image}");
         let group = groups
             .iter()
             .find(|g| g.contains(&i))
             .filter(|g| g.len() > 1);
-        let preview = match (group, &a.deploy) {
-            (_, None) => None,
-            (Some(g), Some(d)) if g[0] != i => Some(format!(
-                "deploys service {} together with {}: see {}'s diff\n",
-                d.service, plan.apps[g[0]].app, plan.apps[g[0]].app
-            )),
-            (g, Some(_)) => {
-                let others: Vec<deploy::Swap> = g
+        let preview = match (&c.deploy, &a.deploy) {
+            (DeployCheck::NoDeploy, _) | (_, None) => None,
+            (DeployCheck::WithLead, Some(d)) => {
+                let lead = group.map(|g| plan.apps[g[0]].app.as_str()).unwrap_or("?");
+                Some(format!(
+                    "deploys service {} together with {lead}: see {lead}'s diff\n",
+                    d.service
+                ))
+            }
+            (DeployCheck::Checked(_) | DeployCheck::Unread(_), Some(_)) => {
+                let others: Vec<deploy::Swap> = group
                     .map(|g| &g[1..])
                     .unwrap_or_default()
                     .iter()
-                    .map(|&j| deploy::Swap::for_app(&plan.apps[j], images[j].clone()))
+                    .map(|&j| {
+                        let image = checked[j]
+                            .as_ref()
+                            .map(|c| c.image.reference.clone())
+                            .unwrap_or_default();
+                        deploy::Swap::for_app(&plan.apps[j], image)
+                    })
                     .collect();
-                let preview = deploy::preview_with_others(aws, a, &image, &others);
-                Some(
-                    match tokio::time::timeout(DRY_RUN_READ_TIMEOUT, preview).await {
-                        Ok(Ok(text)) => text,
-                        Ok(Err(e)) => format!("could not preview the deploy: {e}\n"),
-                        Err(_) => format!(
-                            "could not preview the deploy: no answer from AWS in {DRY_RUN_READ_TIMEOUT:?}\n"
-                        ),
-                    },
-                )
+                let live = match &c.deploy {
+                    DeployCheck::Checked(k) => Ok(k.as_ref()),
+                    DeployCheck::Unread(why) => Err(why.as_str()),
+                    _ => Err("not checked"),
+                };
+                Some(match deploy::preview(a, live, &image, &others) {
+                    Ok(text) => text,
+                    Err(e) => format!("could not preview the deploy: {e}\n"),
+                })
             }
         };
         if let Some(text) = &preview {
             print!("{text}");
         }
         println!("dry run: nothing was built, pushed, registered or updated");
+        let kind = match &c.deploy {
+            DeployCheck::Checked(k) => Some(k.path.as_str().to_string()),
+            _ => a.deploy.as_ref().map(|d| d.deployment.as_str().to_string()),
+        };
         reports.push(AppReport {
             app: a.app.clone(),
             version: Some(a.version.value.clone()),
             image: Some(image),
             image_built: Some(false),
-            deployment_kind: a.deploy.as_ref().map(|d| d.deployment.as_str().to_string()),
+            deployment_kind: kind,
             status: Some(Status::Succeeded),
             preview,
             ..Default::default()
         });
     }
     reports
+}
+
+/// The preflight's results with every app of a group failed when one of them failed (apps that
+/// deploy one service together stand or fall together), as error texts for the reports.
+fn settle_groups(
+    plan: &Plan,
+    groups: &[Vec<usize>],
+    results: Vec<Result<AppChecked>>,
+) -> Vec<std::result::Result<AppChecked, String>> {
+    let mut out: Vec<std::result::Result<AppChecked, String>> = results
+        .into_iter()
+        .map(|r| r.map_err(|e| format!("preflight (nothing was built, pushed or changed): {e}")))
+        .collect();
+    for g in groups.iter().filter(|g| g.len() > 1) {
+        let failed: Vec<&str> = g
+            .iter()
+            .filter(|&&i| out[i].is_err())
+            .map(|&i| plan.apps[i].app.as_str())
+            .collect();
+        if failed.is_empty() {
+            continue;
+        }
+        let service = plan.apps[g[0]]
+            .deploy
+            .as_ref()
+            .map(|d| format!("service {} (cluster {})", d.service, d.cluster))
+            .unwrap_or_default();
+        for &i in g {
+            if out[i].is_ok() {
+                out[i] = Err(format!(
+                    "not deployed: the preflight of {} failed, and the apps of {service} deploy together; fix it and run again",
+                    failed.join(", ")
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Cancels `token` on SIGTERM or SIGINT (GitHub sends these when a job is cancelled).
@@ -457,8 +502,29 @@ pub async fn run(
         }
     };
     let (plan, groups) = plan;
+    // Every read-only check, before the first write (and the same for a dry run).
+    let mode = if settings.dry_run {
+        preflight::Mode::DryRun
+    } else {
+        preflight::Mode::Deploy
+    };
+    let checked = {
+        let _g = Group::start("Preflight");
+        let checked = settle_groups(
+            &plan,
+            &groups,
+            preflight::check(aws, &plan, &groups, mode).await,
+        );
+        for (a, c) in plan.apps.iter().zip(&checked) {
+            match c {
+                Ok(_) => println!("preflight: {} checked; nothing written yet", a.app),
+                Err(e) => println!("preflight: {}: {e}", a.app),
+            }
+        }
+        checked
+    };
     if settings.dry_run {
-        report.apps = dry_run(aws, &plan, &groups).await;
+        report.apps = dry_run(&plan, &checked, &groups);
         report.duration = started.elapsed();
         return report;
     }
@@ -468,11 +534,26 @@ pub async fn run(
     // One poller for the run: apps deploying together share their DescribeServices calls.
     let poller = deploy::wait::Poller::new(aws.ecs.clone());
     let runs = groups.iter().map(|g| {
-        let plans: Vec<&AppPlan> = g.iter().map(|&i| &plan.apps[i]).collect();
+        let plans: Vec<(&AppPlan, &AppChecked)> = g
+            .iter()
+            .filter_map(|&i| checked[i].as_ref().ok().map(|c| (&plan.apps[i], c)))
+            .collect();
         let poller = &poller;
+        let refused: Vec<AppReport> = g
+            .iter()
+            .filter_map(|&i| {
+                let e = checked[i].as_ref().err()?;
+                let mut rep = app_report(aws, &plan.apps[i]);
+                conclude_with(&mut rep, Some((e.clone(), false)), started);
+                Some(rep)
+            })
+            .collect();
         async move {
+            if !refused.is_empty() {
+                return g.iter().copied().zip(refused).collect::<Vec<_>>();
+            }
             let reps = match plans.as_slice() {
-                [one] => vec![run_app(aws, poller, settings, one, cancel).await],
+                [one] => vec![run_app(aws, poller, settings, *one, cancel).await],
                 _ => run_service_group(aws, poller, settings, &plans, cancel).await,
             };
             g.iter().copied().zip(reps).collect::<Vec<_>>()

@@ -8,7 +8,7 @@
 //! back (StopServiceDeployment, stopType ROLLBACK) only when wait-for-minutes runs out or the
 //! job is cancelled, then waits until traffic is back on blue.
 
-mod progress;
+pub mod progress;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};

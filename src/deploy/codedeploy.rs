@@ -16,6 +16,8 @@ use aws_sdk_codedeploy::types::{
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use aws_sdk_ecs::types::Service;
+
 use super::Prepared;
 use super::appspec::{self, AppSpec, ContainerPorts, Expected};
 use super::codedeploy_progress::{
@@ -89,20 +91,27 @@ pub async fn deploy_with(
         report.status = Some(Status::Succeeded);
         return Ok(());
     }
-    let (default_app, default_group) = default_names(&prepared.cluster, &prepared.service);
-    let application = s.codedeploy_application.clone().unwrap_or(default_app);
-    let group = s
-        .codedeploy_deployment_group
-        .clone()
-        .unwrap_or(default_group);
+    // The application and group were read and checked in the preflight; the AppSpec is
+    // rendered from what is known (pure), so nothing is read again here.
+    let checked = prepared.codedeploy.as_ref().ok_or_else(|| Error::Service {
+        cluster: prepared.cluster.clone(),
+        service: prepared.service.clone(),
+        problem: "reached the CodeDeploy path without its preflight check of the application and deployment group; run the whole action (the preflight reads them) rather than this step alone".into(),
+    })?;
+    let application = checked.application.clone();
+    let group = checked.group.clone();
     let target_name = format!("CodeDeploy {application}/{group}");
-
-    // Everything is checked before the first write.
-    let spec = build_appspec(aws, plan, prepared).await?;
+    let spec = appspec_for(
+        plan,
+        &prepared.live,
+        &prepared.container,
+        prepared.container_port,
+        &task_definition_containers(&prepared.task_definition),
+        &prepared.task_definition_arn,
+    )?;
     let content = spec.render()?;
-    let (ready_wait, termination_wait) = check_group(aws, prepared, &application, &group).await?;
     let timing = Timing {
-        timeout: total_wait(timing.timeout, ready_wait, termination_wait),
+        timeout: total_wait(timing.timeout, checked.ready_wait, checked.termination_wait),
         ..timing
     };
     wait_for_others(aws, &application, &group, cancel, timing, report).await?;
@@ -191,13 +200,20 @@ fn step(report: &mut AppReport, line: String) {
     report.steps.push(line);
 }
 
-/// The AppSpec to send: the user's file (task definition filled in; a hooks-only file gets its
-/// resources generated) or one generated from the service, checked against the task definition
-/// and the service's load balancer.
-async fn build_appspec(aws: &Aws, plan: &AppPlan, prepared: &Prepared) -> Result<AppSpec> {
-    let arn = prepared.task_definition_arn.as_str();
-    let service_targets: Vec<(String, i32)> = prepared
-        .live
+/// The AppSpec to send for task definition `arn`: the user's file (task definition filled in; a
+/// hooks-only file gets its resources generated) or one generated from the service, checked
+/// against the task definition's containers and the service's load balancer. Pure: the
+/// preflight calls it with a placeholder ARN before anything is registered, the deploy with the
+/// registered one.
+pub fn appspec_for(
+    plan: &AppPlan,
+    live: &Service,
+    container: &str,
+    container_port: Option<i32>,
+    containers: &[ContainerPorts],
+    arn: &str,
+) -> Result<AppSpec> {
+    let service_targets: Vec<(String, i32)> = live
         .load_balancers()
         .iter()
         .filter_map(|lb| Some((lb.container_name()?.to_string(), lb.container_port()?)))
@@ -206,14 +222,21 @@ async fn build_appspec(aws: &Aws, plan: &AppPlan, prepared: &Prepared) -> Result
         if let Some(t) = service_targets.first() {
             return Ok(t.clone());
         }
-        match prepared.container_port {
-            Some(port) => Ok((prepared.container.clone(), port)),
+        match container_port {
+            Some(port) => Ok((container.to_string(), port)),
             None => Err(Error::Service {
-                cluster: prepared.cluster.clone(),
-                service: prepared.service.clone(),
+                cluster: plan
+                    .deploy
+                    .as_ref()
+                    .map(|d| d.cluster.clone())
+                    .unwrap_or_default(),
+                service: plan
+                    .deploy
+                    .as_ref()
+                    .map(|d| d.service.clone())
+                    .unwrap_or_default(),
                 problem: format!(
-                    "has no load balancer container and port, and container {} maps no port, so no AppSpec can be generated; give `codedeploy-appspec` with LoadBalancerInfo (ContainerName, ContainerPort)",
-                    prepared.container
+                    "has no load balancer container and port, and container {container} maps no port, so no AppSpec can be generated; give `codedeploy-appspec` with LoadBalancerInfo (ContainerName, ContainerPort)"
                 ),
             }),
         }
@@ -237,54 +260,80 @@ async fn build_appspec(aws: &Aws, plan: &AppPlan, prepared: &Prepared) -> Result
             appspec::generate(arn, &container, port, &[])
         }
     };
-    let containers = task_definition_containers(aws, arn).await?;
     spec.validate(&Expected {
         task_definition_arn: arn,
-        containers: &containers,
+        containers,
         service_targets: &service_targets,
     })?;
     Ok(spec)
 }
 
-/// The containers and port mappings of the task definition being deployed.
-async fn task_definition_containers(aws: &Aws, arn: &str) -> Result<Vec<ContainerPorts>> {
-    let out = aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(|e| Error::aws("ECS", "DescribeTaskDefinition", e))?;
-    let td = out.task_definition().ok_or_else(|| Error::TaskDefinition {
-        source_name: arn.to_string(),
-        problem: "DescribeTaskDefinition answered without a task definition".into(),
-    })?;
-    Ok(td
-        .container_definitions()
-        .iter()
-        .map(|c| ContainerPorts {
-            name: c.name().unwrap_or_default().to_string(),
-            ports: c
-                .port_mappings()
-                .iter()
-                .filter_map(|p| p.container_port())
-                .collect(),
+/// The containers and port mappings of a task definition (raw JSON, as rendered). Pure.
+pub fn task_definition_containers(td: &serde_json::Value) -> Vec<ContainerPorts> {
+    td.get("containerDefinitions")
+        .and_then(serde_json::Value::as_array)
+        .map(|defs| {
+            defs.iter()
+                .map(|c| ContainerPorts {
+                    name: c
+                        .get("name")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    ports: c
+                        .get("portMappings")
+                        .and_then(serde_json::Value::as_array)
+                        .map(|ps| {
+                            ps.iter()
+                                .filter_map(|p| p.get("containerPort")?.as_i64())
+                                .filter_map(|p| i32::try_from(p).ok())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect()
         })
-        .collect())
+        .unwrap_or_default()
+}
+
+/// The CodeDeploy application and deployment group a service deploys through, as the preflight
+/// found them, with the group's own waits in minutes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeDeployTarget {
+    pub application: String,
+    pub group: String,
+    /// Minutes the group waits before traffic is rerouted (deployment ready option).
+    pub ready_wait: i32,
+    /// Minutes the group keeps the original task set after success.
+    pub termination_wait: i32,
+}
+
+/// The application and group names for a plan: the inputs, else the names the ECS console gives
+/// them (AppECS-<cluster>-<service>, DgpECS-<cluster>-<service>).
+pub fn target_names(plan: &AppPlan, cluster: &str, service: &str) -> (String, String) {
+    let (default_app, default_group) = default_names(cluster, service);
+    let s = &plan.settings;
+    (
+        s.codedeploy_application.clone().unwrap_or(default_app),
+        s.codedeploy_deployment_group
+            .clone()
+            .unwrap_or(default_group),
+    )
 }
 
 /// Checks, as `aws ecs deploy` does, that the application and deployment group exist, are for
 /// ECS, and deploy this very service. Returns the group's own waits in minutes (before traffic
 /// is rerouted, before the original task set is terminated).
-async fn check_group(
+pub async fn check_group(
     aws: &Aws,
-    prepared: &Prepared,
+    cluster: &str,
+    service: &str,
     application: &str,
     group: &str,
-) -> Result<(i32, i32)> {
+) -> Result<CodeDeployTarget> {
     let conflict = |problem: String| Error::Service {
-        cluster: prepared.cluster.clone(),
-        service: prepared.service.clone(),
+        cluster: cluster.to_string(),
+        service: service.to_string(),
         problem,
     };
     let app = aws
@@ -324,12 +373,10 @@ async fn check_group(
         })?;
     let info = dg.deployment_group_info();
     let services = info.map(|i| i.ecs_services()).unwrap_or_default();
-    let cluster_ok = |c: Option<&str>| {
-        c.is_some_and(|c| c == prepared.cluster || short_name(c) == short_name(&prepared.cluster))
-    };
-    let service_ok = |s: Option<&str>| {
-        s.is_some_and(|s| s == prepared.service || short_name(s) == short_name(&prepared.service))
-    };
+    let cluster_ok =
+        |c: Option<&str>| c.is_some_and(|c| c == cluster || short_name(c) == short_name(cluster));
+    let service_ok =
+        |s: Option<&str>| s.is_some_and(|s| s == service || short_name(s) == short_name(service));
     if !services
         .iter()
         .any(|s| cluster_ok(s.cluster_name()) && service_ok(s.service_name()))
@@ -354,16 +401,18 @@ async fn check_group(
         )));
     }
     let blue_green = info.and_then(|i| i.blue_green_deployment_configuration());
-    Ok((
-        blue_green
+    Ok(CodeDeployTarget {
+        application: application.to_string(),
+        group: group.to_string(),
+        ready_wait: blue_green
             .and_then(|b| b.deployment_ready_option())
             .map(|r| r.wait_time_in_minutes())
             .unwrap_or(0),
-        blue_green
+        termination_wait: blue_green
             .and_then(|b| b.terminate_blue_instances_on_deployment_success())
             .map(|t| t.termination_wait_time_in_minutes())
             .unwrap_or(0),
-    ))
+    })
 }
 
 /// Waits (up to `timing.queue_limit`) for unfinished deployments of the group to end, so ours is

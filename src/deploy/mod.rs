@@ -48,6 +48,30 @@ pub struct Prepared {
     /// A new deployment is wanted even when nothing changed: `force-new-deployment`, or a rebuilt
     /// tag whose new digest the running tasks do not run yet.
     pub redeploy: bool,
+    /// The task definition as rendered (raw JSON): what was registered, or the live one.
+    pub task_definition: Value,
+    /// The CodeDeploy application and group the preflight checked (CodeDeploy path only).
+    pub codedeploy: Option<codedeploy::CodeDeployTarget>,
+}
+
+/// What the preflight read and checked about a service before the first write. [`prepare`]
+/// consumes it, so the deploy never reads the service or its task definition again.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The service as described (ACTIVE).
+    pub live: Service,
+    /// The path its controller and strategy (and the `deployment` input) call for.
+    pub path: DeployPath,
+    /// Where the task definition to render comes from, for messages: the file or the live ARN.
+    pub source_name: String,
+    /// The task definition to render: the `task-definition` file or the live one.
+    pub base: Value,
+    /// The live task definition (raw JSON), when the service has one.
+    pub live_task_definition: Option<Value>,
+    /// The container that gets the app's image (present in `base`).
+    pub container: String,
+    /// The CodeDeploy application and group (CodeDeploy path only).
+    pub codedeploy: Option<codedeploy::CodeDeployTarget>,
 }
 
 /// The deployment path a service takes.
@@ -119,7 +143,7 @@ pub fn choose_path(
 }
 
 /// The service's deployment controller type and strategy, as [`choose_path`] takes them.
-fn controller_and_strategy(service: &Service) -> (Option<&str>, Option<&str>) {
+pub fn controller_and_strategy(service: &Service) -> (Option<&str>, Option<&str>) {
     (
         service.deployment_controller().map(|c| c.r#type().as_str()),
         service
@@ -218,43 +242,12 @@ pub fn check_image_reference(image: &str) -> Result<()> {
     Ok(())
 }
 
-fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
+/// An [`Error::Service`] for the plan's service.
+pub fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
     Error::Service {
         cluster: d.cluster.clone(),
         service: d.service.clone(),
         problem: problem.into(),
-    }
-}
-
-/// The task definition a deploy starts from and the live one: the `task-definition` file when
-/// given, else the service's live task definition (read as raw JSON so no field is lost).
-struct Sources {
-    source_name: String,
-    base: Value,
-    live: Option<Value>,
-}
-
-async fn sources(aws: &Aws, d: &DeployPlan, live_service: &Service) -> Result<Sources> {
-    let live_arn = live_service.task_definition();
-    let live = match live_arn {
-        Some(arn) => Some(register::describe_raw(&aws.ecs, arn).await?),
-        None => None,
-    };
-    match (&d.task_definition_file, live_arn, &live) {
-        (Some((path, td)), _, _) => Ok(Sources {
-            source_name: path.display().to_string(),
-            base: td.clone(),
-            live,
-        }),
-        (None, Some(arn), Some(td)) => Ok(Sources {
-            source_name: arn.to_string(),
-            base: td.clone(),
-            live,
-        }),
-        _ => Err(service_error(
-            d,
-            "has no task definition to start from; give `task-definition` (a JSON file)",
-        )),
     }
 }
 
@@ -293,26 +286,26 @@ pub fn render_with_others(
 }
 
 /// Renders, compares and (when it changed) registers the task definition: the [`Prepared`]
-/// value every path starts from.
+/// value every path starts from. Reads nothing: the preflight's [`Checked`] holds the service
+/// and the task definitions.
 pub async fn prepare(
     aws: &Aws,
     plan: &AppPlan,
     d: &DeployPlan,
-    live_service: &Service,
+    checked: &Checked,
     image: &str,
     others: &[Swap],
 ) -> Result<Prepared> {
-    let src = sources(aws, d, live_service).await?;
     let (container, rendered, changed) = render_with_others(
-        &src.source_name,
-        &src.base,
-        src.live.as_ref(),
-        planned_container(plan),
+        &checked.source_name,
+        &checked.base,
+        checked.live_task_definition.as_ref(),
+        Some(&checked.container),
         image,
         &plan.settings.environment_variables,
         others,
     )?;
-    let previous = live_service.task_definition().map(str::to_string);
+    let previous = checked.live.task_definition().map(str::to_string);
     let task_definition_arn = match (&previous, changed) {
         (Some(arn), false) => arn.clone(),
         _ => {
@@ -334,51 +327,52 @@ pub async fn prepare(
     Ok(Prepared {
         cluster: d.cluster.clone(),
         service: d.service.clone(),
-        live: live_service.clone(),
+        live: checked.live.clone(),
         task_definition_arn,
         previous_task_definition_arn: previous,
         container_port: task_definition::container_port(&rendered, &container),
         container,
         changed,
         redeploy: plan.settings.force_new_deployment,
+        task_definition: rendered,
+        codedeploy: checked.codedeploy.clone(),
     })
 }
 
-/// Deploys `image` for the app; fills the report's deploy fields and status as it goes.
-/// The story: describe the service, choose the path, prepare (render, compare, register),
-/// stop when nothing changed, run the one-off task, then hand over to the path.
+/// What the deploy of one service is given: the plan that leads it, what the preflight checked,
+/// the image (and its digest when the registry told it) and the other apps' images that go into
+/// the same revision.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub plan: &'a AppPlan,
+    pub checked: &'a Checked,
+    pub image: &'a str,
+    pub digest: Option<&'a str>,
+    pub others: &'a [Swap],
+}
+
+/// Deploys the job's image; fills the report's deploy fields and status as it goes.
+/// The story: prepare (render, compare, register), stop when nothing changed, run the one-off
+/// task, then hand over to the path the preflight chose. Nothing is read that the preflight
+/// already read.
 pub async fn deploy(
     aws: &Aws,
     poller: &wait::Poller,
-    plan: &AppPlan,
-    image: &str,
+    job: Job<'_>,
     cancel: &CancellationToken,
     report: &mut AppReport,
 ) -> Result<()> {
-    deploy_with_others(aws, poller, plan, image, &[], cancel, report).await
-}
-
-/// [`deploy`] of a service that several apps deploy together: `plan` leads (its settings drive
-/// the deployment), `others` put their images into their own containers of the same revision.
-pub async fn deploy_with_others(
-    aws: &Aws,
-    poller: &wait::Poller,
-    plan: &AppPlan,
-    image: &str,
-    others: &[Swap],
-    cancel: &CancellationToken,
-    report: &mut AppReport,
-) -> Result<()> {
+    let Job {
+        plan,
+        checked,
+        image,
+        digest,
+        others,
+    } = job;
     let Some(d) = &plan.deploy else {
         return Ok(());
     };
-    check_image_reference(image)?;
-    for o in others {
-        check_image_reference(&o.image)?;
-    }
-    let live = ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await?;
-    let (controller, strategy) = controller_and_strategy(&live);
-    let path = choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
+    let path = checked.path;
     report.deployment_kind = Some(path.as_str().to_string());
     println!(
         "{}: service {} (cluster {}) deploys by the {} path",
@@ -392,13 +386,13 @@ pub async fn deploy_with_others(
             what: format!("before registering a task definition for {}", d.service),
         });
     }
-    let mut prepared = prepare(aws, plan, d, &live, image, others).await?;
+    let mut prepared = prepare(aws, plan, d, checked, image, others).await?;
     report.task_definition_arn = Some(prepared.task_definition_arn.clone());
     report.previous_task_definition_arn = prepared.previous_task_definition_arn.clone();
     // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
     // pulls it with a new deployment, so a changed digest forces one (no new revision).
-    prepared.redeploy = prepared.redeploy
-        || (!prepared.changed && stale_image(aws, &prepared, report.image_digest.as_deref()).await);
+    prepared.redeploy =
+        prepared.redeploy || (!prepared.changed && stale_image(aws, &prepared, digest).await);
     if !prepared.changed && !prepared.redeploy {
         let what = format!(
             "service {} already runs {} with this image and these settings: nothing registered, nothing updated (set force-new-deployment: true to redeploy anyway)",
@@ -611,110 +605,77 @@ pub fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
     Ok(groups)
 }
 
-/// How long the dry run waits for the live service and task definition before it falls back to
-/// the diff against the `task-definition` file.
-const PREVIEW_LIVE_READ: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// What a deploy would do, read-only: the path, and the diff between the live task definition
-/// and the one that would be registered (against the file when the live one cannot be read).
-pub async fn preview(aws: &Aws, plan: &AppPlan, image: &str) -> Result<String> {
-    preview_with_others(aws, plan, image, &[]).await
-}
-
-/// [`preview`] of a service that several apps deploy together (see [`deploy_with_others`]).
-pub async fn preview_with_others(
-    aws: &Aws,
+/// What a deploy would do, from what the preflight read (pure): the path, and the diff between
+/// the live task definition and the one that would be registered. `unread` is the preflight's
+/// reason when it could not read the service (a dry run without AWS): then the diff is against
+/// the `task-definition` file, or the error says there is nothing to show.
+pub fn preview(
     plan: &AppPlan,
+    checked: std::result::Result<&Checked, &str>,
     image: &str,
     others: &[Swap],
 ) -> Result<String> {
     let Some(d) = &plan.deploy else {
         return Ok(String::new());
     };
-    let container = planned_container(plan);
     let env = &plan.settings.environment_variables;
-    // With a file there is always something to show: the live read gets a short leash.
-    let read_live = async {
-        let svc = ecs::describe_service(&aws.ecs, &d.cluster, &d.service).await?;
-        let td = match svc.task_definition() {
-            Some(arn) => Some((
-                arn.to_string(),
-                register::describe_raw(&aws.ecs, arn).await?,
-            )),
-            None => None,
-        };
-        Ok::<_, Error>((svc, td))
-    };
-    let read = match tokio::time::timeout(PREVIEW_LIVE_READ, read_live).await {
-        Ok(r) => r,
-        Err(_) => Err(service_error(
-            d,
-            format!("no answer from AWS in {PREVIEW_LIVE_READ:?}"),
-        )),
-    };
-    let live = match read {
-        Ok((svc, td)) => {
-            let (controller, strategy) = controller_and_strategy(&svc);
-            let path =
-                choose_path(d.deployment, controller, strategy).map_err(|p| service_error(d, p))?;
-            Some((path, td))
-        }
-        Err(e) if d.task_definition_file.is_some() => {
+    let checked = match checked {
+        Ok(c) => c,
+        Err(why) => {
             let Some((path, file)) = &d.task_definition_file else {
-                return Err(e);
+                return Err(service_error(
+                    d,
+                    format!(
+                        "could not be read ({why}), and there is no `task-definition` file to diff against"
+                    ),
+                ));
             };
             let name = path.display().to_string();
-            let (_, rendered, _) =
-                render_with_others(&name, file, None, container, image, env, others)?;
+            let (_, rendered, _) = render_with_others(
+                &name,
+                file,
+                None,
+                planned_container(plan),
+                image,
+                env,
+                others,
+            )?;
             return Ok(format!(
-                "could not read the live service ({e}); diff against the file:\n{}",
+                "could not read the live service ({why}); diff against the file:\n{}",
                 task_definition::diff(file, &rendered, &name, "to register")
             ));
         }
-        Err(e) => return Err(e),
     };
-    let mut out = String::new();
-    let Some((path, live_td)) = live else {
-        return Ok(out);
-    };
-    out.push_str(&format!("deployment path: {}\n", path.as_str()));
-    let (source_name, base) = match (&d.task_definition_file, &live_td) {
-        (Some((p, td)), _) => (p.display().to_string(), td.clone()),
-        (None, Some((arn, td))) => (arn.clone(), td.clone()),
-        (None, None) => {
-            return Err(service_error(
-                d,
-                "has no task definition to start from; give `task-definition` (a JSON file)",
-            ));
-        }
-    };
+    let mut out = format!("deployment path: {}\n", checked.path.as_str());
     let (_, rendered, changed) = render_with_others(
-        &source_name,
-        &base,
-        live_td.as_ref().map(|(_, td)| td),
-        container,
+        &checked.source_name,
+        &checked.base,
+        checked.live_task_definition.as_ref(),
+        Some(&checked.container),
         image,
         env,
         others,
     )?;
-    let live_name = live_td
-        .as_ref()
-        .map(|(arn, _)| format!("live {}", wait::short_task_definition(arn)))
-        .unwrap_or_else(|| "live (none)".into());
-    match (&live_td, changed) {
-        (Some(_), false) => out.push_str(
+    match (
+        &checked.live_task_definition,
+        checked.live.task_definition(),
+    ) {
+        (Some(_), _) if !changed => out.push_str(
             "the live task definition already matches: nothing would be registered or updated\n",
         ),
-        (Some((_, td)), true) => out.push_str(&task_definition::diff(
+        (Some(td), arn) => out.push_str(&task_definition::diff(
             td,
             &rendered,
-            &live_name,
+            &format!(
+                "live {}",
+                wait::short_task_definition(arn.unwrap_or("(none)"))
+            ),
             "to register",
         )),
         (None, _) => out.push_str(&task_definition::diff(
-            &base,
+            &checked.base,
             &rendered,
-            &source_name,
+            &checked.source_name,
             "to register",
         )),
     }

@@ -172,12 +172,17 @@ pub async fn ensure_repository(
         println!("created ECR repository {repository} (scan on push{tags})");
         return Ok(());
     }
-    Err(Error::Image {
+    Err(missing_repository(host, repository))
+}
+
+/// The error for an ECR repository that does not exist and is not to be created.
+pub fn missing_repository(host: &str, repository: &str) -> Error {
+    Error::Image {
         image: format!("{host}/{repository}"),
         problem: format!(
             "the ECR repository {repository:?} does not exist; create it, or set `create-repository: true`"
         ),
-    })
+    }
 }
 
 /// The manifest digest of `repository:tag` as ECR knows it, or `None` when the tag is absent.

@@ -56,7 +56,8 @@ pub fn auth_kind(s: &AppSettings) -> AuthKind {
 }
 
 /// The registry of this run, logged in, and whether ECR's API answers for its tags.
-struct Access {
+#[derive(Debug, Clone)]
+pub struct Access {
     registry: Registry,
     /// True when the repository lives in ECR (checked or created through ECR's API).
     ecr_repository: bool,
@@ -117,11 +118,96 @@ pub fn oci_labels(plan: &AppPlan, github: &GithubContext, created: &str) -> Vec<
     labels
 }
 
+/// What the preflight learnt about an app's image, read-only: the reference to deploy, the
+/// registry logged in, whether the repository must be created and the version tag's digest.
+/// [`ensure`] consumes it and reads none of that again.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The reference the task definition gets (registry/repo:tag, or the `image` input).
+    pub reference: String,
+    /// The registry, logged in (`None` for an image built elsewhere, or a dry run, which does
+    /// not contact the registry).
+    pub access: Option<Access>,
+    /// The ECR repository does not exist yet and `create-repository` will create it.
+    pub create_repository: bool,
+    /// The version tag's manifest digest, when the tag already exists.
+    pub existing: Option<String>,
+}
+
+/// The image's read-only checks, for the preflight: tag grammar, the reference's grammar, the
+/// registry login (ECR's token and the registry's own answer), the repository, and whether the
+/// version tag exists. An explicit older version that does not exist fails here. With
+/// `registry_host` given (a dry run), the registry is not contacted: only the names are checked.
+pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Result<Checked> {
+    let img = &plan.image;
+    if let ImageSource::External { reference } = &img.source {
+        crate::deploy::check_image_reference(reference)?;
+        return Ok(Checked {
+            reference: reference.clone(),
+            access: None,
+            create_repository: false,
+            existing: None,
+        });
+    }
+    for tag in &img.tags {
+        registry::validate_tag(tag)?;
+    }
+    if let Some(host) = registry_host {
+        let reference = img.reference(host);
+        if !host.starts_with('<') {
+            crate::deploy::check_image_reference(&reference)?;
+        }
+        return Ok(Checked {
+            reference,
+            access: None,
+            create_repository: false,
+            existing: None,
+        });
+    }
+    let s = &plan.settings;
+    let access = open(aws, plan).await?;
+    let reg = &access.registry;
+    let host = reg.host().to_string();
+    let repo = img.repository.as_str();
+    let version_tag = img.version_tag();
+    let reference = img.reference(&host);
+    crate::deploy::check_image_reference(&reference)?;
+    let exists = !access.ecr_repository || ecr::repository_exists(aws, repo).await?;
+    if !exists && s.create_repository == crate::inputs::CreateRepository::No {
+        return Err(ecr::missing_repository(&host, repo));
+    }
+    // A refused login is found here, before any build or push.
+    reg.check_login().await?;
+    let existing = if !exists {
+        None
+    } else if access.ecr_describes {
+        ecr::tag_digest(aws, repo, version_tag).await?
+    } else {
+        reg.tag_digest(repo, version_tag).await?
+    };
+    if img.source == ImageSource::Existing && existing.is_none() {
+        return Err(Error::Image {
+            image: reference,
+            problem: format!(
+                "the repository {repo} in {host} has no tag {version_tag}; a requested version is deployed from an existing image, so release it first or ask for a version that exists"
+            ),
+        });
+    }
+    Ok(Checked {
+        reference,
+        access: Some(access),
+        create_repository: !exists,
+        existing,
+    })
+}
+
 /// Makes sure the planned image exists in the registry and returns its reference and digest:
-/// an external image as given, an existing version tag reused, or a new build pushed.
+/// an external image as given, an existing version tag reused, or a new build pushed. Starts
+/// from what the preflight checked ([`check`]): the first write is here.
 pub async fn ensure(
     aws: &Aws,
     plan: &AppPlan,
+    checked: &Checked,
     github: &GithubContext,
     cancel: &CancellationToken,
 ) -> Result<ImageOutcome> {
@@ -141,9 +227,6 @@ pub async fn ensure(
             context,
         } => (Some(dockerfile), Some(context)),
     };
-    for tag in &img.tags {
-        registry::validate_tag(tag)?;
-    }
     let s = &plan.settings;
     // The runner masks whole inputs; a secret's value alone must be hidden too.
     let values: Vec<String> = s
@@ -152,22 +235,19 @@ pub async fn ensure(
         .map(|(_, v)| v.expose().to_string())
         .collect();
     crate::report::console::mask(&values);
-    let access = open(aws, plan).await?;
+    let access = checked.access.as_ref().ok_or_else(|| Error::Image {
+        image: checked.reference.clone(),
+        problem: "the registry was not checked before the image step (a dry run does not push); run without dry-run".into(),
+    })?;
     let reg = &access.registry;
     let host = reg.host().to_string();
     let repo = img.repository.as_str();
     let version_tag = img.version_tag();
-    let reference = img.reference(&host);
-    if access.ecr_repository {
+    let reference = checked.reference.clone();
+    if checked.create_repository {
         ecr::ensure_repository(aws, &host, repo, s.create_repository).await?;
     }
-    // A refused login is found here, before any build.
-    reg.check_login().await?;
-    let existing = if access.ecr_describes {
-        ecr::tag_digest(aws, repo, version_tag).await?
-    } else {
-        reg.tag_digest(repo, version_tag).await?
-    };
+    let existing = checked.existing.clone();
 
     let (Some(dockerfile), Some(context)) = (dockerfile, context) else {
         // An explicit older version: deploy what is there, never build.

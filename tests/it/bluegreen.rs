@@ -138,6 +138,8 @@ fn prepared(strategy: DeploymentStrategy) -> Prepared {
         container_port: Some(8080),
         changed: true,
         redeploy: false,
+        task_definition: serde_json::json!({}),
+        codedeploy: None,
     }
 }
 
@@ -934,6 +936,8 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         container_port: None,
         changed: true,
         redeploy: false,
+        task_definition: serde_json::json!({}),
+        codedeploy: None,
     };
     let mut report = AppReport::default();
     let result = bluegreen::deploy_with(

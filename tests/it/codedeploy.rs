@@ -140,7 +140,35 @@ fn prepared(task_definition_arn: &str) -> Prepared {
         container_port: Some(3000),
         changed: true,
         redeploy: false,
+        task_definition: serde_json::json!({
+            "family": "web1",
+            "containerDefinitions": [
+                {"name": "web1", "portMappings": [{"containerPort": 3000}]},
+                {"name": "log-router"}
+            ]
+        }),
+        codedeploy: Some(codedeploy::CodeDeployTarget {
+            application: "AppECS-prod-web1".into(),
+            group: "DgpECS-prod-web1".into(),
+            ready_wait: 0,
+            termination_wait: 0,
+        }),
     }
+}
+
+/// [`prepared`] with the CodeDeploy target as the preflight finds it before the first write:
+/// the plan's application and group read and checked (GetApplication, GetDeploymentGroup).
+async fn checked(
+    aws: &Aws,
+    plan: &AppPlan,
+    arn: &str,
+) -> Result<Prepared, ecs_deploy::error::Error> {
+    let (application, group) = codedeploy::target_names(plan, "prod", "web1");
+    let target = codedeploy::check_group(aws, "prod", "web1", &application, &group).await?;
+    Ok(Prepared {
+        codedeploy: Some(target),
+        ..prepared(arn)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -476,10 +504,12 @@ async fn a_canary_deployment_moves_through_its_lifecycle_and_succeeds() {
         Some("web1-appspec.yml"),
     );
     let mut report = AppReport::default();
+    // As a run does: the preflight reads the application and group, then the deploy writes.
+    let prepared = checked(&aws, &plan, TD_ARN).await.expect("preflight");
     let result = codedeploy::deploy_with(
         &aws,
         &plan,
-        &prepared(TD_ARN),
+        &prepared,
         &CancellationToken::new(),
         &mut report,
         fast(),
@@ -1020,16 +1050,18 @@ async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_fill
     let mut report = AppReport::default();
     // moto keeps the deployment "Created" forever: the wait times out, and StopDeployment is
     // answered with HTTP 500, so the run ends failed, saying the deployment may still run.
+    let plan = plan(
+        &[(
+            "codedeploy-deployment-config",
+            "CodeDeployDefault.ECSAllAtOnce",
+        )],
+        Some("web1-appspec.yml"),
+    );
+    let prepared = checked(&aws, &plan, &arn).await.expect("preflight");
     let err = codedeploy::deploy_with(
         &aws,
-        &plan(
-            &[(
-                "codedeploy-deployment-config",
-                "CodeDeployDefault.ECSAllAtOnce",
-            )],
-            Some("web1-appspec.yml"),
-        ),
-        &prepared(&arn),
+        &plan,
+        &prepared,
         &CancellationToken::new(),
         &mut report,
         Timing {
@@ -1102,16 +1134,18 @@ async fn on_moto_an_unfinished_deployment_of_the_group_is_never_stacked() {
         .unwrap()
         .to_string();
     let mut report = AppReport::default();
+    let plan = plan(
+        &[
+            ("codedeploy-application", "web1-app"),
+            ("codedeploy-deployment-group", "web1-blue-green"),
+        ],
+        None,
+    );
+    let prepared = checked(&aws, &plan, &arn).await.expect("preflight");
     let err = codedeploy::deploy_with(
         &aws,
-        &plan(
-            &[
-                ("codedeploy-application", "web1-app"),
-                ("codedeploy-deployment-group", "web1-blue-green"),
-            ],
-            None,
-        ),
-        &prepared(&arn),
+        &plan,
+        &prepared,
         &CancellationToken::new(),
         &mut report,
         Timing {
@@ -1138,17 +1172,10 @@ async fn on_moto_a_deployment_group_of_another_service_is_refused_before_any_wri
     let moto = MotoServer::start();
     let aws = moto_aws(&moto);
     let arn = moto_setup(&aws, "AppECS-prod-web1", "DgpECS-prod-web1", "web2").await;
-    let mut report = AppReport::default();
-    let err = codedeploy::deploy_with(
-        &aws,
-        &plan(&[], None),
-        &prepared(&arn),
-        &CancellationToken::new(),
-        &mut report,
-        fast(),
-    )
-    .await
-    .expect_err("refused");
+    // The preflight's read of the application and group: it fails before anything is written.
+    let err = checked(&aws, &plan(&[], None), &arn)
+        .await
+        .expect_err("refused");
     let msg = err.to_string();
     assert!(
         msg.contains("DgpECS-prod-web1 deploys prod/web2, not this service"),
@@ -1166,17 +1193,10 @@ async fn on_moto_a_missing_application_names_the_default_and_the_input_to_set() 
     let moto = MotoServer::start();
     let aws = moto_aws(&moto);
     let arn = moto_setup(&aws, "something-else", "DgpECS-prod-web1", "web1").await;
-    let mut report = AppReport::default();
-    let err = codedeploy::deploy_with(
-        &aws,
-        &plan(&[], None),
-        &prepared(&arn),
-        &CancellationToken::new(),
-        &mut report,
-        fast(),
-    )
-    .await
-    .expect_err("refused");
+    // The preflight's read of the application and group: it fails before anything is written.
+    let err = checked(&aws, &plan(&[], None), &arn)
+        .await
+        .expect_err("refused");
     let msg = err.to_string();
     assert!(
         msg.contains("CodeDeploy application AppECS-prod-web1 cannot be read"),
@@ -1328,16 +1348,20 @@ async fn after_codedeploy_rolled_back_the_failed_revision_is_deregistered_when_a
     );
     let poller = ecs_deploy::deploy::wait::Poller::new(aws.ecs.clone());
     let mut report = AppReport::default();
-    let err = ecs_deploy::deploy::deploy(
-        &aws,
-        &poller,
-        &plan,
-        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.5.0",
-        &CancellationToken::new(),
-        &mut report,
-    )
-    .await
-    .expect_err("a failed deployment is an error");
+    let checked = ecs_deploy::preflight::check_deploy(&aws, &plan)
+        .await
+        .expect("preflight");
+    let job = ecs_deploy::deploy::Job {
+        plan: &plan,
+        checked: &checked,
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.5.0",
+        digest: None,
+        others: &[],
+    };
+    let err =
+        ecs_deploy::deploy::deploy(&aws, &poller, job, &CancellationToken::new(), &mut report)
+            .await
+            .expect_err("a failed deployment is an error");
 
     assert!(err.to_string().contains("AfterAllowTestTraffic"), "{err}");
     assert_eq!(report.status, Some(Status::RolledBack));

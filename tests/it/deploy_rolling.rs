@@ -883,6 +883,8 @@ fn prepared(fake: &Fake, app: &str) -> Prepared {
         container_port: Some(8000),
         changed: true,
         redeploy: false,
+        task_definition: serde_json::json!({}),
+        codedeploy: None,
     }
 }
 
@@ -1381,11 +1383,20 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
         ],
     );
     let mut report = AppReport::default();
+    let checked = ecs_deploy::preflight::check_deploy(&aws, &plan)
+        .await
+        .expect("preflight");
+    let job = ecs_deploy::deploy::Job {
+        plan: &plan,
+        checked: &checked,
+        image: NEW_IMAGE,
+        digest: None,
+        others: &[],
+    };
     let r = ecs_deploy::deploy::deploy(
         &aws,
         &Poller::new(client),
-        &plan,
-        NEW_IMAGE,
+        job,
         &CancellationToken::new(),
         &mut report,
     )
