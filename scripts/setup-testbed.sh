@@ -2,13 +2,16 @@
 # Installs the offline test bed: Debian's docker-registry (a real OCI registry),
 # htpasswd (bcrypt auth files for it), a static busybox (the shell that `RUN` steps of the
 # FROM-scratch build fixtures copy in: no base image can be pulled here) and a Python venv with
-# moto's server (a local AWS).
+# moto's server (a local AWS) and zizmor (the workflow linter .ci/run runs offline).
 # Idempotent: when everything is already there it only checks and prints the paths.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo_root/.testbed/venv"
 moto_spec='moto[server]==5.*'
+# One minor line of zizmor: a newer one may add audits, which should be a deliberate bump here.
+zizmor_version='1.32'
+zizmor_spec="zizmor==$zizmor_version.*"
 
 log() { printf '[setup-testbed] %s\n' "$*"; }
 die() { printf '[setup-testbed] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -64,7 +67,18 @@ if [ ! -x "$venv/bin/moto_server" ]; then
         || { rm -rf "$venv"; die "pip install '$moto_spec' failed"; }
 fi
 
-# 3. Check and report.
+# 3. zizmor in the same venv; reinstalled when missing or of another minor line.
+zizmor_bin="$venv/bin/zizmor"
+case "$("$zizmor_bin" --version 2>/dev/null || true)" in
+    "zizmor $zizmor_version."*) ;;
+    *)
+        log "pip install '$zizmor_spec'"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "$zizmor_spec" \
+            || die "pip install '$zizmor_spec' failed"
+        ;;
+esac
+
+# 4. Check and report.
 registry_bin="$(command -v docker-registry || true)"
 htpasswd_bin="$(command -v htpasswd || true)"
 moto_bin="$venv/bin/moto_server"
@@ -74,7 +88,9 @@ moto_bin="$venv/bin/moto_server"
 [ -x "$moto_bin" ] || die "$moto_bin is missing or not executable"
 "$venv/bin/python" -c 'import moto.server' >/dev/null 2>&1 \
     || die "moto is not importable in $venv (delete $venv and rerun)"
+"$zizmor_bin" --version >/dev/null 2>&1 || die "$zizmor_bin does not run (delete $venv and rerun)"
 
 log "docker-registry: $registry_bin"
 log "htpasswd:        $htpasswd_bin"
 log "moto_server:     $moto_bin ($("$venv/bin/python" -c 'import moto; print(moto.__version__)'))"
+log "zizmor:          $zizmor_bin ($("$zizmor_bin" --version))"

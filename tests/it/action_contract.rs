@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::support::repo_root;
 
 /// The published form of this action in `uses:` (owner/name placeholder, see action.yml).
-const ACTION_REPO: &str = "ecs-deploy-action/ecs-deploy-action";
+pub(crate) const ACTION_REPO: &str = "ecs-deploy-action/ecs-deploy-action";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,7 +176,7 @@ fn action_runs_the_prebuilt_image_of_its_own_version() {
 }
 
 /// Every workflow file of the repository: the project's own and the examples users copy.
-fn workflow_files() -> Vec<PathBuf> {
+pub(crate) fn workflow_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in [".github/workflows", "examples/workflows"] {
         let dir = repo_root().join(dir);
@@ -190,7 +190,7 @@ fn workflow_files() -> Vec<PathBuf> {
 }
 
 /// True for a `uses:` naming this action (published form, or `./` in this repository).
-fn is_this_action(uses: &str) -> bool {
+pub(crate) fn is_this_action(uses: &str) -> bool {
     uses == "./" || uses.starts_with(&format!("{ACTION_REPO}@"))
 }
 

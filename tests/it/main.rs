@@ -12,3 +12,4 @@ mod readme;
 mod report;
 mod support;
 mod testbed;
+mod workflow_hardening;
