@@ -115,10 +115,5 @@ pub fn adaptive() -> Policy {
 
 /// A fixed 15 s poll (the SDK's services-stable waiter delay), for comparison.
 pub fn fixed_15s() -> Policy {
-    Policy {
-        fast: Duration::from_secs(15),
-        slow: Duration::from_secs(15),
-        warmup: Duration::ZERO,
-        max_backoff: Duration::from_secs(60),
-    }
+    Policy::every(Duration::from_secs(15))
 }

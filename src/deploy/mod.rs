@@ -4,13 +4,15 @@
 //! Every path starts from a [`Prepared`] value: the service as it was before the deploy and the
 //! task definition registered for it. Helpers the paths share live one verb per file:
 //! `ecs` (describe the service, update it), `register` (task definitions as raw JSON),
-//! `wait` (the shared poller and the wait for a deployment), `rollback`, `run_task`.
+//! `poll` (the one wait loop), `wait` (the shared poller and the rolling wait), `rollback`,
+//! `run_task`.
 
 pub mod appspec;
 pub mod bluegreen;
 pub mod codedeploy;
 pub mod codedeploy_progress;
 pub mod ecs;
+pub mod poll;
 pub mod register;
 pub mod rollback;
 pub mod run_task;
