@@ -47,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::codedeploy::{self, Timing};
+use ecs_deploy::deploy::codedeploy::{self, Policy, Timing};
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
 use ecs_deploy::report::{AppReport, Status};
@@ -62,7 +62,7 @@ const CANARY: &str = "CodeDeployDefault.ECSCanary10Percent5Minutes";
 
 fn fast() -> Timing {
     Timing {
-        poll: Duration::from_millis(10),
+        policy: Policy::every(Duration::from_millis(10)),
         timeout: Duration::from_secs(20),
         queue_limit: Duration::from_secs(5),
         rollback_limit: Duration::from_secs(5),
@@ -1066,7 +1066,7 @@ async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_fill
         &mut report,
         Timing {
             timeout: Duration::from_millis(300),
-            poll: Duration::from_millis(50),
+            policy: Policy::every(Duration::from_millis(50)),
             ..fast()
         },
     )
@@ -1150,7 +1150,7 @@ async fn on_moto_an_unfinished_deployment_of_the_group_is_never_stacked() {
         &mut report,
         Timing {
             queue_limit: Duration::from_millis(300),
-            poll: Duration::from_millis(50),
+            policy: Policy::every(Duration::from_millis(50)),
             ..fast()
         },
     )
