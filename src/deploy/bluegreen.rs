@@ -20,10 +20,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use progress::{
-    Outcome, Progress, check_service, outcome, pick_ours, stage_text, strategy_text,
+    Outcome, Policy, Progress, check_service, outcome, pick_ours, stage_text, strategy_text,
 };
 
 use super::Prepared;
+use super::poll::{self, Ended, Failure, Look, Wait};
 use super::rollback::follow_limits;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
@@ -37,8 +38,8 @@ pub const KIND: &str = "ecs-blue-green";
 /// How often and how long to look; injectable so tests run in milliseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// Pause between two looks at the deployment.
-    pub poll: Duration,
+    /// How soon to look again, by lifecycle stage: phase-aware in a real run, fixed in tests.
+    pub policy: Policy,
     /// How long the deployment may take (`wait-for-minutes`) before we roll it back.
     pub timeout: Duration,
     /// How long to wait for our rollback to bring traffic back on blue.
@@ -46,12 +47,12 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// The production timing: a look every 15 s, `wait-for-minutes` for the deployment and the
-    /// same again for a rollback.
+    /// The production timing: the phase-aware [`Policy`], `wait-for-minutes` for the deployment
+    /// and the same again for a rollback.
     pub fn from_settings(s: &AppSettings) -> Timing {
         let wait = Duration::from_secs(s.wait_for_minutes.saturating_mul(60));
         Timing {
-            poll: Duration::from_secs(15),
+            policy: Policy::default(),
             timeout: wait,
             rollback_timeout: wait,
         }
@@ -122,7 +123,7 @@ pub async fn deploy_with(
         .filter(|h| Some(*h) != previous);
 
     let deadline = Instant::now() + timing.timeout;
-    let arn = match find_ours(aws, prepared, hint, since, deadline, timing.poll, cancel).await? {
+    let arn = match find_ours(aws, prepared, hint, since, deadline, &timing.policy, cancel).await? {
         Ok(arn) => arn,
         Err(stop) => {
             // Without the deployment's ARN there is nothing to hand StopServiceDeployment.
@@ -155,16 +156,15 @@ pub async fn deploy_with(
     }
 
     let mut last = None;
-    let ended = follow(
+    let watched = Watched {
         aws,
-        &arn,
-        timing.poll,
+        arn: &arn,
+        policy: &timing.policy,
         deadline,
-        Some(cancel),
-        report,
-        &mut last,
-    )
-    .await?;
+        cancel: Some(cancel),
+        cap: Duration::MAX,
+    };
+    let ended = watched.follow(report, &mut last).await?;
     let stop = match ended {
         Ok(d) => return finish(prepared, &arn, &d, report),
         Err(stop) => stop,
@@ -205,32 +205,6 @@ impl Stop {
     }
 }
 
-/// Sleeps one poll interval, cut short by the deadline or the cancellation.
-async fn pause(
-    poll: Duration,
-    deadline: Instant,
-    cancel: Option<&CancellationToken>,
-) -> Result<(), Stop> {
-    if cancel.is_some_and(CancellationToken::is_cancelled) {
-        return Err(Stop::Cancelled);
-    }
-    let now = Instant::now();
-    if now >= deadline {
-        return Err(Stop::TimedOut);
-    }
-    let nap = tokio::time::sleep(poll.min(deadline - now));
-    match cancel {
-        Some(c) => tokio::select! {
-            _ = c.cancelled() => Err(Stop::Cancelled),
-            _ = nap => Ok(()),
-        },
-        None => {
-            nap.await;
-            Ok(())
-        }
-    }
-}
-
 /// Finds the service deployment our UpdateService started (see [`pick_ours`]), looking again
 /// until it is listed, the deadline passes or the job is cancelled.
 async fn find_ours(
@@ -239,7 +213,7 @@ async fn find_ours(
     hint: Option<&str>,
     since: SystemTime,
     deadline: Instant,
-    poll: Duration,
+    policy: &Policy,
     cancel: &CancellationToken,
 ) -> Result<Result<String, Stop>> {
     // A minute of slack for the runner's clock against AWS's; the task definition match and
@@ -248,7 +222,22 @@ async fn find_ours(
         .checked_sub(Duration::from_secs(60))
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let previous = prepared.live.current_service_deployment();
-    loop {
+    let fail = |problem: String| Error::Aws {
+        service: "ECS",
+        operation: "ListServiceDeployments",
+        message: problem,
+    };
+    let wait = Wait {
+        label: &prepared.service,
+        what: format!("the service deployments of {}", prepared.service),
+        where_to_look: "the service's deployments in the ECS console".into(),
+        deadline,
+        cancel: Some(cancel),
+        cap: Duration::MAX,
+        fail: &fail,
+    };
+    let look = async |at: Instant| {
+        poll::at(at).await;
         let mut briefs = Vec::new();
         let mut token = None;
         loop {
@@ -261,7 +250,7 @@ async fn find_ours(
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| Error::aws("ECS", "ListServiceDeployments", e))?;
+                .map_err(|e| Failure::aws("ECS", "ListServiceDeployments", e))?;
             briefs.extend(page.service_deployments().iter().cloned());
             token = page.next_token().map(str::to_string);
             if token.is_none() {
@@ -283,26 +272,34 @@ async fn find_ours(
                 .collect();
             revision_task_definitions(aws, &wanted).await?
         };
-        if let Some(arn) = pick_ours(
+        let ours = pick_ours(
             &briefs,
             &revisions,
             &prepared.task_definition_arn,
             hint,
             previous,
-        ) {
-            return Ok(Ok(arn.to_string()));
-        }
-        if let Err(stop) = pause(poll, deadline, Some(cancel)).await {
-            return Ok(Err(stop));
-        }
-    }
+        );
+        let seen = match ours {
+            Some(arn) => Look::Done(arn.to_string()),
+            None => Look::Running(()),
+        };
+        Ok((seen, ()))
+    };
+    let starting = |_: &(), _| policy.starting;
+    Ok(
+        match poll::until(&wait, &mut None, starting, look, |_, _, _| {}).await? {
+            Ended::Done(arn) => Ok(arn),
+            Ended::TimedOut => Err(Stop::TimedOut),
+            Ended::Cancelled => Err(Stop::Cancelled),
+        },
+    )
 }
 
 /// Maps service revision ARNs to their task definitions (DescribeServiceRevisions, 20 a call).
 async fn revision_task_definitions(
     aws: &Aws,
     revision_arns: &[String],
-) -> Result<HashMap<String, String>> {
+) -> Result<HashMap<String, String>, Failure> {
     let mut out = HashMap::new();
     for chunk in revision_arns.chunks(20) {
         let answer = aws
@@ -311,7 +308,7 @@ async fn revision_task_definitions(
             .set_service_revision_arns(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| Error::aws("ECS", "DescribeServiceRevisions", e))?;
+            .map_err(|e| Failure::aws("ECS", "DescribeServiceRevisions", e))?;
         for r in answer.service_revisions() {
             if let (Some(arn), Some(td)) = (r.service_revision_arn(), r.task_definition()) {
                 out.insert(arn.to_string(), td.to_string());
@@ -322,14 +319,14 @@ async fn revision_task_definitions(
 }
 
 /// Describes one service deployment; a failure entry becomes an error naming it.
-async fn describe(aws: &Aws, arn: &str) -> Result<ServiceDeployment> {
+async fn describe(aws: &Aws, arn: &str) -> Result<ServiceDeployment, Failure> {
     let answer = aws
         .ecs
         .describe_service_deployments()
         .service_deployment_arns(arn)
         .send()
         .await
-        .map_err(|e| Error::aws("ECS", "DescribeServiceDeployments", e))?;
+        .map_err(|e| Failure::aws("ECS", "DescribeServiceDeployments", e))?;
     if let Some(d) = answer
         .service_deployments()
         .iter()
@@ -351,7 +348,7 @@ async fn describe(aws: &Aws, arn: &str) -> Result<ServiceDeployment> {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    Err(Error::Aws {
+    Err(Failure::fatal(Error::Aws {
         service: "ECS",
         operation: "DescribeServiceDeployments",
         message: format!(
@@ -362,37 +359,87 @@ async fn describe(aws: &Aws, arn: &str) -> Result<ServiceDeployment> {
                 format!(": {why}")
             }
         ),
-    })
+    }))
 }
 
-/// Follows a deployment until it ends (`Ok(Ok)` with its last description), or the deadline
-/// passes / the job is cancelled (`Ok(Err)`). Prints each change; stage changes become steps.
-async fn follow(
-    aws: &Aws,
-    arn: &str,
-    poll: Duration,
+/// One service deployment being followed: how often, until when, what stops the wait.
+struct Watched<'a> {
+    aws: &'a Aws,
+    arn: &'a str,
+    policy: &'a Policy,
     deadline: Instant,
-    cancel: Option<&CancellationToken>,
-    report: &mut AppReport,
-    last: &mut Option<Progress>,
-) -> Result<Result<ServiceDeployment, Stop>> {
-    loop {
-        let d = describe(aws, arn).await?;
-        let now = progress::progress(&d);
-        if last.as_ref() != Some(&now) {
+    /// None: the wait does not listen to a cancellation (our rollback being followed).
+    cancel: Option<&'a CancellationToken>,
+    /// Every interval at most this (a short follow after a cancellation).
+    cap: Duration,
+}
+
+impl Watched<'_> {
+    /// Follows the deployment until it ends (`Ok(Ok)` with its last description), or the
+    /// deadline passes / the job is cancelled (`Ok(Err)`). Prints each change; stage changes
+    /// become steps.
+    async fn follow(
+        &self,
+        report: &mut AppReport,
+        last: &mut Option<Progress>,
+    ) -> Result<Result<ServiceDeployment, Stop>> {
+        let fail = |problem: String| Error::Deployment {
+            target: "ECS blue/green".into(),
+            deployment_id: self.arn.to_string(),
+            problem,
+        };
+        let wait = Wait {
+            label: "ecs blue/green",
+            what: format!("service deployment {}", self.arn),
+            where_to_look: "the service's deployments in the ECS console".into(),
+            deadline: self.deadline,
+            cancel: self.cancel,
+            cap: self.cap,
+            fail: &fail,
+        };
+        let now = Instant::now();
+        let mut stage_since = (last.as_ref().and_then(|p| p.stage.clone()), now);
+        let mut weight_since = (last.as_ref().and_then(|p| p.production_weight), now);
+        let look = async |at: Instant| {
+            poll::at(at).await;
+            let d = describe(self.aws, self.arn).await?;
+            let now = progress::progress(&d);
+            let seen_at = Instant::now();
+            if now.stage != stage_since.0 {
+                stage_since = (now.stage.clone(), seen_at);
+            }
+            if now.production_weight != weight_since.0 {
+                weight_since = (now.production_weight, seen_at);
+            }
+            let seen = if outcome(d.status()).is_final() {
+                Look::Done(d.clone())
+            } else {
+                Look::Running(progress::stage(
+                    &now,
+                    d.deployment_configuration(),
+                    stage_since.1,
+                    weight_since.1,
+                ))
+            };
+            Ok((seen, now))
+        };
+        let policy = self.policy;
+        let interval =
+            |stage: &progress::Stage, _| progress::interval(policy, *stage, Instant::now());
+        let show = |before: Option<&Progress>, now: &Progress, _| {
             let line = now.line();
-            println!("{}", line);
-            if now.is_new_step(last.as_ref()) {
+            println!("{line}");
+            if now.is_new_step(before) {
                 report.steps.push(line);
             }
-            *last = Some(now);
-        }
-        if outcome(d.status()).is_final() {
-            return Ok(Ok(d));
-        }
-        if let Err(stop) = pause(poll, deadline, cancel).await {
-            return Ok(Err(stop));
-        }
+        };
+        Ok(
+            match poll::until(&wait, last, interval, look, show).await? {
+                Ended::Done(d) => Ok(d),
+                Ended::TimedOut => Err(Stop::TimedOut),
+                Ended::Cancelled => Err(Stop::Cancelled),
+            },
+        )
     }
 }
 
@@ -516,9 +563,16 @@ async fn rollback(
     // The job may already be cancelled: the rollback wait does not listen to it. After a
     // cancellation it is followed only briefly (the job is killed soon; ECS goes on without us).
     let cancelled = stop == Stop::Cancelled;
-    let (limit, poll) = follow_limits(timing.rollback_timeout, timing.poll, cancelled);
-    let deadline = Instant::now() + limit;
-    let ended = match follow(aws, arn, poll, deadline, None, report, last).await {
+    let (limit, cap) = follow_limits(timing.rollback_timeout, Duration::MAX, cancelled);
+    let watched = Watched {
+        aws,
+        arn,
+        policy: &timing.policy,
+        deadline: Instant::now() + limit,
+        cancel: None,
+        cap,
+    };
+    let ended = match watched.follow(report, last).await {
         Ok(ended) => ended,
         Err(e) => {
             return failed(

@@ -37,7 +37,7 @@ use aws_sdk_ecs::types::{
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::bluegreen::{self, Timing};
+use ecs_deploy::deploy::bluegreen::{self, Policy, Timing};
 use ecs_deploy::error::Error;
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
@@ -145,7 +145,7 @@ fn prepared(strategy: DeploymentStrategy) -> Prepared {
 
 fn fast() -> Timing {
     Timing {
-        poll: Duration::from_millis(5),
+        policy: Policy::every(Duration::from_millis(5)),
         timeout: Duration::from_secs(10),
         rollback_timeout: Duration::from_secs(10),
     }
@@ -978,15 +978,15 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back() {
-    // Production timing (a look every 15 s, wait-for-minutes 30): GitHub kills a cancelled job
-    // about 10 s after its first signal, so the rollback is followed for 5 s at most.
+    // Production timing (the phase-aware policy, wait-for-minutes 30): GitHub kills a cancelled
+    // job about 10 s after its first signal, so the rollback is followed for 5 s at most.
     let cancel = CancellationToken::new();
     let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 2, 0.0)]).with(|s| {
         s.cancel_on_look = Some((2, cancel.clone()));
         s.rollback_looks = vec![look("ROLLBACK_IN_PROGRESS", "CLEAN_UP", 2, 0.0)].into();
     });
     let timing = Timing {
-        poll: Duration::from_secs(15),
+        policy: Policy::default(),
         timeout: Duration::from_secs(30 * 60),
         rollback_timeout: Duration::from_secs(30 * 60),
     };
