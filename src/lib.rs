@@ -531,8 +531,8 @@ pub async fn run(
     notifier.start(&plan).await;
     // Several units at once would overlap their log groups: their lines interleave instead.
     console::set_groups(groups.len() < 2);
-    // One poller for the run: apps deploying together share their DescribeServices calls.
-    let poller = deploy::wait::Poller::new(aws.ecs.clone());
+    // One poller for the run: apps deploying together share their describe calls.
+    let poller = deploy::wait::Poller::for_aws(aws);
     let runs = groups.iter().map(|g| {
         let plans: Vec<(&AppPlan, &AppChecked)> = g
             .iter()

@@ -20,6 +20,7 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
 use ecs_deploy::deploy::bluegreen::{self, Timing};
+use ecs_deploy::deploy::wait::Poller;
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::report::AppReport;
 use tokio::time::Instant;
@@ -197,9 +198,14 @@ fn prepared(service: &str) -> Prepared {
 async fn cluster(timing: Timing, indexes: Vec<usize>) -> Outcome {
     let state = Arc::new(Mutex::new(State::default()));
     let aws = aws(&state);
+    // One poller for the cluster's deploys, as a run has.
+    let timing = Timing {
+        poller: Some(Poller::for_aws(&aws)),
+        ..timing
+    };
     let cancel = CancellationToken::new();
     let deploy = |index: usize| {
-        let (aws, cancel) = (&aws, &cancel);
+        let (aws, cancel, timing) = (&aws, &cancel, timing.clone());
         async move {
             let app = format!("web{index}");
             let plan = plan(&app, DeploymentChoice::EcsBlueGreen, &[]);
@@ -216,7 +222,7 @@ async fn cluster(timing: Timing, indexes: Vec<usize>) -> Outcome {
 
 /// 1 service per cluster (10 clusters), and 10 services in one cluster.
 pub async fn scenarios(timing: Timing) -> (Outcome, Outcome) {
-    common::scenarios(|indexes| cluster(timing, indexes)).await
+    common::scenarios(|indexes| cluster(timing.clone(), indexes)).await
 }
 
 /// The timing of a real run (`wait-for-minutes: 30`).

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_codedeploy::Client as CodeDeploy;
+use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
 use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentOutput;
 use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
 use aws_sdk_codedeploy::operation::get_deployment_target::GetDeploymentTargetOutput;
@@ -27,6 +28,7 @@ use aws_smithy_types::DateTime;
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
 use ecs_deploy::deploy::codedeploy::{self, CodeDeployTarget, Timing};
+use ecs_deploy::deploy::wait::Poller;
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::report::AppReport;
 use tokio::time::Instant;
@@ -196,6 +198,22 @@ fn aws(state: &Arc<Mutex<State>>) -> Aws {
             .build()
     });
     let s = state.clone();
+    let batch = mock!(CodeDeploy::batch_get_deployments).then_compute_output(move |req| {
+        let mut s = s.lock().unwrap();
+        s.reads += 1;
+        let infos = req
+            .deployment_ids()
+            .iter()
+            .map(|id| {
+                let t = s.created[id].elapsed().as_secs_f64();
+                info(id, index_of(id), t, epoch)
+            })
+            .collect();
+        BatchGetDeploymentsOutput::builder()
+            .set_deployments_info(Some(infos))
+            .build()
+    });
+    let s = state.clone();
     let targets = mock!(CodeDeploy::list_deployment_targets).then_compute_output(move |req| {
         s.lock().unwrap().reads += 1;
         let id = req.deployment_id().unwrap_or_default();
@@ -221,7 +239,7 @@ fn aws(state: &Arc<Mutex<State>>) -> Aws {
     let codedeploy = mock_client!(
         aws_sdk_codedeploy,
         RuleMode::MatchAny,
-        [&create, &list, &get, &targets, &get_target]
+        [&create, &list, &get, &batch, &targets, &get_target]
     );
     Aws {
         codedeploy,
@@ -276,9 +294,14 @@ fn prepared(app: &str) -> Prepared {
 async fn cluster(timing: Timing, indexes: Vec<usize>) -> Outcome {
     let state = Arc::new(Mutex::new(State::default()));
     let aws = aws(&state);
+    // One poller for the cluster's deploys, as a run has.
+    let timing = Timing {
+        poller: Some(Poller::for_aws(&aws)),
+        ..timing
+    };
     let cancel = CancellationToken::new();
     let deploy = |index: usize| {
-        let (aws, cancel) = (&aws, &cancel);
+        let (aws, cancel, timing) = (&aws, &cancel, timing.clone());
         async move {
             let app = format!("web{index}");
             let plan = plan(
@@ -299,7 +322,7 @@ async fn cluster(timing: Timing, indexes: Vec<usize>) -> Outcome {
 
 /// 1 service per cluster (10 clusters), and 10 services in one cluster.
 pub async fn scenarios(timing: Timing) -> (Outcome, Outcome) {
-    common::scenarios(|indexes| cluster(timing, indexes)).await
+    common::scenarios(|indexes| cluster(timing.clone(), indexes)).await
 }
 
 /// The timing of a real run (`wait-for-minutes: 30`).

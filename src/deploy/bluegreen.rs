@@ -24,8 +24,9 @@ pub use progress::{
 };
 
 use super::Prepared;
-use super::poll::{self, Ended, Failure, Look, Wait};
+use super::poll::{self, Batcher, Ended, Failure, Look, Wait};
 use super::rollback::follow_limits;
+use super::wait::{Poller, ServiceDeploymentAnswer};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::AppSettings;
@@ -35,8 +36,8 @@ use crate::report::{AppReport, Link, Status, console};
 /// The value of the `deployment-kind` output for this path.
 pub const KIND: &str = "ecs-blue-green";
 
-/// How often and how long to look; injectable so tests run in milliseconds.
-#[derive(Debug, Clone, Copy)]
+/// How often and how long to look, and by which poller; injectable so tests run in milliseconds.
+#[derive(Debug, Clone)]
 pub struct Timing {
     /// How soon to look again, by lifecycle stage: phase-aware in a real run, fixed in tests.
     pub policy: Policy,
@@ -44,6 +45,9 @@ pub struct Timing {
     pub timeout: Duration,
     /// How long to wait for our rollback to bring traffic back on blue.
     pub rollback_timeout: Duration,
+    /// The run's poller, so the looks of apps deploying together in a cluster share
+    /// DescribeServiceDeployments calls; `None`: this deploy's looks are its own.
+    pub poller: Option<Poller>,
 }
 
 impl Timing {
@@ -55,19 +59,25 @@ impl Timing {
             policy: Policy::default(),
             timeout: wait,
             rollback_timeout: wait,
+            poller: None,
         }
     }
 }
 
-/// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and status.
+/// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and
+/// status. `poller` is the run's: apps deploying together share their looks.
 pub async fn deploy(
     aws: &Aws,
+    poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
     report: &mut AppReport,
 ) -> Result<()> {
-    let timing = Timing::from_settings(&plan.settings);
+    let timing = Timing {
+        poller: Some(poller.clone()),
+        ..Timing::from_settings(&plan.settings)
+    };
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
@@ -156,8 +166,13 @@ pub async fn deploy_with(
     }
 
     let mut last = None;
+    let poller = match &timing.poller {
+        Some(p) => p.clone(),
+        None => Poller::new(aws.ecs.clone()),
+    };
     let watched = Watched {
-        aws,
+        batcher: poller.service_deployments(),
+        cluster: &prepared.cluster,
         arn: &arn,
         policy: &timing.policy,
         deadline,
@@ -183,7 +198,11 @@ pub async fn deploy_with(
             format!("{why}; rollback-on-failure is false, so ECS keeps deploying it"),
         ));
     }
-    rollback(aws, prepared, &arn, stop, &why, timing, report, &mut last).await
+    let batcher = watched.batcher;
+    rollback(
+        aws, batcher, prepared, &arn, stop, &why, &timing, report, &mut last,
+    )
+    .await
 }
 
 /// Why a wait ended early.
@@ -318,53 +337,11 @@ async fn revision_task_definitions(
     Ok(out)
 }
 
-/// Describes one service deployment; a failure entry becomes an error naming it.
-async fn describe(aws: &Aws, arn: &str) -> Result<ServiceDeployment, Failure> {
-    let answer = aws
-        .ecs
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await
-        .map_err(|e| Failure::aws("ECS", "DescribeServiceDeployments", e))?;
-    if let Some(d) = answer
-        .service_deployments()
-        .iter()
-        .find(|d| d.service_deployment_arn() == Some(arn))
-    {
-        return Ok(d.clone());
-    }
-    let why = answer
-        .failures()
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {}",
-                f.reason().unwrap_or("no reason"),
-                f.detail().unwrap_or("")
-            )
-            .trim()
-            .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    Err(Failure::fatal(Error::Aws {
-        service: "ECS",
-        operation: "DescribeServiceDeployments",
-        message: format!(
-            "{arn} was not returned{}",
-            if why.is_empty() {
-                String::new()
-            } else {
-                format!(": {why}")
-            }
-        ),
-    }))
-}
-
 /// One service deployment being followed: how often, until when, what stops the wait.
 struct Watched<'a> {
-    aws: &'a Aws,
+    /// DescribeServiceDeployments, shared with the run's other waiters of the cluster.
+    batcher: &'a Batcher<ServiceDeploymentAnswer>,
+    cluster: &'a str,
     arn: &'a str,
     policy: &'a Policy,
     deadline: Instant,
@@ -375,6 +352,29 @@ struct Watched<'a> {
 }
 
 impl Watched<'_> {
+    /// Describes the deployment no later than `at`; a failure entry becomes an error naming it.
+    async fn describe(&self, at: Instant) -> Result<ServiceDeployment, Failure> {
+        let answer = self.batcher.look(self.cluster, self.arn, at).await;
+        let why = match answer.map_err(|e| e.failure())? {
+            Some(Ok(d)) => return Ok(d),
+            Some(Err(why)) => why,
+            None => String::new(),
+        };
+        Err(Failure::fatal(Error::Aws {
+            service: "ECS",
+            operation: "DescribeServiceDeployments",
+            message: format!(
+                "{} was not returned{}",
+                self.arn,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {why}")
+                }
+            ),
+        }))
+    }
+
     /// Follows the deployment until it ends (`Ok(Ok)` with its last description), or the
     /// deadline passes / the job is cancelled (`Ok(Err)`). Prints each change; stage changes
     /// become steps.
@@ -401,8 +401,7 @@ impl Watched<'_> {
         let mut stage_since = (last.as_ref().and_then(|p| p.stage.clone()), now);
         let mut weight_since = (last.as_ref().and_then(|p| p.production_weight), now);
         let look = async |at: Instant| {
-            poll::at(at).await;
-            let d = describe(self.aws, self.arn).await?;
+            let d = self.describe(at).await?;
             let now = progress::progress(&d);
             let seen_at = Instant::now();
             if now.stage != stage_since.0 {
@@ -507,11 +506,12 @@ fn finish(
 #[allow(clippy::too_many_arguments)]
 async fn rollback(
     aws: &Aws,
+    batcher: &Batcher<ServiceDeploymentAnswer>,
     prepared: &Prepared,
     arn: &str,
     stop: Stop,
     why: &str,
-    timing: Timing,
+    timing: &Timing,
     report: &mut AppReport,
     last: &mut Option<Progress>,
 ) -> Result<()> {
@@ -565,7 +565,8 @@ async fn rollback(
     let cancelled = stop == Stop::Cancelled;
     let (limit, cap) = follow_limits(timing.rollback_timeout, Duration::MAX, cancelled);
     let watched = Watched {
-        aws,
+        batcher,
+        cluster: &prepared.cluster,
         arn,
         policy: &timing.policy,
         deadline: Instant::now() + limit,

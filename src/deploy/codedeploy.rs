@@ -27,16 +27,17 @@ use super::codedeploy_progress::{
     default_names, describe_status, group_waits, interval, outcome, reads_target, routing_of_name,
     routing_of_sdk, short_name, stage, total_wait,
 };
-use super::poll::{self, Ended, Failure, Kind, Look, Wait};
+use super::poll::{self, Batcher, Ended, Failure, Kind, Look, Wait};
 use super::rollback::follow_limits;
+use super::wait::{Poller, deployments_batcher};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::plan::AppPlan;
 use crate::report::{AppReport, Link, Status};
 
-/// How often and how long the deployment is watched. `deploy` takes it from the settings;
-/// tests shorten it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How often and how long the deployment is watched, and by which poller. `deploy` takes it
+/// from the settings; tests shorten it.
+#[derive(Debug, Clone)]
 pub struct Timing {
     /// How soon to look again, by stage (GetDeployment, and GetDeploymentTarget when the
     /// lifecycle or traffic may have moved): phase-aware in a real run, fixed in tests.
@@ -47,6 +48,9 @@ pub struct Timing {
     pub queue_limit: Duration,
     /// How long to wait, after a stop or a failure, for traffic to be back on the original tasks.
     pub rollback_limit: Duration,
+    /// The run's poller, so the looks of apps deploying together share calls
+    /// (BatchGetDeployments); `None`: this deploy's looks are its own.
+    pub poller: Option<Poller>,
 }
 
 impl Timing {
@@ -58,19 +62,25 @@ impl Timing {
             timeout: Duration::from_secs(wait_for_minutes.saturating_mul(60)),
             queue_limit: Duration::from_secs(600),
             rollback_limit: Duration::from_secs(600),
+            poller: None,
         }
     }
 }
 
 /// Deploys `prepared` through CodeDeploy; fills the report's deployment fields and status.
+/// `poller` is the run's: apps deploying together share their looks.
 pub async fn deploy(
     aws: &Aws,
+    poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
     report: &mut AppReport,
 ) -> Result<()> {
-    let timing = Timing::from_minutes(plan.settings.wait_for_minutes);
+    let timing = Timing {
+        poller: Some(poller.clone()),
+        ..Timing::from_minutes(plan.settings.wait_for_minutes)
+    };
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
@@ -119,7 +129,7 @@ pub async fn deploy_with(
         timeout: total_wait(timing.timeout, checked.ready_wait, checked.termination_wait),
         ..timing
     };
-    wait_for_others(aws, &application, &group, cancel, timing, report).await?;
+    wait_for_others(aws, &application, &group, cancel, &timing, report).await?;
 
     let description = s
         .codedeploy_deployment_description
@@ -190,12 +200,17 @@ pub async fn deploy_with(
             human(timing.timeout)
         ),
     );
+    let deployments = match timing.poller.as_ref().and_then(Poller::deployments) {
+        Some(shared) => shared.clone(),
+        None => deployments_batcher(aws.codedeploy.clone()),
+    };
     let watch = Watch {
         aws,
         id: &id,
         target: &target_name,
         rollback_on_failure: s.rollback_on_failure,
         timing,
+        deployments,
         created_at,
         group_minutes: (checked.ready_wait, checked.termination_wait),
     };
@@ -430,7 +445,7 @@ async fn wait_for_others(
     application: &str,
     group: &str,
     cancel: &CancellationToken,
-    timing: Timing,
+    timing: &Timing,
     report: &mut AppReport,
 ) -> Result<()> {
     let target = format!("CodeDeploy {application}/{group}");
@@ -539,7 +554,7 @@ struct Follow {
 }
 
 impl Follow {
-    fn new(timing: Timing, cancelled: bool) -> Follow {
+    fn new(timing: &Timing, cancelled: bool) -> Follow {
         let (limit, cap) = follow_limits(timing.rollback_limit, Duration::MAX, cancelled);
         Follow {
             deadline: Instant::now() + limit,
@@ -630,6 +645,8 @@ struct Watch<'a> {
     target: &'a str,
     rollback_on_failure: bool,
     timing: Timing,
+    /// Answers GetDeployment, shared with the run's other waiters.
+    deployments: Batcher<DeploymentInfo>,
     /// When CreateDeployment answered.
     created_at: Instant,
     /// The group's ready wait and termination wait (minutes), as the preflight read them.
@@ -733,17 +750,14 @@ impl Watch<'_> {
         tracker: &mut Tracker<'_>,
         at: Instant,
     ) -> std::result::Result<(Look<DeploymentInfo, Stage>, Snapshot), Failure> {
-        poll::at(at).await;
         let id = tracker.id;
-        let info = self
-            .aws
-            .codedeploy
-            .get_deployment()
-            .deployment_id(id)
-            .send()
-            .await
+        let answer = self.deployments.look("", id, at).await;
+        // Answered before our own look was due: another app's call. Its status is news; its
+        // target is read on our own schedule only.
+        let early = Instant::now() < at;
+        let info = answer
             .map_err(|e| {
-                let f = Failure::aws("CodeDeploy", "GetDeployment", e);
+                let f = e.failure();
                 match f.kind {
                     Kind::Fatal => Failure::fatal(self.error_of(
                         id,
@@ -755,7 +769,6 @@ impl Watch<'_> {
                     _ => f,
                 }
             })?
-            .deployment_info
             .ok_or_else(|| {
                 Failure::fatal(
                     self.error_of(id, "GetDeployment answered without deployment info".into()),
@@ -780,7 +793,7 @@ impl Watch<'_> {
         );
         let read_target = tracker.target.is_none()
             || changed
-            || reads_target(&self.timing.policy, tracker.stage, now);
+            || (!early && reads_target(&self.timing.policy, tracker.stage, now));
         if has_target && read_target {
             self.read_target(tracker).await?;
         }
@@ -882,7 +895,7 @@ impl Watch<'_> {
         rollback_message: Option<String>,
         report: &mut AppReport,
     ) -> Result<()> {
-        let follow = Follow::new(self.timing, false);
+        let follow = Follow::new(&self.timing, false);
         match rollback_deployment {
             Some(rb) => match self.await_rollback(&rb, follow, report).await {
                 Ok(Rolled::Done(done)) => {
@@ -1039,7 +1052,7 @@ impl Watch<'_> {
         // Wait for our deployment to end (CodeDeploy starts the rollback while stopping it).
         // After a cancellation only briefly: the job is killed soon, and CodeDeploy finishes the
         // stop and the rollback on its own.
-        let follow = Follow::new(self.timing, matches!(reason, StopReason::Cancelled));
+        let follow = Follow::new(&self.timing, matches!(reason, StopReason::Cancelled));
         let still_running = |this: &Self, report: &mut AppReport| {
             let text = format!(
                 "StopDeployment{} was sent; the run was cancelled, so it reports before CodeDeploy has finished (it goes on in the background): check {} in the console",

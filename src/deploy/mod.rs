@@ -429,8 +429,12 @@ pub async fn deploy(
         DeployPath::Rolling => {
             return ecs::deploy(aws, poller, plan, &prepared, cancel, report).await;
         }
-        DeployPath::CodeDeploy => codedeploy::deploy(aws, plan, &prepared, cancel, report).await,
-        DeployPath::EcsBlueGreen => bluegreen::deploy(aws, plan, &prepared, cancel, report).await,
+        DeployPath::CodeDeploy => {
+            codedeploy::deploy(aws, poller, plan, &prepared, cancel, report).await
+        }
+        DeployPath::EcsBlueGreen => {
+            bluegreen::deploy(aws, poller, plan, &prepared, cancel, report).await
+        }
     };
     // Only once traffic is back on blue: a revision that may still serve stays registered.
     if result.is_err()

@@ -99,29 +99,33 @@ impl Failure {
 /// A failed look that several waiters share (the answer of one batched call).
 #[derive(Debug, Clone)]
 pub struct LookError {
+    pub service: &'static str,
+    pub operation: &'static str,
     pub message: String,
     pub kind: Kind,
 }
 
 impl LookError {
     /// The shared failure of a batched AWS call.
-    pub fn aws<E>(err: &SdkError<E>) -> LookError
+    pub fn aws<E>(service: &'static str, operation: &'static str, err: &SdkError<E>) -> LookError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         LookError {
+            service,
+            operation,
             message: error_chain(err),
             kind: kind_of(err),
         }
     }
 
-    /// This waiter's copy, as a [`Failure`] of `operation`.
-    pub fn failure(&self, service: &'static str, operation: &'static str) -> Failure {
+    /// This waiter's copy, as a [`Failure`].
+    pub fn failure(&self) -> Failure {
         Failure {
             kind: self.kind,
             error: Error::Aws {
-                service,
-                operation,
+                service: self.service,
+                operation: self.operation,
                 message: self.message.clone(),
             },
         }
@@ -422,6 +426,8 @@ impl<A: Clone + Send + 'static> Batcher<A> {
         }
         answer.await.unwrap_or_else(|_| {
             Err(LookError {
+                service: "AWS",
+                operation: "(batched read)",
                 message: "the poller stopped before answering".into(),
                 kind: Kind::Transient,
             })

@@ -1,9 +1,12 @@
-//! Waiting for a rolling ECS deployment to finish, cheaply and promptly.
+//! Waiting for a rolling ECS deployment to finish, cheaply and promptly, and the run's shared
+//! poller.
 //!
-//! One [`Poller`] serves the whole run: every app that waits asks it for a fresh look at its
-//! service, and one DescribeServices call per cluster (up to 10 services a call, the API's
-//! limit) answers every app waiting in that cluster ([`poll::Batcher`]), so a cluster is read as
-//! often as its most eager waiter asks, whatever the number of services. How often a waiter
+//! One [`Poller`] serves the whole run: every app that waits asks it for a fresh look at what
+//! it waits for, and one call answers every app waiting on the same kind of thing
+//! ([`poll::Batcher`]): DescribeServices per cluster (10 services a call, the API's limit),
+//! DescribeServiceDeployments per cluster (20 a call), GetDeployment or BatchGetDeployments for
+//! CodeDeploy (25 a call). So a cluster is read as often as its most eager waiter asks,
+//! whatever the number of services. How often a waiter
 //! asks is a pure policy ([`next_interval`]) of the rollout's phase: every second right after
 //! the update and once the old tasks are gone (ECS is about to mark the rollout COMPLETED),
 //! every 1.5 s while they drain (for a minute; slower for a long deregistration delay), every
@@ -14,7 +17,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
+use aws_sdk_codedeploy::types::DeploymentInfo;
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, ServiceDeployment};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +27,15 @@ use crate::error::{Error, Result};
 
 /// DescribeServices takes at most this many services per call.
 const SERVICES_PER_CALL: usize = 10;
+
+/// DescribeServiceDeployments takes at most this many service deployments per call.
+const SERVICE_DEPLOYMENTS_PER_CALL: usize = 20;
+
+/// BatchGetDeployments takes at most this many CodeDeploy deployments per call.
+const DEPLOYMENTS_PER_CALL: usize = 25;
+
+/// A described service deployment, or why DescribeServiceDeployments did not return it.
+pub type ServiceDeploymentAnswer = std::result::Result<ServiceDeployment, String>;
 
 /// How often to look at a service, by phase. The defaults keep a deployment's detection lag
 /// under a second where it matters (the end) while a cluster costs at most about 30
@@ -233,11 +246,13 @@ pub fn new_events(service: &Service, seen: &mut HashSet<String>) -> Vec<String> 
 
 type Answer = std::result::Result<Option<Service>, LookError>;
 
-/// Looks at services for every waiter of the run, batching the looks of a cluster into
-/// DescribeServices calls of up to 10 services. Cheap to clone.
+/// Looks at what every waiter of the run waits for, batching the looks of a cluster (or of
+/// CodeDeploy) into as few calls as the APIs allow. Cheap to clone.
 #[derive(Clone)]
 pub struct Poller {
     services: Batcher<Service>,
+    service_deployments: Batcher<ServiceDeploymentAnswer>,
+    deployments: Option<Batcher<DeploymentInfo>>,
     policy: Policy,
 }
 
@@ -251,43 +266,39 @@ impl std::fmt::Debug for Poller {
 }
 
 impl Poller {
-    /// A poller with the default policy.
+    /// A poller of ECS with the default rolling policy (CodeDeploy looks are then not shared
+    /// between apps: see [`Poller::for_aws`]).
     pub fn new(ecs: aws_sdk_ecs::Client) -> Poller {
         Poller::with_policy(ecs, Policy::default())
     }
 
-    /// A poller with its own policy (the benchmark compares it with a fixed interval).
+    /// The run's poller: ECS and CodeDeploy looks shared between its apps.
+    pub fn for_aws(aws: &crate::aws::Aws) -> Poller {
+        Poller::new(aws.ecs.clone()).with_codedeploy(aws.codedeploy.clone())
+    }
+
+    /// A poller with its own rolling policy (the benchmark compares it with a fixed interval).
     pub fn with_policy(ecs: aws_sdk_ecs::Client, policy: Policy) -> Poller {
-        let fetch: poll::Fetch<Service> = Box::new(move |cluster, names| {
-            let ecs = ecs.clone();
-            Box::pin(async move {
-                let out = ecs
-                    .describe_services()
-                    .cluster(cluster)
-                    .set_services(Some(names.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| LookError::aws(&e))?;
-                let mut found = HashMap::new();
-                for name in names {
-                    let service = out.services().iter().find(|s| {
-                        s.service_name() == Some(name.as_str())
-                            || s.service_arn() == Some(name.as_str())
-                    });
-                    if let Some(service) = service {
-                        found.insert(name, service.clone());
-                    }
-                }
-                Ok(found)
-            })
-        });
         Poller {
-            services: Batcher::new(SERVICES_PER_CALL, fetch),
+            services: Batcher::new(SERVICES_PER_CALL, describe_services(ecs.clone())),
+            service_deployments: Batcher::new(
+                SERVICE_DEPLOYMENTS_PER_CALL,
+                describe_service_deployments(ecs),
+            ),
+            deployments: None,
             policy,
         }
     }
 
-    /// The polling policy.
+    /// This poller with CodeDeploy looks shared too.
+    pub fn with_codedeploy(self, codedeploy: aws_sdk_codedeploy::Client) -> Poller {
+        Poller {
+            deployments: Some(deployments_batcher(codedeploy)),
+            ..self
+        }
+    }
+
+    /// The rolling policy.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -308,6 +319,115 @@ impl Poller {
     pub async fn look_by(&self, cluster: &str, service: &str, due: Instant) -> Answer {
         self.services.look(cluster, service, due).await
     }
+
+    /// The batcher of DescribeServiceDeployments (per cluster).
+    pub fn service_deployments(&self) -> &Batcher<ServiceDeploymentAnswer> {
+        &self.service_deployments
+    }
+
+    /// The batcher of CodeDeploy deployments, when this poller shares them.
+    pub fn deployments(&self) -> Option<&Batcher<DeploymentInfo>> {
+        self.deployments.as_ref()
+    }
+}
+
+fn describe_services(ecs: aws_sdk_ecs::Client) -> poll::Fetch<Service> {
+    Box::new(move |cluster, names| {
+        let ecs = ecs.clone();
+        Box::pin(async move {
+            let out = ecs
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(names.clone()))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("ECS", "DescribeServices", &e))?;
+            let mut found = HashMap::new();
+            for name in names {
+                let service = out.services().iter().find(|s| {
+                    s.service_name() == Some(name.as_str())
+                        || s.service_arn() == Some(name.as_str())
+                });
+                if let Some(service) = service {
+                    found.insert(name, service.clone());
+                }
+            }
+            Ok(found)
+        })
+    })
+}
+
+fn describe_service_deployments(ecs: aws_sdk_ecs::Client) -> poll::Fetch<ServiceDeploymentAnswer> {
+    Box::new(move |_cluster, arns| {
+        let ecs = ecs.clone();
+        Box::pin(async move {
+            let out = ecs
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(arns.clone()))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("ECS", "DescribeServiceDeployments", &e))?;
+            let mut found = HashMap::new();
+            for arn in arns {
+                let described = out
+                    .service_deployments()
+                    .iter()
+                    .find(|d| d.service_deployment_arn() == Some(arn.as_str()));
+                let answer = match described {
+                    Some(d) => Ok(d.clone()),
+                    None => Err(out
+                        .failures()
+                        .iter()
+                        .filter(|f| f.arn().is_none_or(|a| a == arn))
+                        .map(|f| {
+                            format!(
+                                "{} {}",
+                                f.reason().unwrap_or("no reason"),
+                                f.detail().unwrap_or("")
+                            )
+                            .trim()
+                            .to_string()
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")),
+                };
+                found.insert(arn, answer);
+            }
+            Ok(found)
+        })
+    })
+}
+
+/// CodeDeploy deployments: GetDeployment for one, BatchGetDeployments for several.
+pub fn deployments_batcher(codedeploy: aws_sdk_codedeploy::Client) -> Batcher<DeploymentInfo> {
+    let fetch: poll::Fetch<DeploymentInfo> = Box::new(move |_, ids| {
+        let codedeploy = codedeploy.clone();
+        Box::pin(async move {
+            if let [id] = ids.as_slice() {
+                let info = codedeploy
+                    .get_deployment()
+                    .deployment_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| LookError::aws("CodeDeploy", "GetDeployment", &e))?
+                    .deployment_info;
+                return Ok(info.map(|i| (id.clone(), i)).into_iter().collect());
+            }
+            let infos = codedeploy
+                .batch_get_deployments()
+                .set_deployment_ids(Some(ids))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("CodeDeploy", "BatchGetDeployments", &e))?
+                .deployments_info
+                .unwrap_or_default();
+            Ok(infos
+                .into_iter()
+                .filter_map(|i| Some((i.deployment_id()?.to_string(), i)))
+                .collect())
+        })
+    });
+    Batcher::new(DEPLOYMENTS_PER_CALL, fetch)
 }
 
 /// What to wait for.
@@ -368,7 +488,7 @@ pub async fn wait_for_deployment(
         let service = poller
             .look_by(target.cluster, target.service, at)
             .await
-            .map_err(|e| e.failure("ECS", "DescribeServices"))?
+            .map_err(|e| e.failure())?
             .ok_or_else(|| {
                 Failure::fatal(target.error(
                     "the service is gone (DescribeServices says MISSING); was it deleted?".into(),

@@ -148,6 +148,7 @@ fn fast() -> Timing {
         policy: Policy::every(Duration::from_millis(5)),
         timeout: Duration::from_secs(10),
         rollback_timeout: Duration::from_secs(10),
+        poller: None,
     }
 }
 
@@ -989,6 +990,7 @@ async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back()
         policy: Policy::default(),
         timeout: Duration::from_secs(30 * 60),
         rollback_timeout: Duration::from_secs(30 * 60),
+        poller: None,
     };
     let cancelled_at = crate::support::when_cancelled(&cancel);
     let (result, report) = run_with(

@@ -66,6 +66,7 @@ fn fast() -> Timing {
         timeout: Duration::from_secs(20),
         queue_limit: Duration::from_secs(5),
         rollback_limit: Duration::from_secs(5),
+        poller: None,
     }
 }
 
