@@ -91,6 +91,7 @@ async fn cluster(policy: Policy, indexes: Vec<usize>) -> Outcome {
                 service: &name,
                 deployment_id: "new",
                 timeout: Duration::from_secs(600),
+                cap: Duration::MAX,
             };
             let mut seen = Default::default();
             wait_for_deployment(&poller, &target, &mut seen, &cancel)

@@ -171,6 +171,7 @@ pub async fn deploy(
         service: &prepared.service,
         deployment_id: &deployment_id,
         timeout: wait_timeout(plan),
+        cap: Duration::MAX,
     };
     let mut seen = event_ids(&prepared.live);
     match wait::wait_for_deployment(poller, &target, &mut seen, cancel).await {

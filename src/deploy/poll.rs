@@ -546,4 +546,212 @@ mod tests {
         assert_eq!(Expect::at(now + s(3), now), Expect::In(s(3)));
         assert_eq!(Expect::at(now, now + s(3)), Expect::Overdue(s(3)));
     }
+
+    use aws_sdk_ecs::error::ConnectorError;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str, status: u16) -> SdkError<DescribeServicesError> {
+        SdkError::service_error(
+            DescribeServicesError::generic(ErrorMetadata::builder().code(code).build()),
+            Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn errors_are_classified_by_the_sdk_error_kind_and_code() {
+        assert_eq!(
+            kind_of(&service_error("ThrottlingException", 400)),
+            Kind::Throttled
+        );
+        assert_eq!(
+            kind_of(&service_error("TooManyRequestsException", 400)),
+            Kind::Throttled
+        );
+        assert_eq!(
+            kind_of(&service_error("ServerException", 500)),
+            Kind::Transient
+        );
+        assert_eq!(
+            kind_of(&service_error("RequestTimeout", 400)),
+            Kind::Transient
+        );
+        assert_eq!(
+            kind_of(&service_error("AccessDeniedException", 400)),
+            Kind::Fatal
+        );
+        let io = SdkError::<DescribeServicesError>::dispatch_failure(ConnectorError::io(
+            "connection reset".into(),
+        ));
+        assert_eq!(kind_of(&io), Kind::Transient);
+        let timeout = SdkError::<DescribeServicesError>::timeout_error("slow");
+        assert_eq!(kind_of(&timeout), Kind::Transient);
+    }
+
+    fn aws_failure(kind: Kind) -> Failure {
+        Failure {
+            kind,
+            error: Error::Aws {
+                service: "ECS",
+                operation: "DescribeServices",
+                message: format!("{kind:?}"),
+            },
+        }
+    }
+
+    fn frame<'a>(
+        cancel: Option<&'a CancellationToken>,
+        fail: &'a (dyn Fn(String) -> Error + Sync),
+        timeout: Duration,
+    ) -> Wait<'a> {
+        Wait {
+            label: "test",
+            what: "service web".into(),
+            where_to_look: "the console".into(),
+            deadline: Instant::now() + timeout,
+            cancel,
+            cap: Duration::MAX,
+            fail,
+        }
+    }
+
+    fn fail(problem: String) -> Error {
+        Error::Deployment {
+            target: "service web".into(),
+            deployment_id: "d-1".into(),
+            problem,
+        }
+    }
+
+    /// Runs a wait whose looks answer `script` in turn (an error kind, or a step number; the
+    /// last step is done), with a 1 s policy; returns the result and when each look ran.
+    async fn scripted(
+        script: Vec<Result<u32, Kind>>,
+        timeout: Duration,
+        cancel: Option<&CancellationToken>,
+    ) -> (Result<Ended<u32>>, Vec<Duration>, Vec<u32>) {
+        let start = Instant::now();
+        let mut at = Vec::new();
+        let mut shown = Vec::new();
+        let mut script = script.into_iter();
+        let last_step = u32::MAX;
+        let result = until(
+            &frame(cancel, &fail, timeout),
+            &mut None,
+            |_: &(), _| s(1),
+            async |due: Instant| {
+                super::at(due).await;
+                at.push(start.elapsed());
+                match script.next() {
+                    Some(Ok(step)) if step == 9 => Ok((Look::Done(step), step)),
+                    Some(Ok(step)) => Ok((Look::Running(()), step)),
+                    Some(Err(kind)) => Err(aws_failure(kind)),
+                    None => Ok((Look::Running(()), last_step)),
+                }
+            },
+            |_, now: &u32, _| shown.push(*now),
+        )
+        .await;
+        (result, at, shown)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_backs_off_and_transient_errors_are_retried_until_done() {
+        use Kind::{Throttled, Transient};
+        let (r, at, shown) = scripted(
+            vec![
+                Ok(1),
+                Err(Throttled),
+                Err(Throttled),
+                Err(Transient),
+                Ok(1),
+                Ok(2),
+                Ok(9),
+            ],
+            s(600),
+            None,
+        )
+        .await;
+        assert_eq!(r.unwrap(), Ended::Done(9));
+        let gaps: Vec<u64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+        assert_eq!(
+            gaps,
+            [1, 2, 4, 4, 1, 1],
+            "doubling while throttled, then the policy again"
+        );
+        assert_eq!(shown, [1, 2, 9], "progress only when it changes");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_in_a_row_end_the_wait_saying_where_to_look() {
+        use Kind::Transient;
+        let (r, at, _) = scripted(
+            vec![
+                Ok(1),
+                Err(Transient),
+                Err(Transient),
+                Err(Transient),
+                Err(Transient),
+            ],
+            s(600),
+            None,
+        )
+        .await;
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("could not be read 4 times in a row"), "{e}");
+        assert!(
+            e.contains("may still be running: look at the console"),
+            "{e}"
+        );
+        assert_eq!(at.len(), 5);
+        let (r, _, _) = scripted(vec![Ok(1), Err(Kind::Fatal)], s(600), None).await;
+        assert!(r.unwrap_err().to_string().contains("Fatal"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_and_the_cancellation_end_the_wait() {
+        let (r, at, _) = scripted(vec![], s(5), None).await;
+        assert_eq!(r.unwrap(), Ended::TimedOut);
+        assert_eq!(at.last(), Some(&s(5)), "one last look at the deadline");
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            c.cancel();
+        });
+        let (r, at, _) = scripted(vec![], s(600), Some(&cancel)).await;
+        assert_eq!(r.unwrap(), Ended::Cancelled);
+        assert_eq!(at.len(), 3, "cut short while waiting for the fourth look");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_batched_call_answers_every_waiter_of_a_key_due_or_not() {
+        let seen = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
+        let calls = seen.clone();
+        let fetch: Fetch<String> = Box::new(move |key, items| {
+            lock(&calls).push(items.clone());
+            Box::pin(async move {
+                Ok(items
+                    .into_iter()
+                    .filter(|i| i != "gone")
+                    .map(|i| (i.clone(), format!("{key}/{i}")))
+                    .collect())
+            })
+        });
+        let batcher = Batcher::new(2, fetch);
+        let now = Instant::now();
+        let (a, b, c) = tokio::join!(
+            batcher.look("prod", "web1", now + s(1)),
+            batcher.look("prod", "web2", now + s(30)),
+            batcher.look("prod", "gone", now + s(1)),
+        );
+        assert_eq!(a.unwrap().as_deref(), Some("prod/web1"));
+        assert_eq!(b.unwrap().as_deref(), Some("prod/web2"), "answered early");
+        assert_eq!(c.unwrap(), None, "missing in AWS");
+        assert_eq!(now.elapsed(), s(1));
+        assert_eq!(batcher.calls(), 2, "3 items, 2 a call");
+        assert_eq!(lock(&seen).concat().len(), 3);
+    }
 }

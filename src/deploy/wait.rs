@@ -440,6 +440,9 @@ pub struct Target<'a> {
     pub deployment_id: &'a str,
     /// The wait fails when the deployment has not completed after this long.
     pub timeout: Duration,
+    /// Every interval is at most this: `Duration::MAX`, or a second while a cancelled run
+    /// follows its rollback ([`super::rollback::follow_limits`]).
+    pub cap: Duration,
 }
 
 impl Target<'_> {
@@ -480,7 +483,7 @@ pub async fn wait_for_deployment(
         where_to_look: "the service's deployments and events in the ECS console".into(),
         deadline: started + target.timeout,
         cancel: Some(cancel),
-        cap: Duration::MAX,
+        cap: target.cap,
         fail: &fail,
     };
     let mut phase = (Phase::Starting, started);
