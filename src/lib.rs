@@ -10,6 +10,7 @@ pub mod inputs;
 pub mod plan;
 pub mod preflight;
 pub mod report;
+pub mod task_definition;
 pub mod trigger;
 pub mod version;
 
@@ -444,7 +445,8 @@ pub fn cancel_on_signals(token: CancellationToken) {
     });
 }
 
-/// The run after inputs are validated: decide, plan, (dry run | execute), report. The notifier
+/// The run after inputs are validated: decide, plan, preflight (read-only), then the dry run or
+/// execute (the first write), report. The notifier
 /// announces the start once the plan is known; the caller sends the outcome.
 pub async fn run(
     settings: &Settings,
@@ -528,7 +530,11 @@ pub async fn run(
         report.duration = started.elapsed();
         return report;
     }
-    notifier.start(&plan).await;
+    // Nothing reaches the environment when every app failed its preflight: no "deploying" start
+    // (the outcome is still told, as for any failure before the start).
+    if checked.iter().any(|c| c.is_ok()) {
+        notifier.start(&plan).await;
+    }
     // Several units at once would overlap their log groups: their lines interleave instead.
     console::set_groups(groups.len() < 2);
     // One poller for the run: apps deploying together share their DescribeServices calls.

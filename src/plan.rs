@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::config::ConfigFile;
-use crate::deploy::task_definition;
+use crate::task_definition;
 use crate::error::{Error, Result};
 use crate::inputs::{AppSelector, AppSettings, DeploymentChoice, Settings};
 use crate::trigger::Trigger;

@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::Service;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::deploy::task_definition;
+use crate::task_definition;
 use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, ecs, register};
 use crate::error::{Error, Result};
 use crate::image;

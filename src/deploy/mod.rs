@@ -14,7 +14,6 @@ pub mod ecs;
 pub mod register;
 pub mod rollback;
 pub mod run_task;
-pub mod task_definition;
 pub mod wait;
 
 use aws_sdk_ecs::types::Service;
@@ -22,6 +21,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::Aws;
+use crate::task_definition;
 use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
 use crate::plan::{AppPlan, DeployPlan};
