@@ -110,6 +110,16 @@ async fn app_image(
     Ok(image)
 }
 
+/// Moves the image's `latest` after a successful deploy (or push, for a build-only app). A
+/// failure is a warning: the deploy itself succeeded, and the tag can be moved by hand.
+async fn latest(image: &image::ImageOutcome) {
+    if let Err(e) = image::move_latest(image).await {
+        console::warning(&format!(
+            "the deploy succeeded but `latest` was not moved: {e}"
+        ));
+    }
+}
+
 /// Turns an app's result into its final status and error, and stamps its duration.
 fn conclude(rep: &mut AppReport, result: Result<()>, started: Instant) {
     let failure = result
@@ -163,7 +173,9 @@ async fn run_app(
                 others: &[],
             };
             deploy::deploy(aws, poller, job, cancel, &mut rep).await?;
+            latest(&image).await;
         } else {
+            latest(&image).await;
             println!(
                 "{}: image pushed; no service given, so no deploy was asked for",
                 plan.app
@@ -199,13 +211,15 @@ async fn run_service_group(
     let mut failed: Vec<String> = Vec::new();
     let mut results: Vec<Option<Result<()>>> = Vec::new();
     let mut lead_digest = None;
+    let mut built = Vec::new();
     for ((p, _), image) in plans.iter().zip(images) {
         match image {
             Ok(img) => {
                 if swaps.is_empty() {
                     lead_digest = img.digest.clone();
                 }
-                swaps.push(deploy::Swap::for_app(p, img.reference));
+                swaps.push(deploy::Swap::for_app(p, img.reference.clone()));
+                built.push(img);
                 results.push(None);
             }
             Err(e) => {
@@ -241,6 +255,11 @@ async fn run_service_group(
             others: &swaps,
         };
         let r = deploy::deploy(aws, poller, job, cancel, &mut lead_rep).await;
+        if r.is_ok() {
+            for img in &built {
+                latest(img).await;
+            }
+        }
         Some((lead_rep, r))
     } else {
         None

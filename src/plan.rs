@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::config::ConfigFile;
-use crate::task_definition;
 use crate::error::{Error, Result};
 use crate::inputs::{AppSelector, AppSettings, DeploymentChoice, Settings};
+use crate::task_definition;
 use crate::trigger::Trigger;
 use crate::version::{self, Version};
 

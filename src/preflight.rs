@@ -10,11 +10,11 @@ use aws_sdk_ecs::types::Service;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::task_definition;
 use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, ecs, register};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::plan::{AppPlan, DeployPlan, Plan};
+use crate::task_definition;
 
 /// How long a dry run waits for each read-only AWS look-up before it says it could not read it.
 const DRY_RUN_READ: Duration = Duration::from_secs(5);

@@ -21,11 +21,11 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::Aws;
-use crate::task_definition;
 use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
 use crate::plan::{AppPlan, DeployPlan};
 use crate::report::{AppReport, Status};
+use crate::task_definition;
 
 /// What every deployment path starts from, once the task definition is registered (or found to
 /// be the live one already).

@@ -18,7 +18,7 @@ use registry::{Credentials, Registry};
 pub const CACHE_TAG: &str = "buildcache";
 
 /// What the image step produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ImageOutcome {
     /// The reference the task definition gets (registry/repo:tag, or the `image` input).
     pub reference: String,
@@ -26,6 +26,54 @@ pub struct ImageOutcome {
     pub digest: Option<String>,
     /// True when this run built the image.
     pub built: bool,
+    /// `latest`, to be moved to this image once the deploy succeeded ([`move_latest`]): it never
+    /// points at an image that failed to deploy.
+    pub latest: Option<PendingTag>,
+}
+
+/// A tag to put on a manifest later (after the deploy succeeded).
+#[derive(Debug, Clone)]
+pub struct PendingTag {
+    registry: Registry,
+    repository: String,
+    tag: String,
+    manifest: registry::Manifest,
+}
+
+/// Moves the image's pending `latest` (if any) to its manifest, and reads it back to verify.
+/// Called once the deploy succeeded, or right after the push for a build-only run.
+pub async fn move_latest(image: &ImageOutcome) -> Result<()> {
+    let Some(p) = &image.latest else {
+        return Ok(());
+    };
+    p.registry
+        .put_tag(&p.repository, &p.tag, &p.manifest)
+        .await?;
+    verify_tag(&p.registry, &p.repository, &p.tag, &p.manifest.digest).await?;
+    println!(
+        "moved {}/{}:{} to {}",
+        p.registry.host(),
+        p.repository,
+        p.tag,
+        p.manifest.digest
+    );
+    Ok(())
+}
+
+/// Reads `repository:tag` back and checks that it names `digest`: a pushed tag is verified, not
+/// assumed.
+async fn verify_tag(reg: &Registry, repository: &str, tag: &str, digest: &str) -> Result<()> {
+    let seen = reg.tag_digest(repository, tag).await?;
+    if seen.as_deref() == Some(digest) {
+        return Ok(());
+    }
+    Err(Error::Image {
+        image: format!("{}/{repository}:{tag}", reg.host()),
+        problem: format!(
+            "after the push the registry says this tag is {}, not {digest}; another push may have raced this one: check the registry and run again",
+            seen.as_deref().unwrap_or("absent")
+        ),
+    })
 }
 
 /// How this run logs in to the registry.
@@ -219,6 +267,7 @@ pub async fn ensure(
                 reference: reference.clone(),
                 digest: None,
                 built: false,
+                latest: None,
             });
         }
         ImageSource::Existing => (None, None),
@@ -258,6 +307,7 @@ pub async fn ensure(
                     reference,
                     digest: Some(digest),
                     built: false,
+                    latest: None,
                 })
             }
             None => Err(Error::Image {
@@ -273,7 +323,7 @@ pub async fn ensure(
         println!(
             "{reference} already exists ({digest}): reusing it, no build (set `rebuild: true` to build it again)"
         );
-        if img.tags.iter().any(|t| t == "latest") {
+        let latest = if img.tags.iter().any(|t| t == "latest") {
             let manifest = reg
                 .manifest(repo, &digest)
                 .await?
@@ -281,13 +331,15 @@ pub async fn ensure(
                     image: reference.clone(),
                     problem: format!("the registry lost the manifest {digest} while it was read"),
                 })?;
-            reg.put_tag(repo, "latest", &manifest).await?;
-            println!("moved {host}/{repo}:latest to {digest}");
-        }
+            Some(pending_latest(reg, repo, manifest))
+        } else {
+            None
+        };
         return Ok(ImageOutcome {
             reference,
             digest: Some(digest),
             built: false,
+            latest,
         });
     }
 
@@ -308,10 +360,17 @@ pub async fn ensure(
         credentials: reg.credentials().map(|c| (host.clone(), c.clone())),
     };
     build::build(&engine, &request, cancel).await?;
+    // `latest` waits for the deploy: it is put on the manifest once the deploy succeeded.
+    let now: Vec<String> = img
+        .tags
+        .iter()
+        .filter(|t| *t != "latest")
+        .cloned()
+        .collect();
     build::push(
         &engine.docker,
         &repository_ref,
-        &img.tags,
+        &now,
         reg.credentials(),
         &host,
         cancel,
@@ -329,12 +388,32 @@ pub async fn ensure(
         reg.put_tag(repo, CACHE_TAG, &manifest).await?;
         println!("registry cache: {repository_ref}:{CACHE_TAG} now holds this build's cache");
     }
-    println!("pushed {}: {}", img.tags.join(", "), manifest.digest);
+    for tag in &now {
+        verify_tag(reg, repo, tag, &manifest.digest).await?;
+    }
+    println!(
+        "pushed {} (each read back: {})",
+        now.join(", "),
+        manifest.digest
+    );
+    let digest = manifest.digest.clone();
+    let latest = (now.len() < img.tags.len()).then(|| pending_latest(reg, repo, manifest));
     Ok(ImageOutcome {
         reference,
-        digest: Some(manifest.digest),
+        digest: Some(digest),
         built: true,
+        latest,
     })
+}
+
+/// `latest` for `manifest`, to be moved after the deploy.
+fn pending_latest(reg: &Registry, repository: &str, manifest: registry::Manifest) -> PendingTag {
+    PendingTag {
+        registry: reg.clone(),
+        repository: repository.to_string(),
+        tag: "latest".into(),
+        manifest,
+    }
 }
 
 /// The registry host for the plan, read-only: the `registry` input, or the account's ECR

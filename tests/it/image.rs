@@ -685,3 +685,97 @@ async fn an_unreachable_docker_socket_is_an_error_naming_the_socket() {
         "{text}"
     );
 }
+
+/// moto: cluster prod and service web1 (container web1) on the EC2 launch type, with no
+/// instances: RunTask fails there, which makes a deploy fail after the image was pushed.
+async fn moto_web1_service(aws: &Aws) {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    aws.ecs
+        .create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .expect("cluster");
+    let td = aws
+        .ecs
+        .register_task_definition()
+        .family("web1")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web1")
+                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("task definition");
+    let arn = td
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_string();
+    aws.ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("web1")
+        .task_definition(arn)
+        .desired_count(1)
+        .send()
+        .await
+        .expect("service");
+}
+
+#[test]
+fn latest_moves_only_once_the_deploy_succeeded() {
+    let moto = MotoServer::start();
+    let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
+    rt.block_on(moto_web1_service(&aws));
+    let (_dir, ws) = unique_web1_workspace();
+    let base = [
+        ("INPUT_REGISTRY", host.as_str()),
+        ("INPUT_ECR-REPOSITORY", "web1"),
+        ("INPUT_CREATE-REPOSITORY", "true"),
+        ("INPUT_CLUSTER", "prod"),
+        ("INPUT_SERVICE", "web1"),
+    ];
+    // The deploy fails after the push (moto cannot run the one-off task on EC2 without
+    // instances): the version and sha- tags are pushed, `latest` is not moved.
+    let mut failing = base.to_vec();
+    failing.push(("INPUT_RUN-TASK-COMMAND", "migrate"));
+    let first = run(
+        &ws,
+        "pr-merged-release-web1.json",
+        &moto.endpoint(),
+        &failing,
+    );
+    first.assert_code(1);
+    assert_eq!(first.output("image-built"), Some("true"), "{first}");
+    assert!(first.stdout.contains("RunTask"), "{first}");
+    assert_eq!(
+        registry_tags(&registry, "web1"),
+        vec!["sha-1a2b3c4", "v1.2.3"],
+        "latest stays where it was when the deploy fails:\n{first}"
+    );
+    // The same version deployed successfully (not waiting, so moto's rollout that never ends
+    // does not matter): the existing image is reused and `latest` moves to it.
+    let mut ok = base.to_vec();
+    ok.push(("INPUT_WAIT-FOR-SERVICE-STABILITY", "false"));
+    let second = run(&ws, "pr-merged-release-web1.json", &moto.endpoint(), &ok);
+    second.assert_success();
+    assert_eq!(second.output("image-built"), Some("false"), "{second}");
+    assert_eq!(
+        registry_tags(&registry, "web1"),
+        vec!["latest", "sha-1a2b3c4", "v1.2.3"],
+        "{second}"
+    );
+    assert_eq!(
+        registry_digest(&registry, "web1", "latest"),
+        registry_digest(&registry, "web1", "v1.2.3")
+    );
+    assert!(second.stdout.contains("moved "), "{second}");
+}
