@@ -459,6 +459,13 @@ async fn a_run_that_prints_a_build_secret_and_fails_shows_it_nowhere_and_its_wor
     );
     let slack = format!("{}/services/T0000/B0000/slackHOOKsecret42", chat.uri());
     let discord = format!("{}/api/webhooks/1234/discordHOOKsecret42", chat.uri());
+    for (at, id) in [("", 42), ("/42/statuses", 1)] {
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/acme/shop/deployments{at}")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({ "id": id })))
+            .mount(&chat)
+            .await;
+    }
     let out = run(
         &ws,
         "pr-merged-release-web1.json",
@@ -468,6 +475,8 @@ async fn a_run_that_prints_a_build_secret_and_fails_shows_it_nowhere_and_its_wor
             ("INPUT_BUILD-SECRETS", &format!("token={secret}")),
             ("INPUT_SLACK-WEBHOOK-URL", &slack),
             ("INPUT_DISCORD-WEBHOOK-URL", &discord),
+            ("INPUT_GITHUB-TOKEN", "ghs_githubTOKENsecret42"),
+            ("GITHUB_API_URL", &chat.uri()),
         ],
     );
     // The harness already found the secret in no log line, output or summary line.
@@ -509,6 +518,16 @@ async fn a_run_that_prints_a_build_secret_and_fails_shows_it_nowhere_and_its_wor
         assert_eq!(sent.len(), 1, "{hook}: {bodies:?}");
         assert!(sent[0].contains(redacted), "{hook}: {}", sent[0]);
     }
+    // GitHub's deployment was set in progress, then to failure.
+    let states: Vec<&String> = bodies
+        .iter()
+        .filter(|(p, _)| p.ends_with("/deployments/42/statuses"))
+        .map(|(_, b)| b)
+        .collect();
+    assert!(
+        states.len() == 2 && states[1].contains(r#""state":"failure""#),
+        "{bodies:?}"
+    );
     for (p, body) in &bodies {
         assert!(!body.contains(secret), "the secret reached {p}: {body}");
     }
