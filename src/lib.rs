@@ -26,6 +26,7 @@ use crate::plan::{AppPlan, Plan};
 use crate::preflight::{AppChecked, DeployCheck};
 use crate::report::console::{self, Group};
 use crate::report::notify::Notifier;
+use crate::report::redact::Redactor;
 use crate::report::{AppReport, Link, Report, RunInfo, Status};
 use crate::trigger::{Decision, Trigger};
 
@@ -652,10 +653,11 @@ where
     let settings = match Settings::from_sources(&sources) {
         Ok(s) => s,
         Err(e) => {
-            let report = Report {
+            let mut report = Report {
                 error: Some(e.to_string()),
                 ..Default::default()
             };
+            Redactor::known().report(&mut report);
             // Outputs still go to the runner's files so later steps can read `status`.
             let file = |k: &str| sources.context.get(k).map(PathBuf::from);
             return finish(
@@ -675,7 +677,9 @@ where
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let mut notifier = Notifier::new(&settings.report, &run_info(&settings));
-    let report = run(&settings, &aws, &mut notifier, &cancel).await;
+    let mut report = run(&settings, &aws, &mut notifier, &cancel).await;
+    // Once, before any reporter renders it: no message, summary or output carries a secret.
+    Redactor::known().report(&mut report);
     let slack_ts = if report.dry_run {
         None
     } else {

@@ -336,7 +336,9 @@ fn plan_app(
         })
         .unwrap_or_else(|| "app".to_string());
 
-    // The image.
+    // The image. The login is decided now, so an input that would send ECR's token to a host
+    // that is not ECR stops the run before anything is written.
+    crate::image::auth_kind(&s)?;
     let repository = s.ecr_repository.clone().unwrap_or_else(|| app.clone());
     let explicit_version = version_source == "the requested version";
     let source = if let Some(reference) = &s.image {

@@ -7,6 +7,7 @@ pub mod github;
 pub mod http;
 pub mod notify;
 pub mod outputs;
+pub mod redact;
 pub mod slack;
 pub mod summary;
 
