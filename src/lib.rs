@@ -491,7 +491,9 @@ pub async fn run(
             return report;
         }
         Ok(Decision::Skip { reason }) => {
-            println!("skipped: {reason}");
+            // A notice, so the run's page says why nothing was deployed (a green step alone
+            // looks like a deploy).
+            console::notice(&format!("skipped: {reason}"));
             report.skip_reason = Some(reason);
             report.duration = started.elapsed();
             return report;

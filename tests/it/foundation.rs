@@ -127,6 +127,17 @@ fn assert_skips(out: &BinOutput, reason_part: &str) {
         reason.contains(reason_part),
         "skip-reason {reason:?} lacks {reason_part:?}\n{out}"
     );
+    // The run's page says why: a notice annotation, and the job summary.
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("::notice::skipped: ") && l.contains(reason_part)),
+        "a ::notice:: names the skip reason\n{out}"
+    );
+    assert!(
+        out.summary.contains(reason_part),
+        "the summary says why\n{out}"
+    );
 }
 
 #[test]

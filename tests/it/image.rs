@@ -983,6 +983,7 @@ fn latest_moves_only_once_the_deploy_succeeded() {
     let (_dir, ws) = unique_web1_workspace();
     let base = [
         ("INPUT_REGISTRY", host.as_str()),
+        ("INPUT_REGISTRY-IS-ECR", "true"),
         ("INPUT_ECR-REPOSITORY", "web1"),
         ("INPUT_CREATE-REPOSITORY", "true"),
         ("INPUT_CLUSTER", "prod"),

@@ -182,6 +182,7 @@ fn a_missing_service_is_refused_before_the_image_is_built_or_pushed() {
         &moto.endpoint(),
         &[
             ("registry", &host),
+            ("registry-is-ecr", "true"),
             ("ecr-repository", "web1"),
             ("create-repository", "true"),
             ("service", "web1-missing"),
@@ -266,7 +267,7 @@ async fn a_container_the_task_definition_lacks_a_kind_the_controller_refuses_and
     let moto = MotoServer::start();
     let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
     let live = moto_service(&aws, "web1", DeploymentControllerType::Ecs).await;
-    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+    let cases: [Case; 4] = [
         (
             &[("image", IMAGE), ("container-name", "nope")],
             &["nope", "web1"],
@@ -321,6 +322,9 @@ async fn a_container_the_task_definition_lacks_a_kind_the_controller_refuses_and
         "{error}"
     );
 }
+
+/// A bad setup: the inputs on top of `service: web1`, and what its error must say.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
 
 /// A CODE_DEPLOY service `name` on task definition `td` (cluster prod exists).
 async fn moto_service_only(aws: &Aws, name: &str, td: &str) {
