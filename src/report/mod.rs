@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod discord;
+pub mod facts;
 pub mod github;
 pub mod http;
 pub mod notify;

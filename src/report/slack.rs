@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::inputs::ReportSettings;
 use crate::plan::Plan;
-use crate::report::http::{Http, Post};
-use crate::report::notify::{
+use crate::report::facts::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
     status_colour, status_emoji, truncate,
 };
+use crate::report::http::{Http, Post};
 use crate::report::{Report, RunInfo};
 
 /// Slack's limits: header text 150, section text 3000, 10 fields per section, 25 elements per

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::report::Report;
-use crate::report::notify::{
+use crate::report::facts::{
     deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
     task_definition_revision,
 };
