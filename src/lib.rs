@@ -78,10 +78,7 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
     };
     vec![Link {
         label: format!("ECS service {}", d.service),
-        url: format!(
-            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",
-            d.cluster, d.service
-        ),
+        url: aws::ecs_service_url(region, &d.cluster, &d.service),
     }]
 }
 

@@ -295,6 +295,18 @@ fn plan_app(
         )?;
         let text = std::fs::read_to_string(&package_json).ok();
         (v, "the requested version".to_string(), text)
+    } else if let Some(reference) = s.image.as_ref().filter(|_| {
+        s.package_json.is_none()
+            && !package_json.is_file()
+            && !matches!(trigger, Trigger::TagPush { .. })
+    }) {
+        // An image built elsewhere needs no package.json (as with the aws-actions steps): the
+        // version is the image's tag, for the outputs and messages.
+        (
+            version_of_image(reference, &s.tag_prefix),
+            format!("the image tag of {reference}"),
+            None,
+        )
     } else {
         let text = read(&package_json, "package.json")?;
         let raw = version::version_from_package_json(&package_json, &text)?;
@@ -406,7 +418,13 @@ fn plan_app(
                 None => s.container_name.clone(),
             };
             let appspec_file = match &s.codedeploy_appspec {
-                None => None,
+                // As the official action does: an AppSpec at the workspace root is used when
+                // none is named (checked by the CodeDeploy path only, in the preflight).
+                None => ["appspec.yaml", "appspec.yml", "appspec.json"]
+                    .iter()
+                    .map(|n| ws.workspace.join(n))
+                    .find(|p| p.is_file())
+                    .and_then(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t))),
                 Some(p) => {
                     let path = ws.resolve(p);
                     let text = read(&path, "the AppSpec file")?;
@@ -441,6 +459,32 @@ fn plan_app(
         deploy,
         notes,
     })
+}
+
+/// The version an image built elsewhere stands for: its tag without the tag prefix
+/// (`r/web1:v1.2.3` → `1.2.3`), or the digest's first 12 characters, or `latest`. Pure.
+pub fn version_of_image(reference: &str, tag_prefix: &str) -> Version {
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    let last_slash = name.rfind('/').unwrap_or(0);
+    let tag = name[last_slash..]
+        .rsplit_once(':')
+        .map(|(_, t)| t.to_string());
+    let value = match (&tag, digest) {
+        (Some(t), _) => t.strip_prefix(tag_prefix).unwrap_or(t).to_string(),
+        (None, Some(d)) => d.trim_start_matches("sha256:").chars().take(12).collect(),
+        (None, None) => "latest".to_string(),
+    };
+    Version {
+        tag: tag.unwrap_or_else(|| value.clone()),
+        prerelease: value.contains('-'),
+        note: Some(format!(
+            "no package.json: the version {value} is taken from the image {reference}"
+        )),
+        value,
+    }
 }
 
 impl AppPlan {

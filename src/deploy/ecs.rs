@@ -102,9 +102,7 @@ pub fn console_link(region: Option<&str>, cluster: &str, service: &str) -> Optio
     let region = region?;
     Some(Link {
         label: format!("ECS service {service} deployments"),
-        url: format!(
-            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}"
-        ),
+        url: crate::aws::ecs_service_url(region, cluster, service),
     })
 }
 

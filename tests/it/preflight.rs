@@ -450,3 +450,87 @@ fn blue_green_plan() -> ecs_deploy::plan::AppPlan {
         notes: vec![],
     }
 }
+
+/// The plan the binary would build for a merged release/web1 PR in `workspace`, with `inputs`.
+fn plan_in(workspace: &Path, inputs: &[(&str, &str)]) -> ecs_deploy::plan::Plan {
+    let inputs: Vec<(String, String)> = inputs
+        .iter()
+        .map(|(k, v)| (format!("INPUT_{}", k.to_uppercase()), v.to_string()))
+        .collect();
+    let env = |k: &str| -> Option<String> {
+        match k {
+            "GITHUB_EVENT_NAME" => Some("pull_request".into()),
+            "GITHUB_EVENT_PATH" => Some(
+                fixture("events/pr-merged-release-web1.json")
+                    .display()
+                    .to_string(),
+            ),
+            "GITHUB_WORKSPACE" => Some(workspace.display().to_string()),
+            "GITHUB_REPOSITORY" => Some("acme/shop".into()),
+            _ => inputs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+        }
+    };
+    let sources = ecs_deploy::inputs::read_sources(["ecs-deploy"], &env).expect("sources");
+    let settings = ecs_deploy::inputs::Settings::from_sources(&sources).expect("settings");
+    let ecs_deploy::trigger::Decision::Deploy(trigger) =
+        ecs_deploy::decide(&settings).expect("decision")
+    else {
+        panic!("the merged release PR deploys");
+    };
+    ecs_deploy::plan::build(&settings, &trigger).expect("plan")
+}
+
+#[test]
+fn an_image_built_elsewhere_needs_no_package_json_and_its_tag_is_the_version() {
+    let dir = tempfile::tempdir().expect("workspace");
+    let plan = plan_in(
+        dir.path(),
+        &[
+            ("image", "ghcr.io/acme/web1:v2.4.0"),
+            ("cluster", "prod"),
+            ("service", "web1"),
+        ],
+    );
+    let app = &plan.apps[0];
+    assert_eq!(app.app, "web1");
+    assert_eq!(app.version.value, "2.4.0");
+    assert_eq!(
+        app.version_source,
+        "the image tag of ghcr.io/acme/web1:v2.4.0"
+    );
+    // A package.json, when there is one, still names the version.
+    std::fs::write(dir.path().join("package.json"), r#"{"version": "2.4.1"}"#).expect("write");
+    let plan = plan_in(dir.path(), &[("image", "ghcr.io/acme/web1:v2.4.0")]);
+    assert_eq!(plan.apps[0].version.value, "2.4.1");
+}
+
+#[test]
+fn an_appspec_at_the_workspace_root_is_used_when_none_is_named() {
+    let dir = tempfile::tempdir().expect("workspace");
+    std::fs::write(dir.path().join("package.json"), r#"{"version": "1.2.3"}"#).expect("write");
+    let spec = fixture("appspecs/web1-appspec.yml");
+    std::fs::copy(&spec, dir.path().join("appspec.yaml")).expect("copy appspec");
+    let inputs = [("image", IMAGE), ("cluster", "prod"), ("service", "web1")];
+    let plan = plan_in(dir.path(), &inputs);
+    let (path, text) = plan.apps[0]
+        .deploy
+        .as_ref()
+        .and_then(|d| d.appspec_file.clone())
+        .expect("the root appspec.yaml is picked up");
+    assert!(path.ends_with("appspec.yaml"), "{path:?}");
+    assert_eq!(text, std::fs::read_to_string(spec).expect("fixture"));
+    // A named one wins.
+    std::fs::copy(
+        fixture("appspecs/web1-appspec.json"),
+        dir.path().join("mine.json"),
+    )
+    .expect("copy");
+    let mut named = inputs.to_vec();
+    named.push(("codedeploy-appspec", "mine.json"));
+    let plan = plan_in(dir.path(), &named);
+    let path = plan.apps[0]
+        .deploy
+        .as_ref()
+        .and_then(|d| d.appspec_file.clone());
+    assert!(path.expect("named").0.ends_with("mine.json"));
+}
