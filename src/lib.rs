@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod error;
 pub mod image;
 pub mod inputs;
+pub mod outcome;
 pub mod plan;
 pub mod preflight;
 pub mod report;

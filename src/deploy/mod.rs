@@ -74,27 +74,7 @@ pub struct Checked {
     pub codedeploy: Option<codedeploy::CodeDeployTarget>,
 }
 
-/// The deployment path a service takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeployPath {
-    /// `ECS` controller, ROLLING strategy: UpdateService and wait (`ecs.rs`).
-    Rolling,
-    /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy.rs`).
-    CodeDeploy,
-    /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen.rs`).
-    EcsBlueGreen,
-}
-
-impl DeployPath {
-    /// The `deployment-kind` output value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeployPath::Rolling => "rolling",
-            DeployPath::CodeDeploy => "codedeploy",
-            DeployPath::EcsBlueGreen => "ecs-blue-green",
-        }
-    }
-}
+pub use crate::outcome::DeployPath;
 
 /// Chooses the path from the `deployment` input and the service's deployment controller type
 /// and strategy (absent means ECS and ROLLING, as ECS defaults). The error says why the service
