@@ -550,11 +550,7 @@ pub async fn run(
         report.duration = started.elapsed();
         return report;
     }
-    // Nothing reaches the environment when every app failed its preflight: no "deploying" start
-    // (the outcome is still told, as for any failure before the start).
-    if checked.iter().any(|c| c.is_ok()) {
-        notifier.start(&plan).await;
-    }
+    notifier.start(&plan).await;
     // Several units at once would overlap their log groups: their lines interleave instead.
     console::set_groups(groups.len() < 2);
     // One poller for the run: apps deploying together share their DescribeServices calls.

@@ -184,7 +184,7 @@ pub fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>>
     match &settings.config {
         None => Ok(None),
         Some(p) => {
-            let path = settings.github.resolve(p);
+            let path = confined(settings, "config", settings.github.resolve(p))?;
             let text = read(&path, "the config file")?;
             Ok(Some((path.clone(), crate::config::parse(&path, &text)?)))
         }
@@ -231,6 +231,18 @@ pub fn build(settings: &Settings, trigger: &Trigger) -> Result<Plan> {
 }
 
 /// Makes sure `path` (resolved) stays inside the workspace, so a build cannot read the runner's disk.
+/// A path an input names (or a default one), confined to the workspace: resolved with symlinks
+/// followed, and refused when it ends up outside (`..`, an absolute path, a link to
+/// `/proc/self/environ`), so no file of the runner's disk is read, built or sent. A path that
+/// does not exist is returned as it is: reading it fails with "cannot read" and reads nothing.
+fn confined(settings: &Settings, input: &str, path: PathBuf) -> Result<PathBuf> {
+    if std::fs::symlink_metadata(&path).is_ok() {
+        inside_workspace(settings, input, &path)?;
+    }
+    // The path as written (resolved against the workspace), so messages show it that way.
+    Ok(path)
+}
+
 fn inside_workspace(settings: &Settings, input: &str, path: &Path) -> Result<PathBuf> {
     let ws = settings
         .github
@@ -250,7 +262,15 @@ fn inside_workspace(settings: &Settings, input: &str, path: &Path) -> Result<Pat
         return Err(Error::invalid_input(
             input,
             path.display().to_string(),
-            format!("must be inside the workspace {}", ws.display()),
+            format!(
+                "must be inside the workspace {}{}; give a path inside the repository (no `..`, no absolute path, no symlink leading out)",
+                ws.display(),
+                if real.as_path() == path {
+                    String::new()
+                } else {
+                    format!(" (it leads to {})", real.display())
+                }
+            ),
         ));
     }
     Ok(real)
@@ -277,6 +297,7 @@ fn plan_app(
         }
         (None, None) => ws.workspace.join("package.json"),
     };
+    let package_json = confined(settings, "package-json", package_json)?;
     let requested = match trigger {
         Trigger::Dispatch { version, .. } => Some(version.clone()),
         Trigger::TagPush { .. } => None,
@@ -371,6 +392,7 @@ fn plan_app(
                 }
             }
         };
+        let dockerfile = confined(settings, "dockerfile", dockerfile)?;
         if !dockerfile.is_file() {
             return Err(Error::ReadFile {
                 what: "the Dockerfile".into(),
@@ -403,7 +425,7 @@ fn plan_app(
             let task_definition_file = match &s.task_definition {
                 None => None,
                 Some(p) => {
-                    let path = ws.resolve(p);
+                    let path = confined(settings, "task-definition", ws.resolve(p))?;
                     let text = read(&path, "the task definition file")?;
                     let td = task_definition::parse(&shown(settings, &path), &text)?;
                     Some((path, td))
@@ -420,13 +442,19 @@ fn plan_app(
             let appspec_file = match &s.codedeploy_appspec {
                 // As the official action does: an AppSpec at the workspace root is used when
                 // none is named (checked by the CodeDeploy path only, in the preflight).
-                None => ["appspec.yaml", "appspec.yml", "appspec.json"]
+                None => match ["appspec.yaml", "appspec.yml", "appspec.json"]
                     .iter()
                     .map(|n| ws.workspace.join(n))
                     .find(|p| p.is_file())
-                    .and_then(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t))),
+                {
+                    Some(p) => {
+                        let p = confined(settings, "codedeploy-appspec", p)?;
+                        std::fs::read_to_string(&p).ok().map(|t| (p, t))
+                    }
+                    None => None,
+                },
                 Some(p) => {
-                    let path = ws.resolve(p);
+                    let path = confined(settings, "codedeploy-appspec", ws.resolve(p))?;
                     let text = read(&path, "the AppSpec file")?;
                     serde_yaml::from_str::<serde_yaml::Value>(&text).map_err(|e| {
                         Error::AppSpec {

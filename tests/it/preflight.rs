@@ -534,3 +534,56 @@ fn an_appspec_at_the_workspace_root_is_used_when_none_is_named() {
         .and_then(|d| d.appspec_file.clone());
     assert!(path.expect("named").0.ends_with("mine.json"));
 }
+
+#[test]
+fn input_paths_that_lead_out_of_the_workspace_are_refused_before_use() {
+    let (_dir, ws) = web1_workspace();
+    let outside = tempfile::tempdir().expect("outside");
+    let secret = outside.path().join("secret.json");
+    std::fs::write(&secret, r#"{"version": "9.9.9", "family": "x"}"#).expect("write");
+    std::os::unix::fs::symlink("/proc/self/environ", ws.join("Dockerfile.link")).expect("link");
+    std::os::unix::fs::symlink(&secret, ws.join("td.json")).expect("link");
+    std::os::unix::fs::symlink(&secret, ws.join("appspec.yaml")).expect("link");
+    let up = format!(
+        "../{}/secret.json",
+        outside.path().file_name().unwrap().to_string_lossy()
+    );
+    let abs = secret.display().to_string();
+    let cases: [(&str, &str); 6] = [
+        ("dockerfile", "Dockerfile.link"),
+        ("package-json", &up),
+        ("package-json", &abs),
+        ("task-definition", "td.json"),
+        ("config", &abs),
+        ("codedeploy-appspec", "appspec.yaml"),
+    ];
+    for (input, value) in cases {
+        let mut inputs = vec![(input, value)];
+        if input != "dockerfile" && input != "package-json" {
+            inputs.extend([("image", IMAGE), ("service", "web1")]);
+        }
+        let out = run(&ws, "http://127.0.0.1:9", &inputs);
+        out.assert_code(1);
+        let error = the_error(&out);
+        assert!(
+            error.contains(&format!("input `{input}`"))
+                && error.contains("must be inside the workspace"),
+            "{input}={value}: {error}"
+        );
+        assert!(
+            !out.stdout.contains("9.9.9"),
+            "nothing of the file was read:\n{out}"
+        );
+    }
+    // The root appspec.yaml is found by default, and refused the same way when it leads out.
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[("image", IMAGE), ("service", "web1")],
+    );
+    out.assert_code(1);
+    assert!(
+        the_error(&out).contains("input `codedeploy-appspec`"),
+        "{out}"
+    );
+}
