@@ -151,6 +151,10 @@ pub enum Error {
     #[error("{target}: {problem}; the deploy's result is unchanged")]
     Notify { target: String, problem: String },
 
+    /// The preflight found several problems with one app; each says its fix.
+    #[error("{}", problems.join("; and "))]
+    Preflight { problems: Vec<String> },
+
     /// Several apps ran and at least one failed; each app's error is in the results.
     #[error("{failed} of {total} apps failed: {summary}")]
     AppsFailed {

@@ -119,7 +119,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         None,
         false,
-        "An image built elsewhere (repo:tag or repo@digest): no build",
+        "An image built elsewhere (repo:tag or repo@digest): no build, and no package.json needed (the version is the image tag)",
     ),
     spec(
         "registry",
@@ -148,6 +148,13 @@ pub const INPUTS: &[InputSpec] = &[
         None,
         false,
         "Repository name. Default: the app name",
+    ),
+    spec(
+        "registry-is-ecr",
+        App,
+        None,
+        false,
+        "`true` when `registry` is an alias or VPC endpoint in front of ECR: only then does a host other than `<account>.dkr.ecr.<region>.amazonaws.com[.cn]` get ECR's token. `false`: push there without a login",
     ),
     spec(
         "create-repository",
@@ -304,7 +311,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         None,
         false,
-        "AppSpec file (YAML or JSON). Default: generated from the service",
+        "AppSpec file (YAML or JSON). Default: appspec.yaml, appspec.yml or appspec.json at the workspace root, else generated from the service",
     ),
     spec(
         "codedeploy-deployment-config",
@@ -869,6 +876,8 @@ pub struct AppSettings {
     pub registry_username: Option<String>,
     pub registry_password: Option<Secret>,
     pub ecr_repository: Option<String>,
+    /// `registry-is-ecr`: `None` when not given (an ECR host needs none).
+    pub registry_is_ecr: Option<bool>,
     pub create_repository: CreateRepository,
     pub dockerfile: Option<PathBuf>,
     pub context: PathBuf,
@@ -1048,6 +1057,10 @@ impl AppSettings {
             registry_username,
             registry_password,
             ecr_repository: plain_name(raw, "ecr-repository")?,
+            registry_is_ecr: match raw.get("registry-is-ecr") {
+                Some(v) => Some(parse_bool("registry-is-ecr", v)?),
+                None => None,
+            },
             create_repository: parse_choice(
                 "create-repository",
                 raw.get_or_default("create-repository").unwrap_or("false"),

@@ -7,9 +7,11 @@ pub mod deploy;
 pub mod error;
 pub mod image;
 pub mod inputs;
+pub mod outcome;
 pub mod plan;
 pub mod preflight;
 pub mod report;
+pub mod task_definition;
 pub mod trigger;
 pub mod version;
 
@@ -25,6 +27,7 @@ use crate::plan::{AppPlan, Plan};
 use crate::preflight::{AppChecked, DeployCheck};
 use crate::report::console::{self, Group};
 use crate::report::notify::Notifier;
+use crate::report::redact::Redactor;
 use crate::report::{AppReport, Link, Report, RunInfo, Status};
 use crate::trigger::{Decision, Trigger};
 
@@ -76,10 +79,7 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
     };
     vec![Link {
         label: format!("ECS service {}", d.service),
-        url: format!(
-            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",
-            d.cluster, d.service
-        ),
+        url: aws::ecs_service_url(region, &d.cluster, &d.service),
     }]
 }
 
@@ -107,6 +107,16 @@ async fn app_image(
     rep.image_digest = image.digest.clone();
     rep.image_built = Some(image.built);
     Ok(image)
+}
+
+/// Moves the image's `latest` after a successful deploy (or push, for a build-only app). A
+/// failure is a warning: the deploy itself succeeded, and the tag can be moved by hand.
+async fn latest(image: &image::ImageOutcome) {
+    if let Err(e) = image::move_latest(image).await {
+        console::warning(&format!(
+            "the deploy succeeded but `latest` was not moved: {e}"
+        ));
+    }
 }
 
 /// Turns an app's result into its final status and error, and stamps its duration.
@@ -162,7 +172,9 @@ async fn run_app(
                 others: &[],
             };
             deploy::deploy(aws, poller, job, cancel, &mut rep).await?;
+            latest(&image).await;
         } else {
+            latest(&image).await;
             println!(
                 "{}: image pushed; no service given, so no deploy was asked for",
                 plan.app
@@ -198,13 +210,15 @@ async fn run_service_group(
     let mut failed: Vec<String> = Vec::new();
     let mut results: Vec<Option<Result<()>>> = Vec::new();
     let mut lead_digest = None;
+    let mut built = Vec::new();
     for ((p, _), image) in plans.iter().zip(images) {
         match image {
             Ok(img) => {
                 if swaps.is_empty() {
                     lead_digest = img.digest.clone();
                 }
-                swaps.push(deploy::Swap::for_app(p, img.reference));
+                swaps.push(deploy::Swap::for_app(p, img.reference.clone()));
+                built.push(img);
                 results.push(None);
             }
             Err(e) => {
@@ -240,6 +254,11 @@ async fn run_service_group(
             others: &swaps,
         };
         let r = deploy::deploy(aws, poller, job, cancel, &mut lead_rep).await;
+        if r.is_ok() {
+            for img in &built {
+                latest(img).await;
+            }
+        }
         Some((lead_rep, r))
     } else {
         None
@@ -444,7 +463,8 @@ pub fn cancel_on_signals(token: CancellationToken) {
     });
 }
 
-/// The run after inputs are validated: decide, plan, (dry run | execute), report. The notifier
+/// The run after inputs are validated: decide, plan, preflight (read-only), then the dry run or
+/// execute (the first write), report. The notifier
 /// announces the start once the plan is known; the caller sends the outcome.
 pub async fn run(
     settings: &Settings,
@@ -469,7 +489,9 @@ pub async fn run(
             return report;
         }
         Ok(Decision::Skip { reason }) => {
-            println!("skipped: {reason}");
+            // A notice, so the run's page says why nothing was deployed (a green step alone
+            // looks like a deploy).
+            console::notice(&format!("skipped: {reason}"));
             report.skip_reason = Some(reason);
             report.duration = started.elapsed();
             return report;
@@ -627,10 +649,11 @@ where
     let settings = match Settings::from_sources(&sources) {
         Ok(s) => s,
         Err(e) => {
-            let report = Report {
+            let mut report = Report {
                 error: Some(e.to_string()),
                 ..Default::default()
             };
+            Redactor::known().report(&mut report);
             // Outputs still go to the runner's files so later steps can read `status`.
             let file = |k: &str| sources.context.get(k).map(PathBuf::from);
             return finish(
@@ -650,7 +673,9 @@ where
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let mut notifier = Notifier::new(&settings.report, &run_info(&settings));
-    let report = run(&settings, &aws, &mut notifier, &cancel).await;
+    let mut report = run(&settings, &aws, &mut notifier, &cancel).await;
+    // Once, before any reporter renders it: no message, summary or output carries a secret.
+    Redactor::known().report(&mut report);
     let slack_ts = if report.dry_run {
         None
     } else {

@@ -5,10 +5,17 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // ECS_DEPLOY_LOG wins; else the runner's debug mode (re-run with debug logging sets
+    // RUNNER_DEBUG=1) turns on the SDK's and this crate's debug logs; else warnings only.
+    let default = if std::env::var("RUNNER_DEBUG").is_ok_and(|v| v == "1") {
+        "debug,hyper=info,hyper_util=info,h2=info,rustls=info,tower=info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ECS_DEPLOY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
         .without_time()

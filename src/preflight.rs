@@ -10,11 +10,11 @@ use aws_sdk_ecs::types::Service;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::deploy::task_definition;
 use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, ecs, register};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::plan::{AppPlan, DeployPlan, Plan};
+use crate::task_definition;
 
 /// How long a dry run waits for each read-only AWS look-up before it says it could not read it.
 const DRY_RUN_READ: Duration = Duration::from_secs(5);
@@ -121,19 +121,40 @@ async fn check_app(
     mode: Mode,
 ) -> Result<AppChecked> {
     let mut unread = Vec::new();
-    let deploy = match (&plan.deploy, lead) {
-        (None, _) => DeployCheck::NoDeploy,
-        (Some(_), false) => DeployCheck::WithLead,
-        (Some(d), true) => match check_service(aws, plan, d, others, mode).await? {
-            Ok(c) => DeployCheck::Checked(Box::new(c)),
-            Err(why) => {
-                unread.push(why.clone());
-                DeployCheck::Unread(why)
-            }
-        },
+    // Both sides are checked even when one fails, so one run names every problem.
+    let deploy = async {
+        Ok(match (&plan.deploy, lead) {
+            (None, _) => DeployCheck::NoDeploy,
+            (Some(_), false) => DeployCheck::WithLead,
+            (Some(d), true) => match check_service(aws, plan, d, others, mode).await? {
+                Ok(c) => DeployCheck::Checked(Box::new(c)),
+                Err(why) => DeployCheck::Unread(why),
+            },
+        })
     };
-    let image = match mode {
-        Mode::Deploy => image::check(aws, plan, None).await?,
+    let (deploy, image) = tokio::join!(deploy, check_image(aws, plan, mode));
+    match (deploy, image) {
+        (Ok(deploy), Ok(image)) => {
+            if let DeployCheck::Unread(why) = &deploy {
+                unread.push(why.clone());
+            }
+            Ok(AppChecked {
+                image,
+                deploy,
+                unread,
+            })
+        }
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(d), Err(i)) => Err(Error::Preflight {
+            problems: vec![d.to_string(), i.to_string()],
+        }),
+    }
+}
+
+/// The image side: the registry checks of a deploy, or in a dry run the names only.
+async fn check_image(aws: &Aws, plan: &AppPlan, mode: Mode) -> Result<image::Checked> {
+    match mode {
+        Mode::Deploy => image::check(aws, plan, None).await,
         // A dry run names the image but does not contact the registry.
         Mode::DryRun => {
             let host = match &plan.image.registry {
@@ -153,14 +174,9 @@ async fn check_app(
                     }
                 },
             };
-            image::check(aws, plan, Some(&host)).await?
+            image::check(aws, plan, Some(&host)).await
         }
-    };
-    Ok(AppChecked {
-        image,
-        deploy,
-        unread,
-    })
+    }
 }
 
 /// The service side: it exists and is ACTIVE; its controller and strategy fit the `deployment`

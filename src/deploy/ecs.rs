@@ -27,12 +27,23 @@ pub async fn describe_service(
         .cluster(cluster)
         .services(service)
         .send()
-        .await
-        .map_err(|e| Error::aws("ECS", "DescribeServices", e))?;
+        .await;
     let err = |problem: String| Error::Service {
         cluster: cluster.to_string(),
         service: service.to_string(),
         problem,
+    };
+    let out = match out {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_cluster_not_found_exception()) =>
+        {
+            return Err(err(
+                "the cluster was not found; check `cluster` (a name or ARN) and the region".into(),
+            ));
+        }
+        Err(e) => return Err(Error::aws("ECS", "DescribeServices", e)),
     };
     let Some(found) = out.services().first() else {
         let reason = out
@@ -91,9 +102,7 @@ pub fn console_link(region: Option<&str>, cluster: &str, service: &str) -> Optio
     let region = region?;
     Some(Link {
         label: format!("ECS service {service} deployments"),
-        url: format!(
-            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}"
-        ),
+        url: crate::aws::ecs_service_url(region, cluster, service),
     })
 }
 

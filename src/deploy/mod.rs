@@ -16,7 +16,6 @@ pub mod poll;
 pub mod register;
 pub mod rollback;
 pub mod run_task;
-pub mod task_definition;
 pub mod wait;
 
 use aws_sdk_ecs::types::Service;
@@ -28,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
 use crate::plan::{AppPlan, DeployPlan};
 use crate::report::{AppReport, Status};
+use crate::task_definition;
 
 /// What every deployment path starts from, once the task definition is registered (or found to
 /// be the live one already).
@@ -76,27 +76,7 @@ pub struct Checked {
     pub codedeploy: Option<codedeploy::CodeDeployTarget>,
 }
 
-/// The deployment path a service takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeployPath {
-    /// `ECS` controller, ROLLING strategy: UpdateService and wait (`ecs.rs`).
-    Rolling,
-    /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy.rs`).
-    CodeDeploy,
-    /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen.rs`).
-    EcsBlueGreen,
-}
-
-impl DeployPath {
-    /// The `deployment-kind` output value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeployPath::Rolling => "rolling",
-            DeployPath::CodeDeploy => "codedeploy",
-            DeployPath::EcsBlueGreen => "ecs-blue-green",
-        }
-    }
-}
+pub use crate::outcome::DeployPath;
 
 /// Chooses the path from the `deployment` input and the service's deployment controller type
 /// and strategy (absent means ECS and ROLLING, as ECS defaults). The error says why the service

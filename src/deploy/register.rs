@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-use super::task_definition;
+use crate::task_definition;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

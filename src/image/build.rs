@@ -29,12 +29,14 @@ use bollard_buildkit_proto::moby::buildkit::v1::{
     CacheOptionsEntry, StatusRequest, StatusResponse,
 };
 use futures_util::StreamExt as _;
-use globset::{Glob, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::image::registry::Credentials;
 use crate::inputs::Secret;
+use crate::report::console::StopCommands;
+use crate::report::redact::Redactor;
 
 /// Where a container action finds the host's engine.
 pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -72,7 +74,9 @@ pub struct BuildStats {
 /// How many of the build's last log lines a failure message quotes.
 const TAIL_LINES: usize = 10;
 
-/// `.dockerignore` rules, read the way the Docker CLI reads them (last match wins, `!` re-includes).
+/// `.dockerignore` rules, read the way the Docker CLI reads them: last match wins, `!`
+/// re-includes, `*` and `?` never cross a `/` (`*.log` is the context root's logs only), `**`
+/// spans any number of directories (`**/*.log` is every log).
 #[derive(Debug, Default)]
 pub struct DockerIgnore {
     rules: Vec<(GlobMatcher, bool)>,
@@ -96,13 +100,16 @@ impl DockerIgnore {
             if pattern.is_empty() {
                 continue;
             }
-            let glob = Glob::new(pattern).map_err(|e| {
-                Error::invalid_input(
-                    ".dockerignore",
-                    line,
-                    format!("is not a valid pattern ({e})"),
-                )
-            })?;
+            let glob = GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    Error::invalid_input(
+                        ".dockerignore",
+                        line,
+                        format!("is not a valid pattern ({e})"),
+                    )
+                })?;
             rules.push((glob.compile_matcher(), negate));
         }
         Ok(DockerIgnore { rules })
@@ -348,10 +355,14 @@ pub async fn build(
         req.dockerfile.display()
     );
     let started = Instant::now();
-    let result = if req.secrets.is_empty() {
-        build_with_session(engine, req, tar, &dockerfile_name, cancel).await
-    } else {
-        build_with_solve(engine, req, tar, &dockerfile_name, cancel).await
+    let result = {
+        // The build's own output must not issue workflow commands.
+        let _stop = StopCommands::start(BuildRef::random().as_ref());
+        if req.secrets.is_empty() {
+            build_with_session(engine, req, tar, &dockerfile_name, cancel).await
+        } else {
+            build_with_solve(engine, req, tar, &dockerfile_name, cancel).await
+        }
     };
     match result {
         Ok(stats) => {
@@ -368,6 +379,7 @@ pub async fn build(
             what: format!("the build of {}", req.name),
         }),
         Err((message, stats)) => {
+            let message = Redactor::known().text(&message);
             let mut problem = format!("the build failed: {message}");
             if !stats.tail.is_empty() {
                 problem.push_str("; the build's last lines:\n");
@@ -434,7 +446,7 @@ async fn build_with_session(
         creds,
         Some(bollard::body_full(bytes::Bytes::from(tar))),
     );
-    let mut progress = Progress::default();
+    let mut progress = Progress::new();
     loop {
         let item = tokio::select! {
             i = stream.next() => i,
@@ -560,24 +572,38 @@ pub fn build_error_message(text: &str) -> String {
 }
 
 /// Prints BuildKit status messages as they come: each step when it starts, its log lines,
-/// `CACHED` or `DONE` when it ends, and errors; counts steps and cache hits.
-#[derive(Default)]
+/// `CACHED` or `DONE` when it ends, and errors; counts steps and cache hits. Every line goes
+/// through the redactor first: a `RUN` that prints a build secret shows `***`, in the log and
+/// in the last lines a failure quotes.
 struct Progress {
     stats: BuildStats,
     started: HashSet<String>,
     done: HashSet<String>,
     failed: HashSet<String>,
+    redactor: Redactor,
 }
 
 impl Progress {
+    /// Progress of a build, redacting every secret value known when it starts.
+    fn new() -> Progress {
+        Progress {
+            stats: BuildStats::default(),
+            started: HashSet::new(),
+            done: HashSet::new(),
+            failed: HashSet::new(),
+            redactor: Redactor::known(),
+        }
+    }
+
     fn on_status(&mut self, msg: StatusResponse) {
-        for v in msg.vertexes {
+        for mut v in msg.vertexes {
+            v.name = self.redactor.text(&v.name);
             if !v.error.is_empty() {
                 if self.done.insert(v.digest.clone()) {
                     self.stats.steps += 1;
                 }
                 if self.failed.insert(v.digest.clone()) {
-                    println!("ERROR {}: {}", v.name, v.error);
+                    println!("ERROR {}: {}", v.name, self.redactor.text(&v.error));
                 }
             } else if v.completed.is_some() {
                 if self.done.insert(v.digest.clone()) {
@@ -594,7 +620,7 @@ impl Progress {
             }
         }
         for l in msg.logs {
-            let text = String::from_utf8_lossy(&l.msg);
+            let text = self.redactor.text(&String::from_utf8_lossy(&l.msg));
             for line in text.lines() {
                 println!("   {line}");
                 self.stats.tail.push(line.to_string());
@@ -610,7 +636,7 @@ impl Progress {
 /// Follows BuildKit's Control.Status for `build_ref` on its own `/grpc` connection (the solve
 /// path has no progress stream of its own) and returns what it saw.
 async fn follow_progress(socket: PathBuf, build_ref: String) -> BuildStats {
-    let mut progress = Progress::default();
+    let mut progress = Progress::new();
     let channel = match tonic::transport::Endpoint::from_static("http://[::]:50051")
         .connect_with_connector(GrpcConnector { socket })
         .await
@@ -785,6 +811,49 @@ mod tests {
     }
 
     #[test]
+    fn a_star_stays_in_its_directory_and_a_double_star_crosses_any_number() {
+        let ig = DockerIgnore::parse("*.log\nsrc/*.tmp\n**/cache\ndocs/**/draft.md\n").unwrap();
+        // `*` does not cross `/`: the root's logs only, one level of src/ only.
+        assert!(ig.ignores("debug.log"));
+        assert!(!ig.ignores("app/debug.log"));
+        assert!(!ig.ignores("app/logs/debug.log"));
+        assert!(ig.ignores("src/a.tmp"));
+        assert!(!ig.ignores("src/deep/a.tmp"));
+        assert!(!ig.ignores("other/src/a.tmp"));
+        // `**` spans zero or more directories, and everything below a match goes too.
+        assert!(ig.ignores("cache"));
+        assert!(ig.ignores("a/b/cache"));
+        assert!(ig.ignores("a/b/cache/entry.bin"));
+        assert!(!ig.ignores("a/b/cachex"));
+        assert!(ig.ignores("docs/draft.md"));
+        assert!(ig.ignores("docs/2024/05/draft.md"));
+        assert!(!ig.ignores("docs/2024/final.md"));
+        // `?` does not match a separator either.
+        let ig = DockerIgnore::parse("a?b\n").unwrap();
+        assert!(ig.ignores("axb"));
+        assert!(!ig.ignores("a/b"));
+    }
+
+    #[test]
+    fn every_log_at_any_depth_is_written_with_a_double_star_and_can_be_re_included() {
+        let ig = DockerIgnore::parse("**/*.log\n!keep/**/important.log\n").unwrap();
+        assert!(ig.ignores("root.log"));
+        assert!(ig.ignores("a/b/c/deep.log"));
+        assert!(!ig.ignores("keep/x/important.log"));
+        assert!(ig.ignores("keep/x/other.log"));
+        assert!(!ig.ignores("a/b/c/deep.txt"));
+    }
+
+    /// The paths in a tar, in order.
+    fn tar_names(bytes: &[u8]) -> Vec<String> {
+        tar::Archive::new(bytes)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
     fn the_context_tar_honours_dockerignore_and_keeps_the_dockerfile() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
@@ -795,15 +864,34 @@ mod tests {
         std::fs::write(root.join("app/secret/key"), "k").unwrap();
         let (bytes, name) = context_tar(&root, &root.join("Dockerfile")).unwrap();
         assert_eq!(name, "Dockerfile");
-        let mut archive = tar::Archive::new(bytes.as_slice());
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
+        let names = tar_names(&bytes);
         assert!(names.contains(&"app/index.html".to_string()), "{names:?}");
         assert!(names.contains(&"Dockerfile".to_string()), "{names:?}");
         assert!(!names.iter().any(|n| n.contains("secret")), "{names:?}");
+    }
+
+    #[test]
+    fn the_context_tar_keeps_nested_files_a_single_star_does_not_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("app/logs")).unwrap();
+        std::fs::create_dir_all(root.join("app/node_modules/x")).unwrap();
+        std::fs::write(root.join(".dockerignore"), "*.log\n**/node_modules\n").unwrap();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        for f in ["top.log", "app/logs/nested.log", "app/node_modules/x/i.js"] {
+            std::fs::write(root.join(f), "x").unwrap();
+        }
+        let (bytes, _) = context_tar(&root, &root.join("Dockerfile")).unwrap();
+        let names = tar_names(&bytes);
+        assert!(!names.contains(&"top.log".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"app/logs/nested.log".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.contains("node_modules")),
+            "{names:?}"
+        );
     }
 
     #[test]
@@ -814,12 +902,7 @@ mod tests {
         std::fs::write(root.join("Dockerfile.web"), "FROM scratch\n").unwrap();
         let (bytes, name) = context_tar(&root.join("ctx"), &root.join("Dockerfile.web")).unwrap();
         assert_eq!(name, OUTSIDE_DOCKERFILE);
-        let mut archive = tar::Archive::new(bytes.as_slice());
-        let found = archive
-            .entries()
-            .unwrap()
-            .any(|e| e.unwrap().path().unwrap().display().to_string() == OUTSIDE_DOCKERFILE);
-        assert!(found);
+        assert!(tar_names(&bytes).contains(&OUTSIDE_DOCKERFILE.to_string()));
     }
 
     #[test]

@@ -21,11 +21,39 @@ pub struct Login {
     pub credentials: Credentials,
 }
 
-/// True when `host` is an ECR registry (`<account>.dkr.ecr.<region>.amazonaws.com[.cn]`).
+/// True when `host` is an ECR registry: `<account>.dkr.ecr.<region>.amazonaws.com`, `.com.cn`
+/// in China, `dkr.ecr-fips` for FIPS endpoints (any port). Only such a host gets ECR's token
+/// unless the user says another one is in front of ECR (`registry-is-ecr`).
 pub fn is_ecr_host(host: &str) -> bool {
-    let host = host.split(':').next().unwrap_or(host);
-    host.contains(".dkr.ecr.")
-        && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+    let name = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    let Some(rest) = name
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| name.strip_suffix(".amazonaws.com.cn"))
+    else {
+        return false;
+    };
+    let labels: Vec<&str> = rest.split('.').collect();
+    match labels.as_slice() {
+        [account, "dkr", "ecr" | "ecr-fips", region] => {
+            account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && is_region(region)
+        }
+        _ => false,
+    }
+}
+
+/// `us-east-1`, `cn-north-1`, `us-gov-west-1`, `ap-southeast-5`: letters and digits in
+/// dash-separated parts, ending in a number.
+fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Turns ECR's `authorizationToken` (base64 of `user:password`) and `proxyEndpoint` into a login.
@@ -238,7 +266,21 @@ mod tests {
         assert!(is_ecr_host(
             "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
         ));
+        assert!(is_ecr_host(
+            "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com:443"
+        ));
         assert!(!is_ecr_host("127.0.0.1:5000"));
         assert!(!is_ecr_host("ghcr.io"));
+        // A name that only contains the ECR parts is not ECR.
+        for host in [
+            "evil.example/123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example",
+            "x.123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "bucket.dkr.ecr.us-east-1.amazonaws.com",
+            "123456789012.dkr.ecr.amazonaws.com",
+            "vpce-0abc.dkr.ecr.us-east-1.vpce.amazonaws.com",
+        ] {
+            assert!(!is_ecr_host(host), "{host}");
+        }
     }
 }

@@ -18,7 +18,7 @@ use registry::{Credentials, Registry};
 pub const CACHE_TAG: &str = "buildcache";
 
 /// What the image step produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ImageOutcome {
     /// The reference the task definition gets (registry/repo:tag, or the `image` input).
     pub reference: String,
@@ -26,12 +26,61 @@ pub struct ImageOutcome {
     pub digest: Option<String>,
     /// True when this run built the image.
     pub built: bool,
+    /// `latest`, to be moved to this image once the deploy succeeded ([`move_latest`]): it never
+    /// points at an image that failed to deploy.
+    pub latest: Option<PendingTag>,
+}
+
+/// A tag to put on a manifest later (after the deploy succeeded).
+#[derive(Debug, Clone)]
+pub struct PendingTag {
+    registry: Registry,
+    repository: String,
+    tag: String,
+    manifest: registry::Manifest,
+}
+
+/// Moves the image's pending `latest` (if any) to its manifest, and reads it back to verify.
+/// Called once the deploy succeeded, or right after the push for a build-only run.
+pub async fn move_latest(image: &ImageOutcome) -> Result<()> {
+    let Some(p) = &image.latest else {
+        return Ok(());
+    };
+    p.registry
+        .put_tag(&p.repository, &p.tag, &p.manifest)
+        .await?;
+    verify_tag(&p.registry, &p.repository, &p.tag, &p.manifest.digest).await?;
+    println!(
+        "moved {}/{}:{} to {}",
+        p.registry.host(),
+        p.repository,
+        p.tag,
+        p.manifest.digest
+    );
+    Ok(())
+}
+
+/// Reads `repository:tag` back and checks that it names `digest`: a pushed tag is verified, not
+/// assumed.
+async fn verify_tag(reg: &Registry, repository: &str, tag: &str, digest: &str) -> Result<()> {
+    let seen = reg.tag_digest(repository, tag).await?;
+    if seen.as_deref() == Some(digest) {
+        return Ok(());
+    }
+    Err(Error::Image {
+        image: format!("{}/{repository}:{tag}", reg.host()),
+        problem: format!(
+            "after the push the registry says this tag is {}, not {digest}; another push may have raced this one: check the registry and run again",
+            seen.as_deref().unwrap_or("absent")
+        ),
+    })
 }
 
 /// How this run logs in to the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthKind {
-    /// ECR's authorization token (the account's registry, or a host in front of ECR).
+    /// ECR's authorization token: the account's registry, an ECR host, or a host the user
+    /// declared to be in front of ECR (`registry-is-ecr: true`).
     Ecr,
     /// `registry-username` / `registry-password`.
     Basic(Credentials),
@@ -39,19 +88,40 @@ pub enum AuthKind {
     Anonymous,
 }
 
-/// Chooses the login from the inputs: ECR unless `registry` names a host that is not ECR. Such
-/// a host takes `registry-username`/`-password`; without them it is ECR when `ecr-repository`
-/// is set (a VPC endpoint or alias in front of ECR), and anonymous otherwise.
-pub fn auth_kind(s: &AppSettings) -> AuthKind {
-    match (&s.registry, &s.registry_username, &s.registry_password) {
-        (None, _, _) => AuthKind::Ecr,
-        (Some(host), _, _) if ecr::is_ecr_host(host) => AuthKind::Ecr,
-        (Some(_), Some(user), Some(password)) => AuthKind::Basic(Credentials {
+/// Chooses the login from the inputs. ECR's token opens the AWS account's registry, so it goes
+/// only to ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com[.cn]`) or to a host the user
+/// says is in front of ECR (`registry-is-ecr: true`: an alias or a VPC endpoint). Another host
+/// takes `registry-username`/`-password`, or no login. A non-ECR host with `ecr-repository`
+/// and neither credentials nor `registry-is-ecr` is ambiguous and refused (it once got the
+/// token); so are credentials together with `registry-is-ecr: true`.
+pub fn auth_kind(s: &AppSettings) -> Result<AuthKind> {
+    let Some(host) = &s.registry else {
+        return Ok(AuthKind::Ecr);
+    };
+    let ecr_host = ecr::is_ecr_host(host);
+    match (
+        &s.registry_username,
+        &s.registry_password,
+        s.registry_is_ecr,
+    ) {
+        (Some(_), Some(_), Some(true)) => Err(Error::InputConflict {
+            message: format!(
+                "registry-is-ecr: true logs in to {host} with ECR's token, and registry-username/registry-password are the login of a registry that is not ECR: give one or the other"
+            ),
+        }),
+        _ if ecr_host => Ok(AuthKind::Ecr),
+        (Some(user), Some(password), _) => Ok(AuthKind::Basic(Credentials {
             username: user.clone(),
             password: password.clone(),
+        })),
+        (_, _, Some(true)) => Ok(AuthKind::Ecr),
+        (_, _, Some(false)) => Ok(AuthKind::Anonymous),
+        (_, _, None) if s.ecr_repository.is_some() => Err(Error::InputConflict {
+            message: format!(
+                "registry {host} is not an ECR host (<account>.dkr.ecr.<region>.amazonaws.com), so ECR's token is not sent to it although ecr-repository is set; if {host} is an alias or a VPC endpoint in front of ECR, set `registry-is-ecr: true`; to push there without a login, set `registry-is-ecr: false`; for another registry's login give registry-username and registry-password"
+            ),
         }),
-        (Some(_), _, _) if s.ecr_repository.is_some() => AuthKind::Ecr,
-        (Some(_), _, _) => AuthKind::Anonymous,
+        _ => Ok(AuthKind::Anonymous),
     }
 }
 
@@ -67,7 +137,7 @@ pub struct Access {
 
 async fn open(aws: &Aws, plan: &AppPlan) -> Result<Access> {
     let s = &plan.settings;
-    match auth_kind(s) {
+    match auth_kind(s)? {
         AuthKind::Ecr => {
             let login = ecr::login(aws).await?;
             let host = plan
@@ -77,7 +147,7 @@ async fn open(aws: &Aws, plan: &AppPlan) -> Result<Access> {
                 .unwrap_or_else(|| login.host.clone());
             Ok(Access {
                 ecr_describes: host == login.host,
-                registry: Registry::new(&host, Some(login.credentials))?,
+                registry: Registry::new(&host, Some(login.credentials))?.own_host_realm_only(),
                 ecr_repository: true,
             })
         }
@@ -219,6 +289,7 @@ pub async fn ensure(
                 reference: reference.clone(),
                 digest: None,
                 built: false,
+                latest: None,
             });
         }
         ImageSource::Existing => (None, None),
@@ -258,6 +329,7 @@ pub async fn ensure(
                     reference,
                     digest: Some(digest),
                     built: false,
+                    latest: None,
                 })
             }
             None => Err(Error::Image {
@@ -273,7 +345,7 @@ pub async fn ensure(
         println!(
             "{reference} already exists ({digest}): reusing it, no build (set `rebuild: true` to build it again)"
         );
-        if img.tags.iter().any(|t| t == "latest") {
+        let latest = if img.tags.iter().any(|t| t == "latest") {
             let manifest = reg
                 .manifest(repo, &digest)
                 .await?
@@ -281,13 +353,15 @@ pub async fn ensure(
                     image: reference.clone(),
                     problem: format!("the registry lost the manifest {digest} while it was read"),
                 })?;
-            reg.put_tag(repo, "latest", &manifest).await?;
-            println!("moved {host}/{repo}:latest to {digest}");
-        }
+            Some(pending_latest(reg, repo, manifest))
+        } else {
+            None
+        };
         return Ok(ImageOutcome {
             reference,
             digest: Some(digest),
             built: false,
+            latest,
         });
     }
 
@@ -308,10 +382,17 @@ pub async fn ensure(
         credentials: reg.credentials().map(|c| (host.clone(), c.clone())),
     };
     build::build(&engine, &request, cancel).await?;
+    // `latest` waits for the deploy: it is put on the manifest once the deploy succeeded.
+    let now: Vec<String> = img
+        .tags
+        .iter()
+        .filter(|t| *t != "latest")
+        .cloned()
+        .collect();
     build::push(
         &engine.docker,
         &repository_ref,
-        &img.tags,
+        &now,
         reg.credentials(),
         &host,
         cancel,
@@ -329,12 +410,32 @@ pub async fn ensure(
         reg.put_tag(repo, CACHE_TAG, &manifest).await?;
         println!("registry cache: {repository_ref}:{CACHE_TAG} now holds this build's cache");
     }
-    println!("pushed {}: {}", img.tags.join(", "), manifest.digest);
+    for tag in &now {
+        verify_tag(reg, repo, tag, &manifest.digest).await?;
+    }
+    println!(
+        "pushed {} (each read back: {})",
+        now.join(", "),
+        manifest.digest
+    );
+    let digest = manifest.digest.clone();
+    let latest = (now.len() < img.tags.len()).then(|| pending_latest(reg, repo, manifest));
     Ok(ImageOutcome {
         reference,
-        digest: Some(manifest.digest),
+        digest: Some(digest),
         built: true,
+        latest,
     })
+}
+
+/// `latest` for `manifest`, to be moved after the deploy.
+fn pending_latest(reg: &Registry, repository: &str, manifest: registry::Manifest) -> PendingTag {
+    PendingTag {
+        registry: reg.clone(),
+        repository: repository.to_string(),
+        tag: "latest".into(),
+        manifest,
+    }
 }
 
 /// The registry host for the plan, read-only: the `registry` input, or the account's ECR
@@ -363,35 +464,80 @@ mod tests {
 
     #[test]
     fn the_login_is_ecr_unless_the_registry_is_another_one() {
-        assert_eq!(auth_kind(&settings(&[])), AuthKind::Ecr);
+        let kind = |raw: &[(&str, &str)]| auth_kind(&settings(raw));
+        assert_eq!(kind(&[]).unwrap(), AuthKind::Ecr);
         assert_eq!(
-            auth_kind(&settings(&[(
-                "registry",
-                "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-            )])),
+            kind(&[("registry", "123456789012.dkr.ecr.us-east-1.amazonaws.com")]).unwrap(),
             AuthKind::Ecr
         );
         assert_eq!(
-            auth_kind(&settings(&[("registry", "ghcr.io")])),
+            kind(&[(
+                "registry",
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
+            )])
+            .unwrap(),
+            AuthKind::Ecr
+        );
+        assert_eq!(
+            kind(&[("registry", "ghcr.io")]).unwrap(),
             AuthKind::Anonymous
         );
         assert_eq!(
-            auth_kind(&settings(&[
+            kind(&[
                 ("registry", "ghcr.io"),
                 ("registry-username", "me"),
                 ("registry-password", "pw"),
-            ])),
+                ("ecr-repository", "web1"),
+            ])
+            .unwrap(),
             AuthKind::Basic(Credentials {
                 username: "me".into(),
                 password: Secret::new("pw"),
             })
         );
+    }
+
+    #[test]
+    fn ecrs_token_goes_to_another_host_only_when_the_user_says_it_is_in_front_of_ecr() {
+        let kind = |raw: &[(&str, &str)]| auth_kind(&settings(raw));
         assert_eq!(
-            auth_kind(&settings(&[
-                ("registry", "127.0.0.1:5000"),
+            kind(&[
+                ("registry", "registry.internal.example"),
                 ("ecr-repository", "web1"),
-            ])),
+                ("registry-is-ecr", "true"),
+            ])
+            .unwrap(),
             AuthKind::Ecr
         );
+        assert_eq!(
+            kind(&[
+                ("registry", "127.0.0.1:5000"),
+                ("ecr-repository", "web1"),
+                ("registry-is-ecr", "false"),
+            ])
+            .unwrap(),
+            AuthKind::Anonymous
+        );
+        // Before, `ecr-repository` alone sent the token to any host: now it is refused.
+        let err = kind(&[
+            ("registry", "registry.evil.example"),
+            ("ecr-repository", "web1"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("registry registry.evil.example is not an ECR host")
+                && err.contains("registry-is-ecr: true"),
+            "{err}"
+        );
+        let err = kind(&[
+            ("registry", "registry.internal.example"),
+            ("registry-is-ecr", "true"),
+            ("registry-username", "me"),
+            ("registry-password", "pw"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("give one or the other"), "{err}");
     }
 }

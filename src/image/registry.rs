@@ -32,6 +32,8 @@ pub struct Registry {
     host: String,
     base: String,
     credentials: Option<Credentials>,
+    /// The credentials go to no token service but one on the registry's own host (ECR's token).
+    own_host_realm_only: bool,
     http: reqwest::Client,
 }
 
@@ -47,11 +49,45 @@ pub struct Manifest {
 /// for 127.0.0.0/8 by default), HTTPS for everything else.
 pub fn scheme(host: &str) -> &'static str {
     let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    if name == "localhost" || name.starts_with("127.") || name == "[::1]" {
-        "http"
-    } else {
-        "https"
+    if is_loopback(name) { "http" } else { "https" }
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`: a name that never leaves the machine.
+fn is_loopback(name: &str) -> bool {
+    name == "localhost" || name.starts_with("127.") || name == "[::1]" || name == "::1"
+}
+
+/// Why a Bearer challenge's token service may not have this run's credentials, or `None` when
+/// it may. It must speak HTTPS (plain HTTP only on loopback, like the registry itself), so that
+/// no password crosses the network in the clear; with `own_host_only` (ECR's token, which opens
+/// the AWS account's registry) it must also be the registry's own host and port. Credentials the
+/// user gave for a registry may go to the token service it names on another host (Docker Hub's
+/// is auth.docker.io): that registry was sent them already with the first request.
+pub fn realm_refusal(
+    registry_host: &str,
+    realm: &reqwest::Url,
+    own_host_only: bool,
+) -> Option<String> {
+    let realm_host = realm.host_str().unwrap_or_default();
+    let secure = realm.scheme() == "https" || (realm.scheme() == "http" && is_loopback(realm_host));
+    if !secure {
+        return Some(format!(
+            "its token service {realm} is not HTTPS, and credentials are never sent in the clear"
+        ));
     }
+    if !own_host_only {
+        return None;
+    }
+    let same = reqwest::Url::parse(&format!("{}://{registry_host}/", scheme(registry_host)))
+        .is_ok_and(|own| {
+            own.host_str() == realm.host_str()
+                && own.port_or_known_default() == realm.port_or_known_default()
+        });
+    (!same).then(|| {
+        format!(
+            "its token service {realm} is not on {registry_host} itself, and ECR's token goes only to the registry's own host"
+        )
+    })
 }
 
 /// Checks a tag against the Distribution spec's rule (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
@@ -109,8 +145,16 @@ impl Registry {
             host: host.to_string(),
             base: format!("{}://{host}", scheme(host)),
             credentials,
+            own_host_realm_only: false,
             http,
         })
+    }
+
+    /// Sends the credentials to no token service but one on the registry's own host (ECR's
+    /// token, see [`realm_refusal`]).
+    pub fn own_host_realm_only(mut self) -> Registry {
+        self.own_host_realm_only = true;
+        self
     }
 
     /// The host this client talks to.
@@ -191,8 +235,23 @@ impl Registry {
         }
         let token_url =
             reqwest::Url::parse_with_params(&realm, &query).map_err(|_| self.refused(image))?;
-        let token: serde_json::Value = self
-            .basic(self.http.get(token_url))
+        let token_request = self.http.get(token_url.clone());
+        let token_request = match &self.credentials {
+            None => token_request,
+            Some(_) => {
+                if let Some(why) = realm_refusal(&self.host, &token_url, self.own_host_realm_only) {
+                    return Err(Error::Image {
+                        image: image.to_string(),
+                        problem: format!(
+                            "the registry {} asks for a token, but {why}: no credentials were sent to it; check the registry input (and registry-is-ecr)",
+                            self.host
+                        ),
+                    });
+                }
+                self.basic(token_request)
+            }
+        };
+        let token: serde_json::Value = token_request
             .send()
             .await
             .map_err(unreachable)?
@@ -371,6 +430,43 @@ mod tests {
             "https"
         );
         assert_eq!(scheme("ghcr.io"), "https");
+    }
+
+    #[test]
+    fn a_token_service_gets_credentials_only_over_https_and_ecrs_only_on_the_registrys_host() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let reg = "registry.example";
+        // The registry's own host over https: always.
+        assert_eq!(
+            realm_refusal(reg, &url("https://registry.example/token"), true),
+            None
+        );
+        assert_eq!(
+            realm_refusal(reg, &url("https://registry.example:443/t"), true),
+            None
+        );
+        // Another host: the user's credentials may go (Docker Hub), ECR's never.
+        let other = url("https://auth.example/token");
+        assert_eq!(realm_refusal(reg, &other, false), None);
+        let why = realm_refusal(reg, &other, true).unwrap();
+        assert!(why.contains("not on registry.example itself"), "{why}");
+        // Another port of the same host is another service.
+        assert!(realm_refusal(reg, &url("https://registry.example:8443/t"), true).is_some());
+        // Plain HTTP: never, but on loopback (the local test registry).
+        for own_host_only in [false, true] {
+            let why = realm_refusal(reg, &url("http://registry.example/token"), own_host_only);
+            assert!(why.is_some_and(|w| w.contains("not HTTPS")));
+        }
+        assert_eq!(
+            realm_refusal("127.0.0.1:5000", &url("http://127.0.0.1:5000/token"), true),
+            None
+        );
+        assert!(
+            realm_refusal("127.0.0.1:5000", &url("http://127.0.0.1:5001/token"), true).is_some()
+        );
+        assert!(
+            realm_refusal("127.0.0.1:5000", &url("http://localhost:5000/token"), true).is_some()
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Everything the runner reads from the log is written here, nowhere else.
 
 use std::io::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Escapes a workflow command's message (`%`, CR, LF), as the runner's toolkit does.
@@ -26,34 +27,100 @@ pub fn mask_lines(secret: &str) -> Vec<String> {
         .collect()
 }
 
-/// Masks every secret before anything else is printed.
+/// Masks every secret before anything else is printed, and hands it to the one redactor, so
+/// no message, summary or output built later carries it either.
 pub fn mask(secrets: &[String]) {
-    let mut out = std::io::stdout().lock();
-    for s in secrets {
-        for line in mask_lines(s) {
-            let _ = writeln!(out, "{line}");
-        }
-    }
-    let _ = out.flush();
+    crate::report::redact::remember(secrets);
+    let lines: Vec<String> = secrets.iter().flat_map(|s| mask_lines(s)).collect();
+    commands(&lines);
 }
 
 /// A warning annotation: reporters use it so that their failures never fail the deploy.
 pub fn warning(message: &str) {
-    println!("::warning::{}", escape_data(message));
+    commands(&[format!("::warning::{}", escape_data(message))]);
 }
 
 /// A notice annotation.
 pub fn notice(message: &str) {
-    println!("::notice::{}", escape_data(message));
+    commands(&[format!("::notice::{}", escape_data(message))]);
 }
 
 /// The one error annotation of a failed run.
 pub fn error(title: &str, message: &str) {
-    println!(
+    commands(&[format!(
         "::error title={}::{}",
         escape_property(title),
         escape_data(message)
-    );
+    )]);
+}
+
+/// The token of the open `::stop-commands::` window and how many holders keep it open.
+static STOPPED: Mutex<Option<(String, usize)>> = Mutex::new(None);
+
+/// The lines that issue `commands` to the runner: as they are, or, while a stop-commands
+/// window is open, between a resume (`::<token>::`) and a new `::stop-commands::<token>`.
+pub fn command_lines(stopped: Option<&str>, commands: &[String]) -> Vec<String> {
+    match stopped {
+        None => commands.to_vec(),
+        Some(token) => std::iter::once(format!("::{token}::"))
+            .chain(commands.iter().cloned())
+            .chain(std::iter::once(format!("::stop-commands::{token}")))
+            .collect(),
+    }
+}
+
+/// Writes workflow commands. Inside a stop-commands window (a build is printing its own
+/// output) they are wrapped so that the runner still reads them: a mask or a warning of
+/// another app running at the same time must not be lost.
+fn commands(lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let stopped = STOPPED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = std::io::stdout().lock();
+    for line in command_lines(stopped.as_ref().map(|(t, _)| t.as_str()), lines) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}
+
+/// Keeps the runner from reading workflow commands while text from outside is printed (a
+/// build's `RUN` output could print `::add-mask::`, `::error::` or `::stop-commands::`): opens
+/// `::stop-commands::<token>` now and resumes with `::<token>::` when the last holder drops.
+/// Concurrent builds share one window; the token must be unpredictable (a random id).
+#[must_use = "commands resume when this guard is dropped"]
+pub struct StopCommands(());
+
+impl StopCommands {
+    /// Opens the window with `token`, or joins the one already open.
+    pub fn start(token: &str) -> StopCommands {
+        let mut stopped = STOPPED.lock().unwrap_or_else(|e| e.into_inner());
+        match stopped.as_mut() {
+            Some((_, holders)) => *holders += 1,
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "::stop-commands::{token}");
+                let _ = out.flush();
+                *stopped = Some((token.to_string(), 1));
+            }
+        }
+        StopCommands(())
+    }
+}
+
+impl Drop for StopCommands {
+    fn drop(&mut self) {
+        let mut stopped = STOPPED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, holders)) = stopped.as_mut() {
+            *holders -= 1;
+            if *holders == 0 {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "::{token}::");
+                let _ = out.flush();
+                *stopped = None;
+            }
+        }
+    }
 }
 
 /// Whether log groups are written: off while several apps run at once, because the runner's
@@ -83,7 +150,7 @@ impl Group {
                 .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok();
         if written {
-            println!("::group::{}", escape_data(title));
+            commands(&[format!("::group::{}", escape_data(title))]);
         }
         Group { written }
     }
@@ -92,7 +159,7 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         if self.written {
-            println!("::endgroup::");
+            commands(&["::endgroup::".to_string()]);
             OPEN.store(false, Ordering::SeqCst);
         }
     }
@@ -116,6 +183,21 @@ mod tests {
         let _outer = Group::start("outer");
         let inner = Group::start("inner");
         assert!(!inner.written);
+    }
+
+    #[test]
+    fn commands_inside_a_stop_commands_window_are_wrapped_in_a_resume_and_a_new_stop() {
+        let cmds = vec!["::add-mask::x".to_string(), "::warning::w".to_string()];
+        assert_eq!(command_lines(None, &cmds), cmds);
+        assert_eq!(
+            command_lines(Some("tok123"), &cmds),
+            vec![
+                "::tok123::",
+                "::add-mask::x",
+                "::warning::w",
+                "::stop-commands::tok123"
+            ]
+        );
     }
 
     #[test]

@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::report::Report;
-use crate::report::http::{Http, Post};
-use crate::report::notify::{
+use crate::report::facts::{
     Fact, app_facts, headline, rollback_lines, run_facts, status_colour, truncate,
 };
+use crate::report::http::{Http, Post};
 
 /// Discord's limits: title 256, description 4096, 25 fields, field value 1024, and 6000
 /// characters for the whole embed; the description is kept well under its own limit so the

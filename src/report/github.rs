@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::plan::Plan;
+use crate::report::facts::{apps_line, display_version, status_words, truncate};
 use crate::report::http::{Http, Post};
-use crate::report::notify::{apps_line, display_version, status_words, truncate};
 use crate::report::{Report, RunInfo, Status};
 
 /// GitHub rejects descriptions longer than 140 characters.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::report::redact::Redactor;
 
 /// How long and how often a reporter may try. The defaults keep a dead chat service from
 /// adding more than a few seconds to a deploy.
@@ -57,7 +58,7 @@ pub struct Post<'a> {
 pub struct Http {
     client: Option<reqwest::Client>,
     policy: Policy,
-    secrets: Vec<String>,
+    redactor: Redactor,
 }
 
 /// What one attempt came to, before the retry decision.
@@ -80,7 +81,7 @@ impl Http {
         Http {
             client,
             policy,
-            secrets: secret_forms(secrets),
+            redactor: Redactor::new(secrets),
         }
     }
 
@@ -89,9 +90,9 @@ impl Http {
         self.policy
     }
 
-    /// Removes every known secret from `text`.
+    /// Removes this client's secrets from `text`.
     pub fn redact(&self, text: &str) -> String {
-        redact(text, &self.secrets)
+        self.redactor.text(text)
     }
 
     /// Sends `post`, retrying once when the service asks for it or is briefly down.
@@ -241,35 +242,6 @@ fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
     }
 }
 
-/// The texts to scrub for a set of secrets: each secret, and for a URL also its path (a webhook
-/// URL's token is in the path, and some errors print the path without the host). Longest
-/// first, so a URL is replaced whole before its path is.
-fn secret_forms(secrets: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for s in secrets.into_iter().filter(|s| !s.is_empty()) {
-        let path = s
-            .strip_prefix("https://")
-            .or_else(|| s.strip_prefix("http://"))
-            .and_then(|rest| rest.find('/').map(|i| rest[i..].to_string()))
-            // A bare "/" or "/api" says nothing secret; a webhook path is long.
-            .filter(|p| p.len() >= 12);
-        out.extend(path);
-        out.push(s);
-    }
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out.dedup();
-    out
-}
-
-/// Replaces each secret in `text` with `***`.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s.as_str(), "***");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,17 +292,6 @@ mod tests {
             Attempt::Fail(why) => assert_eq!(why, "HTTP 404: no_service"),
             _ => panic!("expected a failure"),
         }
-    }
-
-    #[test]
-    fn secrets_are_redacted() {
-        assert_eq!(
-            redact(
-                "POST https://hooks.example/T0/B0/XYZ failed",
-                &["https://hooks.example/T0/B0/XYZ".into()]
-            ),
-            "POST *** failed"
-        );
     }
 
     #[test]

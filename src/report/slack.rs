@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::inputs::ReportSettings;
 use crate::plan::Plan;
-use crate::report::http::{Http, Post};
-use crate::report::notify::{
+use crate::report::facts::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
     status_colour, status_emoji, truncate,
 };
+use crate::report::http::{Http, Post};
 use crate::report::{Report, RunInfo};
 
 /// Slack's limits: header text 150, section text 3000, 10 fields per section, 25 elements per
@@ -230,8 +230,11 @@ pub fn failure_thread(report: &Report) -> Option<String> {
     Some(out.join("\n"))
 }
 
-/// Fills `{name}` placeholders of a JSON template with JSON-escaped values. Unknown names and
-/// braces of the JSON itself are left alone; the result must parse as JSON.
+/// Fills `{name}` placeholders of a JSON template with JSON-escaped values. A value is also
+/// mrkdwn-escaped (`&`, `<`, `>`), so a branch named `<!channel>` pings nobody; `{raw.name}`
+/// leaves that out, for a field that is not mrkdwn (a button's `url`) or Slack markup the team
+/// means. Unknown names and braces of the JSON itself are left alone; the result must parse as
+/// JSON.
 pub fn fill_template(
     template: &str,
     vars: &BTreeMap<&'static str, String>,
@@ -241,16 +244,21 @@ pub fn fill_template(
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let name_len = after
+        let (raw, name_start) = match after.strip_prefix("raw.") {
+            Some(a) => (true, a),
+            None => (false, after),
+        };
+        let name_len = name_start
             .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(after.len());
-        let name = &after[..name_len];
+            .unwrap_or(name_start.len());
+        let name = &name_start[..name_len];
         match vars.get(name) {
-            Some(value) if after[name_len..].starts_with('}') => {
-                let quoted = serde_json::to_string(value).unwrap_or_default();
+            Some(value) if name_start[name_len..].starts_with('}') => {
+                let value = if raw { value.clone() } else { escape(value) };
+                let quoted = serde_json::to_string(&value).unwrap_or_default();
                 // Inside a JSON string: the escaped value without its quotes.
                 out.push_str(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or(""));
-                rest = &after[name_len + 1..];
+                rest = &name_start[name_len + 1..];
             }
             _ => {
                 out.push('{');
@@ -502,6 +510,28 @@ mod tests {
         assert_eq!(
             v,
             json!({"text": "web1: line 1\n\"quoted\"", "blocks": [], "x": {"y": "{unknown}"}})
+        );
+    }
+
+    #[test]
+    fn placeholders_are_mrkdwn_escaped_unless_asked_for_raw() {
+        let vars = BTreeMap::from([
+            ("ref", "release/<!channel>&co".to_string()),
+            ("run_url", "https://ci.example/run?a=1&b=2".to_string()),
+        ]);
+        let v = fill_template(
+            r#"{"text": "{ref} <{run_url}|run>", "raw": "{raw.ref}", "url": "{raw.run_url}", "x": "{raw.unknown} {raw.}"}"#,
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "text": "release/&lt;!channel&gt;&amp;co <https://ci.example/run?a=1&amp;b=2|run>",
+                "raw": "release/<!channel>&co",
+                "url": "https://ci.example/run?a=1&b=2",
+                "x": "{raw.unknown} {raw.}",
+            })
         );
     }
 

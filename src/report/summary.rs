@@ -7,13 +7,24 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::report::Report;
-use crate::report::notify::{
+use crate::report::facts::{
     deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
     task_definition_revision,
 };
 
-/// Escapes text for a Markdown table cell.
+/// Escapes text from outside (branch names, actors, errors) for the summary's Markdown: HTML
+/// (`&`, `<`, `>`, which GitHub would read as tags), and for a table cell `|` and newlines.
 fn cell(s: &str) -> String {
+    code_cell(
+        &s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+    )
+}
+
+/// Escapes text for a code span in a table cell: no HTML is read inside one (an entity would
+/// show as written), so only `|` and newlines.
+fn code_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
@@ -33,7 +44,7 @@ fn context_line(report: &Report) -> Option<String> {
         parts.push(format!("by {}", cell(a)));
     }
     if let Some(r) = &run.git_ref {
-        parts.push(format!("`{}`", cell(r)));
+        parts.push(format!("`{}`", code_cell(r).replace('`', "'")));
     }
     match (&run.sha, &run.commit_url) {
         (Some(sha), Some(url)) => parts.push(format!("commit [`{}`]({url})", short_sha(sha))),
@@ -75,7 +86,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
         for a in &report.apps {
             let code = |v: Option<&str>| {
-                v.map(|v| format!("`{}`", cell(v).replace('`', "'")))
+                v.map(|v| format!("`{}`", code_cell(v).replace('`', "'")))
                     .unwrap_or_default()
             };
             let _ = writeln!(
@@ -161,4 +172,54 @@ pub fn write(path: Option<&Path>, report: &Report) -> Result<()> {
             path: p.to_path_buf(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{AppReport, RunInfo, Status};
+
+    #[test]
+    fn text_from_outside_is_html_escaped_and_code_spans_stay_literal() {
+        let report = Report {
+            run: RunInfo {
+                actor: Some("<img src=x onerror=alert(1)>".into()),
+                git_ref: Some("refs/heads/<b>x</b>|y".into()),
+                ..Default::default()
+            },
+            trigger: Some("PR #1 merged: release/<details> → main & more".into()),
+            apps: vec![AppReport {
+                app: "web1".into(),
+                version: Some("1.0.0<script>".into()),
+                image: Some("reg/<x>:1".into()),
+                status: Some(Status::Failed),
+                steps: vec!["step </details><h1>big</h1>".into()],
+                rollback: Some("rolled <back>".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let md = render(&report);
+        assert!(md.contains("by &lt;img src=x onerror=alert(1)&gt;"), "{md}");
+        assert!(
+            md.contains("release/&lt;details&gt; → main &amp; more"),
+            "{md}"
+        );
+        assert!(md.contains("| 1.0.0&lt;script&gt; |"), "{md}");
+        assert!(
+            md.contains("- step &lt;/details&gt;&lt;h1&gt;big&lt;/h1&gt;"),
+            "{md}"
+        );
+        assert!(md.contains("- rolled &lt;back&gt;"), "{md}");
+        // Inside code spans nothing is read as HTML: the text stays as it is, pipes escaped.
+        assert!(md.contains("`refs/heads/<b>x</b>\\|y`"), "{md}");
+        assert!(md.contains("`reg/<x>:1`"), "{md}");
+        for tag in ["<img", "<script", "<h1>", "<b>x", "</details><h1>"] {
+            let outside_code = md
+                .lines()
+                .filter(|l| !l.contains('`'))
+                .any(|l| l.contains(tag));
+            assert!(!outside_code, "{tag} left as HTML:\n{md}");
+        }
+    }
 }

@@ -95,6 +95,7 @@ async fn the_action_image_run_as_the_runner_runs_it_builds_pushes_and_deploys_an
     let step = step.envs(aws(&moto)).envs([
         ("INPUT_REGISTRY", host.as_str()),
         ("INPUT_ECR-REPOSITORY", "web1"),
+        ("INPUT_REGISTRY-IS-ECR", "true"),
         ("INPUT_CREATE-REPOSITORY", "true"),
         ("INPUT_CLUSTER", "prod"),
         ("INPUT_SERVICE", "web1"),

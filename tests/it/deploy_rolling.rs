@@ -49,12 +49,17 @@ fn ecs_client(moto: &MotoServer) -> Client {
 
 /// Runs the binary for a workflow_dispatch of the monorepo fixture with `inputs`.
 fn deploy_bin(moto: &MotoServer, inputs: &[(&str, &str)]) -> BinOutput {
+    deploy_bin_in(&fixture("monorepo"), moto, inputs)
+}
+
+/// [`deploy_bin`] in another workspace.
+fn deploy_bin_in(workspace: &Path, moto: &MotoServer, inputs: &[(&str, &str)]) -> BinOutput {
     let mut r = BinRun::new()
         .cwd(repo_root())
         .envs(aws_env(&moto.endpoint()))
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("GITHUB_WORKSPACE", fixture("monorepo"))
+        .env("GITHUB_WORKSPACE", workspace)
         .env("GITHUB_EVENT_NAME", "workflow_dispatch")
         .env(
             "GITHUB_EVENT_PATH",
@@ -1474,7 +1479,7 @@ async fn the_config_form_deploys_its_apps_together_and_one_failing_does_not_stop
     let ecs = ecs_client(&moto);
     let web1 = create_bridge_service_named(&ecs, "web1").await;
     let web2 = create_bridge_service_named(&ecs, "web2").await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = config_workspace();
     let config = dir.path().join("ecs-deploy.yml");
     std::fs::write(
         &config,
@@ -1500,7 +1505,8 @@ apps:
         ),
     )
     .unwrap();
-    let out = deploy_bin(
+    let out = deploy_bin_in(
+        dir.path(),
         &moto,
         &[("config", config.to_str().unwrap()), ("app", "all")],
     );
@@ -1588,6 +1594,22 @@ async fn create_two_container_service(ecs: &Client) -> String {
     arn
 }
 
+/// A workspace for a config file written by the test: web1's and web2's package.json as in the
+/// monorepo (a config file, like every input path, must be inside the workspace).
+fn config_workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for app in ["web1", "web2"] {
+        let to = dir.path().join("apps").join(app);
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(
+            fixture("monorepo/apps").join(app).join("package.json"),
+            to.join("package.json"),
+        )
+        .unwrap();
+    }
+    dir
+}
+
 fn two_apps_one_service_config(dir: &Path, worker_extra: &str) -> PathBuf {
     let config = dir.join("ecs-deploy.yml");
     std::fs::write(
@@ -1618,13 +1640,14 @@ async fn apps_of_the_config_deploying_one_service_get_one_revision_with_each_ima
     let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
     let ecs = ecs_client(&moto);
     let first = create_two_container_service(&ecs).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = config_workspace();
     let config = two_apps_one_service_config(
         dir.path(),
         "    container-name: worker\n    environment-variables: |\n      QUEUE=orders",
     );
     // The dry run shows one diff with both images, under the app that leads.
-    let dry = deploy_bin(
+    let dry = deploy_bin_in(
+        dir.path(),
         &moto,
         &[
             ("config", config.to_str().unwrap()),
@@ -1650,7 +1673,8 @@ async fn apps_of_the_config_deploying_one_service_get_one_revision_with_each_ima
     );
     assert_eq!(revisions(&ecs, "shop").await, vec![first.clone()]);
 
-    let out = deploy_bin(
+    let out = deploy_bin_in(
+        dir.path(),
         &moto,
         &[("config", config.to_str().unwrap()), ("app", "all")],
     );
@@ -1713,7 +1737,7 @@ async fn apps_of_one_service_without_their_own_containers_or_with_other_settings
     let moto = MotoServer::start();
     let ecs = ecs_client(&moto);
     let first = create_two_container_service(&ecs).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = config_workspace();
     for (extra, expect) in [
         (
             "    container-name: web1",
@@ -1729,7 +1753,8 @@ async fn apps_of_one_service_without_their_own_containers_or_with_other_settings
         ),
     ] {
         let config = two_apps_one_service_config(dir.path(), extra);
-        let out = deploy_bin(
+        let out = deploy_bin_in(
+            dir.path(),
             &moto,
             &[("config", config.to_str().unwrap()), ("app", "all")],
         );

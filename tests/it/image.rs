@@ -4,12 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::bin::SECRET_MARKS;
 use crate::support::registry::{LocalImages, remove_local_images};
-use crate::support::{BinOutput, BinRun, MotoServer, Registry, aws_env, fixture, sdk_config};
+use crate::support::{
+    BinOutput, BinRun, MotoServer, Registry, aws_env, fixture, recording_server, sdk_config,
+};
 use aws_sdk_ecr::types::ImageTagMutability;
+use base64::Engine as _;
 use ecs_deploy::aws::Aws;
 use ecs_deploy::image::{build, ecr};
 use ecs_deploy::inputs::CreateRepository;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
 const MOTO_USER: &str = "AWS";
@@ -204,7 +210,7 @@ fn build_workspace(dockerfile_dir: &str) -> (tempfile::TempDir, PathBuf) {
     )
     .expect("copy Dockerfile");
     std::fs::copy(fixture("build/package.json"), ws.join("package.json")).expect("package.json");
-    if dockerfile_dir == "secret" {
+    if dockerfile_dir.starts_with("secret") {
         std::fs::copy("/bin/busybox", ws.join("busybox"))
             .expect("a static busybox at /bin/busybox (Debian package busybox-static)");
     }
@@ -221,6 +227,7 @@ fn web1_is_built_every_tag_pushed_and_the_digest_output_is_the_registrys_then_a_
     let env = [
         ("INPUT_REGISTRY", host.as_str()),
         ("INPUT_ECR-REPOSITORY", "web1"),
+        ("INPUT_REGISTRY-IS-ECR", "true"),
         ("INPUT_CREATE-REPOSITORY", "true"),
     ];
     let first = run(
@@ -437,6 +444,241 @@ fn a_run_in_a_from_scratch_image_fails_with_exit_1_and_the_builds_own_error() {
     );
 }
 
+#[tokio::test]
+async fn a_run_that_prints_a_build_secret_and_fails_shows_it_nowhere_and_its_workflow_commands_are_text()
+ {
+    let registry = Registry::start();
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let chat = recording_server().await;
+    let (_dir, ws) = build_workspace("secret-printed");
+    let secret = "s3cr3t-value-0451";
+    assert!(
+        SECRET_MARKS.contains(&secret),
+        "the harness scans every run for it"
+    );
+    let slack = format!("{}/services/T0000/B0000/slackHOOKsecret42", chat.uri());
+    let discord = format!("{}/api/webhooks/1234/discordHOOKsecret42", chat.uri());
+    for (at, id) in [("", 42), ("/42/statuses", 1)] {
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/acme/shop/deployments{at}")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({ "id": id })))
+            .mount(&chat)
+            .await;
+    }
+    let out = run(
+        &ws,
+        "pr-merged-release-web1.json",
+        "http://127.0.0.1:9",
+        &[
+            ("INPUT_REGISTRY", host.as_str()),
+            ("INPUT_BUILD-SECRETS", &format!("token={secret}")),
+            ("INPUT_SLACK-WEBHOOK-URL", &slack),
+            ("INPUT_DISCORD-WEBHOOK-URL", &discord),
+            ("INPUT_GITHUB-TOKEN", "ghs_githubTOKENsecret42"),
+            ("GITHUB_API_URL", &chat.uri()),
+        ],
+    );
+    // The harness already found the secret in no log line, output or summary line.
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("failed"), "{out}");
+    // The line is there, redacted, in the log, the error, the summary and `results`.
+    let redacted = "the token is ***";
+    assert!(out.stdout.contains(&format!("   {redacted}")), "{out}");
+    let error_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error"))
+        .unwrap_or_default();
+    assert!(error_line.contains(redacted), "{out}");
+    assert!(out.summary.contains(redacted), "{}", out.summary);
+    assert!(
+        out.output("results").is_some_and(|r| r.contains(redacted)),
+        "{out}"
+    );
+    // Slack and Discord each got the failure with the build's last lines, redacted.
+    let bodies: Vec<(String, String)> = chat
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            (
+                r.url.path().to_string(),
+                String::from_utf8_lossy(&r.body).into_owned(),
+            )
+        })
+        .collect();
+    for hook in ["slackHOOKsecret42", "discordHOOKsecret42"] {
+        let sent: Vec<&String> = bodies
+            .iter()
+            .filter(|(p, _)| p.ends_with(hook))
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(sent.len(), 1, "{hook}: {bodies:?}");
+        assert!(sent[0].contains(redacted), "{hook}: {}", sent[0]);
+    }
+    // GitHub's deployment was set in progress, then to failure.
+    let states: Vec<&String> = bodies
+        .iter()
+        .filter(|(p, _)| p.ends_with("/deployments/42/statuses"))
+        .map(|(_, b)| b)
+        .collect();
+    assert!(
+        states.len() == 2 && states[1].contains(r#""state":"failure""#),
+        "{bodies:?}"
+    );
+    for (p, body) in &bodies {
+        assert!(!body.contains(secret), "the secret reached {p}: {body}");
+    }
+    // The build's own `::error::` and `::add-mask::` are printed inside a stop-commands window,
+    // so the runner shows them as text; the window is closed before the action's own error.
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    let stop = lines
+        .iter()
+        .position(|l| l.starts_with("::stop-commands::"))
+        .unwrap_or_else(|| panic!("no stop-commands:\n{out}"));
+    let token = lines[stop].trim_start_matches("::stop-commands::");
+    assert!(token.len() >= 20, "a random token: {token:?}");
+    let resume = lines
+        .iter()
+        .rposition(|l| *l == format!("::{token}::"))
+        .unwrap_or_else(|| panic!("commands never resumed:\n{out}"));
+    for printed in ["::error::from the build", "::add-mask::the"] {
+        let i = at(printed).unwrap_or_else(|| panic!("{printed} not printed:\n{out}"));
+        assert!(
+            stop < i && i < resume,
+            "{printed} outside the window:\n{out}"
+        );
+    }
+    let own_error = lines
+        .iter()
+        .position(|l| l.starts_with("::error title="))
+        .unwrap_or_default();
+    assert!(resume < own_error, "{out}");
+}
+
+/// A registry stand-in on 127.0.0.1 that answers `GET /v2/` with 401 (with `challenge` as its
+/// `WWW-Authenticate` when given) and records every request, `Authorization` included.
+async fn recording_registry(challenge: Option<&str>) -> MockServer {
+    let server = MockServer::start().await;
+    let mut refused = ResponseTemplate::new(401);
+    if let Some(c) = challenge {
+        refused = refused.insert_header("WWW-Authenticate", c);
+    }
+    Mock::given(method("GET"))
+        .and(path("/v2/"))
+        .respond_with(refused)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The `user:password` pairs of the Basic `Authorization` headers a server received.
+async fn basic_logins(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.headers.get("authorization"))
+        .filter_map(|v| v.to_str().ok()?.strip_prefix("Basic ").map(str::to_string))
+        .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}
+
+/// web1's release to `registry` with `ecr-repository: web1` and `extra` inputs, moto playing
+/// ECR: a run that must fail before any build. Returns the whole log.
+fn failed_release_to(registry: &MockServer, moto: &MotoServer, extra: &[(&str, &str)]) -> String {
+    let host = registry.address().to_string();
+    let mut env = vec![
+        ("INPUT_REGISTRY", host.as_str()),
+        ("INPUT_ECR-REPOSITORY", "web1"),
+    ];
+    env.extend_from_slice(extra);
+    let out = run(
+        &fixture("monorepo"),
+        "pr-merged-release-web1.json",
+        &moto.endpoint(),
+        &env,
+    );
+    out.assert_code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(!all.contains("build context"), "nothing was built:\n{out}");
+    all
+}
+
+#[tokio::test]
+async fn ecrs_token_is_never_sent_to_a_registry_host_that_is_not_ecr() {
+    let moto = MotoServer::start();
+    let fake = recording_registry(None).await;
+    let host = fake.address().to_string();
+
+    // `ecr-repository` once sent ECR's token to any host: now the plan stops, naming the host
+    // and the input, before any request leaves.
+    let log = failed_release_to(&fake, &moto, &[]);
+    assert!(
+        log.contains(&format!("registry {host} is not an ECR host"))
+            && log.contains("registry-is-ecr: true"),
+        "{log}"
+    );
+    let seen = fake.received_requests().await.unwrap_or_default();
+    assert!(seen.is_empty(), "the host was contacted: {seen:?}");
+
+    // With the registry's own login, the host gets that login and never ECR's token.
+    let log = failed_release_to(
+        &fake,
+        &moto,
+        &[
+            ("INPUT_REGISTRY-USERNAME", "deployer"),
+            ("INPUT_REGISTRY-PASSWORD", "registry-pass-77"),
+        ],
+    );
+    assert!(
+        log.contains(&format!("the registry {host} refused the credentials")),
+        "{log}"
+    );
+    let logins = basic_logins(&fake).await;
+    assert!(!logins.is_empty(), "the login was tried");
+    for login in &logins {
+        assert_eq!(login, "deployer:registry-pass-77");
+        assert!(!login.contains(MOTO_PASSWORD));
+    }
+}
+
+#[tokio::test]
+async fn a_token_service_on_another_host_never_gets_ecrs_token() {
+    let moto = MotoServer::start();
+    let elsewhere = recording_server().await;
+    let realm = format!("{}/token", elsewhere.uri());
+    let challenge = format!(r#"Bearer realm="{realm}",service="registry""#);
+    let fake = recording_registry(Some(&challenge)).await;
+    let host = fake.address().to_string();
+    let log = failed_release_to(
+        &fake,
+        &moto,
+        &[
+            ("INPUT_REGISTRY-IS-ECR", "true"),
+            ("INPUT_CREATE-REPOSITORY", "true"),
+        ],
+    );
+    assert!(
+        log.contains(&format!("its token service {realm}"))
+            && log.contains(&format!("is not on {host} itself"))
+            && log.contains("no credentials were sent"),
+        "{log}"
+    );
+    // The host declared to be in front of ECR got ECR's login; the other host got nothing.
+    assert_eq!(
+        basic_logins(&fake).await,
+        vec![format!("{MOTO_USER}:{MOTO_PASSWORD}")]
+    );
+    let asked = elsewhere.received_requests().await.unwrap_or_default();
+    assert!(asked.is_empty(), "the token service was asked: {asked:?}");
+}
+
 #[test]
 fn a_requested_version_that_was_never_pushed_fails_naming_the_repository_and_tag_before_deploying()
 {
@@ -452,6 +694,7 @@ fn a_requested_version_that_was_never_pushed_fails_naming_the_repository_and_tag
             ("INPUT_APP", "web1"),
             ("INPUT_REGISTRY", host.as_str()),
             ("INPUT_ECR-REPOSITORY", "web1"),
+            ("INPUT_REGISTRY-IS-ECR", "true"),
             ("INPUT_CREATE-REPOSITORY", "true"),
             ("INPUT_CLUSTER", "prod"),
             ("INPUT_SERVICE", "web1"),
@@ -511,6 +754,7 @@ fn a_missing_ecr_repository_is_an_error_naming_it_unless_create_repository_is_se
         &[
             ("INPUT_REGISTRY", host.as_str()),
             ("INPUT_ECR-REPOSITORY", "web1"),
+            ("INPUT_REGISTRY-IS-ECR", "true"),
         ],
     );
     out.assert_code(1);
@@ -535,6 +779,7 @@ fn a_second_build_with_the_registry_cache_takes_its_steps_from_the_cache() {
     let env = [
         ("INPUT_REGISTRY", host.as_str()),
         ("INPUT_ECR-REPOSITORY", "web1"),
+        ("INPUT_REGISTRY-IS-ECR", "true"),
         ("INPUT_CREATE-REPOSITORY", "true"),
         ("INPUT_CACHE", "registry"),
         ("INPUT_REBUILD", "true"),
@@ -684,4 +929,99 @@ async fn an_unreachable_docker_socket_is_an_error_naming_the_socket() {
         text.contains("cannot reach the engine at /nonexistent/docker.sock"),
         "{text}"
     );
+}
+
+/// moto: cluster prod and service web1 (container web1) on the EC2 launch type, with no
+/// instances: RunTask fails there, which makes a deploy fail after the image was pushed.
+async fn moto_web1_service(aws: &Aws) {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    aws.ecs
+        .create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .expect("cluster");
+    let td = aws
+        .ecs
+        .register_task_definition()
+        .family("web1")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web1")
+                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("task definition");
+    let arn = td
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_string();
+    aws.ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("web1")
+        .task_definition(arn)
+        .desired_count(1)
+        .send()
+        .await
+        .expect("service");
+}
+
+#[test]
+fn latest_moves_only_once_the_deploy_succeeded() {
+    let moto = MotoServer::start();
+    let registry = Registry::start_with_auth(MOTO_USER, MOTO_PASSWORD);
+    let host = registry.host();
+    let _cleanup = LocalImages(format!("{host}/"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
+    rt.block_on(moto_web1_service(&aws));
+    let (_dir, ws) = unique_web1_workspace();
+    let base = [
+        ("INPUT_REGISTRY", host.as_str()),
+        ("INPUT_REGISTRY-IS-ECR", "true"),
+        ("INPUT_ECR-REPOSITORY", "web1"),
+        ("INPUT_CREATE-REPOSITORY", "true"),
+        ("INPUT_CLUSTER", "prod"),
+        ("INPUT_SERVICE", "web1"),
+    ];
+    // The deploy fails after the push (moto cannot run the one-off task on EC2 without
+    // instances): the version and sha- tags are pushed, `latest` is not moved.
+    let mut failing = base.to_vec();
+    failing.push(("INPUT_RUN-TASK-COMMAND", "migrate"));
+    let first = run(
+        &ws,
+        "pr-merged-release-web1.json",
+        &moto.endpoint(),
+        &failing,
+    );
+    first.assert_code(1);
+    assert_eq!(first.output("image-built"), Some("true"), "{first}");
+    assert!(first.stdout.contains("RunTask"), "{first}");
+    assert_eq!(
+        registry_tags(&registry, "web1"),
+        vec!["sha-1a2b3c4", "v1.2.3"],
+        "latest stays where it was when the deploy fails:\n{first}"
+    );
+    // The same version deployed successfully (not waiting, so moto's rollout that never ends
+    // does not matter): the existing image is reused and `latest` moves to it.
+    let mut ok = base.to_vec();
+    ok.push(("INPUT_WAIT-FOR-SERVICE-STABILITY", "false"));
+    let second = run(&ws, "pr-merged-release-web1.json", &moto.endpoint(), &ok);
+    second.assert_success();
+    assert_eq!(second.output("image-built"), Some("false"), "{second}");
+    assert_eq!(
+        registry_tags(&registry, "web1"),
+        vec!["latest", "sha-1a2b3c4", "v1.2.3"],
+        "{second}"
+    );
+    assert_eq!(
+        registry_digest(&registry, "web1", "latest"),
+        registry_digest(&registry, "web1", "v1.2.3")
+    );
+    assert!(second.stdout.contains("moved "), "{second}");
 }

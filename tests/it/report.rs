@@ -353,7 +353,7 @@ fn a_slack_payload_template_is_filled_with_the_report() {
         ..Default::default()
     };
     let report = failed();
-    let vars = ecs_deploy::report::notify::variables(&report, "production");
+    let vars = ecs_deploy::report::facts::variables(&report, "production");
     let (message, problem) = slack::outcome_or_template(&report, &settings, &vars);
     assert!(problem.is_none());
     assert_eq!(message["text"], "❌ web1 1.2.3 failed by octocat");
