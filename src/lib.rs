@@ -171,8 +171,16 @@ async fn run_app(
                 digest: image.digest.as_deref(),
                 others: &[],
             };
-            deploy::deploy(aws, poller, job, cancel, &mut rep).await?;
-            latest(&image).await;
+            match deploy::deploy(aws, poller, job, cancel).await {
+                Ok(outcome) => {
+                    rep.apply(&outcome);
+                    latest(&image).await;
+                }
+                Err(failed) => {
+                    rep.apply(&failed.outcome);
+                    return Err(failed.error);
+                }
+            }
         } else {
             latest(&image).await;
             println!(
@@ -245,7 +253,6 @@ async fn run_service_group(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let mut lead_rep = reps[0].clone();
         let job = deploy::Job {
             plan: lead,
             checked,
@@ -253,22 +260,22 @@ async fn run_service_group(
             digest: lead_digest.as_deref(),
             others: &swaps,
         };
-        let r = deploy::deploy(aws, poller, job, cancel, &mut lead_rep).await;
+        let r = deploy::deploy(aws, poller, job, cancel).await;
         if r.is_ok() {
             for img in &built {
                 latest(img).await;
             }
         }
-        Some((lead_rep, r))
+        Some(r)
     } else {
         None
     };
-    let (lead_rep, deploy_error) = match shared {
-        Some((lr, r)) => (
-            Some(lr),
-            r.err()
-                .map(|e| (e.to_string(), matches!(e, Error::Cancelled { .. }))),
-        ),
+    let (outcome, deploy_error) = match shared {
+        Some(Ok(o)) => (Some(o), None),
+        Some(Err(f)) => {
+            let cancelled = matches!(f.error, Error::Cancelled { .. });
+            (Some(f.outcome), Some((f.error.to_string(), cancelled)))
+        }
         None => (None, None),
     };
     for (i, rep) in reps.iter_mut().enumerate() {
@@ -276,7 +283,7 @@ async fn run_service_group(
             conclude(rep, err, started);
             continue;
         }
-        let Some(lr) = &lead_rep else {
+        let Some(o) = &outcome else {
             let text = format!(
                 "not deployed: the image of {} failed, and the apps of service {} (cluster {}) deploy together; fix it and run again",
                 failed.join(", "),
@@ -286,20 +293,8 @@ async fn run_service_group(
             conclude_with(rep, Some((text, false)), started);
             continue;
         };
-        rep.task_definition_arn = lr.task_definition_arn.clone();
-        rep.previous_task_definition_arn = lr.previous_task_definition_arn.clone();
-        rep.deployment_id = lr.deployment_id.clone();
-        rep.deployment_kind = lr.deployment_kind.clone();
-        rep.status = lr.status;
-        rep.rollback = lr.rollback.clone();
-        rep.steps = lr.steps.clone();
-        rep.links.extend(
-            lr.links
-                .iter()
-                .filter(|l| !rep.links.contains(l))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
+        // Every app of the group carries the one deployment's outcome.
+        rep.apply(o);
         let failure = deploy_error.as_ref().map(|(text, cancelled)| {
             let text = if i == 0 {
                 text.clone()

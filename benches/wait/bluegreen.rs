@@ -22,7 +22,7 @@ use ecs_deploy::deploy::Prepared;
 use ecs_deploy::deploy::bluegreen::{self, Timing};
 use ecs_deploy::deploy::wait::Poller;
 use ecs_deploy::inputs::DeploymentChoice;
-use ecs_deploy::report::AppReport;
+use ecs_deploy::outcome::Outcome as DeployOutcome;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -209,7 +209,7 @@ async fn cluster(timing: Timing, indexes: Vec<usize>) -> Outcome {
         async move {
             let app = format!("web{index}");
             let plan = plan(&app, DeploymentChoice::EcsBlueGreen, &[]);
-            let mut report = AppReport::default();
+            let mut report = DeployOutcome::default();
             let r =
                 bluegreen::deploy_with(aws, &plan, &prepared(&app), cancel, &mut report, timing)
                     .await;

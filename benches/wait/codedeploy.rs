@@ -30,7 +30,7 @@ use ecs_deploy::deploy::Prepared;
 use ecs_deploy::deploy::codedeploy::{self, CodeDeployTarget, Timing};
 use ecs_deploy::deploy::wait::Poller;
 use ecs_deploy::inputs::DeploymentChoice;
-use ecs_deploy::report::AppReport;
+use ecs_deploy::outcome::Outcome as DeployOutcome;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -309,7 +309,7 @@ async fn cluster(timing: Timing, indexes: Vec<usize>) -> Outcome {
                 DeploymentChoice::CodeDeploy,
                 &[("codedeploy-deployment-config", CANARY)],
             );
-            let mut report = AppReport::default();
+            let mut report = DeployOutcome::default();
             let r =
                 codedeploy::deploy_with(aws, &plan, &prepared(&app), cancel, &mut report, timing)
                     .await;

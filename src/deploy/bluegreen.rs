@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use progress::{
-    Outcome, Policy, Progress, check_service, outcome, pick_ours, stage_text, strategy_text,
+    Policy, Progress, Verdict, check_service, outcome, pick_ours, stage_text, strategy_text,
 };
 
 use super::Prepared;
@@ -30,8 +30,9 @@ use super::wait::{Poller, ServiceDeploymentAnswer};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::AppSettings;
+use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
-use crate::report::{AppReport, Link, Status, console};
+use crate::report::console;
 
 /// The value of the `deployment-kind` output for this path.
 pub const KIND: &str = "ecs-blue-green";
@@ -72,7 +73,7 @@ pub async fn deploy(
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Result<()> {
     let timing = Timing {
         poller: Some(poller.clone()),
@@ -87,12 +88,12 @@ pub async fn deploy_with(
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
     timing: Timing,
 ) -> Result<()> {
     let s = &plan.settings;
     let svc = &prepared.service;
-    report.deployment_kind = Some(KIND.into());
+    report.kind = Some(DeployPath::EcsBlueGreen);
     check_service(&prepared.live).map_err(|problem| service_error(prepared, problem))?;
     println!(
         "{svc}: ECS native deployment ({})",
@@ -380,7 +381,7 @@ impl Watched<'_> {
     /// become steps.
     async fn follow(
         &self,
-        report: &mut AppReport,
+        report: &mut Outcome,
         last: &mut Option<Progress>,
     ) -> Result<Result<ServiceDeployment, Stop>> {
         let fail = |problem: String| Error::Deployment {
@@ -447,7 +448,7 @@ fn finish(
     prepared: &Prepared,
     arn: &str,
     d: &ServiceDeployment,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Result<()> {
     let reason = d
         .status_reason()
@@ -458,11 +459,11 @@ fn finish(
         .as_deref()
         .unwrap_or("the previous revision");
     match outcome(d.status()) {
-        Outcome::Succeeded => {
+        Verdict::Succeeded => {
             report.status = Some(Status::Succeeded);
             Ok(())
         }
-        Outcome::RolledBack => {
+        Verdict::RolledBack => {
             report.status = Some(Status::RolledBack);
             report.rollback = Some(format!("ECS rolled back to {blue}{reason}"));
             Err(deployment_error(
@@ -474,7 +475,7 @@ fn finish(
                 ),
             ))
         }
-        Outcome::RollbackFailed => {
+        Verdict::RollbackFailed => {
             report.status = Some(Status::Failed);
             report.rollback = Some(format!("ECS's rollback failed{reason}"));
             Err(deployment_error(
@@ -512,7 +513,7 @@ async fn rollback(
     stop: Stop,
     why: &str,
     timing: &Timing,
-    report: &mut AppReport,
+    report: &mut Outcome,
     last: &mut Option<Progress>,
 ) -> Result<()> {
     let svc = &prepared.service;
@@ -520,7 +521,7 @@ async fn rollback(
         .previous_task_definition_arn
         .clone()
         .unwrap_or_else(|| "the previous revision".into());
-    let failed = |report: &mut AppReport, rollback: String, problem: String| {
+    let failed = |report: &mut Outcome, rollback: String, problem: String| {
         report.status = Some(Status::Failed);
         report.rollback = Some(rollback);
         Err(deployment_error(prepared, arn, problem))
@@ -530,7 +531,7 @@ async fn rollback(
     let already = last
         .as_ref()
         .map(|p| outcome(Some(&ServiceDeploymentStatus::from(p.status.as_str()))))
-        == Some(Outcome::RollingBack);
+        == Some(Verdict::RollingBack);
     if already {
         step(
             report,
@@ -613,7 +614,7 @@ async fn rollback(
         .map(|r| format!(": {r}"))
         .unwrap_or_default();
     match outcome(d.status()) {
-        Outcome::RolledBack => {
+        Verdict::RolledBack => {
             report.status = Some(Status::RolledBack);
             report.rollback = Some(format!(
                 "rolled back to {blue}: production traffic is on blue again"
@@ -630,7 +631,7 @@ async fn rollback(
                 }
             })
         }
-        Outcome::Succeeded => failed(
+        Verdict::Succeeded => failed(
             report,
             format!("too late: the deployment finished {status} before the rollback took effect"),
             format!(
@@ -645,13 +646,13 @@ async fn rollback(
     }
 }
 
-fn step(report: &mut AppReport, text: String) {
+fn step(report: &mut Outcome, text: String) {
     println!("{text}");
     report.steps.push(text);
 }
 
 /// Adds the console link to the service's deployments tab unless the run already shows it.
-fn add_link(report: &mut AppReport, region: Option<&str>, prepared: &Prepared) {
+fn add_link(report: &mut Outcome, region: Option<&str>, prepared: &Prepared) {
     let Some(region) = region else { return };
     let url = format!(
         "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",

@@ -23,7 +23,7 @@ use super::Prepared;
 use super::appspec::{self, AppSpec, ContainerPorts, Expected};
 pub use super::codedeploy_progress::Policy;
 use super::codedeploy_progress::{
-    EventTimes, Outcome, Routing, Snapshot, Stage, UNFINISHED_STATUSES, changes, console_url,
+    EventTimes, Routing, Snapshot, Stage, UNFINISHED_STATUSES, Verdict, changes, console_url,
     default_names, describe_status, group_waits, interval, outcome, reads_target, routing_of_name,
     routing_of_sdk, short_name, stage, total_wait,
 };
@@ -32,8 +32,8 @@ use super::rollback::follow_limits;
 use super::wait::{Poller, deployments_batcher};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
-use crate::report::{AppReport, Link, Status};
 
 /// How often and how long the deployment is watched, and by which poller. `deploy` takes it
 /// from the settings; tests shorten it.
@@ -75,7 +75,7 @@ pub async fn deploy(
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Result<()> {
     let timing = Timing {
         poller: Some(poller.clone()),
@@ -90,10 +90,10 @@ pub async fn deploy_with(
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
     timing: Timing,
 ) -> Result<()> {
-    report.deployment_kind = Some("codedeploy".into());
+    report.kind = Some(DeployPath::CodeDeploy);
     let s = &plan.settings;
     if !prepared.changed && !prepared.redeploy {
         step(
@@ -218,7 +218,7 @@ pub async fn deploy_with(
 }
 
 /// Records a step in the report and prints it, so the log and the job summary tell the same story.
-fn step(report: &mut AppReport, line: String) {
+fn step(report: &mut Outcome, line: String) {
     println!("codedeploy: {line}");
     report.steps.push(line);
 }
@@ -446,7 +446,7 @@ async fn wait_for_others(
     group: &str,
     cancel: &CancellationToken,
     timing: &Timing,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Result<()> {
     let target = format!("CodeDeploy {application}/{group}");
     let fail = |problem: String| Error::Deployment {
@@ -690,7 +690,7 @@ impl Watch<'_> {
     }
 
     /// Polls until the deployment ends, the time is up, or the job is cancelled.
-    async fn run(&self, cancel: &CancellationToken, report: &mut AppReport) -> Result<()> {
+    async fn run(&self, cancel: &CancellationToken, report: &mut Outcome) -> Result<()> {
         let fail = |problem: String| self.error(problem);
         let wait = self.wait(
             self.id,
@@ -719,11 +719,11 @@ impl Watch<'_> {
             Ended::Cancelled => return self.stop(StopReason::Cancelled, report).await,
         };
         match outcome(&info) {
-            Outcome::Succeeded => {
+            Verdict::Succeeded => {
                 report.status = Some(Status::Succeeded);
                 Ok(())
             }
-            Outcome::Ended {
+            Verdict::Ended {
                 status,
                 reason,
                 rollback_deployment,
@@ -739,7 +739,7 @@ impl Watch<'_> {
                     .await
             }
             // A look answers Done only for a deployment that ended.
-            Outcome::Running => Err(self.error("ended in an unknown state".into())),
+            Verdict::Running => Err(self.error("ended in an unknown state".into())),
         }
     }
 
@@ -802,7 +802,7 @@ impl Watch<'_> {
         if let Some(e) = snapshot.failed_event() {
             tracker.failed_at = Some(e.to_string());
         }
-        if !matches!(outcome(&info), Outcome::Running) {
+        if !matches!(outcome(&info), Verdict::Running) {
             return Ok((Look::Done(info), snapshot));
         }
         let moving = snapshot
@@ -893,7 +893,7 @@ impl Watch<'_> {
         what: String,
         rollback_deployment: Option<String>,
         rollback_message: Option<String>,
-        report: &mut AppReport,
+        report: &mut Outcome,
     ) -> Result<()> {
         let follow = Follow::new(&self.timing, false);
         match rollback_deployment {
@@ -940,7 +940,7 @@ impl Watch<'_> {
         &self,
         rb: &str,
         follow: Follow,
-        report: &mut AppReport,
+        report: &mut Outcome,
     ) -> Result<Rolled> {
         step(report, format!("rollback deployment {rb} started"));
         let fail = |problem: String| self.error_of(rb, problem);
@@ -976,7 +976,7 @@ impl Watch<'_> {
             }
         };
         match outcome(&info) {
-            Outcome::Ended { status, reason, .. } => Err(self.error_of(
+            Verdict::Ended { status, reason, .. } => Err(self.error_of(
                 rb,
                 format!(
                     "(the rollback) {}: {reason}; check the service's traffic in the console",
@@ -996,7 +996,7 @@ impl Watch<'_> {
 
     /// Stops our deployment (StopDeployment, auto rollback per `rollback-on-failure`) and waits
     /// until it has ended and, with rollback, until traffic is back on the original task set.
-    async fn stop(&self, reason: StopReason, report: &mut AppReport) -> Result<()> {
+    async fn stop(&self, reason: StopReason, report: &mut Outcome) -> Result<()> {
         let why = match reason {
             StopReason::Timeout => format!(
                 "did not finish within {} (wait-for-minutes)",
@@ -1020,7 +1020,7 @@ impl Watch<'_> {
             StopReason::Timeout => Status::Failed,
             StopReason::Cancelled => Status::Cancelled,
         };
-        let end = |this: &Self, report: &mut AppReport, status: Status, text: String| {
+        let end = |this: &Self, report: &mut Outcome, status: Status, text: String| {
             report.status = Some(status);
             match reason {
                 StopReason::Timeout => Err(this.error(text)),
@@ -1053,7 +1053,7 @@ impl Watch<'_> {
         // After a cancellation only briefly: the job is killed soon, and CodeDeploy finishes the
         // stop and the rollback on its own.
         let follow = Follow::new(&self.timing, matches!(reason, StopReason::Cancelled));
-        let still_running = |this: &Self, report: &mut AppReport| {
+        let still_running = |this: &Self, report: &mut Outcome| {
             let text = format!(
                 "StopDeployment{} was sent; the run was cancelled, so it reports before CodeDeploy has finished (it goes on in the background): check {} in the console",
                 if this.rollback_on_failure {
@@ -1099,7 +1099,7 @@ impl Watch<'_> {
             }
         };
         match outcome(&info) {
-            Outcome::Succeeded => {
+            Verdict::Succeeded => {
                 // It finished before the stop took effect: the new version is live.
                 step(
                     report,
@@ -1119,7 +1119,7 @@ impl Watch<'_> {
                     }),
                 }
             }
-            Outcome::Ended {
+            Verdict::Ended {
                 rollback_deployment: Some(rb),
                 rollback_message,
                 ..

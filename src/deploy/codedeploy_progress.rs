@@ -248,7 +248,7 @@ pub fn describe_status(status: &str) -> String {
 
 /// What a deployment's status means for the wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     /// Still running: keep polling.
     Running,
     Succeeded,
@@ -264,10 +264,10 @@ pub enum Outcome {
 
 /// Classifies GetDeployment's answer: running, succeeded, or ended (with CodeDeploy's error
 /// message and rollback info).
-pub fn outcome(deployment: &DeploymentInfo) -> Outcome {
+pub fn outcome(deployment: &DeploymentInfo) -> Verdict {
     let status = deployment.status().map(|s| s.as_str()).unwrap_or("Unknown");
     match status {
-        "Succeeded" => Outcome::Succeeded,
+        "Succeeded" => Verdict::Succeeded,
         "Failed" | "Stopped" => {
             let reason = deployment
                 .error_information()
@@ -282,7 +282,7 @@ pub fn outcome(deployment: &DeploymentInfo) -> Outcome {
                 })
                 .unwrap_or_else(|| format!("CodeDeploy reports the deployment {status}"));
             let rollback = deployment.rollback_info();
-            Outcome::Ended {
+            Verdict::Ended {
                 status: status.to_string(),
                 reason,
                 rollback_deployment: rollback
@@ -295,7 +295,7 @@ pub fn outcome(deployment: &DeploymentInfo) -> Outcome {
                     .map(str::to_string),
             }
         }
-        _ => Outcome::Running,
+        _ => Verdict::Running,
     }
 }
 
@@ -756,7 +756,7 @@ mod tests {
             .build();
         assert_eq!(
             outcome(&d),
-            Outcome::Ended {
+            Verdict::Ended {
                 status: "Failed".into(),
                 reason: "HEALTH_CONSTRAINTS: The deployment failed because a hook failed".into(),
                 rollback_deployment: Some("d-ROLLBACK1".into()),
@@ -771,12 +771,12 @@ mod tests {
             let d = DeploymentInfo::builder()
                 .status(DeploymentStatus::from(s))
                 .build();
-            assert_eq!(outcome(&d), Outcome::Running, "{s}");
+            assert_eq!(outcome(&d), Verdict::Running, "{s}");
         }
         let d = DeploymentInfo::builder()
             .status(DeploymentStatus::Succeeded)
             .build();
-        assert_eq!(outcome(&d), Outcome::Succeeded);
+        assert_eq!(outcome(&d), Verdict::Succeeded);
     }
 
     #[test]

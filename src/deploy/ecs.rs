@@ -13,8 +13,8 @@ use super::rollback;
 use super::wait::{self, Poller, Target};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::outcome::{DeployPath, Link, Outcome};
 use crate::plan::AppPlan;
-use crate::report::{AppReport, Link};
 
 /// Describes the service, failing clearly when it is missing or not ACTIVE.
 pub async fn describe_service(
@@ -128,9 +128,9 @@ pub async fn deploy(
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Result<()> {
-    report.deployment_kind = Some("rolling".into());
+    report.kind = Some(DeployPath::Rolling);
     if cancel.is_cancelled() {
         return Err(Error::Cancelled {
             what: format!("before updating service {}", prepared.service),

@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
+use crate::outcome::{Failed, Outcome, Status};
 use crate::plan::{AppPlan, DeployPlan};
-use crate::report::{AppReport, Status};
 use crate::task_definition;
 
 /// What every deployment path starts from, once the task definition is registered (or found to
@@ -333,16 +333,37 @@ pub struct Job<'a> {
     pub others: &'a [Swap],
 }
 
-/// Deploys the job's image; fills the report's deploy fields and status as it goes.
-/// The story: prepare (render, compare, register), stop when nothing changed, run the one-off
-/// task, then hand over to the path the preflight chose. Nothing is read that the preflight
-/// already read.
+/// Deploys the job's image by the path the preflight chose and hands back what happened: the
+/// [`Outcome`] (kind, ids, steps, links, rollback facts, status), or the same with the error
+/// that stopped it. The report is built from that value.
 pub async fn deploy(
     aws: &Aws,
     poller: &wait::Poller,
     job: Job<'_>,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+) -> std::result::Result<Outcome, Failed> {
+    let mut outcome = Outcome {
+        kind: Some(job.checked.path),
+        ..Outcome::default()
+    };
+    match run(aws, poller, job, cancel, &mut outcome).await {
+        Ok(()) => {
+            outcome.status.get_or_insert(Status::Succeeded);
+            Ok(outcome)
+        }
+        Err(error) => Err(Failed { outcome, error }),
+    }
+}
+
+/// The shared skeleton of every path, once: prepare (render, compare, register), the unchanged
+/// guard, the one-off task, the path itself, and deregistering a failed revision once traffic is
+/// back on the old one. Nothing is read that the preflight already read.
+async fn run(
+    aws: &Aws,
+    poller: &wait::Poller,
+    job: Job<'_>,
+    cancel: &CancellationToken,
+    report: &mut Outcome,
 ) -> Result<()> {
     let Job {
         plan,
@@ -355,7 +376,7 @@ pub async fn deploy(
         return Ok(());
     };
     let path = checked.path;
-    report.deployment_kind = Some(path.as_str().to_string());
+    report.kind = Some(path);
     println!(
         "{}: service {} (cluster {}) deploys by the {} path",
         plan.app,

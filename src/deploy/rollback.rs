@@ -15,8 +15,8 @@ use super::register;
 use super::wait::{self, Poller, Target};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::outcome::{Outcome, Status};
 use crate::plan::AppPlan;
-use crate::report::{AppReport, Status};
 
 /// The shortest wait for the rollback itself, even with a small `wait-for-minutes`.
 const MIN_ROLLBACK_WAIT: Duration = Duration::from_secs(5 * 60);
@@ -58,7 +58,7 @@ pub async fn roll_back(
     prepared: &Prepared,
     failed: Failed<'_>,
     seen_events: &mut HashSet<String>,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Error {
     let Failed {
         deployment_id: failed_deployment,
@@ -109,7 +109,7 @@ pub async fn roll_back(
 
 /// Deregisters the revision that failed (`deregister-failed-task-definition`); a failure here is
 /// a warning, the deploy's outcome is already decided.
-pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut AppReport) {
+pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut Outcome) {
     match register::deregister(&aws.ecs, arn).await {
         Ok(()) => {
             println!("{}: deregistered {arn}", plan.app);

@@ -40,8 +40,8 @@ use ecs_deploy::deploy::Prepared;
 use ecs_deploy::deploy::bluegreen::{self, Policy, Timing};
 use ecs_deploy::error::Error;
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
-use ecs_deploy::report::{AppReport, Status};
 use ecs_deploy::version::Version;
 use tokio_util::sync::CancellationToken;
 
@@ -364,7 +364,7 @@ async fn run(
     plan: &AppPlan,
     prepared: &Prepared,
     timing: Timing,
-) -> (Result<(), Error>, AppReport) {
+) -> (Result<(), Error>, Outcome) {
     let cancel = CancellationToken::new();
     run_with(ecs, plan, prepared, timing, &cancel).await
 }
@@ -375,8 +375,8 @@ async fn run_with(
     prepared: &Prepared,
     timing: Timing,
     cancel: &CancellationToken,
-) -> (Result<(), Error>, AppReport) {
-    let mut report = AppReport::default();
+) -> (Result<(), Error>, Outcome) {
+    let mut report = Outcome::default();
     let aws = ecs.aws();
     let result = bluegreen::deploy_with(&aws, plan, prepared, cancel, &mut report, timing).await;
     (result, report)
@@ -425,7 +425,7 @@ async fn a_blue_green_deployment_walks_every_lifecycle_stage_to_successful() {
     result.expect("the deployment succeeds");
     assert_eq!(report.status, Some(Status::Succeeded));
     assert_eq!(report.deployment_id.as_deref(), Some(OURS));
-    assert_eq!(report.deployment_kind.as_deref(), Some("ecs-blue-green"));
+    assert_eq!(report.kind.map(|k| k.as_str()), Some("ecs-blue-green"));
     assert_eq!(report.rollback, None);
     let st = ecs.state();
     assert_update_sent(&st, false);
@@ -940,7 +940,7 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         task_definition: serde_json::json!({}),
         codedeploy: None,
     };
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let result = bluegreen::deploy_with(
         &aws,
         &plan(&[]),
@@ -973,7 +973,7 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         after.services()[0].task_definition(),
         Some(green_arn.as_str())
     );
-    assert_eq!(report.deployment_kind.as_deref(), Some("ecs-blue-green"));
+    assert_eq!(report.kind.map(|k| k.as_str()), Some("ecs-blue-green"));
     assert_eq!(report.deployment_id, None);
 }
 

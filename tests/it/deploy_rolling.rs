@@ -31,8 +31,8 @@ use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::wait::Poller;
 use ecs_deploy::deploy::{Prepared, ecs};
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
-use ecs_deploy::report::{AppReport, Status};
 use ecs_deploy::version::Version;
 
 use crate::support::{BinOutput, BinRun, MotoServer, aws_env, fixture, repo_root, sdk_config};
@@ -899,7 +899,7 @@ async fn run_all(
     fake: &Fake,
     apps: &[(&str, &[(&str, &str)])],
     cancel: &CancellationToken,
-) -> Vec<(Result<(), String>, AppReport, u64)> {
+) -> Vec<(Result<(), String>, Outcome, u64)> {
     let aws = fake.aws();
     let poller = Poller::new(aws.ecs.clone());
     let start = Instant::now();
@@ -908,7 +908,7 @@ async fn run_all(
         async move {
             let plan = app_plan(app, extra);
             let prep = prepared(fake, app);
-            let mut report = AppReport::default();
+            let mut report = Outcome::default();
             let r = ecs::deploy(aws, poller, &plan, &prep, cancel, &mut report)
                 .await
                 .map_err(|e| e.to_string());
@@ -934,7 +934,7 @@ async fn a_rollout_in_progress_for_a_while_then_completed_succeeds_when_it_compl
     let (r, report, ended) = &out[0];
     assert_eq!(r, &Ok(()), "{report:?}");
     assert_eq!(report.deployment_id.as_deref(), Some("web1-new"));
-    assert_eq!(report.deployment_kind.as_deref(), Some("rolling"));
+    assert_eq!(report.kind.map(|k| k.as_str()), Some("rolling"));
     assert_eq!(fake.updates(), vec![("web1".into(), new_arn("web1"))]);
     // Detected within a second of completing (the fast interval near the end).
     assert!((75..=76).contains(ended), "ended at {ended} s");
@@ -1387,7 +1387,6 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
             ("deregister-failed-task-definition", "true"),
         ],
     );
-    let mut report = AppReport::default();
     let checked = ecs_deploy::preflight::check_deploy(&aws, &plan)
         .await
         .expect("preflight");
@@ -1398,15 +1397,12 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
         digest: None,
         others: &[],
     };
-    let r = ecs_deploy::deploy::deploy(
-        &aws,
-        &Poller::new(client),
-        job,
-        &CancellationToken::new(),
-        &mut report,
-    )
-    .await;
-    let e = r.unwrap_err().to_string();
+    let failed =
+        ecs_deploy::deploy::deploy(&aws, &Poller::new(client), job, &CancellationToken::new())
+            .await
+            .expect_err("the one-off task fails");
+    let report = failed.outcome;
+    let e = failed.error.to_string();
     assert!(
         e.contains("exited with code 1")
             && e.contains("Essential container in task exited")

@@ -18,7 +18,7 @@ use aws_sdk_ecs::types::{
 
 /// What a service deployment's status means for the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     /// PENDING, IN_PROGRESS (or a status this build does not know): keep following.
     Running,
     /// ROLLBACK_REQUESTED, ROLLBACK_IN_PROGRESS: ECS is moving traffic back to blue.
@@ -35,29 +35,29 @@ pub enum Outcome {
     Stopped,
 }
 
-impl Outcome {
+impl Verdict {
     /// True when the deployment will not move any more.
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Outcome::Succeeded | Outcome::RolledBack | Outcome::RollbackFailed | Outcome::Stopped
+            Verdict::Succeeded | Verdict::RolledBack | Verdict::RollbackFailed | Verdict::Stopped
         )
     }
 }
 
 /// Maps a service deployment status to what it means for the run. ECS has no FAILED status for
 /// service deployments: a failed one ends ROLLBACK_* (rollback on) or STOPPED (rollback off).
-pub fn outcome(status: Option<&ServiceDeploymentStatus>) -> Outcome {
+pub fn outcome(status: Option<&ServiceDeploymentStatus>) -> Verdict {
     match status.map(ServiceDeploymentStatus::as_str) {
-        Some("SUCCESSFUL") => Outcome::Succeeded,
-        Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") => Outcome::RollingBack,
-        Some("ROLLBACK_SUCCESSFUL") => Outcome::RolledBack,
-        Some("ROLLBACK_FAILED") => Outcome::RollbackFailed,
-        Some("STOP_REQUESTED") => Outcome::Stopping,
-        Some("STOPPED") => Outcome::Stopped,
+        Some("SUCCESSFUL") => Verdict::Succeeded,
+        Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") => Verdict::RollingBack,
+        Some("ROLLBACK_SUCCESSFUL") => Verdict::RolledBack,
+        Some("ROLLBACK_FAILED") => Verdict::RollbackFailed,
+        Some("STOP_REQUESTED") => Verdict::Stopping,
+        Some("STOPPED") => Verdict::Stopped,
         // PENDING, IN_PROGRESS, none yet, or a value added after this build: keep following
         // (the log shows the raw value) until it ends or wait-for-minutes runs out.
-        _ => Outcome::Running,
+        _ => Verdict::Running,
     }
 }
 
@@ -375,7 +375,7 @@ pub fn stage(
 ) -> Stage {
     if !matches!(
         outcome(Some(&ServiceDeploymentStatus::from(now.status.as_str()))),
-        Outcome::Running
+        Verdict::Running
     ) {
         return Stage::Ending;
     }
@@ -442,16 +442,16 @@ mod tests {
     #[test]
     fn every_service_deployment_status_maps_to_an_outcome() {
         let cases = [
-            ("PENDING", Outcome::Running),
-            ("IN_PROGRESS", Outcome::Running),
-            ("SUCCESSFUL", Outcome::Succeeded),
-            ("ROLLBACK_REQUESTED", Outcome::RollingBack),
-            ("ROLLBACK_IN_PROGRESS", Outcome::RollingBack),
-            ("ROLLBACK_SUCCESSFUL", Outcome::RolledBack),
-            ("ROLLBACK_FAILED", Outcome::RollbackFailed),
-            ("STOP_REQUESTED", Outcome::Stopping),
-            ("STOPPED", Outcome::Stopped),
-            ("SOMETHING_NEW", Outcome::Running),
+            ("PENDING", Verdict::Running),
+            ("IN_PROGRESS", Verdict::Running),
+            ("SUCCESSFUL", Verdict::Succeeded),
+            ("ROLLBACK_REQUESTED", Verdict::RollingBack),
+            ("ROLLBACK_IN_PROGRESS", Verdict::RollingBack),
+            ("ROLLBACK_SUCCESSFUL", Verdict::RolledBack),
+            ("ROLLBACK_FAILED", Verdict::RollbackFailed),
+            ("STOP_REQUESTED", Verdict::Stopping),
+            ("STOPPED", Verdict::Stopped),
+            ("SOMETHING_NEW", Verdict::Running),
         ];
         for (status, want) in cases {
             assert_eq!(
@@ -460,9 +460,9 @@ mod tests {
                 "{status}"
             );
         }
-        assert_eq!(outcome(None), Outcome::Running);
-        assert!(Outcome::RolledBack.is_final() && Outcome::Stopped.is_final());
-        assert!(!Outcome::RollingBack.is_final() && !Outcome::Stopping.is_final());
+        assert_eq!(outcome(None), Verdict::Running);
+        assert!(Verdict::RolledBack.is_final() && Verdict::Stopped.is_final());
+        assert!(!Verdict::RollingBack.is_final() && !Verdict::Stopping.is_final());
     }
 
     #[test]
