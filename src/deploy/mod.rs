@@ -1,22 +1,25 @@
-//! Deploying a planned app: register the rendered task definition and move the service to it,
-//! by the path its deployment controller calls for (rolling, CodeDeploy, ECS blue/green).
+//! Deploying a checked app: register the rendered task definition and move the service to it,
+//! by the path the preflight chose (rolling, CodeDeploy, ECS blue/green), and hand back an
+//! [`Outcome`].
 //!
-//! Every path starts from a [`Prepared`] value: the service as it was before the deploy and the
-//! task definition registered for it. Helpers the paths share live one verb per file:
-//! `ecs` (describe the service, update it), `register` (task definitions as raw JSON),
-//! `poll` (the one wait loop), `wait` (the shared poller and the rolling wait), `rollback`,
-//! `run_task`.
+//! The skeleton every path shares lives here once ([`deploy`]): render and register
+//! ([`prepare`]), the unchanged guard, the one-off task, the path, deregistering a failed
+//! revision once traffic is back. Each path is a folder (`rolling/`, `codedeploy/`,
+//! `bluegreen/`: `mod.rs` and its progress and rollback); shared helpers are one noun per file:
+//! `service` (describe, update), `register` (task definitions as raw JSON), `poll` (the one wait
+//! loop), `wait` (the run's shared poller), `run_task`, `appspec`.
 
 pub mod appspec;
 pub mod bluegreen;
 pub mod codedeploy;
-pub mod codedeploy_progress;
-pub mod ecs;
 pub mod poll;
 pub mod register;
-pub mod rollback;
+pub mod rolling;
 pub mod run_task;
+pub mod service;
 pub mod wait;
+
+use std::time::Duration;
 
 use aws_sdk_ecs::types::Service;
 use serde_json::Value;
@@ -414,10 +417,10 @@ async fn run(
     }
     if let Some(command) = &plan.settings.run_task_command {
         if let Err(e) =
-            run_task::run_once(aws, &prepared, command, ecs::wait_timeout(plan), cancel).await
+            run_task::run_once(aws, &prepared, command, service::wait_timeout(plan), cancel).await
         {
             if plan.settings.deregister_failed_task_definition && prepared.changed {
-                rollback::deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
+                deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
             return Err(e);
         }
@@ -428,7 +431,7 @@ async fn run(
     let result = match path {
         // The rolling path deregisters after its own verified rollback (rollback.rs).
         DeployPath::Rolling => {
-            return ecs::deploy(aws, poller, plan, &prepared, cancel, report).await;
+            return rolling::deploy(aws, poller, plan, &prepared, cancel, report).await;
         }
         DeployPath::CodeDeploy => {
             codedeploy::deploy(aws, poller, plan, &prepared, cancel, report).await
@@ -443,7 +446,7 @@ async fn run(
         && plan.settings.deregister_failed_task_definition
         && prepared.changed
     {
-        rollback::deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
+        deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
     }
     result
 }
@@ -687,6 +690,44 @@ pub fn preview(
         )),
     }
     Ok(out)
+}
+
+/// After a cancellation, how long a rollback (of any deployment path) is followed before the run
+/// reports. GitHub kills a cancelled job about 10 s after its first signal (SIGINT, SIGTERM after
+/// 7.5 s, SIGKILL 2.5 s later): the outputs and messages must be written by then.
+pub const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
+
+/// The poll interval while following a rollback after a cancellation: the budget is short.
+pub const CANCELLED_ROLLBACK_POLL: Duration = Duration::from_secs(1);
+
+/// How long and how often a rollback is followed: as configured, or after a cancellation at
+/// most [`CANCELLED_ROLLBACK_WAIT`], one look every [`CANCELLED_ROLLBACK_POLL`] at most.
+pub fn follow_limits(limit: Duration, poll: Duration, cancelled: bool) -> (Duration, Duration) {
+    if cancelled {
+        (
+            limit.min(CANCELLED_ROLLBACK_WAIT),
+            poll.min(CANCELLED_ROLLBACK_POLL),
+        )
+    } else {
+        (limit, poll)
+    }
+}
+
+/// Deregisters the revision that failed (`deregister-failed-task-definition`); a failure here is
+/// a warning, the deploy's outcome is already decided.
+pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut Outcome) {
+    match register::deregister(&aws.ecs, arn).await {
+        Ok(()) => {
+            println!("{}: deregistered {arn}", plan.app);
+            report
+                .steps
+                .push(format!("deregistered {}", wait::short_task_definition(arn)));
+        }
+        Err(e) => crate::report::console::warning(&format!(
+            "{}: could not deregister {arn}: {e}",
+            plan.app
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -441,7 +441,7 @@ pub struct Target<'a> {
     /// The wait fails when the deployment has not completed after this long.
     pub timeout: Duration,
     /// Every interval is at most this: `Duration::MAX`, or a second while a cancelled run
-    /// follows its rollback ([`super::rollback::follow_limits`]).
+    /// follows its rollback ([`super::follow_limits`]).
     pub cap: Duration,
 }
 

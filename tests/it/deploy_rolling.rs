@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::wait::Poller;
-use ecs_deploy::deploy::{Prepared, ecs};
+use ecs_deploy::deploy::{Prepared, rolling};
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
 use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
@@ -909,7 +909,7 @@ async fn run_all(
             let plan = app_plan(app, extra);
             let prep = prepared(fake, app);
             let mut report = Outcome::default();
-            let r = ecs::deploy(aws, poller, &plan, &prep, cancel, &mut report)
+            let r = rolling::deploy(aws, poller, &plan, &prep, cancel, &mut report)
                 .await
                 .map_err(|e| e.to_string());
             (r, report, start.elapsed().as_secs())

@@ -8,6 +8,8 @@
 //! printing every lifecycle and traffic change; on timeout or cancellation stop it with
 //! rollback and wait until traffic is back on the original task set.
 
+pub mod progress;
+
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_codedeploy::types::{
@@ -19,16 +21,16 @@ use tokio_util::sync::CancellationToken;
 
 use aws_sdk_ecs::types::Service;
 
-use super::Prepared;
-use super::appspec::{self, AppSpec, ContainerPorts, Expected};
-pub use super::codedeploy_progress::Policy;
-use super::codedeploy_progress::{
+pub use self::progress::Policy;
+use self::progress::{
     EventTimes, Routing, Snapshot, Stage, UNFINISHED_STATUSES, Verdict, changes, console_url,
     default_names, describe_status, group_waits, interval, outcome, reads_target, routing_of_name,
     routing_of_sdk, short_name, stage, total_wait,
 };
+use super::Prepared;
+use super::appspec::{self, AppSpec, ContainerPorts, Expected};
+use super::follow_limits;
 use super::poll::{self, Batcher, Ended, Failure, Kind, Look, Wait};
-use super::rollback::follow_limits;
 use super::wait::{Poller, deployments_batcher};
 use crate::aws::Aws;
 use crate::error::{Error, Result};

@@ -24,8 +24,8 @@ pub use progress::{
 };
 
 use super::Prepared;
+use super::follow_limits;
 use super::poll::{self, Batcher, Ended, Failure, Look, Wait};
-use super::rollback::follow_limits;
 use super::wait::{Poller, ServiceDeploymentAnswer};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
