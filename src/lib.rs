@@ -153,7 +153,10 @@ async fn run_app(
     let mut rep = app_report(aws, plan);
     let result = async {
         let image = app_image(aws, settings, (plan, checked), cancel, &mut rep).await?;
-        if let DeployCheck::Checked(c) = &checked.deploy {
+        if let DeployCheck::Kubernetes(k) = &checked.deploy {
+            let _g = Group::start(&format!("{}: deploy to Kubernetes", plan.app));
+            deploy::kubernetes::deploy(k, plan, &image.reference, cancel, &mut rep).await?;
+        } else if let DeployCheck::Checked(c) = &checked.deploy {
             let _g = Group::start(&format!("{}: deploy", plan.app));
             let job = deploy::Job {
                 plan,
@@ -328,6 +331,24 @@ fn dry_run(
             .find(|g| g.contains(&i))
             .filter(|g| g.len() > 1);
         let preview = match (&c.deploy, &a.deploy) {
+            (DeployCheck::Kubernetes(k), _) => Some(if k.previous_image == image {
+                format!(
+                    "{}: container {} already runs {image}: nothing would be patched\n",
+                    k.target(),
+                    k.container
+                )
+            } else {
+                format!(
+                    "{}: container {} would go from {} to {image}{}\n",
+                    k.target(),
+                    k.container,
+                    k.previous_image,
+                    k.manifest
+                        .as_ref()
+                        .map(|m| format!(", and {} would be committed", m.repo_path))
+                        .unwrap_or_default()
+                )
+            }),
             (DeployCheck::NoDeploy, _) | (_, None) => None,
             (DeployCheck::WithLead, Some(d)) => {
                 let lead = group.map(|g| plan.apps[g[0]].app.as_str()).unwrap_or("?");
@@ -366,6 +387,7 @@ fn dry_run(
         println!("dry run: nothing was built, pushed, registered or updated");
         let kind = match &c.deploy {
             DeployCheck::Checked(k) => Some(k.path.as_str().to_string()),
+            DeployCheck::Kubernetes(_) => Some("kubernetes".to_string()),
             _ => a.deploy.as_ref().map(|d| d.deployment.as_str().to_string()),
         };
         reports.push(AppReport {

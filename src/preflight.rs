@@ -10,11 +10,11 @@ use aws_sdk_ecs::types::Service;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::task_definition;
 use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, ecs, register};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::plan::{AppPlan, DeployPlan, Plan};
+use crate::task_definition;
 
 /// How long a dry run waits for each read-only AWS look-up before it says it could not read it.
 const DRY_RUN_READ: Duration = Duration::from_secs(5);
@@ -45,6 +45,8 @@ pub enum DeployCheck {
     WithLead,
     /// A dry run could not read the service (the reason); a deploy never gets here.
     Unread(String),
+    /// A Kubernetes Deployment (`eks-cluster` or `kubeconfig`), checked.
+    Kubernetes(Box<deploy::kubernetes::KubeChecked>),
 }
 
 /// What the preflight found for one app; the execute phase consumes it.
@@ -122,6 +124,21 @@ async fn check_app(
 ) -> Result<AppChecked> {
     let mut unread = Vec::new();
     let deploy = match (&plan.deploy, lead) {
+        (None, _) if plan.settings.kubernetes.is_some() => {
+            match read(
+                mode,
+                "the Kubernetes Deployment",
+                deploy::kubernetes::check(aws, plan),
+            )
+            .await?
+            {
+                Ok(k) => DeployCheck::Kubernetes(Box::new(k)),
+                Err(why) => {
+                    unread.push(why.clone());
+                    DeployCheck::Unread(why)
+                }
+            }
+        }
         (None, _) => DeployCheck::NoDeploy,
         (Some(_), false) => DeployCheck::WithLead,
         (Some(d), true) => match check_service(aws, plan, d, others, mode).await? {

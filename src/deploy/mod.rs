@@ -11,6 +11,7 @@ pub mod bluegreen;
 pub mod codedeploy;
 pub mod codedeploy_progress;
 pub mod ecs;
+pub mod kubernetes;
 pub mod register;
 pub mod rollback;
 pub mod run_task;
@@ -21,11 +22,11 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::Aws;
-use crate::task_definition;
 use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
 use crate::plan::{AppPlan, DeployPlan};
 use crate::report::{AppReport, Status};
+use crate::task_definition;
 
 /// What every deployment path starts from, once the task definition is registered (or found to
 /// be the live one already).
@@ -125,6 +126,11 @@ pub fn choose_path(
         DeploymentChoice::Rolling => DeployPath::Rolling,
         DeploymentChoice::CodeDeploy => DeployPath::CodeDeploy,
         DeploymentChoice::EcsBlueGreen => DeployPath::EcsBlueGreen,
+        DeploymentChoice::Kubernetes => {
+            return Err(
+                "cannot take `deployment: kubernetes`: that is for a Kubernetes Deployment (give eks-cluster or kubeconfig instead of service)".into(),
+            );
+        }
     };
     match natural {
         Ok(p) if p == want => Ok(p),

@@ -81,6 +81,8 @@ pub struct AppReport {
     pub image_built: Option<bool>,
     pub task_definition_arn: Option<String>,
     pub previous_task_definition_arn: Option<String>,
+    /// The image the Kubernetes Deployment's container ran before the deploy.
+    pub previous_image: Option<String>,
     pub deployment_id: Option<String>,
     pub deployment_kind: Option<String>,
     pub status: Option<Status>,

@@ -260,13 +260,16 @@ async fn an_unknown_codedeploy_application_or_group_is_refused_before_the_one_of
     }
 }
 
+/// One refused run: its inputs, and what its error must name.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_container_the_task_definition_lacks_a_kind_the_controller_refuses_and_a_bad_image_change_nothing()
  {
     let moto = MotoServer::start();
     let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
     let live = moto_service(&aws, "web1", DeploymentControllerType::Ecs).await;
-    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+    let cases: [Case; 4] = [
         (
             &[("image", IMAGE), ("container-name", "nope")],
             &["nope", "web1"],
