@@ -65,6 +65,8 @@ struct State {
     /// After this many steps following the first PATCH, "someone else" sets this image.
     overtake: Option<(u32, String)>,
     steps_since_patch: Option<u32>,
+    /// Held: a look at the Deployment takes no controller step (see [`KubeApi::hold`]).
+    held: bool,
 }
 
 /// How an image behaves in the scripted cluster (by its reference).
@@ -438,7 +440,9 @@ impl Respond for Scripted {
             }
             match method {
                 "GET" => {
-                    s.step();
+                    if !s.held {
+                        s.step();
+                    }
                     ResponseTemplate::new(200).set_body_json(s.deployment_json())
                 }
                 "PATCH" => {
@@ -549,6 +553,7 @@ impl KubeApi {
             requests: Vec::new(),
             overtake: None,
             steps_since_patch: None,
+            held: false,
         };
         let state = Arc::new(Mutex::new(state));
         let server = MockServer::start().await;
@@ -579,6 +584,36 @@ impl KubeApi {
     /// container `app` to `image`.
     pub fn overtake_after(&self, steps: u32, image: &str) {
         self.state.lock().expect("state").overtake = Some((steps, image.to_string()));
+    }
+
+    /// Holds the controller: looks at the Deployment take no step until [`KubeApi::settle`]
+    /// (the benchmark finishes a rollout at a moment of its choosing).
+    pub fn hold(&self) {
+        self.state.lock().expect("state").held = true;
+    }
+
+    /// Runs the controller until the rollout is complete (at most 50 steps).
+    pub fn settle(&self) {
+        let mut s = self.state.lock().expect("state");
+        for _ in 0..50 {
+            s.step();
+            let d = s.deployment_json();
+            let st = &d["status"];
+            if st["observedGeneration"] == d["metadata"]["generation"]
+                && st["updatedReplicas"] == d["spec"]["replicas"]
+                && st["replicas"] == d["spec"]["replicas"]
+                && st["availableReplicas"] == d["spec"]["replicas"]
+            {
+                return;
+            }
+        }
+    }
+
+    /// Someone sets container `app` to `image` (a new generation, not observed yet).
+    pub fn set_image(&self, image: &str) {
+        let mut s = self.state.lock().expect("state");
+        s.template["spec"]["containers"][0]["image"] = json!(image);
+        s.generation += 1;
     }
 
     /// Every request so far.
