@@ -462,3 +462,97 @@ async fn ecs_and_kubernetes_inputs_together_are_refused_before_any_request() {
     );
     assert!(api.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_that_cannot_be_pulled_fails_at_once_and_is_rolled_back() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let missing = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3-missing";
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[
+            ("kubeconfig", kubeconfig.to_str().expect("utf-8 path")),
+            ("image", missing),
+        ],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("rolled-back"), "{out}");
+    let e = the_error(&out);
+    assert!(
+        e.contains("ImagePullBackOff") && e.contains("Back-off pulling image"),
+        "{e}"
+    );
+    // Failed on the first look at the new pod, long before the progress deadline.
+    assert!(!out.stdout.contains("progress deadline"), "{out}");
+    assert_eq!(live_image(&api), OLD_IMAGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_changed_on_the_branch_is_not_overwritten_and_the_deploy_still_counts() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let github = recording_server().await;
+    Mock::given(method("PUT"))
+        .and(path("/repos/acme/shop/contents/deploy/k8s.yaml"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(serde_json::json!({
+            "message": "deploy/k8s.yaml does not match 5c3a1f0e2b7d9c8a6f4e3d2c1b0a9f8e7d6c5b4a",
+            "documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
+            "status": "409"
+        })))
+        .mount(&github)
+        .await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let out = run_with(
+        &ws,
+        "http://127.0.0.1:9",
+        &[
+            ("kubeconfig", kubeconfig.to_str().expect("utf-8 path")),
+            ("kubernetes-manifest", "deploy/k8s.yaml"),
+            ("github-token", GITHUB_TOKEN),
+        ],
+        &[("GITHUB_API_URL", &github.uri())],
+    );
+    out.assert_success();
+    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+    let warning = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::warning") && l.contains("not committed"))
+        .unwrap_or_else(|| panic!("a warning about the manifest:\n{out}"));
+    assert!(
+        warning.contains("refused") && warning.contains("not overwritten"),
+        "{warning}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("deploy/k8s.yaml")).expect("manifest"),
+        MANIFEST,
+        "the workspace keeps the checked-out file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_shows_the_image_change_and_writes_nothing() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[
+            ("kubeconfig", kubeconfig.to_str().expect("utf-8 path")),
+            ("kubernetes-manifest", "deploy/k8s.yaml"),
+            ("dry-run", "true"),
+        ],
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "Deployment shop/web1: container app would go from {OLD_IMAGE} to {NEW_IMAGE}, and deploy/k8s.yaml would be committed"
+        )),
+        "{out}"
+    );
+    assert_eq!(out.output("deployment-kind"), Some("kubernetes"), "{out}");
+    assert!(!api.wrote(), "{:?}", api.requests());
+}
