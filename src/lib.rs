@@ -5,6 +5,7 @@ pub mod aws;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod github;
 pub mod image;
 pub mod inputs;
 pub mod plan;

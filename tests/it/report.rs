@@ -222,6 +222,15 @@ async fn requests(server: &MockServer) -> Vec<Request> {
     server.received_requests().await.expect("recording is on")
 }
 
+/// The paths the server was sent, in order.
+async fn paths(server: &MockServer) -> Vec<String> {
+    requests(server)
+        .await
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect()
+}
+
 fn body(r: &Request) -> Value {
     serde_json::from_slice(&r.body).expect("a JSON body")
 }
@@ -444,11 +453,7 @@ async fn a_successful_deploy_updates_the_message_without_a_thread_reply() {
     };
     let (_, ts) = notify(&settings, Some(&plan()), &succeeded()).await;
     assert_eq!(ts.as_deref(), Some(TS));
-    let calls: Vec<String> = requests(&server)
-        .await
-        .iter()
-        .map(|r| r.url.path().to_string())
-        .collect();
+    let calls = paths(&server).await;
     assert_eq!(calls, ["/chat.postMessage", "/chat.update"]);
 }
 
@@ -502,6 +507,55 @@ async fn a_github_deployment_is_created_at_the_commit_then_set_in_progress_then_
     );
     assert_eq!(body(&sent[2]), github::final_status(&report));
     assert_eq!(body(&sent[2])["state"], "failure");
+}
+
+#[tokio::test]
+async fn a_github_enterprise_api_url_keeps_its_path_and_a_token_with_a_line_break_is_a_warning() {
+    // GitHub Enterprise Server serves the REST API under /api/v3: octocrab's routes go below it.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v3/repos/acme/shop/deployments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 7 })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v3/repos/acme/shop/deployments/7/statuses"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+        .mount(&server)
+        .await;
+    let settings = ReportSettings {
+        github_token: Some(Secret::new(GITHUB_TOKEN)),
+        github_api_url: Some(format!("{}/api/v3/", server.uri())),
+        ..Default::default()
+    };
+    let (n, _) = notify(&settings, Some(&plan()), &succeeded()).await;
+    assert!(n.warnings().is_empty(), "{:?}", n.warnings());
+    let calls = paths(&server).await;
+    assert_eq!(
+        calls,
+        [
+            "/api/v3/repos/acme/shop/deployments",
+            "/api/v3/repos/acme/shop/deployments/7/statuses",
+            "/api/v3/repos/acme/shop/deployments/7/statuses"
+        ]
+    );
+
+    // A token pasted with a line break cannot be a header: a warning, nothing sent, no panic.
+    let server = recording_server().await;
+    let settings = ReportSettings {
+        github_token: Some(Secret::new(format!("{GITHUB_TOKEN}\nx"))),
+        github_api_url: Some(server.uri()),
+        ..Default::default()
+    };
+    let (n, _) = notify(&settings, Some(&plan()), &succeeded()).await;
+    assert!(requests(&server).await.is_empty());
+    assert_eq!(
+        n.warnings(),
+        [
+            "GitHub create deployment: github-token holds characters an HTTP header cannot carry \
+          (a line break?); pass the token alone; the deploy's result is unchanged"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -679,11 +733,7 @@ async fn a_message_deleted_before_the_update_is_posted_again() {
     };
     let (n, ts) = notify(&settings, Some(&plan()), &succeeded()).await;
     assert_eq!(ts.as_deref(), Some(TS));
-    let calls: Vec<String> = requests(&server)
-        .await
-        .iter()
-        .map(|r| r.url.path().to_string())
-        .collect();
+    let calls = paths(&server).await;
     assert_eq!(
         calls,
         ["/chat.postMessage", "/chat.update", "/chat.postMessage"]
