@@ -151,6 +151,12 @@ pub enum Error {
     #[error("{target}: {problem}; the deploy's result is unchanged")]
     Notify { target: String, problem: String },
 
+    /// `changed-only` could not learn which files the push or pull request changed.
+    #[error(
+        "changed-only: cannot list the files changed by {what}: {problem}; check that github-token may read the repository (permissions: contents: read, pull-requests: read), or set changed-only: false to deploy every selected app"
+    )]
+    ChangedFiles { what: String, problem: String },
+
     /// The preflight found several problems with one app; each says its fix.
     #[error("{}", problems.join("; and "))]
     Preflight { problems: Vec<String> },

@@ -2,6 +2,7 @@
 //! team was told". This file tells that story top to bottom; each step lives in its own module.
 
 pub mod aws;
+pub mod changes;
 pub mod config;
 pub mod deploy;
 pub mod error;
@@ -84,6 +85,23 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
             d.cluster, d.service
         ),
     }]
+}
+
+/// The `matrix` entries of a plan: one per app, in the plan's order.
+pub fn matrix(plan: &Plan) -> Vec<report::MatrixEntry> {
+    plan.apps
+        .iter()
+        .map(|a| report::MatrixEntry {
+            app: a.app.clone(),
+            version: a.version.value.clone(),
+            cluster: a.settings.cluster.clone(),
+            service: a
+                .deploy
+                .as_ref()
+                .map(|d| d.service.clone())
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// A fresh report for an app, before anything ran.
@@ -504,20 +522,46 @@ pub async fn run(
     report.trigger = Some(trigger.describe());
     let plan = {
         let _g = Group::start("Plan");
-        match plan::build(settings, &trigger)
-            .and_then(|p| deploy::service_groups(&p.apps).map(|g| (p, g)))
-        {
-            Ok((p, groups)) => {
-                print!("{}", p.render_text(settings));
+        let mut plan = match plan::build(settings, &trigger) {
+            Ok(p) => p,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                report.duration = started.elapsed();
+                return report;
+            }
+        };
+        if settings.changed_only {
+            match changes::keep_changed(settings, &mut plan).await {
+                Ok(selection) => {
+                    println!("{}", selection.note);
+                    if plan.apps.is_empty() {
+                        let reason = format!("{}: nothing to deploy", selection.note);
+                        console::notice(&format!("skipped: {reason}"));
+                        report.skip_reason = Some(reason);
+                        report.duration = started.elapsed();
+                        return report;
+                    }
+                }
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    report.duration = started.elapsed();
+                    return report;
+                }
+            }
+        }
+        report.matrix = matrix(&plan);
+        match deploy::service_groups(&plan.apps) {
+            Ok(groups) => {
+                print!("{}", plan.render_text(settings));
                 for g in groups.iter().filter(|g| g.len() > 1) {
-                    let names: Vec<&str> = g.iter().map(|&i| p.apps[i].app.as_str()).collect();
+                    let names: Vec<&str> = g.iter().map(|&i| plan.apps[i].app.as_str()).collect();
                     println!(
                         "apps {} deploy one service together: one revision with each image in its own container, one deployment led by {}",
                         names.join(", "),
                         names[0]
                     );
                 }
-                (p, groups)
+                (plan, groups)
             }
             Err(e) => {
                 report.error = Some(e.to_string());
@@ -527,6 +571,30 @@ pub async fn run(
         }
     };
     let (plan, groups) = plan;
+    if settings.plan_only {
+        // The matrix job: the plan is the result. No AWS call, no build, no message.
+        println!(
+            "plan only: nothing was read from AWS, built, pushed or deployed; the matrix output lists {}",
+            plan.apps
+                .iter()
+                .map(|a| a.app.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        report.plan_only = true;
+        report.apps = plan
+            .apps
+            .iter()
+            .map(|a| AppReport {
+                app: a.app.clone(),
+                version: Some(a.version.value.clone()),
+                status: Some(Status::Succeeded),
+                ..Default::default()
+            })
+            .collect();
+        report.duration = started.elapsed();
+        return report;
+    }
     // Every read-only check, before the first write (and the same for a dry run).
     let mode = if settings.dry_run {
         preflight::Mode::DryRun
@@ -676,14 +744,20 @@ where
     let user_retry = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
         .iter()
         .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()));
-    let aws = Aws::from_env(!user_retry).await;
+    // plan-only makes no AWS call at all: not even the SDK chain's region and credential
+    // look-ups (instance metadata), so the matrix job needs no AWS settings.
+    let aws = if settings.plan_only {
+        Aws::offline()
+    } else {
+        Aws::from_env(!user_retry).await
+    };
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let mut notifier = Notifier::new(&settings.report, &run_info(&settings));
     let mut report = run(&settings, &aws, &mut notifier, &cancel).await;
     // Once, before any reporter renders it: no message, summary or output carries a secret.
     Redactor::known().report(&mut report);
-    let slack_ts = if report.dry_run {
+    let slack_ts = if report.dry_run || report.plan_only {
         None
     } else {
         notifier.finish(&report).await

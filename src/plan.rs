@@ -83,6 +83,10 @@ pub struct AppPlan {
     pub image: ImagePlan,
     pub deploy: Option<DeployPlan>,
     pub notes: Vec<String>,
+    /// Workspace-relative paths whose changes are this app's (`changed-only`): the package.json
+    /// and Dockerfile directories, a build context that is not the root, the task definition and
+    /// AppSpec files, and `paths`. `.` means every change counts.
+    pub watch: Vec<String>,
 }
 
 /// The whole run's plan.
@@ -432,6 +436,13 @@ fn plan_app(
     if deploy.is_none() {
         notes.push("no `service` given: build and push only, no deploy".into());
     }
+    let watch = watched(
+        settings,
+        pkg_text.is_some().then_some(package_json.as_path()),
+        &image.source,
+        deploy.as_ref(),
+        &s.paths,
+    );
     Ok(AppPlan {
         app,
         settings: s,
@@ -440,7 +451,49 @@ fn plan_app(
         image,
         deploy,
         notes,
+        watch,
     })
+}
+
+/// The paths whose changes are an app's (see [`AppPlan::watch`]), workspace-relative.
+fn watched(
+    settings: &Settings,
+    package_json: Option<&Path>,
+    source: &ImageSource,
+    deploy: Option<&DeployPlan>,
+    paths: &[String],
+) -> Vec<String> {
+    let dir = |p: &Path| shown(settings, p.parent().unwrap_or(p));
+    let mut out: Vec<String> = Vec::new();
+    out.extend(package_json.map(dir));
+    if let ImageSource::Build {
+        dockerfile,
+        context,
+    } = source
+    {
+        out.push(dir(dockerfile));
+        let ctx = shown(settings, context);
+        // A context at the root (a monorepo build) would make every change the app's.
+        if ctx != "." {
+            out.push(ctx);
+        }
+    }
+    if let Some(d) = deploy {
+        out.extend(
+            d.task_definition_file
+                .iter()
+                .map(|(p, _)| shown(settings, p)),
+        );
+        out.extend(d.appspec_file.iter().map(|(p, _)| shown(settings, p)));
+    }
+    out.extend(paths.iter().cloned());
+    let mut unique = Vec::new();
+    for p in out {
+        if !unique.contains(&p) {
+            unique.push(p);
+        }
+    }
+    unique
 }
 
 impl AppPlan {

@@ -108,6 +108,17 @@ impl AppReport {
     }
 }
 
+/// One entry of the `matrix` output: an app the run deploys (or would, with plan-only), for a
+/// later job's `strategy.matrix` (`app: ${{ matrix.app }}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatrixEntry {
+    pub app: String,
+    pub version: String,
+    pub cluster: String,
+    /// Empty for a build-only app.
+    pub service: String,
+}
+
 /// The whole run's report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -117,6 +128,10 @@ pub struct Report {
     /// Set when the event did not call for a deploy.
     pub skip_reason: Option<String>,
     pub dry_run: bool,
+    /// `plan-only`: the run stopped after the plan; nothing was read from AWS or sent.
+    pub plan_only: bool,
+    /// The apps of the plan (after changed-only), for the `matrix` output.
+    pub matrix: Vec<MatrixEntry>,
     pub apps: Vec<AppReport>,
     /// A failure before any app started (bad input, bad event): the error with its fix.
     pub error: Option<String>,

@@ -108,7 +108,16 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
         "results",
         serde_json::to_string(&results).unwrap_or_else(|_| "[]".into()),
     ));
+    out.push(("matrix", matrix(report)));
     out
+}
+
+/// The `matrix` output: `{"include":[{"app":…,"version":…,"cluster":…,"service":…}]}`, one
+/// entry per app of the plan; `{"include":[]}` when nothing deploys (a job over an empty
+/// matrix fails, so guard it with `if: needs.<job>.outputs.app != ''`).
+pub fn matrix(report: &Report) -> String {
+    serde_json::to_string(&serde_json::json!({ "include": report.matrix }))
+        .unwrap_or_else(|_| r#"{"include":[]}"#.into())
 }
 
 /// Appends the outputs to the `GITHUB_OUTPUT` file; without one (a CLI run) it writes nothing:

@@ -106,6 +106,7 @@ fn plan(inputs: &[(&str, &str)], appspec: Option<&str>) -> AppPlan {
             appspec_file,
         }),
         notes: vec![],
+        watch: vec![],
     }
 }
 

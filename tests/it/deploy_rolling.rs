@@ -869,6 +869,7 @@ fn app_plan(app: &str, extra: &[(&str, &str)]) -> AppPlan {
             appspec_file: None,
         }),
         notes: vec![],
+        watch: vec![],
     }
 }
 

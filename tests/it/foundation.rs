@@ -5,81 +5,12 @@
 //! AWS is a trap here: `AWS_ENDPOINT_URL` points at a TCP listener on 127.0.0.1 that counts
 //! connections. Runs that must not touch AWS assert it saw none.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::support::{BinOutput, BinRun, fixture, repo_root};
+use crate::support::{AwsTrap, BinOutput, BinRun, fixture, repo_root};
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
 const REGISTRY: &str = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com";
-
-/// A listener that counts every connection made to it: the stand-in AWS endpoint.
-struct AwsTrap {
-    port: u16,
-    listener: Arc<TcpListener>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl AwsTrap {
-    fn start() -> AwsTrap {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the AWS trap");
-        let port = listener.local_addr().expect("trap address").port();
-        // Non-blocking, so `hits` can also drain connections still queued in the kernel when
-        // the binary has already exited (the accept thread may not have seen them yet).
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking trap listener");
-        let listener = Arc::new(listener);
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (l, counter) = (listener.clone(), hits.clone());
-        std::thread::spawn(move || {
-            loop {
-                match l.accept() {
-                    // Dropped at once: the client sees a reset instead of waiting for an answer.
-                    Ok(_) => {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
-                }
-                // The test dropped its trap: stop.
-                if Arc::strong_count(&counter) == 1 {
-                    return;
-                }
-            }
-        });
-        AwsTrap {
-            port,
-            listener,
-            hits,
-        }
-    }
-
-    fn hits(&self) -> usize {
-        while self.listener.accept().is_ok() {
-            self.hits.fetch_add(1, Ordering::SeqCst);
-        }
-        self.hits.load(Ordering::SeqCst)
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            (
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            ),
-            ("AWS_MAX_ATTEMPTS", "1".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-    }
-}
 
 /// A run against the monorepo fixture as the runner would start it, with `env` on top.
 fn run(trap: &AwsTrap, event: Option<(&str, &str)>, env: &[(&str, &str)]) -> BinOutput {
@@ -410,6 +341,12 @@ fn the_job_summary_and_outputs_are_written_for_a_dry_run() {
         serde_json::from_str(out.output("results").unwrap_or("null")).expect("results is JSON");
     assert_eq!(results[0]["app"], "web1");
     assert_eq!(results[0]["image"], format!("{REGISTRY}/web1:v1.2.3"));
+    // Every run writes the matrix of the apps it deploys, not only plan-only ones.
+    assert_eq!(
+        out.output("matrix"),
+        Some(r#"{"include":[{"app":"web1","version":"1.2.3","cluster":"prod","service":"web1"}]}"#),
+        "{out}"
+    );
 }
 
 #[test]
@@ -623,6 +560,18 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
             "has nothing to build",
         ),
         bad(&[("INPUT_APP", "web1,web2")], "several apps need `config`"),
+        bad(
+            &[("INPUT_PLAN-ONLY", "true"), ("INPUT_DRY-RUN", "true")],
+            "plan-only and dry-run both stop before any write",
+        ),
+        bad(
+            &[("INPUT_PATHS", "libs/../../etc")],
+            "input `paths` has the value",
+        ),
+        bad(
+            &[("INPUT_CHANGED-ONLY", "true")],
+            "input `github-token` is required with changed-only: true",
+        ),
         bad(&[("GITHUB_SHA", "not-a-sha")], "GITHUB_SHA"),
         Bad {
             event: None,

@@ -8,6 +8,7 @@ mod container;
 mod deploy_rolling;
 mod foundation;
 mod image;
+mod matrix;
 mod preflight;
 mod readme;
 mod report;

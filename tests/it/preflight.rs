@@ -448,5 +448,6 @@ fn blue_green_plan() -> ecs_deploy::plan::AppPlan {
             appspec_file: None,
         }),
         notes: vec![],
+        watch: vec![],
     }
 }
