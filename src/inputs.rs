@@ -425,10 +425,38 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     ("image-digest", "Manifest digest of the image (sha256:...)"),
     ("image-built", "true when this run built the image"),
     (
+        "digest",
+        "Manifest digest of the image (sha256:...), as docker/build-push-action names it",
+    ),
+    (
+        "imageid",
+        "Image id of the image this run built (its config digest, sha256:...), as docker/build-push-action names it; empty when nothing was built",
+    ),
+    (
+        "metadata",
+        "Build result metadata (JSON: containerimage.digest, containerimage.config.digest, image.name), as docker/build-push-action names it; empty when nothing was built",
+    ),
+    (
+        "registry",
+        "Registry host of the image (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com), as amazon-ecr-login names it",
+    ),
+    (
         "task-definition-arn",
         "ARN of the registered task definition",
     ),
     ("previous-task-definition-arn", "ARN the service ran before"),
+    (
+        "task-definition",
+        "Path of the rendered task definition file (under RUNNER_TEMP, else .ecs-deploy/ in the workspace), as amazon-ecs-render-task-definition names it",
+    ),
+    (
+        "codedeploy-deployment-id",
+        "CodeDeploy deployment id when the service deployed through CodeDeploy, as amazon-ecs-deploy-task-definition names it",
+    ),
+    (
+        "run-task-arn",
+        "ARNs of the one-off tasks started (run-task-command), a JSON array as amazon-ecs-deploy-task-definition writes it; empty when none ran",
+    ),
     ("deployment-id", "ECS or CodeDeploy deployment id"),
     ("deployment-kind", "rolling, codedeploy or ecs-blue-green"),
     (
@@ -463,6 +491,8 @@ pub const CONTEXT: &[(&str, &str)] = &[
     ("output-file", "GITHUB_OUTPUT"),
     ("summary-file", "GITHUB_STEP_SUMMARY"),
     ("workspace", "GITHUB_WORKSPACE"),
+    // Where the rendered task definition is written (the `task-definition` output).
+    ("runner-temp", "RUNNER_TEMP"),
     // Where the reporters send: the runner sets GITHUB_API_URL (GitHub Enterprise has its own);
     // ECS_DEPLOY_SLACK_API_URL points Slack's Web API elsewhere (tests, proxies).
     ("api-url", "GITHUB_API_URL"),
@@ -576,6 +606,8 @@ pub struct GithubContext {
     pub output_file: Option<PathBuf>,
     pub summary_file: Option<PathBuf>,
     pub workspace: PathBuf,
+    /// The runner's temp directory (`RUNNER_TEMP`), when set.
+    pub runner_temp: Option<PathBuf>,
 }
 
 impl GithubContext {
@@ -1305,6 +1337,7 @@ impl Settings {
             output_file: get("output-file").map(PathBuf::from),
             summary_file: get("summary-file").map(PathBuf::from),
             workspace,
+            runner_temp: get("runner-temp").map(PathBuf::from),
         };
         let app_inputs = raw.scoped(Scope::App);
         let dry_run = flag(raw, "dry-run")?;

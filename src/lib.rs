@@ -87,6 +87,52 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
     }]
 }
 
+/// Where the rendered task definition files go, and how a later step names the directory:
+/// `RUNNER_TEMP/ecs-deploy` when the runner's temp directory is there (a JavaScript-style
+/// run, the CLI), else `.ecs-deploy` in the workspace, named relative to it: in the action's
+/// container `RUNNER_TEMP` is a host path that is not mounted, and the workspace is the one
+/// directory the later steps and the container share.
+pub fn task_definition_dir(github: &inputs::GithubContext) -> (PathBuf, PathBuf) {
+    match &github.runner_temp {
+        Some(t) if t.is_dir() => (t.join("ecs-deploy"), t.join("ecs-deploy")),
+        _ => (
+            github.workspace.join(".ecs-deploy"),
+            PathBuf::from(".ecs-deploy"),
+        ),
+    }
+}
+
+/// Writes an app's rendered task definition (pretty JSON) for the `task-definition` output. A
+/// failure is a warning: the deploy is done, only the copy for later steps is missing.
+fn write_task_definition(github: &inputs::GithubContext, rep: &mut AppReport) {
+    let Some(td) = &rep.rendered_task_definition else {
+        return;
+    };
+    let (dir, shown) = task_definition_dir(github);
+    let name = format!("{}-task-definition.json", rep.app);
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            // Keep the copy out of `git add -A` when it lands in the workspace.
+            let ignore = dir.join(".gitignore");
+            if !ignore.exists() {
+                std::fs::write(ignore, "*\n")?;
+            }
+            Ok(())
+        })
+        .and_then(|()| {
+            let text = serde_json::to_string_pretty(td).unwrap_or_default() + "\n";
+            std::fs::write(dir.join(&name), text)
+        });
+    match written {
+        Ok(()) => rep.task_definition_file = Some(shown.join(&name).display().to_string()),
+        Err(e) => console::warning(&format!(
+            "{}: the rendered task definition could not be written to {}: {e} (the task-definition output stays empty)",
+            rep.app,
+            dir.display()
+        )),
+    }
+}
+
 /// The `matrix` entries of a plan: one per app, in the plan's order.
 pub fn matrix(plan: &Plan) -> Vec<report::MatrixEntry> {
     plan.apps
@@ -127,6 +173,8 @@ async fn app_image(
     rep.image = Some(image.reference.clone());
     rep.image_digest = image.digest.clone();
     rep.image_built = Some(image.built);
+    rep.registry = image::registry_of(&image.reference);
+    rep.image_id = image.image_id.clone();
     Ok(image)
 }
 
@@ -309,6 +357,8 @@ async fn run_service_group(
         };
         rep.task_definition_arn = lr.task_definition_arn.clone();
         rep.previous_task_definition_arn = lr.previous_task_definition_arn.clone();
+        rep.rendered_task_definition = lr.rendered_task_definition.clone();
+        rep.run_task_arns = lr.run_task_arns.clone();
         rep.deployment_id = lr.deployment_id.clone();
         rep.deployment_kind = lr.deployment_kind.clone();
         rep.status = lr.status;
@@ -665,6 +715,9 @@ pub async fn run(
     done.sort_by_key(|(i, _)| *i);
     console::set_groups(true);
     report.apps = done.into_iter().map(|(_, r)| r).collect();
+    for rep in &mut report.apps {
+        write_task_definition(&settings.github, rep);
+    }
     report.duration = started.elapsed();
     report
 }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Prepared;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::report::AppReport;
 
 /// How often the task is looked at while it runs.
 const POLL: Duration = Duration::from_secs(3);
@@ -38,13 +39,16 @@ pub fn verdict(task: &Task, container: &str) -> std::result::Result<(), String> 
     Err(why)
 }
 
-/// Runs `command` once in `prepared`'s new task definition and waits for it to stop.
+/// Runs `command` once in `prepared`'s new task definition and waits for it to stop. The task's
+/// ARN goes into the report as soon as it started (the `run-task-arn` output), so a task that
+/// then fails can still be looked up.
 pub async fn run_once(
     aws: &Aws,
     prepared: &Prepared,
     command: &[String],
     timeout: Duration,
     cancel: &CancellationToken,
+    report: &mut AppReport,
 ) -> Result<()> {
     let err = |problem: String| Error::Service {
         cluster: prepared.cluster.clone(),
@@ -98,6 +102,7 @@ pub async fn run_once(
         )));
     };
     let task_arn = task_arn.to_string();
+    report.run_task_arns.push(task_arn.clone());
     println!(
         "one-off task {task_arn} started: {} (service not updated until it succeeds)",
         command.join(" ")

@@ -81,7 +81,19 @@ pub struct AppReport {
     pub image: Option<String>,
     pub image_digest: Option<String>,
     pub image_built: Option<bool>,
+    /// The registry host of the image (`registry` output, as amazon-ecr-login names it).
+    pub registry: Option<String>,
+    /// The built image's id (`imageid` output, as docker/build-push-action names it).
+    pub image_id: Option<String>,
     pub task_definition_arn: Option<String>,
+    /// Where the rendered task definition was written (`task-definition` output, as
+    /// amazon-ecs-render-task-definition names it).
+    pub task_definition_file: Option<String>,
+    /// The task definition as rendered for the deploy (raw JSON), to write to that file.
+    #[serde(skip)]
+    pub rendered_task_definition: Option<serde_json::Value>,
+    /// The ARNs of the one-off tasks started (`run-task-arn` output, a JSON array).
+    pub run_task_arns: Vec<String>,
     pub previous_task_definition_arn: Option<String>,
     pub deployment_id: Option<String>,
     pub deployment_kind: Option<String>,

@@ -327,7 +327,7 @@ async fn a_container_the_task_definition_lacks_a_kind_the_controller_refuses_and
 type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
 
 /// A CODE_DEPLOY service `name` on task definition `td` (cluster prod exists).
-async fn moto_service_only(aws: &Aws, name: &str, td: &str) {
+pub(crate) async fn moto_service_only(aws: &Aws, name: &str, td: &str) {
     aws.ecs
         .create_service()
         .cluster("prod")
