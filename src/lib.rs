@@ -9,6 +9,7 @@ pub mod error;
 pub mod github;
 pub mod image;
 pub mod inputs;
+pub mod location;
 pub mod plan;
 pub mod preflight;
 pub mod report;
@@ -190,6 +191,9 @@ async fn latest(image: &image::ImageOutcome) {
 
 /// Turns an app's result into its final status and error, and stamps its duration.
 fn conclude(rep: &mut AppReport, result: Result<()>, started: Instant) {
+    if let Err(e) = &result {
+        rep.error_location = e.file_location();
+    }
     let failure = result
         .err()
         .map(|e| (e.to_string(), matches!(e, Error::Cancelled { .. })));
@@ -389,7 +393,7 @@ async fn run_service_group(
 /// one diff, under the app that leads them. Writes nothing.
 fn dry_run(
     plan: &Plan,
-    checked: &[std::result::Result<AppChecked, String>],
+    checked: &[std::result::Result<AppChecked, Refused>],
     groups: &[Vec<usize>],
 ) -> Vec<AppReport> {
     let mut reports = Vec::new();
@@ -404,7 +408,8 @@ fn dry_run(
                     app: a.app.clone(),
                     version: Some(a.version.value.clone()),
                     status: Some(Status::Failed),
-                    error: Some(e.clone()),
+                    error: Some(e.text.clone()),
+                    error_location: e.location.clone(),
                     ..Default::default()
                 });
                 continue;
@@ -471,16 +476,34 @@ fn dry_run(
     reports
 }
 
+/// Why the preflight refused an app: the message, and the file it is about when it is.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub text: String,
+    pub location: Option<location::FileLocation>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// The preflight's results with every app of a group failed when one of them failed (apps that
 /// deploy one service together stand or fall together), as error texts for the reports.
 fn settle_groups(
     plan: &Plan,
     groups: &[Vec<usize>],
     results: Vec<Result<AppChecked>>,
-) -> Vec<std::result::Result<AppChecked, String>> {
-    let mut out: Vec<std::result::Result<AppChecked, String>> = results
+) -> Vec<std::result::Result<AppChecked, Refused>> {
+    let mut out: Vec<std::result::Result<AppChecked, Refused>> = results
         .into_iter()
-        .map(|r| r.map_err(|e| format!("preflight (nothing was built, pushed or changed): {e}")))
+        .map(|r| {
+            r.map_err(|e| Refused {
+                text: format!("preflight (nothing was built, pushed or changed): {e}"),
+                location: e.file_location(),
+            })
+        })
         .collect();
     for g in groups.iter().filter(|g| g.len() > 1) {
         let failed: Vec<&str> = g
@@ -498,10 +521,13 @@ fn settle_groups(
             .unwrap_or_default();
         for &i in g {
             if out[i].is_ok() {
-                out[i] = Err(format!(
-                    "not deployed: the preflight of {} failed, and the apps of {service} deploy together; fix it and run again",
-                    failed.join(", ")
-                ));
+                out[i] = Err(Refused {
+                    text: format!(
+                        "not deployed: the preflight of {} failed, and the apps of {service} deploy together; fix it and run again",
+                        failed.join(", ")
+                    ),
+                    location: None,
+                });
             }
         }
     }
@@ -543,6 +569,26 @@ pub async fn run(
     notifier: &mut Notifier,
     cancel: &CancellationToken,
 ) -> Report {
+    let mut report = run_steps(settings, aws, notifier, cancel).await;
+    // Annotations name files relative to the workspace (the repository).
+    let ws = &settings.github.workspace;
+    let relative = |l: &mut Option<location::FileLocation>| {
+        *l = l.as_ref().and_then(|l| l.in_workspace(ws));
+    };
+    relative(&mut report.error_location);
+    for a in &mut report.apps {
+        relative(&mut a.error_location);
+    }
+    report
+}
+
+/// [`run`]'s steps, each early return a finished report.
+async fn run_steps(
+    settings: &Settings,
+    aws: &Aws,
+    notifier: &mut Notifier,
+    cancel: &CancellationToken,
+) -> Report {
     let started = Instant::now();
     let mut report = Report {
         run: run_info(settings),
@@ -555,6 +601,7 @@ pub async fn run(
     };
     let trigger: Trigger = match decision {
         Err(e) => {
+            report.error_location = e.file_location();
             report.error = Some(e.to_string());
             report.duration = started.elapsed();
             return report;
@@ -575,6 +622,7 @@ pub async fn run(
         let mut plan = match plan::build(settings, &trigger) {
             Ok(p) => p,
             Err(e) => {
+                report.error_location = e.file_location();
                 report.error = Some(e.to_string());
                 report.duration = started.elapsed();
                 return report;
@@ -593,6 +641,7 @@ pub async fn run(
                     }
                 }
                 Err(e) => {
+                    report.error_location = e.file_location();
                     report.error = Some(e.to_string());
                     report.duration = started.elapsed();
                     return report;
@@ -614,6 +663,7 @@ pub async fn run(
                 (plan, groups)
             }
             Err(e) => {
+                report.error_location = e.file_location();
                 report.error = Some(e.to_string());
                 report.duration = started.elapsed();
                 return report;
@@ -691,7 +741,8 @@ pub async fn run(
             .filter_map(|&i| {
                 let e = checked[i].as_ref().err()?;
                 let mut rep = app_report(aws, &plan.apps[i]);
-                conclude_with(&mut rep, Some((e.clone(), false)), started);
+                rep.error_location = e.location.clone();
+                conclude_with(&mut rep, Some((e.text.clone(), false)), started);
                 Some(rep)
             })
             .collect();
@@ -750,7 +801,11 @@ pub async fn finish(
         } else {
             errors.join("\n")
         };
-        console::error(&format!("ecs-deploy {}", status.as_str()), &message);
+        console::error(
+            &format!("ecs-deploy {}", status.as_str()),
+            &message,
+            report.error_location(),
+        );
         1
     } else {
         println!("status: {}", status.as_str());
@@ -768,7 +823,7 @@ where
         Ok(s) => s,
         Err(e) if inputs::is_help(&e) => return 0,
         Err(e) => {
-            console::error("ecs-deploy: bad arguments", &e.to_string());
+            console::error("ecs-deploy: bad arguments", &e.to_string(), None);
             return 1;
         }
     };

@@ -174,9 +174,21 @@ fn select_apps(
                     cfg.apps.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             })?;
-        let app_settings = AppSettings::from_raw(&raw).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            problem: format!("apps.{name}: {e}"),
+        let app_settings = AppSettings::from_raw(&raw).map_err(|e| {
+            // The line of the refused key: the app's own, else the defaults' (a step input
+            // has no line in the file).
+            let at = match &e {
+                Error::InvalidInput { name: key, .. } => {
+                    crate::location::yaml_key_at(&cfg.text, &["apps", &name, key])
+                        .or_else(|| crate::location::yaml_key_at(&cfg.text, &["defaults", key]))
+                }
+                _ => None,
+            };
+            Error::Config {
+                path: path.to_path_buf(),
+                problem: format!("apps.{name}: {e}"),
+            }
+            .in_file(path, at)
         })?;
         out.push((Some(name), app_settings));
     }
@@ -303,16 +315,24 @@ fn plan_app(
         let text = read(&package_json, "package.json")?;
         let raw = version::version_from_package_json(&package_json, &text)?;
         let shown_pkg = shown(settings, &package_json);
-        let v = version::parse_version(&raw, s.version_format, &s.tag_prefix, &shown_pkg)?;
+        // A version that is refused points at its line of package.json.
+        let at_version = |e: Error| {
+            e.in_file(
+                &package_json,
+                crate::location::json_key_at(&text, "version"),
+            )
+        };
+        let v = version::parse_version(&raw, s.version_format, &s.tag_prefix, &shown_pkg)
+            .map_err(at_version)?;
         if let Trigger::TagPush { tag } = trigger {
             let tag_version = version::version_from_tag(tag, s.version_format, &s.tag_prefix);
             if tag_version != v.value {
-                return Err(Error::TagVersionMismatch {
+                return Err(at_version(Error::TagVersionMismatch {
                     tag: tag.clone(),
                     tag_version,
                     path: PathBuf::from(shown_pkg),
                     package_version: v.value,
-                });
+                }));
             }
         }
         (v, shown_pkg, Some(text))
@@ -397,16 +417,20 @@ fn plan_app(
                 Some(p) => {
                     let path = ws.resolve(p);
                     let text = read(&path, "the task definition file")?;
-                    let td = task_definition::parse(&shown(settings, &path), &text)?;
+                    let td = task_definition::parse(&shown(settings, &path), &text)
+                        .map_err(|e| e.in_file(&path, crate::location::json_error_at(&text)))?;
                     Some((path, td))
                 }
             };
             let container = match &task_definition_file {
-                Some((path, td)) => Some(task_definition::pick_container(
-                    &shown(settings, path),
-                    td,
-                    s.container_name.as_deref(),
-                )?),
+                Some((path, td)) => Some(
+                    task_definition::pick_container(
+                        &shown(settings, path),
+                        td,
+                        s.container_name.as_deref(),
+                    )
+                    .map_err(|e| e.in_file(path, None))?,
+                ),
                 None => s.container_name.clone(),
             };
             let appspec_file = match &s.codedeploy_appspec {
@@ -419,6 +443,7 @@ fn plan_app(
                             source_name: shown(settings, &path),
                             problem: format!("is neither valid YAML nor JSON: {e}"),
                         }
+                        .in_file(&path, e.location().map(|l| (l.line(), l.column())))
                     })?;
                     Some((path, text))
                 }

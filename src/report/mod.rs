@@ -100,6 +100,9 @@ pub struct AppReport {
     pub status: Option<Status>,
     /// The error that failed this app, with its fix.
     pub error: Option<String>,
+    /// The file (and line) that error is about, for the annotation.
+    #[serde(skip)]
+    pub error_location: Option<crate::location::FileLocation>,
     /// What the rollback did (or why it failed).
     pub rollback: Option<String>,
     /// Deployment steps as they happened (lifecycle events, traffic shifts), for the summary.
@@ -147,6 +150,9 @@ pub struct Report {
     pub apps: Vec<AppReport>,
     /// A failure before any app started (bad input, bad event): the error with its fix.
     pub error: Option<String>,
+    /// The file (and line) that error is about, for the annotation.
+    #[serde(skip)]
+    pub error_location: Option<crate::location::FileLocation>,
     #[serde(skip)]
     pub duration: Duration,
 }
@@ -164,6 +170,17 @@ impl Report {
             return Status::Failed;
         }
         Status::worst(self.apps.iter().map(AppReport::status))
+    }
+
+    /// The file the run's error annotation points at: the early error's, else the first failed
+    /// app's that has one.
+    pub fn error_location(&self) -> Option<&crate::location::FileLocation> {
+        self.error_location.as_ref().or_else(|| {
+            self.apps
+                .iter()
+                .filter(|a| a.error.is_some())
+                .find_map(|a| a.error_location.as_ref())
+        })
     }
 
     /// The error lines to show, app-prefixed when several apps ran.

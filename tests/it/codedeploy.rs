@@ -925,6 +925,11 @@ async fn an_appspec_port_the_task_definition_lacks_is_refused_before_any_write()
             .contains("ContainerPort 8080 is not a port mapping of container web1"),
         "{err}"
     );
+    // The annotation points at the user's AppSpec file.
+    assert_eq!(
+        err.file_location().map(|l| l.file),
+        Some(fixture("appspecs/web1-wrong-port.yml"))
+    );
     let s = script.lock().unwrap();
     assert!(s.created.is_empty() && s.stops.is_empty(), "{:?}", s.calls);
     assert!(report.deployment_id.is_none());

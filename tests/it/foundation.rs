@@ -479,6 +479,104 @@ fn fx(rel: &str) -> String {
 }
 
 #[test]
+fn errors_about_a_file_annotate_it_with_its_line_and_column() {
+    let ws = tempfile::tempdir().expect("workspace");
+    crate::support::copy_tree(&fixture("monorepo"), ws.path());
+    let put = |rel: &str, fixture_file: &str| {
+        let to = ws.path().join(rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("dir");
+        std::fs::copy(fixture(fixture_file), to).expect("copy fixture");
+    };
+    put("broken/invalid/package.json", "package-json/invalid.json");
+    put(
+        "broken/number/package.json",
+        "package-json/version-number.json",
+    );
+    put("broken/v/package.json", "package-json/v-prefixed.json");
+    put("deploy/not-json.json", "task-definitions/not-json.json");
+    put("deploy/no-family.json", "task-definitions/no-family.json");
+    put("deploy/appspec-broken.yml", "appspec-broken.yml");
+    put(".github/unknown-key.yml", "config-unknown-key.yml");
+    std::fs::write(
+        ws.path().join(".github/bad-default.yml"),
+        "defaults:\n  cluster: prod\n  wait-for-minutes: soon\napps:\n  web1:\n    service: web1\n",
+    )
+    .expect("write config");
+    let service = ("INPUT_SERVICE", "web1");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        // serde_json's place: the end of the cut-off file (line 4, no column).
+        (
+            &[("INPUT_PACKAGE-JSON", "broken/invalid/package.json")],
+            "::error file=broken/invalid/package.json,line=4,title=",
+        ),
+        // The "version" key's line for a version that is not a string, or not valid.
+        (
+            &[("INPUT_PACKAGE-JSON", "broken/number/package.json")],
+            "::error file=broken/number/package.json,line=3,col=3,title=",
+        ),
+        (
+            &[("INPUT_PACKAGE-JSON", "broken/v/package.json")],
+            "::error file=broken/v/package.json,line=3,col=3,title=",
+        ),
+        (
+            &[service, ("INPUT_TASK-DEFINITION", "deploy/not-json.json")],
+            "::error file=deploy/not-json.json,line=1,col=3,title=",
+        ),
+        // Valid JSON without a family: the file, no line.
+        (
+            &[service, ("INPUT_TASK-DEFINITION", "deploy/no-family.json")],
+            "::error file=deploy/no-family.json,title=",
+        ),
+        (
+            &[
+                service,
+                ("INPUT_CODEDEPLOY-APPSPEC", "deploy/appspec-broken.yml"),
+            ],
+            "::error file=deploy/appspec-broken.yml,line=3,col=1,title=",
+        ),
+        (
+            &[("INPUT_CONFIG", ".github/unknown-key.yml")],
+            "::error file=.github/unknown-key.yml,line=3,col=5,title=",
+        ),
+        // A refused value of the defaults points at its line in the defaults.
+        (
+            &[
+                ("INPUT_CONFIG", ".github/bad-default.yml"),
+                ("INPUT_APP", "web1"),
+            ],
+            "::error file=.github/bad-default.yml,line=3,col=3,title=",
+        ),
+        // A file that is not there is still the file the error is about.
+        (
+            &[service, ("INPUT_TASK-DEFINITION", "deploy/missing.json")],
+            "::error file=deploy/missing.json,title=",
+        ),
+    ];
+    for (env, expect) in cases {
+        let trap = AwsTrap::start();
+        let mut r = BinRun::new()
+            .cwd(repo_root())
+            .envs(trap.env())
+            .env("GITHUB_WORKSPACE", ws.path())
+            .env("GITHUB_SHA", SHA)
+            .env("INPUT_REGISTRY", REGISTRY)
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env(
+                "GITHUB_EVENT_PATH",
+                fixture("events/pr-merged-release-web1.json"),
+            );
+        for (k, v) in *env {
+            r = r.env(k, v);
+        }
+        let out = r.run();
+        out.assert_code(1);
+        let line = crate::preflight::the_error(&out);
+        assert!(line.starts_with(expect), "{env:?}: {line}\n{out}");
+        assert_eq!(trap.hits(), 0, "{out}");
+    }
+}
+
+#[test]
 fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let broken_event = tmp.path().join("broken.json");

@@ -47,7 +47,7 @@ fn run(workspace: &Path, moto: &str, inputs: &[(&str, &str)]) -> BinOutput {
 }
 
 /// The one `::error::` line of a failed run (exactly one is written).
-fn the_error(out: &BinOutput) -> String {
+pub(crate) fn the_error(out: &BinOutput) -> String {
     let errors: Vec<&str> = out
         .stdout
         .lines()
