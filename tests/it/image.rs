@@ -965,7 +965,7 @@ async fn an_unreachable_docker_socket_is_an_error_naming_the_socket() {
 
 /// moto: cluster prod and service web1 (container web1) on the EC2 launch type, with no
 /// instances: RunTask fails there, which makes a deploy fail after the image was pushed.
-async fn moto_web1_service(aws: &Aws) {
+pub(crate) async fn moto_web1_service(aws: &Aws) {
     use aws_sdk_ecs::types::ContainerDefinition;
     aws.ecs
         .create_cluster()

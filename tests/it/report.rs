@@ -5,8 +5,8 @@
 //! limits: exact JSON for success, failure and rolled-back (snapshots), the postMessage →
 //! update → thread sequence, the deployment → statuses sequence, and every way a reporter can
 //! fail. Binary-level tests run the real `ecs-deploy` (an external image and no service, so no
-//! AWS call; or a service behind a dead AWS endpoint for a failure) and check the exit code,
-//! the warnings and that no log line carries a test secret.
+//! AWS call; or a service on moto whose one-off task cannot run, for a failure after the start)
+//! and check the exit code, the warnings and that no log line carries a test secret.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -27,7 +27,10 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::support::bin::SECRET_MARKS;
-use crate::support::{BinOutput, BinRun, fixture, recording_server, repo_root};
+use crate::support::{
+    BinOutput, BinRun, MotoServer, fixture, recording_server, repo_root, sdk_config,
+};
+use ecs_deploy::aws::Aws;
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
 const TS: &str = "1700000000.000100";
@@ -999,13 +1002,24 @@ async fn a_failed_deploy_updates_the_message_replies_with_the_cause_and_marks_th
     let server = recording_server().await;
     slack_api_ok(&server).await;
     github_ok(&server).await;
+    // The deploy must fail after the start (a preflight failure tells no "deploying"): on moto
+    // the service passes the preflight, then the one-off task cannot run (EC2 launch type, no
+    // instances), so the deploy fails once the reporters have announced it.
+    let moto = MotoServer::start();
+    crate::image::moto_web1_service(&Aws::from_config(&sdk_config(&moto.endpoint()))).await;
     let aws = DeadAws::start();
     let out = deploy_run(
         &aws,
         &server,
-        &[("INPUT_CLUSTER", "prod"), ("INPUT_SERVICE", "web1")],
+        &[
+            ("AWS_ENDPOINT_URL", &moto.endpoint()),
+            ("INPUT_CLUSTER", "prod"),
+            ("INPUT_SERVICE", "web1"),
+            ("INPUT_RUN-TASK-COMMAND", "migrate"),
+        ],
     );
     out.assert_code(1);
+    assert!(out.stdout.contains("RunTask"), "{out}");
     assert_eq!(out.output("status"), Some("failed"), "{out}");
     assert_eq!(out.output("slack-message-ts"), Some(TS), "{out}");
     let sent = requests(&server).await;
