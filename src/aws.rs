@@ -27,6 +27,16 @@ impl Aws {
         Aws::from_config(&loader.load().await)
     }
 
+    /// Clients that were never configured (no region, no credentials, no look-up): for a
+    /// plan-only run, which must not call AWS at all.
+    pub fn offline() -> Aws {
+        Aws::from_config(
+            &aws_config::SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+        )
+    }
+
     /// Builds the clients from an already loaded config (tests pass one pointing at moto).
     pub fn from_config(config: &aws_config::SdkConfig) -> Aws {
         Aws {

@@ -14,6 +14,8 @@ use crate::inputs::{INPUTS, RawInputs, Scope, input_spec};
 pub struct ConfigFile {
     pub defaults: RawInputs,
     pub apps: BTreeMap<String, RawInputs>,
+    /// The file's text, to point a later error at its line.
+    pub text: String,
 }
 
 impl ConfigFile {
@@ -61,36 +63,64 @@ fn scalar(path: &Path, key: &str, v: &Value) -> Result<String> {
     }
 }
 
-fn section(path: &Path, where_: &str, v: &Value) -> Result<RawInputs> {
+/// [`section`] with its errors pointing at the key's line in `text` (or the section's).
+fn located_section(path: &Path, text: &str, where_: &str, v: &Value) -> Result<RawInputs> {
+    let parents: Vec<&str> = where_.split('.').collect();
+    section(path, where_, v).map_err(|(e, key)| {
+        let at = key
+            .and_then(|k| {
+                let mut keys = parents.clone();
+                keys.push(k.as_str());
+                crate::location::yaml_key_at(text, &keys)
+            })
+            .or_else(|| crate::location::yaml_key_at(text, &parents));
+        e.in_file(path, at)
+    })
+}
+
+/// One mapping of per-app keys (`defaults`, `apps.<name>`); an error comes with the key it is
+/// about, when it is about one.
+fn section(
+    path: &Path,
+    where_: &str,
+    v: &Value,
+) -> std::result::Result<RawInputs, (Error, Option<String>)> {
     let m = v.as_mapping().ok_or_else(|| {
-        problem(
-            path,
-            format!("{where_} must be a mapping of input names to values"),
+        (
+            problem(
+                path,
+                format!("{where_} must be a mapping of input names to values"),
+            ),
+            None,
         )
     })?;
     let mut raw = RawInputs::default();
     for (k, val) in m {
-        let key = k
-            .as_str()
-            .ok_or_else(|| problem(path, format!("{where_}: keys must be strings")))?;
+        let key = k.as_str().ok_or_else(|| {
+            (
+                problem(path, format!("{where_}: keys must be strings")),
+                None,
+            )
+        })?;
+        let at_key = |e: Error| (e, Some(key.to_string()));
         match input_spec(key) {
             // A secret committed to the repository would be in every clone and never masked.
             Some(s) if s.scope == Scope::App && s.secret => {
-                return Err(problem(
+                return Err(at_key(problem(
                     path,
                     format!(
                         "{where_}.{key} is a secret and must not be written in a file of the repository; give it to the step's `with:` from `secrets` (e.g. {key}: ${{{{ secrets.NAME }}}})"
                     ),
-                ));
+                )));
             }
             Some(s) if s.scope == Scope::App => {}
             Some(_) => {
-                return Err(problem(
+                return Err(at_key(problem(
                     path,
                     format!(
                         "{where_}.{key} is an input of the whole run; give it to the step's `with:` instead"
                     ),
-                ));
+                )));
             }
             None => {
                 let known: Vec<&str> = INPUTS
@@ -98,31 +128,37 @@ fn section(path: &Path, where_: &str, v: &Value) -> Result<RawInputs> {
                     .filter(|s| s.scope == Scope::App)
                     .map(|s| s.name)
                     .collect();
-                return Err(problem(
+                return Err(at_key(problem(
                     path,
                     format!(
                         "{where_}.{key} is not a known key; per-app keys are: {}",
                         known.join(", ")
                     ),
-                ));
+                )));
             }
         }
-        raw.values.insert(key.to_string(), scalar(path, key, val)?);
+        raw.values
+            .insert(key.to_string(), scalar(path, key, val).map_err(at_key)?);
     }
     Ok(raw)
 }
 
 /// Parses config file text; `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<ConfigFile> {
-    let doc: Value =
-        serde_yaml::from_str(text).map_err(|e| problem(path, format!("is not valid YAML: {e}")))?;
+    let doc: Value = serde_yaml::from_str(text).map_err(|e| {
+        problem(path, format!("is not valid YAML: {e}"))
+            .in_file(path, e.location().map(|l| (l.line(), l.column())))
+    })?;
     let top = doc
         .as_mapping()
         .ok_or_else(|| problem(path, "must be a mapping with `defaults` and `apps`"))?;
-    let mut cfg = ConfigFile::default();
+    let mut cfg = ConfigFile {
+        text: text.to_string(),
+        ..ConfigFile::default()
+    };
     for (k, v) in top {
         match k.as_str() {
-            Some("defaults") => cfg.defaults = section(path, "defaults", v)?,
+            Some("defaults") => cfg.defaults = located_section(path, text, "defaults", v)?,
             Some("apps") => {
                 let apps = v
                     .as_mapping()
@@ -131,12 +167,14 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile> {
                     let name = name
                         .as_str()
                         .ok_or_else(|| problem(path, "app names must be strings"))?;
-                    crate::inputs::validate_app_name(name)
-                        .map_err(|e| problem(path, format!("apps.{name}: {e}")))?;
+                    crate::inputs::validate_app_name(name).map_err(|e| {
+                        problem(path, format!("apps.{name}: {e}"))
+                            .in_file(path, crate::location::yaml_key_at(text, &["apps", name]))
+                    })?;
                     let raw = if body.is_null() {
                         RawInputs::default()
                     } else {
-                        section(path, &format!("apps.{name}"), body)?
+                        located_section(path, text, &format!("apps.{name}"), body)?
                     };
                     cfg.apps.insert(name.to_string(), raw);
                 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::location::FileLocation;
+
 /// Everything that can stop a run. Each variant's message is written for the person reading the
 /// workflow log: what was wrong, the value seen, and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -155,9 +157,23 @@ pub enum Error {
     #[error("{target}: {problem}; the deploy's result is unchanged")]
     Notify { target: String, problem: String },
 
+    /// `changed-only` could not learn which files the push or pull request changed.
+    #[error(
+        "changed-only: cannot list the files changed by {what}: {problem}; check that github-token may read the repository (permissions: contents: read, pull-requests: read), or set changed-only: false to deploy every selected app"
+    )]
+    ChangedFiles { what: String, problem: String },
+
     /// The preflight found several problems with one app; each says its fix.
     #[error("{}", problems.join("; and "))]
     Preflight { problems: Vec<String> },
+
+    /// An error about a place in a file (package.json, a task definition, an AppSpec, the config
+    /// file): the same message, and where, for the `::error file=…,line=…,col=…` annotation.
+    #[error("{error}")]
+    InFile {
+        location: FileLocation,
+        error: Box<Error>,
+    },
 
     /// Several apps ran and at least one failed; each app's error is in the results.
     #[error("{failed} of {total} apps failed: {summary}")]
@@ -194,6 +210,40 @@ impl Error {
             service,
             operation,
             message: error_chain(&err),
+        }
+    }
+}
+
+impl Error {
+    /// This error, located in `file` (at `at`: line, column, when known). A location already
+    /// known with a line is kept: it was found closer to the problem.
+    pub fn in_file(self, file: impl Into<PathBuf>, at: Option<(usize, usize)>) -> Error {
+        match self {
+            Error::InFile { location, error } if location.line.is_some() => {
+                Error::InFile { location, error }
+            }
+            Error::InFile { error, .. } => Error::InFile {
+                location: FileLocation::new(file, at),
+                error,
+            },
+            other => Error::InFile {
+                location: FileLocation::new(file, at),
+                error: Box::new(other),
+            },
+        }
+    }
+
+    /// The file (and line and column, when known) this error is about: a located error's
+    /// place, or the file of an error that names one (a file that cannot be read, a
+    /// package.json, the config file).
+    pub fn file_location(&self) -> Option<FileLocation> {
+        match self {
+            Error::InFile { location, .. } => Some(location.clone()),
+            Error::ReadFile { path, .. }
+            | Error::PackageJson { path, .. }
+            | Error::Config { path, .. }
+            | Error::TagVersionMismatch { path, .. } => Some(FileLocation::new(path, None)),
+            _ => None,
         }
     }
 }

@@ -369,6 +369,28 @@ pub const INPUTS: &[InputSpec] = &[
         false,
         "YAML file describing several apps (defaults + apps)",
     ),
+    spec(
+        "paths",
+        App,
+        None,
+        false,
+        "More paths whose changes count as changes of the app for changed-only (one per line; a YAML list in the config file), e.g. libs/shared",
+    ),
+    // scale-out
+    spec(
+        "plan-only",
+        Run,
+        Some("false"),
+        false,
+        "Stop after the plan (no AWS call, no build, no message) and write the `matrix` output for a later job's strategy.matrix",
+    ),
+    spec(
+        "changed-only",
+        Run,
+        Some("false"),
+        false,
+        "Keep only the apps whose package.json or Dockerfile directory, build context, task definition, AppSpec or `paths` changed in the push or pull request (listed by the GitHub API: needs github-token with contents: read, pull-requests: read)",
+    ),
     // report
     spec(
         "slack-webhook-url",
@@ -410,7 +432,7 @@ pub const INPUTS: &[InputSpec] = &[
         Run,
         None,
         true,
-        "Token for GitHub Deployments (deployments: write)",
+        "Token for GitHub Deployments (deployments: write) and changed-only's list of changed files (contents: read, pull-requests: read)",
     ),
     spec(
         "environment",
@@ -438,6 +460,22 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     ("image-digest", "Manifest digest of the image (sha256:...)"),
     ("image-built", "true when this run built the image"),
     (
+        "digest",
+        "Manifest digest of the image (sha256:...), as docker/build-push-action names it",
+    ),
+    (
+        "imageid",
+        "Image id of the image this run built (its config digest, sha256:...), as docker/build-push-action names it; empty when nothing was built",
+    ),
+    (
+        "metadata",
+        "Build result metadata (JSON: containerimage.digest, containerimage.config.digest, image.name), as docker/build-push-action names it; empty when nothing was built",
+    ),
+    (
+        "registry",
+        "Registry host of the image (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com), as amazon-ecr-login names it",
+    ),
+    (
         "task-definition-arn",
         "ARN of the registered task definition",
     ),
@@ -455,6 +493,18 @@ pub const OUTPUTS: &[(&str, &str)] = &[
         "rolling, codedeploy, ecs-blue-green or kubernetes",
     ),
     (
+        "task-definition",
+        "Path of the rendered task definition file (under RUNNER_TEMP, else .ecs-deploy/ in the workspace), as amazon-ecs-render-task-definition names it",
+    ),
+    (
+        "codedeploy-deployment-id",
+        "CodeDeploy deployment id when the service deployed through CodeDeploy, as amazon-ecs-deploy-task-definition names it",
+    ),
+    (
+        "run-task-arn",
+        "ARNs of the one-off tasks started (run-task-command), a JSON array as amazon-ecs-deploy-task-definition writes it; empty when none ran",
+    ),
+    (
         "status",
         "succeeded, failed, rolled-back, cancelled or skipped",
     ),
@@ -464,6 +514,10 @@ pub const OUTPUTS: &[(&str, &str)] = &[
         "ts of the Slack message (bot token mode)",
     ),
     ("results", "JSON array, one object per app"),
+    (
+        "matrix",
+        "The apps this run deploys (or would, with plan-only) for strategy.matrix: JSON {\"include\":[{\"app\":...,\"version\":...,\"cluster\":...,\"service\":...}]}",
+    ),
 ];
 
 /// Context variables the runner gives a container action, with the flag that stands in for each.
@@ -482,6 +536,8 @@ pub const CONTEXT: &[(&str, &str)] = &[
     ("output-file", "GITHUB_OUTPUT"),
     ("summary-file", "GITHUB_STEP_SUMMARY"),
     ("workspace", "GITHUB_WORKSPACE"),
+    // Where the rendered task definition is written (the `task-definition` output).
+    ("runner-temp", "RUNNER_TEMP"),
     // Where the reporters send: the runner sets GITHUB_API_URL (GitHub Enterprise has its own);
     // ECS_DEPLOY_SLACK_API_URL points Slack's Web API elsewhere (tests, proxies).
     ("api-url", "GITHUB_API_URL"),
@@ -597,6 +653,8 @@ pub struct GithubContext {
     pub output_file: Option<PathBuf>,
     pub summary_file: Option<PathBuf>,
     pub workspace: PathBuf,
+    /// The runner's temp directory (`RUNNER_TEMP`), when set.
+    pub runner_temp: Option<PathBuf>,
 }
 
 impl GithubContext {
@@ -956,6 +1014,8 @@ pub struct AppSettings {
     pub codedeploy_deployment_description: Option<String>,
     /// The Kubernetes target (`eks-cluster` or `kubeconfig`), instead of an ECS service.
     pub kubernetes: Option<KubeSettings>,
+    /// `paths`: workspace-relative paths whose changes count as this app's (changed-only).
+    pub paths: Vec<String>,
 }
 
 /// Which Kubernetes cluster, and how the action reaches it.
@@ -1143,6 +1203,10 @@ pub struct Settings {
     pub trigger: TriggerSettings,
     pub report: ReportSettings,
     pub dry_run: bool,
+    /// `plan-only`: stop after the plan, no AWS call; the `matrix` output is the point.
+    pub plan_only: bool,
+    /// `changed-only`: keep the apps whose files changed in the push or pull request.
+    pub changed_only: bool,
     pub config: Option<PathBuf>,
     pub github: GithubContext,
     /// The step's own per-app inputs (layered over the config file's values when there is one).
@@ -1322,6 +1386,10 @@ impl AppSettings {
             codedeploy_deployment_config: plain_name(raw, "codedeploy-deployment-config")?,
             codedeploy_deployment_description: opt(raw, "codedeploy-deployment-description"),
             kubernetes,
+            paths: match raw.get("paths") {
+                Some(v) => parse_paths(v)?,
+                None => Vec::new(),
+            },
         };
         if settings.image.is_some() && settings.rebuild {
             return Err(Error::InputConflict {
@@ -1330,6 +1398,40 @@ impl AppSettings {
         }
         Ok(settings)
     }
+}
+
+/// Parses `paths`: one workspace-relative path per line (or comma), normalised to `a/b` with
+/// no `./` and no trailing `/`; absolute paths and `..` are refused (changes are listed
+/// relative to the repository root).
+pub fn parse_paths(value: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for p in value
+        .lines()
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let parts: Vec<&str> = p
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .collect();
+        if p.starts_with('/') || parts.contains(&"..") {
+            return Err(Error::invalid_input(
+                "paths",
+                p,
+                "use a path relative to the repository root without .., e.g. libs/shared",
+            ));
+        }
+        let norm = if parts.is_empty() {
+            ".".to_string()
+        } else {
+            parts.join("/")
+        };
+        if !out.contains(&norm) {
+            out.push(norm);
+        }
+    }
+    Ok(out)
 }
 
 /// Splits `run-task-command` into words: a JSON array (`["python","manage.py","migrate"]`) is
@@ -1456,12 +1558,29 @@ impl Settings {
             output_file: get("output-file").map(PathBuf::from),
             summary_file: get("summary-file").map(PathBuf::from),
             workspace,
+            runner_temp: get("runner-temp").map(PathBuf::from),
         };
         let app_inputs = raw.scoped(Scope::App);
+        let dry_run = flag(raw, "dry-run")?;
+        let plan_only = flag(raw, "plan-only")?;
+        let changed_only = flag(raw, "changed-only")?;
+        if plan_only && dry_run {
+            return Err(Error::InputConflict {
+                message: "plan-only and dry-run both stop before any write: plan-only also makes no AWS call (the matrix job), dry-run reads AWS and prints the diff; keep one".into(),
+            });
+        }
+        if changed_only && report.github_token.is_none() {
+            return Err(Error::MissingInput {
+                name: "github-token".into(),
+                why: "with changed-only: true (the changed files are listed by the GitHub API; pass github-token: ${{ github.token }} with permissions contents: read and pull-requests: read)".into(),
+            });
+        }
         Ok(Settings {
             trigger,
             report,
-            dry_run: flag(raw, "dry-run")?,
+            dry_run,
+            plan_only,
+            changed_only,
             config: opt_path(raw, "config"),
             github,
             app: AppSettings::from_raw(&app_inputs)?,
@@ -1503,6 +1622,16 @@ mod tests {
         let mut argv = vec!["ecs-deploy"];
         argv.extend_from_slice(args);
         read_sources(argv, &|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn paths_are_normalised_and_must_stay_in_the_repository() {
+        assert_eq!(
+            parse_paths("./libs/shared/\n libs/ui , libs/shared\n# a comment\n.").unwrap(),
+            ["libs/shared", "libs/ui", "."]
+        );
+        assert!(parse_paths("/etc").is_err());
+        assert!(parse_paths("libs/../..").is_err());
     }
 
     #[test]

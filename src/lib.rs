@@ -2,11 +2,14 @@
 //! team was told". This file tells that story top to bottom; each step lives in its own module.
 
 pub mod aws;
+pub mod changes;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod github;
 pub mod image;
 pub mod inputs;
+pub mod location;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;
@@ -83,6 +86,69 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
     }]
 }
 
+/// Where the rendered task definition files go, and how a later step names the directory:
+/// `RUNNER_TEMP/ecs-deploy` when the runner's temp directory is there (a JavaScript-style
+/// run, the CLI), else `.ecs-deploy` in the workspace, named relative to it: in the action's
+/// container `RUNNER_TEMP` is a host path that is not mounted, and the workspace is the one
+/// directory the later steps and the container share.
+pub fn task_definition_dir(github: &inputs::GithubContext) -> (PathBuf, PathBuf) {
+    match &github.runner_temp {
+        Some(t) if t.is_dir() => (t.join("ecs-deploy"), t.join("ecs-deploy")),
+        _ => (
+            github.workspace.join(".ecs-deploy"),
+            PathBuf::from(".ecs-deploy"),
+        ),
+    }
+}
+
+/// Writes an app's rendered task definition (pretty JSON) for the `task-definition` output. A
+/// failure is a warning: the deploy is done, only the copy for later steps is missing.
+fn write_task_definition(github: &inputs::GithubContext, rep: &mut AppReport) {
+    let Some(td) = &rep.rendered_task_definition else {
+        return;
+    };
+    let (dir, shown) = task_definition_dir(github);
+    let name = format!("{}-task-definition.json", rep.app);
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            // Keep the copy out of `git add -A` when it lands in the workspace.
+            let ignore = dir.join(".gitignore");
+            if !ignore.exists() {
+                std::fs::write(ignore, "*\n")?;
+            }
+            Ok(())
+        })
+        .and_then(|()| {
+            let text = serde_json::to_string_pretty(td).unwrap_or_default() + "\n";
+            std::fs::write(dir.join(&name), text)
+        });
+    match written {
+        Ok(()) => rep.task_definition_file = Some(shown.join(&name).display().to_string()),
+        Err(e) => console::warning(&format!(
+            "{}: the rendered task definition could not be written to {}: {e} (the task-definition output stays empty)",
+            rep.app,
+            dir.display()
+        )),
+    }
+}
+
+/// The `matrix` entries of a plan: one per app, in the plan's order.
+pub fn matrix(plan: &Plan) -> Vec<report::MatrixEntry> {
+    plan.apps
+        .iter()
+        .map(|a| report::MatrixEntry {
+            app: a.app.clone(),
+            version: a.version.value.clone(),
+            cluster: a.settings.cluster.clone(),
+            service: a
+                .deploy
+                .as_ref()
+                .map(|d| d.service.clone())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// A fresh report for an app, before anything ran.
 fn app_report(aws: &Aws, plan: &AppPlan) -> AppReport {
     AppReport {
@@ -106,6 +172,8 @@ async fn app_image(
     rep.image = Some(image.reference.clone());
     rep.image_digest = image.digest.clone();
     rep.image_built = Some(image.built);
+    rep.registry = image::registry_of(&image.reference);
+    rep.image_id = image.image_id.clone();
     Ok(image)
 }
 
@@ -141,6 +209,9 @@ async fn took(
 
 /// Turns an app's result into its final status and error, and stamps its duration.
 fn conclude(rep: &mut AppReport, result: Result<()>, started: Instant) {
+    if let Err(e) = &result {
+        rep.error_location = e.file_location();
+    }
     let failure = result
         .err()
         .map(|e| (e.to_string(), matches!(e, Error::Cancelled { .. })));
@@ -329,7 +400,7 @@ async fn run_service_group(
 /// one diff, under the app that leads them. Writes nothing.
 fn dry_run(
     plan: &Plan,
-    checked: &[std::result::Result<AppChecked, String>],
+    checked: &[std::result::Result<AppChecked, Refused>],
     groups: &[Vec<usize>],
 ) -> Vec<AppReport> {
     let mut reports = Vec::new();
@@ -344,7 +415,8 @@ fn dry_run(
                     app: a.app.clone(),
                     version: Some(a.version.value.clone()),
                     status: Some(Status::Failed),
-                    error: Some(e.clone()),
+                    error: Some(e.text.clone()),
+                    error_location: e.location.clone(),
                     ..Default::default()
                 });
                 continue;
@@ -430,16 +502,34 @@ fn dry_run(
     reports
 }
 
+/// Why the preflight refused an app: the message, and the file it is about when it is.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub text: String,
+    pub location: Option<location::FileLocation>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// The preflight's results with every app of a group failed when one of them failed (apps that
 /// deploy one service together stand or fall together), as error texts for the reports.
 fn settle_groups(
     plan: &Plan,
     groups: &[Vec<usize>],
     results: Vec<Result<AppChecked>>,
-) -> Vec<std::result::Result<AppChecked, String>> {
-    let mut out: Vec<std::result::Result<AppChecked, String>> = results
+) -> Vec<std::result::Result<AppChecked, Refused>> {
+    let mut out: Vec<std::result::Result<AppChecked, Refused>> = results
         .into_iter()
-        .map(|r| r.map_err(|e| format!("preflight (nothing was built, pushed or changed): {e}")))
+        .map(|r| {
+            r.map_err(|e| Refused {
+                text: format!("preflight (nothing was built, pushed or changed): {e}"),
+                location: e.file_location(),
+            })
+        })
         .collect();
     for g in groups.iter().filter(|g| g.len() > 1) {
         let failed: Vec<&str> = g
@@ -457,10 +547,13 @@ fn settle_groups(
             .unwrap_or_default();
         for &i in g {
             if out[i].is_ok() {
-                out[i] = Err(format!(
-                    "not deployed: the preflight of {} failed, and the apps of {service} deploy together; fix it and run again",
-                    failed.join(", ")
-                ));
+                out[i] = Err(Refused {
+                    text: format!(
+                        "not deployed: the preflight of {} failed, and the apps of {service} deploy together; fix it and run again",
+                        failed.join(", ")
+                    ),
+                    location: None,
+                });
             }
         }
     }
@@ -502,6 +595,26 @@ pub async fn run(
     notifier: &mut Notifier,
     cancel: &CancellationToken,
 ) -> Report {
+    let mut report = run_steps(settings, aws, notifier, cancel).await;
+    // Annotations name files relative to the workspace (the repository).
+    let ws = &settings.github.workspace;
+    let relative = |l: &mut Option<location::FileLocation>| {
+        *l = l.as_ref().and_then(|l| l.in_workspace(ws));
+    };
+    relative(&mut report.error_location);
+    for a in &mut report.apps {
+        relative(&mut a.error_location);
+    }
+    report
+}
+
+/// [`run`]'s steps, each early return a finished report.
+async fn run_steps(
+    settings: &Settings,
+    aws: &Aws,
+    notifier: &mut Notifier,
+    cancel: &CancellationToken,
+) -> Report {
     let started = Instant::now();
     let mut report = Report {
         run: run_info(settings),
@@ -514,6 +627,7 @@ pub async fn run(
     };
     let trigger: Trigger = match decision {
         Err(e) => {
+            report.error_location = e.file_location();
             report.error = Some(e.to_string());
             report.duration = started.elapsed();
             return report;
@@ -531,22 +645,51 @@ pub async fn run(
     report.trigger = Some(trigger.describe());
     let plan = {
         let _g = Group::start("Plan");
-        match plan::build(settings, &trigger)
-            .and_then(|p| deploy::service_groups(&p.apps).map(|g| (p, g)))
-        {
-            Ok((p, groups)) => {
-                print!("{}", p.render_text(settings));
+        let mut plan = match plan::build(settings, &trigger) {
+            Ok(p) => p,
+            Err(e) => {
+                report.error_location = e.file_location();
+                report.error = Some(e.to_string());
+                report.duration = started.elapsed();
+                return report;
+            }
+        };
+        if settings.changed_only {
+            match changes::keep_changed(settings, &mut plan).await {
+                Ok(selection) => {
+                    println!("{}", selection.note);
+                    if plan.apps.is_empty() {
+                        let reason = format!("{}: nothing to deploy", selection.note);
+                        console::notice(&format!("skipped: {reason}"));
+                        report.skip_reason = Some(reason);
+                        report.duration = started.elapsed();
+                        return report;
+                    }
+                }
+                Err(e) => {
+                    report.error_location = e.file_location();
+                    report.error = Some(e.to_string());
+                    report.duration = started.elapsed();
+                    return report;
+                }
+            }
+        }
+        report.matrix = matrix(&plan);
+        match deploy::service_groups(&plan.apps) {
+            Ok(groups) => {
+                print!("{}", plan.render_text(settings));
                 for g in groups.iter().filter(|g| g.len() > 1) {
-                    let names: Vec<&str> = g.iter().map(|&i| p.apps[i].app.as_str()).collect();
+                    let names: Vec<&str> = g.iter().map(|&i| plan.apps[i].app.as_str()).collect();
                     println!(
                         "apps {} deploy one service together: one revision with each image in its own container, one deployment led by {}",
                         names.join(", "),
                         names[0]
                     );
                 }
-                (p, groups)
+                (plan, groups)
             }
             Err(e) => {
+                report.error_location = e.file_location();
                 report.error = Some(e.to_string());
                 report.duration = started.elapsed();
                 return report;
@@ -554,6 +697,30 @@ pub async fn run(
         }
     };
     let (plan, groups) = plan;
+    if settings.plan_only {
+        // The matrix job: the plan is the result. No AWS call, no build, no message.
+        println!(
+            "plan only: nothing was read from AWS, built, pushed or deployed; the matrix output lists {}",
+            plan.apps
+                .iter()
+                .map(|a| a.app.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        report.plan_only = true;
+        report.apps = plan
+            .apps
+            .iter()
+            .map(|a| AppReport {
+                app: a.app.clone(),
+                version: Some(a.version.value.clone()),
+                status: Some(Status::Succeeded),
+                ..Default::default()
+            })
+            .collect();
+        report.duration = started.elapsed();
+        return report;
+    }
     // Every read-only check, before the first write (and the same for a dry run).
     let mode = if settings.dry_run {
         preflight::Mode::DryRun
@@ -596,7 +763,8 @@ pub async fn run(
             .filter_map(|&i| {
                 let e = checked[i].as_ref().err()?;
                 let mut rep = app_report(aws, &plan.apps[i]);
-                conclude_with(&mut rep, Some((e.clone(), false)), started);
+                rep.error_location = e.location.clone();
+                conclude_with(&mut rep, Some((e.text.clone(), false)), started);
                 Some(rep)
             })
             .collect();
@@ -620,6 +788,9 @@ pub async fn run(
     done.sort_by_key(|(i, _)| *i);
     console::set_groups(true);
     report.apps = done.into_iter().map(|(_, r)| r).collect();
+    for rep in &mut report.apps {
+        write_task_definition(&settings.github, rep);
+    }
     report.duration = started.elapsed();
     report
 }
@@ -652,7 +823,11 @@ pub async fn finish(
         } else {
             errors.join("\n")
         };
-        console::error(&format!("ecs-deploy {}", status.as_str()), &message);
+        console::error(
+            &format!("ecs-deploy {}", status.as_str()),
+            &message,
+            report.error_location(),
+        );
         1
     } else {
         println!("status: {}", status.as_str());
@@ -670,7 +845,7 @@ where
         Ok(s) => s,
         Err(e) if inputs::is_help(&e) => return 0,
         Err(e) => {
-            console::error("ecs-deploy: bad arguments", &e.to_string());
+            console::error("ecs-deploy: bad arguments", &e.to_string(), None);
             return 1;
         }
     };
@@ -699,14 +874,20 @@ where
     let user_retry = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
         .iter()
         .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()));
-    let aws = Aws::from_env(!user_retry).await;
+    // plan-only makes no AWS call at all: not even the SDK chain's region and credential
+    // look-ups (instance metadata), so the matrix job needs no AWS settings.
+    let aws = if settings.plan_only {
+        Aws::offline()
+    } else {
+        Aws::from_env(!user_retry).await
+    };
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let mut notifier = Notifier::new(&settings.report, &run_info(&settings));
     let mut report = run(&settings, &aws, &mut notifier, &cancel).await;
     // Once, before any reporter renders it: no message, summary or output carries a secret.
     Redactor::known().report(&mut report);
-    let slack_ts = if report.dry_run {
+    let slack_ts = if report.dry_run || report.plan_only {
         None
     } else {
         notifier.finish(&report).await

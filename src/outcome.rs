@@ -85,6 +85,10 @@ pub struct Outcome {
     pub previous_task_definition_arn: Option<String>,
     /// The image the container ran before (Kubernetes).
     pub previous_image: Option<String>,
+    /// The task definition as rendered (raw JSON), for the `task-definition` output's file.
+    pub rendered_task_definition: Option<serde_json::Value>,
+    /// The one-off tasks started (`run-task-command`), for the `run-task-arn` output.
+    pub run_task_arns: Vec<String>,
     /// The deployment's id (ECS deployment, CodeDeploy deployment, ECS service deployment ARN).
     pub deployment_id: Option<String>,
     /// How it ended; `None` until the path says (the caller turns an error into `failed`).

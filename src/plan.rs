@@ -85,6 +85,10 @@ pub struct AppPlan {
     pub image: ImagePlan,
     pub deploy: Option<DeployPlan>,
     pub notes: Vec<String>,
+    /// Workspace-relative paths whose changes are this app's (`changed-only`): the package.json
+    /// and Dockerfile directories, a build context that is not the root, the task definition and
+    /// AppSpec files, and `paths`. `.` means every change counts.
+    pub watch: Vec<String>,
 }
 
 /// The whole run's plan.
@@ -172,9 +176,21 @@ fn select_apps(
                     cfg.apps.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             })?;
-        let app_settings = AppSettings::from_raw(&raw).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            problem: format!("apps.{name}: {e}"),
+        let app_settings = AppSettings::from_raw(&raw).map_err(|e| {
+            // The line of the refused key: the app's own, else the defaults' (a step input
+            // has no line in the file).
+            let at = match &e {
+                Error::InvalidInput { name: key, .. } => {
+                    crate::location::yaml_key_at(&cfg.text, &["apps", &name, key])
+                        .or_else(|| crate::location::yaml_key_at(&cfg.text, &["defaults", key]))
+                }
+                _ => None,
+            };
+            Error::Config {
+                path: path.to_path_buf(),
+                problem: format!("apps.{name}: {e}"),
+            }
+            .in_file(path, at)
         })?;
         out.push((Some(name), app_settings));
     }
@@ -334,16 +350,24 @@ fn plan_app(
         let text = read(&package_json, "package.json")?;
         let raw = version::version_from_package_json(&package_json, &text)?;
         let shown_pkg = shown(settings, &package_json);
-        let v = version::parse_version(&raw, s.version_format, &s.tag_prefix, &shown_pkg)?;
+        // A version that is refused points at its line of package.json.
+        let at_version = |e: Error| {
+            e.in_file(
+                &package_json,
+                crate::location::json_key_at(&text, "version"),
+            )
+        };
+        let v = version::parse_version(&raw, s.version_format, &s.tag_prefix, &shown_pkg)
+            .map_err(at_version)?;
         if let Trigger::TagPush { tag } = trigger {
             let tag_version = version::version_from_tag(tag, s.version_format, &s.tag_prefix);
             if tag_version != v.value {
-                return Err(Error::TagVersionMismatch {
+                return Err(at_version(Error::TagVersionMismatch {
                     tag: tag.clone(),
                     tag_version,
                     path: PathBuf::from(shown_pkg),
                     package_version: v.value,
-                });
+                }));
             }
         }
         (v, shown_pkg, Some(text))
@@ -429,16 +453,20 @@ fn plan_app(
                 Some(p) => {
                     let path = confined(settings, "task-definition", ws.resolve(p))?;
                     let text = read(&path, "the task definition file")?;
-                    let td = task_definition::parse(&shown(settings, &path), &text)?;
+                    let td = task_definition::parse(&shown(settings, &path), &text)
+                        .map_err(|e| e.in_file(&path, crate::location::json_error_at(&text)))?;
                     Some((path, td))
                 }
             };
             let container = match &task_definition_file {
-                Some((path, td)) => Some(task_definition::pick_container(
-                    &shown(settings, path),
-                    td,
-                    s.container_name.as_deref(),
-                )?),
+                Some((path, td)) => Some(
+                    task_definition::pick_container(
+                        &shown(settings, path),
+                        td,
+                        s.container_name.as_deref(),
+                    )
+                    .map_err(|e| e.in_file(path, None))?,
+                ),
                 None => s.container_name.clone(),
             };
             let appspec_file = match &s.codedeploy_appspec {
@@ -463,6 +491,7 @@ fn plan_app(
                             source_name: shown(settings, &path),
                             problem: format!("is neither valid YAML nor JSON: {e}"),
                         }
+                        .in_file(&path, e.location().map(|l| (l.line(), l.column())))
                     })?;
                     Some((path, text))
                 }
@@ -483,6 +512,13 @@ fn plan_app(
     } else if deploy.is_none() {
         notes.push("no `service` given: build and push only, no deploy".into());
     }
+    let watch = watched(
+        settings,
+        pkg_text.is_some().then_some(package_json.as_path()),
+        &image.source,
+        deploy.as_ref(),
+        &s.paths,
+    );
     Ok(AppPlan {
         app,
         settings: s,
@@ -491,6 +527,7 @@ fn plan_app(
         image,
         deploy,
         notes,
+        watch,
     })
 }
 
@@ -558,6 +595,47 @@ fn kube_paths(settings: &Settings, k: &mut KubeSettings) -> Result<()> {
     k.api_url = settings.kubernetes_api_url.clone();
     k.run_url = ws.run_url();
     Ok(())
+}
+
+/// The paths whose changes are an app's (see [`AppPlan::watch`]), workspace-relative.
+fn watched(
+    settings: &Settings,
+    package_json: Option<&Path>,
+    source: &ImageSource,
+    deploy: Option<&DeployPlan>,
+    paths: &[String],
+) -> Vec<String> {
+    let dir = |p: &Path| shown(settings, p.parent().unwrap_or(p));
+    let mut out: Vec<String> = Vec::new();
+    out.extend(package_json.map(dir));
+    if let ImageSource::Build {
+        dockerfile,
+        context,
+    } = source
+    {
+        out.push(dir(dockerfile));
+        let ctx = shown(settings, context);
+        // A context at the root (a monorepo build) would make every change the app's.
+        if ctx != "." {
+            out.push(ctx);
+        }
+    }
+    if let Some(d) = deploy {
+        out.extend(
+            d.task_definition_file
+                .iter()
+                .map(|(p, _)| shown(settings, p)),
+        );
+        out.extend(d.appspec_file.iter().map(|(p, _)| shown(settings, p)));
+    }
+    out.extend(paths.iter().cloned());
+    let mut unique = Vec::new();
+    for p in out {
+        if !unique.contains(&p) {
+            unique.push(p);
+        }
+    }
+    unique
 }
 
 impl AppPlan {

@@ -128,6 +128,7 @@ pub fn version_from_package_json(path: &Path, text: &str) -> Result<String> {
         problem(format!(
             "is not valid JSON ({e}); fix the file so that `npm pkg get version` can read it"
         ))
+        .in_file(path, Some((e.line(), e.column())))
     })?;
     let obj = json.as_object().ok_or_else(|| {
         problem(
@@ -141,7 +142,8 @@ pub fn version_from_package_json(path: &Path, text: &str) -> Result<String> {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(problem(format!(
             "has a \"version\" that is not a string ({other}); write it as a string, e.g. \"version\": \"1.0.0\""
-        ))),
+        ))
+        .in_file(path, crate::location::json_key_at(text, "version"))),
     }
 }
 

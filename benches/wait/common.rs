@@ -39,6 +39,7 @@ pub fn plan(app: &str, deployment: DeploymentChoice, extra: &[(&str, &str)]) -> 
             note: None,
         },
         version_source: "bench".into(),
+        watch: vec![],
         image: ImagePlan {
             registry: None,
             repository: app.to_string(),

@@ -427,6 +427,7 @@ async fn run(
     let mut prepared = prepare(aws, plan, d, checked, image, others).await?;
     report.task_definition_arn = Some(prepared.task_definition_arn.clone());
     report.previous_task_definition_arn = prepared.previous_task_definition_arn.clone();
+    report.rendered_task_definition = Some(prepared.task_definition.clone());
     // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
     // pulls it with a new deployment, so a changed digest forces one (no new revision).
     prepared.redeploy =
@@ -448,8 +449,15 @@ async fn run(
         ));
     }
     if let Some(command) = &plan.settings.run_task_command {
-        if let Err(e) =
-            run_task::run_once(aws, &prepared, command, service::wait_timeout(plan), cancel).await
+        if let Err(e) = run_task::run_once(
+            aws,
+            &prepared,
+            command,
+            service::wait_timeout(plan),
+            cancel,
+            report,
+        )
+        .await
         {
             if plan.settings.deregister_failed_task_definition && prepared.changed {
                 deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;

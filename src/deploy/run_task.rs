@@ -12,6 +12,7 @@ use super::Prepared;
 use super::poll::{self, Ended, Failure, Look, Wait};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::outcome::Outcome;
 
 /// How often the task is looked at while it runs.
 const POLL: Duration = Duration::from_secs(3);
@@ -50,13 +51,16 @@ pub fn verdict(task: &Task, container: &str) -> std::result::Result<(), String> 
     Err(why)
 }
 
-/// Runs `command` once in `prepared`'s new task definition and waits for it to stop.
+/// Runs `command` once in `prepared`'s new task definition and waits for it to stop. The task's
+/// ARN goes into the report as soon as it started (the `run-task-arn` output), so a task that
+/// then fails can still be looked up.
 pub async fn run_once(
     aws: &Aws,
     prepared: &Prepared,
     command: &[String],
     timeout: Duration,
     cancel: &CancellationToken,
+    report: &mut Outcome,
 ) -> Result<()> {
     let err = |problem: String| Error::Service {
         cluster: prepared.cluster.clone(),
@@ -110,6 +114,7 @@ pub async fn run_once(
         )));
     };
     let task_arn = task_arn.to_string();
+    report.run_task_arns.push(task_arn.clone());
     println!(
         "one-off task {task_arn} started: {} (service not updated until it succeeds)",
         command.join(" ")

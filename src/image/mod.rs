@@ -26,6 +26,9 @@ pub struct ImageOutcome {
     pub digest: Option<String>,
     /// True when this run built the image.
     pub built: bool,
+    /// The built image's id (its config digest, as `docker images --no-trunc` shows it), when
+    /// this run built it.
+    pub image_id: Option<String>,
     /// `latest`, to be moved to this image once the deploy succeeded ([`move_latest`]): it never
     /// points at an image that failed to deploy.
     pub latest: Option<PendingTag>,
@@ -289,6 +292,7 @@ pub async fn ensure(
                 reference: reference.clone(),
                 digest: None,
                 built: false,
+                image_id: None,
                 latest: None,
             });
         }
@@ -329,6 +333,7 @@ pub async fn ensure(
                     reference,
                     digest: Some(digest),
                     built: false,
+                    image_id: None,
                     latest: None,
                 })
             }
@@ -361,6 +366,7 @@ pub async fn ensure(
             reference,
             digest: Some(digest),
             built: false,
+            image_id: None,
             latest,
         });
     }
@@ -382,6 +388,13 @@ pub async fn ensure(
         credentials: reg.credentials().map(|c| (host.clone(), c.clone())),
     };
     build::build(&engine, &request, cancel).await?;
+    // The `imageid` output; an engine that cannot say only leaves it empty.
+    let image_id = engine
+        .docker
+        .inspect_image(&request.name)
+        .await
+        .ok()
+        .and_then(|i| i.id);
     // `latest` waits for the deploy: it is put on the manifest once the deploy succeeded.
     let now: Vec<String> = img
         .tags
@@ -424,8 +437,18 @@ pub async fn ensure(
         reference,
         digest: Some(digest),
         built: true,
+        image_id,
         latest,
     })
+}
+
+/// The registry host of an image reference (`host[:port]`, the first part when it names a host:
+/// it has a `.` or a `:`, or is `localhost`), for the `registry` output; Docker Hub images
+/// (`nginx:1`, `library/nginx`) have none.
+pub fn registry_of(reference: &str) -> Option<String> {
+    let (first, rest) = reference.split_once('/')?;
+    (!rest.is_empty() && (first.contains(['.', ':']) || first == "localhost"))
+        .then(|| first.to_string())
 }
 
 /// `latest` for `manifest`, to be moved after the deploy.
@@ -495,6 +518,21 @@ mod tests {
                 password: Secret::new("pw"),
             })
         );
+    }
+
+    #[test]
+    fn the_registry_of_a_reference_is_its_host_part() {
+        assert_eq!(
+            registry_of("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3").as_deref(),
+            Some("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+        );
+        assert_eq!(
+            registry_of("127.0.0.1:5000/a/b@sha256:00").as_deref(),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(registry_of("localhost/web").as_deref(), Some("localhost"));
+        assert_eq!(registry_of("library/nginx:1"), None);
+        assert_eq!(registry_of("nginx"), None);
     }
 
     #[test]

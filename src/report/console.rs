@@ -5,6 +5,8 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::location::FileLocation;
+
 /// Escapes a workflow command's message (`%`, CR, LF), as the runner's toolkit does.
 pub fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
@@ -45,13 +47,27 @@ pub fn notice(message: &str) {
     commands(&[format!("::notice::{}", escape_data(message))]);
 }
 
-/// The one error annotation of a failed run.
-pub fn error(title: &str, message: &str) {
-    commands(&[format!(
-        "::error title={}::{}",
-        escape_property(title),
-        escape_data(message)
-    )]);
+/// The one error annotation of a failed run, on the file (and line, column) it is about.
+pub fn error(title: &str, message: &str, at: Option<&FileLocation>) {
+    commands(&[error_line(title, message, at)]);
+}
+
+/// The `::error file=…,line=…,col=…,title=…::message` command (properties in the order
+/// GitHub documents them; the file's path with `/` separators).
+pub fn error_line(title: &str, message: &str, at: Option<&FileLocation>) -> String {
+    let mut props = Vec::new();
+    if let Some(l) = at {
+        let file: Vec<String> = l
+            .file
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        props.push(format!("file={}", escape_property(&file.join("/"))));
+        props.extend(l.line.map(|n| format!("line={n}")));
+        props.extend(l.col.map(|n| format!("col={n}")));
+    }
+    props.push(format!("title={}", escape_property(title)));
+    format!("::error {}::{}", props.join(","), escape_data(message))
 }
 
 /// The token of the open `::stop-commands::` window and how many holders keep it open.
@@ -198,6 +214,16 @@ mod tests {
                 "::stop-commands::tok123"
             ]
         );
+    }
+
+    #[test]
+    fn an_error_about_a_file_names_it_and_its_line_before_the_title() {
+        let at = FileLocation::new("apps/web1/package.json", Some((4, 3)));
+        assert_eq!(
+            error_line("ecs-deploy failed", "bad, really\nbad", Some(&at)),
+            "::error file=apps/web1/package.json,line=4,col=3,title=ecs-deploy failed::bad, really%0Abad"
+        );
+        assert_eq!(error_line("t", "m", None), "::error title=t::m");
     }
 
     #[test]

@@ -2,25 +2,18 @@
 //! (`in_progress`), and its final status (`success`, `failure`, `inactive`) at the end, so the
 //! repository's Environments page shows what runs where.
 //!
-//! Plain reqwest rather than octocrab: two POST endpoints with small JSON bodies do not need a
-//! typed client, and octocrab would add its own HTTP stack (hyper-util, tower, jsonwebtoken) to
-//! a build that already takes minutes on two cores.
+//! The bodies are built here (pure); they go out through octocrab (`crate::github::Api`).
 
 use serde_json::{Value, json};
 
 use crate::error::Error;
+use crate::github::Api;
 use crate::plan::Plan;
 use crate::report::facts::{apps_line, display_version, status_words, truncate};
-use crate::report::http::{Http, Post};
 use crate::report::{Report, RunInfo, Status};
 
 /// GitHub rejects descriptions longer than 140 characters.
 const DESCRIPTION_MAX: usize = 140;
-
-const HEADERS: &[(&str, &str)] = &[
-    ("accept", "application/vnd.github+json"),
-    ("x-github-api-version", "2022-11-28"),
-];
 
 /// The deployment's final state for a run status.
 pub fn final_state(status: Status) -> &'static str {
@@ -96,31 +89,11 @@ pub fn final_status(report: &Report) -> Value {
     body
 }
 
-async fn post(
-    http: &Http,
-    url: &str,
-    token: &str,
-    what: &str,
-    body: &Value,
-) -> Result<Value, Error> {
-    http.post(Post {
-        target: what,
-        url,
-        bearer: Some(token),
-        headers: HEADERS,
-        body,
-    })
-    .await
-    .map(|a| a.json)
-}
-
 /// Creates the deployment and sets it `in_progress`. Returns the deployment id for [`finish`]
 /// whenever the deployment was created (even if the `in_progress` status then failed, so the
 /// final status still lands), and the problems met.
 pub async fn start(
-    http: &Http,
-    api: &str,
-    token: &str,
+    api: &Api,
     run: &RunInfo,
     environment: &str,
     plan: &Plan,
@@ -136,14 +109,13 @@ pub async fn start(
             }],
         );
     };
-    let created = match post(
-        http,
-        &format!("{api}/repos/{repo}/deployments"),
-        token,
-        "GitHub create deployment",
-        &create_body(plan, sha, environment),
-    )
-    .await
+    let created = match api
+        .post(
+            "GitHub create deployment",
+            &format!("/repos/{repo}/deployments"),
+            &create_body(plan, sha, environment),
+        )
+        .await
     {
         Ok(v) => v,
         Err(e) => return (None, vec![e]),
@@ -164,37 +136,27 @@ pub async fn start(
             }],
         );
     };
-    let problems = post(
-        http,
-        &format!("{api}/repos/{repo}/deployments/{id}/statuses"),
-        token,
-        "GitHub deployment status",
-        &start_status(plan, run),
-    )
-    .await
-    .err()
-    .into_iter()
-    .collect();
+    let problems = api
+        .post(
+            "GitHub deployment status",
+            &format!("/repos/{repo}/deployments/{id}/statuses"),
+            &start_status(plan, run),
+        )
+        .await
+        .err()
+        .into_iter()
+        .collect();
     (Some(id), problems)
 }
 
 /// Sets the deployment's final status from the report.
-pub async fn finish(
-    http: &Http,
-    api: &str,
-    token: &str,
-    run: &RunInfo,
-    id: u64,
-    report: &Report,
-) -> Result<(), Error> {
+pub async fn finish(api: &Api, run: &RunInfo, id: u64, report: &Report) -> Result<(), Error> {
     let Some(repo) = &run.repository else {
         return Ok(());
     };
-    post(
-        http,
-        &format!("{api}/repos/{repo}/deployments/{id}/statuses"),
-        token,
+    api.post(
         "GitHub deployment status",
+        &format!("/repos/{repo}/deployments/{id}/statuses"),
         &final_status(report),
     )
     .await

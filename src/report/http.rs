@@ -1,6 +1,8 @@
 //! One bounded JSON POST for the reporters (Slack, Discord, GitHub): a short timeout, one retry
 //! on 5xx or a refused connection, `429 Retry-After` honoured once when it is short, and error
-//! text that never carries the URL or a token (webhook URLs are secrets).
+//! text that never carries the URL or a token (webhook URLs are secrets). Slack and Discord
+//! post through [`Http::post`]; GitHub goes through octocrab on the same client and the same
+//! retry decision ([`Http::with_retry`], `report/github.rs`).
 
 use std::time::Duration;
 
@@ -62,7 +64,7 @@ pub struct Http {
 }
 
 /// What one attempt came to, before the retry decision.
-enum Attempt {
+pub(crate) enum Attempt {
     Done(Answer),
     Retry { wait: Duration, why: String },
     Fail(String),
@@ -95,21 +97,43 @@ impl Http {
         self.redactor.text(text)
     }
 
+    /// The reqwest client (timeouts, user agent, rustls) that every reporter shares; `None`
+    /// when it could not be set up.
+    pub(crate) fn client(&self) -> Option<&reqwest::Client> {
+        self.client.as_ref()
+    }
+
+    /// An error for `target` with this client's secrets scrubbed from `problem`.
+    pub(crate) fn failure(&self, target: &str, problem: &str) -> Error {
+        Error::Notify {
+            target: target.to_string(),
+            problem: self.redact(problem),
+        }
+    }
+
     /// Sends `post`, retrying once when the service asks for it or is briefly down.
     pub async fn post(&self, post: Post<'_>) -> Result<Answer, Error> {
-        let fail = |problem: String| Error::Notify {
-            target: post.target.to_string(),
-            problem: self.redact(&problem),
-        };
         let Some(client) = &self.client else {
-            return Err(fail("the HTTP client could not be set up (TLS)".into()));
+            return Err(self.failure(post.target, "the HTTP client could not be set up (TLS)"));
         };
-        match self.attempt(client, post).await {
+        self.with_retry(post.target, || self.attempt(client, post))
+            .await
+    }
+
+    /// Runs `attempt`, and once more when it asks for a retry (after the wait it names): the
+    /// one retry policy of every reporter, whatever client sends the request.
+    pub(crate) async fn with_retry<F, Fut>(&self, target: &str, attempt: F) -> Result<Answer, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Attempt>,
+    {
+        let fail = |problem: String| self.failure(target, &problem);
+        match attempt().await {
             Attempt::Done(a) => Ok(a),
             Attempt::Fail(why) => Err(fail(why)),
             Attempt::Retry { wait, why } => {
                 tokio::time::sleep(wait).await;
-                match self.attempt(client, post).await {
+                match attempt().await {
                     Attempt::Done(a) => Ok(a),
                     Attempt::Fail(again) | Attempt::Retry { why: again, .. } if again == why => {
                         Err(fail(format!("{why}; retried once with the same result")))
@@ -135,19 +159,22 @@ impl Http {
             Err(e) => return self.transport_failure(&e),
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(retry_after_seconds);
+        let retry_after = retry_after(resp.headers());
         let body = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => return self.transport_failure(&e),
         };
-        classify(status, retry_after, &body, &self.policy)
+        self.classify(status, retry_after, &body)
     }
 
-    fn transport_failure(&self, e: &reqwest::Error) -> Attempt {
+    /// What an HTTP answer means under this client's policy (see [`classify`]).
+    pub(crate) fn classify(&self, status: u16, retry_after: Option<u64>, body: &[u8]) -> Attempt {
+        classify(status, retry_after, body, &self.policy)
+    }
+
+    /// A request that got no HTTP answer: a refused connection is worth the one retry, a
+    /// timeout or a broken answer is not.
+    pub(crate) fn transport_failure(&self, e: &reqwest::Error) -> Attempt {
         let why = describe_reqwest(e, self.policy.timeout);
         if e.is_connect() {
             Attempt::Retry {
@@ -158,6 +185,14 @@ impl Http {
             Attempt::Fail(why)
         }
     }
+}
+
+/// An answer's `Retry-After`, in whole seconds (see [`retry_after_seconds`]).
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry_after_seconds)
 }
 
 /// `Retry-After` in whole seconds, rounded up: `2`, or `1.5` as Discord sometimes sends. An
@@ -211,7 +246,7 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// A reqwest error as words, without its URL (reqwest prints the URL, which may be a secret).
-fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
+pub(crate) fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("no answer within {}s", timeout.as_secs_f32());
     }

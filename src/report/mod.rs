@@ -39,7 +39,19 @@ pub struct AppReport {
     pub image: Option<String>,
     pub image_digest: Option<String>,
     pub image_built: Option<bool>,
+    /// The registry host of the image (`registry` output, as amazon-ecr-login names it).
+    pub registry: Option<String>,
+    /// The built image's id (`imageid` output, as docker/build-push-action names it).
+    pub image_id: Option<String>,
     pub task_definition_arn: Option<String>,
+    /// Where the rendered task definition was written (`task-definition` output, as
+    /// amazon-ecs-render-task-definition names it).
+    pub task_definition_file: Option<String>,
+    /// The task definition as rendered for the deploy (raw JSON), to write to that file.
+    #[serde(skip)]
+    pub rendered_task_definition: Option<serde_json::Value>,
+    /// The ARNs of the one-off tasks started (`run-task-arn` output, a JSON array).
+    pub run_task_arns: Vec<String>,
     pub previous_task_definition_arn: Option<String>,
     /// The image the Kubernetes Deployment's container ran before the deploy.
     pub previous_image: Option<String>,
@@ -48,6 +60,9 @@ pub struct AppReport {
     pub status: Option<Status>,
     /// The error that failed this app, with its fix.
     pub error: Option<String>,
+    /// The file (and line) that error is about, for the annotation.
+    #[serde(skip)]
+    pub error_location: Option<crate::location::FileLocation>,
     /// What the rollback did (or why it failed).
     pub rollback: Option<String>,
     /// Deployment steps as they happened (lifecycle events, traffic shifts), for the summary.
@@ -73,6 +88,9 @@ impl AppReport {
         if o.previous_image.is_some() {
             self.previous_image.clone_from(&o.previous_image);
         }
+        self.rendered_task_definition
+            .clone_from(&o.rendered_task_definition);
+        self.run_task_arns.extend(o.run_task_arns.iter().cloned());
         if o.status.is_some() {
             self.status = o.status;
         }
@@ -91,6 +109,17 @@ impl AppReport {
     }
 }
 
+/// One entry of the `matrix` output: an app the run deploys (or would, with plan-only), for a
+/// later job's `strategy.matrix` (`app: ${{ matrix.app }}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatrixEntry {
+    pub app: String,
+    pub version: String,
+    pub cluster: String,
+    /// Empty for a build-only app.
+    pub service: String,
+}
+
 /// The whole run's report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -100,9 +129,16 @@ pub struct Report {
     /// Set when the event did not call for a deploy.
     pub skip_reason: Option<String>,
     pub dry_run: bool,
+    /// `plan-only`: the run stopped after the plan; nothing was read from AWS or sent.
+    pub plan_only: bool,
+    /// The apps of the plan (after changed-only), for the `matrix` output.
+    pub matrix: Vec<MatrixEntry>,
     pub apps: Vec<AppReport>,
     /// A failure before any app started (bad input, bad event): the error with its fix.
     pub error: Option<String>,
+    /// The file (and line) that error is about, for the annotation.
+    #[serde(skip)]
+    pub error_location: Option<crate::location::FileLocation>,
     #[serde(skip)]
     pub duration: Duration,
 }
@@ -120,6 +156,17 @@ impl Report {
             return Status::Failed;
         }
         Status::worst(self.apps.iter().map(AppReport::status))
+    }
+
+    /// The file the run's error annotation points at: the early error's, else the first failed
+    /// app's that has one.
+    pub fn error_location(&self) -> Option<&crate::location::FileLocation> {
+        self.error_location.as_ref().or_else(|| {
+            self.apps
+                .iter()
+                .filter(|a| a.error.is_some())
+                .find_map(|a| a.error_location.as_ref())
+        })
     }
 
     /// The error lines to show, app-prefixed when several apps ran.

@@ -54,6 +54,8 @@ pub struct Notifier {
     started: bool,
     slack_message: Option<slack::Posted>,
     github_deployment: Option<u64>,
+    /// The GitHub client, made at the start (octocrab needs the runtime) and kept for the end.
+    github: Option<crate::github::Api>,
     /// Slack refused the bot's start message for good (bad token, unknown channel).
     slack_bot_refused: bool,
     /// Every warning given so far, as printed (secrets scrubbed).
@@ -86,6 +88,7 @@ impl Notifier {
             started: false,
             slack_message: None,
             github_deployment: None,
+            github: None,
             slack_bot_refused: false,
             warnings: Vec::new(),
         }
@@ -141,28 +144,35 @@ impl Notifier {
                 _ => None,
             }
         };
-        let github_start = async {
-            let Some(token) = &s.github_token else {
+        let (api, api_problem) = match &s.github_token {
+            None => {
                 console::notice(
                     "GitHub deployment not recorded: no github-token given (pass \
                      github-token: ${{ github.token }} with permissions deployments: write)",
                 );
-                return (None, Vec::new());
-            };
-            within(
-                budget,
-                "GitHub deployment",
-                github::start(
-                    &self.http,
-                    &self.endpoints.github_api,
-                    token.expose(),
-                    &self.run,
-                    self.environment(),
-                    plan,
-                ),
-            )
-            .await
-            .unwrap_or_else(|e| (None, vec![e]))
+                (None, None)
+            }
+            Some(token) => match crate::github::Api::new(
+                &self.http,
+                "GitHub create deployment",
+                &self.endpoints.github_api,
+                token.expose(),
+            ) {
+                Ok(api) => (Some(api), None),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        let github_start = async {
+            match &api {
+                None => (None, api_problem.into_iter().collect()),
+                Some(api) => within(
+                    budget,
+                    "GitHub deployment",
+                    github::start(api, &self.run, self.environment(), plan),
+                )
+                .await
+                .unwrap_or_else(|e| (None, vec![e])),
+            }
         };
         let (slack_result, (github_id, github_problems)) = tokio::join!(slack_start, github_start);
         match slack_result {
@@ -176,6 +186,7 @@ impl Notifier {
             None => {}
         }
         self.github_deployment = github_id;
+        self.github = api;
         for e in &github_problems {
             self.warn(e);
         }
@@ -244,18 +255,11 @@ impl Notifier {
             }
         };
         let deployment = async {
-            match (&s.github_token, self.github_deployment) {
-                (Some(token), Some(id)) => within(
+            match (&self.github, self.github_deployment) {
+                (Some(api), Some(id)) => within(
                     budget,
                     "GitHub deployment status",
-                    github::finish(
-                        &self.http,
-                        &self.endpoints.github_api,
-                        token.expose(),
-                        &self.run,
-                        id,
-                        report,
-                    ),
+                    github::finish(api, &self.run, id, report),
                 )
                 .await
                 .and_then(|r| r),

@@ -33,6 +33,42 @@ fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
 
+/// `codedeploy-deployment-id`: the deployment id when CodeDeploy made the deployment.
+fn codedeploy_deployment_id(a: &AppReport) -> String {
+    match a.deployment_kind.as_deref() {
+        Some("codedeploy") => opt(&a.deployment_id),
+        _ => String::new(),
+    }
+}
+
+/// `run-task-arn`: a JSON array of the one-off tasks' ARNs (amazon-ecs-deploy-task-definition's
+/// format), empty when none ran.
+fn run_task_arn(a: &AppReport) -> String {
+    if a.run_task_arns.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(&a.run_task_arns).unwrap_or_default()
+}
+
+/// `metadata`: docker/build-push-action's build result keys this run knows, for an image it
+/// built; empty otherwise.
+fn metadata(a: &AppReport) -> String {
+    if a.image_built != Some(true) {
+        return String::new();
+    }
+    let mut m = serde_json::Map::new();
+    for (k, v) in [
+        ("containerimage.config.digest", &a.image_id),
+        ("containerimage.digest", &a.image_digest),
+        ("image.name", &a.image),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.to_string(), serde_json::Value::String(v.clone()));
+        }
+    }
+    serde_json::to_string_pretty(&m).unwrap_or_default()
+}
+
 fn app_object(a: &AppReport) -> serde_json::Value {
     serde_json::json!({
         "app": a.app,
@@ -40,10 +76,17 @@ fn app_object(a: &AppReport) -> serde_json::Value {
         "image": opt(&a.image),
         "image-digest": opt(&a.image_digest),
         "image-built": a.image_built.map(|b| b.to_string()).unwrap_or_default(),
+        "digest": opt(&a.image_digest),
+        "imageid": opt(&a.image_id),
+        "metadata": metadata(a),
+        "registry": opt(&a.registry),
         "task-definition-arn": opt(&a.task_definition_arn),
         "previous-task-definition-arn": opt(&a.previous_task_definition_arn),
         "previous-image": opt(&a.previous_image),
+        "task-definition": opt(&a.task_definition_file),
         "deployment-id": opt(&a.deployment_id),
+        "codedeploy-deployment-id": codedeploy_deployment_id(a),
+        "run-task-arn": run_task_arn(a),
         "deployment-kind": opt(&a.deployment_kind),
         "status": a.status().as_str(),
         "duration-seconds": a.duration.as_secs().to_string(),
@@ -88,6 +131,10 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
         "image-built",
         joined(&|a| a.image_built.map(|b| b.to_string()).unwrap_or_default()),
     ));
+    out.push(("digest", joined(&|a| opt(&a.image_digest))));
+    out.push(("imageid", joined(&|a| opt(&a.image_id))));
+    out.push(("metadata", joined(&metadata)));
+    out.push(("registry", joined(&|a| opt(&a.registry))));
     out.push((
         "task-definition-arn",
         joined(&|a| opt(&a.task_definition_arn)),
@@ -97,6 +144,12 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
         joined(&|a| opt(&a.previous_task_definition_arn)),
     ));
     out.push(("previous-image", joined(&|a| opt(&a.previous_image))));
+    out.push(("task-definition", joined(&|a| opt(&a.task_definition_file))));
+    out.push((
+        "codedeploy-deployment-id",
+        joined(&codedeploy_deployment_id),
+    ));
+    out.push(("run-task-arn", joined(&run_task_arn)));
     out.push(("deployment-id", joined(&|a| opt(&a.deployment_id))));
     out.push(("deployment-kind", joined(&|a| opt(&a.deployment_kind))));
     out.push(("status", status.as_str().to_string()));
@@ -110,7 +163,16 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
         "results",
         serde_json::to_string(&results).unwrap_or_else(|_| "[]".into()),
     ));
+    out.push(("matrix", matrix(report)));
     out
+}
+
+/// The `matrix` output: `{"include":[{"app":…,"version":…,"cluster":…,"service":…}]}`, one
+/// entry per app of the plan; `{"include":[]}` when nothing deploys (a job over an empty
+/// matrix fails, so guard it with `if: needs.<job>.outputs.app != ''`).
+pub fn matrix(report: &Report) -> String {
+    serde_json::to_string(&serde_json::json!({ "include": report.matrix }))
+        .unwrap_or_else(|_| r#"{"include":[]}"#.into())
 }
 
 /// Appends the outputs to the `GITHUB_OUTPUT` file; without one (a CLI run) it writes nothing:
@@ -200,6 +262,42 @@ mod tests {
         assert_eq!(parsed[0], ("earlier".into(), "1".into()));
         assert_eq!(parsed[1], ("status".into(), "succeeded".into()));
         assert_eq!(parsed[2], ("results".into(), "[\n]".into()));
+    }
+
+    #[test]
+    fn the_drop_in_outputs_follow_the_official_actions_formats() {
+        let a = AppReport {
+            app: "web1".into(),
+            deployment_kind: Some("rolling".into()),
+            deployment_id: Some("ecs-svc/1".into()),
+            run_task_arns: vec!["arn:aws:ecs:us-east-1:1:task/prod/a".into()],
+            image_built: Some(false),
+            status: Some(Status::Succeeded),
+            ..Default::default()
+        };
+        let o: std::collections::BTreeMap<_, _> = outputs(
+            &Report {
+                apps: vec![a.clone()],
+                ..Default::default()
+            },
+            None,
+        )
+        .into_iter()
+        .collect();
+        assert_eq!(o["codedeploy-deployment-id"], "", "only for CodeDeploy");
+        assert_eq!(
+            o["run-task-arn"],
+            r#"["arn:aws:ecs:us-east-1:1:task/prod/a"]"#
+        );
+        assert_eq!(o["metadata"], "", "nothing built");
+        let cd = AppReport {
+            deployment_kind: Some("codedeploy".into()),
+            deployment_id: Some("d-ABC".into()),
+            run_task_arns: Vec::new(),
+            ..a
+        };
+        assert_eq!(codedeploy_deployment_id(&cd), "d-ABC");
+        assert_eq!(run_task_arn(&cd), "");
     }
 
     #[test]

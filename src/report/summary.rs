@@ -63,6 +63,8 @@ pub fn render(report: &Report) -> String {
     let mut md = String::new();
     let title = if report.dry_run {
         "ECS deploy (dry run)"
+    } else if report.plan_only {
+        "ECS deploy (plan only)"
     } else {
         "ECS deploy"
     };

@@ -110,6 +110,7 @@ fn plan(extra: &[(&str, &str)]) -> AppPlan {
             appspec_file: None,
         }),
         notes: vec![],
+        watch: vec![],
     }
 }
 

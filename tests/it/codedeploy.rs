@@ -107,6 +107,7 @@ fn plan(inputs: &[(&str, &str)], appspec: Option<&str>) -> AppPlan {
             appspec_file,
         }),
         notes: vec![],
+        watch: vec![],
     }
 }
 
@@ -925,6 +926,11 @@ async fn an_appspec_port_the_task_definition_lacks_is_refused_before_any_write()
             .contains("ContainerPort 8080 is not a port mapping of container web1"),
         "{err}"
     );
+    // The annotation points at the user's AppSpec file.
+    assert_eq!(
+        err.file_location().map(|l| l.file),
+        Some(fixture("appspecs/web1-wrong-port.yml"))
+    );
     let s = script.lock().unwrap();
     assert!(s.created.is_empty() && s.stops.is_empty(), "{:?}", s.calls);
     assert!(report.deployment_id.is_none());
@@ -1029,6 +1035,17 @@ async fn moto_setup(aws: &Aws, app: &str, group: &str, service: &str) -> String 
         .await
         .expect("create deployment group");
     arn
+}
+
+/// Cluster prod and its CODE_DEPLOY service web1 on task definition `td`, on moto.
+async fn moto_codedeploy_service(aws: &Aws, td: &str) {
+    aws.ecs
+        .create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .expect("cluster");
+    crate::preflight::moto_service_only(aws, "web1", td).await;
 }
 
 async fn moto_deployments(aws: &Aws, app: &str, group: &str) -> Vec<String> {
@@ -1311,30 +1328,8 @@ async fn after_codedeploy_rolled_back_the_failed_revision_is_deregistered_when_a
     // never moves a deployment, so it cannot fail one.
     let moto = MotoServer::start();
     let on_moto = moto_aws(&moto);
-    on_moto
-        .ecs
-        .create_cluster()
-        .cluster_name("prod")
-        .send()
-        .await
-        .expect("cluster");
     let blue = moto_setup(&on_moto, "AppECS-prod-web1", "DgpECS-prod-web1", "web1").await;
-    on_moto
-        .ecs
-        .create_service()
-        .cluster("prod")
-        .service_name("web1")
-        .task_definition(&blue)
-        .desired_count(1)
-        .deployment_controller(
-            DeploymentController::builder()
-                .r#type(DeploymentControllerType::CodeDeploy)
-                .build()
-                .expect("controller"),
-        )
-        .send()
-        .await
-        .expect("service");
+    moto_codedeploy_service(&on_moto, &blue).await;
     // Fails at once (no poll interval to sit through), then CodeDeploy's rollback succeeds.
     let mut failing = failing_at_after_allow_test_traffic();
     failing.phases.remove(0);
@@ -1388,4 +1383,67 @@ async fn after_codedeploy_rolled_back_the_failed_revision_is_deregistered_when_a
         "{:?}",
         report.steps
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_on_moto_sets_codedeploy_deployment_id_and_writes_the_rendered_task_definition_into_the_workspace()
+ {
+    // amazon-ecs-deploy-task-definition's `codedeploy-deployment-id`, and the render action's
+    // `task-definition` where the action's container has no RUNNER_TEMP (the workspace).
+    let moto = MotoServer::start();
+    let aws = moto_aws(&moto);
+    let td = moto_setup(&aws, "AppECS-prod-web1", "DgpECS-prod-web1", "web1").await;
+    moto_codedeploy_service(&aws, &td).await;
+    let ws = tempfile::tempdir().expect("workspace");
+    crate::support::copy_tree(&fixture("monorepo"), ws.path());
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3";
+    let out = crate::support::BinRun::new()
+        .envs(crate::support::aws_env(&moto.endpoint()))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("RUNNER_TEMP")
+        .env("GITHUB_WORKSPACE", ws.path())
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_SHA", "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env(
+            "GITHUB_EVENT_PATH",
+            fixture("events/pr-merged-release-web1.json"),
+        )
+        .env("INPUT_CLUSTER", "prod")
+        .env("INPUT_SERVICE", "web1")
+        .env("INPUT_CONTAINER-NAME", "web1")
+        .env("INPUT_IMAGE", image)
+        .env("INPUT_WAIT-FOR-SERVICE-STABILITY", "false")
+        .run();
+    out.assert_success();
+    let ids = moto_deployments(&aws, "AppECS-prod-web1", "DgpECS-prod-web1").await;
+    assert_eq!(ids.len(), 1, "{out}");
+    assert_eq!(out.output("deployment-kind"), Some("codedeploy"), "{out}");
+    assert_eq!(
+        out.output("codedeploy-deployment-id"),
+        Some(ids[0].as_str()),
+        "{out}"
+    );
+    assert_eq!(out.output("deployment-id"), Some(ids[0].as_str()));
+    // Relative to the workspace: the same path on the host and in the action's container.
+    assert_eq!(
+        out.output("task-definition"),
+        Some(".ecs-deploy/web1-task-definition.json"),
+        "{out}"
+    );
+    let rendered: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path().join(".ecs-deploy/web1-task-definition.json"))
+            .expect("the rendered file is in the workspace"),
+    )
+    .expect("rendered JSON");
+    assert_eq!(rendered["containerDefinitions"][0]["image"], image);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join(".ecs-deploy/.gitignore")).ok(),
+        Some("*\n".to_string()),
+        "the copy stays out of git"
+    );
+    let arn = out.output("task-definition-arn").unwrap_or_default();
+    assert!(arn.ends_with(":task-definition/web1:2"), "{out}");
 }

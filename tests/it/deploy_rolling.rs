@@ -49,11 +49,26 @@ fn ecs_client(moto: &MotoServer) -> Client {
 
 /// Runs the binary for a workflow_dispatch of the monorepo fixture with `inputs`.
 fn deploy_bin(moto: &MotoServer, inputs: &[(&str, &str)]) -> BinOutput {
-    deploy_bin_in(&fixture("monorepo"), moto, inputs)
+    deploy_bin_with(moto, inputs, &[])
+}
+
+/// [`deploy_bin`] with more environment (`RUNNER_TEMP`, ...).
+fn deploy_bin_with(moto: &MotoServer, inputs: &[(&str, &str)], env: &[(&str, &str)]) -> BinOutput {
+    run_deploy_bin(&fixture("monorepo"), moto, inputs, env)
 }
 
 /// [`deploy_bin`] in another workspace.
 fn deploy_bin_in(workspace: &Path, moto: &MotoServer, inputs: &[(&str, &str)]) -> BinOutput {
+    run_deploy_bin(workspace, moto, inputs, &[])
+}
+
+/// The binary for a workflow_dispatch in `workspace` against moto, with `inputs` and `env`.
+fn run_deploy_bin(
+    workspace: &Path,
+    moto: &MotoServer,
+    inputs: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> BinOutput {
     let mut r = BinRun::new()
         .cwd(repo_root())
         .envs(aws_env(&moto.endpoint()))
@@ -67,7 +82,8 @@ fn deploy_bin_in(workspace: &Path, moto: &MotoServer, inputs: &[(&str, &str)]) -
         )
         .env("GITHUB_REPOSITORY", "acme/shop")
         .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
-        .env("INPUT_CLUSTER", "prod");
+        .env("INPUT_CLUSTER", "prod")
+        .envs(env.iter().copied());
     for (k, v) in inputs {
         r = r.env(format!("INPUT_{}", k.to_uppercase()), v);
     }
@@ -377,7 +393,9 @@ async fn a_fargate_awsvpc_service_deploys_the_task_definition_file_and_a_rerun_r
         ("deployment", "rolling"),
         ("environment-variables", "FEATURE_X=on"),
     ];
-    let out = deploy_bin(&moto, &inputs);
+    let temp = tempfile::tempdir().expect("RUNNER_TEMP");
+    let runner_temp = temp.path().to_str().expect("utf-8 temp path");
+    let out = deploy_bin_with(&moto, &inputs, &[("RUNNER_TEMP", runner_temp)]);
     out.assert_success();
     let new = format!("{ACCOUNT_TD}/web2:2");
     assert_eq!(
@@ -385,6 +403,38 @@ async fn a_fargate_awsvpc_service_deploys_the_task_definition_file_and_a_rerun_r
         Some(new.as_str()),
         "{out}"
     );
+    // amazon-ecs-render-task-definition's `task-definition`: the rendered file, under
+    // RUNNER_TEMP, holding what was registered.
+    let rendered_path = temp.path().join("ecs-deploy/web2-task-definition.json");
+    assert_eq!(
+        out.output("task-definition"),
+        rendered_path.to_str(),
+        "{out}"
+    );
+    let rendered: Value =
+        serde_json::from_str(&std::fs::read_to_string(&rendered_path).expect("rendered file"))
+            .expect("rendered JSON");
+    assert_eq!(
+        rendered["containerDefinitions"][0]["image"],
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web2:v2.1.0"
+    );
+    assert_eq!(rendered["family"], "web2");
+    assert_eq!(
+        out.output("registry"),
+        Some("123456789012.dkr.ecr.us-east-1.amazonaws.com"),
+        "{out}"
+    );
+    // A rolling deploy of an image built elsewhere: no CodeDeploy id, no one-off task, no
+    // build result.
+    for empty in [
+        "codedeploy-deployment-id",
+        "run-task-arn",
+        "digest",
+        "imageid",
+        "metadata",
+    ] {
+        assert_eq!(out.output(empty), Some(""), "{empty}: {out}");
+    }
     assert_eq!(
         out.output("previous-task-definition-arn"),
         Some(old.as_str())
@@ -874,6 +924,7 @@ fn app_plan(app: &str, extra: &[(&str, &str)]) -> AppPlan {
             appspec_file: None,
         }),
         notes: vec![],
+        watch: vec![],
     }
 }
 
@@ -1423,6 +1474,27 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
     );
     assert_eq!(deregister.num_calls(), 1);
     assert_eq!(report.task_definition_arn, Some(new_arn("web1")));
+    // The task's ARN is an output even though it failed (amazon-ecs-deploy-task-definition's
+    // `run-task-arn`: a JSON array), as the runner reads it back from GITHUB_OUTPUT.
+    assert_eq!(report.run_task_arns, ["arn:task/1"]);
+    let file = tempfile::NamedTempFile::new().expect("GITHUB_OUTPUT");
+    let outputs = ecs_deploy::report::outputs::outputs(
+        &ecs_deploy::report::Report {
+            apps: vec![{
+                let mut app = ecs_deploy::report::AppReport::default();
+                app.apply(&report);
+                app
+            }],
+            ..Default::default()
+        },
+        None,
+    );
+    ecs_deploy::report::outputs::write(Some(file.path()), &outputs).expect("write outputs");
+    let parsed: BTreeMap<String, String> = crate::support::parse_github_output(
+        &std::fs::read_to_string(file.path()).expect("read outputs"),
+    );
+    assert_eq!(parsed["run-task-arn"], r#"["arn:task/1"]"#);
+    assert_eq!(parsed["codedeploy-deployment-id"], "");
 }
 
 #[tokio::test]

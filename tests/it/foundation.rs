@@ -5,81 +5,12 @@
 //! AWS is a trap here: `AWS_ENDPOINT_URL` points at a TCP listener on 127.0.0.1 that counts
 //! connections. Runs that must not touch AWS assert it saw none.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::support::{BinOutput, BinRun, fixture, repo_root};
+use crate::support::{AwsTrap, BinOutput, BinRun, fixture, repo_root};
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
 const REGISTRY: &str = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com";
-
-/// A listener that counts every connection made to it: the stand-in AWS endpoint.
-struct AwsTrap {
-    port: u16,
-    listener: Arc<TcpListener>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl AwsTrap {
-    fn start() -> AwsTrap {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the AWS trap");
-        let port = listener.local_addr().expect("trap address").port();
-        // Non-blocking, so `hits` can also drain connections still queued in the kernel when
-        // the binary has already exited (the accept thread may not have seen them yet).
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking trap listener");
-        let listener = Arc::new(listener);
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (l, counter) = (listener.clone(), hits.clone());
-        std::thread::spawn(move || {
-            loop {
-                match l.accept() {
-                    // Dropped at once: the client sees a reset instead of waiting for an answer.
-                    Ok(_) => {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
-                }
-                // The test dropped its trap: stop.
-                if Arc::strong_count(&counter) == 1 {
-                    return;
-                }
-            }
-        });
-        AwsTrap {
-            port,
-            listener,
-            hits,
-        }
-    }
-
-    fn hits(&self) -> usize {
-        while self.listener.accept().is_ok() {
-            self.hits.fetch_add(1, Ordering::SeqCst);
-        }
-        self.hits.load(Ordering::SeqCst)
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            (
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            ),
-            ("AWS_MAX_ATTEMPTS", "1".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-    }
-}
 
 /// A run against the monorepo fixture as the runner would start it, with `env` on top.
 fn run(trap: &AwsTrap, event: Option<(&str, &str)>, env: &[(&str, &str)]) -> BinOutput {
@@ -410,6 +341,12 @@ fn the_job_summary_and_outputs_are_written_for_a_dry_run() {
         serde_json::from_str(out.output("results").unwrap_or("null")).expect("results is JSON");
     assert_eq!(results[0]["app"], "web1");
     assert_eq!(results[0]["image"], format!("{REGISTRY}/web1:v1.2.3"));
+    // Every run writes the matrix of the apps it deploys, not only plan-only ones.
+    assert_eq!(
+        out.output("matrix"),
+        Some(r#"{"include":[{"app":"web1","version":"1.2.3","cluster":"prod","service":"web1"}]}"#),
+        "{out}"
+    );
 }
 
 #[test]
@@ -564,6 +501,104 @@ const FIXTURES_WORKSPACE: (&str, &str) = (
 const FIXTURES_DOCKERFILE: (&str, &str) = ("INPUT_DOCKERFILE", "monorepo/apps/web1/Dockerfile");
 
 #[test]
+fn errors_about_a_file_annotate_it_with_its_line_and_column() {
+    let ws = tempfile::tempdir().expect("workspace");
+    crate::support::copy_tree(&fixture("monorepo"), ws.path());
+    let put = |rel: &str, fixture_file: &str| {
+        let to = ws.path().join(rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("dir");
+        std::fs::copy(fixture(fixture_file), to).expect("copy fixture");
+    };
+    put("broken/invalid/package.json", "package-json/invalid.json");
+    put(
+        "broken/number/package.json",
+        "package-json/version-number.json",
+    );
+    put("broken/v/package.json", "package-json/v-prefixed.json");
+    put("deploy/not-json.json", "task-definitions/not-json.json");
+    put("deploy/no-family.json", "task-definitions/no-family.json");
+    put("deploy/appspec-broken.yml", "appspec-broken.yml");
+    put(".github/unknown-key.yml", "config-unknown-key.yml");
+    std::fs::write(
+        ws.path().join(".github/bad-default.yml"),
+        "defaults:\n  cluster: prod\n  wait-for-minutes: soon\napps:\n  web1:\n    service: web1\n",
+    )
+    .expect("write config");
+    let service = ("INPUT_SERVICE", "web1");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        // serde_json's place: the end of the cut-off file (line 4, no column).
+        (
+            &[("INPUT_PACKAGE-JSON", "broken/invalid/package.json")],
+            "::error file=broken/invalid/package.json,line=4,title=",
+        ),
+        // The "version" key's line for a version that is not a string, or not valid.
+        (
+            &[("INPUT_PACKAGE-JSON", "broken/number/package.json")],
+            "::error file=broken/number/package.json,line=3,col=3,title=",
+        ),
+        (
+            &[("INPUT_PACKAGE-JSON", "broken/v/package.json")],
+            "::error file=broken/v/package.json,line=3,col=3,title=",
+        ),
+        (
+            &[service, ("INPUT_TASK-DEFINITION", "deploy/not-json.json")],
+            "::error file=deploy/not-json.json,line=1,col=3,title=",
+        ),
+        // Valid JSON without a family: the file, no line.
+        (
+            &[service, ("INPUT_TASK-DEFINITION", "deploy/no-family.json")],
+            "::error file=deploy/no-family.json,title=",
+        ),
+        (
+            &[
+                service,
+                ("INPUT_CODEDEPLOY-APPSPEC", "deploy/appspec-broken.yml"),
+            ],
+            "::error file=deploy/appspec-broken.yml,line=3,col=1,title=",
+        ),
+        (
+            &[("INPUT_CONFIG", ".github/unknown-key.yml")],
+            "::error file=.github/unknown-key.yml,line=3,col=5,title=",
+        ),
+        // A refused value of the defaults points at its line in the defaults.
+        (
+            &[
+                ("INPUT_CONFIG", ".github/bad-default.yml"),
+                ("INPUT_APP", "web1"),
+            ],
+            "::error file=.github/bad-default.yml,line=3,col=3,title=",
+        ),
+        // A file that is not there is still the file the error is about.
+        (
+            &[service, ("INPUT_TASK-DEFINITION", "deploy/missing.json")],
+            "::error file=deploy/missing.json,title=",
+        ),
+    ];
+    for (env, expect) in cases {
+        let trap = AwsTrap::start();
+        let mut r = BinRun::new()
+            .cwd(repo_root())
+            .envs(trap.env())
+            .env("GITHUB_WORKSPACE", ws.path())
+            .env("GITHUB_SHA", SHA)
+            .env("INPUT_REGISTRY", REGISTRY)
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env(
+                "GITHUB_EVENT_PATH",
+                fixture("events/pr-merged-release-web1.json"),
+            );
+        for (k, v) in *env {
+            r = r.env(k, v);
+        }
+        let out = r.run();
+        out.assert_code(1);
+        let line = crate::preflight::the_error(&out);
+        assert!(line.starts_with(expect), "{env:?}: {line}\n{out}");
+        assert_eq!(trap.hits(), 0, "{out}");
+    }
+}
+
+#[test]
 fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let broken_event = tmp.path().join("broken.json");
@@ -645,6 +680,18 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
             "has nothing to build",
         ),
         bad(&[("INPUT_APP", "web1,web2")], "several apps need `config`"),
+        bad(
+            &[("INPUT_PLAN-ONLY", "true"), ("INPUT_DRY-RUN", "true")],
+            "plan-only and dry-run both stop before any write",
+        ),
+        bad(
+            &[("INPUT_PATHS", "libs/../../etc")],
+            "input `paths` has the value",
+        ),
+        bad(
+            &[("INPUT_CHANGED-ONLY", "true")],
+            "input `github-token` is required with changed-only: true",
+        ),
         bad(&[("GITHUB_SHA", "not-a-sha")], "GITHUB_SHA"),
         Bad {
             event: None,

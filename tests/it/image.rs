@@ -174,6 +174,17 @@ fn move_tag_to_a_variant(registry: &Registry, repo: &str, from: &str, tag: &str)
     digest.expect("the registry names the pushed digest")
 }
 
+/// The engine's id of a local image (`docker image inspect --format {{.Id}}`).
+fn local_image_id(name: &str) -> Option<String> {
+    let out = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", name])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn local_image_exists(name: &str) -> bool {
     std::process::Command::new("docker")
         .args(["image", "inspect", name])
@@ -248,6 +259,23 @@ fn web1_is_built_every_tag_pushed_and_the_digest_output_is_the_registrys_then_a_
     let digest = registry_digest(&registry, "web1", "v1.2.3").expect("the tag exists");
     assert!(digest.starts_with("sha256:"));
     assert_eq!(first.output("image-digest"), Some(digest.as_str()));
+    // docker/build-push-action's and amazon-ecr-login's names for the same facts.
+    assert_eq!(first.output("digest"), Some(digest.as_str()), "{first}");
+    assert_eq!(first.output("registry"), Some(host.as_str()), "{first}");
+    let image_id = local_image_id(&image).expect("the built image is in the engine");
+    assert!(image_id.starts_with("sha256:"), "{image_id}");
+    assert_eq!(first.output("imageid"), Some(image_id.as_str()), "{first}");
+    let metadata: serde_json::Value =
+        serde_json::from_str(first.output("metadata").unwrap_or("null")).expect("metadata JSON");
+    assert_eq!(
+        metadata,
+        serde_json::json!({
+            "containerimage.config.digest": image_id,
+            "containerimage.digest": digest,
+            "image.name": image,
+        }),
+        "{first}"
+    );
     assert_eq!(
         registry_digest(&registry, "web1", "latest").as_deref(),
         Some(digest.as_str())
@@ -312,6 +340,10 @@ fn web1_is_built_every_tag_pushed_and_the_digest_output_is_the_registrys_then_a_
     second.assert_success();
     assert_eq!(second.output("image-built"), Some("false"), "{second}");
     assert_eq!(second.output("image-digest"), Some(digest.as_str()));
+    assert_eq!(second.output("digest"), Some(digest.as_str()));
+    // Nothing built: no image id, no build metadata.
+    assert_eq!(second.output("imageid"), Some(""), "{second}");
+    assert_eq!(second.output("metadata"), Some(""), "{second}");
     assert!(second.stdout.contains("reusing it, no build"), "{second}");
     assert!(!second.stdout.contains("build context"), "{second}");
     assert!(
@@ -933,7 +965,7 @@ async fn an_unreachable_docker_socket_is_an_error_naming_the_socket() {
 
 /// moto: cluster prod and service web1 (container web1) on the EC2 launch type, with no
 /// instances: RunTask fails there, which makes a deploy fail after the image was pushed.
-async fn moto_web1_service(aws: &Aws) {
+pub(crate) async fn moto_web1_service(aws: &Aws) {
     use aws_sdk_ecs::types::ContainerDefinition;
     aws.ecs
         .create_cluster()

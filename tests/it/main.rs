@@ -9,6 +9,7 @@ mod deploy_rolling;
 mod foundation;
 mod image;
 mod kubernetes;
+mod matrix;
 mod preflight;
 mod readme;
 mod report;

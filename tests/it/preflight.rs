@@ -47,7 +47,7 @@ fn run(workspace: &Path, moto: &str, inputs: &[(&str, &str)]) -> BinOutput {
 }
 
 /// The one `::error::` line of a failed run (exactly one is written).
-fn the_error(out: &BinOutput) -> String {
+pub(crate) fn the_error(out: &BinOutput) -> String {
     let errors: Vec<&str> = out
         .stdout
         .lines()
@@ -327,7 +327,7 @@ async fn a_container_the_task_definition_lacks_a_kind_the_controller_refuses_and
 type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
 
 /// A CODE_DEPLOY service `name` on task definition `td` (cluster prod exists).
-async fn moto_service_only(aws: &Aws, name: &str, td: &str) {
+pub(crate) async fn moto_service_only(aws: &Aws, name: &str, td: &str) {
     aws.ecs
         .create_service()
         .cluster("prod")
@@ -448,6 +448,7 @@ fn blue_green_plan() -> ecs_deploy::plan::AppPlan {
             appspec_file: None,
         }),
         notes: vec![],
+        watch: vec![],
     }
 }
 

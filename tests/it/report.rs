@@ -5,8 +5,8 @@
 //! limits: exact JSON for success, failure and rolled-back (snapshots), the postMessage →
 //! update → thread sequence, the deployment → statuses sequence, and every way a reporter can
 //! fail. Binary-level tests run the real `ecs-deploy` (an external image and no service, so no
-//! AWS call; or a service behind a dead AWS endpoint for a failure) and check the exit code,
-//! the warnings and that no log line carries a test secret.
+//! AWS call; or a service on moto whose one-off task cannot run, for a failure after the start)
+//! and check the exit code, the warnings and that no log line carries a test secret.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -27,7 +27,10 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::support::bin::SECRET_MARKS;
-use crate::support::{BinOutput, BinRun, fixture, recording_server, repo_root};
+use crate::support::{
+    BinOutput, BinRun, MotoServer, fixture, recording_server, repo_root, sdk_config,
+};
+use ecs_deploy::aws::Aws;
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
 const TS: &str = "1700000000.000100";
@@ -220,6 +223,15 @@ fn plan() -> Plan {
 
 async fn requests(server: &MockServer) -> Vec<Request> {
     server.received_requests().await.expect("recording is on")
+}
+
+/// The paths the server was sent, in order.
+async fn paths(server: &MockServer) -> Vec<String> {
+    requests(server)
+        .await
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect()
 }
 
 fn body(r: &Request) -> Value {
@@ -444,11 +456,7 @@ async fn a_successful_deploy_updates_the_message_without_a_thread_reply() {
     };
     let (_, ts) = notify(&settings, Some(&plan()), &succeeded()).await;
     assert_eq!(ts.as_deref(), Some(TS));
-    let calls: Vec<String> = requests(&server)
-        .await
-        .iter()
-        .map(|r| r.url.path().to_string())
-        .collect();
+    let calls = paths(&server).await;
     assert_eq!(calls, ["/chat.postMessage", "/chat.update"]);
 }
 
@@ -502,6 +510,55 @@ async fn a_github_deployment_is_created_at_the_commit_then_set_in_progress_then_
     );
     assert_eq!(body(&sent[2]), github::final_status(&report));
     assert_eq!(body(&sent[2])["state"], "failure");
+}
+
+#[tokio::test]
+async fn a_github_enterprise_api_url_keeps_its_path_and_a_token_with_a_line_break_is_a_warning() {
+    // GitHub Enterprise Server serves the REST API under /api/v3: octocrab's routes go below it.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v3/repos/acme/shop/deployments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 7 })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v3/repos/acme/shop/deployments/7/statuses"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+        .mount(&server)
+        .await;
+    let settings = ReportSettings {
+        github_token: Some(Secret::new(GITHUB_TOKEN)),
+        github_api_url: Some(format!("{}/api/v3/", server.uri())),
+        ..Default::default()
+    };
+    let (n, _) = notify(&settings, Some(&plan()), &succeeded()).await;
+    assert!(n.warnings().is_empty(), "{:?}", n.warnings());
+    let calls = paths(&server).await;
+    assert_eq!(
+        calls,
+        [
+            "/api/v3/repos/acme/shop/deployments",
+            "/api/v3/repos/acme/shop/deployments/7/statuses",
+            "/api/v3/repos/acme/shop/deployments/7/statuses"
+        ]
+    );
+
+    // A token pasted with a line break cannot be a header: a warning, nothing sent, no panic.
+    let server = recording_server().await;
+    let settings = ReportSettings {
+        github_token: Some(Secret::new(format!("{GITHUB_TOKEN}\nx"))),
+        github_api_url: Some(server.uri()),
+        ..Default::default()
+    };
+    let (n, _) = notify(&settings, Some(&plan()), &succeeded()).await;
+    assert!(requests(&server).await.is_empty());
+    assert_eq!(
+        n.warnings(),
+        [
+            "GitHub create deployment: github-token holds characters an HTTP header cannot carry \
+          (a line break?); pass the token alone; the deploy's result is unchanged"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -679,11 +736,7 @@ async fn a_message_deleted_before_the_update_is_posted_again() {
     };
     let (n, ts) = notify(&settings, Some(&plan()), &succeeded()).await;
     assert_eq!(ts.as_deref(), Some(TS));
-    let calls: Vec<String> = requests(&server)
-        .await
-        .iter()
-        .map(|r| r.url.path().to_string())
-        .collect();
+    let calls = paths(&server).await;
     assert_eq!(
         calls,
         ["/chat.postMessage", "/chat.update", "/chat.postMessage"]
@@ -949,13 +1002,24 @@ async fn a_failed_deploy_updates_the_message_replies_with_the_cause_and_marks_th
     let server = recording_server().await;
     slack_api_ok(&server).await;
     github_ok(&server).await;
+    // The deploy must fail after the start (a preflight failure tells no "deploying"): on moto
+    // the service passes the preflight, then the one-off task cannot run (EC2 launch type, no
+    // instances), so the deploy fails once the reporters have announced it.
+    let moto = MotoServer::start();
+    crate::image::moto_web1_service(&Aws::from_config(&sdk_config(&moto.endpoint()))).await;
     let aws = DeadAws::start();
     let out = deploy_run(
         &aws,
         &server,
-        &[("INPUT_CLUSTER", "prod"), ("INPUT_SERVICE", "web1")],
+        &[
+            ("AWS_ENDPOINT_URL", &moto.endpoint()),
+            ("INPUT_CLUSTER", "prod"),
+            ("INPUT_SERVICE", "web1"),
+            ("INPUT_RUN-TASK-COMMAND", "migrate"),
+        ],
     );
     out.assert_code(1);
+    assert!(out.stdout.contains("RunTask"), "{out}");
     assert_eq!(out.output("status"), Some("failed"), "{out}");
     assert_eq!(out.output("slack-message-ts"), Some(TS), "{out}");
     let sent = requests(&server).await;

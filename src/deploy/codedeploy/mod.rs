@@ -267,14 +267,20 @@ pub fn appspec_for(
         }
     };
     let file = plan.deploy.as_ref().and_then(|d| d.appspec_file.as_ref());
+    // A problem of the user's AppSpec file points at it (and at the line when it does not parse).
+    let in_file = |e: Error| match file {
+        Some((path, text)) => e.in_file(path, crate::location::yaml_error_at(text)),
+        None => e,
+    };
     let spec = match file {
         Some((path, text)) => {
-            let parsed = appspec::parse(&path.display().to_string(), text)?;
+            let parsed = appspec::parse(&path.display().to_string(), text).map_err(in_file)?;
             if appspec::has_resources(&parsed) {
-                parsed.with_task_definition(arn)?
+                parsed.with_task_definition(arn).map_err(in_file)?
             } else {
                 let (container, port) = generated_target()?;
-                let mut spec = appspec::generate(arn, &container, port, &appspec::hooks(&parsed)?);
+                let hooks = appspec::hooks(&parsed).map_err(in_file)?;
+                let mut spec = appspec::generate(arn, &container, port, &hooks);
                 spec.format = parsed.format;
                 spec.source_name = format!("{} (resources generated)", parsed.source_name);
                 spec
@@ -289,7 +295,8 @@ pub fn appspec_for(
         task_definition_arn: arn,
         containers,
         service_targets: &service_targets,
-    })?;
+    })
+    .map_err(in_file)?;
     Ok(spec)
 }
 

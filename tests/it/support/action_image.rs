@@ -184,7 +184,8 @@ impl Drop for RunnerStep {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// Copies a directory tree (files and directories) into `to`, which must exist.
+pub fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("readable workspace") {
         let entry = entry.expect("dir entry");
         let dest = to.join(entry.file_name());

@@ -1,6 +1,10 @@
 //! AWS settings that point at a local moto server with dummy credentials, for the binary
 //! (as env) and for in-process SDK clients (as `SdkConfig`), never touching real AWS.
 
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::{Credentials, SharedCredentialsProvider};
 
@@ -40,4 +44,73 @@ pub fn sdk_config(endpoint: &str) -> SdkConfig {
         )))
         .endpoint_url(endpoint)
         .build()
+}
+
+/// A listener that counts every connection made to it: the stand-in AWS endpoint.
+pub struct AwsTrap {
+    port: u16,
+    listener: Arc<TcpListener>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl AwsTrap {
+    /// Starts the trap on a free port of 127.0.0.1.
+    pub fn start() -> AwsTrap {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the AWS trap");
+        let port = listener.local_addr().expect("trap address").port();
+        // Non-blocking, so `hits` can also drain connections still queued in the kernel when
+        // the binary has already exited (the accept thread may not have seen them yet).
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking trap listener");
+        let listener = Arc::new(listener);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (l, counter) = (listener.clone(), hits.clone());
+        std::thread::spawn(move || {
+            loop {
+                match l.accept() {
+                    // Dropped at once: the client sees a reset instead of waiting for an answer.
+                    Ok(_) => {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+                // The test dropped its trap: stop.
+                if Arc::strong_count(&counter) == 1 {
+                    return;
+                }
+            }
+        });
+        AwsTrap {
+            port,
+            listener,
+            hits,
+        }
+    }
+
+    /// Connections made so far (queued ones included).
+    pub fn hits(&self) -> usize {
+        while self.listener.accept().is_ok() {
+            self.hits.fetch_add(1, Ordering::SeqCst);
+        }
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Env for the binary: dummy credentials, one attempt, every AWS service at the trap.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("AWS_MAX_ATTEMPTS", "1".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
 }

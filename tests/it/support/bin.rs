@@ -202,6 +202,12 @@ impl BinRun {
         if let Some(p) = &summary_path {
             cmd.env("GITHUB_STEP_SUMMARY", p);
         }
+        // The runner always sets RUNNER_TEMP: files the binary writes for later steps (the
+        // rendered task definition) land here, never in a fixture workspace. A test that reads
+        // them sets its own (a temp dir it keeps).
+        let runner_temp = dir.path().join("runner_temp");
+        std::fs::create_dir(&runner_temp).expect("create RUNNER_TEMP");
+        cmd.env("RUNNER_TEMP", &runner_temp);
         for (key, value) in &self.env {
             match value {
                 Some(v) => cmd.env(key, v),

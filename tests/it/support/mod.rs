@@ -15,7 +15,8 @@ pub mod net;
 pub mod registry;
 
 // Re-exports so tests can write `use crate::support::{MotoServer, aws_env};`.
-pub use aws::{aws_env, sdk_config};
+pub use action_image::copy_tree;
+pub use aws::{AwsTrap, aws_env, sdk_config};
 pub use bin::{BinOutput, BinRun, parse_github_output, run_bin};
 pub use http::{received_json, recording_server};
 pub use moto::MotoServer;
