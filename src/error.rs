@@ -128,6 +128,17 @@ pub enum Error {
         problem: String,
     },
 
+    /// Another deployment (another run, a person) replaced ours while we waited: reported, and
+    /// never rolled back over.
+    #[error(
+        "deployment {deployment_id} of {target} was superseded by {by}: another run or a person deployed the service while this run waited, so nothing was rolled back over it; look at that deployment, and run again if this version should be live"
+    )]
+    Superseded {
+        target: String,
+        deployment_id: String,
+        by: String,
+    },
+
     /// A deployment failed and putting the service back failed too: both errors, so a person
     /// knows the service may be half-deployed.
     #[error(

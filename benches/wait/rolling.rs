@@ -92,6 +92,7 @@ async fn cluster(policy: Policy, indexes: Vec<usize>) -> Outcome {
                 deployment_id: "new",
                 timeout: Duration::from_secs(600),
                 cap: Duration::MAX,
+                rollback_to: None,
             };
             let mut seen = Default::default();
             wait_for_deployment(&poller, &target, &mut seen, &cancel)

@@ -133,6 +133,31 @@ pub enum Assessment {
     Vanished(String),
 }
 
+/// The deployment that replaced ours, when it is not ours and not a rollback to `rollback_to`
+/// (the circuit breaker's): another run's or a person's. Pure.
+pub fn superseded_by(service: &Service, deployment_id: &str, rollback_to: &str) -> Option<String> {
+    let primary = service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))?;
+    if primary.id() == Some(deployment_id) {
+        return None;
+    }
+    let td = primary.task_definition().unwrap_or_default();
+    if td == rollback_to || short_task_definition(td) == short_task_definition(rollback_to) {
+        return None;
+    }
+    Some(format!(
+        "deployment {} ({}{})",
+        primary.id().unwrap_or("?"),
+        short_task_definition(td),
+        primary
+            .created_at()
+            .map(|t| format!(", started {t}"))
+            .unwrap_or_default()
+    ))
+}
+
 /// Judges one DescribeServices answer for `deployment_id`. Pure, so every case is unit-tested.
 pub fn assess(service: &Service, deployment_id: &str) -> Assessment {
     let deployments = service.deployments();
@@ -443,6 +468,10 @@ pub struct Target<'a> {
     /// Every interval is at most this: `Duration::MAX`, or a second while a cancelled run
     /// follows its rollback ([`super::follow_limits`]).
     pub cap: Duration,
+    /// The task definition a rollback of ours would go back to (the circuit breaker's target):
+    /// a newer PRIMARY deployment of anything else is another run's, and supersedes ours.
+    /// `None`: no such check (following our own rollback).
+    pub rollback_to: Option<&'a str>,
 }
 
 impl Target<'_> {
@@ -501,7 +530,15 @@ pub async fn wait_for_deployment(
             println!("{}: event: {event}", target.label);
         }
         let line = progress_line(&service, target.deployment_id);
+        let by = target
+            .rollback_to
+            .and_then(|to| superseded_by(&service, target.deployment_id, to));
         let seen = match assess(&service, target.deployment_id) {
+            _ if by.is_some() => Look::Done(Err(Error::Superseded {
+                target: target.describe(),
+                deployment_id: target.deployment_id.to_string(),
+                by: by.unwrap_or_default(),
+            })),
             Assessment::Done => Look::Done(Ok(())),
             Assessment::Failed(reason) => Look::Done(Err(target.error(format!(
                 "the rollout FAILED ({reason}); the deployment circuit breaker stopped it, see the service events above"

@@ -78,6 +78,7 @@ pub async fn deploy(
         deployment_id: &deployment_id,
         timeout: wait_timeout(plan),
         cap: Duration::MAX,
+        rollback_to: prepared.previous_task_definition_arn.as_deref(),
     };
     let mut seen = event_ids(&prepared.live);
     match wait::wait_for_deployment(poller, &target, &mut seen, cancel).await {
@@ -86,6 +87,16 @@ pub async fn deploy(
                 .steps
                 .push(format!("deployment {deployment_id} completed"));
             Ok(())
+        }
+        // Another run's deployment is live now: never roll back over it.
+        Err(cause @ Error::Superseded { .. }) => {
+            println!("{}: {cause}", plan.app);
+            report.status = Some(crate::outcome::Status::Failed);
+            report.rollback = Some(
+                "not rolled back: the service now runs another deployment, which a rollback would undo".into(),
+            );
+            report.steps.push(cause.to_string());
+            Err(cause)
         }
         Err(cause) if plan.settings.rollback_on_failure => Err(rollback::roll_back(
             aws,

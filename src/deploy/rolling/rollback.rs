@@ -161,6 +161,7 @@ async fn restore(
         timeout: service::wait_timeout(plan).max(MIN_ROLLBACK_WAIT),
         // After a cancellation: one look a second, as every path follows its rollback then.
         cap: follow_limits(CANCELLED_ROLLBACK_WAIT, Duration::MAX, asked.cancelled).1,
+        rollback_to: None,
     };
     // The run may have been cancelled already: the rollback is followed with a token of its own.
     let own = CancellationToken::new();
