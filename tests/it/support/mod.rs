@@ -12,6 +12,7 @@ pub mod http;
 pub mod moto;
 pub mod net;
 pub mod registry;
+pub mod scripted_ecs;
 
 // Re-exports so tests can write `use crate::support::{MotoServer, aws_env};`.
 pub use aws::{aws_env, sdk_config};
