@@ -48,6 +48,9 @@ fn workspace(dir: &Path) {
     std::fs::write(dir.join(".github/ecs-deploy.yml"), config).expect("config");
 }
 
+/// Environment variables added to a run.
+type Env = [(&'static str, &'static str)];
+
 struct Run {
     secs: f64,
     status: String,
@@ -136,7 +139,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let adaptive = [("AWS_RETRY_MODE", "adaptive"), ("AWS_MAX_ATTEMPTS", "8")];
-    let scenarios: [(&str, usize, &[(&str, &str)]); 4] = [
+    let scenarios: [(&str, usize, &Env); 4] = [
         ("no throttling, the action's retry policy", 0, &[]),
         ("first 4 calls throttled, the action's retry policy", 4, &[]),
         ("no throttling, adaptive mode, 8 attempts", 0, &adaptive),

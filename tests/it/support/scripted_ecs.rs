@@ -77,6 +77,16 @@ impl ScriptedEcs {
         ScriptedEcs { server, state }
     }
 
+    /// `services`, whose `operation` calls are accepted and never answered.
+    pub async fn hanging(services: &[&str], operation: &'static str) -> ScriptedEcs {
+        let script = Script {
+            hang: vec![operation],
+            rollout: Duration::from_secs(1),
+            ..Default::default()
+        };
+        ScriptedEcs::start(services, script).await
+    }
+
     /// `AWS_ENDPOINT_URL` for the binary.
     pub fn endpoint(&self) -> String {
         self.server.uri()
