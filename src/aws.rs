@@ -91,6 +91,27 @@ impl Aws {
     }
 }
 
+/// The AWS console's base URL for `region`, in the region's partition: `*.amazonaws.cn` for
+/// China, `console.amazonaws-us-gov.com` for GovCloud, `console.aws.amazon.com` elsewhere.
+pub fn console_base(region: &str) -> String {
+    if region.starts_with("cn-") {
+        format!("https://{region}.console.amazonaws.cn")
+    } else if region.starts_with("us-gov-") {
+        "https://console.amazonaws-us-gov.com".to_string()
+    } else {
+        format!("https://{region}.console.aws.amazon.com")
+    }
+}
+
+/// The console page of an ECS service's deployments: one URL for the log, the summary and the
+/// messages.
+pub fn ecs_service_url(region: &str, cluster: &str, service: &str) -> String {
+    format!(
+        "{}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}",
+        console_base(region)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +132,21 @@ mod tests {
         assert_eq!(r.max_attempts(), MAX_ATTEMPTS);
         assert_eq!(r.max_backoff(), MAX_BACKOFF);
         assert_eq!(r.initial_backoff(), INITIAL_BACKOFF);
+    }
+
+    #[test]
+    fn console_links_point_at_the_regions_partition() {
+        assert_eq!(
+            ecs_service_url("us-east-1", "prod", "web1"),
+            "https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web1/deployments?region=us-east-1"
+        );
+        assert_eq!(
+            ecs_service_url("cn-north-1", "prod", "web1"),
+            "https://cn-north-1.console.amazonaws.cn/ecs/v2/clusters/prod/services/web1/deployments?region=cn-north-1"
+        );
+        assert_eq!(
+            console_base("us-gov-west-1"),
+            "https://console.amazonaws-us-gov.com"
+        );
     }
 }

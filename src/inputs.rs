@@ -119,7 +119,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         None,
         false,
-        "An image built elsewhere (repo:tag or repo@digest): no build",
+        "An image built elsewhere (repo:tag or repo@digest): no build, and no package.json needed (the version is the image tag)",
     ),
     spec(
         "registry",
@@ -311,7 +311,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         None,
         false,
-        "AppSpec file (YAML or JSON). Default: generated from the service",
+        "AppSpec file (YAML or JSON). Default: appspec.yaml, appspec.yml or appspec.json at the workspace root, else generated from the service",
     ),
     spec(
         "codedeploy-deployment-config",

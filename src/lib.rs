@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod error;
 pub mod image;
 pub mod inputs;
+pub mod outcome;
 pub mod plan;
 pub mod preflight;
 pub mod report;
@@ -80,10 +81,7 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
     };
     vec![Link {
         label: format!("ECS service {}", d.service),
-        url: format!(
-            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",
-            d.cluster, d.service
-        ),
+        url: aws::ecs_service_url(region, &d.cluster, &d.service),
     }]
 }
 
@@ -183,8 +181,16 @@ async fn run_app(
                 digest: image.digest.as_deref(),
                 others: &[],
             };
-            deploy::deploy(aws, poller, job, cancel, &mut rep).await?;
-            latest(&image, cancel).await;
+            match deploy::deploy(aws, poller, job, cancel).await {
+                Ok(outcome) => {
+                    rep.apply(&outcome);
+                    latest(&image, cancel).await;
+                }
+                Err(failed) => {
+                    rep.apply(&failed.outcome);
+                    return Err(failed.error);
+                }
+            }
         } else {
             latest(&image, cancel).await;
             println!(
@@ -258,7 +264,6 @@ async fn run_service_group(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let mut lead_rep = reps[0].clone();
         let job = deploy::Job {
             plan: lead,
             checked,
@@ -266,22 +271,22 @@ async fn run_service_group(
             digest: lead_digest.as_deref(),
             others: &swaps,
         };
-        let r = deploy::deploy(aws, poller, job, cancel, &mut lead_rep).await;
+        let r = deploy::deploy(aws, poller, job, cancel).await;
         if r.is_ok() {
             for img in &built {
                 latest(img, cancel).await;
             }
         }
-        Some((lead_rep, r))
+        Some(r)
     } else {
         None
     };
-    let (lead_rep, deploy_error) = match shared {
-        Some((lr, r)) => (
-            Some(lr),
-            r.err()
-                .map(|e| (e.to_string(), matches!(e, Error::Cancelled { .. }))),
-        ),
+    let (outcome, deploy_error) = match shared {
+        Some(Ok(o)) => (Some(o), None),
+        Some(Err(f)) => {
+            let cancelled = matches!(f.error, Error::Cancelled { .. });
+            (Some(f.outcome), Some((f.error.to_string(), cancelled)))
+        }
         None => (None, None),
     };
     for (i, rep) in reps.iter_mut().enumerate() {
@@ -289,7 +294,7 @@ async fn run_service_group(
             conclude(rep, err, started);
             continue;
         }
-        let Some(lr) = &lead_rep else {
+        let Some(o) = &outcome else {
             let text = format!(
                 "not deployed: the image of {} failed, and the apps of service {} (cluster {}) deploy together; fix it and run again",
                 failed.join(", "),
@@ -299,20 +304,8 @@ async fn run_service_group(
             conclude_with(rep, Some((text, false)), started);
             continue;
         };
-        rep.task_definition_arn = lr.task_definition_arn.clone();
-        rep.previous_task_definition_arn = lr.previous_task_definition_arn.clone();
-        rep.deployment_id = lr.deployment_id.clone();
-        rep.deployment_kind = lr.deployment_kind.clone();
-        rep.status = lr.status;
-        rep.rollback = lr.rollback.clone();
-        rep.steps = lr.steps.clone();
-        rep.links.extend(
-            lr.links
-                .iter()
-                .filter(|l| !rep.links.contains(l))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
+        // Every app of the group carries the one deployment's outcome.
+        rep.apply(o);
         let failure = deploy_error.as_ref().map(|(text, cancelled)| {
             let text = if i == 0 {
                 text.clone()
@@ -541,19 +534,15 @@ pub async fn run(
         report.duration = started.elapsed();
         return report;
     }
-    // Nothing reaches the environment when every app failed its preflight: no "deploying" start
-    // (the outcome is still told, as for any failure before the start).
-    if checked.iter().any(|c| c.is_ok()) {
-        // From here on something may be written: a cancelled job reports each app as it stood.
-        for a in &plan.apps {
-            known.app(&app_report(aws, a));
-        }
-        notifier.start(&plan).await;
+    // From here on something may be written: a cancelled job reports each app as it stood.
+    for a in &plan.apps {
+        known.app(&app_report(aws, a));
     }
+    notifier.start(&plan).await;
     // Several units at once would overlap their log groups: their lines interleave instead.
     console::set_groups(groups.len() < 2);
-    // One poller for the run: apps deploying together share their DescribeServices calls.
-    let poller = deploy::wait::Poller::new(aws.ecs.clone());
+    // One poller for the run: apps deploying together share their describe calls.
+    let poller = deploy::wait::Poller::for_aws(aws);
     let runs = groups.iter().map(|g| {
         let plans: Vec<(&AppPlan, &AppChecked)> = g
             .iter()

@@ -184,7 +184,7 @@ pub fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>>
     match &settings.config {
         None => Ok(None),
         Some(p) => {
-            let path = settings.github.resolve(p);
+            let path = confined(settings, "config", settings.github.resolve(p))?;
             let text = read(&path, "the config file")?;
             Ok(Some((path.clone(), crate::config::parse(&path, &text)?)))
         }
@@ -231,6 +231,18 @@ pub fn build(settings: &Settings, trigger: &Trigger) -> Result<Plan> {
 }
 
 /// Makes sure `path` (resolved) stays inside the workspace, so a build cannot read the runner's disk.
+/// A path an input names (or a default one), confined to the workspace: resolved with symlinks
+/// followed, and refused when it ends up outside (`..`, an absolute path, a link to
+/// `/proc/self/environ`), so no file of the runner's disk is read, built or sent. A path that
+/// does not exist is returned as it is: reading it fails with "cannot read" and reads nothing.
+fn confined(settings: &Settings, input: &str, path: PathBuf) -> Result<PathBuf> {
+    if std::fs::symlink_metadata(&path).is_ok() {
+        inside_workspace(settings, input, &path)?;
+    }
+    // The path as written (resolved against the workspace), so messages show it that way.
+    Ok(path)
+}
+
 fn inside_workspace(settings: &Settings, input: &str, path: &Path) -> Result<PathBuf> {
     let ws = settings
         .github
@@ -250,7 +262,15 @@ fn inside_workspace(settings: &Settings, input: &str, path: &Path) -> Result<Pat
         return Err(Error::invalid_input(
             input,
             path.display().to_string(),
-            format!("must be inside the workspace {}", ws.display()),
+            format!(
+                "must be inside the workspace {}{}; give a path inside the repository (no `..`, no absolute path, no symlink leading out)",
+                ws.display(),
+                if real.as_path() == path {
+                    String::new()
+                } else {
+                    format!(" (it leads to {})", real.display())
+                }
+            ),
         ));
     }
     Ok(real)
@@ -277,6 +297,7 @@ fn plan_app(
         }
         (None, None) => ws.workspace.join("package.json"),
     };
+    let package_json = confined(settings, "package-json", package_json)?;
     let requested = match trigger {
         Trigger::Dispatch { version, .. } => Some(version.clone()),
         Trigger::TagPush { .. } => None,
@@ -295,6 +316,18 @@ fn plan_app(
         )?;
         let text = std::fs::read_to_string(&package_json).ok();
         (v, "the requested version".to_string(), text)
+    } else if let Some(reference) = s.image.as_ref().filter(|_| {
+        s.package_json.is_none()
+            && !package_json.is_file()
+            && !matches!(trigger, Trigger::TagPush { .. })
+    }) {
+        // An image built elsewhere needs no package.json (as with the aws-actions steps): the
+        // version is the image's tag, for the outputs and messages.
+        (
+            version_of_image(reference, &s.tag_prefix),
+            format!("the image tag of {reference}"),
+            None,
+        )
     } else {
         let text = read(&package_json, "package.json")?;
         let raw = version::version_from_package_json(&package_json, &text)?;
@@ -359,6 +392,7 @@ fn plan_app(
                 }
             }
         };
+        let dockerfile = confined(settings, "dockerfile", dockerfile)?;
         if !dockerfile.is_file() {
             return Err(Error::ReadFile {
                 what: "the Dockerfile".into(),
@@ -391,7 +425,7 @@ fn plan_app(
             let task_definition_file = match &s.task_definition {
                 None => None,
                 Some(p) => {
-                    let path = ws.resolve(p);
+                    let path = confined(settings, "task-definition", ws.resolve(p))?;
                     let text = read(&path, "the task definition file")?;
                     let td = task_definition::parse(&shown(settings, &path), &text)?;
                     Some((path, td))
@@ -406,9 +440,21 @@ fn plan_app(
                 None => s.container_name.clone(),
             };
             let appspec_file = match &s.codedeploy_appspec {
-                None => None,
+                // As the official action does: an AppSpec at the workspace root is used when
+                // none is named (checked by the CodeDeploy path only, in the preflight).
+                None => match ["appspec.yaml", "appspec.yml", "appspec.json"]
+                    .iter()
+                    .map(|n| ws.workspace.join(n))
+                    .find(|p| p.is_file())
+                {
+                    Some(p) => {
+                        let p = confined(settings, "codedeploy-appspec", p)?;
+                        std::fs::read_to_string(&p).ok().map(|t| (p, t))
+                    }
+                    None => None,
+                },
                 Some(p) => {
-                    let path = ws.resolve(p);
+                    let path = confined(settings, "codedeploy-appspec", ws.resolve(p))?;
                     let text = read(&path, "the AppSpec file")?;
                     serde_yaml::from_str::<serde_yaml::Value>(&text).map_err(|e| {
                         Error::AppSpec {
@@ -441,6 +487,32 @@ fn plan_app(
         deploy,
         notes,
     })
+}
+
+/// The version an image built elsewhere stands for: its tag without the tag prefix
+/// (`r/web1:v1.2.3` → `1.2.3`), or the digest's first 12 characters, or `latest`. Pure.
+pub fn version_of_image(reference: &str, tag_prefix: &str) -> Version {
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    let last_slash = name.rfind('/').unwrap_or(0);
+    let tag = name[last_slash..]
+        .rsplit_once(':')
+        .map(|(_, t)| t.to_string());
+    let value = match (&tag, digest) {
+        (Some(t), _) => t.strip_prefix(tag_prefix).unwrap_or(t).to_string(),
+        (None, Some(d)) => d.trim_start_matches("sha256:").chars().take(12).collect(),
+        (None, None) => "latest".to_string(),
+    };
+    Version {
+        tag: tag.unwrap_or_else(|| value.clone()),
+        prerelease: value.contains('-'),
+        note: Some(format!(
+            "no package.json: the version {value} is taken from the image {reference}"
+        )),
+        value,
+    }
 }
 
 impl AppPlan {

@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::Service;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, ecs, register};
+use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, register, service};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::plan::{AppPlan, DeployPlan, Plan};
@@ -194,7 +194,7 @@ async fn check_service(
     let live = match read(
         mode,
         "the live service",
-        ecs::describe_service(&aws.ecs, &d.cluster, &d.service),
+        service::describe_service(&aws.ecs, &d.cluster, &d.service),
     )
     .await?
     {

@@ -1,20 +1,25 @@
-//! Deploying a planned app: register the rendered task definition and move the service to it,
-//! by the path its deployment controller calls for (rolling, CodeDeploy, ECS blue/green).
+//! Deploying a checked app: register the rendered task definition and move the service to it,
+//! by the path the preflight chose (rolling, CodeDeploy, ECS blue/green), and hand back an
+//! [`Outcome`].
 //!
-//! Every path starts from a [`Prepared`] value: the service as it was before the deploy and the
-//! task definition registered for it. Helpers the paths share live one verb per file:
-//! `ecs` (describe the service, update it), `register` (task definitions as raw JSON),
-//! `wait` (the shared poller and the wait for a deployment), `rollback`, `run_task`.
+//! The skeleton every path shares lives here once ([`deploy`]): render and register
+//! ([`prepare`]), the unchanged guard, the one-off task, the path, deregistering a failed
+//! revision once traffic is back. Each path is a folder (`rolling/`, `codedeploy/`,
+//! `bluegreen/`: `mod.rs` and its progress and rollback); shared helpers are one noun per file:
+//! `service` (describe, update), `register` (task definitions as raw JSON), `poll` (the one wait
+//! loop), `wait` (the run's shared poller), `run_task`, `appspec`.
 
 pub mod appspec;
 pub mod bluegreen;
 pub mod codedeploy;
-pub mod codedeploy_progress;
-pub mod ecs;
+pub mod poll;
 pub mod register;
-pub mod rollback;
+pub mod rolling;
 pub mod run_task;
+pub mod service;
 pub mod wait;
+
+use std::time::Duration;
 
 use aws_sdk_ecs::types::Service;
 use serde_json::Value;
@@ -23,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
+use crate::outcome::{Failed, Outcome, Status};
 use crate::plan::{AppPlan, DeployPlan};
-use crate::report::{AppReport, Status};
 use crate::shutdown::unless_cancelled;
 use crate::task_definition;
 
@@ -75,27 +80,7 @@ pub struct Checked {
     pub codedeploy: Option<codedeploy::CodeDeployTarget>,
 }
 
-/// The deployment path a service takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeployPath {
-    /// `ECS` controller, ROLLING strategy: UpdateService and wait (`ecs.rs`).
-    Rolling,
-    /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy.rs`).
-    CodeDeploy,
-    /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen.rs`).
-    EcsBlueGreen,
-}
-
-impl DeployPath {
-    /// The `deployment-kind` output value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeployPath::Rolling => "rolling",
-            DeployPath::CodeDeploy => "codedeploy",
-            DeployPath::EcsBlueGreen => "ecs-blue-green",
-        }
-    }
-}
+pub use crate::outcome::DeployPath;
 
 /// Chooses the path from the `deployment` input and the service's deployment controller type
 /// and strategy (absent means ECS and ROLLING, as ECS defaults). The error says why the service
@@ -352,16 +337,37 @@ pub struct Job<'a> {
     pub others: &'a [Swap],
 }
 
-/// Deploys the job's image; fills the report's deploy fields and status as it goes.
-/// The story: prepare (render, compare, register), stop when nothing changed, run the one-off
-/// task, then hand over to the path the preflight chose. Nothing is read that the preflight
-/// already read.
+/// Deploys the job's image by the path the preflight chose and hands back what happened: the
+/// [`Outcome`] (kind, ids, steps, links, rollback facts, status), or the same with the error
+/// that stopped it. The report is built from that value.
 pub async fn deploy(
     aws: &Aws,
     poller: &wait::Poller,
     job: Job<'_>,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+) -> std::result::Result<Outcome, Failed> {
+    let mut outcome = Outcome {
+        kind: Some(job.checked.path),
+        ..Outcome::default()
+    };
+    match run(aws, poller, job, cancel, &mut outcome).await {
+        Ok(()) => {
+            outcome.status.get_or_insert(Status::Succeeded);
+            Ok(outcome)
+        }
+        Err(error) => Err(Failed { outcome, error }),
+    }
+}
+
+/// The shared skeleton of every path, once: prepare (render, compare, register), the unchanged
+/// guard, the one-off task, the path itself, and deregistering a failed revision once traffic is
+/// back on the old one. Nothing is read that the preflight already read.
+async fn run(
+    aws: &Aws,
+    poller: &wait::Poller,
+    job: Job<'_>,
+    cancel: &CancellationToken,
+    report: &mut Outcome,
 ) -> Result<()> {
     let Job {
         plan,
@@ -374,7 +380,7 @@ pub async fn deploy(
         return Ok(());
     };
     let path = checked.path;
-    report.deployment_kind = Some(path.as_str().to_string());
+    report.kind = Some(path);
     println!(
         "{}: service {} (cluster {}) deploys by the {} path",
         plan.app,
@@ -416,10 +422,10 @@ pub async fn deploy(
             )
         })?;
         if let Err(e) =
-            run_task::run_once(aws, &prepared, command, ecs::wait_timeout(plan), cancel).await
+            run_task::run_once(aws, &prepared, command, service::wait_timeout(plan), cancel).await
         {
             if plan.settings.deregister_failed_task_definition && prepared.changed {
-                rollback::deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
+                deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
             return Err(e);
         }
@@ -427,7 +433,7 @@ pub async fn deploy(
             .steps
             .push(format!("one-off task `{}` exited 0", command.join(" ")));
     }
-    // The rolling path checks right before its UpdateService (ecs.rs); the other two here,
+    // The rolling path checks right before its UpdateService (rolling/mod.rs); the other two here,
     // before CreateDeployment or the blue/green UpdateService.
     if path != DeployPath::Rolling {
         unless_cancelled(cancel, || {
@@ -441,10 +447,14 @@ pub async fn deploy(
     let result = match path {
         // The rolling path deregisters after its own verified rollback (rollback.rs).
         DeployPath::Rolling => {
-            return ecs::deploy(aws, poller, plan, &prepared, cancel, report).await;
+            return rolling::deploy(aws, poller, plan, &prepared, cancel, report).await;
         }
-        DeployPath::CodeDeploy => codedeploy::deploy(aws, plan, &prepared, cancel, report).await,
-        DeployPath::EcsBlueGreen => bluegreen::deploy(aws, plan, &prepared, cancel, report).await,
+        DeployPath::CodeDeploy => {
+            codedeploy::deploy(aws, poller, plan, &prepared, cancel, report).await
+        }
+        DeployPath::EcsBlueGreen => {
+            bluegreen::deploy(aws, poller, plan, &prepared, cancel, report).await
+        }
     };
     // Only once traffic is back on blue: a revision that may still serve stays registered.
     if result.is_err()
@@ -452,7 +462,7 @@ pub async fn deploy(
         && plan.settings.deregister_failed_task_definition
         && prepared.changed
     {
-        rollback::deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
+        deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
     }
     result
 }
@@ -696,6 +706,44 @@ pub fn preview(
         )),
     }
     Ok(out)
+}
+
+/// After a cancellation, how long a rollback (of any deployment path) is followed before the run
+/// reports. GitHub kills a cancelled job about 10 s after its first signal (SIGINT, SIGTERM after
+/// 7.5 s, SIGKILL 2.5 s later): the outputs and messages must be written by then.
+pub const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
+
+/// The poll interval while following a rollback after a cancellation: the budget is short.
+pub const CANCELLED_ROLLBACK_POLL: Duration = Duration::from_secs(1);
+
+/// How long and how often a rollback is followed: as configured, or after a cancellation at
+/// most [`CANCELLED_ROLLBACK_WAIT`], one look every [`CANCELLED_ROLLBACK_POLL`] at most.
+pub fn follow_limits(limit: Duration, poll: Duration, cancelled: bool) -> (Duration, Duration) {
+    if cancelled {
+        (
+            limit.min(CANCELLED_ROLLBACK_WAIT),
+            poll.min(CANCELLED_ROLLBACK_POLL),
+        )
+    } else {
+        (limit, poll)
+    }
+}
+
+/// Deregisters the revision that failed (`deregister-failed-task-definition`); a failure here is
+/// a warning, the deploy's outcome is already decided.
+pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut Outcome) {
+    match register::deregister(&aws.ecs, arn).await {
+        Ok(()) => {
+            println!("{}: deregistered {arn}", plan.app);
+            report
+                .steps
+                .push(format!("deregistered {}", wait::short_task_definition(arn)));
+        }
+        Err(e) => crate::report::console::warning(&format!(
+            "{}: could not deregister {arn}: {e}",
+            plan.app
+        )),
+    }
 }
 
 #[cfg(test)]

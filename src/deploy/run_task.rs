@@ -9,11 +9,23 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Prepared;
+use super::poll::{self, Ended, Failure, Look, Wait};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 
 /// How often the task is looked at while it runs.
 const POLL: Duration = Duration::from_secs(3);
+
+/// How often once ECS is stopping it (the exit code is seconds away).
+const STOPPING_POLL: Duration = Duration::from_secs(1);
+
+/// The interval before the next look at a task in `last_status`. Pure.
+pub fn interval(last_status: &str) -> Duration {
+    match last_status {
+        "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => STOPPING_POLL,
+        _ => POLL,
+    }
+}
 
 /// How the one-off task ended, judged from DescribeTasks. Pure, so each case is tested.
 pub fn verdict(task: &Task, container: &str) -> std::result::Result<(), String> {
@@ -102,32 +114,21 @@ pub async fn run_once(
         "one-off task {task_arn} started: {} (service not updated until it succeeds)",
         command.join(" ")
     );
-    let deadline = Instant::now() + timeout;
-    loop {
-        let stop = tokio::select! {
-            biased;
-            () = cancel.cancelled() => Some("cancelled"),
-            () = tokio::time::sleep_until(deadline) => Some("timed out"),
-            () = tokio::time::sleep(POLL) => None,
-        };
-        if let Some(why) = stop {
-            let _ = aws
-                .ecs
-                .stop_task()
-                .cluster(&prepared.cluster)
-                .task(&task_arn)
-                .reason(format!("ecs-deploy: {why}"))
-                .send()
-                .await;
-            let problem = format!(
-                "the one-off task {task_arn} {why} before it stopped (it was stopped); the service was not updated"
-            );
-            return Err(if why == "cancelled" {
-                Error::Cancelled { what: problem }
-            } else {
-                err(problem)
-            });
-        }
+    let fail = |problem: String| err(problem);
+    let wait = Wait {
+        label: "one-off task",
+        what: format!("one-off task {task_arn}"),
+        where_to_look: format!(
+            "the cluster's tasks in the ECS console (cluster {})",
+            prepared.cluster
+        ),
+        deadline: Instant::now() + timeout,
+        cancel: Some(cancel),
+        cap: Duration::MAX,
+        fail: &fail,
+    };
+    let look = async |at: Instant| {
+        poll::at(at).await;
         let described = aws
             .ecs
             .describe_tasks()
@@ -135,24 +136,56 @@ pub async fn run_once(
             .tasks(&task_arn)
             .send()
             .await
-            .map_err(|e| Error::aws("ECS", "DescribeTasks", e))?;
-        let Some(task) = described.tasks().first() else {
-            continue;
-        };
-        if task.last_status() != Some("STOPPED") {
-            continue;
-        }
-        return match verdict(task, &prepared.container) {
-            Ok(()) => {
-                println!("one-off task {task_arn} exited 0");
-                Ok(())
+            .map_err(|e| Failure::aws("ECS", "DescribeTasks", e))?;
+        let task = described.tasks().first();
+        let status = task
+            .and_then(Task::last_status)
+            .unwrap_or("not listed yet")
+            .to_string();
+        let seen = match task {
+            Some(t) if t.last_status() == Some("STOPPED") => {
+                Look::Done(verdict(t, &prepared.container))
             }
-            Err(why) => Err(err(format!(
+            _ => Look::Running(status.clone()),
+        };
+        Ok((seen, status))
+    };
+    let show = |_: Option<&String>, status: &String, elapsed: Duration| {
+        println!(
+            "one-off task {task_arn}: {status} ({} s)",
+            elapsed.as_secs()
+        );
+    };
+    let why = match poll::until(&wait, &mut None, |s: &String, _| interval(s), look, show).await? {
+        Ended::Done(Ok(())) => {
+            println!("one-off task {task_arn} exited 0");
+            return Ok(());
+        }
+        Ended::Done(Err(why)) => {
+            return Err(err(format!(
                 "the one-off task (run-task-command `{}`) {why}; the service was not updated",
                 command.join(" ")
-            ))),
-        };
-    }
+            )));
+        }
+        Ended::Cancelled => "cancelled",
+        Ended::TimedOut => "timed out",
+    };
+    let _ = aws
+        .ecs
+        .stop_task()
+        .cluster(&prepared.cluster)
+        .task(&task_arn)
+        .reason(format!("ecs-deploy: {why}"))
+        .send()
+        .await;
+    let problem = format!(
+        "the one-off task {task_arn} {why} before it stopped (it was stopped); the service was not updated"
+    );
+    Err(if why == "cancelled" {
+        Error::Cancelled { what: problem }
+    } else {
+        err(problem)
+    })
 }
 
 #[cfg(test)]
@@ -181,5 +214,12 @@ mod tests {
                 .unwrap_err()
                 .contains("without an exit code")
         );
+    }
+
+    #[test]
+    fn a_task_being_stopped_is_looked_at_every_second() {
+        assert_eq!(interval("RUNNING"), POLL);
+        assert_eq!(interval("PROVISIONING"), POLL);
+        assert_eq!(interval("DEPROVISIONING"), STOPPING_POLL);
     }
 }

@@ -1,57 +1,85 @@
-//! Waiting for an ECS deployment to finish, cheaply and promptly.
+//! Waiting for a rolling ECS deployment to finish, cheaply and promptly, and the run's shared
+//! poller.
 //!
-//! One [`Poller`] serves the whole run: every app that waits asks it for a fresh look at its
-//! service, and the asks that land on the same tick are answered by one DescribeServices call
-//! per cluster (up to 10 services per call, the API's limit). Waiters sleep to ticks aligned on
-//! the poller's clock, so apps deploying together share calls. How often a waiter looks is a
-//! pure policy ([`next_interval`]): every second at first and once the new tasks are all
-//! running (the rollout is about to complete), slower in between, and backing off when AWS
-//! throttles. Progress lines (counts, rollout state, new service events) are printed as they
-//! change, so a person can follow the rollout in the log.
+//! One [`Poller`] serves the whole run: every app that waits asks it for a fresh look at what
+//! it waits for, and one call answers every app waiting on the same kind of thing
+//! ([`poll::Batcher`]): DescribeServices per cluster (10 services a call, the API's limit),
+//! DescribeServiceDeployments per cluster (20 a call), GetDeployment or BatchGetDeployments for
+//! CodeDeploy (25 a call). So a cluster is read as often as its most eager waiter asks,
+//! whatever the number of services. How often a waiter
+//! asks is a pure policy ([`next_interval`]) of the rollout's phase: every second right after
+//! the update and once the old tasks are gone (ECS is about to mark the rollout COMPLETED),
+//! every 1.5 s while they drain (for a minute; slower for a long deregistration delay), every
+//! 5 s while the new tasks start. The loop itself (deadline, cancellation, throttling backoff,
+//! retries) is [`poll::until`]. Progress lines (counts, rollout state, new service events) are
+//! printed as they change, so a person can follow the rollout in the log.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_ecs::error::ProvideErrorMetadata;
-use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
-use tokio::sync::oneshot;
+use aws_sdk_codedeploy::types::DeploymentInfo;
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, ServiceDeployment};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::poll::{self, Batcher, Ended, Failure, Look, LookError, Wait};
 use crate::error::{Error, Result};
 
 /// DescribeServices takes at most this many services per call.
 const SERVICES_PER_CALL: usize = 10;
 
-/// How long the first ask of a tick waits for the other apps' asks before calling AWS.
-const GATHER: Duration = Duration::from_millis(40);
+/// DescribeServiceDeployments takes at most this many service deployments per call.
+const SERVICE_DEPLOYMENTS_PER_CALL: usize = 20;
 
-/// Consecutive failed looks (other than throttling) before the wait gives up.
-const MAX_ERRORS: u32 = 4;
+/// BatchGetDeployments takes at most this many CodeDeploy deployments per call.
+const DEPLOYMENTS_PER_CALL: usize = 25;
+
+/// A described service deployment, or why DescribeServiceDeployments did not return it.
+pub type ServiceDeploymentAnswer = std::result::Result<ServiceDeployment, String>;
 
 /// How often to look at a service, by phase. The defaults keep a deployment's detection lag
-/// near one second where it matters while staying far below ECS's DescribeServices rate limit.
+/// under a second where it matters (the end) while a cluster costs at most about 30
+/// DescribeServices calls a minute (`benches/wait.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
-    /// Interval right after the update and once the new tasks are all running.
+    /// Interval right after the update and once the old tasks are gone.
     pub fast: Duration,
-    /// Interval while tasks are still starting (the long middle of a rollout).
+    /// Interval while the new tasks are still starting (the long middle of a rollout).
     pub slow: Duration,
+    /// Interval while the old tasks drain (the rollout ends when they are stopped).
+    pub drain: Duration,
     /// How long after the start the fast interval is kept.
     pub warmup: Duration,
-    /// The longest interval after repeated throttling.
-    pub max_backoff: Duration,
+    /// A drain longer than this is a long deregistration delay: the interval then grows with
+    /// the time spent draining, up to `max_drain`.
+    pub long_drain: Duration,
+    /// The longest interval of a long drain.
+    pub max_drain: Duration,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Policy {
             fast: Duration::from_secs(1),
-            slow: Duration::from_secs(3),
-            warmup: Duration::from_secs(10),
-            max_backoff: Duration::from_secs(30),
+            slow: Duration::from_secs(5),
+            drain: Duration::from_millis(1500),
+            warmup: Duration::from_secs(2),
+            long_drain: Duration::from_secs(60),
+            max_drain: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Policy {
+    /// The same interval in every phase (the benchmark's comparison with a fixed poll).
+    pub fn every(interval: Duration) -> Policy {
+        Policy {
+            fast: interval,
+            slow: interval,
+            drain: interval,
+            warmup: Duration::ZERO,
+            long_drain: Duration::MAX,
+            max_drain: interval,
         }
     }
 }
@@ -61,23 +89,35 @@ impl Default for Policy {
 pub enum Phase {
     /// New tasks are still being placed or started.
     Starting,
-    /// Every new task runs: ECS is draining the old ones and will mark the rollout COMPLETED.
+    /// Every new task runs and older deployments still have running tasks: they drain (the
+    /// target group's deregistration delay), then ECS stops them.
     Finishing,
+    /// Every new task runs and no older task does: ECS is about to mark the rollout COMPLETED.
+    Settling,
 }
 
-/// The interval before the next look, from the time since the wait began, the phase, and how
-/// many throttling answers came in a row (each doubles the interval, up to `max_backoff`).
-pub fn next_interval(policy: &Policy, elapsed: Duration, phase: Phase, throttled: u32) -> Duration {
-    let base = if elapsed < policy.warmup || phase == Phase::Finishing {
-        policy.fast
-    } else {
-        policy.slow
-    };
-    if throttled == 0 {
-        return base;
+/// The interval before the next look, from the time since the wait began, the phase and how
+/// long the rollout has been in it. Throttling backs off on top ([`poll::backoff`]).
+pub fn next_interval(
+    policy: &Policy,
+    elapsed: Duration,
+    phase: Phase,
+    in_phase: Duration,
+) -> Duration {
+    if elapsed < policy.warmup {
+        return policy.fast;
     }
-    let factor = 1u32 << throttled.min(8);
-    (base * factor).min(policy.max_backoff).max(base)
+    match phase {
+        Phase::Starting => policy.slow,
+        Phase::Settling => policy.fast,
+        Phase::Finishing if in_phase <= policy.long_drain => policy.drain,
+        Phase::Finishing => {
+            let grown = policy
+                .drain
+                .mul_f64(in_phase.as_secs_f64() / policy.long_drain.as_secs_f64());
+            grown.clamp(policy.drain, policy.max_drain.max(policy.drain))
+        }
+    }
 }
 
 /// What one look at the service says about our deployment.
@@ -124,10 +164,16 @@ pub fn assess(service: &Service, deployment_id: &str) -> Assessment {
         None => true,
         Some(_) => false,
     };
+    let older_running = deployments
+        .iter()
+        .filter(|d| d.id() != Some(deployment_id))
+        .any(|d| d.running_count() > 0);
     if completed && steady {
         Assessment::Done
-    } else if all_running {
+    } else if all_running && older_running {
         Assessment::InProgress(Phase::Finishing)
+    } else if all_running {
+        Assessment::InProgress(Phase::Settling)
     } else {
         Assessment::InProgress(Phase::Starting)
     }
@@ -198,33 +244,15 @@ pub fn new_events(service: &Service, seen: &mut HashSet<String>) -> Vec<String> 
     out
 }
 
-/// A failed look at a service, shared by all waiters of a batch.
-#[derive(Debug, Clone)]
-pub struct LookError {
-    pub message: String,
-    /// True when AWS said "slow down": the waiter backs off and keeps waiting.
-    pub throttled: bool,
-}
-
 type Answer = std::result::Result<Option<Service>, LookError>;
 
-struct Ask {
-    service: String,
-    reply: oneshot::Sender<Answer>,
-}
-
-struct Shared {
-    ecs: aws_sdk_ecs::Client,
-    clock: Instant,
-    pending: Mutex<HashMap<String, Vec<Ask>>>,
-    calls: AtomicU64,
-}
-
-/// Looks at services for every waiter of the run, batching concurrent asks per cluster into
-/// DescribeServices calls of up to 10 services. Cheap to clone.
+/// Looks at what every waiter of the run waits for, batching the looks of a cluster (or of
+/// CodeDeploy) into as few calls as the APIs allow. Cheap to clone.
 #[derive(Clone)]
 pub struct Poller {
-    shared: Arc<Shared>,
+    services: Batcher<Service>,
+    service_deployments: Batcher<ServiceDeploymentAnswer>,
+    deployments: Option<Batcher<DeploymentInfo>>,
     policy: Policy,
 }
 
@@ -238,136 +266,168 @@ impl std::fmt::Debug for Poller {
 }
 
 impl Poller {
-    /// A poller with the default policy.
+    /// A poller of ECS with the default rolling policy (CodeDeploy looks are then not shared
+    /// between apps: see [`Poller::for_aws`]).
     pub fn new(ecs: aws_sdk_ecs::Client) -> Poller {
         Poller::with_policy(ecs, Policy::default())
     }
 
-    /// A poller with its own policy (tests and the benchmark use shorter intervals).
+    /// The run's poller: ECS and CodeDeploy looks shared between its apps.
+    pub fn for_aws(aws: &crate::aws::Aws) -> Poller {
+        Poller::new(aws.ecs.clone()).with_codedeploy(aws.codedeploy.clone())
+    }
+
+    /// A poller with its own rolling policy (the benchmark compares it with a fixed interval).
     pub fn with_policy(ecs: aws_sdk_ecs::Client, policy: Policy) -> Poller {
         Poller {
-            shared: Arc::new(Shared {
-                ecs,
-                clock: Instant::now(),
-                pending: Mutex::new(HashMap::new()),
-                calls: AtomicU64::new(0),
-            }),
+            services: Batcher::new(SERVICES_PER_CALL, describe_services(ecs.clone())),
+            service_deployments: Batcher::new(
+                SERVICE_DEPLOYMENTS_PER_CALL,
+                describe_service_deployments(ecs),
+            ),
+            deployments: None,
             policy,
         }
     }
 
-    /// The polling policy.
+    /// This poller with CodeDeploy looks shared too.
+    pub fn with_codedeploy(self, codedeploy: aws_sdk_codedeploy::Client) -> Poller {
+        Poller {
+            deployments: Some(deployments_batcher(codedeploy)),
+            ..self
+        }
+    }
+
+    /// The rolling policy.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
 
     /// How many DescribeServices calls this poller has made.
     pub fn calls(&self) -> u64 {
-        self.shared.calls.load(Ordering::SeqCst)
+        self.services.calls()
     }
 
-    /// A fresh look at `service` (name or ARN) in `cluster`; `None` when ECS says it is missing.
+    /// A fresh look at `service` (name or ARN) in `cluster` now; `None` when ECS says it is
+    /// missing.
     pub async fn look(&self, cluster: &str, service: &str) -> Answer {
-        let (reply, answer) = oneshot::channel();
-        let first = {
-            let mut pending = self
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let asks = pending.entry(cluster.to_string()).or_default();
-            asks.push(Ask {
-                service: service.to_string(),
-                reply,
-            });
-            asks.len() == 1
-        };
-        if first {
-            // The batch runs in its own task: a waiter that is dropped (cancelled) must not
-            // leave the others of its batch without an answer.
-            let shared = self.shared.clone();
-            let cluster = cluster.to_string();
-            tokio::spawn(async move {
-                tokio::time::sleep(GATHER).await;
-                flush(&shared, &cluster).await;
-            });
-        }
-        answer.await.unwrap_or_else(|_| {
-            Err(LookError {
-                message: "the poller stopped before answering".into(),
-                throttled: false,
-            })
-        })
+        self.look_by(cluster, service, Instant::now()).await
     }
 
-    /// Sleeps until the next tick of `interval` on the poller's clock, so that waiters using
-    /// the same interval wake together and share one call.
-    pub async fn sleep_to_tick(&self, interval: Duration) {
-        let step = interval.as_millis().max(1);
-        let elapsed = self.shared.clock.elapsed().as_millis();
-        let next = (elapsed / step + 1) * step;
-        let at = self.shared.clock + Duration::from_millis(u64::try_from(next).unwrap_or(u64::MAX));
-        tokio::time::sleep_until(at).await;
+    /// A fresh look at `service` no later than `due`: sooner when another waiter of the
+    /// cluster looks first (its call answers both).
+    pub async fn look_by(&self, cluster: &str, service: &str, due: Instant) -> Answer {
+        self.services.look(cluster, service, due).await
+    }
+
+    /// The batcher of DescribeServiceDeployments (per cluster).
+    pub fn service_deployments(&self) -> &Batcher<ServiceDeploymentAnswer> {
+        &self.service_deployments
+    }
+
+    /// The batcher of CodeDeploy deployments, when this poller shares them.
+    pub fn deployments(&self) -> Option<&Batcher<DeploymentInfo>> {
+        self.deployments.as_ref()
     }
 }
 
-async fn flush(shared: &Shared, cluster: &str) {
-    let asks = {
-        let mut pending = shared.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.remove(cluster).unwrap_or_default()
-    };
-    let mut names: Vec<String> = asks.iter().map(|a| a.service.clone()).collect();
-    names.sort();
-    names.dedup();
-    let mut answers: HashMap<String, Answer> = HashMap::new();
-    for chunk in names.chunks(SERVICES_PER_CALL) {
-        shared.calls.fetch_add(1, Ordering::SeqCst);
-        let result = shared
-            .ecs
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(chunk.to_vec()))
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                for name in chunk {
-                    let found = out
-                        .services()
+fn describe_services(ecs: aws_sdk_ecs::Client) -> poll::Fetch<Service> {
+    Box::new(move |cluster, names| {
+        let ecs = ecs.clone();
+        Box::pin(async move {
+            let out = ecs
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(names.clone()))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("ECS", "DescribeServices", &e))?;
+            let mut found = HashMap::new();
+            for name in names {
+                let service = out.services().iter().find(|s| {
+                    s.service_name() == Some(name.as_str())
+                        || s.service_arn() == Some(name.as_str())
+                });
+                if let Some(service) = service {
+                    found.insert(name, service.clone());
+                }
+            }
+            Ok(found)
+        })
+    })
+}
+
+fn describe_service_deployments(ecs: aws_sdk_ecs::Client) -> poll::Fetch<ServiceDeploymentAnswer> {
+    Box::new(move |_cluster, arns| {
+        let ecs = ecs.clone();
+        Box::pin(async move {
+            let out = ecs
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(arns.clone()))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("ECS", "DescribeServiceDeployments", &e))?;
+            let mut found = HashMap::new();
+            for arn in arns {
+                let described = out
+                    .service_deployments()
+                    .iter()
+                    .find(|d| d.service_deployment_arn() == Some(arn.as_str()));
+                let answer = match described {
+                    Some(d) => Ok(d.clone()),
+                    None => Err(out
+                        .failures()
                         .iter()
-                        .find(|s| {
-                            s.service_name() == Some(name.as_str())
-                                || s.service_arn() == Some(name.as_str())
+                        .filter(|f| f.arn().is_none_or(|a| a == arn))
+                        .map(|f| {
+                            format!(
+                                "{} {}",
+                                f.reason().unwrap_or("no reason"),
+                                f.detail().unwrap_or("")
+                            )
+                            .trim()
+                            .to_string()
                         })
-                        .cloned();
-                    answers.insert(name.clone(), Ok(found));
-                }
-            }
-            Err(e) => {
-                let throttled = matches!(
-                    e.code(),
-                    Some(
-                        "ThrottlingException"
-                            | "Throttling"
-                            | "TooManyRequestsException"
-                            | "RequestLimitExceeded"
-                    )
-                );
-                let err = LookError {
-                    message: crate::error::error_chain(&e),
-                    throttled,
+                        .collect::<Vec<_>>()
+                        .join("; ")),
                 };
-                for name in chunk {
-                    answers.insert(name.clone(), Err(err.clone()));
-                }
+                found.insert(arn, answer);
             }
-        }
-    }
-    for ask in asks {
-        let answer = answers.get(&ask.service).cloned().unwrap_or(Ok(None));
-        // A waiter that went away (cancelled) no longer needs its answer.
-        let _ = ask.reply.send(answer);
-    }
+            Ok(found)
+        })
+    })
+}
+
+/// CodeDeploy deployments: GetDeployment for one, BatchGetDeployments for several.
+pub fn deployments_batcher(codedeploy: aws_sdk_codedeploy::Client) -> Batcher<DeploymentInfo> {
+    let fetch: poll::Fetch<DeploymentInfo> = Box::new(move |_, ids| {
+        let codedeploy = codedeploy.clone();
+        Box::pin(async move {
+            if let [id] = ids.as_slice() {
+                let info = codedeploy
+                    .get_deployment()
+                    .deployment_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| LookError::aws("CodeDeploy", "GetDeployment", &e))?
+                    .deployment_info;
+                return Ok(info.map(|i| (id.clone(), i)).into_iter().collect());
+            }
+            let infos = codedeploy
+                .batch_get_deployments()
+                .set_deployment_ids(Some(ids))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("CodeDeploy", "BatchGetDeployments", &e))?
+                .deployments_info
+                .unwrap_or_default();
+            Ok(infos
+                .into_iter()
+                .filter_map(|i| Some((i.deployment_id()?.to_string(), i)))
+                .collect())
+        })
+    });
+    Batcher::new(DEPLOYMENTS_PER_CALL, fetch)
 }
 
 /// What to wait for.
@@ -380,6 +440,9 @@ pub struct Target<'a> {
     pub deployment_id: &'a str,
     /// The wait fails when the deployment has not completed after this long.
     pub timeout: Duration,
+    /// Every interval is at most this: `Duration::MAX`, or a second while a cancelled run
+    /// follows its rollback ([`super::follow_limits`]).
+    pub cap: Duration,
 }
 
 impl Target<'_> {
@@ -406,11 +469,6 @@ pub async fn wait_for_deployment(
     cancel: &CancellationToken,
 ) -> Result<()> {
     let started = Instant::now();
-    let deadline = started + target.timeout;
-    let mut phase = Phase::Starting;
-    let mut throttled = 0u32;
-    let mut errors = 0u32;
-    let mut last_line = String::new();
     println!(
         "{}: waiting for deployment {} of {} (up to {} s)",
         target.label,
@@ -418,85 +476,72 @@ pub async fn wait_for_deployment(
         target.describe(),
         target.timeout.as_secs()
     );
-    loop {
-        let answer = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Err(Error::Cancelled {
-                what: format!("waiting for deployment {} of {}", target.deployment_id, target.describe()),
-            }),
-            () = tokio::time::sleep_until(deadline) => return Err(timed_out(target)),
-            a = poller.look(target.cluster, target.service) => a,
-        };
-        match answer {
-            Err(e) if e.throttled => {
-                throttled += 1;
-                println!(
-                    "{}: AWS is throttling DescribeServices; backing off ({})",
-                    target.label, e.message
-                );
-            }
-            Err(e) => {
-                errors += 1;
-                if errors >= MAX_ERRORS {
-                    return Err(target.error(format!(
-                        "cannot read the service ({errors} tries): {}",
-                        e.message
-                    )));
-                }
-                println!(
-                    "{}: could not read the service, trying again: {}",
-                    target.label, e.message
-                );
-            }
-            Ok(None) => {
-                return Err(target.error(
+    let fail = |problem: String| target.error(problem);
+    let wait = Wait {
+        label: target.label,
+        what: target.describe(),
+        where_to_look: "the service's deployments and events in the ECS console".into(),
+        deadline: started + target.timeout,
+        cancel: Some(cancel),
+        cap: target.cap,
+        fail: &fail,
+    };
+    let mut phase = (Phase::Starting, started);
+    let look = async |at: Instant| {
+        let service = poller
+            .look_by(target.cluster, target.service, at)
+            .await
+            .map_err(|e| e.failure())?
+            .ok_or_else(|| {
+                Failure::fatal(target.error(
                     "the service is gone (DescribeServices says MISSING); was it deleted?".into(),
-                ));
-            }
-            Ok(Some(service)) => {
-                throttled = 0;
-                errors = 0;
-                for event in new_events(&service, seen_events) {
-                    println!("{}: event: {event}", target.label);
-                }
-                let line = progress_line(&service, target.deployment_id);
-                if line != last_line {
-                    println!(
-                        "{}: [{:>4} s] {line}",
-                        target.label,
-                        started.elapsed().as_secs()
-                    );
-                    last_line = line;
-                }
-                match assess(&service, target.deployment_id) {
-                    Assessment::Done => {
-                        println!(
-                            "{}: deployment {} completed in {} s",
-                            target.label,
-                            target.deployment_id,
-                            started.elapsed().as_secs()
-                        );
-                        return Ok(());
-                    }
-                    Assessment::Failed(reason) => {
-                        return Err(target.error(format!(
-                            "the rollout FAILED ({reason}); the deployment circuit breaker stopped it, see the service events above"
-                        )));
-                    }
-                    Assessment::Vanished(why) => return Err(target.error(why)),
-                    Assessment::InProgress(p) => phase = p,
-                }
-            }
+                ))
+            })?;
+        for event in new_events(&service, seen_events) {
+            println!("{}: event: {event}", target.label);
         }
-        let interval = next_interval(poller.policy(), started.elapsed(), phase, throttled);
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Err(Error::Cancelled {
-                what: format!("waiting for deployment {} of {}", target.deployment_id, target.describe()),
-            }),
-            () = tokio::time::sleep_until(deadline) => return Err(timed_out(target)),
-            () = poller.sleep_to_tick(interval) => {}
+        let line = progress_line(&service, target.deployment_id);
+        let seen = match assess(&service, target.deployment_id) {
+            Assessment::Done => Look::Done(Ok(())),
+            Assessment::Failed(reason) => Look::Done(Err(target.error(format!(
+                "the rollout FAILED ({reason}); the deployment circuit breaker stopped it, see the service events above"
+            )))),
+            Assessment::Vanished(why) => Look::Done(Err(target.error(why))),
+            Assessment::InProgress(p) => {
+                if p != phase.0 {
+                    phase = (p, Instant::now());
+                }
+                Look::Running((p, phase.1.elapsed()))
+            }
+        };
+        Ok((seen, line))
+    };
+    let policy = poller.policy();
+    let interval = |&(p, in_phase): &(Phase, Duration), elapsed: Duration| {
+        next_interval(policy, elapsed, p, in_phase)
+    };
+    let show = |_: Option<&String>, line: &String, elapsed: Duration| {
+        println!("{}: [{:>4} s] {line}", target.label, elapsed.as_secs());
+    };
+    match poll::until(&wait, &mut None, interval, look, show).await? {
+        Ended::Done(Ok(())) => {
+            println!(
+                "{}: deployment {} completed in {} s",
+                target.label,
+                target.deployment_id,
+                started.elapsed().as_secs()
+            );
+            Ok(())
         }
+        Ended::Done(Err(e)) => Err(e),
+        Ended::TimedOut => Err(timed_out(target)),
+        Ended::Cancelled => Err(Error::Cancelled {
+            what: format!(
+                "waiting for deployment {} of {}",
+                target.deployment_id,
+                target.describe()
+            ),
+        }),
     }
 }
 
@@ -595,16 +640,37 @@ mod tests {
     }
 
     #[test]
-    fn the_interval_is_fast_at_first_and_near_the_end_and_backs_off_when_throttled() {
+    fn the_interval_is_fast_at_first_and_near_the_end_and_slows_for_a_long_drain() {
         let p = Policy::default();
         let s = Duration::from_secs;
-        assert_eq!(next_interval(&p, s(2), Phase::Starting, 0), p.fast);
-        assert_eq!(next_interval(&p, s(60), Phase::Starting, 0), p.slow);
-        assert_eq!(next_interval(&p, s(60), Phase::Finishing, 0), p.fast);
-        assert_eq!(next_interval(&p, s(60), Phase::Finishing, 1), p.fast * 2);
-        assert_eq!(next_interval(&p, s(60), Phase::Starting, 3), s(24));
-        assert_eq!(next_interval(&p, s(60), Phase::Starting, 30), p.max_backoff);
-        assert!(next_interval(&p, s(0), Phase::Finishing, 0) >= Duration::from_secs(1));
+        let z = Duration::ZERO;
+        assert_eq!(next_interval(&p, s(1), Phase::Starting, z), p.fast);
+        assert_eq!(next_interval(&p, s(60), Phase::Starting, s(60)), p.slow);
+        assert_eq!(next_interval(&p, s(60), Phase::Settling, z), p.fast);
+        assert_eq!(next_interval(&p, s(60), Phase::Finishing, s(30)), p.drain);
+        assert_eq!(next_interval(&p, s(200), Phase::Finishing, s(120)), s(3));
+        assert_eq!(
+            next_interval(&p, s(900), Phase::Finishing, s(800)),
+            p.max_drain
+        );
+        let every = Policy::every(s(15));
+        for phase in [Phase::Starting, Phase::Finishing, Phase::Settling] {
+            assert_eq!(next_interval(&every, s(0), phase, s(900)), s(15));
+        }
+    }
+
+    #[test]
+    fn old_tasks_gone_with_ours_running_is_the_settling_phase() {
+        let s = svc(vec![
+            dep(
+                "new",
+                "PRIMARY",
+                Some(DeploymentRolloutState::InProgress),
+                2,
+            ),
+            dep("old", "ACTIVE", Some(DeploymentRolloutState::Completed), 0),
+        ]);
+        assert_eq!(assess(&s, "new"), Assessment::InProgress(Phase::Settling));
     }
 
     #[test]

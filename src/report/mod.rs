@@ -16,42 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// The outcome of a run or of one app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Skipped,
-    Succeeded,
-    Cancelled,
-    RolledBack,
-    Failed,
-}
-
-impl Status {
-    /// The value of the `status` output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Skipped => "skipped",
-            Status::Succeeded => "succeeded",
-            Status::Cancelled => "cancelled",
-            Status::RolledBack => "rolled-back",
-            Status::Failed => "failed",
-        }
-    }
-
-    /// True when the job should fail (exit 1).
-    pub fn is_failure(self) -> bool {
-        matches!(
-            self,
-            Status::Failed | Status::RolledBack | Status::Cancelled
-        )
-    }
-
-    /// The worst of several statuses (several apps: the run's status).
-    pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
-        statuses.into_iter().max().unwrap_or(Status::Skipped)
-    }
-}
+pub use crate::outcome::{Link, Status};
 
 /// Facts about the workflow run, for links and messages.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -64,13 +29,6 @@ pub struct RunInfo {
     pub event_name: Option<String>,
     pub run_url: Option<String>,
     pub commit_url: Option<String>,
-}
-
-/// A link a person can click (ECS console, CodeDeploy console, run, commit).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Link {
-    pub label: String,
-    pub url: String,
 }
 
 /// What happened to one app.
@@ -102,6 +60,26 @@ pub struct AppReport {
 }
 
 impl AppReport {
+    /// Takes a deploy's outcome into the report: its path, ids, steps, links, rollback facts and
+    /// status. The report is built from the outcome, never read back to decide.
+    pub fn apply(&mut self, o: &crate::outcome::Outcome) {
+        self.deployment_kind = o.kind.map(|k| k.as_str().to_string());
+        self.task_definition_arn.clone_from(&o.task_definition_arn);
+        self.previous_task_definition_arn
+            .clone_from(&o.previous_task_definition_arn);
+        self.deployment_id.clone_from(&o.deployment_id);
+        if o.status.is_some() {
+            self.status = o.status;
+        }
+        self.rollback.clone_from(&o.rollback);
+        self.steps.extend(o.steps.iter().cloned());
+        for l in &o.links {
+            if !self.links.contains(l) {
+                self.links.push(l.clone());
+            }
+        }
+    }
+
     /// The app's status, `failed` when unset (an app that ended without saying is not a success).
     pub fn status(&self) -> Status {
         self.status.unwrap_or(Status::Failed)

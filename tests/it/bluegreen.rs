@@ -37,11 +37,11 @@ use aws_sdk_ecs::types::{
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::bluegreen::{self, Timing};
+use ecs_deploy::deploy::bluegreen::{self, Policy, Timing};
 use ecs_deploy::error::Error;
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
-use ecs_deploy::report::{AppReport, Status};
 use ecs_deploy::version::Version;
 use tokio_util::sync::CancellationToken;
 
@@ -145,9 +145,10 @@ fn prepared(strategy: DeploymentStrategy) -> Prepared {
 
 fn fast() -> Timing {
     Timing {
-        poll: Duration::from_millis(5),
+        policy: Policy::every(Duration::from_millis(5)),
         timeout: Duration::from_secs(10),
         rollback_timeout: Duration::from_secs(10),
+        poller: None,
     }
 }
 
@@ -363,7 +364,7 @@ async fn run(
     plan: &AppPlan,
     prepared: &Prepared,
     timing: Timing,
-) -> (Result<(), Error>, AppReport) {
+) -> (Result<(), Error>, Outcome) {
     let cancel = CancellationToken::new();
     run_with(ecs, plan, prepared, timing, &cancel).await
 }
@@ -374,8 +375,8 @@ async fn run_with(
     prepared: &Prepared,
     timing: Timing,
     cancel: &CancellationToken,
-) -> (Result<(), Error>, AppReport) {
-    let mut report = AppReport::default();
+) -> (Result<(), Error>, Outcome) {
+    let mut report = Outcome::default();
     let aws = ecs.aws();
     let result = bluegreen::deploy_with(&aws, plan, prepared, cancel, &mut report, timing).await;
     (result, report)
@@ -424,7 +425,7 @@ async fn a_blue_green_deployment_walks_every_lifecycle_stage_to_successful() {
     result.expect("the deployment succeeds");
     assert_eq!(report.status, Some(Status::Succeeded));
     assert_eq!(report.deployment_id.as_deref(), Some(OURS));
-    assert_eq!(report.deployment_kind.as_deref(), Some("ecs-blue-green"));
+    assert_eq!(report.kind.map(|k| k.as_str()), Some("ecs-blue-green"));
     assert_eq!(report.rollback, None);
     let st = ecs.state();
     assert_update_sent(&st, false);
@@ -939,7 +940,7 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         task_definition: serde_json::json!({}),
         codedeploy: None,
     };
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let result = bluegreen::deploy_with(
         &aws,
         &plan(&[]),
@@ -972,23 +973,24 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         after.services()[0].task_definition(),
         Some(green_arn.as_str())
     );
-    assert_eq!(report.deployment_kind.as_deref(), Some("ecs-blue-green"));
+    assert_eq!(report.kind.map(|k| k.as_str()), Some("ecs-blue-green"));
     assert_eq!(report.deployment_id, None);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back() {
-    // Production timing (a look every 15 s, wait-for-minutes 30): GitHub kills a cancelled job
-    // about 10 s after its first signal, so the rollback is followed for 5 s at most.
+    // Production timing (the phase-aware policy, wait-for-minutes 30): GitHub kills a cancelled
+    // job about 10 s after its first signal, so the rollback is followed for 5 s at most.
     let cancel = CancellationToken::new();
     let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 2, 0.0)]).with(|s| {
         s.cancel_on_look = Some((2, cancel.clone()));
         s.rollback_looks = vec![look("ROLLBACK_IN_PROGRESS", "CLEAN_UP", 2, 0.0)].into();
     });
     let timing = Timing {
-        poll: Duration::from_secs(15),
+        policy: Policy::default(),
         timeout: Duration::from_secs(30 * 60),
         rollback_timeout: Duration::from_secs(30 * 60),
+        poller: None,
     };
     let cancelled_at = crate::support::when_cancelled(&cancel);
     let (result, report) = run_with(

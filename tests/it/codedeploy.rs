@@ -47,10 +47,10 @@ use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::codedeploy::{self, Timing};
+use ecs_deploy::deploy::codedeploy::{self, Policy, Timing};
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
-use ecs_deploy::report::{AppReport, Status};
 use ecs_deploy::version::Version;
 
 use crate::support::{MotoServer, fixture, sdk_config};
@@ -62,10 +62,11 @@ const CANARY: &str = "CodeDeployDefault.ECSCanary10Percent5Minutes";
 
 fn fast() -> Timing {
     Timing {
-        poll: Duration::from_millis(10),
+        policy: Policy::every(Duration::from_millis(10)),
         timeout: Duration::from_secs(20),
         queue_limit: Duration::from_secs(5),
         rollback_limit: Duration::from_secs(5),
+        poller: None,
     }
 }
 
@@ -503,7 +504,7 @@ async fn a_canary_deployment_moves_through_its_lifecycle_and_succeeds() {
         ],
         Some("web1-appspec.yml"),
     );
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     // As a run does: the preflight reads the application and group, then the deploy writes.
     let prepared = checked(&aws, &plan, TD_ARN).await.expect("preflight");
     let result = codedeploy::deploy_with(
@@ -518,7 +519,7 @@ async fn a_canary_deployment_moves_through_its_lifecycle_and_succeeds() {
 
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(report.status, Some(Status::Succeeded));
-    assert_eq!(report.deployment_kind.as_deref(), Some("codedeploy"));
+    assert_eq!(report.kind.map(|k| k.as_str()), Some("codedeploy"));
     assert_eq!(report.deployment_id.as_deref(), Some(OURS));
     assert_eq!(
         report.links[0].url,
@@ -639,7 +640,7 @@ fn failing_at_after_allow_test_traffic() -> Script {
 async fn a_deployment_failing_at_after_allow_test_traffic_reports_rolled_back() {
     let script = shared(failing_at_after_allow_test_traffic());
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let err = codedeploy::deploy_with(
         &aws,
         &plan(&[], Some("web1-appspec.yml")),
@@ -713,7 +714,7 @@ fn stuck_until_stopped() -> Script {
 async fn a_deployment_that_outlives_wait_for_minutes_is_stopped_with_rollback() {
     let script = shared(stuck_until_stopped());
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let timing = Timing {
         timeout: Duration::from_millis(300),
         ..fast()
@@ -765,7 +766,7 @@ async fn sigterm_mid_wait_stops_the_deployment_with_rollback() {
     script.cancel_at_poll = Some((3, token.clone()));
     let script = shared(script);
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let err = codedeploy::deploy_with(
         &aws,
         &plan(&[], None),
@@ -802,7 +803,7 @@ async fn without_rollback_on_failure_a_timeout_stops_without_rollback_and_fails(
     }
     let script = shared(script);
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let err = codedeploy::deploy_with(
         &aws,
         &plan(&[("rollback-on-failure", "false")], None),
@@ -838,7 +839,7 @@ async fn an_unfinished_deployment_of_the_group_is_waited_for_before_ours_is_crea
         ..Script::default()
     });
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     codedeploy::deploy_with(
         &aws,
         &plan(&[], Some("web1-hooks-only.yml")),
@@ -881,7 +882,7 @@ async fn a_json_appspec_is_sent_as_json_with_the_new_task_definition() {
         ..Script::default()
     });
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     codedeploy::deploy_with(
         &aws,
         &plan(&[], Some("web1-appspec.json")),
@@ -908,7 +909,7 @@ async fn an_appspec_port_the_task_definition_lacks_is_refused_before_any_write()
         ..Script::default()
     });
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let err = codedeploy::deploy_with(
         &aws,
         &plan(&[], Some("web1-wrong-port.yml")),
@@ -938,7 +939,7 @@ async fn an_unchanged_task_definition_starts_no_deployment_unless_forced() {
     let aws = scripted_aws(&script);
     let mut same = prepared(TD_ARN);
     same.changed = false;
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     codedeploy::deploy_with(
         &aws,
         &plan(&[], None),
@@ -956,7 +957,7 @@ async fn an_unchanged_task_definition_starts_no_deployment_unless_forced() {
 
     // force-new-deployment, or a rebuilt tag (deploy() sets `redeploy` for both).
     same.redeploy = true;
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     codedeploy::deploy_with(
         &aws,
         &plan(&[("force-new-deployment", "true")], None),
@@ -1047,7 +1048,7 @@ async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_fill
     let moto = MotoServer::start();
     let aws = moto_aws(&moto);
     let arn = moto_setup(&aws, "AppECS-prod-web1", "DgpECS-prod-web1", "web1").await;
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     // moto keeps the deployment "Created" forever: the wait times out, and StopDeployment is
     // answered with HTTP 500, so the run ends failed, saying the deployment may still run.
     let plan = plan(
@@ -1066,7 +1067,7 @@ async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_fill
         &mut report,
         Timing {
             timeout: Duration::from_millis(300),
-            poll: Duration::from_millis(50),
+            policy: Policy::every(Duration::from_millis(50)),
             ..fast()
         },
     )
@@ -1133,7 +1134,7 @@ async fn on_moto_an_unfinished_deployment_of_the_group_is_never_stacked() {
         .deployment_id()
         .unwrap()
         .to_string();
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let plan = plan(
         &[
             ("codedeploy-application", "web1-app"),
@@ -1150,7 +1151,7 @@ async fn on_moto_an_unfinished_deployment_of_the_group_is_never_stacked() {
         &mut report,
         Timing {
             queue_limit: Duration::from_millis(300),
-            poll: Duration::from_millis(50),
+            policy: Policy::every(Duration::from_millis(50)),
             ..fast()
         },
     )
@@ -1219,7 +1220,7 @@ async fn a_cancelled_run_reports_within_seconds_while_codedeploy_goes_on_rolling
     });
     let script = shared(script);
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     let cancelled_at = crate::support::when_cancelled(&token);
     let err = codedeploy::deploy_with(
         &aws,
@@ -1265,7 +1266,7 @@ async fn a_cancelled_run_reports_within_seconds_while_codedeploy_goes_on_rolling
 async fn without_wait_for_service_stability_the_deployment_is_created_and_not_followed() {
     let script = shared(stuck_until_stopped());
     let aws = scripted_aws(&script);
-    let mut report = AppReport::default();
+    let mut report = Outcome::default();
     codedeploy::deploy_with(
         &aws,
         &plan(&[("wait-for-service-stability", "false")], None),
@@ -1347,7 +1348,6 @@ async fn after_codedeploy_rolled_back_the_failed_revision_is_deregistered_when_a
         Some("web1-appspec.yml"),
     );
     let poller = ecs_deploy::deploy::wait::Poller::new(aws.ecs.clone());
-    let mut report = AppReport::default();
     let checked = ecs_deploy::preflight::check_deploy(&aws, &plan)
         .await
         .expect("preflight");
@@ -1358,14 +1358,14 @@ async fn after_codedeploy_rolled_back_the_failed_revision_is_deregistered_when_a
         digest: None,
         others: &[],
     };
-    let err =
-        ecs_deploy::deploy::deploy(&aws, &poller, job, &CancellationToken::new(), &mut report)
-            .await
-            .expect_err("a failed deployment is an error");
+    let failed = ecs_deploy::deploy::deploy(&aws, &poller, job, &CancellationToken::new())
+        .await
+        .expect_err("a failed deployment is an error");
+    let (err, report) = (failed.error, failed.outcome);
 
     assert!(err.to_string().contains("AfterAllowTestTraffic"), "{err}");
     assert_eq!(report.status, Some(Status::RolledBack));
-    assert_eq!(report.deployment_kind.as_deref(), Some("codedeploy"));
+    assert_eq!(report.kind.map(|k| k.as_str()), Some("codedeploy"));
     let green = report.task_definition_arn.clone().expect("registered");
     assert!(green.ends_with("task-definition/web1:2"), "{green}");
     let status = |arn: String| {

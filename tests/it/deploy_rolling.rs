@@ -29,10 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::wait::Poller;
-use ecs_deploy::deploy::{Prepared, ecs};
+use ecs_deploy::deploy::{Prepared, rolling};
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
-use ecs_deploy::report::{AppReport, Status};
 use ecs_deploy::version::Version;
 
 use crate::support::{
@@ -52,7 +52,13 @@ fn ecs_client(moto: &MotoServer) -> Client {
 
 /// Runs the binary for a workflow_dispatch of the monorepo fixture with `inputs`.
 fn deploy_bin(moto: &MotoServer, inputs: &[(&str, &str)]) -> BinOutput {
+    deploy_bin_in(&fixture("monorepo"), moto, inputs)
+}
+
+/// [`deploy_bin`] in another workspace.
+fn deploy_bin_in(workspace: &Path, moto: &MotoServer, inputs: &[(&str, &str)]) -> BinOutput {
     let mut r = dispatch_run(&moto.endpoint())
+        .env("GITHUB_WORKSPACE", workspace)
         .env("GITHUB_REPOSITORY", "acme/shop")
         .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
         .env("INPUT_CLUSTER", "prod");
@@ -887,7 +893,7 @@ async fn run_all(
     fake: &Fake,
     apps: &[(&str, &[(&str, &str)])],
     cancel: &CancellationToken,
-) -> Vec<(Result<(), String>, AppReport, u64)> {
+) -> Vec<(Result<(), String>, Outcome, u64)> {
     let aws = fake.aws();
     let poller = Poller::new(aws.ecs.clone());
     let start = Instant::now();
@@ -896,8 +902,8 @@ async fn run_all(
         async move {
             let plan = app_plan(app, extra);
             let prep = prepared(fake, app);
-            let mut report = AppReport::default();
-            let r = ecs::deploy(aws, poller, &plan, &prep, cancel, &mut report)
+            let mut report = Outcome::default();
+            let r = rolling::deploy(aws, poller, &plan, &prep, cancel, &mut report)
                 .await
                 .map_err(|e| e.to_string());
             (r, report, start.elapsed().as_secs())
@@ -922,7 +928,7 @@ async fn a_rollout_in_progress_for_a_while_then_completed_succeeds_when_it_compl
     let (r, report, ended) = &out[0];
     assert_eq!(r, &Ok(()), "{report:?}");
     assert_eq!(report.deployment_id.as_deref(), Some("web1-new"));
-    assert_eq!(report.deployment_kind.as_deref(), Some("rolling"));
+    assert_eq!(report.kind.map(|k| k.as_str()), Some("rolling"));
     assert_eq!(fake.updates(), vec![("web1".into(), new_arn("web1"))]);
     // Detected within a second of completing (the fast interval near the end).
     assert!((75..=76).contains(ended), "ended at {ended} s");
@@ -1495,7 +1501,6 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
             ("deregister-failed-task-definition", "true"),
         ],
     );
-    let mut report = AppReport::default();
     let checked = ecs_deploy::preflight::check_deploy(&aws, &plan)
         .await
         .expect("preflight");
@@ -1506,15 +1511,12 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
         digest: None,
         others: &[],
     };
-    let r = ecs_deploy::deploy::deploy(
-        &aws,
-        &Poller::new(client),
-        job,
-        &CancellationToken::new(),
-        &mut report,
-    )
-    .await;
-    let e = r.unwrap_err().to_string();
+    let failed =
+        ecs_deploy::deploy::deploy(&aws, &Poller::new(client), job, &CancellationToken::new())
+            .await
+            .expect_err("the one-off task fails");
+    let report = failed.outcome;
+    let e = failed.error.to_string();
     assert!(
         e.contains("exited with code 1")
             && e.contains("Essential container in task exited")
@@ -1587,7 +1589,7 @@ async fn the_config_form_deploys_its_apps_together_and_one_failing_does_not_stop
     let ecs = ecs_client(&moto);
     let web1 = create_bridge_service_named(&ecs, "web1").await;
     let web2 = create_bridge_service_named(&ecs, "web2").await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = config_workspace();
     let config = dir.path().join("ecs-deploy.yml");
     std::fs::write(
         &config,
@@ -1613,7 +1615,8 @@ apps:
         ),
     )
     .unwrap();
-    let out = deploy_bin(
+    let out = deploy_bin_in(
+        dir.path(),
         &moto,
         &[("config", config.to_str().unwrap()), ("app", "all")],
     );
@@ -1701,6 +1704,22 @@ async fn create_two_container_service(ecs: &Client) -> String {
     arn
 }
 
+/// A workspace for a config file written by the test: web1's and web2's package.json as in the
+/// monorepo (a config file, like every input path, must be inside the workspace).
+fn config_workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for app in ["web1", "web2"] {
+        let to = dir.path().join("apps").join(app);
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(
+            fixture("monorepo/apps").join(app).join("package.json"),
+            to.join("package.json"),
+        )
+        .unwrap();
+    }
+    dir
+}
+
 fn two_apps_one_service_config(dir: &Path, worker_extra: &str) -> PathBuf {
     let config = dir.join("ecs-deploy.yml");
     std::fs::write(
@@ -1731,13 +1750,14 @@ async fn apps_of_the_config_deploying_one_service_get_one_revision_with_each_ima
     let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
     let ecs = ecs_client(&moto);
     let first = create_two_container_service(&ecs).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = config_workspace();
     let config = two_apps_one_service_config(
         dir.path(),
         "    container-name: worker\n    environment-variables: |\n      QUEUE=orders",
     );
     // The dry run shows one diff with both images, under the app that leads.
-    let dry = deploy_bin(
+    let dry = deploy_bin_in(
+        dir.path(),
         &moto,
         &[
             ("config", config.to_str().unwrap()),
@@ -1763,7 +1783,8 @@ async fn apps_of_the_config_deploying_one_service_get_one_revision_with_each_ima
     );
     assert_eq!(revisions(&ecs, "shop").await, vec![first.clone()]);
 
-    let out = deploy_bin(
+    let out = deploy_bin_in(
+        dir.path(),
         &moto,
         &[("config", config.to_str().unwrap()), ("app", "all")],
     );
@@ -1826,7 +1847,7 @@ async fn apps_of_one_service_without_their_own_containers_or_with_other_settings
     let moto = MotoServer::start();
     let ecs = ecs_client(&moto);
     let first = create_two_container_service(&ecs).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = config_workspace();
     for (extra, expect) in [
         (
             "    container-name: web1",
@@ -1842,7 +1863,8 @@ async fn apps_of_one_service_without_their_own_containers_or_with_other_settings
         ),
     ] {
         let config = two_apps_one_service_config(dir.path(), extra);
-        let out = deploy_bin(
+        let out = deploy_bin_in(
+            dir.path(),
             &moto,
             &[("config", config.to_str().unwrap()), ("app", "all")],
         );

@@ -440,13 +440,13 @@ fn secrets_are_masked_before_anything_else_is_printed() {
 #[test]
 fn loose_versions_deploy_with_version_format_loose() {
     let trap = AwsTrap::start();
-    let pkg = fixture("package-json/loose.json");
-    let pkg = pkg.to_str().expect("utf-8 path");
     let out = dry(
         &trap,
         ("pull_request", "pr-merged-release-web1.json"),
         &[
-            ("INPUT_PACKAGE-JSON", pkg),
+            FIXTURES_WORKSPACE,
+            FIXTURES_DOCKERFILE,
+            ("INPUT_PACKAGE-JSON", "package-json/loose.json"),
             ("INPUT_VERSION-FORMAT", "loose"),
         ],
     );
@@ -460,11 +460,14 @@ fn loose_versions_deploy_with_version_format_loose() {
 #[test]
 fn build_metadata_is_mapped_to_a_valid_tag_and_said() {
     let trap = AwsTrap::start();
-    let pkg = fixture("package-json/build-metadata.json");
     let out = dry(
         &trap,
         ("pull_request", "pr-merged-release-web1.json"),
-        &[("INPUT_PACKAGE-JSON", pkg.to_str().expect("utf-8 path"))],
+        &[
+            FIXTURES_WORKSPACE,
+            FIXTURES_DOCKERFILE,
+            ("INPUT_PACKAGE-JSON", "package-json/build-metadata.json"),
+        ],
     );
     assert_deploys(&out, "web1", "1.2.3+build.5");
     assert_eq!(
@@ -477,11 +480,14 @@ fn build_metadata_is_mapped_to_a_valid_tag_and_said() {
 #[test]
 fn a_prerelease_is_tagged_with_its_version_and_the_sha_but_never_latest() {
     let trap = AwsTrap::start();
-    let pkg = fixture("package-json/prerelease.json");
     let out = dry(
         &trap,
         ("pull_request", "pr-merged-release-web1.json"),
-        &[("INPUT_PACKAGE-JSON", pkg.to_str().expect("utf-8 path"))],
+        &[
+            FIXTURES_WORKSPACE,
+            FIXTURES_DOCKERFILE,
+            ("INPUT_PACKAGE-JSON", "package-json/prerelease.json"),
+        ],
     );
     assert_deploys(&out, "web1", "1.3.0-rc.1");
     assert!(
@@ -503,7 +509,11 @@ fn a_package_json_with_a_utf8_bom_is_read() {
     let out = dry(
         &trap,
         ("pull_request", "pr-merged-release-web1.json"),
-        &[("INPUT_PACKAGE-JSON", pkg.to_str().expect("utf-8 path"))],
+        &[
+            FIXTURES_WORKSPACE,
+            FIXTURES_DOCKERFILE,
+            ("INPUT_PACKAGE-JSON", "package-json/bom.json"),
+        ],
     );
     assert_deploys(&out, "web1", "1.2.3");
 }
@@ -537,9 +547,21 @@ fn bad_event(
     }
 }
 
+/// A fixture's path as an input gives it: relative to the workspace of the bad-input cases
+/// (`fixtures/`, see [`FIXTURES_WORKSPACE`]), since input paths must stay inside the workspace.
 fn fx(rel: &str) -> String {
-    fixture(rel).to_string_lossy().into_owned()
+    rel.to_string()
 }
+
+/// Runs a case in `fixtures/` as the workspace, so the package.json, task definition and AppSpec
+/// fixtures are inside it (paths outside the workspace are refused).
+const FIXTURES_WORKSPACE: (&str, &str) = (
+    "GITHUB_WORKSPACE",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"),
+);
+
+/// web1's Dockerfile, for a case run in [`FIXTURES_WORKSPACE`].
+const FIXTURES_DOCKERFILE: (&str, &str) = ("INPUT_DOCKERFILE", "monorepo/apps/web1/Dockerfile");
 
 #[test]
 fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
@@ -741,7 +763,10 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
         bad(
             &[
                 ("INPUT_SERVICE", "web1"),
-                ("INPUT_TASK-DEFINITION", "deploy/web1-task-definition.json"),
+                (
+                    "INPUT_TASK-DEFINITION",
+                    "monorepo/deploy/web1-task-definition.json",
+                ),
                 ("INPUT_CONTAINER-NAME", "api"),
             ],
             "no container named \"api\"",
@@ -749,14 +774,17 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
         bad(
             &[
                 ("INPUT_SERVICE", "web2"),
-                ("INPUT_TASK-DEFINITION", "deploy/web2-task-definition.json"),
+                (
+                    "INPUT_TASK-DEFINITION",
+                    "monorepo/deploy/web2-task-definition.json",
+                ),
             ],
             "several containers (web2, log-router)",
         ),
         bad(
             &[
                 ("INPUT_SERVICE", "web1"),
-                ("INPUT_TASK-DEFINITION", "deploy/missing.json"),
+                ("INPUT_TASK-DEFINITION", "monorepo/deploy/missing.json"),
             ],
             "cannot read the task definition file",
         ),
@@ -773,17 +801,17 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
         ),
         bad(
             &[
-                ("INPUT_CONFIG", ".github/ecs-deploy.yml"),
+                ("INPUT_CONFIG", "monorepo/.github/ecs-deploy.yml"),
                 ("INPUT_APP", "web9"),
             ],
             "has no app \"web9\"",
         ),
         bad(
-            &[("INPUT_CONFIG", ".github/missing.yml")],
+            &[("INPUT_CONFIG", "monorepo/.github/missing.yml")],
             "cannot read the config file",
         ),
         bad(
-            &[("INPUT_DOCKERFILE", "apps/web1/Dockerfile.missing")],
+            &[("INPUT_DOCKERFILE", "monorepo/apps/web1/Dockerfile.missing")],
             "cannot read the Dockerfile",
         ),
         bad(
@@ -806,7 +834,11 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
         let mut r = BinRun::new()
             .cwd(repo_root())
             .envs(trap.env())
-            .env("GITHUB_WORKSPACE", fixture("monorepo"))
+            // The workspace is fixtures/: every fixture a case names is inside it; web1's
+            // package.json is the monorepo's unless the case names another.
+            .env(FIXTURES_WORKSPACE.0, FIXTURES_WORKSPACE.1)
+            .env("INPUT_PACKAGE-JSON", "monorepo/apps/web1/package.json")
+            .env(FIXTURES_DOCKERFILE.0, FIXTURES_DOCKERFILE.1)
             .env("GITHUB_SHA", SHA)
             .env("INPUT_REGISTRY", REGISTRY)
             .args(case.args.iter());

@@ -450,3 +450,140 @@ fn blue_green_plan() -> ecs_deploy::plan::AppPlan {
         notes: vec![],
     }
 }
+
+/// The plan the binary would build for a merged release/web1 PR in `workspace`, with `inputs`.
+fn plan_in(workspace: &Path, inputs: &[(&str, &str)]) -> ecs_deploy::plan::Plan {
+    let inputs: Vec<(String, String)> = inputs
+        .iter()
+        .map(|(k, v)| (format!("INPUT_{}", k.to_uppercase()), v.to_string()))
+        .collect();
+    let env = |k: &str| -> Option<String> {
+        match k {
+            "GITHUB_EVENT_NAME" => Some("pull_request".into()),
+            "GITHUB_EVENT_PATH" => Some(
+                fixture("events/pr-merged-release-web1.json")
+                    .display()
+                    .to_string(),
+            ),
+            "GITHUB_WORKSPACE" => Some(workspace.display().to_string()),
+            "GITHUB_REPOSITORY" => Some("acme/shop".into()),
+            _ => inputs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+        }
+    };
+    let sources = ecs_deploy::inputs::read_sources(["ecs-deploy"], &env).expect("sources");
+    let settings = ecs_deploy::inputs::Settings::from_sources(&sources).expect("settings");
+    let ecs_deploy::trigger::Decision::Deploy(trigger) =
+        ecs_deploy::decide(&settings).expect("decision")
+    else {
+        panic!("the merged release PR deploys");
+    };
+    ecs_deploy::plan::build(&settings, &trigger).expect("plan")
+}
+
+#[test]
+fn an_image_built_elsewhere_needs_no_package_json_and_its_tag_is_the_version() {
+    let dir = tempfile::tempdir().expect("workspace");
+    let plan = plan_in(
+        dir.path(),
+        &[
+            ("image", "ghcr.io/acme/web1:v2.4.0"),
+            ("cluster", "prod"),
+            ("service", "web1"),
+        ],
+    );
+    let app = &plan.apps[0];
+    assert_eq!(app.app, "web1");
+    assert_eq!(app.version.value, "2.4.0");
+    assert_eq!(
+        app.version_source,
+        "the image tag of ghcr.io/acme/web1:v2.4.0"
+    );
+    // A package.json, when there is one, still names the version.
+    std::fs::write(dir.path().join("package.json"), r#"{"version": "2.4.1"}"#).expect("write");
+    let plan = plan_in(dir.path(), &[("image", "ghcr.io/acme/web1:v2.4.0")]);
+    assert_eq!(plan.apps[0].version.value, "2.4.1");
+}
+
+#[test]
+fn an_appspec_at_the_workspace_root_is_used_when_none_is_named() {
+    let dir = tempfile::tempdir().expect("workspace");
+    std::fs::write(dir.path().join("package.json"), r#"{"version": "1.2.3"}"#).expect("write");
+    let spec = fixture("appspecs/web1-appspec.yml");
+    std::fs::copy(&spec, dir.path().join("appspec.yaml")).expect("copy appspec");
+    let inputs = [("image", IMAGE), ("cluster", "prod"), ("service", "web1")];
+    let plan = plan_in(dir.path(), &inputs);
+    let (path, text) = plan.apps[0]
+        .deploy
+        .as_ref()
+        .and_then(|d| d.appspec_file.clone())
+        .expect("the root appspec.yaml is picked up");
+    assert!(path.ends_with("appspec.yaml"), "{path:?}");
+    assert_eq!(text, std::fs::read_to_string(spec).expect("fixture"));
+    // A named one wins.
+    std::fs::copy(
+        fixture("appspecs/web1-appspec.json"),
+        dir.path().join("mine.json"),
+    )
+    .expect("copy");
+    let mut named = inputs.to_vec();
+    named.push(("codedeploy-appspec", "mine.json"));
+    let plan = plan_in(dir.path(), &named);
+    let path = plan.apps[0]
+        .deploy
+        .as_ref()
+        .and_then(|d| d.appspec_file.clone());
+    assert!(path.expect("named").0.ends_with("mine.json"));
+}
+
+#[test]
+fn input_paths_that_lead_out_of_the_workspace_are_refused_before_use() {
+    let (_dir, ws) = web1_workspace();
+    let outside = tempfile::tempdir().expect("outside");
+    let secret = outside.path().join("secret.json");
+    std::fs::write(&secret, r#"{"version": "9.9.9", "family": "x"}"#).expect("write");
+    std::os::unix::fs::symlink("/proc/self/environ", ws.join("Dockerfile.link")).expect("link");
+    std::os::unix::fs::symlink(&secret, ws.join("td.json")).expect("link");
+    std::os::unix::fs::symlink(&secret, ws.join("appspec.yaml")).expect("link");
+    let up = format!(
+        "../{}/secret.json",
+        outside.path().file_name().unwrap().to_string_lossy()
+    );
+    let abs = secret.display().to_string();
+    let cases: [(&str, &str); 6] = [
+        ("dockerfile", "Dockerfile.link"),
+        ("package-json", &up),
+        ("package-json", &abs),
+        ("task-definition", "td.json"),
+        ("config", &abs),
+        ("codedeploy-appspec", "appspec.yaml"),
+    ];
+    for (input, value) in cases {
+        let mut inputs = vec![(input, value)];
+        if input != "dockerfile" && input != "package-json" {
+            inputs.extend([("image", IMAGE), ("service", "web1")]);
+        }
+        let out = run(&ws, "http://127.0.0.1:9", &inputs);
+        out.assert_code(1);
+        let error = the_error(&out);
+        assert!(
+            error.contains(&format!("input `{input}`"))
+                && error.contains("must be inside the workspace"),
+            "{input}={value}: {error}"
+        );
+        assert!(
+            !out.stdout.contains("9.9.9"),
+            "nothing of the file was read:\n{out}"
+        );
+    }
+    // The root appspec.yaml is found by default, and refused the same way when it leads out.
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[("image", IMAGE), ("service", "web1")],
+    );
+    out.assert_code(1);
+    assert!(
+        the_error(&out).contains("input `codedeploy-appspec`"),
+        "{out}"
+    );
+}

@@ -1,9 +1,15 @@
 //! The pure half of ECS native blue/green: whether a service can take this path, what a service
 //! deployment's status means for the run, how its lifecycle stage and task counts read in the
-//! log, and which of the listed service deployments is the one our UpdateService started.
+//! log, which of the listed service deployments is the one our UpdateService started, and how
+//! often to look at it (its stage, and when the strategy's bake time and traffic steps end).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::deploy::poll::{Expect, Pace, toward};
 
 use aws_sdk_ecs::types::{
     DeploymentConfiguration, DeploymentControllerType, DeploymentStrategy, Service,
@@ -12,7 +18,7 @@ use aws_sdk_ecs::types::{
 
 /// What a service deployment's status means for the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     /// PENDING, IN_PROGRESS (or a status this build does not know): keep following.
     Running,
     /// ROLLBACK_REQUESTED, ROLLBACK_IN_PROGRESS: ECS is moving traffic back to blue.
@@ -29,29 +35,29 @@ pub enum Outcome {
     Stopped,
 }
 
-impl Outcome {
+impl Verdict {
     /// True when the deployment will not move any more.
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Outcome::Succeeded | Outcome::RolledBack | Outcome::RollbackFailed | Outcome::Stopped
+            Verdict::Succeeded | Verdict::RolledBack | Verdict::RollbackFailed | Verdict::Stopped
         )
     }
 }
 
 /// Maps a service deployment status to what it means for the run. ECS has no FAILED status for
 /// service deployments: a failed one ends ROLLBACK_* (rollback on) or STOPPED (rollback off).
-pub fn outcome(status: Option<&ServiceDeploymentStatus>) -> Outcome {
+pub fn outcome(status: Option<&ServiceDeploymentStatus>) -> Verdict {
     match status.map(ServiceDeploymentStatus::as_str) {
-        Some("SUCCESSFUL") => Outcome::Succeeded,
-        Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") => Outcome::RollingBack,
-        Some("ROLLBACK_SUCCESSFUL") => Outcome::RolledBack,
-        Some("ROLLBACK_FAILED") => Outcome::RollbackFailed,
-        Some("STOP_REQUESTED") => Outcome::Stopping,
-        Some("STOPPED") => Outcome::Stopped,
+        Some("SUCCESSFUL") => Verdict::Succeeded,
+        Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") => Verdict::RollingBack,
+        Some("ROLLBACK_SUCCESSFUL") => Verdict::RolledBack,
+        Some("ROLLBACK_FAILED") => Verdict::RollbackFailed,
+        Some("STOP_REQUESTED") => Verdict::Stopping,
+        Some("STOPPED") => Verdict::Stopped,
         // PENDING, IN_PROGRESS, none yet, or a value added after this build: keep following
         // (the log shows the raw value) until it ends or wait-for-minutes runs out.
-        _ => Outcome::Running,
+        _ => Verdict::Running,
     }
 }
 
@@ -298,6 +304,132 @@ pub fn pick_ours<'a>(
         .and_then(ServiceDeploymentBrief::service_deployment_arn)
 }
 
+/// How often a service deployment is looked at, by [`Stage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Toward an expected change (the next traffic step, the end of the bake time, the end of
+    /// the clean-up).
+    pub pace: Pace,
+    /// Before production traffic moves (green starting, test traffic, hooks) and while ECS
+    /// has not listed our deployment yet.
+    pub starting: Duration,
+    /// When something is due but not timed: hooks after the shift, a late step, a rollback.
+    pub soon: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            pace: Pace {
+                near: Duration::from_secs(1),
+                far: Duration::from_secs(30),
+                lead: Duration::from_secs(2),
+                linger: Duration::from_secs(30),
+            },
+            starting: Duration::from_secs(5),
+            soon: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Policy {
+    /// The same interval in every stage (tests, and a fixed poll for comparison).
+    pub fn every(interval: Duration) -> Policy {
+        Policy {
+            pace: Pace::every(interval),
+            starting: interval,
+            soon: interval,
+        }
+    }
+}
+
+/// Where a service deployment is, as far as the polling interval cares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stage {
+    /// Green starting, test traffic, hooks: nothing says when it moves on.
+    Starting,
+    /// Production traffic moving; the next step is due `next` (`None`: not timed).
+    Shifting { next: Option<Instant> },
+    /// Traffic on green, the post-shift hooks running.
+    Shifted,
+    /// Both revisions run until `until` (the strategy's bake time).
+    Baking { until: Instant },
+    /// Blue scaling down since `since`: the deployment ends soon after.
+    CleaningUp { since: Instant },
+    /// ECS is rolling back or stopping: it ends when blue is back.
+    Ending,
+}
+
+fn minutes(m: Option<i32>) -> Option<Duration> {
+    m.map(|m| Duration::from_secs(u64::try_from(m.max(0)).unwrap_or(0) * 60))
+}
+
+/// The stage of a deployment from its last look, the strategy it runs, since when it is in its
+/// lifecycle stage (`stage_since`) and since when green has its production weight
+/// (`weight_since`). Pure.
+pub fn stage(
+    now: &Progress,
+    config: Option<&DeploymentConfiguration>,
+    stage_since: Instant,
+    weight_since: Instant,
+) -> Stage {
+    if !matches!(
+        outcome(Some(&ServiceDeploymentStatus::from(now.status.as_str()))),
+        Verdict::Running
+    ) {
+        return Stage::Ending;
+    }
+    match now.stage.as_deref() {
+        Some("PRODUCTION_TRAFFIC_SHIFT") => {
+            let weight = now.production_weight.unwrap_or(0.0);
+            if weight >= 99.95 {
+                return Stage::Shifted;
+            }
+            let step = config.and_then(|c| match c.strategy() {
+                Some(DeploymentStrategy::Linear) => minutes(
+                    c.linear_configuration()
+                        .and_then(|l| l.step_bake_time_in_minutes()),
+                ),
+                Some(DeploymentStrategy::Canary) => minutes(
+                    c.canary_configuration()
+                        .and_then(|l| l.canary_bake_time_in_minutes()),
+                ),
+                // All at once: the shift is due now.
+                _ => Some(Duration::ZERO),
+            });
+            let since = if weight > 0.0 {
+                weight_since
+            } else {
+                stage_since
+            };
+            Stage::Shifting {
+                next: step.map(|d| since + d),
+            }
+        }
+        Some("POST_PRODUCTION_TRAFFIC_SHIFT") => Stage::Shifted,
+        Some("BAKE_TIME") => {
+            let bake = minutes(config.and_then(DeploymentConfiguration::bake_time_in_minutes));
+            Stage::Baking {
+                until: stage_since + bake.unwrap_or_default(),
+            }
+        }
+        Some("CLEAN_UP") => Stage::CleaningUp { since: stage_since },
+        _ => Stage::Starting,
+    }
+}
+
+/// The interval before the next look at a deployment in `stage`, seen at `now`. Pure.
+pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
+    let pace = &policy.pace;
+    match stage {
+        Stage::Starting => policy.starting,
+        Stage::Shifting { next: Some(n) } => toward(pace, Expect::at(n, now), policy.soon),
+        Stage::Shifting { next: None } | Stage::Shifted | Stage::Ending => policy.soon,
+        Stage::Baking { until } => toward(pace, Expect::at(until, now), policy.soon),
+        Stage::CleaningUp { since } => toward(pace, Expect::at(since, now), policy.soon),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,16 +442,16 @@ mod tests {
     #[test]
     fn every_service_deployment_status_maps_to_an_outcome() {
         let cases = [
-            ("PENDING", Outcome::Running),
-            ("IN_PROGRESS", Outcome::Running),
-            ("SUCCESSFUL", Outcome::Succeeded),
-            ("ROLLBACK_REQUESTED", Outcome::RollingBack),
-            ("ROLLBACK_IN_PROGRESS", Outcome::RollingBack),
-            ("ROLLBACK_SUCCESSFUL", Outcome::RolledBack),
-            ("ROLLBACK_FAILED", Outcome::RollbackFailed),
-            ("STOP_REQUESTED", Outcome::Stopping),
-            ("STOPPED", Outcome::Stopped),
-            ("SOMETHING_NEW", Outcome::Running),
+            ("PENDING", Verdict::Running),
+            ("IN_PROGRESS", Verdict::Running),
+            ("SUCCESSFUL", Verdict::Succeeded),
+            ("ROLLBACK_REQUESTED", Verdict::RollingBack),
+            ("ROLLBACK_IN_PROGRESS", Verdict::RollingBack),
+            ("ROLLBACK_SUCCESSFUL", Verdict::RolledBack),
+            ("ROLLBACK_FAILED", Verdict::RollbackFailed),
+            ("STOP_REQUESTED", Verdict::Stopping),
+            ("STOPPED", Verdict::Stopped),
+            ("SOMETHING_NEW", Verdict::Running),
         ];
         for (status, want) in cases {
             assert_eq!(
@@ -328,9 +460,9 @@ mod tests {
                 "{status}"
             );
         }
-        assert_eq!(outcome(None), Outcome::Running);
-        assert!(Outcome::RolledBack.is_final() && Outcome::Stopped.is_final());
-        assert!(!Outcome::RollingBack.is_final() && !Outcome::Stopping.is_final());
+        assert_eq!(outcome(None), Verdict::Running);
+        assert!(Verdict::RolledBack.is_final() && Verdict::Stopped.is_final());
+        assert!(!Verdict::RollingBack.is_final() && !Verdict::Stopping.is_final());
     }
 
     #[test]
@@ -523,5 +655,115 @@ mod tests {
             pick_ours(&briefs, &revisions, "td:2", Some("sd/missing"), None),
             None
         );
+    }
+
+    #[test]
+    fn the_stage_times_the_bake_time_and_the_traffic_steps() {
+        let t0 = Instant::now();
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let cfg = |strategy: DeploymentStrategy| {
+            DeploymentConfiguration::builder()
+                .strategy(strategy)
+                .bake_time_in_minutes(5)
+                .linear_configuration(
+                    LinearConfiguration::builder()
+                        .step_percent(25.0)
+                        .step_bake_time_in_minutes(2)
+                        .build(),
+                )
+                .canary_configuration(
+                    CanaryConfiguration::builder()
+                        .canary_percent(10.0)
+                        .canary_bake_time_in_minutes(3)
+                        .build(),
+                )
+                .build()
+        };
+        let at = |stage: &str, weight: f64| Progress {
+            status: "IN_PROGRESS".into(),
+            stage: Some(stage.into()),
+            production_weight: Some(weight),
+            ..Progress::default()
+        };
+        let bg = cfg(DeploymentStrategy::BlueGreen);
+        let later = t0 + min(1);
+        assert_eq!(
+            stage(&at("BAKE_TIME", 100.0), Some(&bg), t0, t0),
+            Stage::Baking { until: t0 + min(5) }
+        );
+        assert_eq!(
+            stage(
+                &at("PRODUCTION_TRAFFIC_SHIFT", 25.0),
+                Some(&cfg(DeploymentStrategy::Linear)),
+                t0,
+                later
+            ),
+            Stage::Shifting {
+                next: Some(later + min(2))
+            }
+        );
+        assert_eq!(
+            stage(
+                &at("PRODUCTION_TRAFFIC_SHIFT", 10.0),
+                Some(&cfg(DeploymentStrategy::Canary)),
+                t0,
+                later
+            ),
+            Stage::Shifting {
+                next: Some(later + min(3))
+            }
+        );
+        assert_eq!(
+            stage(&at("PRODUCTION_TRAFFIC_SHIFT", 0.0), Some(&bg), t0, later),
+            Stage::Shifting { next: Some(t0) }
+        );
+        assert_eq!(
+            stage(&at("PRODUCTION_TRAFFIC_SHIFT", 100.0), Some(&bg), t0, later),
+            Stage::Shifted
+        );
+        assert_eq!(
+            stage(&at("CLEAN_UP", 100.0), Some(&bg), t0, t0),
+            Stage::CleaningUp { since: t0 }
+        );
+        assert_eq!(
+            stage(&at("SCALE_UP", 0.0), Some(&bg), t0, t0),
+            Stage::Starting
+        );
+        let rolling_back = Progress {
+            status: "ROLLBACK_IN_PROGRESS".into(),
+            ..at("SCALE_UP", 0.0)
+        };
+        assert_eq!(stage(&rolling_back, Some(&bg), t0, t0), Stage::Ending);
+    }
+
+    #[test]
+    fn the_interval_is_far_while_baking_and_near_at_its_end_and_in_the_clean_up() {
+        let p = Policy::default();
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(interval(&p, Stage::Starting, now), p.starting);
+        assert_eq!(
+            interval(
+                &p,
+                Stage::Baking {
+                    until: now + s(200)
+                },
+                now
+            ),
+            p.pace.far
+        );
+        assert_eq!(
+            interval(&p, Stage::Baking { until: now + s(1) }, now),
+            p.pace.near
+        );
+        assert_eq!(
+            interval(&p, Stage::CleaningUp { since: now - s(5) }, now),
+            p.pace.near
+        );
+        assert_eq!(
+            interval(&p, Stage::CleaningUp { since: now - s(90) }, now),
+            p.soon
+        );
+        assert_eq!(interval(&p, Stage::Ending, now), p.soon);
     }
 }

@@ -11,38 +11,16 @@ use tokio::time::Instant;
 use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
-use super::Prepared;
-use super::ecs;
-use super::register;
-use super::wait::{self, Poller, Target};
 use crate::aws::Aws;
+use crate::deploy::service;
+use crate::deploy::wait::{self, Poller, Target};
+use crate::deploy::{CANCELLED_ROLLBACK_WAIT, Prepared, deregister_failed, follow_limits};
 use crate::error::{Error, Result};
+use crate::outcome::{Outcome, Status};
 use crate::plan::AppPlan;
-use crate::report::{AppReport, Status};
 
 /// The shortest wait for the rollback itself, even with a small `wait-for-minutes`.
 const MIN_ROLLBACK_WAIT: Duration = Duration::from_secs(5 * 60);
-
-/// After a cancellation, how long a rollback (of any deployment path) is followed before the run
-/// reports. GitHub kills a cancelled job about 10 s after its first signal (SIGINT, SIGTERM after
-/// 7.5 s, SIGKILL 2.5 s later): the outputs and messages must be written by then.
-pub const CANCELLED_ROLLBACK_WAIT: Duration = Duration::from_secs(5);
-
-/// The poll interval while following a rollback after a cancellation: the budget is short.
-pub const CANCELLED_ROLLBACK_POLL: Duration = Duration::from_secs(1);
-
-/// How long and how often a rollback is followed: as configured, or after a cancellation at
-/// most [`CANCELLED_ROLLBACK_WAIT`], one look every [`CANCELLED_ROLLBACK_POLL`] at most.
-pub fn follow_limits(limit: Duration, poll: Duration, cancelled: bool) -> (Duration, Duration) {
-    if cancelled {
-        (
-            limit.min(CANCELLED_ROLLBACK_WAIT),
-            poll.min(CANCELLED_ROLLBACK_POLL),
-        )
-    } else {
-        (limit, poll)
-    }
-}
 
 /// The deployment that failed and why.
 #[derive(Debug)]
@@ -60,7 +38,7 @@ pub async fn roll_back(
     prepared: &Prepared,
     failed: Failed<'_>,
     seen_events: &mut HashSet<String>,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Error {
     let Failed {
         deployment_id: failed_deployment,
@@ -113,23 +91,6 @@ pub async fn roll_back(
     }
 }
 
-/// Deregisters the revision that failed (`deregister-failed-task-definition`); a failure here is
-/// a warning, the deploy's outcome is already decided.
-pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut AppReport) {
-    match register::deregister(&aws.ecs, arn).await {
-        Ok(()) => {
-            println!("{}: deregistered {arn}", plan.app);
-            report
-                .steps
-                .push(format!("deregistered {}", wait::short_task_definition(arn)));
-        }
-        Err(e) => crate::report::console::warning(&format!(
-            "{}: could not deregister {arn}: {e}",
-            plan.app
-        )),
-    }
-}
-
 /// What to restore: the revision to go back to, the deployment that failed, and, when the run
 /// was cancelled, the moment the rollback reports by (requested or not, steady or not).
 struct Restore<'a> {
@@ -160,7 +121,7 @@ async fn restore(
     .flatten();
     let already = current
         .as_ref()
-        .and_then(ecs::primary_deployment)
+        .and_then(service::primary_deployment)
         .filter(|d| {
             d.task_definition() == Some(previous) && d.id() != Some(asked.failed_deployment)
         })
@@ -175,7 +136,7 @@ async fn restore(
             ),
         ),
         None => {
-            let update = ecs::update_service(
+            let update = service::update_service(
                 &aws.ecs,
                 &prepared.cluster,
                 &prepared.service,
@@ -196,7 +157,7 @@ async fn restore(
                 }),
                 None => update.await,
             }?;
-            let id = ecs::primary_deployment(&updated)
+            let id = service::primary_deployment(&updated)
                 .and_then(Deployment::id)
                 .map(str::to_string)
                 .ok_or_else(|| Error::Service {
@@ -219,7 +180,14 @@ async fn restore(
         cluster: &prepared.cluster,
         service: &prepared.service,
         deployment_id: &deployment_id,
-        timeout: ecs::wait_timeout(plan).max(MIN_ROLLBACK_WAIT),
+        timeout: service::wait_timeout(plan).max(MIN_ROLLBACK_WAIT),
+        // After a cancellation: one look a second, as every path follows its rollback then.
+        cap: follow_limits(
+            CANCELLED_ROLLBACK_WAIT,
+            Duration::MAX,
+            asked.deadline.is_some(),
+        )
+        .1,
     };
     // The run may have been cancelled already: the rollback is followed with a token of its own.
     let own = CancellationToken::new();

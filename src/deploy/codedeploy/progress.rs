@@ -1,11 +1,20 @@
 //! The pure side of a CodeDeploy deployment: default names, the console link, a snapshot of a
 //! deployment's lifecycle and traffic, the lines that describe what changed between two
-//! snapshots, and what a finished deployment means for the run (succeeded, failed, rolled back).
+//! snapshots, what a finished deployment means for the run (succeeded, failed, rolled back),
+//! and how often to look at it: the stage it is in and when the deployment config (traffic
+//! steps) and the group (ready wait, termination wait) say the next change is due.
 //! The I/O around it lives in `codedeploy.rs`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_codedeploy::types::{DeploymentInfo, EcsTarget};
+use aws_sdk_codedeploy::types::{
+    BlueGreenDeploymentConfiguration, DeploymentInfo, DeploymentReadyAction, EcsTarget,
+    InstanceAction, TrafficRoutingConfig, TrafficRoutingType,
+};
+use tokio::time::Instant;
+
+use super::poll::{Expect, Pace, toward};
 
 /// The lifecycle events of an ECS blue/green deployment, in the order CodeDeploy runs them.
 pub const LIFECYCLE_EVENTS: [&str; 8] = [
@@ -239,7 +248,7 @@ pub fn describe_status(status: &str) -> String {
 
 /// What a deployment's status means for the wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     /// Still running: keep polling.
     Running,
     Succeeded,
@@ -255,10 +264,10 @@ pub enum Outcome {
 
 /// Classifies GetDeployment's answer: running, succeeded, or ended (with CodeDeploy's error
 /// message and rollback info).
-pub fn outcome(deployment: &DeploymentInfo) -> Outcome {
+pub fn outcome(deployment: &DeploymentInfo) -> Verdict {
     let status = deployment.status().map(|s| s.as_str()).unwrap_or("Unknown");
     match status {
-        "Succeeded" => Outcome::Succeeded,
+        "Succeeded" => Verdict::Succeeded,
         "Failed" | "Stopped" => {
             let reason = deployment
                 .error_information()
@@ -273,7 +282,7 @@ pub fn outcome(deployment: &DeploymentInfo) -> Outcome {
                 })
                 .unwrap_or_else(|| format!("CodeDeploy reports the deployment {status}"));
             let rollback = deployment.rollback_info();
-            Outcome::Ended {
+            Verdict::Ended {
                 status: status.to_string(),
                 reason,
                 rollback_deployment: rollback
@@ -286,7 +295,267 @@ pub fn outcome(deployment: &DeploymentInfo) -> Outcome {
                     .map(str::to_string),
             }
         }
-        _ => Outcome::Running,
+        _ => Verdict::Running,
+    }
+}
+
+/// How often a CodeDeploy deployment is looked at, by [`Stage`]. Each look is GetDeployment
+/// and, when its lifecycle or traffic may have moved, GetDeploymentTarget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Toward an expected change (a traffic step, the end of the termination wait).
+    pub pace: Pace,
+    /// Before traffic moves (green starting, hooks): nothing says when it moves on.
+    pub starting: Duration,
+    /// When the end is near but not timed: all traffic on green, the last hooks, a late step.
+    pub soon: Duration,
+    /// Waiting for another deployment of the group to end before ours is created.
+    pub queue: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            pace: Pace {
+                near: Duration::from_secs(1),
+                far: Duration::from_secs(30),
+                lead: Duration::from_secs(2),
+                linger: Duration::from_secs(30),
+            },
+            starting: Duration::from_secs(6),
+            soon: Duration::from_secs(2),
+            queue: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Policy {
+    /// The same interval in every stage (tests, and a fixed poll for comparison).
+    pub fn every(interval: Duration) -> Policy {
+        Policy {
+            pace: Pace::every(interval),
+            starting: interval,
+            soon: interval,
+            queue: interval,
+        }
+    }
+}
+
+/// How CodeDeploy moves production traffic to green (the deployment config's traffic routing).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Routing {
+    AllAtOnce,
+    /// A first share, the rest after `interval`.
+    Canary {
+        interval: Duration,
+    },
+    /// `percent` more every `interval`.
+    Linear {
+        percent: f64,
+        interval: Duration,
+    },
+}
+
+/// The routing of a predefined ECS config (`CodeDeployDefault.ECSCanary10Percent5Minutes`,
+/// `…ECSLinear10PercentEvery3Minutes`, `…ECSAllAtOnce`); `None` for any other name.
+pub fn routing_of_name(config: &str) -> Option<Routing> {
+    let rest = config.strip_prefix("CodeDeployDefault.ECS")?;
+    if rest == "AllAtOnce" {
+        return Some(Routing::AllAtOnce);
+    }
+    let minutes = |s: &str| -> Option<Duration> {
+        let n: u64 = s.strip_suffix("Minutes")?.parse().ok()?;
+        Some(Duration::from_secs(n * 60))
+    };
+    if let Some(r) = rest.strip_prefix("Canary") {
+        let (_, after) = r.split_once("Percent")?;
+        return Some(Routing::Canary {
+            interval: minutes(after)?,
+        });
+    }
+    let r = rest.strip_prefix("Linear")?;
+    let (percent, after) = r.split_once("PercentEvery")?;
+    Some(Routing::Linear {
+        percent: percent.parse().ok()?,
+        interval: minutes(after)?,
+    })
+}
+
+/// The routing of a config as GetDeploymentConfig describes it.
+pub fn routing_of_sdk(config: &TrafficRoutingConfig) -> Option<Routing> {
+    let minutes = |m: i32| Duration::from_secs(u64::try_from(m.max(0)).unwrap_or(0) * 60);
+    match config.r#type()? {
+        TrafficRoutingType::AllAtOnce => Some(Routing::AllAtOnce),
+        TrafficRoutingType::TimeBasedCanary => Some(Routing::Canary {
+            interval: minutes(config.time_based_canary()?.canary_interval()),
+        }),
+        TrafficRoutingType::TimeBasedLinear => {
+            let l = config.time_based_linear()?;
+            Some(Routing::Linear {
+                percent: f64::from(l.linear_percentage()),
+                interval: minutes(l.linear_interval()),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The deployment group's own waits, as far as the polling interval cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupWaits {
+    /// A Ready deployment is stopped after this long unless someone reroutes traffic
+    /// (deployment ready option STOP_DEPLOYMENT); `None` when it goes on by itself.
+    pub stop_if_not_rerouted: Option<Duration>,
+    /// How long the original task set is kept after traffic moved (TERMINATE action).
+    pub termination: Duration,
+}
+
+/// The group's waits from the deployment's copy of its blue/green configuration, or, when
+/// GetDeployment gave none, from the group as the preflight read it (`minutes`: ready wait,
+/// termination wait).
+pub fn group_waits(
+    config: Option<&BlueGreenDeploymentConfiguration>,
+    minutes: (i32, i32),
+) -> GroupWaits {
+    let of = |m: i32| Duration::from_secs(u64::try_from(m.max(0)).unwrap_or(0) * 60);
+    let Some(config) = config else {
+        return GroupWaits {
+            stop_if_not_rerouted: (minutes.0 > 0).then(|| of(minutes.0)),
+            termination: of(minutes.1),
+        };
+    };
+    let ready = config.deployment_ready_option();
+    let terminate = config.terminate_blue_instances_on_deployment_success();
+    GroupWaits {
+        stop_if_not_rerouted: ready
+            .filter(|r| r.action_on_timeout() == Some(&DeploymentReadyAction::StopDeployment))
+            .map(|r| of(r.wait_time_in_minutes())),
+        termination: terminate
+            .filter(|t| t.action() != Some(&InstanceAction::KeepAlive))
+            .map(|t| of(t.termination_wait_time_in_minutes()))
+            .unwrap_or_default(),
+    }
+}
+
+/// When each lifecycle event started and ended, on the runner's clock.
+pub type EventTimes = HashMap<String, (Option<Instant>, Option<Instant>)>;
+
+/// Where a deployment is, as far as the polling interval cares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stage {
+    /// Created, queued, green starting, test traffic hooks: nothing says when it moves on.
+    Starting,
+    /// Ready: green is up and traffic waits to be rerouted; the group stops it `until` then
+    /// (ready option STOP_DEPLOYMENT), if it does.
+    Ready { until: Option<Instant> },
+    /// Production traffic moving; the next step is due `next` (unknown routing: `None`).
+    Shifting { next: Option<Instant> },
+    /// All traffic on green; the last hooks run.
+    Hooks,
+    /// The original task set is kept until `until`, then deleted, and the deployment ends.
+    Terminating { until: Instant },
+}
+
+fn green_weight(snapshot: &Snapshot) -> f64 {
+    snapshot
+        .task_sets
+        .iter()
+        .filter(|t| t.label == "green")
+        .map(|t| t.traffic_weight)
+        .fold(0.0, f64::max)
+}
+
+fn event_status<'a>(snapshot: &'a Snapshot, name: &str) -> Option<&'a str> {
+    snapshot
+        .events
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s.as_str())
+}
+
+/// The stage of a deployment from its last snapshot, when its events started and ended
+/// (`times`), since when it has its current status, its routing and its group's waits. Pure.
+pub fn stage(
+    snapshot: &Snapshot,
+    times: &EventTimes,
+    status_since: Instant,
+    routing: Option<Routing>,
+    waits: GroupWaits,
+) -> Stage {
+    let done = |s: Option<&str>| matches!(s, Some("Succeeded" | "Skipped"));
+    let after_traffic = |since: Instant| {
+        let end = times
+            .get("AfterAllowTraffic")
+            .and_then(|(_, end)| *end)
+            .unwrap_or(since);
+        Stage::Terminating {
+            until: end + waits.termination,
+        }
+    };
+    match snapshot.status.as_str() {
+        "Ready" => Stage::Ready {
+            until: waits.stop_if_not_rerouted.map(|w| status_since + w),
+        },
+        "Baking" => after_traffic(status_since),
+        "InProgress" => {
+            if done(event_status(snapshot, "AfterAllowTraffic")) {
+                return after_traffic(status_since);
+            }
+            let allow = event_status(snapshot, "AllowTraffic");
+            if done(allow) {
+                return Stage::Hooks;
+            }
+            if allow != Some("InProgress") {
+                return Stage::Starting;
+            }
+            let green = green_weight(snapshot);
+            if green >= 99.95 {
+                return Stage::Hooks;
+            }
+            let start = times.get("AllowTraffic").and_then(|(start, _)| *start);
+            let next = match (routing, start) {
+                (Some(Routing::AllAtOnce), Some(s)) => Some(s),
+                (Some(Routing::Canary { interval }), Some(s)) => Some(s + interval),
+                (Some(Routing::Linear { percent, interval }), Some(s)) if percent > 0.0 => {
+                    // The first step is taken at the start; each later one `interval` apart.
+                    let steps = ((green / percent).round() as u32).max(1);
+                    Some(s + interval * steps)
+                }
+                _ => None,
+            };
+            Stage::Shifting { next }
+        }
+        _ => Stage::Starting,
+    }
+}
+
+/// The interval before the next look at a deployment in `stage`, seen at `now`. Pure.
+pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
+    match stage {
+        Stage::Starting | Stage::Ready { until: None } => policy.starting,
+        Stage::Ready { until: Some(u) } => {
+            toward(&policy.pace, Expect::at(u, now), policy.starting)
+        }
+        Stage::Shifting { next: Some(n) } => toward(&policy.pace, Expect::at(n, now), policy.soon),
+        Stage::Shifting { next: None } | Stage::Hooks => policy.soon,
+        Stage::Terminating { until } => toward(&policy.pace, Expect::at(until, now), policy.soon),
+    }
+}
+
+/// Whether a look in `stage` at `now` reads the ECS target too (lifecycle events and
+/// traffic): not while the original task set is kept (nothing in the target moves until the
+/// deployment ends, and that is a change of status), nor between traffic steps still far off.
+/// A change of status is always read in full.
+pub fn reads_target(policy: &Policy, stage: Stage, now: Instant) -> bool {
+    let pace = &policy.pace;
+    match stage {
+        Stage::Terminating { .. } => false,
+        Stage::Shifting { next: Some(n) } => match Expect::at(n, now) {
+            Expect::In(d) => d <= pace.lead + pace.near,
+            Expect::Overdue(d) => d <= pace.linger,
+            Expect::Unknown => true,
+        },
+        _ => true,
     }
 }
 
@@ -487,7 +756,7 @@ mod tests {
             .build();
         assert_eq!(
             outcome(&d),
-            Outcome::Ended {
+            Verdict::Ended {
                 status: "Failed".into(),
                 reason: "HEALTH_CONSTRAINTS: The deployment failed because a hook failed".into(),
                 rollback_deployment: Some("d-ROLLBACK1".into()),
@@ -502,11 +771,180 @@ mod tests {
             let d = DeploymentInfo::builder()
                 .status(DeploymentStatus::from(s))
                 .build();
-            assert_eq!(outcome(&d), Outcome::Running, "{s}");
+            assert_eq!(outcome(&d), Verdict::Running, "{s}");
         }
         let d = DeploymentInfo::builder()
             .status(DeploymentStatus::Succeeded)
             .build();
-        assert_eq!(outcome(&d), Outcome::Succeeded);
+        assert_eq!(outcome(&d), Verdict::Succeeded);
+    }
+
+    #[test]
+    fn predefined_ecs_configs_say_how_traffic_moves() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(
+            routing_of_name("CodeDeployDefault.ECSCanary10Percent5Minutes"),
+            Some(Routing::Canary { interval: min(5) })
+        );
+        assert_eq!(
+            routing_of_name("CodeDeployDefault.ECSLinear10PercentEvery3Minutes"),
+            Some(Routing::Linear {
+                percent: 10.0,
+                interval: min(3)
+            })
+        );
+        assert_eq!(
+            routing_of_name("CodeDeployDefault.ECSAllAtOnce"),
+            Some(Routing::AllAtOnce)
+        );
+        assert_eq!(routing_of_name("MyCanary"), None);
+        assert_eq!(routing_of_name("CodeDeployDefault.OneAtATime"), None);
+    }
+
+    #[test]
+    fn the_stage_times_the_next_traffic_step_and_the_end_of_the_termination_wait() {
+        use aws_sdk_codedeploy::types::{BlueInstanceTerminationOption, DeploymentReadyOption};
+        let t0 = Instant::now();
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let waits = group_waits(
+            Some(
+                &BlueGreenDeploymentConfiguration::builder()
+                    .deployment_ready_option(
+                        DeploymentReadyOption::builder()
+                            .action_on_timeout(DeploymentReadyAction::StopDeployment)
+                            .wait_time_in_minutes(10)
+                            .build(),
+                    )
+                    .terminate_blue_instances_on_deployment_success(
+                        BlueInstanceTerminationOption::builder()
+                            .action(InstanceAction::Terminate)
+                            .termination_wait_time_in_minutes(5)
+                            .build(),
+                    )
+                    .build(),
+            ),
+            (0, 0),
+        );
+        assert_eq!(
+            waits,
+            GroupWaits {
+                stop_if_not_rerouted: Some(min(10)),
+                termination: min(5)
+            }
+        );
+        assert_eq!(
+            group_waits(None, (0, 60)),
+            GroupWaits {
+                stop_if_not_rerouted: None,
+                termination: min(60)
+            }
+        );
+        let mut times = EventTimes::new();
+        times.insert("AllowTraffic".into(), (Some(t0), None));
+        let canary = Some(Routing::Canary { interval: min(5) });
+        let shifting = snap(
+            "InProgress",
+            &[("AllowTraffic", "InProgress")],
+            &[("blue", 90.0), ("green", 10.0)],
+        );
+        assert_eq!(
+            stage(&shifting, &times, t0, canary, waits),
+            Stage::Shifting {
+                next: Some(t0 + min(5))
+            }
+        );
+        let linear = Some(Routing::Linear {
+            percent: 10.0,
+            interval: min(1),
+        });
+        let at_30 = snap(
+            "InProgress",
+            &[("AllowTraffic", "InProgress")],
+            &[("blue", 70.0), ("green", 30.0)],
+        );
+        assert_eq!(
+            stage(&at_30, &times, t0, linear, waits),
+            Stage::Shifting {
+                next: Some(t0 + min(3))
+            }
+        );
+        assert_eq!(
+            stage(&shifting, &times, t0, None, waits),
+            Stage::Shifting { next: None }
+        );
+        times.insert("AfterAllowTraffic".into(), (Some(t0), Some(t0 + min(6))));
+        let kept = snap(
+            "InProgress",
+            &[
+                ("AllowTraffic", "Succeeded"),
+                ("AfterAllowTraffic", "Succeeded"),
+            ],
+            &[("blue", 0.0), ("green", 100.0)],
+        );
+        assert_eq!(
+            stage(&kept, &times, t0, canary, waits),
+            Stage::Terminating {
+                until: t0 + min(11)
+            }
+        );
+        let ready = snap("Ready", &[], &[]);
+        assert_eq!(
+            stage(&ready, &times, t0, canary, waits),
+            Stage::Ready {
+                until: Some(t0 + min(10))
+            }
+        );
+        let hooks = snap(
+            "InProgress",
+            &[
+                ("AllowTraffic", "Succeeded"),
+                ("AfterAllowTraffic", "InProgress"),
+            ],
+            &[("blue", 0.0), ("green", 100.0)],
+        );
+        assert_eq!(stage(&hooks, &times, t0, canary, waits), Stage::Hooks);
+        assert_eq!(
+            stage(
+                &snap("InProgress", &[("Install", "InProgress")], &[]),
+                &times,
+                t0,
+                canary,
+                waits
+            ),
+            Stage::Starting
+        );
+    }
+
+    #[test]
+    fn the_interval_is_near_around_a_timed_change_and_the_target_is_read_only_when_it_may_move() {
+        let p = Policy::default();
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(interval(&p, Stage::Starting, now), p.starting);
+        assert_eq!(interval(&p, Stage::Hooks, now), p.soon);
+        let far = Stage::Terminating {
+            until: now + s(300),
+        };
+        assert_eq!(interval(&p, far, now), p.pace.far);
+        let close = Stage::Terminating { until: now + s(1) };
+        assert_eq!(interval(&p, close, now), p.pace.near);
+        let late = Stage::Terminating {
+            until: now - s(120),
+        };
+        assert_eq!(interval(&p, late, now), p.soon);
+        assert!(
+            !reads_target(&p, close, now),
+            "the end is a change of status"
+        );
+        let step_far = Stage::Shifting {
+            next: Some(now + s(200)),
+        };
+        let step_close = Stage::Shifting {
+            next: Some(now + s(2)),
+        };
+        assert!(!reads_target(&p, step_far, now));
+        assert!(reads_target(&p, step_close, now));
+        assert!(reads_target(&p, Stage::Shifting { next: None }, now));
+        assert!(reads_target(&p, Stage::Starting, now));
     }
 }

@@ -8,64 +8,81 @@
 //! printing every lifecycle and traffic change; on timeout or cancellation stop it with
 //! rollback and wait until traffic is back on the original task set.
 
-use std::time::Duration;
+pub mod progress;
+
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType,
+    AppSpecContent, DeploymentInfo, DeploymentStatus, EcsTarget, RevisionLocation,
+    RevisionLocationType,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use aws_sdk_ecs::types::Service;
 
+pub use self::progress::Policy;
+use self::progress::{
+    EventTimes, Routing, Snapshot, Stage, UNFINISHED_STATUSES, Verdict, changes, console_url,
+    default_names, describe_status, group_waits, interval, outcome, reads_target, routing_of_name,
+    routing_of_sdk, short_name, stage, total_wait,
+};
 use super::Prepared;
 use super::appspec::{self, AppSpec, ContainerPorts, Expected};
-use super::codedeploy_progress::{
-    Outcome, Snapshot, UNFINISHED_STATUSES, changes, console_url, default_names, describe_status,
-    outcome, short_name, total_wait,
-};
-use super::rollback::follow_limits;
+use super::follow_limits;
+use super::poll::{self, Batcher, Ended, Failure, Kind, Look, Wait};
+use super::wait::{Poller, deployments_batcher};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
-use crate::report::{AppReport, Link, Status};
 
-/// How often and how long the deployment is watched. `deploy` takes it from the settings;
-/// tests shorten it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How often and how long the deployment is watched, and by which poller. `deploy` takes it
+/// from the settings; tests shorten it.
+#[derive(Debug, Clone)]
 pub struct Timing {
-    /// Pause between two polls of GetDeployment / GetDeploymentTarget.
-    pub poll: Duration,
+    /// How soon to look again, by stage (GetDeployment, and GetDeploymentTarget when the
+    /// lifecycle or traffic may have moved): phase-aware in a real run, fixed in tests.
+    pub policy: Policy,
     /// How long our deployment may take before it is stopped and rolled back (`wait-for-minutes`).
     pub timeout: Duration,
     /// How long to wait for another unfinished deployment of the same group before giving up.
     pub queue_limit: Duration,
     /// How long to wait, after a stop or a failure, for traffic to be back on the original tasks.
     pub rollback_limit: Duration,
+    /// The run's poller, so the looks of apps deploying together share calls
+    /// (BatchGetDeployments); `None`: this deploy's looks are its own.
+    pub poller: Option<Poller>,
 }
 
 impl Timing {
-    /// The timing for a real run: poll every 15 s (as the AWS CLI waiter does), `wait-for-minutes`
-    /// for our deployment, at most 10 minutes behind another deployment, 10 minutes for rollback.
+    /// The timing for a real run: the phase-aware [`Policy`], `wait-for-minutes` for our
+    /// deployment, at most 10 minutes behind another deployment, 10 minutes for rollback.
     pub fn from_minutes(wait_for_minutes: u64) -> Timing {
         Timing {
-            poll: Duration::from_secs(15),
+            policy: Policy::default(),
             timeout: Duration::from_secs(wait_for_minutes.saturating_mul(60)),
             queue_limit: Duration::from_secs(600),
             rollback_limit: Duration::from_secs(600),
+            poller: None,
         }
     }
 }
 
 /// Deploys `prepared` through CodeDeploy; fills the report's deployment fields and status.
+/// `poller` is the run's: apps deploying together share their looks.
 pub async fn deploy(
     aws: &Aws,
+    poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Result<()> {
-    let timing = Timing::from_minutes(plan.settings.wait_for_minutes);
+    let timing = Timing {
+        poller: Some(poller.clone()),
+        ..Timing::from_minutes(plan.settings.wait_for_minutes)
+    };
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
@@ -75,10 +92,10 @@ pub async fn deploy_with(
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
     timing: Timing,
 ) -> Result<()> {
-    report.deployment_kind = Some("codedeploy".into());
+    report.kind = Some(DeployPath::CodeDeploy);
     let s = &plan.settings;
     if !prepared.changed && !prepared.redeploy {
         step(
@@ -114,7 +131,7 @@ pub async fn deploy_with(
         timeout: total_wait(timing.timeout, checked.ready_wait, checked.termination_wait),
         ..timing
     };
-    wait_for_others(aws, &application, &group, cancel, timing, report).await?;
+    wait_for_others(aws, &application, &group, cancel, &timing, report).await?;
 
     let description = s
         .codedeploy_deployment_description
@@ -141,6 +158,7 @@ pub async fn deploy_with(
         .send()
         .await
         .map_err(|e| Error::aws("CodeDeploy", "CreateDeployment", e))?;
+    let created_at = Instant::now();
     let id = created
         .deployment_id()
         .ok_or_else(|| Error::Deployment {
@@ -184,18 +202,25 @@ pub async fn deploy_with(
             human(timing.timeout)
         ),
     );
+    let deployments = match timing.poller.as_ref().and_then(Poller::deployments) {
+        Some(shared) => shared.clone(),
+        None => deployments_batcher(aws.codedeploy.clone()),
+    };
     let watch = Watch {
         aws,
         id: &id,
         target: &target_name,
         rollback_on_failure: s.rollback_on_failure,
         timing,
+        deployments,
+        created_at,
+        group_minutes: (checked.ready_wait, checked.termination_wait),
     };
     watch.run(cancel, report).await
 }
 
 /// Records a step in the report and prints it, so the log and the job summary tell the same story.
-fn step(report: &mut AppReport, line: String) {
+fn step(report: &mut Outcome, line: String) {
     println!("codedeploy: {line}");
     report.steps.push(line);
 }
@@ -422,13 +447,26 @@ async fn wait_for_others(
     application: &str,
     group: &str,
     cancel: &CancellationToken,
-    timing: Timing,
-    report: &mut AppReport,
+    timing: &Timing,
+    report: &mut Outcome,
 ) -> Result<()> {
     let target = format!("CodeDeploy {application}/{group}");
-    let deadline = Instant::now() + timing.queue_limit;
-    let mut announced = false;
-    loop {
+    let fail = |problem: String| Error::Deployment {
+        target: target.clone(),
+        deployment_id: "(the group's unfinished deployments)".into(),
+        problem,
+    };
+    let wait = Wait {
+        label: "codedeploy",
+        what: format!("the deployments of {application}/{group}"),
+        where_to_look: "the deployment group in the CodeDeploy console".into(),
+        deadline: Instant::now() + timing.queue_limit,
+        cancel: Some(cancel),
+        cap: Duration::MAX,
+        fail: &fail,
+    };
+    let look = async |at: Instant| {
+        poll::at(at).await;
         let listed = aws
             .codedeploy
             .list_deployments()
@@ -442,12 +480,17 @@ async fn wait_for_others(
             ))
             .send()
             .await
-            .map_err(|e| Error::aws("CodeDeploy", "ListDeployments", e))?;
+            .map_err(|e| Failure::aws("CodeDeploy", "ListDeployments", e))?;
         let others = listed.deployments().to_vec();
-        if others.is_empty() {
-            return Ok(());
-        }
-        if !announced {
+        let seen = if others.is_empty() {
+            Look::Done(())
+        } else {
+            Look::Running(())
+        };
+        Ok((seen, others))
+    };
+    let show = |_: Option<&Vec<String>>, others: &Vec<String>, _| {
+        if !others.is_empty() {
             step(
                 report,
                 format!(
@@ -455,28 +498,31 @@ async fn wait_for_others(
                     others.join(", ")
                 ),
             );
-            announced = true;
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Error::Deployment {
-                target,
-                deployment_id: others.join(", "),
-                problem: format!(
-                    "is still unfinished after {}; a second deployment was not started. Wait for it, or stop it (aws deploy stop-deployment --deployment-id {} --auto-rollback-enabled) and run again",
-                    human(timing.queue_limit),
-                    others[0]
+    };
+    let mut others = None;
+    let queue = |_: &(), _| timing.policy.queue;
+    let ended = poll::until(&wait, &mut others, queue, look, show).await?;
+    let others = others.unwrap_or_default();
+    match ended {
+        Ended::Done(()) => Ok(()),
+        Ended::TimedOut => Err(Error::Deployment {
+            target,
+            deployment_id: others.join(", "),
+            problem: format!(
+                "is still unfinished after {}; a second deployment was not started. Wait for it, or stop it (aws deploy stop-deployment --deployment-id {} --auto-rollback-enabled) and run again",
+                human(timing.queue_limit),
+                others.first().map_or("<id>", String::as_str)
+            ),
+        }),
+        Ended::Cancelled => {
+            report.status = Some(Status::Cancelled);
+            Err(Error::Cancelled {
+                what: format!(
+                    "while waiting for deployment {} of {application}/{group}; nothing was deployed",
+                    others.join(", ")
                 ),
-            });
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => {
-                report.status = Some(Status::Cancelled);
-                return Err(Error::Cancelled {
-                    what: format!("while waiting for deployment {} of {application}/{group}; nothing was deployed", others.join(", ")),
-                });
-            }
-            _ = tokio::time::sleep(timing.poll.min(deadline - now)) => {}
+            })
         }
     }
 }
@@ -500,22 +546,88 @@ enum StopReason {
     Cancelled,
 }
 
-/// How a rollback is followed: until when, how often, and whether the job was cancelled (then
-/// the deadline is short and reaching it is not an error: CodeDeploy goes on without us).
+/// How a rollback is followed: until when, how often at most, and whether the job was cancelled
+/// (then the deadline is short and reaching it is not an error: CodeDeploy goes on without us).
 #[derive(Debug, Clone, Copy)]
 struct Follow {
     deadline: Instant,
-    poll: Duration,
+    cap: Duration,
     cancelled: bool,
 }
 
 impl Follow {
-    fn new(timing: Timing, cancelled: bool) -> Follow {
-        let (limit, poll) = follow_limits(timing.rollback_limit, timing.poll, cancelled);
+    fn new(timing: &Timing, cancelled: bool) -> Follow {
+        let (limit, cap) = follow_limits(timing.rollback_limit, Duration::MAX, cancelled);
         Follow {
             deadline: Instant::now() + limit,
-            poll,
+            cap,
             cancelled,
+        }
+    }
+}
+
+/// What the watch keeps between looks at one deployment: its ECS target, when its lifecycle
+/// events started and ended on the runner's clock, since when it has its status, its traffic
+/// routing and the stage the last look saw.
+struct Tracker<'a> {
+    id: &'a str,
+    target_id: Option<String>,
+    target: Option<EcsTarget>,
+    /// When CreateDeployment answered (our deployment only): with the deployment's create time
+    /// it places AWS's timestamps on the runner's clock, whatever the two clocks say.
+    created_at: Option<Instant>,
+    anchor: Option<(Instant, SystemTime)>,
+    times: EventTimes,
+    status: Option<(String, Instant)>,
+    /// `None` until traffic starts moving; then what the deployment config says, if known.
+    routing: Option<Option<Routing>>,
+    stage: Stage,
+    /// The last lifecycle event seen Failed.
+    failed_at: Option<String>,
+}
+
+impl<'a> Tracker<'a> {
+    fn new(id: &'a str, created_at: Option<Instant>) -> Tracker<'a> {
+        Tracker {
+            id,
+            target_id: None,
+            target: None,
+            created_at,
+            anchor: None,
+            times: EventTimes::new(),
+            status: None,
+            routing: None,
+            stage: Stage::Starting,
+            failed_at: None,
+        }
+    }
+
+    /// Records when each lifecycle event started and ended: from AWS's timestamps when the
+    /// anchor places them, else when a look first saw it.
+    fn note_times(&mut self, now: Instant) {
+        let Some(target) = &self.target else { return };
+        let local = |t: Option<&aws_smithy_types::DateTime>| -> Option<Instant> {
+            let (at, server) = self.anchor?;
+            let t = SystemTime::try_from(*t?).ok()?;
+            match t.duration_since(server) {
+                Ok(after) => Some(at + after),
+                Err(before) => at.checked_sub(before.duration()),
+            }
+        };
+        for e in target.lifecycle_events() {
+            let Some(name) = e.lifecycle_event_name() else {
+                continue;
+            };
+            let status = e.status().map(|s| s.as_str()).unwrap_or("Pending");
+            let seen = self.times.entry(name.to_string()).or_default();
+            let started = status != "Pending";
+            let ended = matches!(status, "Succeeded" | "Failed" | "Skipped");
+            if started {
+                seen.0 = local(e.start_time()).or(seen.0).or(Some(now));
+            }
+            if ended {
+                seen.1 = local(e.end_time()).or(seen.1).or(Some(now));
+            }
         }
     }
 }
@@ -535,116 +647,245 @@ struct Watch<'a> {
     target: &'a str,
     rollback_on_failure: bool,
     timing: Timing,
+    /// Answers GetDeployment, shared with the run's other waiters.
+    deployments: Batcher<DeploymentInfo>,
+    /// When CreateDeployment answered.
+    created_at: Instant,
+    /// The group's ready wait and termination wait (minutes), as the preflight read them.
+    group_minutes: (i32, i32),
 }
 
 impl Watch<'_> {
     fn error(&self, problem: String) -> Error {
+        self.error_of(self.id, problem)
+    }
+
+    fn error_of(&self, id: &str, problem: String) -> Error {
         Error::Deployment {
             target: self.target.to_string(),
-            deployment_id: self.id.to_string(),
+            deployment_id: id.to_string(),
             problem,
         }
     }
 
-    /// Polls until the deployment ends, the time is up, or the job is cancelled.
-    async fn run(&self, cancel: &CancellationToken, report: &mut AppReport) -> Result<()> {
-        let deadline = Instant::now() + self.timing.timeout;
-        let mut last: Option<Snapshot> = None;
-        let mut target_id: Option<String> = None;
-        loop {
-            let (info, snapshot) = self.poll(self.id, &mut target_id).await?;
-            for line in changes(last.as_ref(), &snapshot) {
-                step(report, line);
-            }
-            match outcome(&info) {
-                Outcome::Running => {}
-                Outcome::Succeeded => {
-                    report.status = Some(Status::Succeeded);
-                    return Ok(());
-                }
-                Outcome::Ended {
-                    status,
-                    reason,
-                    rollback_deployment,
-                    rollback_message,
-                } => {
-                    let at = snapshot
-                        .failed_event()
-                        .or_else(|| last.as_ref().and_then(Snapshot::failed_event))
-                        .map(|e| format!(" at {e}"))
-                        .unwrap_or_default();
-                    let what = format!("{}{at}: {reason}", describe_status(&status));
-                    return self
-                        .after_failure(what, rollback_deployment, rollback_message, report)
-                        .await;
-                }
-            }
-            last = Some(snapshot);
-            let now = Instant::now();
-            if now >= deadline {
-                return self.stop(StopReason::Timeout, report).await;
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => return self.stop(StopReason::Cancelled, report).await,
-                _ = tokio::time::sleep(self.timing.poll.min(deadline - now)) => {}
-            }
+    /// The frame of a wait on deployment `id`.
+    fn wait<'w>(
+        &self,
+        id: &str,
+        deadline: Instant,
+        cancel: Option<&'w CancellationToken>,
+        cap: Duration,
+        fail: &'w (dyn Fn(String) -> Error + Sync),
+    ) -> Wait<'w> {
+        Wait {
+            label: "codedeploy",
+            what: format!("CodeDeploy deployment {id}"),
+            where_to_look: match &self.aws.region {
+                Some(region) => console_url(region, id),
+                None => "the deployment in the CodeDeploy console".into(),
+            },
+            deadline,
+            cancel,
+            cap,
+            fail,
         }
     }
 
-    /// One look at a deployment: GetDeployment, then its ECS target once it has one.
-    async fn poll(
+    /// Polls until the deployment ends, the time is up, or the job is cancelled.
+    async fn run(&self, cancel: &CancellationToken, report: &mut Outcome) -> Result<()> {
+        let fail = |problem: String| self.error(problem);
+        let wait = self.wait(
+            self.id,
+            Instant::now() + self.timing.timeout,
+            Some(cancel),
+            Duration::MAX,
+            &fail,
+        );
+        let mut tracker = Tracker::new(self.id, Some(self.created_at));
+        let policy = &self.timing.policy;
+        let ended = poll::until(
+            &wait,
+            &mut None,
+            |stage: &Stage, _| interval(policy, *stage, Instant::now()),
+            async |at: Instant| self.look(&mut tracker, at).await,
+            |before, now, _| {
+                for line in changes(before, now) {
+                    step(report, line);
+                }
+            },
+        )
+        .await?;
+        let info = match ended {
+            Ended::Done(info) => info,
+            Ended::TimedOut => return self.stop(StopReason::Timeout, report).await,
+            Ended::Cancelled => return self.stop(StopReason::Cancelled, report).await,
+        };
+        match outcome(&info) {
+            Verdict::Succeeded => {
+                report.status = Some(Status::Succeeded);
+                Ok(())
+            }
+            Verdict::Ended {
+                status,
+                reason,
+                rollback_deployment,
+                rollback_message,
+            } => {
+                let at = tracker
+                    .failed_at
+                    .as_ref()
+                    .map(|e| format!(" at {e}"))
+                    .unwrap_or_default();
+                let what = format!("{}{at}: {reason}", describe_status(&status));
+                self.after_failure(what, rollback_deployment, rollback_message, report)
+                    .await
+            }
+            // A look answers Done only for a deployment that ended.
+            Verdict::Running => Err(self.error("ended in an unknown state".into())),
+        }
+    }
+
+    /// One look at a deployment: GetDeployment, then its ECS target once it has one and its
+    /// lifecycle or traffic may have moved. Done once the deployment has ended.
+    async fn look(
         &self,
-        id: &str,
-        target_id: &mut Option<String>,
-    ) -> Result<(DeploymentInfo, Snapshot)> {
-        let info = self
-            .aws
-            .codedeploy
-            .get_deployment()
-            .deployment_id(id)
-            .send()
-            .await
+        tracker: &mut Tracker<'_>,
+        at: Instant,
+    ) -> std::result::Result<(Look<DeploymentInfo, Stage>, Snapshot), Failure> {
+        let id = tracker.id;
+        let answer = self.deployments.look("", id, at).await;
+        // Answered before our own look was due: another app's call. Its status is news; its
+        // target is read on our own schedule only.
+        let early = Instant::now() < at;
+        let info = answer
             .map_err(|e| {
-                self.error(format!(
-                    "cannot be read ({}); it may still be running: check the CodeDeploy console",
-                    crate::error::error_chain(&Error::aws("CodeDeploy", "GetDeployment", e))
-                ))
+                let f = e.failure();
+                match f.kind {
+                    Kind::Fatal => Failure::fatal(self.error_of(
+                        id,
+                        format!(
+                            "cannot be read ({}); it may still be running: check the CodeDeploy console",
+                            f.error
+                        ),
+                    )),
+                    _ => f,
+                }
             })?
-            .deployment_info
-            .ok_or_else(|| self.error("GetDeployment answered without deployment info".into()))?;
+            .ok_or_else(|| {
+                Failure::fatal(
+                    self.error_of(id, "GetDeployment answered without deployment info".into()),
+                )
+            })?;
+        let now = Instant::now();
+        let status = info.status().map_or("Unknown", |s| s.as_str()).to_string();
+        let changed = tracker.status.as_ref().map(|s| s.0.as_str()) != Some(status.as_str());
+        if changed {
+            tracker.status = Some((status.clone(), now));
+        }
+        if tracker.anchor.is_none()
+            && let (Some(local), Some(created)) = (tracker.created_at, info.create_time())
+            && let Ok(server) = SystemTime::try_from(*created)
+        {
+            tracker.anchor = Some((local, server));
+        }
         // A Created or Queued deployment has no target yet (and moto never gets further).
         let has_target = !matches!(
             info.status(),
             None | Some(DeploymentStatus::Created) | Some(DeploymentStatus::Queued)
         );
-        let mut target = None;
-        if has_target {
-            if target_id.is_none() {
-                let listed = self
-                    .aws
-                    .codedeploy
-                    .list_deployment_targets()
-                    .deployment_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws("CodeDeploy", "ListDeploymentTargets", e))?;
-                *target_id = listed.target_ids().first().cloned();
-            }
-            if let Some(t) = target_id.as_deref() {
-                let got = self
-                    .aws
-                    .codedeploy
-                    .get_deployment_target()
-                    .deployment_id(id)
-                    .target_id(t)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws("CodeDeploy", "GetDeploymentTarget", e))?;
-                target = got.deployment_target.and_then(|d| d.ecs_target);
+        let read_target = tracker.target.is_none()
+            || changed
+            || (!early && reads_target(&self.timing.policy, tracker.stage, now));
+        if has_target && read_target {
+            self.read_target(tracker).await?;
+        }
+        tracker.note_times(now);
+        let snapshot = Snapshot::from_sdk(&info, tracker.target.as_ref());
+        if let Some(e) = snapshot.failed_event() {
+            tracker.failed_at = Some(e.to_string());
+        }
+        if !matches!(outcome(&info), Verdict::Running) {
+            return Ok((Look::Done(info), snapshot));
+        }
+        let moving = snapshot
+            .events
+            .iter()
+            .any(|(name, s)| name == "AllowTraffic" && s != "Pending");
+        if moving && tracker.routing.is_none() {
+            tracker.routing = Some(self.routing(info.deployment_config_name()).await);
+        }
+        let waits = group_waits(
+            info.blue_green_deployment_configuration(),
+            self.group_minutes,
+        );
+        let since = tracker.status.as_ref().map_or(now, |s| s.1);
+        tracker.stage = stage(
+            &snapshot,
+            &tracker.times,
+            since,
+            tracker.routing.flatten(),
+            waits,
+        );
+        Ok((Look::Running(tracker.stage), snapshot))
+    }
+
+    /// Reads the deployment's ECS target (finding its id first).
+    async fn read_target(&self, tracker: &mut Tracker<'_>) -> std::result::Result<(), Failure> {
+        let id = tracker.id;
+        if tracker.target_id.is_none() {
+            let listed = self
+                .aws
+                .codedeploy
+                .list_deployment_targets()
+                .deployment_id(id)
+                .send()
+                .await
+                .map_err(|e| Failure::aws("CodeDeploy", "ListDeploymentTargets", e))?;
+            tracker.target_id = listed.target_ids().first().cloned();
+        }
+        if let Some(t) = tracker.target_id.as_deref() {
+            let got = self
+                .aws
+                .codedeploy
+                .get_deployment_target()
+                .deployment_id(id)
+                .target_id(t)
+                .send()
+                .await
+                .map_err(|e| Failure::aws("CodeDeploy", "GetDeploymentTarget", e))?;
+            tracker.target = got.deployment_target.and_then(|d| d.ecs_target);
+        }
+        Ok(())
+    }
+
+    /// How the deployment config moves traffic: known for CodeDeploy's predefined ECS configs,
+    /// read once (GetDeploymentConfig) for others. Unknown when it cannot be read: the steps are
+    /// then not timed, only looked for more often.
+    async fn routing(&self, config: Option<&str>) -> Option<Routing> {
+        let config = config?;
+        if let Some(r) = routing_of_name(config) {
+            return Some(r);
+        }
+        match self
+            .aws
+            .codedeploy
+            .get_deployment_config()
+            .deployment_config_name(config)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .deployment_config_info()
+                .and_then(|i| i.traffic_routing_config())
+                .and_then(routing_of_sdk),
+            Err(e) => {
+                println!(
+                    "codedeploy: could not read deployment config {config} ({}); its traffic steps are not timed",
+                    crate::error::error_chain(&e)
+                );
+                None
             }
         }
-        let snapshot = Snapshot::from_sdk(&info, target.as_ref());
-        Ok((info, snapshot))
     }
 
     /// Our deployment failed or was stopped by CodeDeploy: rolled back when CodeDeploy started a
@@ -654,9 +895,9 @@ impl Watch<'_> {
         what: String,
         rollback_deployment: Option<String>,
         rollback_message: Option<String>,
-        report: &mut AppReport,
+        report: &mut Outcome,
     ) -> Result<()> {
-        let follow = Follow::new(self.timing, false);
+        let follow = Follow::new(&self.timing, false);
         match rollback_deployment {
             Some(rb) => match self.await_rollback(&rb, follow, report).await {
                 Ok(Rolled::Done(done)) => {
@@ -701,59 +942,63 @@ impl Watch<'_> {
         &self,
         rb: &str,
         follow: Follow,
-        report: &mut AppReport,
+        report: &mut Outcome,
     ) -> Result<Rolled> {
         step(report, format!("rollback deployment {rb} started"));
+        let fail = |problem: String| self.error_of(rb, problem);
+        let wait = self.wait(rb, follow.deadline, None, follow.cap, &fail);
+        let mut tracker = Tracker::new(rb, None);
+        let policy = &self.timing.policy;
         let mut last: Option<Snapshot> = None;
-        let mut target_id = None;
-        loop {
-            let (info, snapshot) = self.poll(rb, &mut target_id).await?;
-            for line in changes(last.as_ref(), &snapshot) {
-                step(report, format!("rollback: {line}"));
+        let ended = poll::until(
+            &wait,
+            &mut last,
+            |stage: &Stage, _| interval(policy, *stage, Instant::now()),
+            async |at: Instant| self.look(&mut tracker, at).await,
+            |before, now, _| {
+                for line in changes(before, now) {
+                    step(report, format!("rollback: {line}"));
+                }
+            },
+        )
+        .await?;
+        let info = match ended {
+            Ended::Done(info) => info,
+            Ended::TimedOut | Ended::Cancelled if follow.cancelled => {
+                return Ok(Rolled::StillRunning);
             }
-            match outcome(&info) {
-                Outcome::Succeeded => {
-                    let traffic = if snapshot.traffic_on_blue() {
-                        "traffic is back on the original (blue) task set"
-                    } else {
-                        "rollback deployment succeeded"
-                    };
-                    return Ok(Rolled::Done(format!("{rb}: {traffic}")));
-                }
-                Outcome::Ended { status, reason, .. } => {
-                    return Err(Error::Deployment {
-                        target: self.target.to_string(),
-                        deployment_id: rb.to_string(),
-                        problem: format!(
-                            "(the rollback) {}: {reason}; check the service's traffic in the console",
-                            describe_status(&status)
-                        ),
-                    });
-                }
-                Outcome::Running => {}
-            }
-            last = Some(snapshot);
-            let now = Instant::now();
-            if now >= follow.deadline {
-                if follow.cancelled {
-                    return Ok(Rolled::StillRunning);
-                }
-                return Err(Error::Deployment {
-                    target: self.target.to_string(),
-                    deployment_id: rb.to_string(),
-                    problem: format!(
+            Ended::TimedOut | Ended::Cancelled => {
+                return Err(self.error_of(
+                    rb,
+                    format!(
                         "(the rollback) has not finished after {}; it keeps running in CodeDeploy: check it in the console",
                         human(self.timing.rollback_limit)
                     ),
-                });
+                ));
             }
-            tokio::time::sleep(follow.poll.min(follow.deadline - now)).await;
+        };
+        match outcome(&info) {
+            Verdict::Ended { status, reason, .. } => Err(self.error_of(
+                rb,
+                format!(
+                    "(the rollback) {}: {reason}; check the service's traffic in the console",
+                    describe_status(&status)
+                ),
+            )),
+            _ => {
+                let traffic = if last.as_ref().is_some_and(Snapshot::traffic_on_blue) {
+                    "traffic is back on the original (blue) task set"
+                } else {
+                    "rollback deployment succeeded"
+                };
+                Ok(Rolled::Done(format!("{rb}: {traffic}")))
+            }
         }
     }
 
     /// Stops our deployment (StopDeployment, auto rollback per `rollback-on-failure`) and waits
     /// until it has ended and, with rollback, until traffic is back on the original task set.
-    async fn stop(&self, reason: StopReason, report: &mut AppReport) -> Result<()> {
+    async fn stop(&self, reason: StopReason, report: &mut Outcome) -> Result<()> {
         let why = match reason {
             StopReason::Timeout => format!(
                 "did not finish within {} (wait-for-minutes)",
@@ -777,7 +1022,7 @@ impl Watch<'_> {
             StopReason::Timeout => Status::Failed,
             StopReason::Cancelled => Status::Cancelled,
         };
-        let end = |this: &Self, report: &mut AppReport, status: Status, text: String| {
+        let end = |this: &Self, report: &mut Outcome, status: Status, text: String| {
             report.status = Some(status);
             match reason {
                 StopReason::Timeout => Err(this.error(text)),
@@ -809,8 +1054,8 @@ impl Watch<'_> {
         // Wait for our deployment to end (CodeDeploy starts the rollback while stopping it).
         // After a cancellation only briefly: the job is killed soon, and CodeDeploy finishes the
         // stop and the rollback on its own.
-        let follow = Follow::new(self.timing, matches!(reason, StopReason::Cancelled));
-        let still_running = |this: &Self, report: &mut AppReport| {
+        let follow = Follow::new(&self.timing, matches!(reason, StopReason::Cancelled));
+        let still_running = |this: &Self, report: &mut Outcome| {
             let text = format!(
                 "StopDeployment{} was sent; the run was cancelled, so it reports before CodeDeploy has finished (it goes on in the background): check {} in the console",
                 if this.rollback_on_failure {
@@ -823,17 +1068,27 @@ impl Watch<'_> {
             report.rollback = Some(text.clone());
             end(this, report, Status::Cancelled, format!("{why}; {text}"))
         };
-        let mut target_id = None;
-        let info = loop {
-            let (info, _) = self.poll(self.id, &mut target_id).await?;
-            if !matches!(outcome(&info), Outcome::Running) {
-                break info;
+        let fail = |problem: String| self.error(problem);
+        let wait = self.wait(self.id, follow.deadline, None, follow.cap, &fail);
+        let mut tracker = Tracker::new(self.id, None);
+        let soon = self.timing.policy.soon;
+        let ended = poll::until(
+            &wait,
+            &mut None,
+            |_: &Stage, _| soon,
+            async |at: Instant| {
+                let (seen, _) = self.look(&mut tracker, at).await?;
+                Ok((seen, ()))
+            },
+            |_, _, _| {},
+        )
+        .await?;
+        let info = match ended {
+            Ended::Done(info) => info,
+            Ended::TimedOut | Ended::Cancelled if follow.cancelled => {
+                return still_running(self, report);
             }
-            let now = Instant::now();
-            if now >= follow.deadline {
-                if follow.cancelled {
-                    return still_running(self, report);
-                }
+            Ended::TimedOut | Ended::Cancelled => {
                 return end(
                     self,
                     report,
@@ -844,10 +1099,9 @@ impl Watch<'_> {
                     ),
                 );
             }
-            tokio::time::sleep(follow.poll.min(follow.deadline - now)).await;
         };
         match outcome(&info) {
-            Outcome::Succeeded => {
+            Verdict::Succeeded => {
                 // It finished before the stop took effect: the new version is live.
                 step(
                     report,
@@ -867,7 +1121,7 @@ impl Watch<'_> {
                     }),
                 }
             }
-            Outcome::Ended {
+            Verdict::Ended {
                 rollback_deployment: Some(rb),
                 rollback_message,
                 ..

@@ -20,53 +20,65 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use progress::{
-    Outcome, Progress, check_service, outcome, pick_ours, stage_text, strategy_text,
+    Policy, Progress, Verdict, check_service, outcome, pick_ours, stage_text, strategy_text,
 };
 
 use super::Prepared;
-use super::rollback::follow_limits;
+use super::follow_limits;
+use super::poll::{self, Batcher, Ended, Failure, Look, Wait};
+use super::wait::{Poller, ServiceDeploymentAnswer};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::AppSettings;
+use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
-use crate::report::{AppReport, Link, Status, console};
+use crate::report::console;
 
 /// The value of the `deployment-kind` output for this path.
 pub const KIND: &str = "ecs-blue-green";
 
-/// How often and how long to look; injectable so tests run in milliseconds.
-#[derive(Debug, Clone, Copy)]
+/// How often and how long to look, and by which poller; injectable so tests run in milliseconds.
+#[derive(Debug, Clone)]
 pub struct Timing {
-    /// Pause between two looks at the deployment.
-    pub poll: Duration,
+    /// How soon to look again, by lifecycle stage: phase-aware in a real run, fixed in tests.
+    pub policy: Policy,
     /// How long the deployment may take (`wait-for-minutes`) before we roll it back.
     pub timeout: Duration,
     /// How long to wait for our rollback to bring traffic back on blue.
     pub rollback_timeout: Duration,
+    /// The run's poller, so the looks of apps deploying together in a cluster share
+    /// DescribeServiceDeployments calls; `None`: this deploy's looks are its own.
+    pub poller: Option<Poller>,
 }
 
 impl Timing {
-    /// The production timing: a look every 15 s, `wait-for-minutes` for the deployment and the
-    /// same again for a rollback.
+    /// The production timing: the phase-aware [`Policy`], `wait-for-minutes` for the deployment
+    /// and the same again for a rollback.
     pub fn from_settings(s: &AppSettings) -> Timing {
         let wait = Duration::from_secs(s.wait_for_minutes.saturating_mul(60));
         Timing {
-            poll: Duration::from_secs(15),
+            policy: Policy::default(),
             timeout: wait,
             rollback_timeout: wait,
+            poller: None,
         }
     }
 }
 
-/// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and status.
+/// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and
+/// status. `poller` is the run's: apps deploying together share their looks.
 pub async fn deploy(
     aws: &Aws,
+    poller: &Poller,
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Result<()> {
-    let timing = Timing::from_settings(&plan.settings);
+    let timing = Timing {
+        poller: Some(poller.clone()),
+        ..Timing::from_settings(&plan.settings)
+    };
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
@@ -76,12 +88,12 @@ pub async fn deploy_with(
     plan: &AppPlan,
     prepared: &Prepared,
     cancel: &CancellationToken,
-    report: &mut AppReport,
+    report: &mut Outcome,
     timing: Timing,
 ) -> Result<()> {
     let s = &plan.settings;
     let svc = &prepared.service;
-    report.deployment_kind = Some(KIND.into());
+    report.kind = Some(DeployPath::EcsBlueGreen);
     check_service(&prepared.live).map_err(|problem| service_error(prepared, problem))?;
     println!(
         "{svc}: ECS native deployment ({})",
@@ -122,7 +134,7 @@ pub async fn deploy_with(
         .filter(|h| Some(*h) != previous);
 
     let deadline = Instant::now() + timing.timeout;
-    let arn = match find_ours(aws, prepared, hint, since, deadline, timing.poll, cancel).await? {
+    let arn = match find_ours(aws, prepared, hint, since, deadline, &timing.policy, cancel).await? {
         Ok(arn) => arn,
         Err(stop) => {
             // Without the deployment's ARN there is nothing to hand StopServiceDeployment.
@@ -155,16 +167,20 @@ pub async fn deploy_with(
     }
 
     let mut last = None;
-    let ended = follow(
-        aws,
-        &arn,
-        timing.poll,
+    let poller = match &timing.poller {
+        Some(p) => p.clone(),
+        None => Poller::new(aws.ecs.clone()),
+    };
+    let watched = Watched {
+        batcher: poller.service_deployments(),
+        cluster: &prepared.cluster,
+        arn: &arn,
+        policy: &timing.policy,
         deadline,
-        Some(cancel),
-        report,
-        &mut last,
-    )
-    .await?;
+        cancel: Some(cancel),
+        cap: Duration::MAX,
+    };
+    let ended = watched.follow(report, &mut last).await?;
     let stop = match ended {
         Ok(d) => return finish(prepared, &arn, &d, report),
         Err(stop) => stop,
@@ -183,7 +199,11 @@ pub async fn deploy_with(
             format!("{why}; rollback-on-failure is false, so ECS keeps deploying it"),
         ));
     }
-    rollback(aws, prepared, &arn, stop, &why, timing, report, &mut last).await
+    let batcher = watched.batcher;
+    rollback(
+        aws, batcher, prepared, &arn, stop, &why, &timing, report, &mut last,
+    )
+    .await
 }
 
 /// Why a wait ended early.
@@ -205,32 +225,6 @@ impl Stop {
     }
 }
 
-/// Sleeps one poll interval, cut short by the deadline or the cancellation.
-async fn pause(
-    poll: Duration,
-    deadline: Instant,
-    cancel: Option<&CancellationToken>,
-) -> Result<(), Stop> {
-    if cancel.is_some_and(CancellationToken::is_cancelled) {
-        return Err(Stop::Cancelled);
-    }
-    let now = Instant::now();
-    if now >= deadline {
-        return Err(Stop::TimedOut);
-    }
-    let nap = tokio::time::sleep(poll.min(deadline - now));
-    match cancel {
-        Some(c) => tokio::select! {
-            _ = c.cancelled() => Err(Stop::Cancelled),
-            _ = nap => Ok(()),
-        },
-        None => {
-            nap.await;
-            Ok(())
-        }
-    }
-}
-
 /// Finds the service deployment our UpdateService started (see [`pick_ours`]), looking again
 /// until it is listed, the deadline passes or the job is cancelled.
 async fn find_ours(
@@ -239,7 +233,7 @@ async fn find_ours(
     hint: Option<&str>,
     since: SystemTime,
     deadline: Instant,
-    poll: Duration,
+    policy: &Policy,
     cancel: &CancellationToken,
 ) -> Result<Result<String, Stop>> {
     // A minute of slack for the runner's clock against AWS's; the task definition match and
@@ -248,7 +242,22 @@ async fn find_ours(
         .checked_sub(Duration::from_secs(60))
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let previous = prepared.live.current_service_deployment();
-    loop {
+    let fail = |problem: String| Error::Aws {
+        service: "ECS",
+        operation: "ListServiceDeployments",
+        message: problem,
+    };
+    let wait = Wait {
+        label: &prepared.service,
+        what: format!("the service deployments of {}", prepared.service),
+        where_to_look: "the service's deployments in the ECS console".into(),
+        deadline,
+        cancel: Some(cancel),
+        cap: Duration::MAX,
+        fail: &fail,
+    };
+    let look = async |at: Instant| {
+        poll::at(at).await;
         let mut briefs = Vec::new();
         let mut token = None;
         loop {
@@ -261,7 +270,7 @@ async fn find_ours(
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| Error::aws("ECS", "ListServiceDeployments", e))?;
+                .map_err(|e| Failure::aws("ECS", "ListServiceDeployments", e))?;
             briefs.extend(page.service_deployments().iter().cloned());
             token = page.next_token().map(str::to_string);
             if token.is_none() {
@@ -283,26 +292,34 @@ async fn find_ours(
                 .collect();
             revision_task_definitions(aws, &wanted).await?
         };
-        if let Some(arn) = pick_ours(
+        let ours = pick_ours(
             &briefs,
             &revisions,
             &prepared.task_definition_arn,
             hint,
             previous,
-        ) {
-            return Ok(Ok(arn.to_string()));
-        }
-        if let Err(stop) = pause(poll, deadline, Some(cancel)).await {
-            return Ok(Err(stop));
-        }
-    }
+        );
+        let seen = match ours {
+            Some(arn) => Look::Done(arn.to_string()),
+            None => Look::Running(()),
+        };
+        Ok((seen, ()))
+    };
+    let starting = |_: &(), _| policy.starting;
+    Ok(
+        match poll::until(&wait, &mut None, starting, look, |_, _, _| {}).await? {
+            Ended::Done(arn) => Ok(arn),
+            Ended::TimedOut => Err(Stop::TimedOut),
+            Ended::Cancelled => Err(Stop::Cancelled),
+        },
+    )
 }
 
 /// Maps service revision ARNs to their task definitions (DescribeServiceRevisions, 20 a call).
 async fn revision_task_definitions(
     aws: &Aws,
     revision_arns: &[String],
-) -> Result<HashMap<String, String>> {
+) -> Result<HashMap<String, String>, Failure> {
     let mut out = HashMap::new();
     for chunk in revision_arns.chunks(20) {
         let answer = aws
@@ -311,7 +328,7 @@ async fn revision_task_definitions(
             .set_service_revision_arns(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| Error::aws("ECS", "DescribeServiceRevisions", e))?;
+            .map_err(|e| Failure::aws("ECS", "DescribeServiceRevisions", e))?;
         for r in answer.service_revisions() {
             if let (Some(arn), Some(td)) = (r.service_revision_arn(), r.task_definition()) {
                 out.insert(arn.to_string(), td.to_string());
@@ -321,78 +338,108 @@ async fn revision_task_definitions(
     Ok(out)
 }
 
-/// Describes one service deployment; a failure entry becomes an error naming it.
-async fn describe(aws: &Aws, arn: &str) -> Result<ServiceDeployment> {
-    let answer = aws
-        .ecs
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await
-        .map_err(|e| Error::aws("ECS", "DescribeServiceDeployments", e))?;
-    if let Some(d) = answer
-        .service_deployments()
-        .iter()
-        .find(|d| d.service_deployment_arn() == Some(arn))
-    {
-        return Ok(d.clone());
-    }
-    let why = answer
-        .failures()
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {}",
-                f.reason().unwrap_or("no reason"),
-                f.detail().unwrap_or("")
-            )
-            .trim()
-            .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    Err(Error::Aws {
-        service: "ECS",
-        operation: "DescribeServiceDeployments",
-        message: format!(
-            "{arn} was not returned{}",
-            if why.is_empty() {
-                String::new()
-            } else {
-                format!(": {why}")
-            }
-        ),
-    })
+/// One service deployment being followed: how often, until when, what stops the wait.
+struct Watched<'a> {
+    /// DescribeServiceDeployments, shared with the run's other waiters of the cluster.
+    batcher: &'a Batcher<ServiceDeploymentAnswer>,
+    cluster: &'a str,
+    arn: &'a str,
+    policy: &'a Policy,
+    deadline: Instant,
+    /// None: the wait does not listen to a cancellation (our rollback being followed).
+    cancel: Option<&'a CancellationToken>,
+    /// Every interval at most this (a short follow after a cancellation).
+    cap: Duration,
 }
 
-/// Follows a deployment until it ends (`Ok(Ok)` with its last description), or the deadline
-/// passes / the job is cancelled (`Ok(Err)`). Prints each change; stage changes become steps.
-async fn follow(
-    aws: &Aws,
-    arn: &str,
-    poll: Duration,
-    deadline: Instant,
-    cancel: Option<&CancellationToken>,
-    report: &mut AppReport,
-    last: &mut Option<Progress>,
-) -> Result<Result<ServiceDeployment, Stop>> {
-    loop {
-        let d = describe(aws, arn).await?;
-        let now = progress::progress(&d);
-        if last.as_ref() != Some(&now) {
+impl Watched<'_> {
+    /// Describes the deployment no later than `at`; a failure entry becomes an error naming it.
+    async fn describe(&self, at: Instant) -> Result<ServiceDeployment, Failure> {
+        let answer = self.batcher.look(self.cluster, self.arn, at).await;
+        let why = match answer.map_err(|e| e.failure())? {
+            Some(Ok(d)) => return Ok(d),
+            Some(Err(why)) => why,
+            None => String::new(),
+        };
+        Err(Failure::fatal(Error::Aws {
+            service: "ECS",
+            operation: "DescribeServiceDeployments",
+            message: format!(
+                "{} was not returned{}",
+                self.arn,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {why}")
+                }
+            ),
+        }))
+    }
+
+    /// Follows the deployment until it ends (`Ok(Ok)` with its last description), or the
+    /// deadline passes / the job is cancelled (`Ok(Err)`). Prints each change; stage changes
+    /// become steps.
+    async fn follow(
+        &self,
+        report: &mut Outcome,
+        last: &mut Option<Progress>,
+    ) -> Result<Result<ServiceDeployment, Stop>> {
+        let fail = |problem: String| Error::Deployment {
+            target: "ECS blue/green".into(),
+            deployment_id: self.arn.to_string(),
+            problem,
+        };
+        let wait = Wait {
+            label: "ecs blue/green",
+            what: format!("service deployment {}", self.arn),
+            where_to_look: "the service's deployments in the ECS console".into(),
+            deadline: self.deadline,
+            cancel: self.cancel,
+            cap: self.cap,
+            fail: &fail,
+        };
+        let now = Instant::now();
+        let mut stage_since = (last.as_ref().and_then(|p| p.stage.clone()), now);
+        let mut weight_since = (last.as_ref().and_then(|p| p.production_weight), now);
+        let look = async |at: Instant| {
+            let d = self.describe(at).await?;
+            let now = progress::progress(&d);
+            let seen_at = Instant::now();
+            if now.stage != stage_since.0 {
+                stage_since = (now.stage.clone(), seen_at);
+            }
+            if now.production_weight != weight_since.0 {
+                weight_since = (now.production_weight, seen_at);
+            }
+            let seen = if outcome(d.status()).is_final() {
+                Look::Done(d.clone())
+            } else {
+                Look::Running(progress::stage(
+                    &now,
+                    d.deployment_configuration(),
+                    stage_since.1,
+                    weight_since.1,
+                ))
+            };
+            Ok((seen, now))
+        };
+        let policy = self.policy;
+        let interval =
+            |stage: &progress::Stage, _| progress::interval(policy, *stage, Instant::now());
+        let show = |before: Option<&Progress>, now: &Progress, _| {
             let line = now.line();
-            println!("{}", line);
-            if now.is_new_step(last.as_ref()) {
+            println!("{line}");
+            if now.is_new_step(before) {
                 report.steps.push(line);
             }
-            *last = Some(now);
-        }
-        if outcome(d.status()).is_final() {
-            return Ok(Ok(d));
-        }
-        if let Err(stop) = pause(poll, deadline, cancel).await {
-            return Ok(Err(stop));
-        }
+        };
+        Ok(
+            match poll::until(&wait, last, interval, look, show).await? {
+                Ended::Done(d) => Ok(d),
+                Ended::TimedOut => Err(Stop::TimedOut),
+                Ended::Cancelled => Err(Stop::Cancelled),
+            },
+        )
     }
 }
 
@@ -401,7 +448,7 @@ fn finish(
     prepared: &Prepared,
     arn: &str,
     d: &ServiceDeployment,
-    report: &mut AppReport,
+    report: &mut Outcome,
 ) -> Result<()> {
     let reason = d
         .status_reason()
@@ -412,11 +459,11 @@ fn finish(
         .as_deref()
         .unwrap_or("the previous revision");
     match outcome(d.status()) {
-        Outcome::Succeeded => {
+        Verdict::Succeeded => {
             report.status = Some(Status::Succeeded);
             Ok(())
         }
-        Outcome::RolledBack => {
+        Verdict::RolledBack => {
             report.status = Some(Status::RolledBack);
             report.rollback = Some(format!("ECS rolled back to {blue}{reason}"));
             Err(deployment_error(
@@ -428,7 +475,7 @@ fn finish(
                 ),
             ))
         }
-        Outcome::RollbackFailed => {
+        Verdict::RollbackFailed => {
             report.status = Some(Status::Failed);
             report.rollback = Some(format!("ECS's rollback failed{reason}"));
             Err(deployment_error(
@@ -460,12 +507,13 @@ fn finish(
 #[allow(clippy::too_many_arguments)]
 async fn rollback(
     aws: &Aws,
+    batcher: &Batcher<ServiceDeploymentAnswer>,
     prepared: &Prepared,
     arn: &str,
     stop: Stop,
     why: &str,
-    timing: Timing,
-    report: &mut AppReport,
+    timing: &Timing,
+    report: &mut Outcome,
     last: &mut Option<Progress>,
 ) -> Result<()> {
     let svc = &prepared.service;
@@ -473,7 +521,7 @@ async fn rollback(
         .previous_task_definition_arn
         .clone()
         .unwrap_or_else(|| "the previous revision".into());
-    let failed = |report: &mut AppReport, rollback: String, problem: String| {
+    let failed = |report: &mut Outcome, rollback: String, problem: String| {
         report.status = Some(Status::Failed);
         report.rollback = Some(rollback);
         Err(deployment_error(prepared, arn, problem))
@@ -483,7 +531,7 @@ async fn rollback(
     let already = last
         .as_ref()
         .map(|p| outcome(Some(&ServiceDeploymentStatus::from(p.status.as_str()))))
-        == Some(Outcome::RollingBack);
+        == Some(Verdict::RollingBack);
     if already {
         step(
             report,
@@ -516,9 +564,17 @@ async fn rollback(
     // The job may already be cancelled: the rollback wait does not listen to it. After a
     // cancellation it is followed only briefly (the job is killed soon; ECS goes on without us).
     let cancelled = stop == Stop::Cancelled;
-    let (limit, poll) = follow_limits(timing.rollback_timeout, timing.poll, cancelled);
-    let deadline = Instant::now() + limit;
-    let ended = match follow(aws, arn, poll, deadline, None, report, last).await {
+    let (limit, cap) = follow_limits(timing.rollback_timeout, Duration::MAX, cancelled);
+    let watched = Watched {
+        batcher,
+        cluster: &prepared.cluster,
+        arn,
+        policy: &timing.policy,
+        deadline: Instant::now() + limit,
+        cancel: None,
+        cap,
+    };
+    let ended = match watched.follow(report, last).await {
         Ok(ended) => ended,
         Err(e) => {
             return failed(
@@ -558,7 +614,7 @@ async fn rollback(
         .map(|r| format!(": {r}"))
         .unwrap_or_default();
     match outcome(d.status()) {
-        Outcome::RolledBack => {
+        Verdict::RolledBack => {
             report.status = Some(Status::RolledBack);
             report.rollback = Some(format!(
                 "rolled back to {blue}: production traffic is on blue again"
@@ -575,7 +631,7 @@ async fn rollback(
                 }
             })
         }
-        Outcome::Succeeded => failed(
+        Verdict::Succeeded => failed(
             report,
             format!("too late: the deployment finished {status} before the rollback took effect"),
             format!(
@@ -590,13 +646,13 @@ async fn rollback(
     }
 }
 
-fn step(report: &mut AppReport, text: String) {
+fn step(report: &mut Outcome, text: String) {
     println!("{text}");
     report.steps.push(text);
 }
 
 /// Adds the console link to the service's deployments tab unless the run already shows it.
-fn add_link(report: &mut AppReport, region: Option<&str>, prepared: &Prepared) {
+fn add_link(report: &mut Outcome, region: Option<&str>, prepared: &Prepared) {
     let Some(region) = region else { return };
     let url = format!(
         "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",

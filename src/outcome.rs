@@ -1,0 +1,99 @@
+//! What a deploy hands back, as one value: the path it took, its ids, steps, links, rollback
+//! facts and status. `deploy` fills it, `report` renders it (`AppReport::apply`); both import
+//! this module and neither imports the other.
+
+use serde::Serialize;
+
+/// The deployment path a service takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployPath {
+    /// `ECS` controller, ROLLING strategy: UpdateService and wait (`ecs.rs`).
+    Rolling,
+    /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy.rs`).
+    CodeDeploy,
+    /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen.rs`).
+    EcsBlueGreen,
+}
+
+impl DeployPath {
+    /// The `deployment-kind` output value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployPath::Rolling => "rolling",
+            DeployPath::CodeDeploy => "codedeploy",
+            DeployPath::EcsBlueGreen => "ecs-blue-green",
+        }
+    }
+}
+
+/// The outcome of a run or of one app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Skipped,
+    Succeeded,
+    Cancelled,
+    RolledBack,
+    Failed,
+}
+
+impl Status {
+    /// The value of the `status` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Skipped => "skipped",
+            Status::Succeeded => "succeeded",
+            Status::Cancelled => "cancelled",
+            Status::RolledBack => "rolled-back",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// True when the job should fail (exit 1).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Status::Failed | Status::RolledBack | Status::Cancelled
+        )
+    }
+
+    /// The worst of several statuses (several apps: the run's status).
+    pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
+        statuses.into_iter().max().unwrap_or(Status::Skipped)
+    }
+}
+
+/// A link a person can click (ECS console, CodeDeploy console, run, commit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// What one deploy did: built by the deploy skeleton and its path, read by the report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// The path the service took.
+    pub kind: Option<DeployPath>,
+    /// The task definition deployed (registered, or the live one when nothing changed).
+    pub task_definition_arn: Option<String>,
+    /// The task definition the service ran before (the rollback target).
+    pub previous_task_definition_arn: Option<String>,
+    /// The deployment's id (ECS deployment, CodeDeploy deployment, ECS service deployment ARN).
+    pub deployment_id: Option<String>,
+    /// How it ended; `None` until the path says (the caller turns an error into `failed`).
+    pub status: Option<Status>,
+    /// What the rollback did (or why it failed).
+    pub rollback: Option<String>,
+    /// Steps as they happened, for the log and the summary.
+    pub steps: Vec<String>,
+    /// Console links for people.
+    pub links: Vec<Link>,
+}
+
+/// A deploy that did not succeed: what it did before it stopped, and why.
+#[derive(Debug)]
+pub struct Failed {
+    pub outcome: Outcome,
+    pub error: crate::error::Error,
+}
