@@ -106,6 +106,10 @@ pub enum Error {
         problem: String,
     },
 
+    /// A Kubernetes cluster or Deployment that cannot be reached or deployed as asked.
+    #[error("Kubernetes {target}: {problem}")]
+    Kubernetes { target: String, problem: String },
+
     /// The image could not be built, found or pushed.
     #[error("image {image}: {problem}")]
     Image { image: String, problem: String },

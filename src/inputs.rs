@@ -248,7 +248,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         Some("auto"),
         false,
-        "`auto` (from the service's deployment controller), `rolling`, `codedeploy` or `ecs-blue-green`",
+        "`auto` (from the service's deployment controller; `kubernetes` with eks-cluster or kubeconfig), `rolling`, `codedeploy`, `ecs-blue-green` or `kubernetes`",
     ),
     spec(
         "wait-for-service-stability",
@@ -326,6 +326,41 @@ pub const INPUTS: &[InputSpec] = &[
         None,
         false,
         "Description of the CodeDeploy deployment",
+    ),
+    spec(
+        "eks-cluster",
+        App,
+        None,
+        false,
+        "EKS cluster name: deploy to a Kubernetes Deployment on it (endpoint and CA from eks:DescribeCluster, an IAM token from the AWS credentials)",
+    ),
+    spec(
+        "kubeconfig",
+        App,
+        None,
+        false,
+        "A kubeconfig file (any Kubernetes cluster, its current context): deploy to a Kubernetes Deployment",
+    ),
+    spec(
+        "kubernetes-namespace",
+        App,
+        Some("default"),
+        false,
+        "Namespace of the Kubernetes Deployment",
+    ),
+    spec(
+        "kubernetes-deployment",
+        App,
+        None,
+        false,
+        "Kubernetes Deployment to update. Default: the app name",
+    ),
+    spec(
+        "kubernetes-manifest",
+        App,
+        None,
+        false,
+        "Manifest file in the repository whose image for the container is updated and committed after a successful rollout (needs github-token with contents: write)",
     ),
     spec(
         "config",
@@ -407,8 +442,18 @@ pub const OUTPUTS: &[(&str, &str)] = &[
         "ARN of the registered task definition",
     ),
     ("previous-task-definition-arn", "ARN the service ran before"),
-    ("deployment-id", "ECS or CodeDeploy deployment id"),
-    ("deployment-kind", "rolling, codedeploy or ecs-blue-green"),
+    (
+        "previous-image",
+        "Image the Kubernetes Deployment's container ran before",
+    ),
+    (
+        "deployment-id",
+        "ECS or CodeDeploy deployment id, or the Kubernetes Deployment's new revision",
+    ),
+    (
+        "deployment-kind",
+        "rolling, codedeploy, ecs-blue-green or kubernetes",
+    ),
     (
         "status",
         "succeeded, failed, rolled-back, cancelled or skipped",
@@ -441,6 +486,8 @@ pub const CONTEXT: &[(&str, &str)] = &[
     // ECS_DEPLOY_SLACK_API_URL points Slack's Web API elsewhere (tests, proxies).
     ("api-url", "GITHUB_API_URL"),
     ("slack-api-url", "ECS_DEPLOY_SLACK_API_URL"),
+    // The Kubernetes API at this URL instead of the EKS cluster's endpoint (tests, proxies).
+    ("kubernetes-api-url", "ECS_DEPLOY_KUBERNETES_API_URL"),
 ];
 
 /// The env variable the runner uses for an input: `INPUT_` + upper-cased name, hyphens kept.
@@ -829,6 +876,8 @@ pub enum DeploymentChoice {
     Rolling,
     CodeDeploy,
     EcsBlueGreen,
+    /// A Kubernetes Deployment (`eks-cluster` or `kubeconfig`), not an ECS service.
+    Kubernetes,
 }
 
 impl DeploymentChoice {
@@ -839,6 +888,7 @@ impl DeploymentChoice {
             DeploymentChoice::Rolling => "rolling",
             DeploymentChoice::CodeDeploy => "codedeploy",
             DeploymentChoice::EcsBlueGreen => "ecs-blue-green",
+            DeploymentChoice::Kubernetes => "kubernetes",
         }
     }
 }
@@ -904,6 +954,171 @@ pub struct AppSettings {
     pub codedeploy_appspec: Option<PathBuf>,
     pub codedeploy_deployment_config: Option<String>,
     pub codedeploy_deployment_description: Option<String>,
+    /// The Kubernetes target (`eks-cluster` or `kubeconfig`), instead of an ECS service.
+    pub kubernetes: Option<KubeSettings>,
+}
+
+/// Which Kubernetes cluster, and how the action reaches it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClusterSource {
+    /// An EKS cluster by name: endpoint and CA from DescribeCluster, an IAM bearer token.
+    Eks(String),
+    /// A kubeconfig file (its current context).
+    Kubeconfig(PathBuf),
+}
+
+/// The Kubernetes side of an app's settings. The plan resolves the paths against the workspace
+/// and adds what the manifest commit needs from the run (repository, branch, API, token).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubeSettings {
+    pub source: ClusterSource,
+    pub namespace: String,
+    /// The Deployment; `None` means the app name.
+    pub deployment: Option<String>,
+    /// The manifest file to update and commit (as given; the plan makes it absolute).
+    pub manifest: Option<PathBuf>,
+    /// The manifest's path inside the repository (set by the plan), for the contents API.
+    pub manifest_repo_path: Option<String>,
+    /// Where the manifest commit goes (set by the plan from the run's context).
+    pub git: Option<GitTarget>,
+    /// The Kubernetes API at this URL instead of the cluster's endpoint (set by the plan from
+    /// `ECS_DEPLOY_KUBERNETES_API_URL`: tests, proxies).
+    pub api_url: Option<String>,
+    /// The workflow run, named in the change cause (set by the plan).
+    pub run_url: Option<String>,
+}
+
+/// The repository and branch a manifest commit goes to, and how to reach the GitHub API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GitTarget {
+    /// owner/name.
+    pub repository: Option<String>,
+    pub branch: String,
+    /// REST API base, e.g. `https://api.github.com`.
+    pub api_url: String,
+    pub token: Option<Secret>,
+}
+
+/// ECS-only inputs: given together with a Kubernetes target, they are refused.
+const ECS_ONLY_INPUTS: &[&str] = &[
+    "service",
+    "task-definition",
+    "run-task-command",
+    "codedeploy-application",
+    "codedeploy-deployment-group",
+    "codedeploy-appspec",
+    "codedeploy-deployment-config",
+    "codedeploy-deployment-description",
+];
+
+/// Reads the Kubernetes inputs: `None` without `eks-cluster`/`kubeconfig`; refused together
+/// with ECS-only inputs, or with a `deployment` other than `auto`/`kubernetes`, so nothing is
+/// written to either before the mix-up is fixed.
+fn kube_settings(raw: &RawInputs, deployment: DeploymentChoice) -> Result<Option<KubeSettings>> {
+    let eks = plain_name(raw, "eks-cluster")?;
+    let kubeconfig = opt_path(raw, "kubeconfig");
+    let source = match (eks, kubeconfig) {
+        (Some(_), Some(_)) => {
+            return Err(Error::InputConflict {
+                message:
+                    "eks-cluster and kubeconfig both name a Kubernetes cluster: give one of them"
+                        .into(),
+            });
+        }
+        (Some(name), None) => ClusterSource::Eks(name),
+        (None, Some(path)) => ClusterSource::Kubeconfig(path),
+        (None, None) => {
+            let stray = [
+                "kubernetes-namespace",
+                "kubernetes-deployment",
+                "kubernetes-manifest",
+            ]
+            .into_iter()
+            .find(|n| raw.get(n).is_some());
+            if let Some(name) = stray {
+                return Err(Error::MissingInput {
+                    name: "eks-cluster".into(),
+                    why: format!(
+                        "(or `kubeconfig`) with `{name}`, to say which Kubernetes cluster to deploy to"
+                    ),
+                });
+            }
+            if deployment == DeploymentChoice::Kubernetes {
+                return Err(Error::MissingInput {
+                    name: "eks-cluster".into(),
+                    why: "(or `kubeconfig`) with `deployment: kubernetes`".into(),
+                });
+            }
+            return Ok(None);
+        }
+    };
+    let ecs: Vec<&str> = ECS_ONLY_INPUTS
+        .iter()
+        .copied()
+        .filter(|n| raw.get(n).is_some())
+        .collect();
+    if !ecs.is_empty() {
+        return Err(Error::InputConflict {
+            message: format!(
+                "{} deploy(s) to a Kubernetes Deployment, but {} are ECS inputs: one app deploys to one target; drop the ECS inputs, or deploy the ECS service in another step (or app)",
+                match &source {
+                    ClusterSource::Eks(_) => "eks-cluster",
+                    ClusterSource::Kubeconfig(_) => "kubeconfig",
+                },
+                ecs.iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    if !matches!(
+        deployment,
+        DeploymentChoice::Auto | DeploymentChoice::Kubernetes
+    ) {
+        return Err(Error::InputConflict {
+            message: format!(
+                "`deployment: {}` is an ECS path, but eks-cluster/kubeconfig deploy to Kubernetes; set `deployment: kubernetes` or `auto`",
+                deployment.as_str()
+            ),
+        });
+    }
+    let namespace = plain_name(raw, "kubernetes-namespace")?.unwrap_or_else(|| "default".into());
+    let deployment_name = plain_name(raw, "kubernetes-deployment")?;
+    for (name, value) in [
+        ("kubernetes-namespace", Some(&namespace)),
+        ("kubernetes-deployment", deployment_name.as_ref()),
+    ] {
+        if let Some(v) = value
+            && !is_dns_label(v)
+        {
+            return Err(Error::invalid_input(
+                name,
+                v,
+                "a Kubernetes name is lowercase letters, digits and -, starting and ending with a letter or digit (at most 253)",
+            ));
+        }
+    }
+    Ok(Some(KubeSettings {
+        source,
+        namespace,
+        deployment: deployment_name,
+        manifest: opt_path(raw, "kubernetes-manifest"),
+        manifest_repo_path: None,
+        git: None,
+        api_url: None,
+        run_url: None,
+    }))
+}
+
+/// A Kubernetes object name (RFC 1123 subdomain: lowercase alphanumerics, `-` and `.`).
+fn is_dns_label(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 253
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// Reporting settings (Slack, Discord, GitHub Deployments).
@@ -936,6 +1151,9 @@ pub struct Settings {
     pub app: AppSettings,
     /// Every secret value given, to mask.
     pub secrets: Vec<Secret>,
+    /// `ECS_DEPLOY_KUBERNETES_API_URL`: the Kubernetes API to talk to instead of the EKS
+    /// cluster's endpoint (tests, proxies); the plan gives it to each Kubernetes app.
+    pub kubernetes_api_url: Option<String>,
 }
 
 fn opt(raw: &RawInputs, name: &str) -> Option<String> {
@@ -992,8 +1210,10 @@ impl AppSettings {
                 ("rolling", DeploymentChoice::Rolling),
                 ("codedeploy", DeploymentChoice::CodeDeploy),
                 ("ecs-blue-green", DeploymentChoice::EcsBlueGreen),
+                ("kubernetes", DeploymentChoice::Kubernetes),
             ],
         )?;
+        let kubernetes = kube_settings(raw, deployment)?;
         let wait_raw = raw.get_or_default("wait-for-minutes").unwrap_or("30");
         let wait_for_minutes: u64 = wait_raw
             .parse()
@@ -1101,6 +1321,7 @@ impl AppSettings {
             codedeploy_appspec: opt_path(raw, "codedeploy-appspec"),
             codedeploy_deployment_config: plain_name(raw, "codedeploy-deployment-config")?,
             codedeploy_deployment_description: opt(raw, "codedeploy-deployment-description"),
+            kubernetes,
         };
         if settings.image.is_some() && settings.rebuild {
             return Err(Error::InputConflict {
@@ -1246,6 +1467,7 @@ impl Settings {
             app: AppSettings::from_raw(&app_inputs)?,
             app_inputs,
             secrets: raw.secrets().into_iter().map(Secret::new).collect(),
+            kubernetes_api_url: sources.context.get("kubernetes-api-url").cloned(),
         })
     }
 }
@@ -1319,7 +1541,7 @@ mod tests {
         let err = Settings::from_sources(&s).unwrap_err().to_string();
         assert!(err.contains("bluegreen"), "{err}");
         assert!(
-            err.contains("auto, rolling, codedeploy, ecs-blue-green"),
+            err.contains("auto, rolling, codedeploy, ecs-blue-green, kubernetes"),
             "{err}"
         );
     }

@@ -129,6 +129,27 @@ async fn latest(image: &image::ImageOutcome, cancel: &CancellationToken) {
     }
 }
 
+/// Takes a deploy's outcome into the app's report; moves `latest` when it succeeded, else
+/// hands back the error the app ends with.
+async fn took(
+    rep: &mut AppReport,
+    image: &image::ImageOutcome,
+    r: std::result::Result<outcome::Outcome, outcome::Failed>,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    match r {
+        Ok(o) => {
+            rep.apply(&o);
+            latest(image, cancel).await;
+            Ok(())
+        }
+        Err(f) => {
+            rep.apply(&f.outcome);
+            Err(f.error)
+        }
+    }
+}
+
 /// Turns an app's result into its final status and error, and stamps its duration.
 fn conclude(rep: &mut AppReport, result: Result<()>, started: Instant) {
     let failure = result
@@ -172,7 +193,11 @@ async fn run_app(
     let mut rep = app_report(aws, plan);
     let result = async {
         let image = app_image(aws, settings, (plan, checked), (cancel, known), &mut rep).await?;
-        if let DeployCheck::Checked(c) = &checked.deploy {
+        if let DeployCheck::Kubernetes(k) = &checked.deploy {
+            let _g = Group::start(&format!("{}: deploy to Kubernetes", plan.app));
+            let r = deploy::deploy_kubernetes(k, plan, &image.reference, cancel).await;
+            took(&mut rep, &image, r, cancel).await?;
+        } else if let DeployCheck::Checked(c) = &checked.deploy {
             let _g = Group::start(&format!("{}: deploy", plan.app));
             let job = deploy::Job {
                 plan,
@@ -181,16 +206,8 @@ async fn run_app(
                 digest: image.digest.as_deref(),
                 others: &[],
             };
-            match deploy::deploy(aws, poller, job, cancel).await {
-                Ok(outcome) => {
-                    rep.apply(&outcome);
-                    latest(&image, cancel).await;
-                }
-                Err(failed) => {
-                    rep.apply(&failed.outcome);
-                    return Err(failed.error);
-                }
-            }
+            let r = deploy::deploy(aws, poller, job, cancel).await;
+            took(&mut rep, &image, r, cancel).await?;
         } else {
             latest(&image, cancel).await;
             println!(
@@ -285,7 +302,7 @@ async fn run_service_group(
         Some(Ok(o)) => (Some(o), None),
         Some(Err(f)) => {
             let cancelled = matches!(f.error, Error::Cancelled { .. });
-            (Some(f.outcome), Some((f.error.to_string(), cancelled)))
+            (Some(*f.outcome), Some((f.error.to_string(), cancelled)))
         }
         None => (None, None),
     };
@@ -353,6 +370,24 @@ fn dry_run(
             .find(|g| g.contains(&i))
             .filter(|g| g.len() > 1);
         let preview = match (&c.deploy, &a.deploy) {
+            (DeployCheck::Kubernetes(k), _) => Some(if k.previous_image == image {
+                format!(
+                    "{}: container {} already runs {image}: nothing would be patched\n",
+                    k.target(),
+                    k.container
+                )
+            } else {
+                format!(
+                    "{}: container {} would go from {} to {image}{}\n",
+                    k.target(),
+                    k.container,
+                    k.previous_image,
+                    k.manifest
+                        .as_ref()
+                        .map(|m| format!(", and {} would be committed", m.repo_path))
+                        .unwrap_or_default()
+                )
+            }),
             (DeployCheck::NoDeploy, _) | (_, None) => None,
             (DeployCheck::WithLead, Some(d)) => {
                 let lead = group.map(|g| plan.apps[g[0]].app.as_str()).unwrap_or("?");
@@ -391,6 +426,7 @@ fn dry_run(
         println!("dry run: nothing was built, pushed, registered or updated");
         let kind = match &c.deploy {
             DeployCheck::Checked(k) => Some(k.path.as_str().to_string()),
+            DeployCheck::Kubernetes(_) => Some("kubernetes".to_string()),
             _ => a.deploy.as_ref().map(|d| d.deployment.as_str().to_string()),
         };
         reports.push(AppReport {

@@ -7,12 +7,15 @@ use serde::Serialize;
 /// The deployment path a service takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployPath {
-    /// `ECS` controller, ROLLING strategy: UpdateService and wait (`ecs.rs`).
+    /// `ECS` controller, ROLLING strategy: UpdateService and wait (`rolling/`).
     Rolling,
-    /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy.rs`).
+    /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy/`).
     CodeDeploy,
-    /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen.rs`).
+    /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen/`).
     EcsBlueGreen,
+    /// A Kubernetes Deployment (EKS or any cluster): patch the image, follow the rollout
+    /// (`kubernetes/`).
+    Kubernetes,
 }
 
 impl DeployPath {
@@ -22,6 +25,7 @@ impl DeployPath {
             DeployPath::Rolling => "rolling",
             DeployPath::CodeDeploy => "codedeploy",
             DeployPath::EcsBlueGreen => "ecs-blue-green",
+            DeployPath::Kubernetes => "kubernetes",
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Outcome {
     pub task_definition_arn: Option<String>,
     /// The task definition the service ran before (the rollback target).
     pub previous_task_definition_arn: Option<String>,
+    /// The image the container ran before (Kubernetes).
+    pub previous_image: Option<String>,
     /// The deployment's id (ECS deployment, CodeDeploy deployment, ECS service deployment ARN).
     pub deployment_id: Option<String>,
     /// How it ended; `None` until the path says (the caller turns an error into `failed`).
@@ -94,6 +100,7 @@ pub struct Outcome {
 /// A deploy that did not succeed: what it did before it stopped, and why.
 #[derive(Debug)]
 pub struct Failed {
-    pub outcome: Outcome,
+    /// Boxed: the error side of a `Result` stays small.
+    pub outcome: Box<Outcome>,
     pub error: crate::error::Error,
 }

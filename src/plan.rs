@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use crate::config::ConfigFile;
 use crate::error::{Error, Result};
-use crate::inputs::{AppSelector, AppSettings, DeploymentChoice, Settings};
+use crate::inputs::{
+    AppSelector, AppSettings, ClusterSource, DeploymentChoice, GitTarget, KubeSettings, Settings,
+};
 use crate::task_definition;
 use crate::trigger::Trigger;
 use crate::version::{self, Version};
@@ -475,7 +477,10 @@ fn plan_app(
             })
         }
     };
-    if deploy.is_none() {
+    let mut s = s;
+    if let Some(k) = &mut s.kubernetes {
+        kube_paths(settings, k)?;
+    } else if deploy.is_none() {
         notes.push("no `service` given: build and push only, no deploy".into());
     }
     Ok(AppPlan {
@@ -515,6 +520,46 @@ pub fn version_of_image(reference: &str, tag_prefix: &str) -> Version {
     }
 }
 
+/// Resolves a Kubernetes target's files against the workspace (the manifest must be inside it,
+/// so it can be committed) and gives it what the manifest commit needs from the run.
+fn kube_paths(settings: &Settings, k: &mut KubeSettings) -> Result<()> {
+    let ws = &settings.github;
+    if let ClusterSource::Kubeconfig(p) = &mut k.source {
+        *p = ws.resolve(p);
+    }
+    if let Some(m) = &k.manifest {
+        let real = inside_workspace(settings, "kubernetes-manifest", &ws.resolve(m))?;
+        let root = ws
+            .workspace
+            .canonicalize()
+            .unwrap_or_else(|_| ws.workspace.clone());
+        k.manifest_repo_path = real
+            .strip_prefix(&root)
+            .ok()
+            .map(|r| r.to_string_lossy().replace('\\', "/"));
+        k.manifest = Some(real);
+    }
+    let branch = ws
+        .git_ref
+        .as_deref()
+        .and_then(|r| r.strip_prefix("refs/heads/"))
+        .unwrap_or(&settings.trigger.base_branch)
+        .to_string();
+    k.git = Some(GitTarget {
+        repository: ws.repository.clone(),
+        branch,
+        api_url: settings
+            .report
+            .github_api_url
+            .clone()
+            .unwrap_or_else(|| "https://api.github.com".into()),
+        token: settings.report.github_token.clone(),
+    });
+    k.api_url = settings.kubernetes_api_url.clone();
+    k.run_url = ws.run_url();
+    Ok(())
+}
+
 impl AppPlan {
     /// The task definition the file would become, rendered with the image (dry run and deploy).
     pub fn rendered_file_task_definition(&self, image: &str) -> Result<Option<Value>> {
@@ -527,6 +572,19 @@ impl AppPlan {
         task_definition::render(td, container, image, &self.settings.environment_variables)
             .map(Some)
     }
+}
+
+/// The plan's `wait:` line: how long the deploy is followed, and whether it is rolled back.
+fn wait_line(s: &AppSettings) -> String {
+    let wait = if s.wait_for_service_stability {
+        format!("up to {} min", s.wait_for_minutes)
+    } else {
+        "no".into()
+    };
+    format!(
+        "  wait:        {wait}, rollback on failure: {}\n",
+        s.rollback_on_failure
+    )
 }
 
 impl Plan {
@@ -571,11 +629,32 @@ impl Plan {
                     let _ = writeln!(out, "  build:       none: `image` was given");
                 }
             }
-            match &a.deploy {
-                None => {
+            match (&a.deploy, &a.settings.kubernetes) {
+                (None, Some(k)) => {
+                    let _ = writeln!(
+                        out,
+                        "  deploy:      Kubernetes Deployment {}/{} on {}",
+                        k.namespace,
+                        k.deployment.as_deref().unwrap_or(&a.app),
+                        match &k.source {
+                            ClusterSource::Eks(name) => format!("EKS cluster {name}"),
+                            ClusterSource::Kubeconfig(p) =>
+                                format!("the cluster of kubeconfig {}", shown(settings, p)),
+                        }
+                    );
+                    out.push_str(&wait_line(&a.settings));
+                    if let Some(m) = &k.manifest {
+                        let _ = writeln!(
+                            out,
+                            "  manifest:    {} (image updated and committed after the rollout)",
+                            shown(settings, m)
+                        );
+                    }
+                }
+                (None, None) => {
                     let _ = writeln!(out, "  deploy:      none (no service given)");
                 }
-                Some(d) => {
+                (Some(d), _) => {
                     let _ = writeln!(
                         out,
                         "  deploy:      service {} in cluster {}",
@@ -601,16 +680,7 @@ impl Plan {
                     if let Some(c) = &d.container {
                         let _ = writeln!(out, "  container:   {c}");
                     }
-                    let wait = if a.settings.wait_for_service_stability {
-                        format!("up to {} min", a.settings.wait_for_minutes)
-                    } else {
-                        "no".into()
-                    };
-                    let _ = writeln!(
-                        out,
-                        "  wait:        {wait}, rollback on failure: {}",
-                        a.settings.rollback_on_failure
-                    );
+                    out.push_str(&wait_line(&a.settings));
                     if let Some(cmd) = &a.settings.run_task_command {
                         let _ = writeln!(out, "  before:      one-off task {:?}", cmd);
                     }

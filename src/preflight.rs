@@ -45,6 +45,8 @@ pub enum DeployCheck {
     WithLead,
     /// A dry run could not read the service (the reason); a deploy never gets here.
     Unread(String),
+    /// A Kubernetes Deployment (`eks-cluster` or `kubeconfig`), checked.
+    Kubernetes(Box<deploy::kubernetes::KubeChecked>),
 }
 
 /// What the preflight found for one app; the execute phase consumes it.
@@ -124,6 +126,18 @@ async fn check_app(
     // Both sides are checked even when one fails, so one run names every problem.
     let deploy = async {
         Ok(match (&plan.deploy, lead) {
+            (None, _) if plan.settings.kubernetes.is_some() => {
+                match read(
+                    mode,
+                    "the Kubernetes Deployment",
+                    deploy::kubernetes::check(aws, plan),
+                )
+                .await?
+                {
+                    Ok(k) => DeployCheck::Kubernetes(Box::new(k)),
+                    Err(why) => DeployCheck::Unread(why),
+                }
+            }
             (None, _) => DeployCheck::NoDeploy,
             (Some(_), false) => DeployCheck::WithLead,
             (Some(d), true) => match check_service(aws, plan, d, others, mode).await? {
@@ -283,7 +297,7 @@ async fn check_service(
             check_blue_green_load_balancers(&live).map_err(|p| deploy::service_error(d, p))?;
             None
         }
-        DeployPath::Rolling => None,
+        DeployPath::Rolling | DeployPath::Kubernetes => None,
     };
     Ok(Ok(Checked {
         live,

@@ -12,6 +12,7 @@
 pub mod appspec;
 pub mod bluegreen;
 pub mod codedeploy;
+pub mod kubernetes;
 pub mod poll;
 pub mod register;
 pub mod rolling;
@@ -111,6 +112,11 @@ pub fn choose_path(
         DeploymentChoice::Rolling => DeployPath::Rolling,
         DeploymentChoice::CodeDeploy => DeployPath::CodeDeploy,
         DeploymentChoice::EcsBlueGreen => DeployPath::EcsBlueGreen,
+        DeploymentChoice::Kubernetes => {
+            return Err(
+                "cannot take `deployment: kubernetes`: that is for a Kubernetes Deployment (give eks-cluster or kubeconfig instead of service)".into(),
+            );
+        }
     };
     match natural {
         Ok(p) if p == want => Ok(p),
@@ -122,6 +128,7 @@ pub fn choose_path(
                 DeployPath::CodeDeploy => "the CODE_DEPLOY controller",
                 DeployPath::EcsBlueGreen =>
                     "the ECS controller with the BLUE_GREEN, LINEAR or CANARY strategy",
+                DeployPath::Kubernetes => "a Kubernetes Deployment (eks-cluster or kubeconfig)",
             }
         )),
         Err(e) => Err(e),
@@ -350,12 +357,43 @@ pub async fn deploy(
         kind: Some(job.checked.path),
         ..Outcome::default()
     };
-    match run(aws, poller, job, cancel, &mut outcome).await {
+    let r = run(aws, poller, job, cancel, &mut outcome).await;
+    settle(outcome, r)
+}
+
+/// The Kubernetes path, with the same shape: an [`Outcome`], or the same with its error.
+pub async fn deploy_kubernetes(
+    checked: &kubernetes::KubeChecked,
+    plan: &AppPlan,
+    image: &str,
+    cancel: &CancellationToken,
+) -> std::result::Result<Outcome, Failed> {
+    let mut outcome = Outcome {
+        kind: Some(DeployPath::Kubernetes),
+        ..Outcome::default()
+    };
+    // The image patch is its first write.
+    if let Err(e) = unless_cancelled(cancel, || {
+        format!("before updating the Kubernetes Deployment of {}", plan.app)
+    }) {
+        return settle(outcome, Err(e));
+    }
+    let r = kubernetes::deploy(checked, plan, image, cancel, &mut outcome).await;
+    settle(outcome, r)
+}
+
+/// A path's filled outcome and its result as one value: success means `succeeded` unless the
+/// path said otherwise.
+fn settle(mut outcome: Outcome, r: Result<()>) -> std::result::Result<Outcome, Failed> {
+    match r {
         Ok(()) => {
             outcome.status.get_or_insert(Status::Succeeded);
             Ok(outcome)
         }
-        Err(error) => Err(Failed { outcome, error }),
+        Err(error) => Err(Failed {
+            outcome: Box::new(outcome),
+            error,
+        }),
     }
 }
 
@@ -455,6 +493,11 @@ async fn run(
         DeployPath::EcsBlueGreen => {
             bluegreen::deploy(aws, poller, plan, &prepared, cancel, report).await
         }
+        // choose_path never picks it for an ECS service; the Kubernetes path has its own entry.
+        DeployPath::Kubernetes => Err(service_error(
+            d,
+            "is an ECS service; a Kubernetes Deployment is deployed with eks-cluster or kubeconfig",
+        )),
     };
     // Only once traffic is back on blue: a revision that may still serve stays registered.
     if result.is_err()

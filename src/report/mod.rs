@@ -41,6 +41,8 @@ pub struct AppReport {
     pub image_built: Option<bool>,
     pub task_definition_arn: Option<String>,
     pub previous_task_definition_arn: Option<String>,
+    /// The image the Kubernetes Deployment's container ran before the deploy.
+    pub previous_image: Option<String>,
     pub deployment_id: Option<String>,
     pub deployment_kind: Option<String>,
     pub status: Option<Status>,
@@ -68,6 +70,9 @@ impl AppReport {
         self.previous_task_definition_arn
             .clone_from(&o.previous_task_definition_arn);
         self.deployment_id.clone_from(&o.deployment_id);
+        if o.previous_image.is_some() {
+            self.previous_image.clone_from(&o.previous_image);
+        }
         if o.status.is_some() {
             self.status = o.status;
         }

@@ -42,6 +42,7 @@ fn app_object(a: &AppReport) -> serde_json::Value {
         "image-built": a.image_built.map(|b| b.to_string()).unwrap_or_default(),
         "task-definition-arn": opt(&a.task_definition_arn),
         "previous-task-definition-arn": opt(&a.previous_task_definition_arn),
+        "previous-image": opt(&a.previous_image),
         "deployment-id": opt(&a.deployment_id),
         "deployment-kind": opt(&a.deployment_kind),
         "status": a.status().as_str(),
@@ -95,6 +96,7 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
         "previous-task-definition-arn",
         joined(&|a| opt(&a.previous_task_definition_arn)),
     ));
+    out.push(("previous-image", joined(&|a| opt(&a.previous_image))));
     out.push(("deployment-id", joined(&|a| opt(&a.deployment_id))));
     out.push(("deployment-kind", joined(&|a| opt(&a.deployment_kind))));
     out.push(("status", status.as_str().to_string()));

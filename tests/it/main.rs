@@ -9,6 +9,7 @@ mod deploy_rolling;
 mod faults;
 mod foundation;
 mod image;
+mod kubernetes;
 mod preflight;
 mod readme;
 mod report;

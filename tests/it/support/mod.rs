@@ -9,6 +9,7 @@ pub mod action_image;
 pub mod aws;
 pub mod bin;
 pub mod http;
+pub mod kube_api;
 pub mod moto;
 pub mod net;
 pub mod registry;

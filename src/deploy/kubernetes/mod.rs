@@ -1,0 +1,614 @@
+//! The Kubernetes target: the same release flow rolled out to a Deployment (EKS or any cluster
+//! a kubeconfig reaches). The story: the preflight reads the Deployment (exists, its container,
+//! not paused, a rollout already running is noted) and the manifest file; the deploy patches the
+//! container's image with a `kubernetes.io/change-cause`, follows the rollout as
+//! `kubectl rollout status` does (failing fast on pods that cannot start), rolls back as
+//! `kubectl rollout undo` does, then commits the manifest. One verb per file: `auth` (reaching
+//! the cluster), `progress` (reading a rollout, pure), `rollback`, `manifest`.
+
+pub mod auth;
+pub mod manifest;
+pub mod progress;
+pub mod rollback;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use self::auth::Connection;
+use self::progress::Rollout;
+use crate::aws::Aws;
+use crate::error::{Error, Result};
+use crate::outcome::{DeployPath, Outcome, Status};
+use crate::plan::AppPlan;
+
+/// How often the rollout is looked at (one GET of the Deployment, and the new pods while it
+/// waits). The detection lag of a finished rollout is at most this (benches/kube_rollout.rs).
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// The field manager named in every write, as `kubectl` names itself.
+pub const FIELD_MANAGER: &str = "ecs-deploy";
+
+/// The parameters of every write: the field manager, nothing forced.
+pub fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+/// What the preflight read and checked about the Deployment; the deploy consumes it.
+#[derive(Debug, Clone)]
+pub struct KubeChecked {
+    pub conn: Arc<Connection>,
+    pub namespace: String,
+    /// The Deployment's name.
+    pub name: String,
+    /// The container that gets the image.
+    pub container: String,
+    /// The image that container runs before the deploy.
+    pub previous_image: String,
+    /// The Deployment's revision before the deploy.
+    pub previous_revision: Option<i64>,
+    /// The pod template before the deploy: what a rollback restores.
+    pub previous_template: PodTemplateSpec,
+    /// The manifest file and its text as checked out, when `kubernetes-manifest` was given.
+    pub manifest: Option<ManifestChecked>,
+    /// What the preflight noticed but did not refuse (a rollout already running).
+    pub notes: Vec<String>,
+}
+
+/// The manifest file the preflight read and found the container in.
+#[derive(Debug, Clone)]
+pub struct ManifestChecked {
+    pub file: PathBuf,
+    /// Its path inside the repository (for the contents API).
+    pub repo_path: String,
+    /// Its text as checked out.
+    pub text: String,
+}
+
+impl KubeChecked {
+    /// The Deployment as messages name it.
+    pub fn target(&self) -> String {
+        format!("Deployment {}/{}", self.namespace, self.name)
+    }
+}
+
+/// A Kubernetes API error as one line, with what to do for the usual ones.
+pub fn api_error(target: &str, doing: &str, e: kube::Error) -> Error {
+    let problem = match &e {
+        kube::Error::Api(s) if s.code == 401 => format!(
+            "{doing}: 401 Unauthorized ({}); for EKS, the token's IAM identity is not known to the cluster: add an access entry (or aws-auth mapping) for the role this workflow uses",
+            s.message
+        ),
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "{doing}: 403 Forbidden ({}); give the identity RBAC rights to get/patch deployments and list replicasets, pods and events in the namespace",
+            s.message
+        ),
+        kube::Error::Api(s) => format!("{doing}: {} {} ({})", s.code, s.reason, s.message),
+        other => format!("{doing}: {}", crate::error::error_chain(other)),
+    };
+    Error::Kubernetes {
+        target: target.to_string(),
+        problem,
+    }
+}
+
+/// The read-only preflight of a Kubernetes app: the cluster answers, the Deployment exists,
+/// the container is there (the only one, or `container-name`), the Deployment is not paused, a
+/// running rollout is noted, and the manifest file holds the container.
+pub async fn check(aws: &Aws, plan: &AppPlan) -> Result<KubeChecked> {
+    let k = plan
+        .settings
+        .kubernetes
+        .as_ref()
+        .ok_or_else(|| Error::MissingInput {
+            name: "eks-cluster".into(),
+            why: format!("(or `kubeconfig`) to deploy {} to Kubernetes", plan.app),
+        })?;
+    let name = k.deployment.clone().unwrap_or_else(|| plan.app.clone());
+    let target = format!("Deployment {}/{name}", k.namespace);
+    let conn = Connection::open(aws, &k.source, &k.namespace, k.api_url.as_deref()).await?;
+    let client = conn.client().await?;
+    let api: Api<Deployment> = Api::namespaced(client, &k.namespace);
+    let d = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| api_error(&target, &format!("reading it on {}", conn.describe()), e))?
+        .ok_or_else(|| Error::Kubernetes {
+            target: target.clone(),
+            problem: format!(
+                "not found on {}; check `kubernetes-deployment` (default: the app name) and `kubernetes-namespace`",
+                conn.describe()
+            ),
+        })?;
+    let names = progress::container_names(&d);
+    let container = match plan.settings.container_name.as_deref() {
+        Some(c) if names.iter().any(|n| n == c) => c.to_string(),
+        Some(c) => {
+            return Err(Error::Kubernetes {
+                target,
+                problem: format!(
+                    "has no container {c} (its containers: {}); fix `container-name`",
+                    names.join(", ")
+                ),
+            });
+        }
+        None => match names.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(Error::Kubernetes {
+                    target,
+                    problem: "has no containers in its pod template".into(),
+                });
+            }
+            many => {
+                return Err(Error::Kubernetes {
+                    target,
+                    problem: format!(
+                        "has several containers ({}); name the one that gets the image with `container-name`",
+                        many.join(", ")
+                    ),
+                });
+            }
+        },
+    };
+    if d.spec.paused == Some(true) {
+        return Err(Error::Kubernetes {
+            target: target.clone(),
+            problem: format!(
+                "is paused (spec.paused: true), so a new image would not roll out; resume it (kubectl rollout resume deployment/{name} -n {}) and run again",
+                k.namespace
+            ),
+        });
+    }
+    let previous_image = progress::template_image(progress::template(&d), &container)
+        .unwrap_or_default()
+        .to_string();
+    let mut notes = Vec::new();
+    if let Rollout::Waiting(what) = progress::assess(&d) {
+        notes.push(format!(
+            "a rollout of {target} is already in progress ({what}); this deploy supersedes it"
+        ));
+    }
+    let manifest = match (&k.manifest, &k.manifest_repo_path) {
+        (Some(file), Some(repo_path)) => {
+            let text = std::fs::read_to_string(file).map_err(|source| Error::ReadFile {
+                what: "the kubernetes-manifest file".into(),
+                path: file.clone(),
+                source,
+            })?;
+            manifest::set_image(&text, &name, &container, "preflight.invalid/check:1").map_err(
+                |problem| Error::Kubernetes {
+                    target: format!("manifest {repo_path}"),
+                    problem,
+                },
+            )?;
+            Some(ManifestChecked {
+                file: file.clone(),
+                repo_path: repo_path.clone(),
+                text,
+            })
+        }
+        _ => None,
+    };
+    for n in &notes {
+        println!("{}: {n}", plan.app);
+    }
+    Ok(KubeChecked {
+        conn: Arc::new(conn),
+        namespace: k.namespace.clone(),
+        name,
+        container,
+        previous_image,
+        previous_revision: progress::revision(&d.metadata),
+        previous_template: d.spec.template,
+        manifest,
+        notes,
+    })
+}
+
+/// The change cause recorded on the Deployment (`kubectl rollout history` shows it).
+pub fn change_cause(plan: &AppPlan, run: Option<&str>) -> String {
+    let mut cause = format!("ecs-deploy: {} {}", plan.app, plan.version.value);
+    if let Some(r) = run {
+        cause.push_str(&format!(" ({r})"));
+    }
+    cause
+}
+
+/// The strategic merge patch that sets one container's image, with the change cause (and a
+/// restart stamp when the image is the same, as `kubectl rollout restart` does). Pure.
+pub fn image_patch(
+    container: &str,
+    image: &str,
+    cause: &str,
+    restart: Option<&str>,
+) -> serde_json::Value {
+    let mut p = json!({
+        "metadata": {"annotations": {progress::CHANGE_CAUSE: cause}},
+        "spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}
+    });
+    if let Some(at) = restart {
+        p["spec"]["template"]["metadata"] =
+            json!({"annotations": {"kubectl.kubernetes.io/restartedAt": at}});
+    }
+    p
+}
+
+/// Deploys `image` to the checked Deployment: patch, follow, roll back on failure, commit the
+/// manifest. Fills the report's deployment fields, steps, rollback and status.
+pub async fn deploy(
+    checked: &KubeChecked,
+    plan: &AppPlan,
+    image: &str,
+    cancel: &CancellationToken,
+    report: &mut Outcome,
+) -> Result<()> {
+    let target = checked.target();
+    report.kind = Some(DeployPath::Kubernetes);
+    report.previous_image = Some(checked.previous_image.clone());
+    println!(
+        "{}: {target} on {}: container {} runs {} (revision {})",
+        plan.app,
+        checked.conn.describe(),
+        checked.container,
+        checked.previous_image,
+        checked
+            .previous_revision
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "?".into())
+    );
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled {
+            what: format!("before updating {target}"),
+        });
+    }
+    let same = checked.previous_image == image;
+    if same && !plan.settings.force_new_deployment {
+        let what = format!(
+            "{target} already runs {image}: nothing patched (set force-new-deployment: true to restart its pods anyway)"
+        );
+        println!("{}: {what}", plan.app);
+        report.steps.push(what);
+        return Ok(());
+    }
+    let run = plan
+        .settings
+        .kubernetes
+        .as_ref()
+        .and_then(|k| k.run_url.as_deref());
+    let cause = change_cause(plan, run);
+    let restart = same.then(now_rfc3339);
+    let patch = image_patch(&checked.container, image, &cause, restart.as_deref());
+    let client = checked.conn.client().await?;
+    let api: Api<Deployment> = Api::namespaced(client, &checked.namespace);
+    let patched = api
+        .patch(&checked.name, &patch_params(), &Patch::Strategic(&patch))
+        .await
+        .map_err(|e| api_error(&target, "patching its image", e))?;
+    let generation = patched.metadata.generation.unwrap_or(0);
+    let step = format!(
+        "{target}: container {} → {image} (generation {generation})",
+        checked.container
+    );
+    println!("{}: {step}", plan.app);
+    report.steps.push(step);
+    if !plan.settings.wait_for_service_stability {
+        println!(
+            "{}: not waiting for the rollout (wait-for-service-stability: false)",
+            plan.app
+        );
+        return Ok(());
+    }
+    let follow = Follow {
+        label: &plan.app,
+        target: &target,
+        checked,
+        image,
+        generation,
+        timeout: crate::deploy::service::wait_timeout(plan),
+        poll: POLL,
+    };
+    let cause = match follow.run(cancel).await? {
+        Ended::Done { revision } => {
+            let revision = revision.map(|r| r.to_string()).unwrap_or_default();
+            report.deployment_id = Some(revision.clone());
+            let step = format!("{target}: revision {revision} rolled out, every replica available");
+            println!("{}: {step}", plan.app);
+            report.steps.push(step);
+            if let Some(m) = &checked.manifest {
+                commit_manifest(checked, m, plan, image, report).await;
+            }
+            return Ok(());
+        }
+        Ended::Overtaken(why) => {
+            report.status = Some(Status::Failed);
+            return Err(Error::Kubernetes {
+                target,
+                problem: format!(
+                    "{why}; the newer change is left in place (no rollback), check who changed it"
+                ),
+            });
+        }
+        Ended::Failed(why) => Error::Deployment {
+            target: target.clone(),
+            deployment_id: format!("generation {generation}"),
+            problem: why,
+        },
+        Ended::TimedOut(waited) => Error::Deployment {
+            target: target.clone(),
+            deployment_id: format!("generation {generation}"),
+            problem: format!(
+                "did not finish rolling out within {} min (wait-for-minutes)",
+                waited.as_secs() / 60
+            ),
+        },
+        Ended::Cancelled => Error::Cancelled {
+            what: format!("while {target} was rolling out"),
+        },
+    };
+    if plan.settings.rollback_on_failure {
+        Err(rollback::undo(checked, plan, cause, report).await)
+    } else {
+        println!(
+            "{}: not rolling back (rollback-on-failure: false)",
+            plan.app
+        );
+        Err(cause)
+    }
+}
+
+/// Now as RFC 3339, for the restart stamp.
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// Updates and commits the manifest; any failure is a warning (the rollout already counts).
+async fn commit_manifest(
+    checked: &KubeChecked,
+    m: &ManifestChecked,
+    plan: &AppPlan,
+    image: &str,
+    report: &mut Outcome,
+) {
+    let warn = |report: &mut Outcome, why: String| {
+        let line = format!(
+            "{}: manifest {} not committed: {why}",
+            plan.app, m.repo_path
+        );
+        crate::report::console::warning(&line);
+        report
+            .steps
+            .push(format!("manifest {} not committed: {why}", m.repo_path));
+    };
+    let Some(git) = plan
+        .settings
+        .kubernetes
+        .as_ref()
+        .and_then(|k| k.git.as_ref())
+    else {
+        return warn(report, "no repository context".into());
+    };
+    if git.token.is_none() {
+        return warn(
+            report,
+            "no `github-token` (it needs contents: write); the deploy still counts".into(),
+        );
+    }
+    let new = match manifest::set_image(&m.text, &checked.name, &checked.container, image) {
+        Ok((new, _)) => new,
+        Err(why) => return warn(report, why),
+    };
+    if new == m.text {
+        report
+            .steps
+            .push(format!("manifest {} already names {image}", m.repo_path));
+        return;
+    }
+    let c = manifest::Commit {
+        git,
+        path: &m.repo_path,
+        old: &m.text,
+        new: &new,
+        message: format!("deploy: {} {} [skip ci]", plan.app, plan.version.value),
+    };
+    match manifest::commit(&c).await {
+        Ok(sha) => {
+            // The workspace follows the branch, so later steps see what was committed.
+            let _ = std::fs::write(&m.file, &new);
+            let step = format!(
+                "manifest {} committed to {} ({})",
+                m.repo_path,
+                git.branch,
+                &sha[..sha.len().min(12)]
+            );
+            println!("{}: {step}", plan.app);
+            report.steps.push(step);
+        }
+        Err(e) => warn(report, e.to_string()),
+    }
+}
+
+/// How a followed rollout ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// Every replica of our template updated and available; the revision it got.
+    Done { revision: Option<i64> },
+    /// The controller gave up, or a new pod cannot start.
+    Failed(String),
+    /// Someone else changed the Deployment's template while it rolled out.
+    Overtaken(String),
+    /// No end within the limit (how long was waited).
+    TimedOut(Duration),
+    /// The run was cancelled.
+    Cancelled,
+}
+
+/// Following one rollout: of `image` in `checked.container`, from `generation` on.
+#[derive(Debug, Clone, Copy)]
+pub struct Follow<'a> {
+    pub label: &'a str,
+    pub target: &'a str,
+    pub checked: &'a KubeChecked,
+    pub image: &'a str,
+    pub generation: i64,
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+impl Follow<'_> {
+    /// Looks at the rollout every `poll` until it ends, printing a line when its counts change
+    /// and each new warning about its pods. API errors end it with an error.
+    pub async fn run(&self, cancel: &CancellationToken) -> Result<Ended> {
+        let start = tokio::time::Instant::now();
+        let deadline = start + self.timeout;
+        let mut last_line = String::new();
+        let mut seen = HashSet::new();
+        loop {
+            let client = self.checked.conn.client().await?;
+            let ns = &self.checked.namespace;
+            let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+            let d = deployments
+                .get(&self.checked.name)
+                .await
+                .map_err(|e| api_error(self.target, "reading its rollout", e))?;
+            let now_image =
+                progress::template_image(progress::template(&d), &self.checked.container)
+                    .unwrap_or_default();
+            if d.metadata.generation.unwrap_or(0) > self.generation && now_image != self.image {
+                return Ok(Ended::Overtaken(format!(
+                    "changed by someone else while rolling out: container {} now runs {now_image} (generation {})",
+                    self.checked.container,
+                    d.metadata.generation.unwrap_or(0)
+                )));
+            }
+            let waiting = match progress::assess(&d) {
+                Rollout::Done => {
+                    println!("{}: {} (done)", self.label, progress::counts(&d));
+                    return Ok(Ended::Done {
+                        revision: progress::revision(&d.metadata),
+                    });
+                }
+                Rollout::Failed(why) => return Ok(Ended::Failed(why)),
+                Rollout::Waiting(w) => w,
+            };
+            let (problems, warnings) = self.pods(&client, &d, &mut seen).await?;
+            for w in warnings {
+                println!("{}: {w}", self.label);
+            }
+            let mut line = format!("{} ({waiting})", progress::counts(&d));
+            for p in &problems {
+                line.push_str(&format!("; {}", p.line()));
+            }
+            if line != last_line {
+                println!("{}: {line}", self.label);
+                last_line = line;
+            }
+            if let Some(p) = progress::fatal_problem(&problems) {
+                return Ok(Ended::Failed(format!(
+                    "a new pod cannot start: {}",
+                    p.line()
+                )));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Ended::TimedOut(self.timeout));
+            }
+            let next = (now + self.poll).min(deadline);
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(Ended::Cancelled),
+                _ = tokio::time::sleep_until(next) => {}
+            }
+        }
+    }
+
+    /// The new ReplicaSet's pods: their problems, and warning events not shown yet.
+    async fn pods(
+        &self,
+        client: &kube::Client,
+        d: &Deployment,
+        seen: &mut HashSet<String>,
+    ) -> Result<(Vec<progress::PodProblem>, Vec<String>)> {
+        let ns = &self.checked.namespace;
+        let selector = d
+            .spec
+            .selector
+            .match_labels
+            .as_ref()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+        let sets = sets
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| api_error(self.target, "listing its ReplicaSets", e))?;
+        let Some(rs) = progress::current_replica_set(d, &sets.items) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let Some(pod_selector) = progress::pod_selector(rs) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let pods = pods
+            .list(&ListParams::default().labels(&pod_selector))
+            .await
+            .map_err(|e| api_error(self.target, "listing its pods", e))?;
+        let problems = progress::pod_problems(&pods.items);
+        let names: Vec<&str> = pods
+            .items
+            .iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        let warnings = if names.is_empty() {
+            Vec::new()
+        } else {
+            let events: Api<Event> = Api::namespaced(client.clone(), ns);
+            match events
+                .list(&ListParams::default().fields("involvedObject.kind=Pod"))
+                .await
+            {
+                Ok(list) => progress::new_warnings(&list.items, &names, seen),
+                // Events are for people; a cluster that hides them does not stop the rollout.
+                Err(_) => Vec::new(),
+            }
+        };
+        Ok((problems, warnings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_patch_names_the_container_and_the_cause() {
+        let p = image_patch("web", "r/web:v2", "ecs-deploy: web 1.2.3", None);
+        assert_eq!(
+            p,
+            json!({
+                "metadata": {"annotations": {"kubernetes.io/change-cause": "ecs-deploy: web 1.2.3"}},
+                "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "r/web:v2"}]}}}
+            })
+        );
+        let p = image_patch("web", "r/web:v2", "c", Some("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            p["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
+            "2024-01-01T00:00:00Z"
+        );
+    }
+}

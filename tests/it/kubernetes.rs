@@ -1,0 +1,558 @@
+//! The Kubernetes target through the binary: a merged release rolled out to a Deployment, with
+//! progress, rollback and the manifest commit. moto plays eks:DescribeCluster; the Kubernetes
+//! API is the scripted one of `support/kube_api.rs` (no API server can be installed here), driven
+//! by the real `kube` client over HTTP on 127.0.0.1; the GitHub contents API and Discord are
+//! recording servers (wiremock). Images are given with `image` (built elsewhere): the image step
+//! has its own tests, this module is about the deploy.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::support::kube_api::{KubeApi, Setup};
+use crate::support::{
+    BinOutput, BinRun, MotoServer, aws_env, fixture, recording_server, sdk_config,
+};
+
+const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
+const OLD_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2";
+const NEW_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3";
+const GITHUB_TOKEN: &str = "githubTOKENsecret42";
+
+const MANIFEST: &str = "# deployed by CI: the image below is bumped on every release\n\
+apiVersion: apps/v1\n\
+kind: Deployment\n\
+metadata:\n  name: web1\n  namespace: shop\n\
+spec:\n  replicas: 3\n  template:\n    metadata:\n      labels: {app: web1}\n    spec:\n      containers:\n        - name: app\n          image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2 # bumped\n          ports:\n            - containerPort: 8000\n\
+---\n\
+apiVersion: v1\n\
+kind: Service\n\
+metadata:\n  name: web1\n\
+spec:\n  ports: [{port: 80, targetPort: 8000}]\n";
+
+/// A workspace holding apps/web1/package.json (version 1.2.3) and deploy/k8s.yaml.
+fn workspace() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp workspace");
+    let ws = dir.path().canonicalize().expect("canonical workspace");
+    std::fs::create_dir_all(ws.join("apps/web1")).expect("apps/web1");
+    std::fs::copy(
+        fixture("monorepo/apps/web1/package.json"),
+        ws.join("apps/web1/package.json"),
+    )
+    .expect("package.json");
+    std::fs::create_dir_all(ws.join("deploy")).expect("deploy/");
+    std::fs::write(ws.join("deploy/k8s.yaml"), MANIFEST).expect("manifest");
+    (dir, ws)
+}
+
+/// A merged `release/web1` PR in `workspace`, AWS at `moto`, with `inputs` as `INPUT_*`.
+fn run(workspace: &Path, moto: &str, inputs: &[(&str, &str)]) -> BinOutput {
+    run_with(workspace, moto, inputs, &[])
+}
+
+/// [`run`] with extra environment variables.
+fn run_with(
+    workspace: &Path,
+    moto: &str,
+    inputs: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> BinOutput {
+    let mut r = BinRun::new()
+        .envs(aws_env(moto))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("GITHUB_WORKSPACE", workspace)
+        .env("GITHUB_SHA", SHA)
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env(
+            "GITHUB_EVENT_PATH",
+            fixture("events/pr-merged-release-web1.json"),
+        )
+        .env("INPUT_IMAGE", NEW_IMAGE)
+        .env("INPUT_KUBERNETES-NAMESPACE", "shop");
+    for (k, v) in inputs {
+        r = r.env(format!("INPUT_{}", k.to_uppercase()), v);
+    }
+    for (k, v) in env {
+        r = r.env(k, v);
+    }
+    r.run()
+}
+
+/// The image of container `app` in the Deployment as the scripted server holds it.
+fn live_image(api: &KubeApi) -> String {
+    api.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The one `::error::` line of a failed run.
+fn the_error(out: &BinOutput) -> String {
+    let errors: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one ::error:: line:\n{out}");
+    errors[0].to_string()
+}
+
+/// The first PATCH: the image of container `app` and the change cause naming version and run.
+fn assert_image_patch(patch: &Value, image: &str) {
+    assert_eq!(
+        patch["spec"]["template"]["spec"]["containers"],
+        serde_json::json!([{"name": "app", "image": image}]),
+        "{patch}"
+    );
+    assert_eq!(
+        patch["metadata"]["annotations"]["kubernetes.io/change-cause"],
+        "ecs-deploy: web1 1.2.3 (https://github.com/acme/shop/actions/runs/4242)",
+        "{patch}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merged_release_rolls_out_to_an_eks_deployment_commits_the_manifest_and_tells_discord() {
+    let moto = MotoServer::start();
+    let eks = aws_sdk_eks::Client::new(&sdk_config(&moto.endpoint()));
+    eks.create_cluster()
+        .name("shop")
+        .role_arn("arn:aws:iam::123456789012:role/eks")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-1")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto creates the EKS cluster");
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let github = recording_server().await;
+    let (_dir, ws) = workspace();
+    let blob = ecs_deploy::deploy::kubernetes::manifest::blob_sha(MANIFEST.as_bytes());
+    Mock::given(method("PUT"))
+        .and(path("/repos/acme/shop/contents/deploy/k8s.yaml"))
+        // The contents API's answer, shaped as GitHub documents it.
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "content": {
+                "name": "k8s.yaml", "path": "deploy/k8s.yaml",
+                "sha": "95b966ae1c166bd92f8ae7d1c313e738c731dfc3", "size": 420, "type": "file",
+                "url": "https://api.github.com/repos/acme/shop/contents/deploy/k8s.yaml",
+                "html_url": "https://github.com/acme/shop/blob/main/deploy/k8s.yaml",
+                "git_url": "https://api.github.com/repos/acme/shop/git/blobs/95b966ae1c166bd92f8ae7d1c313e738c731dfc3",
+                "download_url": "https://raw.githubusercontent.com/acme/shop/main/deploy/k8s.yaml",
+                "_links": {
+                    "self": "https://api.github.com/repos/acme/shop/contents/deploy/k8s.yaml",
+                    "git": "https://api.github.com/repos/acme/shop/git/blobs/95b966ae1c166bd92f8ae7d1c313e738c731dfc3",
+                    "html": "https://github.com/acme/shop/blob/main/deploy/k8s.yaml"
+                }
+            },
+            "commit": {
+                "sha": "7638417db6d59f3c431d3e1f261cc637155684cd",
+                "node_id": "MDY6Q29tbWl0NzYzODQxN2RiNmQ1OWYzYzQzMWQzZTFmMjYxY2M2MzcxNTU2ODRjZA==",
+                "url": "https://api.github.com/repos/acme/shop/git/commits/7638417db6d59f3c431d3e1f261cc637155684cd",
+                "html_url": "https://github.com/acme/shop/git/commit/7638417db6d59f3c431d3e1f261cc637155684cd",
+                "author": {"date": "2014-11-07T22:01:45Z", "name": "ecs-deploy", "email": "ci@example.com"},
+                "committer": {"date": "2014-11-07T22:01:45Z", "name": "ecs-deploy", "email": "ci@example.com"},
+                "message": "deploy: web1 1.2.3 [skip ci]"
+            }
+        })))
+        .mount(&github)
+        .await;
+    let discord = format!("{}/api/webhooks/1/discordHOOKsecret42", github.uri());
+    let out = run_with(
+        &ws,
+        &moto.endpoint(),
+        &[
+            ("eks-cluster", "shop"),
+            ("kubernetes-manifest", "deploy/k8s.yaml"),
+            ("github-token", GITHUB_TOKEN),
+            ("discord-webhook-url", &discord),
+        ],
+        &[
+            ("ECS_DEPLOY_KUBERNETES_API_URL", &api.url()),
+            ("GITHUB_API_URL", &github.uri()),
+        ],
+    );
+    out.assert_success();
+    assert_eq!(out.output("deployment-kind"), Some("kubernetes"), "{out}");
+    assert_eq!(out.output("deployment-id"), Some("2"), "{out}");
+    assert_eq!(out.output("previous-image"), Some(OLD_IMAGE), "{out}");
+    assert_eq!(out.output("image"), Some(NEW_IMAGE), "{out}");
+    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+    assert_eq!(live_image(&api), NEW_IMAGE);
+    assert!(
+        out.stdout
+            .contains("manifest deploy/k8s.yaml committed to main (7638417db6d5)"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("deploy/k8s.yaml")).expect("manifest"),
+        MANIFEST.replace("web1:v1.2.2 # bumped", "web1:v1.2.3 # bumped"),
+        "the workspace follows the commit"
+    );
+    let patches = api.patches();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_image_patch(&patches[0], NEW_IMAGE);
+    assert!(
+        out.stdout.contains("3/3 updated, 3 ready, 3 available"),
+        "{out}"
+    );
+    // Every request carried the EKS token: a presigned GetCallerIdentity bound to the cluster.
+    for r in api.requests() {
+        let auth = r.authorization.clone().unwrap_or_default();
+        let token = auth
+            .strip_prefix("Bearer k8s-aws-v1.")
+            .expect("EKS bearer token");
+        let url = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .expect("base64url"),
+        )
+        .expect("utf-8");
+        assert!(
+            url.starts_with("https://sts.us-east-1.amazonaws.com/?")
+                && url.contains("Action=GetCallerIdentity")
+                && url.contains("X-Amz-SignedHeaders=host%3Bx-k8s-aws-id")
+                && url.contains("X-Amz-Expires=60"),
+            "{url}"
+        );
+    }
+    // The manifest commit: the file's blob sha as checked out, only the image changed.
+    let puts: Vec<_> = github
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 1, "one contents commit");
+    let body: Value = serde_json::from_slice(&puts[0].body).expect("JSON body");
+    assert_eq!(body["sha"], blob.as_str());
+    assert_eq!(body["branch"], "main");
+    assert_eq!(body["message"], "deploy: web1 1.2.3 [skip ci]");
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(body["content"].as_str().unwrap_or_default())
+        .expect("base64 content");
+    assert_eq!(
+        String::from_utf8(content).expect("utf-8"),
+        MANIFEST.replace("web1:v1.2.2 # bumped", "web1:v1.2.3 # bumped")
+    );
+    assert_eq!(
+        puts[0]
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("Bearer {GITHUB_TOKEN}").as_str())
+    );
+    let discord =
+        crate::support::received_json(&github, "/api/webhooks/1/discordHOOKsecret42").await;
+    assert_eq!(discord.len(), 1, "one Discord message: {discord:?}");
+    assert!(discord[0].to_string().contains("web1"), "{}", discord[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_looping_image_is_rolled_back_and_the_previous_template_is_available_again() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let crash = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3-crash";
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[
+            ("kubeconfig", kubeconfig.to_str().expect("utf-8 path")),
+            ("image", crash),
+        ],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("rolled-back"), "{out}");
+    assert_eq!(out.output("deployment-kind"), Some("kubernetes"), "{out}");
+    assert!(out.stdout.contains("CrashLoopBackOff, 3 restarts"), "{out}");
+    assert!(
+        out.stdout.contains("event BackOff on pod web1-"),
+        "the pod's events are shown: {out}"
+    );
+    assert!(the_error(&out).contains("a new pod cannot start"), "{out}");
+    let patches = api.patches();
+    assert_eq!(
+        patches.len(),
+        2,
+        "the image, then the rollback: {patches:?}"
+    );
+    assert_image_patch(&patches[0], crash);
+    let undo = &patches[1]["spec"]["template"];
+    assert_eq!(undo["$patch"], "replace", "{undo}");
+    assert_eq!(undo["spec"]["containers"][0]["image"], OLD_IMAGE);
+    assert!(
+        undo["metadata"]["labels"]
+            .get("pod-template-hash")
+            .is_none()
+    );
+    // Verified available again, on the ReplicaSet of revision 1 (now revision 3).
+    let d = api.deployment();
+    assert_eq!(live_image(&api), OLD_IMAGE);
+    assert_eq!(d["status"]["availableReplicas"], 3, "{d}");
+    assert_eq!(d["status"]["updatedReplicas"], 3, "{d}");
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    assert!(
+        out.stdout
+            .contains("rolled back: Deployment shop/web1 back on"),
+        "{out}"
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer kubeTOKEN")),
+        "the kubeconfig's token is sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_past_its_progress_deadline_fails_and_is_rolled_back() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let slow = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3-slow";
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[
+            ("kubeconfig", kubeconfig.to_str().expect("utf-8 path")),
+            ("image", slow),
+        ],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("rolled-back"), "{out}");
+    assert!(
+        the_error(&out).contains("exceeded its progress deadline (600 s)"),
+        "{out}"
+    );
+    assert_eq!(api.patches().len(), 2);
+    assert_eq!(live_image(&api), OLD_IMAGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_overtaken_by_another_change_fails_and_leaves_the_newer_change() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let other = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:hotfix";
+    api.overtake_after(2, other);
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[("kubeconfig", kubeconfig.to_str().expect("utf-8 path"))],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("failed"), "{out}");
+    let e = the_error(&out);
+    assert!(
+        e.contains("changed by someone else") && e.contains("hotfix"),
+        "{e}"
+    );
+    assert_eq!(api.patches().len(), 1, "no rollback over the newer change");
+    assert_eq!(live_image(&api), other);
+}
+
+/// A bad setup is refused with exit 1 before anything is written to the cluster.
+async fn refused(setup: Setup, inputs: &[(&str, &str)], expect: &[&str]) {
+    let api = KubeApi::start(setup).await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let mut all = vec![("kubeconfig", kubeconfig.to_str().expect("utf-8 path"))];
+    all.extend_from_slice(inputs);
+    let out = run(&ws, "http://127.0.0.1:9", &all);
+    out.assert_code(1);
+    let e = the_error(&out);
+    for part in expect {
+        assert!(e.contains(part), "{part:?} in {e}");
+    }
+    assert!(!api.wrote(), "nothing written: {:?}", api.requests());
+    assert_eq!(out.output("status"), Some("failed"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_that_does_not_exist_is_refused_before_any_write() {
+    let mut s = Setup::new("web1", OLD_IMAGE);
+    s.exists = false;
+    refused(
+        s,
+        &[],
+        &["Deployment shop/web1", "not found", "kubernetes-deployment"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_that_is_not_there_is_refused_before_any_write() {
+    refused(
+        Setup::new("web1", OLD_IMAGE),
+        &[("container-name", "web")],
+        &["has no container web", "its containers: app"],
+    )
+    .await;
+    let mut s = Setup::new("web1", OLD_IMAGE);
+    s.extra_containers = vec!["envoy".into()];
+    refused(
+        s,
+        &[],
+        &["several containers (app, envoy)", "container-name"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_deployment_is_refused_before_any_write() {
+    let mut s = Setup::new("web1", OLD_IMAGE);
+    s.paused = true;
+    refused(
+        s,
+        &[],
+        &[
+            "is paused",
+            "kubectl rollout resume deployment/web1 -n shop",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_without_the_container_is_refused_before_any_write() {
+    let mut s = Setup::new("web2", OLD_IMAGE);
+    s.name = "web2".into();
+    refused(
+        s,
+        &[
+            ("kubernetes-deployment", "web2"),
+            ("kubernetes-manifest", "deploy/k8s.yaml"),
+        ],
+        &[
+            "manifest deploy/k8s.yaml",
+            "no Deployment web2 with a container app",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ecs_and_kubernetes_inputs_together_are_refused_before_any_request() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let (_dir, ws) = workspace();
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[("eks-cluster", "shop"), ("service", "web1")],
+    );
+    out.assert_code(1);
+    let e = the_error(&out);
+    assert!(
+        e.contains("eks-cluster deploy(s) to a Kubernetes Deployment") && e.contains("`service`"),
+        "{e}"
+    );
+    assert!(api.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_that_cannot_be_pulled_fails_at_once_and_is_rolled_back() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let missing = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3-missing";
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[
+            ("kubeconfig", kubeconfig.to_str().expect("utf-8 path")),
+            ("image", missing),
+        ],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("rolled-back"), "{out}");
+    let e = the_error(&out);
+    assert!(
+        e.contains("ImagePullBackOff") && e.contains("Back-off pulling image"),
+        "{e}"
+    );
+    // Failed on the first look at the new pod, long before the progress deadline.
+    assert!(!out.stdout.contains("progress deadline"), "{out}");
+    assert_eq!(live_image(&api), OLD_IMAGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_changed_on_the_branch_is_not_overwritten_and_the_deploy_still_counts() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let github = recording_server().await;
+    Mock::given(method("PUT"))
+        .and(path("/repos/acme/shop/contents/deploy/k8s.yaml"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(serde_json::json!({
+            "message": "deploy/k8s.yaml does not match 5c3a1f0e2b7d9c8a6f4e3d2c1b0a9f8e7d6c5b4a",
+            "documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
+            "status": "409"
+        })))
+        .mount(&github)
+        .await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let out = run_with(
+        &ws,
+        "http://127.0.0.1:9",
+        &[
+            ("kubeconfig", kubeconfig.to_str().expect("utf-8 path")),
+            ("kubernetes-manifest", "deploy/k8s.yaml"),
+            ("github-token", GITHUB_TOKEN),
+        ],
+        &[("GITHUB_API_URL", &github.uri())],
+    );
+    out.assert_success();
+    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+    let warning = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::warning") && l.contains("not committed"))
+        .unwrap_or_else(|| panic!("a warning about the manifest:\n{out}"));
+    assert!(
+        warning.contains("refused") && warning.contains("not overwritten"),
+        "{warning}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("deploy/k8s.yaml")).expect("manifest"),
+        MANIFEST,
+        "the workspace keeps the checked-out file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_shows_the_image_change_and_writes_nothing() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let out = run(
+        &ws,
+        "http://127.0.0.1:9",
+        &[
+            ("kubeconfig", kubeconfig.to_str().expect("utf-8 path")),
+            ("kubernetes-manifest", "deploy/k8s.yaml"),
+            ("dry-run", "true"),
+        ],
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "Deployment shop/web1: container app would go from {OLD_IMAGE} to {NEW_IMAGE}, and deploy/k8s.yaml would be committed"
+        )),
+        "{out}"
+    );
+    assert_eq!(out.output("deployment-kind"), Some("kubernetes"), "{out}");
+    assert!(!api.wrote(), "{:?}", api.requests());
+}

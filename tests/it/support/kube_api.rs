@@ -1,0 +1,642 @@
+//! A scripted Kubernetes API over real HTTP on 127.0.0.1, for the Kubernetes target's tests. No
+//! API server can be installed on these machines (Debian ships only kubectl 1.20, no apiserver),
+//! so this one speaks the Deployment / ReplicaSet / Pod / Event JSON the real API serves and plays
+//! the Deployment controller one step per look at the Deployment:
+//!
+//! - a new pod template gets a ReplicaSet (a template seen before gets its old one back, with a
+//!   new revision, as `kubectl rollout undo` makes the controller do), then one replica moves per
+//!   step from the old ReplicaSets to the new one;
+//! - an image whose reference contains `crash` crash-loops (CrashLoopBackOff, one restart per
+//!   step, BackOff events), `missing` cannot be pulled (ImagePullBackOff), `slow` never becomes
+//!   ready: the Progressing condition turns `ProgressDeadlineExceeded` after a few steps;
+//! - [`KubeApi::overtake_after`] makes "someone else" patch the image while a rollout runs.
+//!
+//! Every request is recorded (method, path and query, body, Authorization) so tests assert what
+//! was sent, and that nothing was written when a preflight refused.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// Steps without progress before a stuck rollout's deadline is exceeded.
+pub const DEADLINE_STEPS: u32 = 4;
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    pub body: Value,
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Rs {
+    hash: String,
+    revision: i64,
+    /// The pod template as the Deployment had it (without `pod-template-hash`).
+    template: Value,
+    replicas: i32,
+    available: i32,
+    /// Steps since it was last made current (restarts of a crash-looping pod).
+    steps: i32,
+}
+
+#[derive(Debug)]
+struct State {
+    namespace: String,
+    name: String,
+    exists: bool,
+    paused: bool,
+    replicas: i32,
+    generation: i64,
+    observed: i64,
+    annotations: BTreeMap<String, String>,
+    template: Value,
+    sets: Vec<Rs>,
+    stuck_steps: u32,
+    deadline_exceeded: bool,
+    requests: Vec<Recorded>,
+    /// After this many steps following the first PATCH, "someone else" sets this image.
+    overtake: Option<(u32, String)>,
+    steps_since_patch: Option<u32>,
+    /// Held: a look at the Deployment takes no controller step (see [`KubeApi::hold`]).
+    held: bool,
+}
+
+/// How an image behaves in the scripted cluster (by its reference).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Health {
+    Healthy,
+    Crash,
+    Missing,
+    Slow,
+}
+
+fn health(image: &str) -> Health {
+    if image.contains("crash") {
+        Health::Crash
+    } else if image.contains("missing") {
+        Health::Missing
+    } else if image.contains("slow") {
+        Health::Slow
+    } else {
+        Health::Healthy
+    }
+}
+
+/// The JSON text with every object's keys sorted: equal templates, equal text.
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<&String, String> =
+                m.iter().map(|(k, v)| (k, canonical(v))).collect();
+            let inner: Vec<String> = sorted.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn hash_of(template: &Value) -> String {
+    // FNV-1a of the template's canonical JSON: stable, and different for different templates.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in canonical(template).bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:010x}", h & 0xff_ffff_ffff)
+}
+
+fn image_of(template: &Value) -> String {
+    template["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl State {
+    fn uid(&self) -> String {
+        format!("uid-{}", self.name)
+    }
+
+    fn current(&self) -> Option<usize> {
+        let h = hash_of(&self.template);
+        self.sets.iter().position(|r| r.hash == h)
+    }
+
+    /// One step of the Deployment controller.
+    fn step(&mut self) {
+        if self.paused {
+            return;
+        }
+        if let Some(n) = self.steps_since_patch.as_mut() {
+            *n += 1;
+            if let Some((after, image)) = self.overtake.clone()
+                && *n >= after
+            {
+                self.overtake = None;
+                self.template["spec"]["containers"][0]["image"] = json!(image);
+                self.generation += 1;
+            }
+        }
+        if self.generation > self.observed {
+            self.observed = self.generation;
+            let max = self.sets.iter().map(|r| r.revision).max().unwrap_or(0);
+            let h = hash_of(&self.template);
+            match self.sets.iter_mut().find(|r| r.hash == h) {
+                Some(rs) => {
+                    rs.revision = max + 1;
+                    rs.steps = 0;
+                }
+                None => self.sets.push(Rs {
+                    hash: h,
+                    revision: max + 1,
+                    template: self.template.clone(),
+                    replicas: 0,
+                    available: 0,
+                    steps: 0,
+                }),
+            }
+            self.annotations.insert(
+                "deployment.kubernetes.io/revision".into(),
+                (max + 1).to_string(),
+            );
+            self.stuck_steps = 0;
+            self.deadline_exceeded = false;
+            return;
+        }
+        let Some(i) = self.current() else { return };
+        let want = self.replicas;
+        let h = health(&image_of(&self.sets[i].template));
+        self.sets[i].steps += 1;
+        if h == Health::Healthy {
+            if self.sets[i].replicas < want {
+                self.sets[i].replicas += 1;
+            }
+            self.sets[i].available = self.sets[i].replicas;
+            let room = want - self.sets[i].replicas;
+            for (j, rs) in self.sets.iter_mut().enumerate() {
+                if j == i {
+                    continue;
+                }
+                if rs.available == 0 {
+                    rs.replicas = 0;
+                } else {
+                    rs.replicas = rs.replicas.min(room);
+                    rs.available = rs.replicas;
+                }
+            }
+            self.stuck_steps = 0;
+        } else {
+            // One surge pod that never becomes available.
+            self.sets[i].replicas = self.sets[i].replicas.max(1);
+            self.sets[i].available = 0;
+            self.stuck_steps += 1;
+            if self.stuck_steps >= DEADLINE_STEPS {
+                self.deadline_exceeded = true;
+            }
+        }
+    }
+
+    fn replica_set_json(&self, rs: &Rs) -> Value {
+        let mut template = rs.template.clone();
+        template["metadata"]["labels"]["pod-template-hash"] = json!(rs.hash);
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": format!("{}-{}", self.name, rs.hash),
+                "namespace": self.namespace,
+                "uid": format!("uid-rs-{}", rs.hash),
+                "labels": template["metadata"]["labels"].clone(),
+                "annotations": {"deployment.kubernetes.io/revision": rs.revision.to_string()},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": self.name,
+                                      "uid": self.uid(), "controller": true}]
+            },
+            "spec": {"replicas": rs.replicas, "selector": {"matchLabels": {"app": self.name, "pod-template-hash": rs.hash}},
+                     "template": template},
+            "status": {"replicas": rs.replicas, "availableReplicas": rs.available, "readyReplicas": rs.available}
+        })
+    }
+
+    fn deployment_json(&self) -> Value {
+        let i = self.current();
+        let updated = i.map(|i| self.sets[i].replicas).unwrap_or(0);
+        let total: i32 = self.sets.iter().map(|r| r.replicas).sum();
+        let available: i32 = self.sets.iter().map(|r| r.available).sum();
+        let progressing = if self.deadline_exceeded {
+            json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                   "message": format!("ReplicaSet \"{}-{}\" has timed out progressing.", self.name,
+                                      i.map(|i| self.sets[i].hash.clone()).unwrap_or_default())})
+        } else {
+            json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "progressing"})
+        };
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": self.name, "namespace": self.namespace, "uid": self.uid(),
+                "generation": self.generation, "annotations": self.annotations,
+                "labels": {"app": self.name}
+            },
+            "spec": {
+                "replicas": self.replicas,
+                "paused": self.paused,
+                "progressDeadlineSeconds": 600,
+                "selector": {"matchLabels": {"app": self.name}},
+                "template": self.template,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+            },
+            "status": {
+                "observedGeneration": self.observed,
+                "replicas": total,
+                "updatedReplicas": updated,
+                "readyReplicas": available,
+                "availableReplicas": available,
+                "unavailableReplicas": (self.replicas - available).max(0),
+                "conditions": [
+                    {"type": "Available", "status": if available >= self.replicas { "True" } else { "False" }},
+                    progressing
+                ]
+            }
+        })
+    }
+
+    fn pods(&self, hash: Option<&str>) -> Vec<Value> {
+        let mut out = Vec::new();
+        for rs in &self.sets {
+            if hash.is_some_and(|h| h != rs.hash) {
+                continue;
+            }
+            let image = image_of(&rs.template);
+            let h = health(&image);
+            for n in 0..rs.replicas {
+                let name = format!("{}-{}-{n}", self.name, rs.hash);
+                let status = match h {
+                    Health::Healthy | Health::Slow => {
+                        json!({"name": "app", "image": image, "imageID": "",
+                        "ready": h == Health::Healthy, "restartCount": 0, "state": {"running": {}}})
+                    }
+                    Health::Crash => {
+                        json!({"name": "app", "image": image, "imageID": "", "ready": false,
+                        "restartCount": rs.steps,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff",
+                            "message": format!("back-off 10s restarting failed container=app pod={name}")}}})
+                    }
+                    Health::Missing => {
+                        json!({"name": "app", "image": image, "imageID": "", "ready": false,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "ImagePullBackOff",
+                            "message": format!("Back-off pulling image \"{image}\"")}}})
+                    }
+                };
+                out.push(json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": name, "namespace": self.namespace,
+                                 "labels": {"app": self.name, "pod-template-hash": rs.hash}},
+                    "spec": rs.template["spec"].clone(),
+                    "status": {"phase": if h == Health::Missing { "Pending" } else { "Running" },
+                               "containerStatuses": [status]}
+                }));
+            }
+        }
+        out
+    }
+
+    fn events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for rs in &self.sets {
+            let (reason, message) = match health(&image_of(&rs.template)) {
+                Health::Crash => (
+                    "BackOff",
+                    "Back-off restarting failed container app".to_string(),
+                ),
+                Health::Missing => (
+                    "Failed",
+                    format!(
+                        "Failed to pull image \"{}\": not found",
+                        image_of(&rs.template)
+                    ),
+                ),
+                _ => continue,
+            };
+            for n in 0..rs.replicas {
+                let pod = format!("{}-{}-{n}", self.name, rs.hash);
+                out.push(json!({
+                    "apiVersion": "v1", "kind": "Event",
+                    "metadata": {"name": format!("{pod}.1"), "namespace": self.namespace},
+                    "involvedObject": {"kind": "Pod", "name": pod, "namespace": self.namespace},
+                    "type": "Warning", "reason": reason, "message": message, "count": rs.steps.max(1)
+                }));
+            }
+        }
+        out
+    }
+
+    /// Applies a strategic merge patch to the Deployment (the parts the action sends).
+    fn patch(&mut self, body: &Value) {
+        if let Some(a) = body["metadata"]["annotations"].as_object() {
+            for (k, v) in a {
+                self.annotations
+                    .insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+            }
+        }
+        let before = self.template.clone();
+        let t = &body["spec"]["template"];
+        if t.get("$patch").and_then(Value::as_str) == Some("replace") {
+            let mut new = t.clone();
+            if let Some(m) = new.as_object_mut() {
+                m.remove("$patch");
+            }
+            self.template = new;
+        } else if t.is_object() {
+            if let Some(a) = t["metadata"]["annotations"].as_object() {
+                for (k, v) in a {
+                    self.template["metadata"]["annotations"][k] = v.clone();
+                }
+            }
+            for c in t["spec"]["containers"].as_array().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap_or_default();
+                if let Some(live) = self.template["spec"]["containers"]
+                    .as_array_mut()
+                    .and_then(|cs| cs.iter_mut().find(|x| x["name"] == name))
+                {
+                    for (k, v) in c.as_object().into_iter().flatten() {
+                        live[k] = v.clone();
+                    }
+                }
+            }
+        }
+        if self.template != before {
+            self.generation += 1;
+        }
+        if self.steps_since_patch.is_none() {
+            self.steps_since_patch = Some(0);
+        }
+    }
+}
+
+fn status(code: u16, reason: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(code).set_body_json(json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code
+    }))
+}
+
+fn list(kind: &str, api_version: &str, items: Vec<Value>) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "1"}, "items": items
+    }))
+}
+
+fn query(req: &Request, key: &str) -> Option<String> {
+    req.url
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+struct Scripted(Arc<Mutex<State>>);
+
+impl Respond for Scripted {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().expect("scripted API state");
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let path = req.url.path().to_string();
+        s.requests.push(Recorded {
+            method: req.method.to_string(),
+            path: match req.url.query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            },
+            body: body.clone(),
+            authorization: req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        });
+        let ns = s.namespace.clone();
+        let deployment = format!("/apis/apps/v1/namespaces/{ns}/deployments/{}", s.name);
+        let method = req.method.as_str();
+        if path.starts_with("/apis/apps/v1/namespaces/") && path.contains("/deployments/") {
+            if path != deployment || !s.exists {
+                let name = path.rsplit('/').next().unwrap_or_default();
+                return status(
+                    404,
+                    "NotFound",
+                    &format!("deployments.apps \"{name}\" not found"),
+                );
+            }
+            match method {
+                "GET" => {
+                    if !s.held {
+                        s.step();
+                    }
+                    ResponseTemplate::new(200).set_body_json(s.deployment_json())
+                }
+                "PATCH" => {
+                    let ct = req
+                        .headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    if ct != "application/strategic-merge-patch+json" {
+                        return status(415, "UnsupportedMediaType", &format!("content type {ct}"));
+                    }
+                    s.patch(&body);
+                    ResponseTemplate::new(200).set_body_json(s.deployment_json())
+                }
+                _ => status(405, "MethodNotAllowed", method),
+            }
+        } else if path == format!("/apis/apps/v1/namespaces/{ns}/replicasets") {
+            let items = s.sets.iter().map(|r| s.replica_set_json(r)).collect();
+            list("ReplicaSetList", "apps/v1", items)
+        } else if path == format!("/api/v1/namespaces/{ns}/pods") {
+            let hash = query(req, "labelSelector")
+                .and_then(|l| l.split("pod-template-hash=").nth(1).map(str::to_string));
+            list("PodList", "v1", s.pods(hash.as_deref()))
+        } else if path == format!("/api/v1/namespaces/{ns}/events") {
+            list("EventList", "v1", s.events())
+        } else {
+            status(
+                404,
+                "NotFound",
+                &format!("the server could not find {path}"),
+            )
+        }
+    }
+}
+
+/// What the scripted cluster starts with: Deployment `name` in `namespace`, `replicas` pods of
+/// `image` in container `app` (plus `extra_containers`), at revision 1.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    pub replicas: i32,
+    pub paused: bool,
+    pub exists: bool,
+    pub extra_containers: Vec<String>,
+}
+
+impl Setup {
+    /// Deployment `name` in namespace `shop`: 3 replicas of `image`, running.
+    pub fn new(name: &str, image: &str) -> Setup {
+        Setup {
+            namespace: "shop".into(),
+            name: name.into(),
+            image: image.into(),
+            replicas: 3,
+            paused: false,
+            exists: true,
+            extra_containers: Vec::new(),
+        }
+    }
+}
+
+/// The scripted API server; stops when dropped.
+pub struct KubeApi {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl KubeApi {
+    /// Starts the server with `setup` deployed and settled (revision 1, every replica available).
+    pub async fn start(setup: Setup) -> KubeApi {
+        let mut containers = vec![json!({"name": "app", "image": setup.image,
+            "ports": [{"containerPort": 8000, "protocol": "TCP"}]})];
+        for c in &setup.extra_containers {
+            containers.push(json!({"name": c, "image": format!("{c}:1")}));
+        }
+        let template = json!({
+            "metadata": {"labels": {"app": setup.name}},
+            "spec": {"containers": containers}
+        });
+        let rs = Rs {
+            hash: hash_of(&template),
+            revision: 1,
+            template: template.clone(),
+            replicas: setup.replicas,
+            available: setup.replicas,
+            steps: 0,
+        };
+        let state = State {
+            namespace: setup.namespace,
+            name: setup.name,
+            exists: setup.exists,
+            paused: setup.paused,
+            replicas: setup.replicas,
+            generation: 1,
+            observed: 1,
+            annotations: [(
+                "deployment.kubernetes.io/revision".to_string(),
+                "1".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+            template,
+            sets: vec![rs],
+            stuck_steps: 0,
+            deadline_exceeded: false,
+            requests: Vec::new(),
+            overtake: None,
+            steps_since_patch: None,
+            held: false,
+        };
+        let state = Arc::new(Mutex::new(state));
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(Scripted(state.clone()))
+            .mount(&server)
+            .await;
+        KubeApi { server, state }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Writes a kubeconfig pointing at this server (token `token`, namespace unset) into `dir`.
+    pub fn kubeconfig(&self, dir: &Path, token: &str) -> PathBuf {
+        let path = dir.join("kubeconfig.yaml");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: scripted\n  cluster:\n    server: {}\ncontexts:\n- name: scripted\n  context:\n    cluster: scripted\n    user: ci\ncurrent-context: scripted\nusers:\n- name: ci\n  user:\n    token: {token}\n",
+            self.url()
+        );
+        std::fs::write(&path, text).expect("write kubeconfig");
+        path
+    }
+
+    /// After `steps` looks at the Deployment following the first PATCH, someone else sets
+    /// container `app` to `image`.
+    pub fn overtake_after(&self, steps: u32, image: &str) {
+        self.state.lock().expect("state").overtake = Some((steps, image.to_string()));
+    }
+
+    /// Holds the controller: looks at the Deployment take no step until [`KubeApi::settle`]
+    /// (the benchmark finishes a rollout at a moment of its choosing).
+    pub fn hold(&self) {
+        self.state.lock().expect("state").held = true;
+    }
+
+    /// Runs the controller until the rollout is complete (at most 50 steps).
+    pub fn settle(&self) {
+        let mut s = self.state.lock().expect("state");
+        for _ in 0..50 {
+            s.step();
+            let d = s.deployment_json();
+            let st = &d["status"];
+            if st["observedGeneration"] == d["metadata"]["generation"]
+                && st["updatedReplicas"] == d["spec"]["replicas"]
+                && st["replicas"] == d["spec"]["replicas"]
+                && st["availableReplicas"] == d["spec"]["replicas"]
+            {
+                return;
+            }
+        }
+    }
+
+    /// Someone sets container `app` to `image` (a new generation, not observed yet).
+    pub fn set_image(&self, image: &str) {
+        let mut s = self.state.lock().expect("state");
+        s.template["spec"]["containers"][0]["image"] = json!(image);
+        s.generation += 1;
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().expect("state").requests.clone()
+    }
+
+    /// The PATCH bodies sent, in order.
+    pub fn patches(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH")
+            .map(|r| r.body)
+            .collect()
+    }
+
+    /// True when any request wrote (anything but GET).
+    pub fn wrote(&self) -> bool {
+        self.requests().iter().any(|r| r.method != "GET")
+    }
+
+    /// The Deployment as the server holds it now (without taking a controller step).
+    pub fn deployment(&self) -> Value {
+        self.state.lock().expect("state").deployment_json()
+    }
+}
