@@ -1,8 +1,61 @@
 //! AWS clients, built once from the standard SDK chain (AWS_REGION, credentials,
-//! AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>) so the action behaves like every AWS tool.
+//! AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>) so the action behaves like every AWS tool,
+//! with time limits on every call and a retry policy that rides out throttling in seconds.
+
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+/// Connecting to an AWS endpoint. A TCP and TLS handshake to a regional endpoint takes tens of
+/// milliseconds; 3 s (the SDK's own default is 3.1 s) only fails an endpoint that is not there.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One attempt of a call, connect to last byte. ECS, ECR and CodeDeploy control-plane calls
+/// answer in well under a second (a RegisterTaskDefinition of a large definition in one or
+/// two); an attempt still silent after 20 s is stuck, not slow, and a new attempt on a new
+/// connection is its best chance.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One call with all its attempts and backoffs. Three stuck attempts fit in it; past it the run
+/// fails with an error naming the call, a minute in, far from any job timeout (and within the
+/// smallest `wait-for-minutes`), where a call that never answers used to hold the job to its own
+/// timeout.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Attempts per call (the first and seven retries) in the action's own policy.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The first retry waits up to this long (full jitter: a random share of it); each further
+/// retry doubles it, up to [`MAX_BACKOFF`].
+pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The longest wait between two attempts: a throttling burst passes in seconds, so waiting the
+/// SDK's default 20 s only makes a run slower.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The time limits every AWS call of a run has, whatever the retry policy.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The action's retry policy: the SDK's standard mode (exponential backoff with full jitter
+/// and a retry quota), [`MAX_ATTEMPTS`] attempts, backoff bounded by [`MAX_BACKOFF`]. Not the
+/// adaptive mode: its client-side rate limiter, shared by every client of the process, drops
+/// to half a request a second after one throttle and makes each throttled retry wait for 10
+/// tokens, so four throttled calls stalled a ten-service run for 20 s and more (see
+/// `benches/throttle.rs`).
+pub fn retry() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF)
+}
 
 /// The clients a run uses; cheap to clone.
 #[derive(Clone, Debug)]
@@ -15,14 +68,14 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// Loads the SDK config from the environment. With `own_retry`, throttling and transient
-    /// errors are retried by the SDK in adaptive mode, up to 8 attempts, so a busy account slows
-    /// a deploy instead of failing it; without it the SDK chain's own retry settings apply
-    /// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, the profile's), as in every AWS tool.
+    /// Loads the SDK config from the environment, with [`timeouts`] on every call. With
+    /// `own_retry`, calls follow the action's [`retry`] policy; without it the SDK chain's own
+    /// retry settings apply (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, the profile's), as in every
+    /// AWS tool.
     pub async fn from_env(own_retry: bool) -> Aws {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
         if own_retry {
-            loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(8));
+            loader = loader.retry_config(retry());
         }
         Aws::from_config(&loader.load().await)
     }
@@ -72,6 +125,24 @@ pub fn ecs_service_url(region: &str, cluster: &str, service: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_call_is_bounded_and_an_attempt_is_shorter_than_the_call() {
+        let t = timeouts();
+        assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(t.operation_timeout(), Some(OPERATION_TIMEOUT));
+        assert!(ATTEMPT_TIMEOUT * 2 < OPERATION_TIMEOUT);
+    }
+
+    #[test]
+    fn the_retry_policy_is_standard_with_a_bounded_backoff() {
+        let r = retry();
+        assert_eq!(r.mode(), aws_config::retry::RetryMode::Standard);
+        assert_eq!(r.max_attempts(), MAX_ATTEMPTS);
+        assert_eq!(r.max_backoff(), MAX_BACKOFF);
+        assert_eq!(r.initial_backoff(), INITIAL_BACKOFF);
+    }
 
     #[test]
     fn console_links_point_at_the_regions_partition() {

@@ -217,10 +217,18 @@ impl Error {
     where
         E: std::error::Error + 'static,
     {
+        let mut message = error_chain(&err);
+        // The SDK's words name the limit (`operation timeout ... occurred after 60s`); say
+        // what to do about it.
+        if message.contains("timed out") || message.contains("timeout") {
+            message.push_str(
+                " (the action's time limits for every AWS call; AWS did not answer in time: check the AWS Health Dashboard for the region, then run again)",
+            );
+        }
         Error::Aws {
             service,
             operation,
-            message: error_chain(&err),
+            message,
         }
     }
 }

@@ -14,11 +14,12 @@ pub mod outcome;
 pub mod plan;
 pub mod preflight;
 pub mod report;
+pub mod shutdown;
 pub mod task_definition;
 pub mod trigger;
 pub mod version;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,7 @@ use crate::report::console::{self, Group};
 use crate::report::notify::Notifier;
 use crate::report::redact::Redactor;
 use crate::report::{AppReport, Link, Report, RunInfo, Status};
+use crate::shutdown::{Known, Shutdown};
 use crate::trigger::{Decision, Trigger};
 
 /// Run facts for reporters, from the GitHub context.
@@ -164,7 +166,7 @@ async fn app_image(
     aws: &Aws,
     settings: &Settings,
     (plan, checked): (&AppPlan, &AppChecked),
-    cancel: &CancellationToken,
+    (cancel, known): (&CancellationToken, &Known),
     rep: &mut AppReport,
 ) -> Result<image::ImageOutcome> {
     let _g = Group::start(&format!("{}: image {}", plan.app, checked.image.reference));
@@ -174,12 +176,20 @@ async fn app_image(
     rep.image_built = Some(image.built);
     rep.registry = image::registry_of(&image.reference);
     rep.image_id = image.image_id.clone();
+    known.app(rep);
     Ok(image)
 }
 
 /// Moves the image's `latest` after a successful deploy (or push, for a build-only app). A
-/// failure is a warning: the deploy itself succeeded, and the tag can be moved by hand.
-async fn latest(image: &image::ImageOutcome) {
+/// failure is a warning: the deploy itself succeeded, and the tag can be moved by hand. A
+/// cancelled run moves nothing: the cancel is checked before every write.
+async fn latest(image: &image::ImageOutcome, cancel: &CancellationToken) {
+    if cancel.is_cancelled() {
+        if image.latest.is_some() {
+            println!("`latest` not moved: the run was cancelled");
+        }
+        return;
+    }
     if let Err(e) = image::move_latest(image).await {
         console::warning(&format!(
             "the deploy succeeded but `latest` was not moved: {e}"
@@ -193,11 +203,12 @@ async fn took(
     rep: &mut AppReport,
     image: &image::ImageOutcome,
     r: std::result::Result<outcome::Outcome, outcome::Failed>,
+    cancel: &CancellationToken,
 ) -> Result<()> {
     match r {
         Ok(o) => {
             rep.apply(&o);
-            latest(image).await;
+            latest(image, cancel).await;
             Ok(())
         }
         Err(f) => {
@@ -247,16 +258,16 @@ async fn run_app(
     poller: &deploy::wait::Poller,
     settings: &Settings,
     (plan, checked): (&AppPlan, &AppChecked),
-    cancel: &CancellationToken,
+    (cancel, known): (&CancellationToken, &Known),
 ) -> AppReport {
     let started = Instant::now();
     let mut rep = app_report(aws, plan);
     let result = async {
-        let image = app_image(aws, settings, (plan, checked), cancel, &mut rep).await?;
+        let image = app_image(aws, settings, (plan, checked), (cancel, known), &mut rep).await?;
         if let DeployCheck::Kubernetes(k) = &checked.deploy {
             let _g = Group::start(&format!("{}: deploy to Kubernetes", plan.app));
             let r = deploy::deploy_kubernetes(k, plan, &image.reference, cancel).await;
-            took(&mut rep, &image, r).await?;
+            took(&mut rep, &image, r, cancel).await?;
         } else if let DeployCheck::Checked(c) = &checked.deploy {
             let _g = Group::start(&format!("{}: deploy", plan.app));
             let job = deploy::Job {
@@ -267,9 +278,9 @@ async fn run_app(
                 others: &[],
             };
             let r = deploy::deploy(aws, poller, job, cancel).await;
-            took(&mut rep, &image, r).await?;
+            took(&mut rep, &image, r, cancel).await?;
         } else {
-            latest(&image).await;
+            latest(&image, cancel).await;
             println!(
                 "{}: image pushed; no service given, so no deploy was asked for",
                 plan.app
@@ -279,6 +290,7 @@ async fn run_app(
     }
     .await;
     conclude(&mut rep, result, started);
+    known.app(&rep);
     rep
 }
 
@@ -290,7 +302,7 @@ async fn run_service_group(
     poller: &deploy::wait::Poller,
     settings: &Settings,
     plans: &[(&AppPlan, &AppChecked)],
-    cancel: &CancellationToken,
+    (cancel, known): (&CancellationToken, &Known),
 ) -> Vec<AppReport> {
     let started = Instant::now();
     let mut reps: Vec<AppReport> = plans.iter().map(|(p, _)| app_report(aws, p)).collect();
@@ -298,7 +310,7 @@ async fn run_service_group(
         plans
             .iter()
             .zip(reps.iter_mut())
-            .map(|(pc, rep)| app_image(aws, settings, *pc, cancel, rep)),
+            .map(|(pc, rep)| app_image(aws, settings, *pc, (cancel, known), rep)),
     )
     .await;
     let mut swaps = Vec::new();
@@ -350,7 +362,7 @@ async fn run_service_group(
         let r = deploy::deploy(aws, poller, job, cancel).await;
         if r.is_ok() {
             for img in &built {
-                latest(img).await;
+                latest(img, cancel).await;
             }
         }
         Some(r)
@@ -391,6 +403,7 @@ async fn run_service_group(
             (text, *cancelled)
         });
         conclude_with(rep, failure, started);
+        known.app(rep);
     }
     reps
 }
@@ -560,42 +573,18 @@ fn settle_groups(
     out
 }
 
-/// Cancels `token` on SIGTERM or SIGINT (GitHub sends these when a job is cancelled).
-pub fn cancel_on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        println!("cancellation requested: stopping and rolling back what was started");
-        token.cancel();
-    });
-}
-
 /// The run after inputs are validated: decide, plan, preflight (read-only), then the dry run or
 /// execute (the first write), report. The notifier
-/// announces the start once the plan is known; the caller sends the outcome.
+/// announces the start once the plan is known; the caller sends the outcome. What the run
+/// learns is published to `known` as it goes, for a cancelled job that cannot wait for the end.
 pub async fn run(
     settings: &Settings,
     aws: &Aws,
     notifier: &mut Notifier,
     cancel: &CancellationToken,
+    known: &Known,
 ) -> Report {
-    let mut report = run_steps(settings, aws, notifier, cancel).await;
+    let mut report = run_steps(settings, aws, notifier, cancel, known).await;
     // Annotations name files relative to the workspace (the repository).
     let ws = &settings.github.workspace;
     let relative = |l: &mut Option<location::FileLocation>| {
@@ -614,6 +603,7 @@ async fn run_steps(
     aws: &Aws,
     notifier: &mut Notifier,
     cancel: &CancellationToken,
+    known: &Known,
 ) -> Report {
     let started = Instant::now();
     let mut report = Report {
@@ -643,6 +633,7 @@ async fn run_steps(
         Ok(Decision::Deploy(t)) => t,
     };
     report.trigger = Some(trigger.describe());
+    known.publish(&report);
     let plan = {
         let _g = Group::start("Plan");
         let mut plan = match plan::build(settings, &trigger) {
@@ -747,6 +738,10 @@ async fn run_steps(
         report.duration = started.elapsed();
         return report;
     }
+    // From here on something may be written: a cancelled job reports each app as it stood.
+    for a in &plan.apps {
+        known.app(&app_report(aws, a));
+    }
     notifier.start(&plan).await;
     // Several units at once would overlap their log groups: their lines interleave instead.
     console::set_groups(groups.len() < 2);
@@ -765,6 +760,7 @@ async fn run_steps(
                 let mut rep = app_report(aws, &plan.apps[i]);
                 rep.error_location = e.location.clone();
                 conclude_with(&mut rep, Some((e.text.clone(), false)), started);
+                known.app(&rep);
                 Some(rep)
             })
             .collect();
@@ -773,8 +769,8 @@ async fn run_steps(
                 return g.iter().copied().zip(refused).collect::<Vec<_>>();
             }
             let reps = match plans.as_slice() {
-                [one] => vec![run_app(aws, poller, settings, *one, cancel).await],
-                _ => run_service_group(aws, poller, settings, &plans, cancel).await,
+                [one] => vec![run_app(aws, poller, settings, *one, (cancel, known)).await],
+                _ => run_service_group(aws, poller, settings, &plans, (cancel, known)).await,
             };
             g.iter().copied().zip(reps).collect::<Vec<_>>()
         }
@@ -795,22 +791,11 @@ async fn run_steps(
     report
 }
 
-/// Renders the report everywhere it goes (outputs, summary, messages, the one error annotation)
-/// and returns the exit code: 0 for success or a clean skip, 1 otherwise.
-pub async fn finish(
-    output_file: Option<&Path>,
-    summary_file: Option<&Path>,
-    report: &Report,
-    slack_ts: Option<&str>,
-) -> u8 {
+/// Says how the run ended on the console (the links, then the one error annotation or the
+/// status line) and returns the exit code: 0 for success or a clean skip, 1 otherwise. The
+/// outputs and the summary are written before, by [`Known::write`].
+pub fn conclude_run(report: &Report) -> u8 {
     let status = report.status();
-    if let Err(e) = report::outputs::write(output_file, &report::outputs::outputs(report, slack_ts))
-    {
-        console::warning(&e.to_string());
-    }
-    if let Err(e) = report::summary::write(summary_file, report) {
-        console::warning(&e.to_string());
-    }
     for a in &report.apps {
         for l in &a.links {
             println!("{}: {} {}", a.app, l.label, l.url);
@@ -835,7 +820,27 @@ pub async fn finish(
     }
 }
 
+/// The end of a run: its report goes to the outputs and the summary first (a job cancelled
+/// now still has them), then to Slack, Discord and GitHub, then to the console.
+async fn report_run(report: Report, notifier: &mut Notifier, known: &Known) -> u8 {
+    known.last(&report, notifier.slack_message_ts());
+    known.write();
+    if !report.dry_run && !report.plan_only {
+        let before = notifier.slack_message_ts().map(str::to_string);
+        let ts = notifier.finish(&report).await;
+        // The outcome posted a message of its own (no start message): its `ts` is an output.
+        if ts != before {
+            known.slack_ts(ts.as_deref());
+            known.write();
+        }
+    }
+    conclude_run(&report)
+}
+
 /// The whole program for `main`: read inputs, mask secrets, run, report. Returns the exit code.
+/// After a SIGTERM or SIGINT it returns within [`shutdown::EXIT_WITHIN`] of it, whatever AWS,
+/// Slack, Discord or GitHub do: what is known is written at the signal, and again at the end
+/// (or at a second signal, or when the time is up, as it stands then).
 pub async fn main_with<I, T>(args: I, env: &dyn Fn(&str) -> Option<String>) -> u8
 where
     I: IntoIterator<Item = T>,
@@ -854,20 +859,19 @@ where
     let settings = match Settings::from_sources(&sources) {
         Ok(s) => s,
         Err(e) => {
-            let mut report = Report {
+            // Outputs still go to the runner's files so later steps can read `status`.
+            let file = |k: &str| sources.context.get(k).map(PathBuf::from);
+            let known = Known::new(
+                file("output-file").as_deref(),
+                file("summary-file").as_deref(),
+            );
+            let report = Report {
                 error: Some(e.to_string()),
                 ..Default::default()
             };
-            Redactor::known().report(&mut report);
-            // Outputs still go to the runner's files so later steps can read `status`.
-            let file = |k: &str| sources.context.get(k).map(PathBuf::from);
-            return finish(
-                file("output-file").as_deref(),
-                file("summary-file").as_deref(),
-                &report,
-                None,
-            )
-            .await;
+            known.last(&report, None);
+            known.write();
+            return conclude_run(&known.report());
         }
     };
     // AWS_MAX_ATTEMPTS / AWS_RETRY_MODE set by the user win over the action's own retry policy.
@@ -881,22 +885,33 @@ where
     } else {
         Aws::from_env(!user_retry).await
     };
-    let cancel = CancellationToken::new();
-    cancel_on_signals(cancel.clone());
-    let mut notifier = Notifier::new(&settings.report, &run_info(&settings));
-    let mut report = run(&settings, &aws, &mut notifier, &cancel).await;
-    // Once, before any reporter renders it: no message, summary or output carries a secret.
-    Redactor::known().report(&mut report);
-    let slack_ts = if report.dry_run || report.plan_only {
-        None
-    } else {
-        notifier.finish(&report).await
-    };
-    finish(
+    let shutdown = Shutdown::new();
+    shutdown.listen();
+    let known = Known::new(
         settings.github.output_file.as_deref(),
         settings.github.summary_file.as_deref(),
-        &report,
-        slack_ts.as_deref(),
-    )
-    .await
+    );
+    let mut notifier =
+        Notifier::new(&settings.report, &run_info(&settings)).until(shutdown.clone());
+    let work = async {
+        let mut report = run(&settings, &aws, &mut notifier, shutdown.token(), &known).await;
+        // Once, before any reporter renders it: no message, summary or output carries a secret.
+        Redactor::known().report(&mut report);
+        report_run(report, &mut notifier, &known).await
+    };
+    // At the first signal, before the rollback and the reporters: what is known so far.
+    let first_write = async {
+        shutdown.token().cancelled().await;
+        known.write();
+        std::future::pending::<u8>().await
+    };
+    tokio::select! {
+        code = work => code,
+        code = first_write => code,
+        () = shutdown.stop() => {
+            println!("stopping now: writing what is known and exiting");
+            known.write();
+            conclude_run(&known.report())
+        }
+    }
 }

@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
 use crate::outcome::{Failed, Outcome, Status};
 use crate::plan::{AppPlan, DeployPlan};
+use crate::shutdown::unless_cancelled;
 use crate::task_definition;
 
 /// What every deployment path starts from, once the task definition is registered (or found to
@@ -371,6 +372,12 @@ pub async fn deploy_kubernetes(
         kind: Some(DeployPath::Kubernetes),
         ..Outcome::default()
     };
+    // The image patch is its first write.
+    if let Err(e) = unless_cancelled(cancel, || {
+        format!("before updating the Kubernetes Deployment of {}", plan.app)
+    }) {
+        return settle(outcome, Err(e));
+    }
     let r = kubernetes::deploy(checked, plan, image, cancel, &mut outcome).await;
     settle(outcome, r)
 }
@@ -419,11 +426,9 @@ async fn run(
         d.cluster,
         path.as_str()
     );
-    if cancel.is_cancelled() {
-        return Err(Error::Cancelled {
-            what: format!("before registering a task definition for {}", d.service),
-        });
-    }
+    unless_cancelled(cancel, || {
+        format!("before registering a task definition for {}", d.service)
+    })?;
     let mut prepared = prepare(aws, plan, d, checked, image, others).await?;
     report.task_definition_arn = Some(prepared.task_definition_arn.clone());
     report.previous_task_definition_arn = prepared.previous_task_definition_arn.clone();
@@ -449,6 +454,12 @@ async fn run(
         ));
     }
     if let Some(command) = &plan.settings.run_task_command {
+        unless_cancelled(cancel, || {
+            format!(
+                "after registering {}, before the one-off task (RunTask); the service was not touched",
+                wait::short_task_definition(&prepared.task_definition_arn)
+            )
+        })?;
         if let Err(e) = run_task::run_once(
             aws,
             &prepared,
@@ -467,6 +478,17 @@ async fn run(
         report
             .steps
             .push(format!("one-off task `{}` exited 0", command.join(" ")));
+    }
+    // The rolling path checks right before its UpdateService (rolling/mod.rs); the other two here,
+    // before CreateDeployment or the blue/green UpdateService.
+    if path != DeployPath::Rolling {
+        unless_cancelled(cancel, || {
+            format!(
+                "before the {} deployment of service {}; the service was not touched",
+                path.as_str(),
+                d.service
+            )
+        })?;
     }
     let result = match path {
         // The rolling path deregisters after its own verified rollback (rollback.rs).

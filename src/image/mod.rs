@@ -12,6 +12,7 @@ use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::{AppSettings, CacheMode, GithubContext};
 use crate::plan::{AppPlan, ImageSource};
+use crate::shutdown::unless_cancelled;
 use registry::{Credentials, Registry};
 
 /// The tag that holds the registry build cache (`cache: registry`).
@@ -320,6 +321,9 @@ pub async fn ensure(
     let version_tag = img.version_tag();
     let reference = checked.reference.clone();
     if checked.create_repository {
+        unless_cancelled(cancel, || {
+            format!("before creating the repository {repo} in {host}")
+        })?;
         ecr::ensure_repository(aws, &host, repo, s.create_repository).await?;
     }
     let existing = checked.existing.clone();
@@ -371,6 +375,7 @@ pub async fn ensure(
         });
     }
 
+    unless_cancelled(cancel, || format!("before building {reference}"))?;
     let engine = build::connect().await?;
     let repository_ref = format!("{host}/{repo}");
     let cache_ref =
@@ -402,6 +407,9 @@ pub async fn ensure(
         .filter(|t| *t != "latest")
         .cloned()
         .collect();
+    unless_cancelled(cancel, || {
+        format!("after the build, before pushing {reference}: nothing was pushed")
+    })?;
     build::push(
         &engine.docker,
         &repository_ref,
@@ -420,6 +428,9 @@ pub async fn ensure(
                 .into(),
         })?;
     if cache_ref.is_some() {
+        unless_cancelled(cancel, || {
+            format!("after pushing {reference}, before tagging the build cache")
+        })?;
         reg.put_tag(repo, CACHE_TAG, &manifest).await?;
         println!("registry cache: {repository_ref}:{CACHE_TAG} now holds this build's cache");
     }

@@ -13,6 +13,7 @@ use crate::report::console;
 use crate::report::facts::variables;
 use crate::report::http::{Http, Policy};
 use crate::report::{Report, RunInfo, Status, discord, github, slack};
+use crate::shutdown::{REPORT_WITHIN, Shutdown};
 
 /// Where the reporters send. Defaults are the public services; `GITHUB_API_URL` (set by the
 /// runner, GitHub Enterprise has its own) and `ECS_DEPLOY_SLACK_API_URL` override them.
@@ -60,6 +61,8 @@ pub struct Notifier {
     slack_bot_refused: bool,
     /// Every warning given so far, as printed (secrets scrubbed).
     warnings: Vec<String>,
+    /// The run's signals: after a cancellation every reporter ends by [`REPORT_WITHIN`].
+    shutdown: Option<Shutdown>,
 }
 
 impl Notifier {
@@ -91,6 +94,21 @@ impl Notifier {
             github: None,
             slack_bot_refused: false,
             warnings: Vec::new(),
+            shutdown: None,
+        }
+    }
+
+    /// Bounds every reporter by the run's cancellation too: once a signal came, each gives up
+    /// [`REPORT_WITHIN`] after it, so the process can end in time.
+    pub fn until(mut self, shutdown: Shutdown) -> Notifier {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    fn limit(&self) -> Limit {
+        Limit {
+            budget: self.http.policy().budget,
+            cutoff: self.shutdown.clone(),
         }
     }
 
@@ -118,12 +136,12 @@ impl Notifier {
     pub async fn start(&mut self, plan: &Plan) {
         self.started = true;
         let s = &self.settings;
-        let budget = self.http.policy().budget;
+        let limit = self.limit();
         let slack_start = async {
             match (&s.slack_bot_token, &s.slack_channel) {
                 (Some(token), Some(channel)) => Some(
                     within(
-                        budget,
+                        &limit,
                         "Slack chat.postMessage",
                         slack::post_start(
                             &self.http,
@@ -166,7 +184,7 @@ impl Notifier {
             match &api {
                 None => (None, api_problem.into_iter().collect()),
                 Some(api) => within(
-                    budget,
+                    &limit,
                     "GitHub deployment",
                     github::start(api, &self.run, self.environment(), plan),
                 )
@@ -202,7 +220,7 @@ impl Notifier {
             return None;
         }
         let s = &self.settings;
-        let budget = self.http.policy().budget;
+        let limit = self.limit();
         let vars = variables(report, self.environment());
         let (message, template_problem) = slack::outcome_or_template(report, s, &vars);
         let thread = if status.is_failure() {
@@ -213,7 +231,7 @@ impl Notifier {
         let webhook = async {
             match &s.slack_webhook_url {
                 Some(url) => within(
-                    budget,
+                    &limit,
                     "Slack webhook",
                     slack::post_webhook(&self.http, url.expose(), &message),
                 )
@@ -225,7 +243,7 @@ impl Notifier {
         let bot = async {
             match (&s.slack_bot_token, &s.slack_channel) {
                 (Some(token), Some(channel)) if !self.slack_bot_refused => within(
-                    budget,
+                    &limit,
                     "Slack chat.update",
                     slack::post_outcome(
                         &self.http,
@@ -245,7 +263,7 @@ impl Notifier {
         let discord = async {
             match &s.discord_webhook_url {
                 Some(url) => within(
-                    budget,
+                    &limit,
                     "Discord webhook",
                     discord::post(&self.http, url.expose(), &discord::outcome_message(report)),
                 )
@@ -257,7 +275,7 @@ impl Notifier {
         let deployment = async {
             match (&self.github, self.github_deployment) {
                 (Some(api), Some(id)) => within(
-                    budget,
+                    &limit,
                     "GitHub deployment status",
                     github::finish(api, &self.run, id, report),
                 )
@@ -287,19 +305,40 @@ impl Notifier {
     }
 }
 
-/// Runs one reporter's calls within `budget`; past it, an error naming the reporter. Each
-/// request has its own timeout too: this bounds the sum (a retry, an update then a reply).
-async fn within<T>(
+/// How long one reporter may take: its budget, and the cancellation's cutoff when there is one.
+struct Limit {
     budget: Duration,
+    cutoff: Option<Shutdown>,
+}
+
+/// Runs one reporter's calls within the limit; past it, an error naming the reporter. Each
+/// request has its own timeout too: this bounds the sum (a retry, an update then a reply), and
+/// after a cancellation ends it [`REPORT_WITHIN`] after the signal, sent or not.
+async fn within<T>(
+    limit: &Limit,
     target: &str,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, Error> {
-    tokio::time::timeout(budget, work)
-        .await
-        .map_err(|_| Error::Notify {
-            target: target.to_string(),
-            problem: format!("gave up after {}s", budget.as_secs_f32()),
-        })
+    let gave_up = |problem: String| Error::Notify {
+        target: target.to_string(),
+        problem,
+    };
+    let cutoff = async {
+        match &limit.cutoff {
+            Some(s) => s.after(REPORT_WITHIN).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        () = cutoff => Err(gave_up(format!(
+            "given up {}s after the cancellation: the job must end before GitHub kills it",
+            REPORT_WITHIN.as_secs()
+        ))),
+        r = tokio::time::timeout(limit.budget, work) => r.map_err(|_| {
+            gave_up(format!("gave up after {}s", limit.budget.as_secs_f32()))
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,10 @@ use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
 use ecs_deploy::version::Version;
 
-use crate::support::{BinOutput, BinRun, MotoServer, aws_env, fixture, repo_root, sdk_config};
+use crate::support::{
+    BinOutput, BinRun, MotoServer, aws_env, dispatch_run, fixture, repo_root, sdk_config,
+    slow_server, web1_deploy,
+};
 
 const ACCOUNT_TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition";
 const NEW_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3";
@@ -69,17 +72,8 @@ fn run_deploy_bin(
     inputs: &[(&str, &str)],
     env: &[(&str, &str)],
 ) -> BinOutput {
-    let mut r = BinRun::new()
-        .cwd(repo_root())
-        .envs(aws_env(&moto.endpoint()))
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    let mut r = dispatch_run(&moto.endpoint())
         .env("GITHUB_WORKSPACE", workspace)
-        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
-        .env(
-            "GITHUB_EVENT_PATH",
-            fixture("events/workflow-dispatch-latest.json"),
-        )
         .env("GITHUB_REPOSITORY", "acme/shop")
         .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
         .env("INPUT_CLUSTER", "prod")
@@ -1303,6 +1297,126 @@ async fn sigterm_mid_wait_rolls_the_service_back_and_still_writes_the_outputs() 
         "{outputs:?}\n{stdout}"
     );
     assert_eq!(outputs.get("previous-task-definition-arn"), Some(&first));
+}
+
+/// The binary deploying web1 to moto, Slack's webhook at `slack`.
+fn cancellable_run(moto: &MotoServer, slack: &wiremock::MockServer) -> BinRun {
+    web1_deploy(&moto.endpoint(), NEW_IMAGE)
+        .env(
+            "INPUT_SLACK-WEBHOOK-URL",
+            format!("{}/services/T0/B0/slackHOOKsecret42", slack.uri()),
+        )
+        .timeout(Duration::from_secs(120))
+}
+
+#[tokio::test]
+async fn sigterm_with_a_slack_that_answers_after_8s_writes_the_outputs_first_and_exits_within_8s() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    let first = create_bridge_service(&ecs).await;
+    let slack = slow_server(Duration::from_secs(8)).await;
+    let run = cancellable_run(&moto, &slack);
+    let (out, exit_after, early) = tokio::task::spawn_blocking(move || {
+        let mut running = run.spawn();
+        running.wait_for_stdout("waiting for deployment", Duration::from_secs(60));
+        running.signal("TERM");
+        let signalled = std::time::Instant::now();
+        // A second in, the rollback is still being followed: the outputs and the summary are
+        // already there, with what was known at the signal.
+        std::thread::sleep(Duration::from_secs(1));
+        let early = (running.is_running(), running.outputs(), running.summary());
+        let out = running.wait();
+        (out, signalled.elapsed(), early)
+    })
+    .await
+    .unwrap();
+    let (still_running, early_outputs, early_summary) = early;
+    assert!(still_running, "{out}");
+    assert_eq!(
+        early_outputs.get("status").map(String::as_str),
+        Some("cancelled"),
+        "{early_outputs:?}\n{out}"
+    );
+    assert!(early_summary.contains("cancelled"), "{early_summary}");
+    // GitHub kills a cancelled job about 10 s after its first signal; the action's bound is
+    // 8 s (the measured figure is in the README).
+    assert!(
+        exit_after < Duration::from_millis(8500),
+        "exited {exit_after:?} after SIGTERM\n{out}"
+    );
+    out.assert_code(1);
+    assert!(out.stdout.contains("rolling back to web1:1"), "{out}");
+    assert_eq!(service_task_definition(&ecs, "web1").await, first);
+    // The final outputs replaced the early ones (one `status`, one summary).
+    assert_eq!(out.output("status"), Some("rolled-back"), "{out}");
+    assert_eq!(out.outputs_raw.matches("status<<").count(), 1, "{out}");
+    assert_eq!(
+        out.output("previous-task-definition-arn"),
+        Some(first.as_str())
+    );
+    assert!(out.summary.contains("rolled-back"), "{out}");
+    assert!(
+        !out.summary.contains("cancelled before web1 finished"),
+        "{out}"
+    );
+    // Slack was told (the request went out) and given up on, with a warning that says why.
+    let asked = slack.received_requests().await.unwrap_or_default();
+    assert_eq!(asked.len(), 1, "{out}");
+    let body = String::from_utf8_lossy(&asked[0].body);
+    assert!(body.contains("rolled back"), "{body}");
+    assert!(
+        out.stdout
+            .contains("Slack webhook: given up 7s after the cancellation"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_signal_writes_what_is_known_and_exits_at_once() {
+    let moto = MotoServer::start();
+    let ecs = ecs_client(&moto);
+    create_bridge_service(&ecs).await;
+    let slack = slow_server(Duration::from_secs(8)).await;
+    let run = cancellable_run(&moto, &slack);
+    let (out, exit_after) = tokio::task::spawn_blocking(move || {
+        let mut running = run.spawn();
+        running.wait_for_stdout("waiting for deployment", Duration::from_secs(60));
+        running.signal("TERM");
+        running.wait_for_stdout("cancellation requested", Duration::from_secs(5));
+        // The rollback is being followed (moto never completes it): the run is mid-way.
+        running.signal("INT");
+        let signalled = std::time::Instant::now();
+        let out = running.wait();
+        (out, signalled.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(
+        exit_after < Duration::from_millis(1500),
+        "exited {exit_after:?} after the second signal\n{out}"
+    );
+    out.assert_code(1);
+    assert!(out.stdout.contains("second signal"), "{out}");
+    // What was known: web1 had not finished, so it is reported cancelled, and says so.
+    assert_eq!(out.output("status"), Some("cancelled"), "{out}");
+    let results: Vec<Value> = serde_json::from_str(out.output("results").unwrap()).unwrap();
+    assert_eq!(results[0]["image"], NEW_IMAGE, "{results:?}");
+    assert!(
+        results[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cancelled before web1 finished")),
+        "{results:?}"
+    );
+    assert!(out.summary.contains("cancelled"), "{out}");
+    assert_eq!(out.outputs_raw.matches("status<<").count(), 1, "{out}");
+    // The outcome never reached Slack: the run stopped before the reporters.
+    assert!(
+        slack
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1011,7 +1011,7 @@ fn latest_moves_only_once_the_deploy_succeeded() {
     let _cleanup = LocalImages(format!("{host}/"));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
-    rt.block_on(moto_web1_service(&aws));
+    rt.block_on(crate::support::moto::web1_service(&aws.ecs));
     let (_dir, ws) = unique_web1_workspace();
     let base = [
         ("INPUT_REGISTRY", host.as_str()),

@@ -6,6 +6,7 @@ mod bluegreen;
 mod codedeploy;
 mod container;
 mod deploy_rolling;
+mod faults;
 mod foundation;
 mod image;
 mod kubernetes;

@@ -28,11 +28,9 @@ pub async fn deploy(
     report: &mut Outcome,
 ) -> Result<()> {
     report.kind = Some(DeployPath::Rolling);
-    if cancel.is_cancelled() {
-        return Err(Error::Cancelled {
-            what: format!("before updating service {}", prepared.service),
-        });
-    }
+    crate::shutdown::unless_cancelled(cancel, || {
+        format!("before updating service {}", prepared.service)
+    })?;
     let updated = update_service(
         &aws.ecs,
         &prepared.cluster,

@@ -6,6 +6,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
@@ -57,15 +59,19 @@ pub async fn roll_back(
     let asked = Restore {
         previous,
         failed_deployment,
-        cancelled,
+        // A cancelled run has seconds left: the rollback, its UpdateService included, gets
+        // CANCELLED_ROLLBACK_WAIT in all, and ECS finishes it on its own.
+        deadline: cancelled.then(|| Instant::now() + CANCELLED_ROLLBACK_WAIT),
     };
     match restore(aws, poller, plan, prepared, &asked, seen_events).await {
-        Ok(how) => {
+        Ok((how, steady)) => {
             println!("{}: rolled back: {how}", plan.app);
             report.status = Some(Status::RolledBack);
             report.rollback = Some(how.clone());
             report.steps.push(format!("rolled back: {how}"));
-            if plan.settings.deregister_failed_task_definition && prepared.changed {
+            // A revision that may still serve (a cancelled run reports before the rollback is
+            // steady) stays registered.
+            if plan.settings.deregister_failed_task_definition && prepared.changed && steady {
                 deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
             cause
@@ -85,15 +91,16 @@ pub async fn roll_back(
     }
 }
 
-/// What to restore: the revision to go back to, the deployment that failed, and whether the run
-/// was cancelled (then the rollback is followed only briefly).
+/// What to restore: the revision to go back to, the deployment that failed, and, when the run
+/// was cancelled, the moment the rollback reports by (requested or not, steady or not).
 struct Restore<'a> {
     previous: &'a str,
     failed_deployment: &'a str,
-    cancelled: bool,
+    deadline: Option<Instant>,
 }
 
-/// Puts the service back on `previous` and waits until that deployment is steady.
+/// Puts the service back on `previous` and waits until that deployment is steady; says what it
+/// did and whether the service was seen steady (a cancelled run may report before).
 async fn restore(
     aws: &Aws,
     poller: &Poller,
@@ -101,15 +108,17 @@ async fn restore(
     prepared: &Prepared,
     asked: &Restore<'_>,
     seen_events: &mut HashSet<String>,
-) -> Result<String> {
+) -> Result<(String, bool)> {
     let previous = asked.previous;
     // The circuit breaker (rollback: true) may already have started a deployment of the
     // previous revision: follow it instead of starting another one.
-    let current = poller
-        .look(&prepared.cluster, &prepared.service)
-        .await
-        .ok()
-        .flatten();
+    let look = poller.look(&prepared.cluster, &prepared.service);
+    let current = match asked.deadline {
+        Some(d) => tokio::time::timeout_at(d, look).await.ok(),
+        None => Some(look.await),
+    }
+    .and_then(|r| r.ok())
+    .flatten();
     let already = current
         .as_ref()
         .and_then(service::primary_deployment)
@@ -127,14 +136,27 @@ async fn restore(
             ),
         ),
         None => {
-            let updated = service::update_service(
+            let update = service::update_service(
                 &aws.ecs,
                 &prepared.cluster,
                 &prepared.service,
                 previous,
                 false,
-            )
-            .await?;
+            );
+            let updated = match asked.deadline {
+                Some(d) => tokio::time::timeout_at(d, update).await.unwrap_or_else(|_| {
+                    Err(Error::Service {
+                        cluster: prepared.cluster.clone(),
+                        service: prepared.service.clone(),
+                        problem: format!(
+                            "the rollback's UpdateService to {} got no answer within {}s of the cancellation; check the service's deployments",
+                            wait::short_task_definition(previous),
+                            CANCELLED_ROLLBACK_WAIT.as_secs()
+                        ),
+                    })
+                }),
+                None => update.await,
+            }?;
             let id = service::primary_deployment(&updated)
                 .and_then(Deployment::id)
                 .map(str::to_string)
@@ -160,21 +182,26 @@ async fn restore(
         deployment_id: &deployment_id,
         timeout: service::wait_timeout(plan).max(MIN_ROLLBACK_WAIT),
         // After a cancellation: one look a second, as every path follows its rollback then.
-        cap: follow_limits(CANCELLED_ROLLBACK_WAIT, Duration::MAX, asked.cancelled).1,
+        cap: follow_limits(
+            CANCELLED_ROLLBACK_WAIT,
+            Duration::MAX,
+            asked.deadline.is_some(),
+        )
+        .1,
         rollback_to: None,
     };
     // The run may have been cancelled already: the rollback is followed with a token of its own.
     let own = CancellationToken::new();
     let waiting = wait::wait_for_deployment(poller, &target, seen_events, &own);
-    if asked.cancelled {
-        return match tokio::time::timeout(CANCELLED_ROLLBACK_WAIT, waiting).await {
-            Ok(Ok(())) => Ok(format!("{how}, steady again")),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Ok(format!(
+    if let Some(deadline) = asked.deadline {
+        let reported = tokio::time::sleep_until(deadline);
+        return tokio::select! {
+            r = waiting => r.map(|()| (format!("{how}, steady again"), true)),
+            () = reported => Ok((format!(
                 "{how}; the run was cancelled, so it reports before the service is steady (ECS goes on rolling back)"
-            )),
+            ), false)),
         };
     }
     waiting.await?;
-    Ok(format!("{how}, steady again"))
+    Ok((format!("{how}, steady again"), true))
 }

@@ -6,6 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Default limit for one run; a hung binary fails the test instead of hanging CI.
@@ -85,6 +86,32 @@ where
     V: AsRef<OsStr>,
 {
     BinRun::new().args(args).envs(env).cwd(cwd).run()
+}
+
+/// The binary as the runner starts it for a workflow_dispatch (version `latest`) of the monorepo
+/// fixture, every AWS service at `endpoint` (moto or the scripted ECS), no AWS profile read.
+pub fn dispatch_run(endpoint: &str) -> BinRun {
+    BinRun::new()
+        .cwd(super::repo_root())
+        .envs(super::aws_env(endpoint))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("GITHUB_WORKSPACE", super::fixture("monorepo"))
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env(
+            "GITHUB_EVENT_PATH",
+            super::fixture("events/workflow-dispatch-latest.json"),
+        )
+}
+
+/// [`dispatch_run`] deploying `image` (built elsewhere) to service web1 of cluster prod.
+pub fn web1_deploy(endpoint: &str, image: &str) -> BinRun {
+    dispatch_run(endpoint)
+        .env("INPUT_CLUSTER", "prod")
+        .env("INPUT_SERVICE", "web1")
+        .env("INPUT_CONTAINER-NAME", "web1")
+        .env("INPUT_PACKAGE-JSON", "apps/web1/package.json")
+        .env("INPUT_IMAGE", image)
 }
 
 /// Builder for one run of the binary (stdin, timeout, removing the default GitHub files).
@@ -182,6 +209,11 @@ impl BinRun {
     /// Runs the binary to completion (blocking; fine in async tests because moto, the
     /// registry and wiremock all serve from their own processes/threads).
     pub fn run(self) -> BinOutput {
+        self.spawn().wait()
+    }
+
+    /// Starts the binary and returns at once, to watch its log and signal it while it runs.
+    pub fn spawn(self) -> Running {
         let dir = tempfile::tempdir().expect("create a temp dir for GITHUB_OUTPUT");
         let mut output_path = Some(dir.path().join("github_output"));
         let mut summary_path = Some(dir.path().join("github_step_summary"));
@@ -237,43 +269,134 @@ impl BinRun {
         let feeder = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
-        let stdout = drain(child.stdout.take().expect("piped stdout"));
-        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let readers = [
+            drain(child.stdout.take().expect("piped stdout"), stdout.clone()),
+            drain(child.stderr.take().expect("piped stderr"), stderr.clone()),
+        ];
+        Running {
+            child,
+            deadline: Instant::now() + self.timeout,
+            feeder,
+            readers,
+            stdout,
+            stderr,
+            output_path,
+            summary_path,
+            _dir: dir,
+        }
+    }
+}
 
-        let deadline = Instant::now() + self.timeout;
+/// The binary while it runs: its log so far, its outputs so far, a way to signal it.
+pub struct Running {
+    child: std::process::Child,
+    deadline: Instant,
+    feeder: std::thread::JoinHandle<()>,
+    readers: [std::thread::JoinHandle<()>; 2],
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    output_path: Option<PathBuf>,
+    summary_path: Option<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Everything written to stdout so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().expect("stdout buffer")).into_owned()
+    }
+
+    /// The `GITHUB_OUTPUT` file as it is now, parsed.
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        parse_github_output(&read(&self.output_path))
+    }
+
+    /// The `GITHUB_STEP_SUMMARY` file as it is now.
+    pub fn summary(&self) -> String {
+        read(&self.summary_path)
+    }
+
+    /// Blocks until stdout has `text`; panics (the log shown) past `limit` or if the run ends.
+    #[track_caller]
+    pub fn wait_for_stdout(&mut self, text: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self.stdout().contains(text) {
+            if let Some(status) = self.child.try_wait().expect("wait for ecs-deploy") {
+                panic!(
+                    "ended ({status}) before printing {text:?}:\n{}",
+                    self.stdout()
+                );
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {text:?} within {limit:?}:\n{}",
+                self.stdout()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("wait for ecs-deploy")
+            .is_none()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) to the process, as the runner does on a cancel.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the exit (killing the process past the timeout) and collects what it wrote.
+    pub fn wait(mut self) -> BinOutput {
         let mut timed_out = false;
         let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for ecs-deploy") {
+            if let Some(status) = self.child.try_wait().expect("wait for ecs-deploy") {
                 break status;
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= self.deadline {
                 timed_out = true;
-                let _ = child.kill();
-                break child.wait().expect("wait for killed ecs-deploy");
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait for killed ecs-deploy");
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        let _ = feeder.join();
-
-        let read = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .and_then(|p| std::fs::read_to_string(p).ok())
-                .unwrap_or_default()
+        let _ = self.feeder.join();
+        for r in self.readers {
+            let _ = r.join();
+        }
+        let outputs_raw = read(&self.output_path);
+        let text = |b: &Arc<Mutex<Vec<u8>>>| {
+            String::from_utf8_lossy(&b.lock().expect("log buffer")).into_owned()
         };
-        let outputs_raw = read(&output_path);
         let out = BinOutput {
             code: status.code(),
-            stdout: stdout.join().expect("stdout reader thread"),
-            stderr: stderr.join().expect("stderr reader thread"),
+            stdout: text(&self.stdout),
+            stderr: text(&self.stderr),
             outputs: parse_github_output(&outputs_raw),
             outputs_raw,
-            summary: read(&summary_path),
+            summary: read(&self.summary_path),
             timed_out,
         };
         // Every run of the suite, not only the reporters' tests: no test secret in any log.
         assert_no_secret_in(&out);
         out
     }
+}
+
+/// A file's text, empty when there is none.
+fn read(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default()
 }
 
 /// The secret values tests give the binary (webhook URLs, tokens, passwords, build secrets):
@@ -307,12 +430,23 @@ pub fn assert_no_secret_in(out: &BinOutput) {
     }
 }
 
-/// Reads a pipe to the end on a thread (so a chatty child never blocks on a full pipe).
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+/// Reads a pipe to the end on a thread into `into` (so a chatty child never blocks on a full
+/// pipe, and the log can be read while the child runs).
+fn drain(
+    mut pipe: impl Read + Send + 'static,
+    into: Arc<Mutex<Vec<u8>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => into
+                    .lock()
+                    .expect("log buffer")
+                    .extend_from_slice(&buf[..n]),
+            }
+        }
     })
 }
 

@@ -15,6 +15,22 @@ pub async fn recording_server() -> MockServer {
     server
 }
 
+/// A server that takes `delay` to answer each request (200 `ok`, as a Slack webhook does): a
+/// reporter that does not answer in time. Never pooled: a held answer must not reach another
+/// test through wiremock's pool of servers.
+pub async fn slow_server(delay: std::time::Duration) -> MockServer {
+    let server = MockServer::builder().start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("ok")
+                .set_delay(delay),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
 /// JSON bodies of the requests the server received on `path` (method-agnostic), in order.
 /// Non-JSON bodies come back as JSON strings so nothing is silently dropped.
 pub async fn received_json(server: &MockServer, path: &str) -> Vec<serde_json::Value> {

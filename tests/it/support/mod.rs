@@ -13,12 +13,15 @@ pub mod kube_api;
 pub mod moto;
 pub mod net;
 pub mod registry;
+pub mod scripted_ecs;
 
 // Re-exports so tests can write `use crate::support::{MotoServer, aws_env};`.
 pub use action_image::copy_tree;
 pub use aws::{AwsTrap, aws_env, sdk_config};
-pub use bin::{BinOutput, BinRun, parse_github_output, run_bin};
-pub use http::{received_json, recording_server};
+pub use bin::{
+    BinOutput, BinRun, Running, dispatch_run, parse_github_output, run_bin, web1_deploy,
+};
+pub use http::{received_json, recording_server, slow_server};
 pub use moto::MotoServer;
 pub use net::free_port;
 pub use registry::Registry;

@@ -99,6 +99,44 @@ impl Drop for MotoServer {
     }
 }
 
+/// Cluster prod and service web1 (one container web1, revision 1, EC2 launch type, no
+/// instances: moto places no task and never completes a rollout, so a deploy waits until it is
+/// stopped, and RunTask fails there).
+pub async fn web1_service(ecs: &aws_sdk_ecs::Client) {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    ecs.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .expect("cluster");
+    let td = ecs
+        .register_task_definition()
+        .family("web1")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web1")
+                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("task definition");
+    let arn = td
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_string();
+    ecs.create_service()
+        .cluster("prod")
+        .service_name("web1")
+        .task_definition(arn)
+        .desired_count(1)
+        .send()
+        .await
+        .expect("service");
+}
+
 /// Where moto_server is: `$ECS_DEPLOY_TEST_MOTO` or the venv that setup-testbed.sh makes.
 fn moto_binary() -> PathBuf {
     let bin = std::env::var_os(MOTO_ENV)
