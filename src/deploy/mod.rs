@@ -426,6 +426,10 @@ async fn run(
         d.cluster,
         path.as_str()
     );
+    // Never land on top of a deployment already in flight (another run's, a person's): wait
+    // for it first; the service it leaves behind is the one ours starts from.
+    let settled = wait_for_in_flight(aws, plan, d, checked, cancel, report).await?;
+    let checked = settled.as_ref().unwrap_or(checked);
     unless_cancelled(cancel, || {
         format!("before registering a task definition for {}", d.service)
     })?;
@@ -517,6 +521,136 @@ async fn run(
     }
     result
 }
+
+/// The deployment already in flight on the service, if any, for people: a PRIMARY deployment
+/// that still has an older one beside it (ECS is replacing tasks), or a CodeDeploy deployment's
+/// second task set. A lone PRIMARY deployment still settling (a new service) is not counted: it
+/// replaces nothing. Pure.
+pub fn in_flight(live: &Service) -> Option<String> {
+    let deployments = live.deployments();
+    let busy = (deployments.len() > 1)
+        .then(|| {
+            deployments
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+                .or(deployments.first())
+        })
+        .flatten();
+    if let Some(d) = busy {
+        return Some(format!(
+            "deployment {} ({}, {})",
+            d.id().unwrap_or("?"),
+            wait::short_task_definition(d.task_definition().unwrap_or("?")),
+            d.rollout_state().map_or("in progress", |r| r.as_str())
+        ));
+    }
+    let sets = live.task_sets();
+    (sets.len() > 1).then(|| {
+        format!(
+            "a CodeDeploy deployment (task sets {})",
+            sets.iter()
+                .map(|t| t.id().unwrap_or("?"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+/// Waits (within `wait-for-minutes`) for a deployment already in flight on the service to end,
+/// before this run writes anything; past the time, fails with nothing registered or updated.
+/// Returns the service as it is then (its task definition re-read if it changed), or `None`
+/// when nothing was in flight.
+async fn wait_for_in_flight(
+    aws: &Aws,
+    plan: &AppPlan,
+    d: &DeployPlan,
+    checked: &Checked,
+    cancel: &CancellationToken,
+    report: &mut Outcome,
+) -> Result<Option<Checked>> {
+    let Some(what) = in_flight(&checked.live) else {
+        return Ok(None);
+    };
+    let timeout = service::wait_timeout(plan);
+    let line = format!(
+        "{what} is already in flight on service {}: waiting for it to end (up to {} min) before starting ours",
+        d.service,
+        timeout.as_secs() / 60
+    );
+    println!("{}: {line}", plan.app);
+    report.steps.push(line);
+    let started = tokio::time::Instant::now();
+    let fail = |problem: String| service_error(d, problem);
+    let wait = poll::Wait {
+        label: &plan.app,
+        what: format!("service {}", d.service),
+        where_to_look: aws
+            .region
+            .as_deref()
+            .map(|r| crate::aws::ecs_service_url(r, &d.cluster, &d.service))
+            .unwrap_or_else(|| "the ECS console".into()),
+        deadline: started + timeout,
+        cancel: Some(cancel),
+        cap: Duration::MAX,
+        fail: &fail,
+    };
+    let look = async |at: tokio::time::Instant| {
+        poll::at(at).await;
+        let live = service::describe_service(&aws.ecs, &d.cluster, &d.service)
+            .await
+            .map_err(poll::Failure::fatal)?;
+        let now = in_flight(&live);
+        Ok(match now {
+            None => (poll::Look::Done(live), String::new()),
+            Some(w) => (poll::Look::Running(()), w),
+        })
+    };
+    let show = |_: Option<&String>, now: &String, _| {
+        if !now.is_empty() {
+            println!("{}: still in flight: {now}", plan.app);
+        }
+    };
+    let live = match poll::until(&wait, &mut None, |_, _| IN_FLIGHT_POLL, look, show).await? {
+        poll::Ended::Done(live) => live,
+        poll::Ended::TimedOut => {
+            return Err(fail(format!(
+                "{what} was still in flight after {} min (wait-for-minutes): nothing was registered or updated; wait for it to end (or stop it) and run again",
+                timeout.as_secs() / 60
+            )));
+        }
+        poll::Ended::Cancelled => {
+            return Err(Error::Cancelled {
+                what: format!(
+                    "while waiting for {what} on service {}; nothing was registered or updated",
+                    d.service
+                ),
+            });
+        }
+    };
+    let ended = format!(
+        "{what} ended after {} s; starting ours",
+        started.elapsed().as_secs()
+    );
+    println!("{}: {ended}", plan.app);
+    report.steps.push(ended);
+    let mut fresh = checked.clone();
+    if live.task_definition() != checked.live.task_definition() {
+        // It left the service on another revision: that is the one ours starts from.
+        if let Some(arn) = live.task_definition() {
+            let td = register::describe_raw(&aws.ecs, arn).await?;
+            if d.task_definition_file.is_none() {
+                fresh.source_name = arn.to_string();
+                fresh.base = td.clone();
+            }
+            fresh.live_task_definition = Some(td);
+        }
+    }
+    fresh.live = live;
+    Ok(Some(fresh))
+}
+
+/// How often a deployment already in flight is looked at while we wait for it to end.
+const IN_FLIGHT_POLL: Duration = Duration::from_secs(5);
 
 /// True when a running task of the service runs `container` from an image digest other than
 /// `digest`. Pure, so each case is tested.

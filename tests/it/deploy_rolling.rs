@@ -1045,20 +1045,30 @@ async fn when_the_circuit_breaker_already_rolls_back_its_rollback_is_followed_no
 }
 
 #[tokio::test(start_paused = true)]
-async fn fails_if_our_deployment_vanishes_and_rolls_back() {
+async fn a_deployment_that_supersedes_ours_is_reported_and_never_rolled_back_over() {
+    // Another run (or a person) deploys web1:3 while we wait on web1:2. Before issue 12 this
+    // rolled the service back to web1:1 over their deploy and said rolled-back.
     let fake = Fake::new(&[("web1", Ending::Vanishes { at: 20 })], &[]);
     let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
     let (r, report, _) = &out[0];
+    let e = r.as_ref().unwrap_err();
     assert!(
-        r.as_ref()
-            .unwrap_err()
-            .contains("no longer among the service's deployments"),
+        e.contains("was superseded by deployment web1-other (web1:3")
+            && e.contains("nothing was rolled back over it"),
         "{r:?}"
     );
-    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(report.status, Some(Status::Failed));
+    assert!(
+        report
+            .rollback
+            .as_deref()
+            .is_some_and(|r| r.starts_with("not rolled back")),
+        "{report:?}"
+    );
     assert_eq!(
-        fake.updates().last(),
-        Some(&("web1".into(), prev_arn("web1")))
+        fake.updates(),
+        vec![("web1".into(), new_arn("web1"))],
+        "only our own UpdateService: nothing sent over theirs"
     );
 }
 
@@ -1945,4 +1955,192 @@ async fn apps_of_one_service_without_their_own_containers_or_with_other_settings
         assert_eq!(revisions(&ecs, "shop").await, vec![first.clone()]);
         assert_eq!(service_task_definition(&ecs, "shop").await, first);
     }
+}
+
+/// A scripted ECS whose service web1 has another deployment in flight (`other`, on web1:1b,
+/// beside the old one) for its first `busy_for` DescribeServices, then only `other` COMPLETED;
+/// RegisterTaskDefinition and UpdateService are recorded. moto cannot play it: its services
+/// never show two deployments, and never finish one.
+struct InFlight {
+    describe: aws_smithy_mocks::Rule,
+    register: aws_smithy_mocks::Rule,
+    update: aws_smithy_mocks::Rule,
+    describe_td: aws_smithy_mocks::Rule,
+    aws: Aws,
+}
+
+fn in_flight_ecs(busy_for: usize) -> InFlight {
+    use DeploymentRolloutState::{Completed, InProgress};
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
+    use aws_sdk_ecs::types::TaskDefinition;
+    let theirs = format!("{ACCOUNT_TD}/web1:3");
+    let calls = Arc::new(Mutex::new(0usize));
+    let (c, t) = (calls.clone(), theirs.clone());
+    let describe = mock!(Client::describe_services).then_compute_response(move |_| {
+        let mut n = c.lock().unwrap();
+        *n += 1;
+        let deployments = if *n <= busy_for {
+            vec![
+                dep("web1-theirs", "PRIMARY", &t, 1, InProgress),
+                dep("web1-old", "ACTIVE", &prev_arn("web1"), 1, Completed),
+            ]
+        } else {
+            vec![dep("web1-theirs", "PRIMARY", &t, 2, Completed)]
+        };
+        let td = if *n <= busy_for {
+            prev_arn("web1")
+        } else {
+            t.clone()
+        };
+        MockResponse::Output(
+            DescribeServicesOutput::builder()
+                .services(
+                    Service::builder()
+                        .service_name("web1")
+                        .status("ACTIVE")
+                        .task_definition(td)
+                        .set_deployments(Some(deployments))
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let live_td = |arn: &str| {
+        serde_json::json!({"taskDefinition": {
+            "taskDefinitionArn": arn, "family": "web1",
+            "containerDefinitions": [{"name": "web1", "image": "r/web1:v1", "memory": 256}]}})
+        .to_string()
+    };
+    let describe_td = mock!(Client::describe_task_definition)
+        .sequence()
+        .http_status(200, Some(live_td(&prev_arn("web1"))))
+        .http_status(200, Some(live_td(&theirs)))
+        .repeatedly()
+        .build();
+    let register = mock!(Client::register_task_definition).then_output(|| {
+        RegisterTaskDefinitionOutput::builder()
+            .task_definition(
+                TaskDefinition::builder()
+                    .task_definition_arn(format!("{ACCOUNT_TD}/web1:4"))
+                    .build(),
+            )
+            .build()
+    });
+    let update = mock!(Client::update_service).then_output(|| {
+        UpdateServiceOutput::builder()
+            .service(
+                Service::builder()
+                    .service_name("web1")
+                    .deployments(dep(
+                        "web1-ours",
+                        "PRIMARY",
+                        &format!("{ACCOUNT_TD}/web1:4"),
+                        0,
+                        DeploymentRolloutState::InProgress,
+                    ))
+                    .build(),
+            )
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&describe, &describe_td, &register, &update]
+    );
+    let other = sdk_config("http://127.0.0.1:9");
+    let aws = Aws {
+        ecs: client,
+        ecr: aws_sdk_ecr::Client::new(&other),
+        codedeploy: aws_sdk_codedeploy::Client::new(&other),
+        region: None,
+    };
+    InFlight {
+        describe,
+        register,
+        update,
+        describe_td,
+        aws,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_in_flight_at_start_is_waited_for_and_ours_starts_from_what_it_left() {
+    let ecs = in_flight_ecs(3);
+    let plan = app_plan("web1", &[("wait-for-service-stability", "false")]);
+    let checked = ecs_deploy::preflight::check_deploy(&ecs.aws, &plan)
+        .await
+        .expect("preflight");
+    let job = ecs_deploy::deploy::Job {
+        plan: &plan,
+        checked: &checked,
+        image: NEW_IMAGE,
+        digest: None,
+        others: &[],
+    };
+    let started = Instant::now();
+    let outcome = ecs_deploy::deploy::deploy(
+        &ecs.aws,
+        &Poller::new(ecs.aws.ecs.clone()),
+        job,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("deploys once the other deployment ended");
+    assert!(
+        outcome.steps[0]
+            .contains("deployment web1-theirs (web1:3, IN_PROGRESS) is already in flight"),
+        "{:?}",
+        outcome.steps
+    );
+    assert!(
+        outcome.steps[1].contains("ended after"),
+        "{:?}",
+        outcome.steps
+    );
+    assert_eq!(
+        ecs.describe.num_calls(),
+        4,
+        "the preflight's look, two that still see it, one that sees it ended"
+    );
+    assert_eq!(ecs.register.num_calls(), 1);
+    assert_eq!(ecs.update.num_calls(), 1);
+    // Ours starts from what the other deployment left: web1:3 is the revision to go back to.
+    assert_eq!(
+        outcome.previous_task_definition_arn,
+        Some(format!("{ACCOUNT_TD}/web1:3"))
+    );
+    assert_eq!(ecs.describe_td.num_calls(), 2);
+    assert!(started.elapsed() >= Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_still_in_flight_after_wait_for_minutes_fails_with_nothing_written() {
+    let ecs = in_flight_ecs(usize::MAX);
+    let plan = app_plan("web1", &[("wait-for-minutes", "1")]);
+    let checked = ecs_deploy::preflight::check_deploy(&ecs.aws, &plan)
+        .await
+        .expect("preflight");
+    let job = ecs_deploy::deploy::Job {
+        plan: &plan,
+        checked: &checked,
+        image: NEW_IMAGE,
+        digest: None,
+        others: &[],
+    };
+    let failed = ecs_deploy::deploy::deploy(
+        &ecs.aws,
+        &Poller::new(ecs.aws.ecs.clone()),
+        job,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect_err("refused");
+    let e = failed.error.to_string();
+    assert!(
+        e.contains("still in flight after 1 min")
+            && e.contains("nothing was registered or updated"),
+        "{e}"
+    );
+    assert_eq!(ecs.register.num_calls(), 0);
+    assert_eq!(ecs.update.num_calls(), 0);
 }
