@@ -191,6 +191,7 @@ fn prepared(service: &str) -> Prepared {
         redeploy: false,
         task_definition: serde_json::json!({}),
         codedeploy: None,
+        previous_digest: None,
     }
 }
 

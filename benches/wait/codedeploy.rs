@@ -287,6 +287,7 @@ fn prepared(app: &str) -> Prepared {
             ready_wait: 0,
             termination_wait: TERMINATION_WAIT,
         }),
+        previous_digest: None,
     }
 }
 

@@ -59,6 +59,10 @@ pub struct Prepared {
     pub task_definition: Value,
     /// The CodeDeploy application and group the preflight checked (CodeDeploy path only).
     pub codedeploy: Option<codedeploy::CodeDeployTarget>,
+    /// For a same-revision deploy (force-new-deployment, a rebuilt tag): the image digest the
+    /// service's tasks ran before, which a rollback pins in a new revision (going "back" to the
+    /// same revision would redeploy the failing image).
+    pub previous_digest: Option<String>,
 }
 
 /// What the preflight read and checked about a service before the first write. [`prepare`]
@@ -329,6 +333,7 @@ pub async fn prepare(
         redeploy: plan.settings.force_new_deployment,
         task_definition: rendered,
         codedeploy: checked.codedeploy.clone(),
+        previous_digest: None,
     })
 }
 
@@ -439,8 +444,19 @@ async fn run(
     report.rendered_task_definition = Some(prepared.task_definition.clone());
     // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
     // pulls it with a new deployment, so a changed digest forces one (no new revision).
-    prepared.redeploy =
-        prepared.redeploy || (!prepared.changed && stale_image(aws, &prepared, digest).await);
+    if !prepared.changed {
+        let running = running_digests(aws, &prepared).await;
+        let stale = digest.is_some_and(|d| running.iter().any(|r| r != d));
+        if let (true, Some(d)) = (stale, digest) {
+            println!(
+                "service {}: the task definition is unchanged but its tasks run another image digest than {d}: starting a new deployment",
+                prepared.service
+            );
+        }
+        prepared.redeploy = prepared.redeploy || stale;
+        // A rollback of a same-revision deploy pins what runs now, by digest.
+        prepared.previous_digest = running.into_iter().find(|r| Some(r.as_str()) != digest);
+    }
     if !prepared.changed && !prepared.redeploy {
         let what = format!(
             "service {} already runs {} with this image and these settings: nothing registered, nothing updated (set force-new-deployment: true to redeploy anyway)",
@@ -663,12 +679,10 @@ pub fn digest_differs(tasks: &[aws_sdk_ecs::types::Task], container: &str, diges
         .any(|d| d != digest)
 }
 
-/// Whether the service's running tasks run another digest than the one just pushed. Unknown
-/// (no digest, no tasks, or a read error) counts as not stale: nothing is forced on a guess.
-async fn stale_image(aws: &Aws, prepared: &Prepared, digest: Option<&str>) -> bool {
-    let Some(digest) = digest else {
-        return false;
-    };
+/// The image digests the service's running tasks run for `prepared.container` (empty when
+/// unknown: no tasks, no digest, a read error). Read only for a same-revision deploy: whether a
+/// rebuilt tag needs a new deployment, and the digest a rollback pins.
+async fn running_digests(aws: &Aws, prepared: &Prepared) -> Vec<String> {
     let Ok(listed) = aws
         .ecs
         .list_tasks()
@@ -677,10 +691,10 @@ async fn stale_image(aws: &Aws, prepared: &Prepared, digest: Option<&str>) -> bo
         .send()
         .await
     else {
-        return false;
+        return Vec::new();
     };
     if listed.task_arns().is_empty() {
-        return false;
+        return Vec::new();
     }
     let Ok(described) = aws
         .ecs
@@ -690,16 +704,21 @@ async fn stale_image(aws: &Aws, prepared: &Prepared, digest: Option<&str>) -> bo
         .send()
         .await
     else {
-        return false;
+        return Vec::new();
     };
-    let stale = digest_differs(described.tasks(), &prepared.container, digest);
-    if stale {
-        println!(
-            "service {}: the task definition is unchanged but its tasks run another image digest than {digest}: starting a new deployment",
-            prepared.service
-        );
+    let mut out: Vec<String> = Vec::new();
+    for d in described
+        .tasks()
+        .iter()
+        .flat_map(|t| t.containers())
+        .filter(|c| c.name() == Some(prepared.container.as_str()))
+        .filter_map(|c| c.image_digest())
+    {
+        if !out.iter().any(|o| o == d) {
+            out.push(d.to_string());
+        }
     }
-    stale
+    out
 }
 
 /// Another container of the same service that gets its own app's image in the same revision

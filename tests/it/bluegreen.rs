@@ -141,6 +141,7 @@ fn prepared(strategy: DeploymentStrategy) -> Prepared {
         redeploy: false,
         task_definition: serde_json::json!({}),
         codedeploy: None,
+        previous_digest: None,
     }
 }
 
@@ -940,6 +941,7 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
         redeploy: false,
         task_definition: serde_json::json!({}),
         codedeploy: None,
+        previous_digest: None,
     };
     let mut report = Outcome::default();
     let result = bluegreen::deploy_with(

@@ -155,6 +155,7 @@ fn prepared(task_definition_arn: &str) -> Prepared {
             ready_wait: 0,
             termination_wait: 0,
         }),
+        previous_digest: None,
     }
 }
 

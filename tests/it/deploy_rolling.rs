@@ -935,6 +935,7 @@ fn prepared(fake: &Fake, app: &str) -> Prepared {
         redeploy: false,
         task_definition: serde_json::json!({}),
         codedeploy: None,
+        previous_digest: None,
     }
 }
 

@@ -12,9 +12,9 @@ use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::Aws;
-use crate::deploy::service;
 use crate::deploy::wait::{self, Poller, Target};
 use crate::deploy::{CANCELLED_ROLLBACK_WAIT, Prepared, deregister_failed, follow_limits};
+use crate::deploy::{register, service};
 use crate::error::{Error, Result};
 use crate::outcome::{Outcome, Status};
 use crate::plan::AppPlan;
@@ -48,6 +48,38 @@ pub async fn roll_back(
         report.status = Some(Status::Failed);
         report.rollback = Some("no previous task definition to roll back to".into());
         return cause;
+    };
+    // A same-revision deploy (force-new-deployment, a rebuilt tag): "back" to that revision
+    // would redeploy the failing image. The known good is what the tasks ran before, by digest.
+    let pinned;
+    let previous = if previous == prepared.task_definition_arn {
+        let Some(digest) = prepared.previous_digest.as_deref() else {
+            report.status = Some(Status::Failed);
+            report.rollback = Some(format!(
+                "not rolled back: this deploy reused {} (a same-revision redeploy) and the image digest its tasks ran before is not known, so going back would redeploy the failing image; deploy the previous version by its tag",
+                wait::short_task_definition(previous)
+            ));
+            return cause;
+        };
+        match pin_previous(aws, prepared, digest).await {
+            Ok(arn) => {
+                report.steps.push(format!(
+                    "registered {} with the previous image pinned ({digest}) to roll back to",
+                    wait::short_task_definition(&arn)
+                ));
+                pinned = arn;
+                pinned.as_str()
+            }
+            Err(e) => {
+                report.status = Some(Status::Failed);
+                report.rollback = Some(format!(
+                    "not rolled back: the revision pinning the previous image could not be registered: {e}"
+                ));
+                return cause;
+            }
+        }
+    } else {
+        previous
     };
     println!(
         "{}: {cause}\n{}: rolling back to {}",
@@ -89,6 +121,29 @@ pub async fn roll_back(
             }
         }
     }
+}
+
+/// Registers the deployed revision again with the app's container pinned to `digest` (what its
+/// tasks ran before a same-revision deploy): the rollback target when "the previous revision" is
+/// our own.
+async fn pin_previous(aws: &Aws, prepared: &Prepared, digest: &str) -> Result<String> {
+    let td = &prepared.task_definition;
+    let image =
+        crate::task_definition::container_image(td, &prepared.container).unwrap_or_default();
+    let pinned = pinned_reference(image, digest);
+    let rendered = crate::task_definition::render(td, &prepared.container, &pinned, &[])?;
+    register::register_raw(&aws.ecs, &rendered).await
+}
+
+/// `registry/repo:tag` (or `@digest`) as `registry/repo@digest`. Pure.
+pub fn pinned_reference(image: &str, digest: &str) -> String {
+    let name = image.split('@').next().unwrap_or(image);
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let name = match name[last_slash..].rfind(':') {
+        Some(i) => &name[..last_slash + i],
+        None => name,
+    };
+    format!("{name}@{digest}")
 }
 
 /// What to restore: the revision to go back to, the deployment that failed, and, when the run
@@ -204,4 +259,27 @@ async fn restore(
     }
     waiting.await?;
     Ok((format!("{how}, steady again"), true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_reference_swaps_the_tag_for_the_digest() {
+        let d = "sha256:0123";
+        assert_eq!(
+            pinned_reference("123.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3", d),
+            "123.dkr.ecr.us-east-1.amazonaws.com/web1@sha256:0123"
+        );
+        assert_eq!(
+            pinned_reference("localhost:5000/web1:latest", d),
+            "localhost:5000/web1@sha256:0123"
+        );
+        assert_eq!(
+            pinned_reference("localhost:5000/web1", d),
+            "localhost:5000/web1@sha256:0123"
+        );
+        assert_eq!(pinned_reference("web1@sha256:ffff", d), "web1@sha256:0123");
+    }
 }
