@@ -654,10 +654,7 @@ fn step(report: &mut Outcome, text: String) {
 /// Adds the console link to the service's deployments tab unless the run already shows it.
 fn add_link(report: &mut Outcome, region: Option<&str>, prepared: &Prepared) {
     let Some(region) = region else { return };
-    let url = format!(
-        "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",
-        prepared.cluster, prepared.service
-    );
+    let url = crate::aws::ecs_service_url(region, &prepared.cluster, &prepared.service);
     if !report.links.iter().any(|l| l.url == url) {
         report.links.push(Link {
             label: format!("ECS service {} deployments", prepared.service),

@@ -71,7 +71,8 @@ pub fn total_wait(
 /// The CodeDeploy console page of a deployment.
 pub fn console_url(region: &str, deployment_id: &str) -> String {
     format!(
-        "https://{region}.console.aws.amazon.com/codesuite/codedeploy/deployments/{deployment_id}?region={region}"
+        "{}/codesuite/codedeploy/deployments/{deployment_id}?region={region}",
+        crate::aws::console_base(region)
     )
 }
 
