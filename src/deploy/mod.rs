@@ -12,6 +12,7 @@
 pub mod appspec;
 pub mod bluegreen;
 pub mod codedeploy;
+pub mod diagnosis;
 pub mod kubernetes;
 pub mod poll;
 pub mod register;

@@ -862,6 +862,7 @@ impl Fake {
             ecs: self.client.clone(),
             ecr: aws_sdk_ecr::Client::new(&other),
             codedeploy: aws_sdk_codedeploy::Client::new(&other),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&other),
             region: Some("us-east-1".into()),
         }
     }
@@ -1429,6 +1430,7 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
         ecs: client.clone(),
         ecr: aws_sdk_ecr::Client::new(&other),
         codedeploy: aws_sdk_codedeploy::Client::new(&other),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&other),
         region: None,
     };
     let plan = app_plan(
