@@ -601,6 +601,20 @@ impl Watch {
     }
 }
 
+/// Prints a task's last log lines in a log group, redacted.
+pub fn print_log_tail(label: &str, log: &LogTail) {
+    let redactor = crate::report::redact::Redactor::known();
+    let _group = crate::report::console::Group::start(&format!(
+        "{label}: last {} log lines of {} ({})",
+        log.lines.len(),
+        log.stream,
+        log.group
+    ));
+    for l in &log.lines {
+        println!("{label}: | {}", redactor.text(l));
+    }
+}
+
 /// Reads the last log lines of the diagnosed task's container (the first container that
 /// exited non-zero, else the first one), when its task definition sends them to awslogs with a
 /// stream prefix. A failed read is printed and skipped.

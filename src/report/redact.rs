@@ -115,6 +115,11 @@ impl Redactor {
                 self.field(&mut l.label);
                 self.field(&mut l.url);
             }
+            if let Some(log) = &mut a.log_tail {
+                for l in &mut log.lines {
+                    self.field(l);
+                }
+            }
         }
     }
 }

@@ -15,11 +15,13 @@ use std::time::Duration;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
+use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
 use aws_sdk_ecs::types::{
     AwsVpcConfiguration, ContainerDefinition, Deployment, DeploymentRolloutState, HostEntry,
     KeyValuePair, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping,
-    Service, ServiceEvent,
+    Service, ServiceEvent, Task, TaskStopCode,
 };
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
@@ -612,6 +614,10 @@ struct FakeState {
     describes: Vec<Vec<String>>,
     /// DescribeServices calls (0-based) answered with ThrottlingException.
     throttle: Vec<usize>,
+    /// Tasks of the new revision that stop, each this many seconds after the first update.
+    stops: Vec<(u64, Task)>,
+    /// (startedBy, desiredStatus) of every ListTasks call.
+    list_tasks: Vec<(Option<String>, Option<String>)>,
 }
 
 struct Fake {
@@ -789,8 +795,14 @@ fn scripted_service(
 
 impl Fake {
     fn new(endings: &[(&str, Ending)], throttle: &[usize]) -> Fake {
+        Fake::stopping(endings, throttle, vec![])
+    }
+
+    /// A fake whose new tasks stop as `stops` says (ListTasks STOPPED, DescribeTasks).
+    fn stopping(endings: &[(&str, Ending)], throttle: &[usize], stops: Vec<(u64, Task)>) -> Fake {
         let state = Arc::new(Mutex::new(FakeState {
             throttle: throttle.to_vec(),
+            stops,
             ..Default::default()
         }));
         let endings: Arc<BTreeMap<String, Ending>> =
@@ -844,10 +856,53 @@ impl Fake {
             );
             MockResponse::Output(UpdateServiceOutput::builder().service(svc).build())
         });
+        // The tasks stopped so far: those due since the first UpdateService.
+        let stopped = |s: &FakeState| -> Vec<Task> {
+            let Some(t0) = s.updates.first().map(|u| u.2) else {
+                return vec![];
+            };
+            let at = Instant::now().saturating_duration_since(t0).as_secs();
+            s.stops
+                .iter()
+                .filter(|(due, _)| *due <= at)
+                .map(|(_, t)| t.clone())
+                .rev()
+                .collect()
+        };
+        let st = state.clone();
+        let list = mock!(Client::list_tasks).then_compute_response(move |req| {
+            let mut s = st.lock().unwrap();
+            s.list_tasks.push((
+                req.started_by().map(str::to_string),
+                req.desired_status().map(|d| d.as_str().to_string()),
+            ));
+            let arns = stopped(&s)
+                .iter()
+                .filter_map(|t| t.task_arn().map(str::to_string))
+                .collect();
+            MockResponse::Output(ListTasksOutput::builder().set_task_arns(Some(arns)).build())
+        });
+        let st = state.clone();
+        let tasks = mock!(Client::describe_tasks).then_compute_response(move |req| {
+            let s = st.lock().unwrap();
+            let found = stopped(&s)
+                .into_iter()
+                .filter(|t| req.tasks().iter().any(|a| Some(a.as_str()) == t.task_arn()))
+                .collect();
+            MockResponse::Output(
+                DescribeTasksOutput::builder()
+                    .set_tasks(Some(found))
+                    .build(),
+            )
+        });
         // SDK retries off: the production client retries throttling itself (adaptive, 8 tries);
         // here each throttled answer reaches the poller, which must back off and keep waiting.
-        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &update], |c| c
-            .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled()));
+        let client = mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&describe, &update, &list, &tasks],
+            |c| c.retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
+        );
         Fake {
             state,
             endings,
@@ -1833,4 +1888,186 @@ async fn apps_of_one_service_without_their_own_containers_or_with_other_settings
         assert_eq!(revisions(&ecs, "shop").await, vec![first.clone()]);
         assert_eq!(service_task_definition(&ecs, "shop").await, first);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Why a deploy failed: the stopped tasks of the new revision (scripted ECS: moto never starts
+// or stops a task of a service, so it has no stopped tasks, reasons or exit codes to list).
+
+/// A task of the new revision of web1 that stopped with `reason`, its container with `exit`.
+fn stopped_task(n: u32, reason: &str, exit: Option<i32>, container_reason: Option<&str>) -> Task {
+    Task::builder()
+        .task_arn(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task/prod/{n:032x}"
+        ))
+        .task_definition_arn(new_arn("web1"))
+        .started_by("ecs-svc/web1-new")
+        .last_status("STOPPED")
+        .stopped_reason(reason)
+        .stop_code(if exit.is_some() {
+            TaskStopCode::EssentialContainerExited
+        } else {
+            TaskStopCode::TaskFailedToStart
+        })
+        .containers(
+            aws_sdk_ecs::types::Container::builder()
+                .name("web1")
+                .image(NEW_IMAGE)
+                .set_exit_code(exit)
+                .set_reason(container_reason.map(str::to_string))
+                .build(),
+        )
+        .build()
+}
+
+/// The same stop, every 15 s from 10 s after the update: a crash loop.
+fn crash_loop(reason: &str, exit: Option<i32>, container_reason: Option<&str>) -> Vec<(u64, Task)> {
+    (0..6)
+        .map(|i| {
+            (
+                10 + 15 * u64::from(i),
+                stopped_task(i, reason, exit, container_reason),
+            )
+        })
+        .collect()
+}
+
+const PULL_ERROR: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3: not found";
+
+#[tokio::test(start_paused = true)]
+async fn a_pull_error_fails_fast_naming_the_image_and_the_execution_role_and_rolls_back() {
+    let fake = Fake::stopping(
+        &[("web1", Ending::Never)],
+        &[],
+        crash_loop(PULL_ERROR, None, None),
+    );
+    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
+    let (r, report, ended) = &out[0];
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "3 tasks of the new revision stopped: image {NEW_IMAGE} not found"
+        )) && e.contains("execution role")
+            && e.contains("repository")
+            && e.contains("failing now instead of waiting out wait-for-minutes"),
+        "{e}"
+    );
+    // The third stop is at 40 s; the tasks are read every 10 s: failed well before the 30
+    // minutes of wait-for-minutes (the 3 s after it are the rollback).
+    assert!((40..=55).contains(ended), "ended at {ended} s");
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(
+        fake.updates().last(),
+        Some(&("web1".into(), prev_arn("web1")))
+    );
+    // Asked for the stopped tasks of our deployment.
+    let asked = fake.state.lock().unwrap().list_tasks.clone();
+    assert!(!asked.is_empty());
+    assert!(
+        asked
+            .iter()
+            .all(|(by, status)| by.as_deref() == Some("ecs-svc/web1-new")
+                && status.as_deref() == Some("STOPPED"))
+    );
+    // The cause and the stopped task's console link are in the report.
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.starts_with(&format!("cause: image {NEW_IMAGE} not found"))),
+        "{:?}",
+        report.steps
+    );
+    let task = format!("{:032x}", 0);
+    assert!(
+        report.links.iter().any(|l| l.url
+            == format!("https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/tasks/{task}/configuration?region=us-east-1")),
+        "{:?}",
+        report.links
+    );
+    assert!(e.contains(&format!("/tasks/{task}/configuration")), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exit_1_loop_fails_fast_and_without_rollback_on_failure_is_left_alone() {
+    let fake = Fake::stopping(
+        &[("web1", Ending::Never)],
+        &[],
+        crash_loop("Essential container in task exited", Some(1), None),
+    );
+    let out = run_all(
+        &fake,
+        &[("web1", &[("rollback-on-failure", "false")])],
+        &CancellationToken::new(),
+    )
+    .await;
+    let (r, report, ended) = &out[0];
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains("3 tasks of the new revision stopped: essential container web1 exited 1"),
+        "{e}"
+    );
+    assert!((40..=50).contains(ended), "ended at {ended} s");
+    assert_eq!(fake.updates().len(), 1, "no rollback");
+    assert_ne!(report.status, Some(Status::RolledBack));
+}
+
+#[tokio::test(start_paused = true)]
+async fn out_of_memory_fails_after_the_configured_number_of_stopped_tasks() {
+    let fake = Fake::stopping(
+        &[("web1", Ending::Never)],
+        &[],
+        crash_loop(
+            "Essential container in task exited",
+            Some(137),
+            Some("OutOfMemoryError: Container killed due to memory usage"),
+        ),
+    );
+    let out = run_all(
+        &fake,
+        &[("web1", &[("fail-fast-after-stopped-tasks", "2")])],
+        &CancellationToken::new(),
+    )
+    .await;
+    let (r, _, ended) = &out[0];
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains(
+            "2 tasks of the new revision stopped: container web1 ran out of memory (exit 137"
+        ),
+        "{e}"
+    );
+    // The second stop is at 25 s.
+    assert!((25..=40).contains(ended), "ended at {ended} s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_fail_fast_off_the_timeout_still_names_the_cause_of_the_stopped_tasks() {
+    let fake = Fake::stopping(
+        &[("web1", Ending::Never)],
+        &[],
+        crash_loop("Essential container in task exited", Some(1), None),
+    );
+    let out = run_all(
+        &fake,
+        &[(
+            "web1",
+            &[
+                ("fail-fast-after-stopped-tasks", "0"),
+                ("wait-for-minutes", "2"),
+            ],
+        )],
+        &CancellationToken::new(),
+    )
+    .await;
+    let (r, report, ended) = &out[0];
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains("did not complete within 120 s")
+            && e.contains("6 tasks of the new revision stopped: essential container web1 exited 1")
+            && !e.contains("failing now"),
+        "{e}"
+    );
+    assert!(*ended >= 120, "ended at {ended} s");
+    assert_eq!(report.status, Some(Status::RolledBack));
 }
