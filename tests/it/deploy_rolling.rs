@@ -604,6 +604,8 @@ enum Ending {
     Vanishes { at: u64 },
     /// Stays IN_PROGRESS forever.
     Never,
+    /// Stays IN_PROGRESS, and from 5 s on ECS says every 10 s it is unable to place a task.
+    Unplaceable,
 }
 
 #[derive(Default)]
@@ -745,6 +747,18 @@ fn scripted_service(
                     }
                 }
                 Ending::Never => vec![new_primary(0, InProgress), old_active(2)],
+                Ending::Unplaceable => {
+                    for k in (0..=s.saturating_sub(5) / 10).filter(|_| s >= 5) {
+                        events.insert(
+                            0,
+                            ServiceEvent::builder()
+                                .id(format!("{name}-p{k}"))
+                                .message(format!("(service {name}) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 5c3f) has insufficient memory available."))
+                                .build(),
+                        );
+                    }
+                    vec![new_primary(0, InProgress), old_active(2)]
+                }
             };
             match rollback {
                 // Our rollback's deployment completes 3 s after its UpdateService.
@@ -1932,17 +1946,23 @@ fn crash_loop(reason: &str, exit: Option<i32>, container_reason: Option<&str>) -
         .collect()
 }
 
+/// The rolling deploy of web1 against a fake whose new tasks stop as `stops` says (the rollout
+/// itself never completes): the fake, and the deploy's result, report and end (seconds).
+async fn crash(
+    stops: Vec<(u64, Task)>,
+    extra: &[(&str, &str)],
+) -> (Fake, (Result<(), String>, Outcome, u64)) {
+    let fake = Fake::stopping(&[("web1", Ending::Never)], &[], stops);
+    let mut out = run_all(&fake, &[("web1", extra)], &CancellationToken::new()).await;
+    let first = out.remove(0);
+    (fake, first)
+}
+
 const PULL_ERROR: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3: not found";
 
 #[tokio::test(start_paused = true)]
 async fn a_pull_error_fails_fast_naming_the_image_and_the_execution_role_and_rolls_back() {
-    let fake = Fake::stopping(
-        &[("web1", Ending::Never)],
-        &[],
-        crash_loop(PULL_ERROR, None, None),
-    );
-    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
-    let (r, report, ended) = &out[0];
+    let (fake, (r, report, ended)) = crash(crash_loop(PULL_ERROR, None, None), &[]).await;
     let e = r.as_ref().unwrap_err();
     assert!(
         e.contains(&format!(
@@ -1954,7 +1974,7 @@ async fn a_pull_error_fails_fast_naming_the_image_and_the_execution_role_and_rol
     );
     // The third stop is at 40 s; the tasks are read every 10 s: failed well before the 30
     // minutes of wait-for-minutes (the 3 s after it are the rollback).
-    assert!((40..=55).contains(ended), "ended at {ended} s");
+    assert!((40..=55).contains(&ended), "ended at {ended} s");
     assert_eq!(report.status, Some(Status::RolledBack));
     assert_eq!(
         fake.updates().last(),
@@ -1990,46 +2010,32 @@ async fn a_pull_error_fails_fast_naming_the_image_and_the_execution_role_and_rol
 
 #[tokio::test(start_paused = true)]
 async fn an_exit_1_loop_fails_fast_and_without_rollback_on_failure_is_left_alone() {
-    let fake = Fake::stopping(
-        &[("web1", Ending::Never)],
-        &[],
+    let (fake, (r, report, ended)) = crash(
         crash_loop("Essential container in task exited", Some(1), None),
-    );
-    let out = run_all(
-        &fake,
-        &[("web1", &[("rollback-on-failure", "false")])],
-        &CancellationToken::new(),
+        &[("rollback-on-failure", "false")],
     )
     .await;
-    let (r, report, ended) = &out[0];
     let e = r.as_ref().unwrap_err();
     assert!(
         e.contains("3 tasks of the new revision stopped: essential container web1 exited 1"),
         "{e}"
     );
-    assert!((40..=50).contains(ended), "ended at {ended} s");
+    assert!((40..=50).contains(&ended), "ended at {ended} s");
     assert_eq!(fake.updates().len(), 1, "no rollback");
     assert_ne!(report.status, Some(Status::RolledBack));
 }
 
 #[tokio::test(start_paused = true)]
 async fn out_of_memory_fails_after_the_configured_number_of_stopped_tasks() {
-    let fake = Fake::stopping(
-        &[("web1", Ending::Never)],
-        &[],
+    let (_fake, (r, _, ended)) = crash(
         crash_loop(
             "Essential container in task exited",
             Some(137),
             Some("OutOfMemoryError: Container killed due to memory usage"),
         ),
-    );
-    let out = run_all(
-        &fake,
-        &[("web1", &[("fail-fast-after-stopped-tasks", "2")])],
-        &CancellationToken::new(),
+        &[("fail-fast-after-stopped-tasks", "2")],
     )
     .await;
-    let (r, _, ended) = &out[0];
     let e = r.as_ref().unwrap_err();
     assert!(
         e.contains(
@@ -2038,29 +2044,19 @@ async fn out_of_memory_fails_after_the_configured_number_of_stopped_tasks() {
         "{e}"
     );
     // The second stop is at 25 s.
-    assert!((25..=40).contains(ended), "ended at {ended} s");
+    assert!((25..=40).contains(&ended), "ended at {ended} s");
 }
 
 #[tokio::test(start_paused = true)]
 async fn with_fail_fast_off_the_timeout_still_names_the_cause_of_the_stopped_tasks() {
-    let fake = Fake::stopping(
-        &[("web1", Ending::Never)],
-        &[],
+    let (fake, (r, report, ended)) = crash(
         crash_loop("Essential container in task exited", Some(1), None),
-    );
-    let out = run_all(
-        &fake,
-        &[(
-            "web1",
-            &[
-                ("fail-fast-after-stopped-tasks", "0"),
-                ("wait-for-minutes", "2"),
-            ],
-        )],
-        &CancellationToken::new(),
+        &[
+            ("fail-fast-after-stopped-tasks", "0"),
+            ("wait-for-minutes", "2"),
+        ],
     )
     .await;
-    let (r, report, ended) = &out[0];
     let e = r.as_ref().unwrap_err();
     assert!(
         e.contains("did not complete within 120 s")
@@ -2068,6 +2064,26 @@ async fn with_fail_fast_off_the_timeout_still_names_the_cause_of_the_stopped_tas
             && !e.contains("failing now"),
         "{e}"
     );
-    assert!(*ended >= 120, "ended at {ended} s");
+    assert!(ended >= 120, "ended at {ended} s");
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(
+        fake.updates().last(),
+        Some(&("web1".into(), prev_arn("web1")))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn placement_failures_in_the_service_events_fail_fast_too() {
+    let fake = Fake::new(&[("web1", Ending::Unplaceable)], &[]);
+    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
+    let (r, report, ended) = &out[0];
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains("3 placement failures: ECS is unable to place the tasks (no container instance met all of its requirements")
+            && e.contains("lacks capacity"),
+        "{e}"
+    );
+    // The third placement event is at 25 s; the events are read on every look.
+    assert!((25..=35).contains(ended), "ended at {ended} s");
     assert_eq!(report.status, Some(Status::RolledBack));
 }
