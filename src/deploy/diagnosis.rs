@@ -421,10 +421,11 @@ pub struct Diagnosis {
 impl Diagnosis {
     /// The problem text of the deploy's error: the cause, how many tasks, where to look.
     pub fn problem(&self, failed_fast: bool) -> String {
+        let s = if self.count == 1 { "" } else { "s" };
         let what = if self.cause.task_arn.is_empty() {
-            format!("{} placement failures", self.count)
+            format!("{} placement failure{s}", self.count)
         } else {
-            format!("{} tasks of the new revision stopped", self.count)
+            format!("{} task{s} of the new revision stopped", self.count)
         };
         let mut p = format!("{what}: {}", self.cause.first);
         if let Some(url) = &self.task_url {

@@ -2087,3 +2087,117 @@ async fn placement_failures_in_the_service_events_fail_fast_too() {
     assert!((25..=35).contains(ended), "ended at {ended} s");
     assert_eq!(report.status, Some(Status::RolledBack));
 }
+
+/// The task's container writes to awslogs with a stream prefix (`ecs/web1/<task id>`).
+fn awslogs_task_definition() -> Value {
+    serde_json::json!({"family": "web1", "containerDefinitions": [{"name": "web1",
+        "image": NEW_IMAGE, "logConfiguration": {"logDriver": "awslogs", "options": {
+        "awslogs-group": "/ecs/web1", "awslogs-region": "us-east-1",
+        "awslogs-stream-prefix": "ecs"}}}]})
+}
+
+/// The stopped tasks come from the scripted ECS (moto never stops a service's task); their
+/// last log lines from moto's CloudWatch Logs (real GetLogEvents shapes). On the real clock
+/// (moto answers over real sockets, which a paused clock would race with its timeouts): one
+/// task stopped at once fails the wait on its first look.
+#[tokio::test]
+async fn the_failure_carries_the_last_log_lines_of_the_stopped_task_read_from_cloudwatch_logs() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    let moto = MotoServer::start();
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config(&moto.endpoint()));
+    let task_id = format!("{:032x}", 0);
+    let stream = format!("ecs/web1/{task_id}");
+    logs.create_log_group()
+        .log_group_name("/ecs/web1")
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name("/ecs/web1")
+        .log_stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events: Vec<InputLogEvent> = (0..40)
+        .map(|i| {
+            InputLogEvent::builder()
+                .timestamp(now_ms + i)
+                .message(format!("boot line {i}"))
+                .build()
+                .unwrap()
+        })
+        .chain(std::iter::once(
+            InputLogEvent::builder()
+                .timestamp(now_ms + 40)
+                .message("KeyError: 'DATABASE_URL'")
+                .build()
+                .unwrap(),
+        ))
+        .collect();
+    logs.put_log_events()
+        .log_group_name("/ecs/web1")
+        .log_stream_name(&stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .unwrap();
+
+    let fake = Fake::stopping(
+        &[("web1", Ending::Never)],
+        &[],
+        vec![(
+            0,
+            stopped_task(0, "Essential container in task exited", Some(1), None),
+        )],
+    );
+    let aws = Aws { logs, ..fake.aws() };
+    let poller = Poller::new(aws.ecs.clone());
+    let plan = app_plan("web1", &[("fail-fast-after-stopped-tasks", "1")]);
+    let prep = Prepared {
+        task_definition: awslogs_task_definition(),
+        ..prepared(&fake, "web1")
+    };
+    let mut report = Outcome::default();
+    let e = rolling::deploy(
+        &aws,
+        &poller,
+        &plan,
+        &prep,
+        &CancellationToken::new(),
+        &mut report,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("1 task of the new revision stopped: essential container web1 exited 1"),
+        "{e}"
+    );
+    let log = report
+        .diagnosis
+        .as_ref()
+        .and_then(|d| d.log.clone())
+        .unwrap_or_else(|| panic!("no log lines in {report:?}"));
+    assert_eq!(
+        (log.group.as_str(), log.stream.as_str()),
+        ("/ecs/web1", stream.as_str())
+    );
+    // The last 30 lines, oldest first, ending with the error.
+    assert_eq!(log.lines.len(), 30, "{:?}", log.lines);
+    assert_eq!(log.lines[0], "boot line 11");
+    assert_eq!(log.lines[29], "KeyError: 'DATABASE_URL'");
+    assert!(
+        report
+            .links
+            .iter()
+            .any(|l| l.label == format!("log stream {stream}")
+                && l.url
+                    .contains("log-group/$252Fecs$252Fweb1/log-events/ecs$252Fweb1$252F")),
+        "{:?}",
+        report.links
+    );
+}
