@@ -465,6 +465,8 @@ struct WatchState {
     events: HashSet<String>,
     placements: Vec<Cause>,
     found: Option<Diagnosis>,
+    /// A failed read was printed already.
+    warned: bool,
 }
 
 /// What a [`Watch`] follows: the deployment's tasks and what counts as "too many".
@@ -556,10 +558,15 @@ impl Watch {
                     }
                 }
             }
-            Err(e) => println!(
-                "{}: could not read the stopped tasks (going on without them): {e}",
-                self.label
-            ),
+            // Said once: a role without ecs:ListTasks would repeat it every look.
+            Err(e) if !s.warned => {
+                s.warned = true;
+                println!(
+                    "{}: could not read the stopped tasks (going on without them): {e}",
+                    self.label
+                );
+            }
+            Err(_) => {}
         }
         s.tasks.clone()
     }

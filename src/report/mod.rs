@@ -191,6 +191,25 @@ impl Report {
     }
 }
 
+/// A rolled-back app `web1` whose stopped task (stream `ecs/web1/abc`) wrote `lines`: the
+/// reporters' tests of the log lines.
+#[cfg(test)]
+pub(crate) fn rolled_back_with_log(lines: Vec<String>) -> Report {
+    Report {
+        apps: vec![AppReport {
+            app: "web1".into(),
+            status: Some(Status::RolledBack),
+            log_tail: Some(crate::deploy::diagnosis::LogTail {
+                stream: "ecs/web1/abc".into(),
+                lines,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -574,21 +574,11 @@ mod tests {
 
     #[test]
     fn the_failure_thread_shows_the_stopped_tasks_last_log_lines() {
-        use crate::report::{AppReport, Status};
-        let report = Report {
-            apps: vec![AppReport {
-                app: "web1".into(),
-                status: Some(Status::RolledBack),
-                error: Some("essential container web1 exited 1".into()),
-                log_tail: Some(crate::deploy::diagnosis::LogTail {
-                    stream: "ecs/web1/abc".into(),
-                    lines: vec!["Traceback:".into(), "KeyError: <DATABASE_URL>".into()],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let mut report = crate::report::rolled_back_with_log(vec![
+            "Traceback:".into(),
+            "KeyError: <DATABASE_URL>".into(),
+        ]);
+        report.apps[0].error = Some("essential container web1 exited 1".into());
         let t = failure_thread(&report).unwrap();
         assert!(
             t.contains("*web1: last log lines of the stopped task (ecs/web1/abc):*\n```Traceback:\nKeyError: &lt;DATABASE_URL&gt;```"),

@@ -193,19 +193,8 @@ mod tests {
 
     #[test]
     fn a_failed_app_shows_its_stopped_tasks_log_lines_in_a_details_block() {
-        let report = Report {
-            apps: vec![AppReport {
-                app: "web1".into(),
-                status: Some(Status::RolledBack),
-                log_tail: Some(crate::deploy::diagnosis::LogTail {
-                    stream: "ecs/web1/abc".into(),
-                    lines: vec!["boot".into(), "panic: ``` no db".into()],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let report =
+            crate::report::rolled_back_with_log(vec!["boot".into(), "panic: ``` no db".into()]);
         let md = render(&report);
         assert!(
             md.contains("<details><summary>web1: last 2 log lines of the stopped task (ecs/web1/abc)</summary>\n\n```\nboot\npanic: \'\'\' no db\n```\n\n</details>"),

@@ -2201,3 +2201,36 @@ async fn the_failure_carries_the_last_log_lines_of_the_stopped_task_read_from_cl
         report.links
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_health_check_fails_fast_and_the_summary_and_slack_thread_name_it() {
+    use ecs_deploy::report::{AppReport, Report, slack, summary};
+    let (_fake, (r, outcome, ended)) = crash(
+        crash_loop("Task failed container health checks", Some(143), None),
+        &[],
+    )
+    .await;
+    let e = r.unwrap_err();
+    assert!(
+        e.contains("3 tasks of the new revision stopped: health check failed (Task failed container health checks)"),
+        "{e}"
+    );
+    assert!((40..=55).contains(&ended), "ended at {ended} s");
+    // What a person reads: the report is built from the outcome, as the binary does.
+    let mut app = AppReport {
+        app: "web1".into(),
+        error: Some(e.clone()),
+        ..Default::default()
+    };
+    app.apply(&outcome);
+    let report = Report {
+        apps: vec![app],
+        ..Default::default()
+    };
+    let md = summary::render(&report);
+    assert!(md.contains("health check failed"), "{md}");
+    assert!(md.contains("cause: health check failed"), "{md}");
+    assert!(md.contains("[stopped task "), "{md}");
+    let thread = slack::failure_thread(&report).unwrap();
+    assert!(thread.contains("health check failed"), "{thread}");
+}
