@@ -1960,6 +1960,7 @@ async fn crash(
 
 const PULL_ERROR: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3: not found";
 
+/// Scripted: moto runs no container, so no task of its services ever fails to pull and stops.
 #[tokio::test(start_paused = true)]
 async fn a_pull_error_fails_fast_naming_the_image_and_the_execution_role_and_rolls_back() {
     let (fake, (r, report, ended)) = crash(crash_loop(PULL_ERROR, None, None), &[]).await;
@@ -2008,6 +2009,7 @@ async fn a_pull_error_fails_fast_naming_the_image_and_the_execution_role_and_rol
     assert!(e.contains(&format!("/tasks/{task}/configuration")), "{e}");
 }
 
+/// Scripted: moto never starts a service's containers, so none exits 1 over and over.
 #[tokio::test(start_paused = true)]
 async fn an_exit_1_loop_fails_fast_and_without_rollback_on_failure_is_left_alone() {
     let (fake, (r, report, ended)) = crash(
@@ -2025,6 +2027,7 @@ async fn an_exit_1_loop_fails_fast_and_without_rollback_on_failure_is_left_alone
     assert_ne!(report.status, Some(Status::RolledBack));
 }
 
+/// Scripted: moto has no memory limits to exceed nor OOM-killed tasks to list.
 #[tokio::test(start_paused = true)]
 async fn out_of_memory_fails_after_the_configured_number_of_stopped_tasks() {
     let (_fake, (r, _, ended)) = crash(
@@ -2047,6 +2050,7 @@ async fn out_of_memory_fails_after_the_configured_number_of_stopped_tasks() {
     assert!((25..=40).contains(&ended), "ended at {ended} s");
 }
 
+/// Scripted: moto neither stops tasks nor keeps a rollout IN_PROGRESS until a timeout.
 #[tokio::test(start_paused = true)]
 async fn with_fail_fast_off_the_timeout_still_names_the_cause_of_the_stopped_tasks() {
     let (fake, (r, report, ended)) = crash(
@@ -2072,6 +2076,7 @@ async fn with_fail_fast_off_the_timeout_still_names_the_cause_of_the_stopped_tas
     );
 }
 
+/// Scripted: moto writes no "unable to place a task" service events (it places nothing).
 #[tokio::test(start_paused = true)]
 async fn placement_failures_in_the_service_events_fail_fast_too() {
     let fake = Fake::new(&[("web1", Ending::Unplaceable)], &[]);
@@ -2202,6 +2207,7 @@ async fn the_failure_carries_the_last_log_lines_of_the_stopped_task_read_from_cl
     );
 }
 
+/// Scripted: moto runs no health checks, so no task stops for failing one.
 #[tokio::test(start_paused = true)]
 async fn a_failing_health_check_fails_fast_and_the_summary_and_slack_thread_name_it() {
     use ecs_deploy::report::{AppReport, Report, slack, summary};
