@@ -34,6 +34,8 @@ pub enum Kind {
     ImageNotFound { image: String },
     /// The image could not be pulled for another reason (permissions, network).
     CannotPull { image: String },
+    /// The task could not get its secrets or registry credentials (`ResourceInitializationError`).
+    ResourceInitialization,
     /// The container was killed for using more memory than its limit.
     OutOfMemory { container: String },
     /// The container or load balancer health check failed.
@@ -153,6 +155,9 @@ pub fn classify(task: &Task) -> Kind {
             Kind::CannotPull { image }
         };
     }
+    if texts().any(|(_, t)| t.contains("ResourceInitializationError")) {
+        return Kind::ResourceInitialization;
+    }
     let oom = containers.iter().find(|c| {
         c.reason().is_some_and(|r| r.contains("OutOfMemory"))
             || (c.exit_code() == Some(137) && stopped.contains("OutOfMemory"))
@@ -200,6 +205,9 @@ pub fn words(kind: &Kind, stopped_reason: Option<&str>) -> String {
         ),
         Kind::CannotPull { image } => format!(
             "cannot pull image {image} ({said}): check the task's execution role (ecr:GetAuthorizationToken, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer), the repository's policy, and the tasks' network path to the registry"
+        ),
+        Kind::ResourceInitialization => format!(
+            "the task could not start ({said}): check that the task's execution role may read its secrets and the registry credentials (secretsmanager:GetSecretValue, ssm:GetParameters, ecr:GetAuthorizationToken) and that the tasks reach those services (a NAT gateway or VPC endpoints)"
         ),
         Kind::OutOfMemory { container } => format!(
             "container {container} ran out of memory (exit 137, {said}): raise its memory limit in the task definition, or find what uses the memory"
@@ -727,6 +735,20 @@ mod tests {
             cause_of(&t)
                 .first
                 .contains("execution role (ecr:GetAuthorizationToken")
+        );
+    }
+
+    #[test]
+    fn a_task_that_cannot_read_its_secrets_points_at_the_execution_role_and_the_network() {
+        let t = task(
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm",
+            vec![container(None, None)],
+        );
+        assert_eq!(classify(&t), Kind::ResourceInitialization);
+        let w = cause_of(&t).first;
+        assert!(
+            w.contains("secretsmanager:GetSecretValue") && w.contains("VPC endpoints"),
+            "{w}"
         );
     }
 
