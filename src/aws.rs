@@ -63,6 +63,8 @@ pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub codedeploy: aws_sdk_codedeploy::Client,
+    /// CloudWatch Logs: the last lines of a stopped task's container (`deploy::diagnosis`).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The region the SDK chain found, if any (console links need it).
     pub region: Option<String>,
 }
@@ -96,6 +98,7 @@ impl Aws {
             ecs: aws_sdk_ecs::Client::new(config),
             ecr: aws_sdk_ecr::Client::new(config),
             codedeploy: aws_sdk_codedeploy::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
             region: config.region().map(|r| r.to_string()),
         }
     }

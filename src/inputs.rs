@@ -265,6 +265,13 @@ pub const INPUTS: &[InputSpec] = &[
         "How long to wait before giving up (and rolling back)",
     ),
     spec(
+        "fail-fast-after-stopped-tasks",
+        App,
+        Some("3"),
+        false,
+        "Fail the rolling deploy (and roll back) as soon as this many tasks of the new revision stopped for the same reason, or ECS failed to place a task this many times, instead of waiting out wait-for-minutes; 0 turns it off",
+    ),
+    spec(
         "rollback-on-failure",
         App,
         Some("true"),
@@ -1003,6 +1010,9 @@ pub struct AppSettings {
     pub deployment: DeploymentChoice,
     pub wait_for_service_stability: bool,
     pub wait_for_minutes: u64,
+    /// Stopped tasks of the new revision sharing one cause that fail the rolling wait at once
+    /// (`fail-fast-after-stopped-tasks`; 0: never).
+    pub fail_fast_after_stopped_tasks: usize,
     pub rollback_on_failure: bool,
     pub deregister_failed_task_definition: bool,
     pub force_new_deployment: bool,
@@ -1290,6 +1300,20 @@ impl AppSettings {
                     "must be a whole number of minutes from 1 to 720",
                 )
             })?;
+        let fail_fast_raw = raw
+            .get_or_default("fail-fast-after-stopped-tasks")
+            .unwrap_or("3");
+        let fail_fast_after_stopped_tasks: usize = fail_fast_raw
+            .parse()
+            .ok()
+            .filter(|n| *n <= 100)
+            .ok_or_else(|| {
+                Error::invalid_input(
+                    "fail-fast-after-stopped-tasks",
+                    fail_fast_raw,
+                    "must be a whole number of tasks from 0 (never fail fast) to 100",
+                )
+            })?;
         let tag_prefix = raw.get_or_default("tag-prefix").unwrap_or("v").to_string();
         if !tag_prefix
             .chars()
@@ -1376,6 +1400,7 @@ impl AppSettings {
             deployment,
             wait_for_service_stability: flag(raw, "wait-for-service-stability")?,
             wait_for_minutes,
+            fail_fast_after_stopped_tasks,
             rollback_on_failure: flag(raw, "rollback-on-failure")?,
             deregister_failed_task_definition: flag(raw, "deregister-failed-task-definition")?,
             force_new_deployment: flag(raw, "force-new-deployment")?,
@@ -1665,6 +1690,26 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_fail_fast_count_is_refused_with_the_range() {
+        let s = sources(&[], &[("INPUT_FAIL-FAST-AFTER-STOPPED-TASKS", "many")]).unwrap();
+        let err = Settings::from_sources(&s).unwrap_err().to_string();
+        assert!(
+            err.contains("fail-fast-after-stopped-tasks")
+                && err.contains("many")
+                && err.contains("0 (never fail fast) to 100"),
+            "{err}"
+        );
+        let s = sources(&[], &[("INPUT_FAIL-FAST-AFTER-STOPPED-TASKS", "0")]).unwrap();
+        assert_eq!(
+            Settings::from_sources(&s)
+                .unwrap()
+                .app
+                .fail_fast_after_stopped_tasks,
+            0
+        );
+    }
+
+    #[test]
     fn unknown_deployment_lists_accepted_values() {
         let s = sources(&[], &[("INPUT_DEPLOYMENT", "bluegreen")]).unwrap();
         let err = Settings::from_sources(&s).unwrap_err().to_string();
@@ -1684,6 +1729,7 @@ mod tests {
         assert!(settings.trigger.deploy_on.pull_request_merged);
         assert!(!settings.trigger.deploy_on.push);
         assert_eq!(settings.app.wait_for_minutes, 30);
+        assert_eq!(settings.app.fail_fast_after_stopped_tasks, 3);
         assert_eq!(settings.app.deployment, DeploymentChoice::Auto);
         assert!(settings.app.tag_latest);
         assert!(settings.app.rollback_on_failure);

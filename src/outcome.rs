@@ -99,6 +99,8 @@ pub struct Outcome {
     pub steps: Vec<String>,
     /// Console links for people.
     pub links: Vec<Link>,
+    /// Why the deploy failed, read from its stopped tasks (and their last log lines).
+    pub diagnosis: Option<crate::deploy::diagnosis::Diagnosis>,
 }
 
 /// A deploy that did not succeed: what it did before it stopped, and why.

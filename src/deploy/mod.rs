@@ -12,6 +12,7 @@
 pub mod appspec;
 pub mod bluegreen;
 pub mod codedeploy;
+pub mod diagnosis;
 pub mod kubernetes;
 pub mod poll;
 pub mod register;
@@ -758,12 +759,13 @@ fn service_settings(a: &AppPlan) -> String {
     let s = &a.settings;
     let d = a.deploy.as_ref();
     format!(
-        "deployment={:?} task-definition={:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
+        "deployment={:?} task-definition={:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
         d.map(|d| d.deployment.as_str()),
         d.and_then(|d| d.task_definition_file.as_ref().map(|(p, _)| p.clone())),
         d.and_then(|d| d.appspec_file.as_ref().map(|(p, _)| p.clone())),
         s.wait_for_service_stability,
         s.wait_for_minutes,
+        s.fail_fast_after_stopped_tasks,
         s.rollback_on_failure,
         s.deregister_failed_task_definition,
         s.force_new_deployment,

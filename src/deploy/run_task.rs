@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Prepared;
+use super::diagnosis::{Kind, classify, words};
 use super::poll::{self, Ended, Failure, Look, Wait};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
@@ -47,6 +48,15 @@ pub fn verdict(task: &Task, container: &str) -> std::result::Result<(), String> 
     }
     if let Some(r) = c.and_then(|c| c.reason()) {
         why.push_str(&format!("; container reason: {r}"));
+    }
+    // What to do about a task that could not pull or ran out of memory; an exit code is the
+    // command's own answer and needs no more words.
+    let kind = classify(task);
+    if matches!(
+        kind,
+        Kind::ImageNotFound { .. } | Kind::CannotPull { .. } | Kind::OutOfMemory { .. }
+    ) {
+        why.push_str(&format!("; {}", words(&kind, task.stopped_reason())));
     }
     Err(why)
 }
@@ -218,6 +228,21 @@ mod tests {
             verdict(&task(None), "web")
                 .unwrap_err()
                 .contains("without an exit code")
+        );
+    }
+
+    #[test]
+    fn a_one_off_task_that_cannot_pull_says_what_to_check() {
+        let task = Task::builder()
+            .stopped_reason("CannotPullContainerError: pull access denied for r/web")
+            .containers(Container::builder().name("web").image("r/web:v2").build())
+            .build();
+        let e = verdict(&task, "web").unwrap_err();
+        assert!(
+            e.contains("stopped without an exit code")
+                && e.contains("cannot pull image r/web:v2")
+                && e.contains("execution role"),
+            "{e}"
         );
     }
 

@@ -497,6 +497,18 @@ pub async fn wait_for_deployment(
     seen_events: &mut HashSet<String>,
     cancel: &CancellationToken,
 ) -> Result<()> {
+    wait_watching(poller, target, seen_events, cancel, None).await
+}
+
+/// [`wait_for_deployment`] that also asks `watch`, on each look while the rollout is in
+/// progress, whether its stopped tasks already tell the deployment failed (fail fast).
+pub async fn wait_watching(
+    poller: &Poller,
+    target: &Target<'_>,
+    seen_events: &mut HashSet<String>,
+    cancel: &CancellationToken,
+    watch: Option<&super::diagnosis::Watch>,
+) -> Result<()> {
     let started = Instant::now();
     println!(
         "{}: waiting for deployment {} of {} (up to {} s)",
@@ -550,6 +562,13 @@ pub async fn wait_for_deployment(
                 }
                 Look::Running((p, phase.1.elapsed()))
             }
+        };
+        let seen = match (seen, watch) {
+            (Look::Running(r), Some(w)) => match w.check(&service).await {
+                Some(problem) => Look::Done(Err(target.error(problem))),
+                None => Look::Running(r),
+            },
+            (seen, _) => seen,
         };
         Ok((seen, line))
     };

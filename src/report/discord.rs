@@ -39,6 +39,15 @@ fn field(f: &Fact) -> Value {
     json!({ "name": f.label, "value": truncate(&value, VALUE_MAX), "inline": true })
 }
 
+/// A stopped task's last log lines as a code block within a field's limit: the last lines kept
+/// (the end of a crash is where its cause is).
+fn log_block(lines: &[String]) -> String {
+    let text = lines.join("\n").replace("```", "'''");
+    let room = VALUE_MAX - 8;
+    let skip = text.chars().count().saturating_sub(room);
+    format!("```\n{}\n```", text.chars().skip(skip).collect::<String>())
+}
+
 /// The webhook body: one embed titled with the headline, linking to the run.
 pub fn outcome_message(report: &Report) -> Value {
     let status = report.status();
@@ -54,6 +63,15 @@ pub fn outcome_message(report: &Report) -> Value {
             "value": truncate(&escape(&rollbacks.join("\n")), VALUE_MAX),
             "inline": false,
         }));
+    }
+    for a in &report.apps {
+        if let Some(log) = a.log_tail.as_ref().filter(|l| !l.lines.is_empty()) {
+            fields.push(json!({
+                "name": truncate(&format!("{}: last log lines ({})", a.app, log.stream), TITLE_MAX),
+                "value": log_block(&log.lines),
+                "inline": false,
+            }));
+        }
     }
     let links: Vec<String> = report
         .apps
@@ -124,5 +142,24 @@ mod tests {
         assert_eq!(m["embeds"][0]["color"], json!(0xE01E5A));
         assert_eq!(m["embeds"][0]["description"], json!("```\nboom\n```"));
         assert_eq!(m["embeds"][0]["fields"][0]["value"], json!("web\\_1"));
+    }
+
+    #[test]
+    fn the_stopped_tasks_last_log_lines_are_a_field_ending_with_the_last_line() {
+        let mut lines: Vec<String> = (0..30).map(|i| format!("{i} {}", "x".repeat(60))).collect();
+        lines.push("KeyError: 'DATABASE_URL'".into());
+        let report = crate::report::rolled_back_with_log(lines);
+        let m = outcome_message(&report);
+        let fields = m["embeds"][0]["fields"].as_array().unwrap();
+        let f = fields
+            .iter()
+            .find(|f| f["name"] == json!("web1: last log lines (ecs/web1/abc)"))
+            .unwrap_or_else(|| panic!("{m}"));
+        let v = f["value"].as_str().unwrap();
+        assert!(
+            v.ends_with("KeyError: 'DATABASE_URL'\n```") && v.starts_with("```\n"),
+            "{v}"
+        );
+        assert!(v.chars().count() <= VALUE_MAX, "{}", v.len());
     }
 }

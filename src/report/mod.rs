@@ -74,6 +74,9 @@ pub struct AppReport {
     pub preview: Option<String>,
     #[serde(skip)]
     pub duration: Duration,
+    /// The last log lines of the stopped task a failed deploy was diagnosed from.
+    #[serde(skip)]
+    pub log_tail: Option<crate::deploy::diagnosis::LogTail>,
 }
 
 impl AppReport {
@@ -95,6 +98,9 @@ impl AppReport {
             self.status = o.status;
         }
         self.rollback.clone_from(&o.rollback);
+        if let Some(log) = o.diagnosis.as_ref().and_then(|d| d.log.as_ref()) {
+            self.log_tail = Some(log.clone());
+        }
         self.steps.extend(o.steps.iter().cloned());
         for l in &o.links {
             if !self.links.contains(l) {
@@ -182,6 +188,25 @@ impl Report {
             }
         }
         out
+    }
+}
+
+/// A rolled-back app `web1` whose stopped task (stream `ecs/web1/abc`) wrote `lines`: the
+/// reporters' tests of the log lines.
+#[cfg(test)]
+pub(crate) fn rolled_back_with_log(lines: Vec<String>) -> Report {
+    Report {
+        apps: vec![AppReport {
+            app: "web1".into(),
+            status: Some(Status::RolledBack),
+            log_tail: Some(crate::deploy::diagnosis::LogTail {
+                stream: "ecs/web1/abc".into(),
+                lines,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
     }
 }
 

@@ -115,6 +115,11 @@ impl Redactor {
                 self.field(&mut l.label);
                 self.field(&mut l.url);
             }
+            if let Some(log) = &mut a.log_tail {
+                for l in &mut log.lines {
+                    self.field(l);
+                }
+            }
         }
     }
 }
@@ -205,6 +210,10 @@ mod tests {
                     url: with("url"),
                 }],
                 preview: Some(with("preview")),
+                log_tail: Some(crate::deploy::diagnosis::LogTail {
+                    lines: vec![with("DATABASE_URL=postgres://u:")],
+                    ..Default::default()
+                }),
                 ..Default::default()
             }],
             ..Default::default()
@@ -217,6 +226,10 @@ mod tests {
             Some("the build's last lines:\n *** end")
         );
         assert_eq!(report.error.as_deref(), Some("error *** end"));
+        assert_eq!(
+            report.apps[0].log_tail.as_ref().map(|l| l.lines.clone()),
+            Some(vec!["DATABASE_URL=postgres://u: *** end".to_string()])
+        );
     }
 
     #[test]

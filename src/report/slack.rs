@@ -215,6 +215,16 @@ pub fn failure_thread(report: &Report) -> Option<String> {
         out.push(format!("*Rollback:* {}", escape(&r)));
     }
     for a in &report.apps {
+        if let Some(log) = a.log_tail.as_ref().filter(|l| !l.lines.is_empty()) {
+            out.push(format!(
+                "*{}: last log lines of the stopped task ({}):*",
+                escape(&a.app),
+                escape(&log.stream)
+            ));
+            out.push(code_block(&truncate(&log.lines.join("\n"), 3000)));
+        }
+    }
+    for a in &report.apps {
         if a.steps.is_empty() {
             continue;
         }
@@ -560,6 +570,20 @@ mod tests {
         let blocks = m["attachments"][0]["blocks"].as_array().map(Vec::len);
         assert!(blocks.is_some_and(|n| n <= 50), "{blocks:?}");
         assert!(m.to_string().contains("*20 more apps*"));
+    }
+
+    #[test]
+    fn the_failure_thread_shows_the_stopped_tasks_last_log_lines() {
+        let mut report = crate::report::rolled_back_with_log(vec![
+            "Traceback:".into(),
+            "KeyError: <DATABASE_URL>".into(),
+        ]);
+        report.apps[0].error = Some("essential container web1 exited 1".into());
+        let t = failure_thread(&report).unwrap();
+        assert!(
+            t.contains("*web1: last log lines of the stopped task (ecs/web1/abc):*\n```Traceback:\nKeyError: &lt;DATABASE_URL&gt;```"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -129,6 +129,16 @@ pub fn render(report: &Report) -> String {
             }
             let _ = writeln!(md, "\n</details>\n");
         }
+        if let Some(log) = a.log_tail.as_ref().filter(|l| !l.lines.is_empty()) {
+            let _ = writeln!(
+                md,
+                "<details><summary>{}: last {} log lines of the stopped task ({})</summary>\n\n{}\n\n</details>\n",
+                cell(&a.app),
+                log.lines.len(),
+                cell(&log.stream),
+                fenced(&log.lines.join("\n"))
+            );
+        }
         if !a.links.is_empty() {
             let links: Vec<String> = a
                 .links
@@ -180,6 +190,17 @@ pub fn write(path: Option<&Path>, report: &Report) -> Result<()> {
 mod tests {
     use super::*;
     use crate::report::{AppReport, RunInfo, Status};
+
+    #[test]
+    fn a_failed_app_shows_its_stopped_tasks_log_lines_in_a_details_block() {
+        let report =
+            crate::report::rolled_back_with_log(vec!["boot".into(), "panic: ``` no db".into()]);
+        let md = render(&report);
+        assert!(
+            md.contains("<details><summary>web1: last 2 log lines of the stopped task (ecs/web1/abc)</summary>\n\n```\nboot\npanic: \'\'\' no db\n```\n\n</details>"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn text_from_outside_is_html_escaped_and_code_spans_stay_literal() {

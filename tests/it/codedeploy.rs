@@ -448,6 +448,7 @@ fn scripted_aws(script: &Shared) -> Aws {
         ecs,
         ecr,
         codedeploy,
+        logs: aws_sdk_cloudwatchlogs::Client::new(&sdk_config("http://127.0.0.1:9")),
         region: Some("us-east-1".into()),
     }
 }

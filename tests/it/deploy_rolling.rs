@@ -15,11 +15,13 @@ use std::time::Duration;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
+use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
 use aws_sdk_ecs::types::{
     AwsVpcConfiguration, ContainerDefinition, Deployment, DeploymentRolloutState, HostEntry,
     KeyValuePair, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping,
-    Service, ServiceEvent,
+    Service, ServiceEvent, Task, TaskStopCode,
 };
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
@@ -596,6 +598,8 @@ enum Ending {
     Vanishes { at: u64 },
     /// Stays IN_PROGRESS forever.
     Never,
+    /// Stays IN_PROGRESS, and from 5 s on ECS says every 10 s it is unable to place a task.
+    Unplaceable,
 }
 
 #[derive(Default)]
@@ -606,6 +610,10 @@ struct FakeState {
     describes: Vec<Vec<String>>,
     /// DescribeServices calls (0-based) answered with ThrottlingException.
     throttle: Vec<usize>,
+    /// Tasks of the new revision that stop, each this many seconds after the first update.
+    stops: Vec<(u64, Task)>,
+    /// (startedBy, desiredStatus) of every ListTasks call.
+    list_tasks: Vec<(Option<String>, Option<String>)>,
 }
 
 struct Fake {
@@ -733,6 +741,18 @@ fn scripted_service(
                     }
                 }
                 Ending::Never => vec![new_primary(0, InProgress), old_active(2)],
+                Ending::Unplaceable => {
+                    for k in (0..=s.saturating_sub(5) / 10).filter(|_| s >= 5) {
+                        events.insert(
+                            0,
+                            ServiceEvent::builder()
+                                .id(format!("{name}-p{k}"))
+                                .message(format!("(service {name}) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 5c3f) has insufficient memory available."))
+                                .build(),
+                        );
+                    }
+                    vec![new_primary(0, InProgress), old_active(2)]
+                }
             };
             match rollback {
                 // Our rollback's deployment completes 3 s after its UpdateService.
@@ -783,8 +803,14 @@ fn scripted_service(
 
 impl Fake {
     fn new(endings: &[(&str, Ending)], throttle: &[usize]) -> Fake {
+        Fake::stopping(endings, throttle, vec![])
+    }
+
+    /// A fake whose new tasks stop as `stops` says (ListTasks STOPPED, DescribeTasks).
+    fn stopping(endings: &[(&str, Ending)], throttle: &[usize], stops: Vec<(u64, Task)>) -> Fake {
         let state = Arc::new(Mutex::new(FakeState {
             throttle: throttle.to_vec(),
+            stops,
             ..Default::default()
         }));
         let endings: Arc<BTreeMap<String, Ending>> =
@@ -838,10 +864,53 @@ impl Fake {
             );
             MockResponse::Output(UpdateServiceOutput::builder().service(svc).build())
         });
+        // The tasks stopped so far: those due since the first UpdateService.
+        let stopped = |s: &FakeState| -> Vec<Task> {
+            let Some(t0) = s.updates.first().map(|u| u.2) else {
+                return vec![];
+            };
+            let at = Instant::now().saturating_duration_since(t0).as_secs();
+            s.stops
+                .iter()
+                .filter(|(due, _)| *due <= at)
+                .map(|(_, t)| t.clone())
+                .rev()
+                .collect()
+        };
+        let st = state.clone();
+        let list = mock!(Client::list_tasks).then_compute_response(move |req| {
+            let mut s = st.lock().unwrap();
+            s.list_tasks.push((
+                req.started_by().map(str::to_string),
+                req.desired_status().map(|d| d.as_str().to_string()),
+            ));
+            let arns = stopped(&s)
+                .iter()
+                .filter_map(|t| t.task_arn().map(str::to_string))
+                .collect();
+            MockResponse::Output(ListTasksOutput::builder().set_task_arns(Some(arns)).build())
+        });
+        let st = state.clone();
+        let tasks = mock!(Client::describe_tasks).then_compute_response(move |req| {
+            let s = st.lock().unwrap();
+            let found = stopped(&s)
+                .into_iter()
+                .filter(|t| req.tasks().iter().any(|a| Some(a.as_str()) == t.task_arn()))
+                .collect();
+            MockResponse::Output(
+                DescribeTasksOutput::builder()
+                    .set_tasks(Some(found))
+                    .build(),
+            )
+        });
         // SDK retries off: the production client retries throttling itself (adaptive, 8 tries);
         // here each throttled answer reaches the poller, which must back off and keep waiting.
-        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &update], |c| c
-            .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled()));
+        let client = mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&describe, &update, &list, &tasks],
+            |c| c.retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
+        );
         Fake {
             state,
             endings,
@@ -856,6 +925,7 @@ impl Fake {
             ecs: self.client.clone(),
             ecr: aws_sdk_ecr::Client::new(&other),
             codedeploy: aws_sdk_codedeploy::Client::new(&other),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&other),
             region: Some("us-east-1".into()),
         }
     }
@@ -1554,6 +1624,7 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
         ecs: client.clone(),
         ecr: aws_sdk_ecr::Client::new(&other),
         codedeploy: aws_sdk_codedeploy::Client::new(&other),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&other),
         region: None,
     };
     let plan = app_plan(
@@ -2053,6 +2124,7 @@ fn in_flight_ecs(busy_for: usize) -> InFlight {
         ecs: client,
         ecr: aws_sdk_ecr::Client::new(&other),
         codedeploy: aws_sdk_codedeploy::Client::new(&other),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&other),
         region: None,
     };
     InFlight {
@@ -2144,4 +2216,341 @@ async fn a_deployment_still_in_flight_after_wait_for_minutes_fails_with_nothing_
     );
     assert_eq!(ecs.register.num_calls(), 0);
     assert_eq!(ecs.update.num_calls(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Why a deploy failed: the stopped tasks of the new revision (scripted ECS: moto never starts
+// or stops a task of a service, so it has no stopped tasks, reasons or exit codes to list).
+
+/// A task of the new revision of web1 that stopped with `reason`, its container with `exit`.
+fn stopped_task(n: u32, reason: &str, exit: Option<i32>, container_reason: Option<&str>) -> Task {
+    Task::builder()
+        .task_arn(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task/prod/{n:032x}"
+        ))
+        .task_definition_arn(new_arn("web1"))
+        .started_by("ecs-svc/web1-new")
+        .last_status("STOPPED")
+        .stopped_reason(reason)
+        .stop_code(if exit.is_some() {
+            TaskStopCode::EssentialContainerExited
+        } else {
+            TaskStopCode::TaskFailedToStart
+        })
+        .containers(
+            aws_sdk_ecs::types::Container::builder()
+                .name("web1")
+                .image(NEW_IMAGE)
+                .set_exit_code(exit)
+                .set_reason(container_reason.map(str::to_string))
+                .build(),
+        )
+        .build()
+}
+
+/// The same stop, every 15 s from 10 s after the update: a crash loop.
+fn crash_loop(reason: &str, exit: Option<i32>, container_reason: Option<&str>) -> Vec<(u64, Task)> {
+    (0..6)
+        .map(|i| {
+            (
+                10 + 15 * u64::from(i),
+                stopped_task(i, reason, exit, container_reason),
+            )
+        })
+        .collect()
+}
+
+/// The rolling deploy of web1 against a fake whose new tasks stop as `stops` says (the rollout
+/// itself never completes): the fake, and the deploy's result, report and end (seconds).
+async fn crash(
+    stops: Vec<(u64, Task)>,
+    extra: &[(&str, &str)],
+) -> (Fake, (Result<(), String>, Outcome, u64)) {
+    let fake = Fake::stopping(&[("web1", Ending::Never)], &[], stops);
+    let mut out = run_all(&fake, &[("web1", extra)], &CancellationToken::new()).await;
+    let first = out.remove(0);
+    (fake, first)
+}
+
+const PULL_ERROR: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3: not found";
+
+/// Scripted: moto runs no container, so no task of its services ever fails to pull and stops.
+#[tokio::test(start_paused = true)]
+async fn a_pull_error_fails_fast_naming_the_image_and_the_execution_role_and_rolls_back() {
+    let (fake, (r, report, ended)) = crash(crash_loop(PULL_ERROR, None, None), &[]).await;
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "3 tasks of the new revision stopped: image {NEW_IMAGE} not found"
+        )) && e.contains("execution role")
+            && e.contains("repository")
+            && e.contains("failing now instead of waiting out wait-for-minutes"),
+        "{e}"
+    );
+    // The third stop is at 40 s; the tasks are read every 10 s: failed well before the 30
+    // minutes of wait-for-minutes (the 3 s after it are the rollback).
+    assert!((40..=55).contains(&ended), "ended at {ended} s");
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(
+        fake.updates().last(),
+        Some(&("web1".into(), prev_arn("web1")))
+    );
+    // Asked for the stopped tasks of our deployment.
+    let asked = fake.state.lock().unwrap().list_tasks.clone();
+    assert!(!asked.is_empty());
+    assert!(
+        asked
+            .iter()
+            .all(|(by, status)| by.as_deref() == Some("ecs-svc/web1-new")
+                && status.as_deref() == Some("STOPPED"))
+    );
+    // The cause and the stopped task's console link are in the report.
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.starts_with(&format!("cause: image {NEW_IMAGE} not found"))),
+        "{:?}",
+        report.steps
+    );
+    let task = format!("{:032x}", 0);
+    assert!(
+        report.links.iter().any(|l| l.url
+            == format!("https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/tasks/{task}/configuration?region=us-east-1")),
+        "{:?}",
+        report.links
+    );
+    assert!(e.contains(&format!("/tasks/{task}/configuration")), "{e}");
+}
+
+/// Scripted: moto never starts a service's containers, so none exits 1 over and over.
+#[tokio::test(start_paused = true)]
+async fn an_exit_1_loop_fails_fast_and_without_rollback_on_failure_is_left_alone() {
+    let (fake, (r, report, ended)) = crash(
+        crash_loop("Essential container in task exited", Some(1), None),
+        &[("rollback-on-failure", "false")],
+    )
+    .await;
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains("3 tasks of the new revision stopped: essential container web1 exited 1"),
+        "{e}"
+    );
+    assert!((40..=50).contains(&ended), "ended at {ended} s");
+    assert_eq!(fake.updates().len(), 1, "no rollback");
+    assert_ne!(report.status, Some(Status::RolledBack));
+}
+
+/// Scripted: moto has no memory limits to exceed nor OOM-killed tasks to list.
+#[tokio::test(start_paused = true)]
+async fn out_of_memory_fails_after_the_configured_number_of_stopped_tasks() {
+    let (_fake, (r, _, ended)) = crash(
+        crash_loop(
+            "Essential container in task exited",
+            Some(137),
+            Some("OutOfMemoryError: Container killed due to memory usage"),
+        ),
+        &[("fail-fast-after-stopped-tasks", "2")],
+    )
+    .await;
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains(
+            "2 tasks of the new revision stopped: container web1 ran out of memory (exit 137"
+        ),
+        "{e}"
+    );
+    // The second stop is at 25 s.
+    assert!((25..=40).contains(&ended), "ended at {ended} s");
+}
+
+/// Scripted: moto neither stops tasks nor keeps a rollout IN_PROGRESS until a timeout.
+#[tokio::test(start_paused = true)]
+async fn with_fail_fast_off_the_timeout_still_names_the_cause_of_the_stopped_tasks() {
+    let (fake, (r, report, ended)) = crash(
+        crash_loop("Essential container in task exited", Some(1), None),
+        &[
+            ("fail-fast-after-stopped-tasks", "0"),
+            ("wait-for-minutes", "2"),
+        ],
+    )
+    .await;
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains("did not complete within 120 s")
+            && e.contains("6 tasks of the new revision stopped: essential container web1 exited 1")
+            && !e.contains("failing now"),
+        "{e}"
+    );
+    assert!(ended >= 120, "ended at {ended} s");
+    assert_eq!(report.status, Some(Status::RolledBack));
+    assert_eq!(
+        fake.updates().last(),
+        Some(&("web1".into(), prev_arn("web1")))
+    );
+}
+
+/// Scripted: moto writes no "unable to place a task" service events (it places nothing).
+#[tokio::test(start_paused = true)]
+async fn placement_failures_in_the_service_events_fail_fast_too() {
+    let fake = Fake::new(&[("web1", Ending::Unplaceable)], &[]);
+    let out = run_all(&fake, &[("web1", &[])], &CancellationToken::new()).await;
+    let (r, report, ended) = &out[0];
+    let e = r.as_ref().unwrap_err();
+    assert!(
+        e.contains("3 placement failures: ECS is unable to place the tasks (no container instance met all of its requirements")
+            && e.contains("lacks capacity"),
+        "{e}"
+    );
+    // The third placement event is at 25 s; the events are read on every look.
+    assert!((25..=35).contains(ended), "ended at {ended} s");
+    assert_eq!(report.status, Some(Status::RolledBack));
+}
+
+/// The task's container writes to awslogs with a stream prefix (`ecs/web1/<task id>`).
+fn awslogs_task_definition() -> Value {
+    serde_json::json!({"family": "web1", "containerDefinitions": [{"name": "web1",
+        "image": NEW_IMAGE, "logConfiguration": {"logDriver": "awslogs", "options": {
+        "awslogs-group": "/ecs/web1", "awslogs-region": "us-east-1",
+        "awslogs-stream-prefix": "ecs"}}}]})
+}
+
+/// The stopped tasks come from the scripted ECS (moto never stops a service's task); their
+/// last log lines from moto's CloudWatch Logs (real GetLogEvents shapes). On the real clock
+/// (moto answers over real sockets, which a paused clock would race with its timeouts): one
+/// task stopped at once fails the wait on its first look.
+#[tokio::test]
+async fn the_failure_carries_the_last_log_lines_of_the_stopped_task_read_from_cloudwatch_logs() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    let moto = MotoServer::start();
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config(&moto.endpoint()));
+    let task_id = format!("{:032x}", 0);
+    let stream = format!("ecs/web1/{task_id}");
+    logs.create_log_group()
+        .log_group_name("/ecs/web1")
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name("/ecs/web1")
+        .log_stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events: Vec<InputLogEvent> = (0..40)
+        .map(|i| {
+            InputLogEvent::builder()
+                .timestamp(now_ms + i)
+                .message(format!("boot line {i}"))
+                .build()
+                .unwrap()
+        })
+        .chain(std::iter::once(
+            InputLogEvent::builder()
+                .timestamp(now_ms + 40)
+                .message("KeyError: 'DATABASE_URL'")
+                .build()
+                .unwrap(),
+        ))
+        .collect();
+    logs.put_log_events()
+        .log_group_name("/ecs/web1")
+        .log_stream_name(&stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .unwrap();
+
+    let fake = Fake::stopping(
+        &[("web1", Ending::Never)],
+        &[],
+        vec![(
+            0,
+            stopped_task(0, "Essential container in task exited", Some(1), None),
+        )],
+    );
+    let aws = Aws { logs, ..fake.aws() };
+    let poller = Poller::new(aws.ecs.clone());
+    let plan = app_plan("web1", &[("fail-fast-after-stopped-tasks", "1")]);
+    let prep = Prepared {
+        task_definition: awslogs_task_definition(),
+        ..prepared(&fake, "web1")
+    };
+    let mut report = Outcome::default();
+    let e = rolling::deploy(
+        &aws,
+        &poller,
+        &plan,
+        &prep,
+        &CancellationToken::new(),
+        &mut report,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("1 task of the new revision stopped: essential container web1 exited 1"),
+        "{e}"
+    );
+    let log = report
+        .diagnosis
+        .as_ref()
+        .and_then(|d| d.log.clone())
+        .unwrap_or_else(|| panic!("no log lines in {report:?}"));
+    assert_eq!(
+        (log.group.as_str(), log.stream.as_str()),
+        ("/ecs/web1", stream.as_str())
+    );
+    // The last 30 lines, oldest first, ending with the error.
+    assert_eq!(log.lines.len(), 30, "{:?}", log.lines);
+    assert_eq!(log.lines[0], "boot line 11");
+    assert_eq!(log.lines[29], "KeyError: 'DATABASE_URL'");
+    assert!(
+        report
+            .links
+            .iter()
+            .any(|l| l.label == format!("log stream {stream}")
+                && l.url
+                    .contains("log-group/$252Fecs$252Fweb1/log-events/ecs$252Fweb1$252F")),
+        "{:?}",
+        report.links
+    );
+}
+
+/// Scripted: moto runs no health checks, so no task stops for failing one.
+#[tokio::test(start_paused = true)]
+async fn a_failing_health_check_fails_fast_and_the_summary_and_slack_thread_name_it() {
+    use ecs_deploy::report::{AppReport, Report, slack, summary};
+    let (_fake, (r, outcome, ended)) = crash(
+        crash_loop("Task failed container health checks", Some(143), None),
+        &[],
+    )
+    .await;
+    let e = r.unwrap_err();
+    assert!(
+        e.contains("3 tasks of the new revision stopped: health check failed (Task failed container health checks)"),
+        "{e}"
+    );
+    assert!((40..=55).contains(&ended), "ended at {ended} s");
+    // What a person reads: the report is built from the outcome, as the binary does.
+    let mut app = AppReport {
+        app: "web1".into(),
+        error: Some(e.clone()),
+        ..Default::default()
+    };
+    app.apply(&outcome);
+    let report = Report {
+        apps: vec![app],
+        ..Default::default()
+    };
+    let md = summary::render(&report);
+    assert!(md.contains("health check failed"), "{md}");
+    assert!(md.contains("cause: health check failed"), "{md}");
+    assert!(md.contains("[stopped task "), "{md}");
+    let thread = slack::failure_thread(&report).unwrap();
+    assert!(thread.contains("health check failed"), "{thread}");
 }

@@ -392,6 +392,7 @@ async fn an_ecs_blue_green_service_without_its_load_balancer_settings_is_refused
         ecs,
         ecr: aws_sdk_ecr::Client::new(&other),
         codedeploy: aws_sdk_codedeploy::Client::new(&other),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&other),
         region: None,
     };
     let plan = blue_green_plan();

@@ -10,11 +10,12 @@ use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
 use super::Prepared;
+use super::diagnosis::{self, Watch, WatchFor};
 use super::service::{console_link, event_ids, primary_deployment, update_service, wait_timeout};
 use super::wait::{self, Poller, Target};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::outcome::{DeployPath, Outcome};
+use crate::outcome::{DeployPath, Link, Outcome};
 use crate::plan::AppPlan;
 
 /// The rolling deploy: update the service (a fresh deployment when `prepared.redeploy`), wait
@@ -79,7 +80,25 @@ pub async fn deploy(
         rollback_to: prepared.previous_task_definition_arn.as_deref(),
     };
     let mut seen = event_ids(&prepared.live);
-    match wait::wait_for_deployment(poller, &target, &mut seen, cancel).await {
+    let watch = Watch::new(
+        aws.ecs.clone(),
+        WatchFor {
+            label: &plan.app,
+            cluster: &prepared.cluster,
+            deployment_id: &deployment_id,
+            task_definition: &prepared.task_definition_arn,
+            region: aws.region.as_deref(),
+            threshold: plan.settings.fail_fast_after_stopped_tasks,
+            events_before: seen.clone(),
+        },
+    );
+    let waited = match wait::wait_watching(poller, &target, &mut seen, cancel, Some(&watch)).await {
+        Err(cause) if !matches!(cause, Error::Cancelled { .. }) => {
+            Err(diagnose(aws, plan, prepared, &watch, cause, report).await)
+        }
+        waited => waited,
+    };
+    match waited {
         Ok(()) => {
             report
                 .steps
@@ -116,5 +135,60 @@ pub async fn deploy(
             );
             Err(cause)
         }
+    }
+}
+
+/// After a failed wait: the cause the stopped tasks tell (the one the wait failed fast on, or
+/// the most common one), its task's console link and last log lines, into the report; the
+/// error then names that cause (a fail-fast error names it already).
+async fn diagnose(
+    aws: &Aws,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    watch: &Watch,
+    cause: Error,
+    report: &mut Outcome,
+) -> Error {
+    let failed_fast = watch.found_diagnosis().is_some();
+    let Some(mut d) = watch.explain().await else {
+        return cause;
+    };
+    diagnosis::add_log_tail(
+        &aws.logs,
+        aws.region.as_deref(),
+        &prepared.task_definition,
+        &mut d,
+        &plan.app,
+    )
+    .await;
+    report.steps.push(format!("cause: {}", d.cause.first));
+    if let Some(url) = &d.task_url {
+        report.links.push(Link {
+            label: format!("stopped task {}", d.cause.task_id()),
+            url: url.clone(),
+        });
+    }
+    if let Some(log) = &d.log {
+        diagnosis::print_log_tail(&plan.app, log);
+        if let Some(url) = &log.url {
+            report.links.push(Link {
+                label: format!("log stream {}", log.stream),
+                url: url.clone(),
+            });
+        }
+    }
+    let problem = d.problem(false);
+    report.diagnosis = Some(d);
+    match cause {
+        Error::Deployment {
+            target,
+            deployment_id,
+            problem: was,
+        } if !failed_fast => Error::Deployment {
+            target,
+            deployment_id,
+            problem: format!("{was}; {problem}"),
+        },
+        other => other,
     }
 }

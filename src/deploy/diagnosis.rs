@@ -1,0 +1,909 @@
+//! Why a deploy failed, in words a person acts on: the stopped tasks of the new revision (their
+//! `stoppedReason`, `stopCode`, each container's exit code, reason and health), placement
+//! failures from the service events, and the last lines the container wrote to CloudWatch Logs.
+//!
+//! The middle is pure ([`cause_of`], [`placement_failure`], [`repeated`], [`awslogs_stream`],
+//! [`bound_lines`]); the edges are one ListTasks + DescribeTasks read ([`stopped_tasks`]) and one
+//! GetLogEvents read ([`log_tail`]). [`Watch`] is what the rolling wait asks on each look: has
+//! the same cause stopped `fail-fast-after-stopped-tasks` tasks yet?
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// How often the wait reads the stopped tasks (ListTasks + DescribeTasks): a task lives tens of
+/// seconds at least before it stops, so this costs little and still fails within a task lifetime.
+pub const CHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// At most this many log lines of a stopped task are shown.
+pub const LOG_LINES: usize = 30;
+
+/// At most this many bytes of log lines are shown.
+pub const LOG_BYTES: usize = 4096;
+
+/// What made a task stop, as far as a person needs to know to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// The image (tag or digest) is not in the repository.
+    ImageNotFound { image: String },
+    /// The image could not be pulled for another reason (permissions, network).
+    CannotPull { image: String },
+    /// The task could not get its secrets or registry credentials (`ResourceInitializationError`).
+    ResourceInitialization,
+    /// The container was killed for using more memory than its limit.
+    OutOfMemory { container: String },
+    /// The container or load balancer health check failed.
+    HealthCheck,
+    /// An essential container exited with this code.
+    Exited { container: String, code: i32 },
+    /// ECS could not place the task (capacity, constraints): from the service events.
+    Placement,
+    /// Anything else: the stopped reason as ECS gave it.
+    Other,
+}
+
+/// One container of a stopped task, as DescribeTasks told it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerState {
+    pub name: String,
+    pub image: Option<String>,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub health: Option<String>,
+}
+
+/// Why one task stopped: what ECS said, and the first cause in words.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cause {
+    /// The stopped task's ARN (empty for a placement failure: no task ran).
+    pub task_arn: String,
+    pub stopped_reason: Option<String>,
+    pub stop_code: Option<String>,
+    /// The task's health status (`HEALTHY`, `UNHEALTHY`, `UNKNOWN`).
+    pub health: Option<String>,
+    pub containers: Vec<ContainerState>,
+    /// The first cause, in words a person acts on (also what tasks are grouped by).
+    pub first: String,
+}
+
+impl Cause {
+    /// The task's id (the last part of its ARN), as the console and the log stream name it.
+    pub fn task_id(&self) -> &str {
+        self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
+    }
+
+    /// One line for the log: the task, its stop code and reason, each container's exit.
+    pub fn details(&self) -> String {
+        let mut line = format!(
+            "task {} stopped ({}: {})",
+            self.task_id(),
+            self.stop_code.as_deref().unwrap_or("no stop code"),
+            self.stopped_reason.as_deref().unwrap_or("no reason given")
+        );
+        if let Some(h) = &self.health {
+            line.push_str(&format!(", health {h}"));
+        }
+        for c in &self.containers {
+            line.push_str(&format!(
+                "; container {}: exit {}",
+                c.name,
+                c.exit_code.map_or("-".to_string(), |e| e.to_string())
+            ));
+            if let Some(r) = &c.reason {
+                line.push_str(&format!(" ({r})"));
+            }
+            if let Some(h) = &c.health {
+                line.push_str(&format!(", health {h}"));
+            }
+        }
+        line
+    }
+}
+
+/// The stopped task's console page.
+pub fn task_url(region: &str, cluster: &str, task_id: &str) -> String {
+    format!(
+        "{}/ecs/v2/clusters/{cluster}/tasks/{task_id}/configuration?region={region}",
+        crate::aws::console_base(region)
+    )
+}
+
+/// A log stream's console page.
+pub fn log_stream_url(region: &str, group: &str, stream: &str) -> String {
+    // The console's fragment encodes `/` as `$252F` (a `%2F` escaped once more with `$25`).
+    let enc = |s: &str| s.replace('/', "$252F");
+    format!(
+        "{}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{}/log-events/{}",
+        crate::aws::console_base(region),
+        enc(group),
+        enc(stream)
+    )
+}
+
+/// Classifies what ECS said about the task. Pure.
+pub fn classify(task: &Task) -> Kind {
+    let stopped = task.stopped_reason().unwrap_or_default();
+    let containers = task.containers();
+    let texts = || {
+        std::iter::once((None, stopped)).chain(
+            containers
+                .iter()
+                .map(|c| (Some(c), c.reason().unwrap_or_default())),
+        )
+    };
+    let image_of = |c: Option<&aws_sdk_ecs::types::Container>| {
+        c.or_else(|| containers.first())
+            .and_then(|c| c.image())
+            .unwrap_or("the container's image")
+            .to_string()
+    };
+    if let Some((c, text)) = texts().find(|(_, t)| t.contains("CannotPullContainerError")) {
+        let image = image_of(c);
+        let lower = text.to_ascii_lowercase();
+        return if ["not found", "manifest unknown", "does not exist"]
+            .iter()
+            .any(|p| lower.contains(p))
+        {
+            Kind::ImageNotFound { image }
+        } else {
+            Kind::CannotPull { image }
+        };
+    }
+    if texts().any(|(_, t)| t.contains("ResourceInitializationError")) {
+        return Kind::ResourceInitialization;
+    }
+    let oom = containers.iter().find(|c| {
+        c.reason().is_some_and(|r| r.contains("OutOfMemory"))
+            || (c.exit_code() == Some(137) && stopped.contains("OutOfMemory"))
+    });
+    if let Some(c) = oom {
+        return Kind::OutOfMemory {
+            container: c.name().unwrap_or("?").to_string(),
+        };
+    }
+    if stopped.contains("OutOfMemory") {
+        return Kind::OutOfMemory {
+            container: containers
+                .first()
+                .and_then(|c| c.name())
+                .unwrap_or("?")
+                .to_string(),
+        };
+    }
+    if stopped.contains("health check") {
+        return Kind::HealthCheck;
+    }
+    let exited = containers
+        .iter()
+        .find(|c| c.exit_code().is_some_and(|e| e != 0));
+    if let Some(c) = exited {
+        let name = c.name().unwrap_or("?").to_string();
+        let code = c.exit_code().unwrap_or_default();
+        if code == 137 {
+            return Kind::OutOfMemory { container: name };
+        }
+        return Kind::Exited {
+            container: name,
+            code,
+        };
+    }
+    Kind::Other
+}
+
+/// The first cause in words a person acts on, from the kind and what ECS said. Pure.
+pub fn words(kind: &Kind, stopped_reason: Option<&str>) -> String {
+    let said = stopped_reason.unwrap_or("no reason given");
+    match kind {
+        Kind::ImageNotFound { image } => format!(
+            "image {image} not found ({said}): check that this tag was pushed to the repository, and that the task's execution role may pull from it"
+        ),
+        Kind::CannotPull { image } => format!(
+            "cannot pull image {image} ({said}): check the task's execution role (ecr:GetAuthorizationToken, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer), the repository's policy, and the tasks' network path to the registry"
+        ),
+        Kind::ResourceInitialization => format!(
+            "the task could not start ({said}): check that the task's execution role may read its secrets and the registry credentials (secretsmanager:GetSecretValue, ssm:GetParameters, ecr:GetAuthorizationToken) and that the tasks reach those services (a NAT gateway or VPC endpoints)"
+        ),
+        Kind::OutOfMemory { container } => format!(
+            "container {container} ran out of memory (exit 137, {said}): raise its memory limit in the task definition, or find what uses the memory"
+        ),
+        Kind::HealthCheck => format!(
+            "health check failed ({said}): the app did not answer its health check in time; see its last log lines, the health check command or path, and its grace period"
+        ),
+        Kind::Exited { container, code } => format!(
+            "essential container {container} exited {code} ({said}): the app stopped at start; see its last log lines"
+        ),
+        Kind::Placement => format!(
+            "ECS is unable to place the tasks ({said}): the cluster lacks capacity (CPU, memory, ports, IPs) or no instance matches the placement constraints"
+        ),
+        Kind::Other => format!("tasks stopped: {said}"),
+    }
+}
+
+/// The cause of one stopped task. Pure.
+pub fn cause_of(task: &Task) -> Cause {
+    let kind = classify(task);
+    Cause {
+        task_arn: task.task_arn().unwrap_or_default().to_string(),
+        stopped_reason: task.stopped_reason().map(str::to_string),
+        stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+        health: task.health_status().map(|h| h.as_str().to_string()),
+        containers: task
+            .containers()
+            .iter()
+            .map(|c| ContainerState {
+                name: c.name().unwrap_or("?").to_string(),
+                image: c.image().map(str::to_string),
+                exit_code: c.exit_code(),
+                reason: c.reason().map(str::to_string),
+                health: c.health_status().map(|h| h.as_str().to_string()),
+            })
+            .collect(),
+        first: words(&kind, task.stopped_reason()),
+    }
+}
+
+/// A service event saying a task could not be placed, as a cause. Pure.
+pub fn placement_failure(message: &str) -> Option<Cause> {
+    message.contains("unable to place a task").then(|| Cause {
+        stopped_reason: Some(message.to_string()),
+        // The event names the service and the reason; the words group them all as one cause.
+        first: words(&Kind::Placement, Some(placement_reason(message))),
+        ..Cause::default()
+    })
+}
+
+/// The part of a placement event after "because" (the reason, without the service's name).
+fn placement_reason(message: &str) -> &str {
+    message
+        .split_once("because ")
+        .map_or(message, |(_, r)| r.trim_end_matches('.'))
+}
+
+/// The first cause shared by at least `n` of `causes` (in their order), with how many share it.
+/// Pure.
+pub fn repeated(causes: &[Cause], n: usize) -> Option<(&Cause, usize)> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for c in causes {
+        *counts.entry(c.first.as_str()).or_default() += 1;
+    }
+    causes
+        .iter()
+        .map(|c| (c, counts[c.first.as_str()]))
+        .find(|(_, k)| *k >= n.max(1))
+}
+
+/// The cause most of `causes` share (the first of them on a tie), with how many. Pure.
+pub fn most_common(causes: &[Cause]) -> Option<(&Cause, usize)> {
+    let mut best: Option<(&Cause, usize)> = None;
+    for c in causes {
+        let n = causes.iter().filter(|o| o.first == c.first).count();
+        if best.is_none_or(|(_, b)| n > b) {
+            best = Some((c, n));
+        }
+    }
+    best
+}
+
+/// The stopped tasks started by `started_by` (a service deployment: its id, `ecs-svc/...`) that
+/// ran `task_definition`, newest first as ECS lists them (at most 100).
+pub async fn stopped_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    started_by: &str,
+    task_definition: &str,
+) -> Result<Vec<Task>> {
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .started_by(started_by)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await
+        .map_err(|e| Error::aws("ECS", "ListTasks", e))?;
+    if listed.task_arns().is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(listed.task_arns().iter().take(100).cloned().collect()))
+        .send()
+        .await
+        .map_err(|e| Error::aws("ECS", "DescribeTasks", e))?;
+    Ok(described
+        .tasks()
+        .iter()
+        .filter(|t| t.task_definition_arn().is_none_or(|a| a == task_definition))
+        .cloned()
+        .collect())
+}
+
+/// The `startedBy` of a service deployment's tasks: the deployment's id (`ecs-svc/...`).
+pub fn started_by(deployment_id: &str) -> String {
+    if deployment_id.starts_with("ecs-svc/") {
+        deployment_id.to_string()
+    } else {
+        format!("ecs-svc/{deployment_id}")
+    }
+}
+
+/// Where the awslogs driver writes `container`'s output of task `task_id`: `(group, stream,
+/// region)`, from the task definition's log configuration. `None` for another driver or without
+/// `awslogs-stream-prefix` (the stream is then named by the container's id, unknown here). Pure.
+pub fn awslogs_stream(
+    task_definition: &Value,
+    container: &str,
+    task_id: &str,
+) -> Option<(String, String, Option<String>)> {
+    let def = task_definition
+        .get("containerDefinitions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
+    let log = def.get("logConfiguration")?;
+    if log.get("logDriver").and_then(Value::as_str) != Some("awslogs") {
+        return None;
+    }
+    let opt = |k: &str| {
+        log.get("options")
+            .and_then(|o| o.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let group = opt("awslogs-group")?;
+    let prefix = opt("awslogs-stream-prefix")?;
+    Some((
+        group,
+        format!("{prefix}/{container}/{task_id}"),
+        opt("awslogs-region"),
+    ))
+}
+
+/// The last lines of `lines` that fit in `max_lines` and `max_bytes` (whole lines, trailing
+/// newlines dropped), oldest first. Pure.
+pub fn bound_lines(lines: &[String], max_lines: usize, max_bytes: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for l in lines.iter().rev().take(max_lines) {
+        let l = l.trim_end_matches(['\n', '\r']);
+        if bytes + l.len() + 1 > max_bytes {
+            break;
+        }
+        bytes += l.len() + 1;
+        out.push(l.to_string());
+    }
+    out.reverse();
+    out
+}
+
+/// The last lines a stopped task's container wrote, read from CloudWatch Logs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogTail {
+    pub group: String,
+    pub stream: String,
+    /// Bounded by [`LOG_LINES`] and [`LOG_BYTES`], not yet redacted.
+    pub lines: Vec<String>,
+    /// The stream's console page, when the region is known.
+    pub url: Option<String>,
+}
+
+/// Reads the last lines of `stream` in `group` (GetLogEvents from the end), bounded.
+pub async fn log_tail(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+) -> Result<Vec<String>> {
+    let out = logs
+        .get_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .start_from_head(false)
+        .limit(LOG_LINES as i32)
+        .send()
+        .await
+        .map_err(|e| Error::aws("CloudWatch Logs", "GetLogEvents", e))?;
+    let lines: Vec<String> = out
+        .events()
+        .iter()
+        .filter_map(|e| e.message().map(str::to_string))
+        .collect();
+    Ok(bound_lines(&lines, LOG_LINES, LOG_BYTES))
+}
+
+/// What the wait found: the cause it failed on, how many tasks shared it, its console link, and
+/// the log lines of its task.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Diagnosis {
+    pub cause: Cause,
+    pub count: usize,
+    pub task_url: Option<String>,
+    pub log: Option<LogTail>,
+}
+
+impl Diagnosis {
+    /// The problem text of the deploy's error: the cause, how many tasks, where to look.
+    pub fn problem(&self, failed_fast: bool) -> String {
+        let s = if self.count == 1 { "" } else { "s" };
+        let what = if self.cause.task_arn.is_empty() {
+            format!("{} placement failure{s}", self.count)
+        } else {
+            format!("{} task{s} of the new revision stopped", self.count)
+        };
+        let mut p = format!("{what}: {}", self.cause.first);
+        if let Some(url) = &self.task_url {
+            p.push_str(&format!(" (stopped task: {url})"));
+        }
+        if failed_fast {
+            p.push_str(
+                "; failing now instead of waiting out wait-for-minutes (fail-fast-after-stopped-tasks)",
+            );
+        }
+        p
+    }
+}
+
+/// What the rolling wait asks on each look: reads the stopped tasks of the new revision at most
+/// every [`CHECK_EVERY`], prints each once, counts placement failures among the service events,
+/// and says when `threshold` of them share a cause.
+#[derive(Debug)]
+pub struct Watch {
+    ecs: aws_sdk_ecs::Client,
+    cluster: String,
+    started_by: String,
+    task_definition: String,
+    region: Option<String>,
+    label: String,
+    /// 0: only read, never fail fast.
+    threshold: usize,
+    state: Mutex<WatchState>,
+}
+
+#[derive(Debug, Default)]
+struct WatchState {
+    last: Option<Instant>,
+    printed: HashSet<String>,
+    tasks: Vec<Cause>,
+    /// Ids of the service events seen (from before the deploy, or counted).
+    events: HashSet<String>,
+    placements: Vec<Cause>,
+    found: Option<Diagnosis>,
+    /// A failed read was printed already.
+    warned: bool,
+}
+
+/// What a [`Watch`] follows: the deployment's tasks and what counts as "too many".
+#[derive(Debug, Clone)]
+pub struct WatchFor<'a> {
+    pub label: &'a str,
+    pub cluster: &'a str,
+    pub deployment_id: &'a str,
+    pub task_definition: &'a str,
+    pub region: Option<&'a str>,
+    pub threshold: usize,
+    /// The ids of the service events from before the deploy (not counted).
+    pub events_before: HashSet<String>,
+}
+
+impl Watch {
+    /// A watch of the deployment's stopped tasks.
+    pub fn new(ecs: aws_sdk_ecs::Client, w: WatchFor<'_>) -> Watch {
+        Watch {
+            ecs,
+            cluster: w.cluster.to_string(),
+            started_by: started_by(w.deployment_id),
+            task_definition: w.task_definition.to_string(),
+            region: w.region.map(str::to_string),
+            label: w.label.to_string(),
+            threshold: w.threshold,
+            state: Mutex::new(WatchState {
+                events: w.events_before,
+                ..WatchState::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Looks at the service just described and, when due, at the stopped tasks: the problem to
+    /// fail the wait with when `threshold` tasks (or placement failures) share a cause. A failed
+    /// read is printed and skipped: the wait goes on as without the watch.
+    pub async fn check(&self, service: &Service) -> Option<String> {
+        let placements = {
+            let mut s = self.lock();
+            for e in service.events().iter().rev() {
+                let id = e.id().unwrap_or_default().to_string();
+                if s.events.insert(id)
+                    && let Some(c) = e.message().and_then(placement_failure)
+                {
+                    s.placements.push(c);
+                }
+            }
+            s.placements.clone()
+        };
+        if self.threshold > 0
+            && let Some((c, n)) = repeated(&placements, self.threshold)
+        {
+            return Some(self.found(c.clone(), n, true));
+        }
+        let due = self.lock().last.is_none_or(|l| l.elapsed() >= CHECK_EVERY);
+        if !due {
+            return None;
+        }
+        let causes = self.read_tasks().await;
+        if self.threshold == 0 {
+            return None;
+        }
+        let (c, n) = repeated(&causes, self.threshold)?;
+        Some(self.found(c.clone(), n, true))
+    }
+
+    /// Reads the stopped tasks once, prints the new ones, and hands back every one seen so far.
+    async fn read_tasks(&self) -> Vec<Cause> {
+        self.lock().last = Some(Instant::now());
+        let read = stopped_tasks(
+            &self.ecs,
+            &self.cluster,
+            &self.started_by,
+            &self.task_definition,
+        )
+        .await;
+        let mut s = self.lock();
+        match read {
+            Ok(tasks) => {
+                for t in &tasks {
+                    let c = cause_of(t);
+                    if s.printed.insert(c.task_arn.clone()) {
+                        println!("{}: {}", self.label, c.details());
+                        s.tasks.push(c);
+                    }
+                }
+            }
+            // Said once: a role without ecs:ListTasks would repeat it every look.
+            Err(e) if !s.warned => {
+                s.warned = true;
+                println!(
+                    "{}: could not read the stopped tasks (going on without them): {e}",
+                    self.label
+                );
+            }
+            Err(_) => {}
+        }
+        s.tasks.clone()
+    }
+
+    fn found(&self, cause: Cause, count: usize, failed_fast: bool) -> String {
+        let task_url = (!cause.task_arn.is_empty())
+            .then(|| {
+                self.region
+                    .as_deref()
+                    .map(|r| task_url(r, &self.cluster, cause.task_id()))
+            })
+            .flatten();
+        let d = Diagnosis {
+            cause,
+            count,
+            task_url,
+            log: None,
+        };
+        let problem = d.problem(failed_fast);
+        self.lock().found = Some(d);
+        problem
+    }
+
+    /// After a failure the watch did not call (timeout, circuit breaker): the most common cause
+    /// among the stopped tasks (read once more) and placement failures, if there is any.
+    pub async fn explain(&self) -> Option<Diagnosis> {
+        if let Some(d) = self.found_diagnosis() {
+            return Some(d);
+        }
+        let mut all = self.read_tasks().await;
+        all.extend(self.lock().placements.iter().cloned());
+        let (c, n) = most_common(&all)?;
+        self.found(c.clone(), n, false);
+        self.found_diagnosis()
+    }
+
+    /// The diagnosis the watch failed the wait with, if it did.
+    pub fn found_diagnosis(&self) -> Option<Diagnosis> {
+        self.lock().found.clone()
+    }
+}
+
+/// Prints a task's last log lines in a log group, redacted.
+pub fn print_log_tail(label: &str, log: &LogTail) {
+    let redactor = crate::report::redact::Redactor::known();
+    let _group = crate::report::console::Group::start(&format!(
+        "{label}: last {} log lines of {} ({})",
+        log.lines.len(),
+        log.stream,
+        log.group
+    ));
+    for l in &log.lines {
+        println!("{label}: | {}", redactor.text(l));
+    }
+}
+
+/// Reads the last log lines of the diagnosed task's container (the first container that
+/// exited non-zero, else the first one), when its task definition sends them to awslogs with a
+/// stream prefix. A failed read is printed and skipped.
+pub async fn add_log_tail(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    region: Option<&str>,
+    task_definition: &Value,
+    d: &mut Diagnosis,
+    label: &str,
+) {
+    if d.cause.task_arn.is_empty() {
+        return;
+    }
+    let container = d
+        .cause
+        .containers
+        .iter()
+        .find(|c| c.exit_code.is_some_and(|e| e != 0))
+        .or(d.cause.containers.first());
+    let Some(container) = container else { return };
+    let Some((group, stream, log_region)) =
+        awslogs_stream(task_definition, &container.name, d.cause.task_id())
+    else {
+        return;
+    };
+    match log_tail(logs, &group, &stream).await {
+        Ok(lines) => {
+            let region = log_region.as_deref().or(region);
+            d.log = Some(LogTail {
+                url: region.map(|r| log_stream_url(r, &group, &stream)),
+                group,
+                stream,
+                lines,
+            });
+        }
+        Err(e) => {
+            println!("{label}: could not read the task's log lines from {group}/{stream}: {e}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{Container, HealthStatus, TaskStopCode};
+    use serde_json::json;
+
+    fn task(reason: &str, containers: Vec<Container>) -> Task {
+        Task::builder()
+            .task_arn("arn:aws:ecs:us-east-1:1:task/prod/abc123")
+            .stopped_reason(reason)
+            .stop_code(TaskStopCode::EssentialContainerExited)
+            .set_containers(Some(containers))
+            .build()
+    }
+
+    fn container(exit: Option<i32>, reason: Option<&str>) -> Container {
+        Container::builder()
+            .name("web1")
+            .image("1.dkr.ecr.us-east-1.amazonaws.com/web1:v2")
+            .set_exit_code(exit)
+            .set_reason(reason.map(str::to_string))
+            .build()
+    }
+
+    #[test]
+    fn a_missing_image_names_the_image_the_repository_and_the_execution_role() {
+        let t = Task::builder()
+            .stopped_reason("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 1.dkr.ecr.us-east-1.amazonaws.com/web1:v2: not found")
+            .stop_code(TaskStopCode::TaskFailedToStart)
+            .containers(container(None, None))
+            .build();
+        let kind = classify(&t);
+        assert_eq!(
+            kind,
+            Kind::ImageNotFound {
+                image: "1.dkr.ecr.us-east-1.amazonaws.com/web1:v2".into()
+            }
+        );
+        let c = cause_of(&t);
+        assert!(
+            c.first
+                .starts_with("image 1.dkr.ecr.us-east-1.amazonaws.com/web1:v2 not found"),
+            "{}",
+            c.first
+        );
+        assert!(c.first.contains("execution role") && c.first.contains("repository"));
+    }
+
+    #[test]
+    fn a_pull_denied_points_at_the_execution_role() {
+        let t = task(
+            "CannotPullContainerError: AccessDeniedException: not authorized to perform ecr:GetAuthorizationToken",
+            vec![container(None, None)],
+        );
+        let k = classify(&t);
+        assert!(
+            matches!(&k, Kind::CannotPull { image } if image.ends_with("web1:v2")),
+            "{k:?}"
+        );
+        assert!(
+            cause_of(&t)
+                .first
+                .contains("execution role (ecr:GetAuthorizationToken")
+        );
+    }
+
+    #[test]
+    fn a_task_that_cannot_read_its_secrets_points_at_the_execution_role_and_the_network() {
+        let t = task(
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm",
+            vec![container(None, None)],
+        );
+        assert_eq!(classify(&t), Kind::ResourceInitialization);
+        let w = cause_of(&t).first;
+        assert!(
+            w.contains("secretsmanager:GetSecretValue") && w.contains("VPC endpoints"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn an_essential_container_exiting_non_zero_says_its_name_and_code() {
+        let t = task(
+            "Essential container in task exited",
+            vec![container(Some(1), None)],
+        );
+        assert_eq!(
+            classify(&t),
+            Kind::Exited {
+                container: "web1".into(),
+                code: 1
+            }
+        );
+        let c = cause_of(&t);
+        assert!(
+            c.first.starts_with("essential container web1 exited 1"),
+            "{}",
+            c.first
+        );
+        assert_eq!(c.task_id(), "abc123");
+        assert_eq!(
+            c.details(),
+            "task abc123 stopped (EssentialContainerExited: Essential container in task exited); container web1: exit 1"
+        );
+    }
+
+    #[test]
+    fn out_of_memory_is_told_by_the_reason_or_exit_137() {
+        let t = task(
+            "Essential container in task exited",
+            vec![container(
+                Some(137),
+                Some("OutOfMemoryError: Container killed due to memory usage"),
+            )],
+        );
+        assert_eq!(
+            classify(&t),
+            Kind::OutOfMemory {
+                container: "web1".into()
+            }
+        );
+        assert!(cause_of(&t).first.contains("ran out of memory"));
+        let t = task(
+            "Essential container in task exited",
+            vec![container(Some(137), None)],
+        );
+        assert_eq!(
+            classify(&t),
+            Kind::OutOfMemory {
+                container: "web1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_failed_health_check_is_told_apart_from_an_exit() {
+        let mut t = task(
+            "Task failed container health checks",
+            vec![container(Some(143), None)],
+        );
+        t.health_status = Some(HealthStatus::Unhealthy);
+        assert_eq!(classify(&t), Kind::HealthCheck);
+        let c = cause_of(&t);
+        assert!(c.first.starts_with("health check failed"), "{}", c.first);
+        assert_eq!(c.health.as_deref(), Some("UNHEALTHY"));
+        let t = task(
+            "Task failed ELB health checks in (target-group arn:...)",
+            vec![],
+        );
+        assert_eq!(classify(&t), Kind::HealthCheck);
+    }
+
+    #[test]
+    fn placement_failures_come_from_service_events_and_group_as_one_cause() {
+        let a = placement_failure("(service web1) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 1) has insufficient memory available.").unwrap();
+        let b = placement_failure("(service web1) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 1) has insufficient memory available.").unwrap();
+        assert!(
+            a.first
+                .starts_with("ECS is unable to place the tasks (no container instance"),
+            "{}",
+            a.first
+        );
+        assert!(placement_failure("(service web1) has reached a steady state.").is_none());
+        let causes = [a.clone(), b];
+        assert_eq!(
+            repeated(&causes, 2).map(|(c, n)| (c.first.clone(), n)),
+            Some((a.first, 2))
+        );
+        assert!(repeated(&causes, 3).is_none());
+    }
+
+    #[test]
+    fn the_same_cause_must_repeat_to_count() {
+        let exit1 = cause_of(&task("x", vec![container(Some(1), None)]));
+        let exit2 = cause_of(&task("x", vec![container(Some(2), None)]));
+        let causes = [exit1.clone(), exit2.clone(), exit1.clone()];
+        assert!(repeated(&causes, 3).is_none());
+        assert_eq!(repeated(&causes, 2).map(|(_, n)| n), Some(2));
+        assert_eq!(
+            repeated(&causes, 1).map(|(c, _)| c.first.clone()),
+            Some(exit1.first)
+        );
+    }
+
+    #[test]
+    fn the_awslogs_stream_is_prefix_container_task_id() {
+        let td = json!({"containerDefinitions": [{"name": "web1", "logConfiguration": {
+            "logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web1",
+            "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "ecs"}}}]});
+        assert_eq!(
+            awslogs_stream(&td, "web1", "abc"),
+            Some((
+                "/ecs/web1".into(),
+                "ecs/web1/abc".into(),
+                Some("eu-west-1".into())
+            ))
+        );
+        assert_eq!(awslogs_stream(&td, "other", "abc"), None);
+        let no_prefix = json!({"containerDefinitions": [{"name": "web1", "logConfiguration": {
+            "logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web1"}}}]});
+        assert_eq!(awslogs_stream(&no_prefix, "web1", "abc"), None);
+        let splunk = json!({"containerDefinitions": [{"name": "web1", "logConfiguration": {
+            "logDriver": "splunk", "options": {}}}]});
+        assert_eq!(awslogs_stream(&splunk, "web1", "abc"), None);
+    }
+
+    #[test]
+    fn log_lines_are_bounded_by_count_and_bytes_keeping_the_last() {
+        let lines: Vec<String> = (0..100).map(|i| format!("line {i}\n")).collect();
+        let b = bound_lines(&lines, 30, 4096);
+        assert_eq!(b.len(), 30);
+        assert_eq!(b[0], "line 70");
+        assert_eq!(b[29], "line 99");
+        let long: Vec<String> = (0..10)
+            .map(|i| format!("{i}{}", "x".repeat(1000)))
+            .collect();
+        let b = bound_lines(&long, 30, 4096);
+        assert_eq!(b.len(), 4);
+        assert!(b[3].starts_with('9'));
+    }
+
+    #[test]
+    fn console_links_name_the_task_and_the_stream() {
+        assert_eq!(
+            task_url("us-east-1", "prod", "abc"),
+            "https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/tasks/abc/configuration?region=us-east-1"
+        );
+        assert!(
+            log_stream_url("us-east-1", "/ecs/web1", "ecs/web1/abc")
+                .ends_with("log-group/$252Fecs$252Fweb1/log-events/ecs$252Fweb1$252Fabc")
+        );
+        assert_eq!(started_by("ecs-svc/123"), "ecs-svc/123");
+        assert_eq!(started_by("123"), "ecs-svc/123");
+    }
+}
