@@ -727,7 +727,14 @@ async fn run_steps(
         );
         for (a, c) in plan.apps.iter().zip(&checked) {
             match c {
-                Ok(_) => println!("preflight: {} checked; nothing written yet", a.app),
+                Ok(c) if c.unread.is_empty() => {
+                    println!("preflight: {} checked; nothing written yet", a.app)
+                }
+                Ok(c) => println!(
+                    "preflight: {} checked what AWS answered ({} could not be read); nothing written",
+                    a.app,
+                    c.unread.len()
+                ),
                 Err(e) => println!("preflight: {}: {e}", a.app),
             }
         }

@@ -873,7 +873,7 @@ pub fn preview(
                 others,
             )?;
             return Ok(format!(
-                "could not read the live service ({why}); diff against the file:\n{}",
+                "could not read {why}; diff against the file:\n{}",
                 task_definition::diff(file, &rendered, &name, "to register")
             ));
         }
