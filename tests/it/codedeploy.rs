@@ -1344,20 +1344,13 @@ async fn after_codedeploy_rolled_back_the_failed_revision_is_deregistered_when_a
         &[("deregister-failed-task-definition", "true")],
         Some("web1-appspec.yml"),
     );
-    let poller = ecs_deploy::deploy::wait::Poller::new(aws.ecs.clone());
-    let checked = ecs_deploy::preflight::check_deploy(&aws, &plan)
-        .await
-        .expect("preflight");
-    let job = ecs_deploy::deploy::Job {
-        plan: &plan,
-        checked: &checked,
-        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.5.0",
-        digest: None,
-        others: &[],
-    };
-    let failed = ecs_deploy::deploy::deploy(&aws, &poller, job, &CancellationToken::new())
-        .await
-        .expect_err("a failed deployment is an error");
+    let failed = crate::support::checked_deploy(
+        &aws,
+        &plan,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.5.0",
+    )
+    .await
+    .expect_err("a failed deployment is an error");
     let (err, report) = (failed.error, failed.outcome);
 
     assert!(err.to_string().contains("AfterAllowTestTraffic"), "{err}");

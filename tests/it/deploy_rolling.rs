@@ -1634,20 +1634,9 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
             ("deregister-failed-task-definition", "true"),
         ],
     );
-    let checked = ecs_deploy::preflight::check_deploy(&aws, &plan)
+    let failed = crate::support::checked_deploy(&aws, &plan, NEW_IMAGE)
         .await
-        .expect("preflight");
-    let job = ecs_deploy::deploy::Job {
-        plan: &plan,
-        checked: &checked,
-        image: NEW_IMAGE,
-        digest: None,
-        others: &[],
-    };
-    let failed =
-        ecs_deploy::deploy::deploy(&aws, &Poller::new(client), job, &CancellationToken::new())
-            .await
-            .expect_err("the one-off task fails");
+        .expect_err("the one-off task fails");
     let report = failed.outcome;
     let e = failed.error.to_string();
     assert!(
@@ -2140,25 +2129,10 @@ fn in_flight_ecs(busy_for: usize) -> InFlight {
 async fn a_deployment_in_flight_at_start_is_waited_for_and_ours_starts_from_what_it_left() {
     let ecs = in_flight_ecs(3);
     let plan = app_plan("web1", &[("wait-for-service-stability", "false")]);
-    let checked = ecs_deploy::preflight::check_deploy(&ecs.aws, &plan)
-        .await
-        .expect("preflight");
-    let job = ecs_deploy::deploy::Job {
-        plan: &plan,
-        checked: &checked,
-        image: NEW_IMAGE,
-        digest: None,
-        others: &[],
-    };
     let started = Instant::now();
-    let outcome = ecs_deploy::deploy::deploy(
-        &ecs.aws,
-        &Poller::new(ecs.aws.ecs.clone()),
-        job,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("deploys once the other deployment ended");
+    let outcome = crate::support::checked_deploy(&ecs.aws, &plan, NEW_IMAGE)
+        .await
+        .expect("deploys once the other deployment ended");
     assert!(
         outcome.steps[0]
             .contains("deployment web1-theirs (web1:3, IN_PROGRESS) is already in flight"),
@@ -2190,24 +2164,9 @@ async fn a_deployment_in_flight_at_start_is_waited_for_and_ours_starts_from_what
 async fn a_deployment_still_in_flight_after_wait_for_minutes_fails_with_nothing_written() {
     let ecs = in_flight_ecs(usize::MAX);
     let plan = app_plan("web1", &[("wait-for-minutes", "1")]);
-    let checked = ecs_deploy::preflight::check_deploy(&ecs.aws, &plan)
+    let failed = crate::support::checked_deploy(&ecs.aws, &plan, NEW_IMAGE)
         .await
-        .expect("preflight");
-    let job = ecs_deploy::deploy::Job {
-        plan: &plan,
-        checked: &checked,
-        image: NEW_IMAGE,
-        digest: None,
-        others: &[],
-    };
-    let failed = ecs_deploy::deploy::deploy(
-        &ecs.aws,
-        &Poller::new(ecs.aws.ecs.clone()),
-        job,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect_err("refused");
+        .expect_err("refused");
     let e = failed.error.to_string();
     assert!(
         e.contains("still in flight after 1 min")

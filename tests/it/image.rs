@@ -963,46 +963,6 @@ async fn an_unreachable_docker_socket_is_an_error_naming_the_socket() {
     );
 }
 
-/// moto: cluster prod and service web1 (container web1) on the EC2 launch type, with no
-/// instances: RunTask fails there, which makes a deploy fail after the image was pushed.
-pub(crate) async fn moto_web1_service(aws: &Aws) {
-    use aws_sdk_ecs::types::ContainerDefinition;
-    aws.ecs
-        .create_cluster()
-        .cluster_name("prod")
-        .send()
-        .await
-        .expect("cluster");
-    let td = aws
-        .ecs
-        .register_task_definition()
-        .family("web1")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("web1")
-                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
-                .memory(256)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("task definition");
-    let arn = td
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .expect("arn")
-        .to_string();
-    aws.ecs
-        .create_service()
-        .cluster("prod")
-        .service_name("web1")
-        .task_definition(arn)
-        .desired_count(1)
-        .send()
-        .await
-        .expect("service");
-}
-
 #[test]
 fn latest_moves_only_once_the_deploy_succeeded() {
     let moto = MotoServer::start();

@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentConfiguration, DeploymentController, DeploymentControllerType,
-    DeploymentStrategy, LoadBalancer, PortMapping, Service,
+    DeploymentConfiguration, DeploymentController, DeploymentControllerType, DeploymentStrategy,
+    LoadBalancer, Service,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
@@ -89,48 +89,7 @@ fn registry_has_repositories(registry: &Registry) -> bool {
 /// moto: cluster prod, task definition web1:1 (container web1, port 8000), and service `name`
 /// with `controller`. Returns the task definition's ARN.
 async fn moto_service(aws: &Aws, name: &str, controller: DeploymentControllerType) -> String {
-    aws.ecs
-        .create_cluster()
-        .cluster_name("prod")
-        .send()
-        .await
-        .expect("cluster");
-    let td = aws
-        .ecs
-        .register_task_definition()
-        .family("web1")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("web1")
-                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
-                .memory(256)
-                .port_mappings(PortMapping::builder().container_port(8000).build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("task definition");
-    let arn = td
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .expect("arn")
-        .to_string();
-    aws.ecs
-        .create_service()
-        .cluster("prod")
-        .service_name(name)
-        .task_definition(&arn)
-        .desired_count(1)
-        .deployment_controller(
-            DeploymentController::builder()
-                .r#type(controller)
-                .build()
-                .expect("controller"),
-        )
-        .send()
-        .await
-        .expect("service");
-    arn
+    crate::support::moto::web1_service_with(&aws.ecs, name, Some(controller), Some(8000)).await
 }
 
 /// What moto holds after a run: task definition ARNs, the service's task definition, tasks.

@@ -1006,7 +1006,7 @@ async fn a_failed_deploy_updates_the_message_replies_with_the_cause_and_marks_th
     // the service passes the preflight, then the one-off task cannot run (EC2 launch type, no
     // instances), so the deploy fails once the reporters have announced it.
     let moto = MotoServer::start();
-    crate::image::moto_web1_service(&Aws::from_config(&sdk_config(&moto.endpoint()))).await;
+    crate::support::moto::web1_service(&Aws::from_config(&sdk_config(&moto.endpoint())).ecs).await;
     let aws = DeadAws::start();
     let out = deploy_run(
         &aws,

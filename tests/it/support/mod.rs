@@ -49,3 +49,30 @@ pub fn when_cancelled(
 pub fn fixture(rel: impl AsRef<Path>) -> PathBuf {
     repo_root().join("fixtures").join(rel)
 }
+
+/// A run's preflight of `plan`'s service, then its deploy of `image` (no digest, no other apps),
+/// in turn as the binary does them: for tests that drive the engine with scripted clients.
+pub async fn checked_deploy(
+    aws: &ecs_deploy::aws::Aws,
+    plan: &ecs_deploy::plan::AppPlan,
+    image: &str,
+) -> Result<ecs_deploy::outcome::Outcome, ecs_deploy::outcome::Failed> {
+    let checked = ecs_deploy::preflight::check_deploy(aws, plan)
+        .await
+        .expect("preflight");
+    let job = ecs_deploy::deploy::Job {
+        plan,
+        checked: &checked,
+        image,
+        digest: None,
+        others: &[],
+    };
+    let poller = ecs_deploy::deploy::wait::Poller::new(aws.ecs.clone());
+    ecs_deploy::deploy::deploy(
+        aws,
+        &poller,
+        job,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+}

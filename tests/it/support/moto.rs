@@ -103,22 +103,34 @@ impl Drop for MotoServer {
 /// instances: moto places no task and never completes a rollout, so a deploy waits until it is
 /// stopped, and RunTask fails there).
 pub async fn web1_service(ecs: &aws_sdk_ecs::Client) {
-    use aws_sdk_ecs::types::ContainerDefinition;
+    web1_service_with(ecs, "web1", None, None).await;
+}
+
+/// Cluster prod, task definition web1:1 (container web1, mapping `port` when given) and service
+/// `name` on it, with the deployment `controller` when given. Returns the task definition's ARN.
+pub async fn web1_service_with(
+    ecs: &aws_sdk_ecs::Client,
+    name: &str,
+    controller: Option<aws_sdk_ecs::types::DeploymentControllerType>,
+    port: Option<i32>,
+) -> String {
+    use aws_sdk_ecs::types::{ContainerDefinition, DeploymentController, PortMapping};
     ecs.create_cluster()
         .cluster_name("prod")
         .send()
         .await
         .expect("cluster");
+    let mut container = ContainerDefinition::builder()
+        .name("web1")
+        .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
+        .memory(256);
+    if let Some(p) = port {
+        container = container.port_mappings(PortMapping::builder().container_port(p).build());
+    }
     let td = ecs
         .register_task_definition()
         .family("web1")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("web1")
-                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
-                .memory(256)
-                .build(),
-        )
+        .container_definitions(container.build())
         .send()
         .await
         .expect("task definition");
@@ -127,14 +139,22 @@ pub async fn web1_service(ecs: &aws_sdk_ecs::Client) {
         .and_then(|t| t.task_definition_arn())
         .expect("arn")
         .to_string();
+    let controller = controller.map(|c| {
+        DeploymentController::builder()
+            .r#type(c)
+            .build()
+            .expect("controller")
+    });
     ecs.create_service()
         .cluster("prod")
-        .service_name("web1")
-        .task_definition(arn)
+        .service_name(name)
+        .task_definition(&arn)
         .desired_count(1)
+        .set_deployment_controller(controller)
         .send()
         .await
         .expect("service");
+    arn
 }
 
 /// Where moto_server is: `$ECS_DEPLOY_TEST_MOTO` or the venv that setup-testbed.sh makes.
