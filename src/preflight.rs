@@ -171,14 +171,16 @@ async fn check_image(aws: &Aws, plan: &AppPlan, mode: Mode) -> Result<image::Che
         Mode::Deploy => image::check(aws, plan, None).await,
         // A dry run names the image but does not contact the registry.
         Mode::DryRun => {
-            let host = match &plan.image.registry {
-                Some(r) => r.clone(),
-                None if matches!(plan.image.source, crate::plan::ImageSource::External { .. }) => {
-                    String::new()
-                }
-                None => match read(mode, "the account's ECR registry", async {
-                    Ok(image::ecr::login(aws).await?.host)
-                })
+            let external = matches!(plan.image.source, crate::plan::ImageSource::External { .. });
+            let host = if external {
+                // An image built elsewhere names its own registry.
+                String::new()
+            } else {
+                match read(
+                    mode,
+                    "the account's ECR registry",
+                    image::registry_host(aws, plan),
+                )
                 .await?
                 {
                     Ok(h) => h,
@@ -186,7 +188,7 @@ async fn check_image(aws: &Aws, plan: &AppPlan, mode: Mode) -> Result<image::Che
                         println!("{}: could not read {why}; showing a placeholder", plan.app);
                         "<account ECR registry>".into()
                     }
-                },
+                }
             };
             image::check(aws, plan, Some(&host)).await
         }

@@ -446,8 +446,8 @@ async fn run(
     // Same task definition, but the tag may now point at a new image (a rebuilt tag): ECS only
     // pulls it with a new deployment, so a changed digest forces one (no new revision).
     if !prepared.changed {
-        let running = running_digests(aws, &prepared).await;
-        let stale = digest.is_some_and(|d| running.iter().any(|r| r != d));
+        let tasks = running_tasks(aws, &prepared).await;
+        let stale = digest.is_some_and(|d| digest_differs(&tasks, &prepared.container, d));
         if let (true, Some(d)) = (stale, digest) {
             println!(
                 "service {}: the task definition is unchanged but its tasks run another image digest than {d}: starting a new deployment",
@@ -456,7 +456,9 @@ async fn run(
         }
         prepared.redeploy = prepared.redeploy || stale;
         // A rollback of a same-revision deploy pins what runs now, by digest.
-        prepared.previous_digest = running.into_iter().find(|r| Some(r.as_str()) != digest);
+        prepared.previous_digest = container_digests(&tasks, &prepared.container)
+            .find(|r| Some(*r) != digest)
+            .map(str::to_string);
     }
     if !prepared.changed && !prepared.redeploy {
         let what = format!(
@@ -669,21 +671,28 @@ async fn wait_for_in_flight(
 /// How often a deployment already in flight is looked at while we wait for it to end.
 const IN_FLIGHT_POLL: Duration = Duration::from_secs(5);
 
-/// True when a running task of the service runs `container` from an image digest other than
-/// `digest`. Pure, so each case is tested.
-pub fn digest_differs(tasks: &[aws_sdk_ecs::types::Task], container: &str, digest: &str) -> bool {
+/// The image digests `container` runs from in `tasks`. Pure.
+pub fn container_digests<'a>(
+    tasks: &'a [aws_sdk_ecs::types::Task],
+    container: &'a str,
+) -> impl Iterator<Item = &'a str> {
     tasks
         .iter()
         .flat_map(|t| t.containers())
-        .filter(|c| c.name() == Some(container))
+        .filter(move |c| c.name() == Some(container))
         .filter_map(|c| c.image_digest())
-        .any(|d| d != digest)
 }
 
-/// The image digests the service's running tasks run for `prepared.container` (empty when
-/// unknown: no tasks, no digest, a read error). Read only for a same-revision deploy: whether a
-/// rebuilt tag needs a new deployment, and the digest a rollback pins.
-async fn running_digests(aws: &Aws, prepared: &Prepared) -> Vec<String> {
+/// True when a running task of the service runs `container` from an image digest other than
+/// `digest`. Pure, so each case is tested.
+pub fn digest_differs(tasks: &[aws_sdk_ecs::types::Task], container: &str, digest: &str) -> bool {
+    container_digests(tasks, container).any(|d| d != digest)
+}
+
+/// The service's running tasks (empty when unknown: none, or a read error). Read only for a
+/// same-revision deploy: whether a rebuilt tag needs a new deployment, and the digest a rollback
+/// pins.
+async fn running_tasks(aws: &Aws, prepared: &Prepared) -> Vec<aws_sdk_ecs::types::Task> {
     let Ok(listed) = aws
         .ecs
         .list_tasks()
@@ -697,29 +706,14 @@ async fn running_digests(aws: &Aws, prepared: &Prepared) -> Vec<String> {
     if listed.task_arns().is_empty() {
         return Vec::new();
     }
-    let Ok(described) = aws
-        .ecs
+    aws.ecs
         .describe_tasks()
         .cluster(&prepared.cluster)
         .set_tasks(Some(listed.task_arns().iter().take(100).cloned().collect()))
         .send()
         .await
-    else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = Vec::new();
-    for d in described
-        .tasks()
-        .iter()
-        .flat_map(|t| t.containers())
-        .filter(|c| c.name() == Some(prepared.container.as_str()))
-        .filter_map(|c| c.image_digest())
-    {
-        if !out.iter().any(|o| o == d) {
-            out.push(d.to_string());
-        }
-    }
-    out
+        .map(|d| d.tasks().to_vec())
+        .unwrap_or_default()
 }
 
 /// Another container of the same service that gets its own app's image in the same revision
