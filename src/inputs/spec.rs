@@ -1,0 +1,559 @@
+//! The input contract as data: every input, output and runner context variable with its scope,
+//! default and help; action.yml, the CLI flags and the README tables are checked against it.
+
+/// Which part of the run an input belongs to; per-app inputs may also come from the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Read once for the whole run (trigger, reporting, dry run).
+    Run,
+    /// May differ per app (version, image, deploy): allowed in the config file too.
+    App,
+}
+
+/// One input of the action's contract: its name is the interface (action.yml, `INPUT_*`, flag).
+#[derive(Debug, Clone, Copy)]
+pub struct InputSpec {
+    pub name: &'static str,
+    pub scope: Scope,
+    /// The default the binary applies when the input is empty (action.yml declares none, so that a
+    /// config file's value is not hidden by an action.yml default).
+    pub default: Option<&'static str>,
+    /// Masked with `::add-mask::` before anything is printed.
+    pub secret: bool,
+    pub help: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    scope: Scope,
+    default: Option<&'static str>,
+    secret: bool,
+    help: &'static str,
+) -> InputSpec {
+    InputSpec {
+        name,
+        scope,
+        default,
+        secret,
+        help,
+    }
+}
+
+use Scope::{App, Run};
+
+/// The whole input contract (see DESIGN.md); action.yml is checked against this table by a test.
+pub const INPUTS: &[InputSpec] = &[
+    // trigger
+    spec(
+        "app",
+        Run,
+        None,
+        false,
+        "App to deploy: a name, a comma list, or `all` (config file). Default: the part after release-branch-prefix of the PR head branch",
+    ),
+    spec(
+        "base-branch",
+        Run,
+        Some("main"),
+        false,
+        "Branch a release PR must be merged into",
+    ),
+    spec(
+        "release-branch-prefix",
+        Run,
+        Some("release/"),
+        false,
+        "Prefix of release branches; the rest of the branch name is the app",
+    ),
+    spec(
+        "deploy-on",
+        Run,
+        Some("pull-request-merged,workflow-dispatch,tag"),
+        false,
+        "Events that deploy: comma list of pull-request-merged, workflow-dispatch, tag, push",
+    ),
+    spec(
+        "version",
+        Run,
+        None,
+        false,
+        "Version to deploy: `latest` (the package.json version, built if needed) or an explicit version (that existing image is deployed, no build). Default on workflow_dispatch: the event's `version` input",
+    ),
+    // version
+    spec(
+        "package-json",
+        App,
+        None,
+        false,
+        "package.json holding the version. Default: apps/<app>/package.json when it exists, else package.json",
+    ),
+    spec(
+        "version-format",
+        App,
+        Some("semver"),
+        false,
+        "`semver`, or `loose` for the ^v[0-9a-zA-Z._-]+$ rule",
+    ),
+    spec(
+        "tag-prefix",
+        App,
+        Some("v"),
+        false,
+        "Prefix of the version image tag (v1.2.3)",
+    ),
+    spec(
+        "tag-latest",
+        App,
+        Some("true"),
+        false,
+        "Also move the `latest` tag (never for prereleases)",
+    ),
+    // image
+    spec(
+        "image",
+        App,
+        None,
+        false,
+        "An image built elsewhere (repo:tag or repo@digest): no build, and no package.json needed (the version is the image tag)",
+    ),
+    spec(
+        "registry",
+        App,
+        None,
+        false,
+        "Registry host. Default: the account's ECR registry",
+    ),
+    spec(
+        "registry-username",
+        App,
+        None,
+        false,
+        "User name for a registry that is not ECR",
+    ),
+    spec(
+        "registry-password",
+        App,
+        None,
+        true,
+        "Password or token for a registry that is not ECR",
+    ),
+    spec(
+        "ecr-repository",
+        App,
+        None,
+        false,
+        "Repository name. Default: the app name",
+    ),
+    spec(
+        "registry-is-ecr",
+        App,
+        None,
+        false,
+        "`true` when `registry` is an alias or VPC endpoint in front of ECR: only then does a host other than `<account>.dkr.ecr.<region>.amazonaws.com[.cn]` get ECR's token. `false`: push there without a login",
+    ),
+    spec(
+        "create-repository",
+        App,
+        Some("false"),
+        false,
+        "Create the ECR repository when it does not exist (scan on push): `true`, `false`, or `immutable` (tags cannot be overwritten, except latest and buildcache)",
+    ),
+    spec(
+        "dockerfile",
+        App,
+        None,
+        false,
+        "Dockerfile. Default: apps/<app>/Dockerfile when it exists, else Dockerfile",
+    ),
+    spec(
+        "context",
+        App,
+        Some("."),
+        false,
+        "Build context, inside the workspace (monorepo builds need the root)",
+    ),
+    spec(
+        "build-args",
+        App,
+        None,
+        false,
+        "Build arguments, one KEY=VALUE per line",
+    ),
+    spec(
+        "build-secrets",
+        App,
+        None,
+        true,
+        "BuildKit secrets, one id=VALUE per line (never in layers or logs)",
+    ),
+    spec("target", App, None, false, "Build stage to stop at"),
+    spec(
+        "platform",
+        App,
+        None,
+        false,
+        "Target platform, e.g. linux/amd64",
+    ),
+    spec(
+        "cache",
+        App,
+        Some("none"),
+        false,
+        "`none`, or `registry` (cache in <repo>:buildcache)",
+    ),
+    spec(
+        "rebuild",
+        App,
+        Some("false"),
+        false,
+        "Rebuild even when the version tag already exists",
+    ),
+    // deploy
+    spec("cluster", App, Some("default"), false, "ECS cluster"),
+    spec(
+        "service",
+        App,
+        None,
+        false,
+        "ECS service. Without it the action only builds and pushes",
+    ),
+    spec(
+        "task-definition",
+        App,
+        None,
+        false,
+        "Task definition JSON file. Default: the service's live task definition",
+    ),
+    spec(
+        "container-name",
+        App,
+        None,
+        false,
+        "Container whose image is replaced (required when there are several)",
+    ),
+    spec(
+        "environment-variables",
+        App,
+        None,
+        false,
+        "Environment variables merged into the container, one KEY=VALUE per line",
+    ),
+    spec(
+        "deployment",
+        App,
+        Some("auto"),
+        false,
+        "`auto` (from the service's deployment controller; `kubernetes` with eks-cluster or kubeconfig), `rolling`, `codedeploy`, `ecs-blue-green` or `kubernetes`",
+    ),
+    spec(
+        "wait-for-service-stability",
+        App,
+        Some("true"),
+        false,
+        "Wait until the new deployment serves",
+    ),
+    spec(
+        "wait-for-minutes",
+        App,
+        Some("30"),
+        false,
+        "How long to wait before giving up (and rolling back)",
+    ),
+    spec(
+        "fail-fast-after-stopped-tasks",
+        App,
+        Some("3"),
+        false,
+        "Fail the rolling deploy (and roll back) as soon as this many tasks of the new revision stopped for the same reason, or ECS failed to place a task this many times, instead of waiting out wait-for-minutes; 0 turns it off",
+    ),
+    spec(
+        "rollback-on-failure",
+        App,
+        Some("true"),
+        false,
+        "Roll back on failure, timeout or cancellation",
+    ),
+    spec(
+        "deregister-failed-task-definition",
+        App,
+        Some("false"),
+        false,
+        "Deregister the new revision after a failed deploy",
+    ),
+    spec(
+        "force-new-deployment",
+        App,
+        Some("false"),
+        false,
+        "Start a new deployment even when nothing changed",
+    ),
+    spec(
+        "run-task-command",
+        App,
+        None,
+        false,
+        "One-off command run with the new task definition before the update (e.g. migrations)",
+    ),
+    spec(
+        "codedeploy-application",
+        App,
+        None,
+        false,
+        "CodeDeploy application. Default: AppECS-<cluster>-<service>",
+    ),
+    spec(
+        "codedeploy-deployment-group",
+        App,
+        None,
+        false,
+        "CodeDeploy deployment group. Default: DgpECS-<cluster>-<service>",
+    ),
+    spec(
+        "codedeploy-appspec",
+        App,
+        None,
+        false,
+        "AppSpec file (YAML or JSON). Default: appspec.yaml, appspec.yml or appspec.json at the workspace root, else generated from the service",
+    ),
+    spec(
+        "codedeploy-deployment-config",
+        App,
+        None,
+        false,
+        "Deployment config, e.g. CodeDeployDefault.ECSCanary10Percent5Minutes",
+    ),
+    spec(
+        "codedeploy-deployment-description",
+        App,
+        None,
+        false,
+        "Description of the CodeDeploy deployment",
+    ),
+    spec(
+        "eks-cluster",
+        App,
+        None,
+        false,
+        "EKS cluster name: deploy to a Kubernetes Deployment on it (endpoint and CA from eks:DescribeCluster, an IAM token from the AWS credentials)",
+    ),
+    spec(
+        "kubeconfig",
+        App,
+        None,
+        false,
+        "A kubeconfig file (any Kubernetes cluster, its current context): deploy to a Kubernetes Deployment",
+    ),
+    spec(
+        "kubernetes-namespace",
+        App,
+        Some("default"),
+        false,
+        "Namespace of the Kubernetes Deployment",
+    ),
+    spec(
+        "kubernetes-deployment",
+        App,
+        None,
+        false,
+        "Kubernetes Deployment to update. Default: the app name",
+    ),
+    spec(
+        "kubernetes-manifest",
+        App,
+        None,
+        false,
+        "Manifest file in the repository whose image for the container is updated and committed after a successful rollout (needs github-token with contents: write)",
+    ),
+    spec(
+        "config",
+        Run,
+        None,
+        false,
+        "YAML file describing several apps (defaults + apps)",
+    ),
+    spec(
+        "paths",
+        App,
+        None,
+        false,
+        "More paths whose changes count as changes of the app for changed-only (one per line; a YAML list in the config file), e.g. libs/shared",
+    ),
+    // scale-out
+    spec(
+        "plan-only",
+        Run,
+        Some("false"),
+        false,
+        "Stop after the plan (no AWS call, no build, no message) and write the `matrix` output for a later job's strategy.matrix",
+    ),
+    spec(
+        "changed-only",
+        Run,
+        Some("false"),
+        false,
+        "Keep only the apps whose package.json or Dockerfile directory, build context, task definition, AppSpec or `paths` changed in the push or pull request (listed by the GitHub API: needs github-token with contents: read, pull-requests: read)",
+    ),
+    // report
+    spec(
+        "slack-webhook-url",
+        Run,
+        None,
+        true,
+        "Slack incoming webhook: one message with the outcome",
+    ),
+    spec(
+        "slack-bot-token",
+        Run,
+        None,
+        true,
+        "Slack bot token (with slack-channel): a start message updated with the outcome",
+    ),
+    spec(
+        "slack-channel",
+        Run,
+        None,
+        false,
+        "Slack channel id for the bot token",
+    ),
+    spec(
+        "slack-payload",
+        Run,
+        None,
+        false,
+        "Own Slack JSON template with {placeholders}",
+    ),
+    spec(
+        "discord-webhook-url",
+        Run,
+        None,
+        true,
+        "Discord webhook: an embed with the outcome",
+    ),
+    spec(
+        "github-token",
+        Run,
+        None,
+        true,
+        "Token for GitHub Deployments (deployments: write) and changed-only's list of changed files (contents: read, pull-requests: read)",
+    ),
+    spec(
+        "environment",
+        Run,
+        None,
+        false,
+        "GitHub deployment environment name",
+    ),
+    spec(
+        "dry-run",
+        Run,
+        Some("false"),
+        false,
+        "Compute and print the plan, write no AWS resource",
+    ),
+];
+
+/// Every output of the action's contract; action.yml is checked against this table by a test.
+pub const OUTPUTS: &[(&str, &str)] = &[
+    ("skipped", "true when the event did not call for a deploy"),
+    ("skip-reason", "Why nothing was deployed"),
+    ("app", "App deployed"),
+    ("version", "Version deployed"),
+    ("image", "Image reference deployed (registry/repo:tag)"),
+    ("image-digest", "Manifest digest of the image (sha256:...)"),
+    ("image-built", "true when this run built the image"),
+    (
+        "digest",
+        "Manifest digest of the image (sha256:...), as docker/build-push-action names it",
+    ),
+    (
+        "imageid",
+        "Image id of the image this run built (its config digest, sha256:...), as docker/build-push-action names it; empty when nothing was built",
+    ),
+    (
+        "metadata",
+        "Build result metadata (JSON: containerimage.digest, containerimage.config.digest, image.name), as docker/build-push-action names it; empty when nothing was built",
+    ),
+    (
+        "registry",
+        "Registry host of the image (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com), as amazon-ecr-login names it",
+    ),
+    (
+        "task-definition-arn",
+        "ARN of the registered task definition",
+    ),
+    ("previous-task-definition-arn", "ARN the service ran before"),
+    (
+        "previous-image",
+        "Image the Kubernetes Deployment's container ran before",
+    ),
+    (
+        "deployment-id",
+        "ECS or CodeDeploy deployment id, or the Kubernetes Deployment's new revision",
+    ),
+    (
+        "deployment-kind",
+        "rolling, codedeploy, ecs-blue-green or kubernetes",
+    ),
+    (
+        "task-definition",
+        "Path of the rendered task definition file (under RUNNER_TEMP, else .ecs-deploy/ in the workspace), as amazon-ecs-render-task-definition names it",
+    ),
+    (
+        "codedeploy-deployment-id",
+        "CodeDeploy deployment id when the service deployed through CodeDeploy, as amazon-ecs-deploy-task-definition names it",
+    ),
+    (
+        "run-task-arn",
+        "ARNs of the one-off tasks started (run-task-command), a JSON array as amazon-ecs-deploy-task-definition writes it; empty when none ran",
+    ),
+    (
+        "status",
+        "succeeded, failed, rolled-back, cancelled or skipped",
+    ),
+    ("duration-seconds", "Wall time of the run"),
+    (
+        "slack-message-ts",
+        "ts of the Slack message (bot token mode)",
+    ),
+    ("results", "JSON array, one object per app"),
+    (
+        "matrix",
+        "The apps this run deploys (or would, with plan-only) for strategy.matrix: JSON {\"include\":[{\"app\":...,\"version\":...,\"cluster\":...,\"service\":...}]}",
+    ),
+];
+
+/// Context variables the runner gives a container action, with the flag that stands in for each.
+pub const CONTEXT: &[(&str, &str)] = &[
+    ("event", "GITHUB_EVENT_PATH"),
+    ("event-name", "GITHUB_EVENT_NAME"),
+    ("repository", "GITHUB_REPOSITORY"),
+    ("sha", "GITHUB_SHA"),
+    ("ref", "GITHUB_REF"),
+    ("run-id", "GITHUB_RUN_ID"),
+    ("run-attempt", "GITHUB_RUN_ATTEMPT"),
+    ("server-url", "GITHUB_SERVER_URL"),
+    ("actor", "GITHUB_ACTOR"),
+    ("workflow", "GITHUB_WORKFLOW"),
+    ("job", "GITHUB_JOB"),
+    ("output-file", "GITHUB_OUTPUT"),
+    ("summary-file", "GITHUB_STEP_SUMMARY"),
+    ("workspace", "GITHUB_WORKSPACE"),
+    // Where the rendered task definition is written (the `task-definition` output).
+    ("runner-temp", "RUNNER_TEMP"),
+    // Where the reporters send: the runner sets GITHUB_API_URL (GitHub Enterprise has its own);
+    // ECS_DEPLOY_SLACK_API_URL points Slack's Web API elsewhere (tests, proxies).
+    ("api-url", "GITHUB_API_URL"),
+    ("slack-api-url", "ECS_DEPLOY_SLACK_API_URL"),
+    // The Kubernetes API at this URL instead of the EKS cluster's endpoint (tests, proxies).
+    ("kubernetes-api-url", "ECS_DEPLOY_KUBERNETES_API_URL"),
+];
+
+/// The env variable the runner uses for an input: `INPUT_` + upper-cased name, hyphens kept.
+pub fn input_env_name(name: &str) -> String {
+    format!("INPUT_{}", name.to_uppercase().replace(' ', "_"))
+}
+
+/// Looks up an input's spec by name.
+pub fn input_spec(name: &str) -> Option<&'static InputSpec> {
+    INPUTS.iter().find(|s| s.name == name)
+}
