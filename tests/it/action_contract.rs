@@ -297,3 +297,45 @@ fn every_example_workflow_uses_the_published_action() {
         );
     }
 }
+
+/// Every `@vN` ref of this action in `text`: the N of `ecs-deploy-action/ecs-deploy-action@vN`.
+fn major_refs(text: &str) -> Vec<String> {
+    text.split(&format!("{ACTION_REPO}@v"))
+        .skip(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect())
+        .collect()
+}
+
+#[test]
+fn the_major_tag_the_docs_show_is_the_one_the_release_of_this_version_moves() {
+    let major = env!("CARGO_PKG_VERSION_MAJOR");
+    let release = std::fs::read_to_string(repo_root().join(".github/workflows/release.yml"))
+        .expect("release.yml");
+    assert!(
+        release.contains("type=semver,pattern=v{{major}}")
+            && release.contains("major=v${version%%.*}")
+            && release.contains("git push -f origin \"refs/tags/$MAJOR\""),
+        "release.yml pushes the image tag v<major> and moves the git tag v<major>"
+    );
+    let mut files = workflow_files();
+    files.push(repo_root().join("README.md"));
+    let mut seen = 0;
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        for n in major_refs(&text) {
+            seen += 1;
+            assert_eq!(
+                n,
+                major,
+                "{} shows `{ACTION_REPO}@v{n}`, but this version's release (Cargo.toml {}) \
+                 moves v{major}",
+                path.display(),
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+    }
+    assert!(
+        seen > 0,
+        "the README and the examples show a `@v<major>` ref"
+    );
+}
