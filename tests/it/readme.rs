@@ -33,7 +33,8 @@ fn the_readme_tables_list_every_input_and_every_output() {
     assert!(missing.is_empty(), "README tables miss: {missing:?}");
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Every `.rs` file under `dir`, recursively (the layout check and the IAM policy scan).
+pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("readable dir") {
         let path = entry.expect("dir entry").path();
         if path.is_dir() {
