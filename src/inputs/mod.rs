@@ -9,12 +9,12 @@ use crate::error::{Error, Result};
 mod raw;
 mod spec;
 
-pub use raw::{
-    command, is_help, parse_bool, parse_command, parse_pairs, parse_paths, read_sources, GithubContext,
-    RawInputs, Sources,
-};
 use raw::parse_choice;
-pub use spec::{input_env_name, input_spec, InputSpec, Scope, CONTEXT, INPUTS, OUTPUTS};
+pub use raw::{
+    GithubContext, RawInputs, Sources, command, is_help, parse_bool, parse_command, parse_pairs,
+    parse_paths, read_sources,
+};
+pub use spec::{CONTEXT, INPUTS, InputSpec, OUTPUTS, Scope, input_env_name, input_spec};
 
 /// Which events deploy (`deploy-on`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

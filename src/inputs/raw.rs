@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::spec::{input_env_name, input_spec, Scope, CONTEXT, INPUTS};
+use super::spec::{CONTEXT, INPUTS, Scope, input_env_name, input_spec};
 use crate::error::{Error, Result};
 
 /// Inputs as given: name → non-empty string, before any validation or default.
