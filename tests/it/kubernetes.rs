@@ -858,3 +858,133 @@ async fn the_eks_token_is_signed_again_after_ten_minutes_of_a_long_wait() {
             .nth(1)
     );
 }
+
+/// How a run cancelled mid-rollout ended: its output, how long after SIGTERM it exited, and its
+/// `status` output a moment after the signal (what a runner killing it then would keep).
+struct Cancelled {
+    out: BinOutput,
+    exit_after: std::time::Duration,
+    early_status: Option<String>,
+}
+
+/// Rolls `NEW_IMAGE` out to `api` through a kubeconfig with `inputs` and sends SIGTERM once the
+/// rollout is being followed, as the runner does when the job is cancelled.
+async fn sigterm_mid_rollout(api: &KubeApi, inputs: &[(&str, &str)]) -> Cancelled {
+    use std::time::{Duration, Instant};
+    let (dir, ws) = workspace();
+    let kubeconfig = api.kubeconfig(dir.path(), "kubeTOKEN");
+    let mut all = vec![("kubeconfig", kubeconfig.to_str().expect("utf-8 path"))];
+    all.extend_from_slice(inputs);
+    let run = bin_run(&ws, "http://127.0.0.1:9", &all, &[]).timeout(Duration::from_secs(60));
+    tokio::task::spawn_blocking(move || {
+        let mut running = run.spawn();
+        running.wait_for_stdout(
+            "(waiting for the deployment spec update to be observed)",
+            Duration::from_secs(30),
+        );
+        running.signal("TERM");
+        let signalled = Instant::now();
+        std::thread::sleep(Duration::from_millis(500));
+        let early_status = running.outputs().get("status").cloned();
+        let out = running.wait();
+        drop(dir);
+        Cancelled {
+            out,
+            exit_after: signalled.elapsed(),
+            early_status,
+        }
+    })
+    .await
+    .expect("the run")
+}
+
+/// GitHub kills a cancelled job about 10 s after its first signal; the action ends within 8 s.
+fn assert_within_the_shutdown_budget(c: &Cancelled) {
+    assert!(
+        c.exit_after < std::time::Duration::from_millis(8500),
+        "exited {:?} after SIGTERM\n{}",
+        c.exit_after,
+        c.out
+    );
+    c.out.assert_code(1);
+    assert!(c.out.stdout.contains("cancellation requested"), "{}", c.out);
+    assert_eq!(
+        c.out.outputs_raw.matches("status<<").count(),
+        1,
+        "{}",
+        c.out
+    );
+    assert!(the_error(&c.out).contains("cancelled"), "{}", c.out);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_rollout_rolls_back_to_the_previous_replica_set_and_reports_within_the_budget()
+{
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    // Our rollout does not move; the controller acts again once the rollback's PATCH is in.
+    api.hold_until(2);
+    let c = sigterm_mid_rollout(&api, &[]).await;
+    assert_within_the_shutdown_budget(&c);
+    let out = &c.out;
+    assert_eq!(out.output("status"), Some("rolled-back"), "{out}");
+    let patches = api.patches();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert_image_patch(&patches[0], NEW_IMAGE);
+    assert_eq!(
+        patches[1]["spec"]["template"]["spec"]["containers"][0]["image"], OLD_IMAGE,
+        "{}",
+        patches[1]
+    );
+    assert_eq!(live_image(&api), OLD_IMAGE);
+    assert_eq!(api.deployment()["status"]["availableReplicas"], 3);
+    assert!(out.summary.contains("rolled-back"), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("back on {OLD_IMAGE} (revision 1")),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_rollout_with_a_rollback_not_available_in_time_reports_cancelled() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    // The controller never acts: the rollback is sent but cannot be seen available.
+    api.hold();
+    let c = sigterm_mid_rollout(&api, &[]).await;
+    assert_within_the_shutdown_budget(&c);
+    let out = &c.out;
+    // rolled-back only once seen available: here the run had no time left to see it.
+    assert_eq!(out.output("status"), Some("cancelled"), "{out}");
+    // Written at once after the signal, before the rollback was followed.
+    assert_eq!(c.early_status.as_deref(), Some("cancelled"), "{out}");
+    let patches = api.patches();
+    assert_eq!(patches.len(), 2, "the rollback was sent: {patches:?}");
+    assert_eq!(live_image(&api), OLD_IMAGE, "the template is back");
+    assert!(
+        out.summary
+            .contains("not seen available within the 5 s a cancelled run has"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_rollout_without_rollback_on_failure_leaves_it_and_reports_cancelled() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    api.hold();
+    let c = sigterm_mid_rollout(&api, &[("rollback-on-failure", "false")]).await;
+    assert_within_the_shutdown_budget(&c);
+    let out = &c.out;
+    assert_eq!(out.output("status"), Some("cancelled"), "{out}");
+    assert!(
+        out.stdout
+            .contains("not rolling back (rollback-on-failure: false)"),
+        "{out}"
+    );
+    assert_eq!(api.patches().len(), 1, "no rollback: {:?}", api.patches());
+    assert_eq!(live_image(&api), NEW_IMAGE);
+    assert!(
+        c.exit_after < std::time::Duration::from_secs(3),
+        "nothing to wait for: {:?}",
+        c.exit_after
+    );
+}
