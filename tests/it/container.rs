@@ -246,8 +246,8 @@ fn the_action_image_holds_only_the_binary_the_ca_bundle_tmp_and_its_users() {
 async fn the_action_image_rolls_a_merged_release_out_to_an_eks_deployment_commits_the_manifest_and_tells_discord()
  {
     use crate::kubernetes::{
-        GITHUB_TOKEN, MANIFEST, NEW_IMAGE, OLD_IMAGE, assert_manifest_commit, eks_cluster,
-        mount_manifest_commit, presigned_url, workspace,
+        GITHUB_TOKEN, MANIFEST, NEW_IMAGE, OLD_IMAGE, assert_manifest_commit, assert_rolled_out,
+        eks_cluster, mount_manifest_commit, presigned_url, workspace,
     };
     use crate::support::kube_api::{KubeApi, Setup};
     let image = action_image();
@@ -280,17 +280,7 @@ async fn the_action_image_rolls_a_merged_release_out_to_an_eks_deployment_commit
         ("GITHUB_API_URL", github.uri()),
     ]);
     let out = step.run(image, Duration::from_secs(120));
-    out.assert_success();
-
-    assert_eq!(out.output("deployment-kind"), Some("kubernetes"), "{out}");
-    assert_eq!(out.output("deployment-id"), Some("2"), "{out}");
-    assert_eq!(out.output("previous-image"), Some(OLD_IMAGE), "{out}");
-    assert_eq!(out.output("image"), Some(NEW_IMAGE), "{out}");
-    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
-    assert!(
-        out.stdout.contains("3/3 updated, 3 ready, 3 available"),
-        "{out}"
-    );
+    assert_rolled_out(&out);
     assert!(out.summary.contains("web1"), "{out}");
     // The Deployment runs the new image; every request carried an EKS token.
     let d = api.deployment();

@@ -139,6 +139,22 @@ pub(crate) async fn mount_manifest_commit(github: &wiremock::MockServer) {
         .await;
 }
 
+/// A successful run that rolled `NEW_IMAGE` out over `OLD_IMAGE` as revision 2: its outputs and
+/// its last progress line.
+pub(crate) fn assert_rolled_out(out: &BinOutput) {
+    out.assert_success();
+    assert_eq!(out.output("deployment-kind"), Some("kubernetes"), "{out}");
+    assert_eq!(out.output("deployment-id"), Some("2"), "{out}");
+    assert_eq!(out.output("previous-image"), Some(OLD_IMAGE), "{out}");
+    assert_eq!(out.output("image"), Some(NEW_IMAGE), "{out}");
+    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+    assert!(
+        out.stdout
+            .contains("3/3 updated, 3 ready, 3 available (done)"),
+        "{out}"
+    );
+}
+
 /// The presigned STS URL an `Authorization: Bearer k8s-aws-v1.…` header carries, checked: a
 /// GetCallerIdentity of us-east-1 whose signed headers bind it to the cluster.
 pub(crate) fn presigned_url(authorization: Option<&str>) -> String {
@@ -260,12 +276,7 @@ async fn a_merged_release_rolls_out_to_an_eks_deployment_commits_the_manifest_an
             ("GITHUB_API_URL", &github.uri()),
         ],
     );
-    out.assert_success();
-    assert_eq!(out.output("deployment-kind"), Some("kubernetes"), "{out}");
-    assert_eq!(out.output("deployment-id"), Some("2"), "{out}");
-    assert_eq!(out.output("previous-image"), Some(OLD_IMAGE), "{out}");
-    assert_eq!(out.output("image"), Some(NEW_IMAGE), "{out}");
-    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+    assert_rolled_out(&out);
     assert_eq!(live_image(&api), NEW_IMAGE);
     assert!(
         out.stdout
@@ -280,10 +291,6 @@ async fn a_merged_release_rolls_out_to_an_eks_deployment_commits_the_manifest_an
     let patches = api.patches();
     assert_eq!(patches.len(), 1, "{patches:?}");
     assert_image_patch(&patches[0], NEW_IMAGE);
-    assert!(
-        out.stdout.contains("3/3 updated, 3 ready, 3 available"),
-        "{out}"
-    );
     // Every request carried the EKS token: a presigned GetCallerIdentity bound to the cluster.
     for r in api.requests() {
         presigned_url(r.authorization.as_deref());
