@@ -305,6 +305,12 @@ async fn a_merged_release_rolls_out_to_an_eks_deployment_commits_the_manifest_an
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_looping_image_is_rolled_back_and_the_previous_template_is_available_again() {
     let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    // A canary Deployment with the same labels has its own revision 1 (listed last): not part
+    // of web1's history, so not what web1 goes back to.
+    api.add_foreign_replica_set(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:canary",
+        1,
+    );
     let crash = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3-crash";
     let out = run_kubeconfig(&api, &[("image", crash)]);
     out.assert_code(1);

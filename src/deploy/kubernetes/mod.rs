@@ -1,9 +1,9 @@
 //! The Kubernetes target: the same release flow rolled out to a Deployment (EKS or any cluster
 //! a kubeconfig reaches). The story: the preflight reads the Deployment (exists, its container,
-//! not paused, a rollout already running is noted) and the manifest file; the deploy patches the
-//! container's image with a `kubernetes.io/change-cause`, follows the rollout as
-//! `kubectl rollout status` does (failing fast on pods that cannot start), rolls back as
-//! `kubectl rollout undo` does, then commits the manifest. One verb per file: `auth` (reaching
+//! not paused, a rollout already running is noted) and the manifest file; the deploy waits for a
+//! rollout already running, patches the container's image with a `kubernetes.io/change-cause`,
+//! follows the rollout as `kubectl rollout status` does (failing fast on pods that cannot
+//! start), rolls back as `kubectl rollout undo` does, then commits the manifest. One verb per file: `auth` (reaching
 //! the cluster), `progress` (reading a rollout, pure), `rollback`, `manifest`.
 
 pub mod auth;
