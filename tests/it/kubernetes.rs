@@ -708,18 +708,24 @@ fn kube_plan(kubeconfig: &Path) -> ecs_deploy::plan::AppPlan {
     crate::support::app_plan_with("web1", &inputs, NEW_IMAGE)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rollout_in_progress_that_does_not_end_in_time_fails_with_nothing_patched() {
-    use ecs_deploy::deploy::kubernetes::{self, Timing};
+/// A rollout of the hotfix in progress that never moves (the controller is held), and a
+/// deploy of web1 preflighted against it: the API, the kubeconfig's dir, the plan, the check.
+async fn stuck_rollout_in_progress() -> (
+    KubeApi,
+    tempfile::TempDir,
+    ecs_deploy::plan::AppPlan,
+    ecs_deploy::deploy::kubernetes::KubeChecked,
+) {
     let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
     api.set_image(HOTFIX);
-    // The controller never gets to it.
     api.hold();
     let dir = tempfile::tempdir().expect("temp dir");
     let plan = kube_plan(&api.kubeconfig(dir.path(), "kubeTOKEN"));
     // No AWS: a kubeconfig cluster needs none.
     let aws = ecs_deploy::aws::Aws::from_config(&sdk_config("http://127.0.0.1:9"));
-    let checked = kubernetes::check(&aws, &plan).await.expect("preflight");
+    let checked = ecs_deploy::deploy::kubernetes::check(&aws, &plan)
+        .await
+        .expect("preflight");
     assert!(
         checked
             .notes
@@ -728,20 +734,27 @@ async fn a_rollout_in_progress_that_does_not_end_in_time_fails_with_nothing_patc
         "{:?}",
         checked.notes
     );
+    (api, dir, plan, checked)
+}
+
+/// wait-for-minutes is at least a minute; the engine's timing is shortened to 2 s here.
+const SHORT: ecs_deploy::deploy::kubernetes::Timing = ecs_deploy::deploy::kubernetes::Timing {
+    timeout: std::time::Duration::from_secs(2),
+    poll: std::time::Duration::from_millis(200),
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_in_progress_that_does_not_end_in_time_fails_with_nothing_patched() {
+    let (api, _dir, plan, checked) = stuck_rollout_in_progress().await;
     let mut report = ecs_deploy::outcome::Outcome::default();
-    // wait-for-minutes is at least a minute; the engine's timing is shortened to 2 s here.
-    let timing = Timing {
-        timeout: std::time::Duration::from_secs(2),
-        poll: std::time::Duration::from_millis(200),
-    };
     let started = std::time::Instant::now();
-    let err = kubernetes::deploy_with(
+    let err = ecs_deploy::deploy::kubernetes::deploy_with(
         &checked,
         &plan,
         NEW_IMAGE,
         &tokio_util::sync::CancellationToken::new(),
         &mut report,
-        timing,
+        SHORT,
     )
     .await
     .expect_err("the rollout in progress never ends")
@@ -753,8 +766,7 @@ async fn a_rollout_in_progress_that_does_not_end_in_time_fails_with_nothing_patc
         "{err}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    assert!(api.patches().is_empty(), "{:?}", api.requests());
-    assert!(!api.wrote());
+    assert!(!api.wrote(), "{:?}", api.requests());
     assert!(
         report
             .steps
@@ -765,6 +777,38 @@ async fn a_rollout_in_progress_that_does_not_end_in_time_fails_with_nothing_patc
     );
     // It looked more than once while it waited.
     assert!(api.requests().len() >= 5, "{:?}", api.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_while_waiting_for_a_rollout_in_progress_patches_nothing() {
+    let (api, _dir, plan, checked) = stuck_rollout_in_progress().await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        c.cancel();
+    });
+    let mut report = ecs_deploy::outcome::Outcome::default();
+    let err = ecs_deploy::deploy::kubernetes::deploy_with(
+        &checked,
+        &plan,
+        NEW_IMAGE,
+        &cancel,
+        &mut report,
+        ecs_deploy::deploy::kubernetes::Timing {
+            timeout: std::time::Duration::from_secs(60),
+            ..SHORT
+        },
+    )
+    .await
+    .expect_err("cancelled");
+    assert!(
+        matches!(err, ecs_deploy::error::Error::Cancelled { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing was patched"), "{err}");
+    assert!(!api.wrote(), "{:?}", api.requests());
+    assert_eq!(report.status, None, "the run marks it cancelled");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -731,6 +731,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_wait_is_said_in_minutes_when_whole_else_in_seconds() {
+        assert_eq!(span(Duration::from_secs(30 * 60)), "30 min");
+        assert_eq!(span(Duration::from_secs(90)), "90 s");
+        assert_eq!(span(Duration::from_secs(2)), "2 s");
+    }
+
+    #[test]
     fn the_image_patch_names_the_container_and_the_cause() {
         let p = image_patch("web", "r/web:v2", "ecs-deploy: web 1.2.3", None);
         assert_eq!(
