@@ -3,7 +3,11 @@
 //! API is the scripted one of `support/kube_api.rs` (no API server can be installed here), driven
 //! by the real `kube` client over HTTP on 127.0.0.1; the GitHub contents API and Discord are
 //! recording servers (wiremock). Images are given with `image` (built elsewhere): the image step
-//! has its own tests, this module is about the deploy.
+//! has its own tests, this module is about the deploy. Three waits are driven in-process instead
+//! of through the binary, because the binary's own clock cannot be moved: a rollout in progress
+//! that outlasts `wait-for-minutes` (at least a minute; the engine's timing is given 2 s), a cancel
+//! during that wait, and the EKS token's renewal after ten minutes (the connection's clock is
+//! injected and moved by the test).
 
 use std::path::{Path, PathBuf};
 
