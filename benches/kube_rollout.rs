@@ -48,7 +48,6 @@ async fn main() {
         container: "app".into(),
         previous_image: "r/web:v0".into(),
         previous_revision: Some(1),
-        previous_template: Default::default(),
         manifest: None,
         notes: Vec::new(),
     };

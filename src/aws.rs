@@ -65,6 +65,10 @@ pub struct Aws {
     pub codedeploy: aws_sdk_codedeploy::Client,
     /// CloudWatch Logs: the last lines of a stopped task's container (`deploy::diagnosis`).
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// EKS: DescribeCluster gives a Kubernetes app's endpoint and certificate authority.
+    pub eks: aws_sdk_eks::Client,
+    /// The credentials the clients sign with: the EKS bearer token is signed with them too.
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     /// The region the SDK chain found, if any (console links need it).
     pub region: Option<String>,
 }
@@ -99,8 +103,35 @@ impl Aws {
             ecr: aws_sdk_ecr::Client::new(config),
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            eks: aws_sdk_eks::Client::new(config),
+            credentials: config.credentials_provider(),
             region: config.region().map(|r| r.to_string()),
         }
+    }
+
+    /// The same clients with ECS replaced (tests pass a scripted client; the rest stay on the
+    /// config they were built from).
+    pub fn with_ecs(mut self, ecs: aws_sdk_ecs::Client) -> Aws {
+        self.ecs = ecs;
+        self
+    }
+
+    /// The same clients with CodeDeploy replaced (tests pass a scripted client).
+    pub fn with_codedeploy(mut self, codedeploy: aws_sdk_codedeploy::Client) -> Aws {
+        self.codedeploy = codedeploy;
+        self
+    }
+
+    /// The same clients with CloudWatch Logs replaced (tests pass a scripted client).
+    pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> Aws {
+        self.logs = logs;
+        self
+    }
+
+    /// The same clients without a region (console links and the EKS token cannot be made).
+    pub fn without_region(mut self) -> Aws {
+        self.region = None;
+        self
     }
 }
 
@@ -145,6 +176,27 @@ mod tests {
         assert_eq!(r.max_attempts(), MAX_ATTEMPTS);
         assert_eq!(r.max_backoff(), MAX_BACKOFF);
         assert_eq!(r.initial_backoff(), INITIAL_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn the_eks_client_has_the_time_limits_retry_and_credentials_of_every_client() {
+        let aws = Aws::from_env(true).await;
+        let eks = aws.eks.config();
+        assert_eq!(eks.timeout_config(), Some(&timeouts()));
+        assert_eq!(eks.timeout_config(), aws.ecs.config().timeout_config());
+        assert_eq!(eks.retry_config(), Some(&retry()));
+        assert_eq!(eks.retry_config(), aws.ecs.config().retry_config());
+        assert_eq!(
+            eks.region().map(|r| r.to_string()),
+            aws.region,
+            "the token is signed for the clients' region"
+        );
+        assert!(
+            aws.credentials.is_some(),
+            "the chain the token is signed with"
+        );
+        let offline = Aws::offline();
+        assert!(offline.credentials.is_none() && offline.region.is_none());
     }
 
     #[test]

@@ -168,10 +168,7 @@ fn aws(state: &Arc<Mutex<State>>) -> Aws {
             .build()
     });
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&update, &list, &describe]);
-    Aws {
-        ecs,
-        ..Aws::from_config(&common::closed_config())
-    }
+    Aws::from_config(&common::closed_config()).with_ecs(ecs)
 }
 
 fn prepared(service: &str) -> Prepared {

@@ -241,10 +241,7 @@ fn aws(state: &Arc<Mutex<State>>) -> Aws {
         RuleMode::MatchAny,
         [&create, &list, &get, &batch, &targets, &get_target]
     );
-    Aws {
-        codedeploy,
-        ..Aws::from_config(&common::closed_config())
-    }
+    Aws::from_config(&common::closed_config()).with_codedeploy(codedeploy)
 }
 
 fn prepared(app: &str) -> Prepared {

@@ -354,9 +354,7 @@ impl ScriptedEcs {
 
     fn aws(&self) -> Aws {
         // ECR and CodeDeploy are never called on this path: point them at a closed port.
-        let mut aws = Aws::from_config(&sdk_config("http://127.0.0.1:9"));
-        aws.ecs = self.client();
-        aws
+        Aws::from_config(&sdk_config("http://127.0.0.1:9")).with_ecs(self.client())
     }
 }
 

@@ -437,20 +437,10 @@ fn scripted_aws(script: &Shared) -> Aws {
                 .build()
         });
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
-    // ECR is not used by a CodeDeploy deployment: a client that is never called.
-    let ecr = aws_sdk_ecr::Client::from_conf(
-        aws_sdk_ecr::Config::builder()
-            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
-            .region(aws_sdk_ecr::config::Region::new("us-east-1"))
-            .build(),
-    );
-    Aws {
-        ecs,
-        ecr,
-        codedeploy,
-        logs: aws_sdk_cloudwatchlogs::Client::new(&sdk_config("http://127.0.0.1:9")),
-        region: Some("us-east-1".into()),
-    }
+    // ECR, Logs and EKS are not used by a CodeDeploy deployment: they point at a closed port.
+    Aws::from_config(&sdk_config("http://127.0.0.1:9"))
+        .with_ecs(ecs)
+        .with_codedeploy(codedeploy)
 }
 
 fn shared(script: Script) -> Shared {
@@ -1336,10 +1326,7 @@ async fn after_codedeploy_rolled_back_the_failed_revision_is_deregistered_when_a
     let mut failing = failing_at_after_allow_test_traffic();
     failing.phases.remove(0);
     let script = shared(failing);
-    let aws = Aws {
-        ecs: on_moto.ecs.clone(),
-        ..scripted_aws(&script)
-    };
+    let aws = scripted_aws(&script).with_ecs(on_moto.ecs.clone());
     let plan = plan(
         &[("deregister-failed-task-definition", "true")],
         Some("web1-appspec.yml"),

@@ -241,3 +241,68 @@ fn the_action_image_holds_only_the_binary_the_ca_bundle_tmp_and_its_users() {
         "unexpected files in {image}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_action_image_rolls_a_merged_release_out_to_an_eks_deployment_commits_the_manifest_and_tells_discord()
+ {
+    use crate::kubernetes::{
+        GITHUB_TOKEN, MANIFEST, NEW_IMAGE, OLD_IMAGE, assert_manifest_commit, assert_rolled_out,
+        eks_cluster, mount_manifest_commit, presigned_url, workspace,
+    };
+    use crate::support::kube_api::{KubeApi, Setup};
+    let image = action_image();
+    // moto plays eks:DescribeCluster; the Kubernetes API is the scripted one (no API server
+    // can be installed here); GitHub and Discord are one recording server.
+    let moto = MotoServer::start();
+    eks_cluster(&moto, "shop").await;
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let github = crate::support::recording_server().await;
+    mount_manifest_commit(&github).await;
+    let discord = format!("{}/api/webhooks/1/discordHOOKsecret42", github.uri());
+    let (_dir, ws) = workspace();
+    let step = RunnerStep::new(
+        &ws,
+        "pull_request",
+        &fixture("events/pr-merged-release-web1.json"),
+    )
+    .envs(aws(&moto))
+    .envs([
+        ("INPUT_IMAGE", NEW_IMAGE),
+        ("INPUT_EKS-CLUSTER", "shop"),
+        ("INPUT_KUBERNETES-NAMESPACE", "shop"),
+        ("INPUT_KUBERNETES-MANIFEST", "deploy/k8s.yaml"),
+        ("INPUT_GITHUB-TOKEN", GITHUB_TOKEN),
+        ("INPUT_DISCORD-WEBHOOK-URL", discord.as_str()),
+        ("INPUT_WAIT-FOR-MINUTES", "2"),
+    ])
+    .envs([
+        ("ECS_DEPLOY_KUBERNETES_API_URL", api.url()),
+        ("GITHUB_API_URL", github.uri()),
+    ]);
+    let out = step.run(image, Duration::from_secs(120));
+    assert_rolled_out(&out);
+    assert!(out.summary.contains("web1"), "{out}");
+    // The Deployment runs the new image; every request carried an EKS token.
+    let d = api.deployment();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        NEW_IMAGE
+    );
+    assert_eq!(d["status"]["availableReplicas"], 3, "{d}");
+    let patches = api.patches();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    for r in api.requests() {
+        presigned_url(r.authorization.as_deref());
+    }
+    // The manifest commit went out with the checked-out file's blob sha; the mounted workspace
+    // follows it.
+    assert_manifest_commit(&github).await;
+    assert_eq!(
+        std::fs::read_to_string(step.workspace().join("deploy/k8s.yaml")).expect("manifest"),
+        MANIFEST.replace("web1:v1.2.2 # bumped", "web1:v1.2.3 # bumped")
+    );
+    let told = crate::support::received_json(&github, "/api/webhooks/1/discordHOOKsecret42").await;
+    assert_eq!(told.len(), 1, "one Discord message: {told:?}");
+    let text = told[0].to_string();
+    assert!(text.contains("web1") && text.contains("1.2.3"), "{text}");
+}

@@ -32,10 +32,9 @@ use tokio_util::sync::CancellationToken;
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::wait::Poller;
 use ecs_deploy::deploy::{Prepared, rolling};
-use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
+use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::{Outcome, Status};
-use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
-use ecs_deploy::version::Version;
+use ecs_deploy::plan::{AppPlan, DeployPlan};
 
 use crate::support::{
     BinOutput, BinRun, MotoServer, aws_env, dispatch_run, fixture, repo_root, sdk_config,
@@ -920,14 +919,7 @@ impl Fake {
     }
 
     fn aws(&self) -> Aws {
-        let other = sdk_config("http://127.0.0.1:9");
-        Aws {
-            ecs: self.client.clone(),
-            ecr: aws_sdk_ecr::Client::new(&other),
-            codedeploy: aws_sdk_codedeploy::Client::new(&other),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&other),
-            region: Some("us-east-1".into()),
-        }
+        Aws::from_config(&sdk_config("http://127.0.0.1:9")).with_ecs(self.client.clone())
     }
 
     fn updates(&self) -> Vec<(String, String)> {
@@ -950,35 +942,13 @@ impl Fake {
 }
 
 fn app_plan(app: &str, extra: &[(&str, &str)]) -> AppPlan {
-    let mut raw = RawInputs::default();
-    for (k, v) in [
+    let mut inputs = vec![
         ("cluster", "prod"),
         ("service", app),
         ("container-name", app),
-    ]
-    .iter()
-    .chain(extra)
-    {
-        raw.values.insert(k.to_string(), v.to_string());
-    }
+    ];
+    inputs.extend_from_slice(extra);
     AppPlan {
-        app: app.to_string(),
-        settings: AppSettings::from_raw(&raw).unwrap(),
-        version: Version {
-            value: "1.2.3".into(),
-            tag: "v1.2.3".into(),
-            prerelease: false,
-            note: None,
-        },
-        version_source: "test".into(),
-        image: ImagePlan {
-            registry: None,
-            repository: app.to_string(),
-            tags: vec![],
-            source: ImageSource::External {
-                reference: NEW_IMAGE.into(),
-            },
-        },
         deploy: Some(DeployPlan {
             cluster: "prod".into(),
             service: app.to_string(),
@@ -987,8 +957,7 @@ fn app_plan(app: &str, extra: &[(&str, &str)]) -> AppPlan {
             deployment: DeploymentChoice::Rolling,
             appspec_file: None,
         }),
-        notes: vec![],
-        watch: vec![],
+        ..crate::support::app_plan_with(app, &inputs, NEW_IMAGE)
     }
 }
 
@@ -1619,14 +1588,9 @@ async fn a_one_off_task_that_exits_non_zero_fails_the_deploy_before_the_service_
             &update
         ]
     );
-    let other = sdk_config("http://127.0.0.1:9");
-    let aws = Aws {
-        ecs: client.clone(),
-        ecr: aws_sdk_ecr::Client::new(&other),
-        codedeploy: aws_sdk_codedeploy::Client::new(&other),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&other),
-        region: None,
-    };
+    let aws = Aws::from_config(&sdk_config("http://127.0.0.1:9"))
+        .with_ecs(client.clone())
+        .without_region();
     let plan = app_plan(
         "web1",
         &[
@@ -2108,14 +2072,9 @@ fn in_flight_ecs(busy_for: usize) -> InFlight {
         RuleMode::MatchAny,
         [&describe, &describe_td, &register, &update]
     );
-    let other = sdk_config("http://127.0.0.1:9");
-    let aws = Aws {
-        ecs: client,
-        ecr: aws_sdk_ecr::Client::new(&other),
-        codedeploy: aws_sdk_codedeploy::Client::new(&other),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&other),
-        region: None,
-    };
+    let aws = Aws::from_config(&sdk_config("http://127.0.0.1:9"))
+        .with_ecs(client)
+        .without_region();
     InFlight {
         describe,
         register,
@@ -2432,7 +2391,7 @@ async fn the_failure_carries_the_last_log_lines_of_the_stopped_task_read_from_cl
             stopped_task(0, "Essential container in task exited", Some(1), None),
         )],
     );
-    let aws = Aws { logs, ..fake.aws() };
+    let aws = fake.aws().with_logs(logs);
     let poller = Poller::new(aws.ecs.clone());
     let plan = app_plan("web1", &[("fail-fast-after-stopped-tasks", "1")]);
     let prep = Prepared {

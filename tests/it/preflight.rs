@@ -346,14 +346,9 @@ async fn an_ecs_blue_green_service_without_its_load_balancer_settings_is_refused
         .repeatedly()
         .build();
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &describe_td]);
-    let other = sdk_config("http://127.0.0.1:9");
-    let aws = Aws {
-        ecs,
-        ecr: aws_sdk_ecr::Client::new(&other),
-        codedeploy: aws_sdk_codedeploy::Client::new(&other),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&other),
-        region: None,
-    };
+    let aws = Aws::from_config(&sdk_config("http://127.0.0.1:9"))
+        .with_ecs(ecs)
+        .without_region();
     let plan = blue_green_plan();
     let err = ecs_deploy::preflight::check_deploy(&aws, &plan)
         .await
@@ -370,35 +365,15 @@ async fn an_ecs_blue_green_service_without_its_load_balancer_settings_is_refused
 
 /// web1's plan on prod/web1 with `deployment: ecs-blue-green` and an image built elsewhere.
 fn blue_green_plan() -> ecs_deploy::plan::AppPlan {
-    use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
-    use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
-    let mut raw = RawInputs::default();
-    for (k, v) in [
+    use ecs_deploy::inputs::DeploymentChoice;
+    use ecs_deploy::plan::{AppPlan, DeployPlan};
+    let inputs = [
         ("cluster", "prod"),
         ("service", "web1"),
         ("container-name", "web1"),
         ("deployment", "ecs-blue-green"),
-    ] {
-        raw.values.insert(k.to_string(), v.to_string());
-    }
+    ];
     AppPlan {
-        app: "web1".into(),
-        settings: AppSettings::from_raw(&raw).expect("inputs"),
-        version: ecs_deploy::version::Version {
-            value: "1.2.3".into(),
-            tag: "v1.2.3".into(),
-            prerelease: false,
-            note: None,
-        },
-        version_source: "test".into(),
-        image: ImagePlan {
-            registry: None,
-            repository: "web1".into(),
-            tags: vec![],
-            source: ImageSource::External {
-                reference: IMAGE.into(),
-            },
-        },
         deploy: Some(DeployPlan {
             cluster: "prod".into(),
             service: "web1".into(),
@@ -407,8 +382,7 @@ fn blue_green_plan() -> ecs_deploy::plan::AppPlan {
             deployment: DeploymentChoice::EcsBlueGreen,
             appspec_file: None,
         }),
-        notes: vec![],
-        watch: vec![],
+        ..crate::support::app_plan_with("web1", &inputs, IMAGE)
     }
 }
 

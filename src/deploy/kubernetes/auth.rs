@@ -3,7 +3,8 @@
 //! cluster name in the signed `x-k8s-aws-id` header), signed with the SDK's credentials and
 //! renewed before EKS stops accepting it; or a kubeconfig file. No kubectl, no shell.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
@@ -29,7 +30,9 @@ pub const CLUSTER_ID_HEADER: &str = "x-k8s-aws-id";
 /// The presigned URL's `X-Amz-Expires`, as `aws eks get-token` sets it.
 pub const PRESIGN_EXPIRES: Duration = Duration::from_secs(60);
 
-/// EKS accepts a token for 15 minutes from its signing time; a new one is made well before.
+/// EKS accepts a token for 15 minutes from its signing time; a new one is made well before
+/// (`aws eks get-token` says a token expires after 14), leaving room for a request in flight and
+/// a clock a little off.
 pub const TOKEN_RENEW_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// The bearer token for EKS cluster `cluster` in `region`, signed at `now`: `k8s-aws-v1.` and
@@ -106,12 +109,49 @@ pub fn pem_certificates(pem: &str) -> std::result::Result<Vec<Vec<u8>>, String> 
     Ok(out)
 }
 
+/// True when a token signed at `made` is to be signed again at `now` (it is
+/// [`TOKEN_RENEW_AFTER`] old: EKS would refuse it a few minutes later). A clock set back keeps
+/// the token. Pure.
+pub fn token_stale(made: SystemTime, now: SystemTime) -> bool {
+    now.duration_since(made)
+        .is_ok_and(|age| age >= TOKEN_RENEW_AFTER)
+}
+
+/// Where a connection reads the time (the token's signing time and its age): the system clock,
+/// or one a test moves.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
+
+impl Clock {
+    /// The system clock: what EKS judges a token's age by.
+    pub fn system() -> Clock {
+        Clock(Arc::new(SystemTime::now))
+    }
+
+    /// A clock that reads `now` (tests).
+    pub fn new(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> SystemTime {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Clock").field(&self.now()).finish()
+    }
+}
+
 /// How to reach one cluster; the client it makes is renewed before its EKS token expires.
 pub struct Connection {
     how: How,
     namespace: String,
-    /// The client and when its token was made.
-    current: Mutex<Option<(Client, Instant)>>,
+    clock: Clock,
+    /// The client and when its token was signed.
+    current: Mutex<Option<(Client, SystemTime)>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -146,6 +186,18 @@ impl Connection {
         namespace: &str,
         api_url: Option<&str>,
     ) -> Result<Connection> {
+        Connection::open_with_clock(aws, source, namespace, api_url, Clock::system()).await
+    }
+
+    /// [`Connection::open`] with the token's time read from `clock` (tests move it past the
+    /// renewal).
+    pub async fn open_with_clock(
+        aws: &Aws,
+        source: &ClusterSource,
+        namespace: &str,
+        api_url: Option<&str>,
+        clock: Clock,
+    ) -> Result<Connection> {
         let how = match source {
             ClusterSource::Eks(cluster) => eks(aws, cluster, api_url).await?,
             ClusterSource::Kubeconfig(path) => {
@@ -162,22 +214,25 @@ impl Connection {
         let conn = Connection {
             how,
             namespace: namespace.to_string(),
+            clock,
             current: Mutex::new(None),
         };
         conn.client().await?;
         Ok(conn)
     }
 
-    /// A client with a fresh enough token (a new one after [`TOKEN_RENEW_AFTER`]).
+    /// A client with a fresh enough token (a new one after [`TOKEN_RENEW_AFTER`]; a kubeconfig's
+    /// client renews its own credentials).
     pub async fn client(&self) -> Result<Client> {
         let mut current = self.current.lock().await;
+        let now = self.clock.now();
         if let Some((client, made)) = current.as_ref()
-            && (made.elapsed() < TOKEN_RENEW_AFTER || matches!(self.how, How::Kubeconfig(_)))
+            && (matches!(self.how, How::Kubeconfig(_)) || !token_stale(*made, now))
         {
             return Ok(client.clone());
         }
-        let client = self.make().await?;
-        *current = Some((client.clone(), Instant::now()));
+        let client = self.make(now).await?;
+        *current = Some((client.clone(), now));
         Ok(client)
     }
 
@@ -194,7 +249,8 @@ impl Connection {
         }
     }
 
-    async fn make(&self) -> Result<Client> {
+    /// A new client; an EKS one with a token signed at `now`.
+    async fn make(&self, now: SystemTime) -> Result<Client> {
         let config = match &self.how {
             How::Eks {
                 cluster,
@@ -215,7 +271,7 @@ impl Connection {
                                 crate::error::error_chain(&e)
                             ),
                         })?;
-                let token = eks_token(&creds, region, cluster, SystemTime::now())?;
+                let token = eks_token(&creds, region, cluster, now)?;
                 let uri: http::Uri = endpoint.parse().map_err(|e| Error::Kubernetes {
                     target: target(),
                     problem: format!("its endpoint {endpoint:?} is not a URL: {e}"),
@@ -248,16 +304,12 @@ impl Connection {
     }
 }
 
-/// The EKS side: DescribeCluster for the endpoint and CA, the SDK's credentials and region.
-/// The config comes from the same standard SDK chain as [`Aws::from_env`] (the `Aws` value has
-/// no EKS client: only the Kubernetes path needs one).
+/// The EKS side: DescribeCluster (the run's EKS client, with the timeouts and retry of every
+/// AWS call) for the endpoint and CA, and the credentials and region the clients sign with.
 async fn eks(aws: &Aws, cluster: &str, api_url: Option<&str>) -> Result<How> {
     let target = || format!("EKS cluster {cluster}");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let client = aws_sdk_eks::Client::new(&config);
-    let out = client
+    let out = aws
+        .eks
         .describe_cluster()
         .name(cluster)
         .send()
@@ -322,20 +374,17 @@ async fn eks(aws: &Aws, cluster: &str, api_url: Option<&str>) -> Result<How> {
     } else {
         Vec::new()
     };
-    let credentials = config
-        .credentials_provider()
+    let credentials = aws
+        .credentials
+        .clone()
         .ok_or_else(|| Error::Kubernetes {
             target: target(),
             problem: "no AWS credentials to sign the bearer token; configure credentials (e.g. aws-actions/configure-aws-credentials)".into(),
         })?;
-    let region = aws
-        .region
-        .clone()
-        .or_else(|| config.region().map(|r| r.to_string()))
-        .ok_or_else(|| Error::Kubernetes {
-            target: target(),
-            problem: "no AWS region to sign the bearer token for; set AWS_REGION".into(),
-        })?;
+    let region = aws.region.clone().ok_or_else(|| Error::Kubernetes {
+        target: target(),
+        problem: "no AWS region to sign the bearer token for; set AWS_REGION".into(),
+    })?;
     Ok(How::Eks {
         cluster: cluster.to_string(),
         region,
@@ -386,6 +435,19 @@ mod tests {
         let other = decode(&eks_token(&creds, "eu-west-1", "other", now).unwrap());
         let sig = |u: &str| u.split("X-Amz-Signature=").nth(1).unwrap_or("").to_string();
         assert_ne!(sig(&url), sig(&other));
+    }
+
+    #[test]
+    fn a_token_is_signed_again_after_ten_minutes_well_before_the_fifteen_eks_allows() {
+        let made = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert!(!token_stale(made, made));
+        assert!(!token_stale(made, made + Duration::from_secs(599)));
+        assert!(token_stale(made, made + TOKEN_RENEW_AFTER));
+        assert!(
+            !token_stale(made, made - Duration::from_secs(60)),
+            "clock set back"
+        );
+        assert!(TOKEN_RENEW_AFTER + Duration::from_secs(4 * 60) <= Duration::from_secs(15 * 60));
     }
 
     #[test]

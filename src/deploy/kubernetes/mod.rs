@@ -1,10 +1,11 @@
 //! The Kubernetes target: the same release flow rolled out to a Deployment (EKS or any cluster
 //! a kubeconfig reaches). The story: the preflight reads the Deployment (exists, its container,
-//! not paused, a rollout already running is noted) and the manifest file; the deploy patches the
-//! container's image with a `kubernetes.io/change-cause`, follows the rollout as
-//! `kubectl rollout status` does (failing fast on pods that cannot start), rolls back as
-//! `kubectl rollout undo` does, then commits the manifest. One verb per file: `auth` (reaching
-//! the cluster), `progress` (reading a rollout, pure), `rollback`, `manifest`.
+//! not paused, a rollout already running is noted) and the manifest file; the deploy waits for a
+//! rollout already running, patches the container's image with a `kubernetes.io/change-cause`,
+//! follows the rollout as `kubectl rollout status` does (failing fast on pods that cannot
+//! start), rolls back as `kubectl rollout undo` does, then commits the manifest. One verb per
+//! file: `auth` (reaching the cluster), `progress` (reading a rollout, pure), `rollback`,
+//! `manifest`.
 
 pub mod auth;
 pub mod manifest;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
@@ -58,8 +59,6 @@ pub struct KubeChecked {
     pub previous_image: String,
     /// The Deployment's revision before the deploy.
     pub previous_revision: Option<i64>,
-    /// The pod template before the deploy: what a rollback restores.
-    pub previous_template: PodTemplateSpec,
     /// The manifest file and its text as checked out, when `kubernetes-manifest` was given.
     pub manifest: Option<ManifestChecked>,
     /// What the preflight noticed but did not refuse (a rollout already running).
@@ -175,10 +174,14 @@ pub async fn check(aws: &Aws, plan: &AppPlan) -> Result<KubeChecked> {
         .unwrap_or_default()
         .to_string();
     let mut notes = Vec::new();
-    if let Rollout::Waiting(what) = progress::assess(&d) {
-        notes.push(format!(
-            "a rollout of {target} is already in progress ({what}); this deploy supersedes it"
-        ));
+    match progress::assess(&d) {
+        Rollout::Waiting(what) => notes.push(format!(
+            "a rollout of {target} is already in progress ({what}); the deploy waits for it (wait-for-minutes) before patching"
+        )),
+        Rollout::Failed(why) => notes.push(format!(
+            "the last rollout of {target} failed ({why}); this deploy replaces it"
+        )),
+        Rollout::Done => {}
     }
     let manifest = match (&k.manifest, &k.manifest_repo_path) {
         (Some(file), Some(repo_path)) => {
@@ -211,7 +214,6 @@ pub async fn check(aws: &Aws, plan: &AppPlan) -> Result<KubeChecked> {
         container,
         previous_image,
         previous_revision: progress::revision(&d.metadata),
-        previous_template: d.spec.template,
         manifest,
         notes,
     })
@@ -245,8 +247,29 @@ pub fn image_patch(
     p
 }
 
-/// Deploys `image` to the checked Deployment: patch, follow, roll back on failure, commit the
-/// manifest. Fills the report's deployment fields, steps, rollback and status.
+/// How long and how often a deploy looks: `wait-for-minutes` and [`POLL`] in a run; tests
+/// shorten the wait so a timeout takes seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long a rollout already in progress, then ours, may take.
+    pub timeout: Duration,
+    /// How soon the Deployment is looked at again.
+    pub poll: Duration,
+}
+
+impl Timing {
+    /// The run's timing: `wait-for-minutes`, [`POLL`].
+    pub fn from_plan(plan: &AppPlan) -> Timing {
+        Timing {
+            timeout: crate::deploy::service::wait_timeout(plan),
+            poll: POLL,
+        }
+    }
+}
+
+/// Deploys `image` to the checked Deployment: wait for a rollout already in progress, patch,
+/// follow, roll back on failure, commit the manifest. Fills the report's deployment fields,
+/// steps, rollback and status.
 pub async fn deploy(
     checked: &KubeChecked,
     plan: &AppPlan,
@@ -254,26 +277,51 @@ pub async fn deploy(
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
+    deploy_with(
+        checked,
+        plan,
+        image,
+        cancel,
+        report,
+        Timing::from_plan(plan),
+    )
+    .await
+}
+
+/// [`deploy`] with its timing given.
+pub async fn deploy_with(
+    checked: &KubeChecked,
+    plan: &AppPlan,
+    image: &str,
+    cancel: &CancellationToken,
+    report: &mut Outcome,
+    timing: Timing,
+) -> Result<()> {
     let target = checked.target();
     report.kind = Some(DeployPath::Kubernetes);
     report.previous_image = Some(checked.previous_image.clone());
-    println!(
-        "{}: {target} on {}: container {} runs {} (revision {})",
-        plan.app,
-        checked.conn.describe(),
-        checked.container,
-        checked.previous_image,
-        checked
-            .previous_revision
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "?".into())
-    );
     if cancel.is_cancelled() {
         return Err(Error::Cancelled {
             what: format!("before updating {target}"),
         });
     }
-    let same = checked.previous_image == image;
+    // Never patch over a rollout still going (another run's, a person's): wait for it; what it
+    // leaves is what ours starts from.
+    let before = wait_for_rollout_in_progress(checked, &plan.app, timing, cancel, report).await?;
+    let previous_image = progress::template_image(progress::template(&before), &checked.container)
+        .unwrap_or_default()
+        .to_string();
+    println!(
+        "{}: {target} on {}: container {} runs {previous_image} (revision {})",
+        plan.app,
+        checked.conn.describe(),
+        checked.container,
+        progress::revision(&before.metadata)
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "?".into())
+    );
+    report.previous_image = Some(previous_image.clone());
+    let same = previous_image == image;
     if same && !plan.settings.force_new_deployment {
         let what = format!(
             "{target} already runs {image}: nothing patched (set force-new-deployment: true to restart its pods anyway)"
@@ -316,8 +364,8 @@ pub async fn deploy(
         checked,
         image,
         generation,
-        timeout: crate::deploy::service::wait_timeout(plan),
-        poll: POLL,
+        timeout: timing.timeout,
+        poll: timing.poll,
     };
     let cause = match follow.run(cancel).await? {
         Ended::Done { revision } => {
@@ -366,6 +414,110 @@ pub async fn deploy(
         );
         Err(cause)
     }
+}
+
+/// Waits (within `timing.timeout`) for a rollout of the Deployment already in progress to end,
+/// with a line each time its counts change, before anything is patched; past the time, fails
+/// with nothing patched. One the controller gave up on (progress deadline exceeded) is not
+/// waited for: ours replaces it. Returns the Deployment as it is then.
+pub async fn wait_for_rollout_in_progress(
+    checked: &KubeChecked,
+    label: &str,
+    timing: Timing,
+    cancel: &CancellationToken,
+    report: &mut Outcome,
+) -> Result<Deployment> {
+    let target = checked.target();
+    let started = tokio::time::Instant::now();
+    let deadline = started + timing.timeout;
+    let mut waited_for: Option<String> = None;
+    let mut last_line = String::new();
+    loop {
+        let client = checked.conn.client().await?;
+        let api: Api<Deployment> = Api::namespaced(client, &checked.namespace);
+        let d = api
+            .get(&checked.name)
+            .await
+            .map_err(|e| api_error(&target, "reading it before the patch", e))?;
+        let what = match progress::assess(&d) {
+            Rollout::Done => {
+                if waited_for.is_some() {
+                    let line = format!(
+                        "the rollout already in progress ended after {} s ({}); patching ours",
+                        started.elapsed().as_secs(),
+                        progress::counts(&d)
+                    );
+                    println!("{label}: {line}");
+                    report.steps.push(format!("{target}: {line}"));
+                }
+                return Ok(d);
+            }
+            Rollout::Failed(why) => {
+                let line = format!("the rollout already there failed ({why}); ours replaces it");
+                println!("{label}: {line}");
+                report.steps.push(format!("{target}: {line}"));
+                return Ok(d);
+            }
+            Rollout::Waiting(what) => what,
+        };
+        let first = waited_for.get_or_insert_with(|| {
+            let line = format!(
+                "a rollout of {target} is already in progress ({what}): waiting for it to end (up to {}) before patching ours",
+                span(timing.timeout)
+            );
+            println!("{label}: {line}");
+            report.steps.push(line);
+            what.clone()
+        });
+        let line = format!("{} ({what})", progress::counts(&d));
+        if line != last_line {
+            println!("{label}: in progress: {line}");
+            last_line = line;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(Error::Kubernetes {
+                target,
+                problem: format!(
+                    "a rollout already in progress ({first}) had not ended after {} (wait-for-minutes; now: {last_line}): nothing was patched; wait for it to end (kubectl rollout status) or undo it, and run again",
+                    span(timing.timeout)
+                ),
+            });
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                return Err(Error::Cancelled {
+                    what: format!("while waiting for the rollout already in progress of {target}; nothing was patched"),
+                });
+            }
+            _ = tokio::time::sleep_until((now + timing.poll).min(deadline)) => {}
+        }
+    }
+}
+
+/// A wait as people say it: `20 min`, or `90 s` when not whole minutes. Pure.
+pub fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// The ReplicaSets the Deployment's selector matches (its own and any other's with the same
+/// labels: [`progress::owned_by`] tells them apart).
+pub async fn replica_sets(
+    client: &kube::Client,
+    namespace: &str,
+    d: &Deployment,
+    target: &str,
+) -> Result<Vec<ReplicaSet>> {
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default().labels(&progress::selector(d)))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| api_error(target, "listing its ReplicaSets", e))
 }
 
 /// Now as RFC 3339, for the restart stamp.
@@ -540,24 +692,8 @@ impl Follow<'_> {
         seen: &mut HashSet<String>,
     ) -> Result<(Vec<progress::PodProblem>, Vec<String>)> {
         let ns = &self.checked.namespace;
-        let selector = d
-            .spec
-            .selector
-            .match_labels
-            .as_ref()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
-        let sets = sets
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| api_error(self.target, "listing its ReplicaSets", e))?;
-        let Some(rs) = progress::current_replica_set(d, &sets.items) else {
+        let sets = replica_sets(client, ns, d, self.target).await?;
+        let Some(rs) = progress::current_replica_set(d, &sets) else {
             return Ok((Vec::new(), Vec::new()));
         };
         let Some(pod_selector) = progress::pod_selector(rs) else {
@@ -594,6 +730,13 @@ impl Follow<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_is_said_in_minutes_when_whole_else_in_seconds() {
+        assert_eq!(span(Duration::from_secs(30 * 60)), "30 min");
+        assert_eq!(span(Duration::from_secs(90)), "90 s");
+        assert_eq!(span(Duration::from_secs(2)), "2 s");
+    }
 
     #[test]
     fn the_image_patch_names_the_container_and_the_cause() {

@@ -136,19 +136,81 @@ pub fn container_names(d: &Deployment) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The Deployment's label selector as a `labelSelector` query (`app=web,tier=front`). Pure.
+pub fn selector(d: &Deployment) -> String {
+    d.spec
+        .selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// True when the Deployment owns `rs` (its ownerReferences name the Deployment's uid): a
+/// ReplicaSet another Deployment with the same labels made is not part of its history.
+pub fn owned_by(d: &Deployment, rs: &ReplicaSet) -> bool {
+    let Some(uid) = d.metadata.uid.as_deref() else {
+        return false;
+    };
+    rs.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == uid && o.kind == "Deployment")
+}
+
 /// The ReplicaSet of the Deployment's current revision (owned by it), whose pods are the new ones.
 pub fn current_replica_set<'a>(d: &Deployment, sets: &'a [ReplicaSet]) -> Option<&'a ReplicaSet> {
-    let uid = d.metadata.uid.as_deref()?;
     let rev = revision(&d.metadata)?;
-    sets.iter().find(|rs| {
-        revision(&rs.metadata) == Some(rev)
-            && rs
-                .metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid && o.kind == "Deployment")
-    })
+    sets.iter()
+        .find(|rs| revision(&rs.metadata) == Some(rev) && owned_by(d, rs))
+}
+
+/// A pod template without the controller's `pod-template-hash` label: what a person
+/// wrote, so a ReplicaSet's template compares equal to the Deployment's it was made from.
+pub fn template_without_hash(t: &PodTemplateSpec) -> PodTemplateSpec {
+    let mut t = t.clone();
+    if let Some(m) = t.metadata.as_mut() {
+        if let Some(labels) = m.labels.as_mut() {
+            labels.remove(POD_TEMPLATE_HASH);
+        }
+        if m.labels.as_ref().is_some_and(BTreeMap::is_empty) {
+            m.labels = None;
+        }
+    }
+    t
+}
+
+/// The ReplicaSet `kubectl rollout undo` goes back to, among those the Deployment owns: the one
+/// with the highest revision below the current one. The current one is the ReplicaSet whose
+/// template is the Deployment's (the hash label aside, as the controller matches them); when
+/// the controller has not made it yet, every ReplicaSet is older. Read at undo time, so a change
+/// made since the preflight (another rollout, an edit) is what it goes back to. Pure.
+pub fn previous_replica_set<'a>(d: &Deployment, sets: &'a [ReplicaSet]) -> Option<&'a ReplicaSet> {
+    let live = template_without_hash(&d.spec.template);
+    let owned: Vec<(&ReplicaSet, i64)> = sets
+        .iter()
+        .filter(|rs| owned_by(d, rs))
+        .filter_map(|rs| Some((rs, revision(&rs.metadata)?)))
+        .collect();
+    let current = owned
+        .iter()
+        .filter(|(rs, _)| {
+            rs.spec
+                .template
+                .as_ref()
+                .is_some_and(|t| template_without_hash(t) == live)
+        })
+        .map(|(_, r)| *r)
+        .max()
+        .unwrap_or(i64::MAX);
+    owned
+        .into_iter()
+        .filter(|(_, r)| *r < current)
+        .max_by_key(|(_, r)| *r)
+        .map(|(rs, _)| rs)
 }
 
 /// The label selector of the pods of a ReplicaSet (its `pod-template-hash`).
@@ -368,6 +430,54 @@ mod tests {
         let p = pod_problems(&[pod("a", "CrashLoopBackOff", MAX_RESTARTS)]);
         assert!(fatal_problem(&p).is_some());
         assert!(pod_problems(&[pod("a", "ContainerCreating", 0)]).is_empty());
+    }
+
+    fn replica_set(hash: &str, revision: i64, image: &str, owner: &str) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("web-{hash}"), "uid": format!("rs-{hash}"),
+                         "labels": {"app": "web", "pod-template-hash": hash},
+                         "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                              "name": "web", "uid": owner}]},
+            "spec": {"selector": {"matchLabels": {"app": "web", "pod-template-hash": hash}},
+                     "template": {"metadata": {"labels": {"app": "web", "pod-template-hash": hash}},
+                                  "spec": {"containers": [{"name": "web", "image": image}]}}}
+        }))
+        .unwrap()
+    }
+
+    fn live(image: &str) -> Deployment {
+        deployment(json!({
+            "metadata": {"name": "web", "uid": "d-web", "generation": 5,
+                         "annotations": {"deployment.kubernetes.io/revision": "3"}},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": image}]}}}
+        }))
+    }
+
+    #[test]
+    fn the_previous_replica_set_is_the_owned_one_just_below_the_current_template() {
+        let sets = vec![
+            replica_set("a1", 1, "r/web:v1", "d-web"),
+            // Same labels, another Deployment's: not part of this history.
+            replica_set("zz", 2, "r/other:v9", "d-other"),
+            replica_set("c3", 3, "r/web:v3-crash", "d-web"),
+        ];
+        let d = live("r/web:v3-crash");
+        assert_eq!(selector(&d), "app=web");
+        let prev = previous_replica_set(&d, &sets).unwrap();
+        assert_eq!(prev.metadata.name.as_deref(), Some("web-a1"));
+        // The controller has not made the new template's ReplicaSet yet: the newest is previous.
+        let prev = previous_replica_set(&live("r/web:v4"), &sets).unwrap();
+        assert_eq!(prev.metadata.name.as_deref(), Some("web-c3"));
+        // Back on revision 1's template (revision 4 now): revision 3 is the one before.
+        let mut sets = sets;
+        sets[0] = replica_set("a1", 4, "r/web:v1", "d-web");
+        let prev = previous_replica_set(&live("r/web:v1"), &sets).unwrap();
+        assert_eq!(prev.metadata.name.as_deref(), Some("web-c3"));
+        // Only the current revision: no history to go back to.
+        assert!(previous_replica_set(&live("r/web:v1"), &sets[..1]).is_none());
     }
 
     #[test]

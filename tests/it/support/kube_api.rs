@@ -9,7 +9,11 @@
 //! - an image whose reference contains `crash` crash-loops (CrashLoopBackOff, one restart per
 //!   step, BackOff events), `missing` cannot be pulled (ImagePullBackOff), `slow` never becomes
 //!   ready: the Progressing condition turns `ProgressDeadlineExceeded` after a few steps;
-//! - [`KubeApi::overtake_after`] makes "someone else" patch the image while a rollout runs.
+//! - [`KubeApi::overtake_after`] makes "someone else" patch the image while a rollout runs;
+//!   [`KubeApi::change_before_patch`] has them roll out another image between the action's
+//!   preflight and its patch (the ReplicaSet history a rollback reads then differs from what the
+//!   preflight saw); [`KubeApi::set_image`] before a run leaves a rollout in progress at start;
+//! - [`KubeApi::hold_until`] holds the controller (no step) until some PATCHes arrived.
 //!
 //! Every request is recorded (method, path and query, body, Authorization) so tests assert what
 //! was sent, and that nothing was written when a preflight refused.
@@ -65,8 +69,14 @@ struct State {
     /// After this many steps following the first PATCH, "someone else" sets this image.
     overtake: Option<(u32, String)>,
     steps_since_patch: Option<u32>,
-    /// Held: a look at the Deployment takes no controller step (see [`KubeApi::hold`]).
-    held: bool,
+    /// A look at the Deployment takes no controller step while fewer PATCHes than this arrived
+    /// (see [`KubeApi::hold_until`]).
+    held_until_patches: usize,
+    patches: usize,
+    /// On the first PATCH, someone else's rollout of this image happens first.
+    change_before_patch: Option<String>,
+    /// ReplicaSets of another Deployment with the same labels (listed, never owned).
+    foreign: Vec<Value>,
 }
 
 /// How an image behaves in the scripted cluster (by its reference).
@@ -204,6 +214,22 @@ impl State {
             self.stuck_steps += 1;
             if self.stuck_steps >= DEADLINE_STEPS {
                 self.deadline_exceeded = true;
+            }
+        }
+    }
+
+    /// Runs the controller until the rollout is complete (at most 50 steps).
+    fn settle(&mut self) {
+        for _ in 0..50 {
+            self.step();
+            let d = self.deployment_json();
+            let st = &d["status"];
+            if st["observedGeneration"] == d["metadata"]["generation"]
+                && st["updatedReplicas"] == d["spec"]["replicas"]
+                && st["replicas"] == d["spec"]["replicas"]
+                && st["availableReplicas"] == d["spec"]["replicas"]
+            {
+                return;
             }
         }
     }
@@ -440,7 +466,7 @@ impl Respond for Scripted {
             }
             match method {
                 "GET" => {
-                    if !s.held {
+                    if s.patches >= s.held_until_patches {
                         s.step();
                     }
                     ResponseTemplate::new(200).set_body_json(s.deployment_json())
@@ -454,13 +480,24 @@ impl Respond for Scripted {
                     if ct != "application/strategic-merge-patch+json" {
                         return status(415, "UnsupportedMediaType", &format!("content type {ct}"));
                     }
+                    if let Some(image) = s.change_before_patch.take() {
+                        s.template["spec"]["containers"][0]["image"] = json!(image);
+                        s.generation += 1;
+                        s.settle();
+                    }
+                    s.patches += 1;
                     s.patch(&body);
                     ResponseTemplate::new(200).set_body_json(s.deployment_json())
                 }
                 _ => status(405, "MethodNotAllowed", method),
             }
         } else if path == format!("/apis/apps/v1/namespaces/{ns}/replicasets") {
-            let items = s.sets.iter().map(|r| s.replica_set_json(r)).collect();
+            let items = s
+                .sets
+                .iter()
+                .map(|r| s.replica_set_json(r))
+                .chain(s.foreign.iter().cloned())
+                .collect();
             list("ReplicaSetList", "apps/v1", items)
         } else if path == format!("/api/v1/namespaces/{ns}/pods") {
             let hash = query(req, "labelSelector")
@@ -553,7 +590,10 @@ impl KubeApi {
             requests: Vec::new(),
             overtake: None,
             steps_since_patch: None,
-            held: false,
+            held_until_patches: 0,
+            patches: 0,
+            change_before_patch: None,
+            foreign: Vec::new(),
         };
         let state = Arc::new(Mutex::new(state));
         let server = MockServer::start().await;
@@ -589,24 +629,49 @@ impl KubeApi {
     /// Holds the controller: looks at the Deployment take no step until [`KubeApi::settle`]
     /// (the benchmark finishes a rollout at a moment of its choosing).
     pub fn hold(&self) {
-        self.state.lock().expect("state").held = true;
+        self.hold_until(usize::MAX);
+    }
+
+    /// Holds the controller until `patches` PATCHes arrived: a rollout that does not move
+    /// until, say, the rollback's PATCH (1: the action's own patch is not rolled out either).
+    pub fn hold_until(&self, patches: usize) {
+        self.state.lock().expect("state").held_until_patches = patches;
+    }
+
+    /// Lets the controller go on (after [`KubeApi::hold`]).
+    pub fn release(&self) {
+        self.hold_until(0);
     }
 
     /// Runs the controller until the rollout is complete (at most 50 steps).
     pub fn settle(&self) {
+        self.state.lock().expect("state").settle();
+    }
+
+    /// When the action's first PATCH arrives, someone else has just rolled out `image` (a new
+    /// revision, complete): the history at undo time is not what the preflight read.
+    pub fn change_before_patch(&self, image: &str) {
+        self.state.lock().expect("state").change_before_patch = Some(image.to_string());
+    }
+
+    /// A ReplicaSet with the Deployment's labels that another Deployment owns, at `revision`.
+    pub fn add_foreign_replica_set(&self, image: &str, revision: i64) {
         let mut s = self.state.lock().expect("state");
-        for _ in 0..50 {
-            s.step();
-            let d = s.deployment_json();
-            let st = &d["status"];
-            if st["observedGeneration"] == d["metadata"]["generation"]
-                && st["updatedReplicas"] == d["spec"]["replicas"]
-                && st["replicas"] == d["spec"]["replicas"]
-                && st["availableReplicas"] == d["spec"]["replicas"]
-            {
-                return;
-            }
-        }
+        let template = json!({"metadata": {"labels": {"app": s.name, "pod-template-hash": "f0f0f0f0f0"}},
+                              "spec": {"containers": [{"name": "app", "image": image}]}});
+        let rs = json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": format!("{}-canary-f0f0f0f0f0", s.name), "namespace": s.namespace,
+                         "uid": "uid-rs-foreign", "labels": template["metadata"]["labels"].clone(),
+                         "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                              "name": format!("{}-canary", s.name),
+                                              "uid": "uid-canary", "controller": true}]},
+            "spec": {"replicas": 1, "selector": {"matchLabels": template["metadata"]["labels"].clone()},
+                     "template": template},
+            "status": {"replicas": 1, "availableReplicas": 1, "readyReplicas": 1}
+        });
+        s.foreign.push(rs);
     }
 
     /// Someone sets container `app` to `image` (a new generation, not observed yet).
@@ -614,6 +679,17 @@ impl KubeApi {
         let mut s = self.state.lock().expect("state");
         s.template["spec"]["containers"][0]["image"] = json!(image);
         s.generation += 1;
+    }
+
+    /// The pod template of the ReplicaSet at `revision`, as the server lists it (with its
+    /// pod-template-hash label); Null when there is none.
+    pub fn replica_set_template(&self, revision: i64) -> Value {
+        let s = self.state.lock().expect("state");
+        s.sets
+            .iter()
+            .find(|r| r.revision == revision)
+            .map(|r| s.replica_set_json(r)["spec"]["template"].clone())
+            .unwrap_or(Value::Null)
     }
 
     /// Every request so far.

@@ -45,6 +45,39 @@ pub fn when_cancelled(
     })
 }
 
+/// App `app`'s plan as the engine gets it, version 1.2.3, `image` built elsewhere, from the
+/// inputs `inputs` (no ECS service: set `deploy` for one): for tests that drive the engine
+/// in-process.
+pub fn app_plan_with(app: &str, inputs: &[(&str, &str)], image: &str) -> ecs_deploy::plan::AppPlan {
+    use ecs_deploy::plan::{AppPlan, ImagePlan, ImageSource};
+    let mut raw = ecs_deploy::inputs::RawInputs::default();
+    for (k, v) in inputs {
+        raw.values.insert(k.to_string(), v.to_string());
+    }
+    AppPlan {
+        app: app.to_string(),
+        settings: ecs_deploy::inputs::AppSettings::from_raw(&raw).expect("inputs"),
+        version: ecs_deploy::version::Version {
+            value: "1.2.3".into(),
+            tag: "v1.2.3".into(),
+            prerelease: false,
+            note: None,
+        },
+        version_source: "test".into(),
+        image: ImagePlan {
+            registry: None,
+            repository: app.to_string(),
+            tags: vec![],
+            source: ImageSource::External {
+                reference: image.into(),
+            },
+        },
+        deploy: None,
+        notes: vec![],
+        watch: vec![],
+    }
+}
+
 /// A path under the repository's `fixtures/` directory.
 pub fn fixture(rel: impl AsRef<Path>) -> PathBuf {
     repo_root().join("fixtures").join(rel)
