@@ -55,6 +55,9 @@ const PREVIOUS: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/pr
 const OURS: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web1/greenNew";
 const BLUE_REV: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/web1/111";
 const GREEN_REV: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/web1/222";
+/// Another run's deployment (of web1:9) that lands while we follow ours.
+const OTHER: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web1/otherRun";
+const OTHER_TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:9";
 
 const STAGES: [&str; 10] = [
     "RECONCILE_SERVICE",
@@ -212,6 +215,13 @@ struct State {
     looks_served: usize,
     /// Make StopServiceDeployment fail.
     stop_fails: bool,
+    /// From this DescribeServiceDeployments look on (1-based), another run's UpdateService has
+    /// landed: the service points at OTHER (web1:9) and ours is answered from `after_other`.
+    other_lands_on_look: Option<usize>,
+    /// Our deployment's looks once the other run's has landed; the last one repeats.
+    after_other: VecDeque<ServiceDeployment>,
+    /// Make StopServiceDeployment hang (sent, never answered).
+    stop_hangs: bool,
 }
 
 /// A scripted ECS endpoint (aws-smithy-mocks): no emulator plays service deployments.
@@ -312,8 +322,11 @@ impl ScriptedEcs {
                     token.cancel();
                 }
                 let stopped = st.stopped;
+                let landed = st.other_lands_on_look.is_some_and(|n| st.looks_served >= n);
                 let queue = if stopped {
                     &mut st.rollback_looks
+                } else if landed {
+                    &mut st.after_other
                 } else {
                     &mut st.looks
                 };
@@ -345,11 +358,39 @@ impl ScriptedEcs {
                     .build(),
             )
         });
-        mock_client!(
-            aws_sdk_ecs,
-            RuleMode::MatchAny,
-            &[&update, &list, &revisions, &describe, &stop]
-        )
+        let s = self.0.clone();
+        // The service as DescribeServices shows it: on ours after our update, on the other
+        // run's deployment (a PRIMARY deployment of web1:9) once it landed.
+        let services = mock!(Client::describe_services).then_compute_output(move |_| {
+            let mut st = s.lock().unwrap();
+            st.calls.push("DescribeServices");
+            let landed = st.other_lands_on_look.is_some_and(|n| st.looks_served >= n);
+            let (current, td) = if landed {
+                (OTHER, OTHER_TD)
+            } else {
+                (OURS, GREEN_TD)
+            };
+            let mut svc = live(DeploymentStrategy::BlueGreen);
+            svc.task_definition = Some(td.into());
+            svc.current_service_deployment = Some(current.into());
+            svc.deployments = Some(vec![
+                aws_sdk_ecs::types::Deployment::builder()
+                    .id("ecs-svc/primary")
+                    .status("PRIMARY")
+                    .task_definition(td)
+                    .created_at(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+                    .build(),
+            ]);
+            aws_sdk_ecs::operation::describe_services::DescribeServicesOutput::builder()
+                .services(svc)
+                .build()
+        });
+        let rules = [&update, &list, &revisions, &describe, &stop, &services];
+        if self.0.lock().unwrap().stop_hangs {
+            return mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c
+                .http_client(crate::support::aws::hanging_http("StopServiceDeployment")));
+        }
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules)
     }
 
     fn aws(&self) -> Aws {
@@ -389,6 +430,12 @@ fn assert_update_sent(st: &State, force: bool) {
     assert_eq!(u.service(), Some(SERVICE));
     assert_eq!(u.task_definition(), Some(GREEN_TD));
     assert_eq!(u.force_new_deployment(), Some(force));
+}
+
+/// The report's rollback line begins with `prefix`.
+fn assert_rollback_starts(report: &Outcome, prefix: &str) {
+    let rollback = report.rollback.as_deref().unwrap_or_default();
+    assert!(rollback.starts_with(prefix), "{rollback:?}");
 }
 
 fn assert_rollback_sent(st: &State) {
@@ -978,14 +1025,17 @@ async fn moto_takes_the_update_but_does_not_play_service_deployments() {
     assert_eq!(report.deployment_id, None);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back() {
-    // Production timing (the phase-aware policy, wait-for-minutes 30): GitHub kills a cancelled
-    // job about 10 s after its first signal, so the rollback is followed for 5 s at most.
+/// A run with production timing (the phase-aware policy, wait-for-minutes 30) whose job is
+/// cancelled on the second look at our deployment mid test-traffic shift; `script` adds the rest
+/// of the timeline. Returns the result, the report, how soon after the signal it reported, and
+/// the scripted ECS.
+async fn cancelled_in_production(
+    script: impl FnOnce(&mut State),
+) -> (Result<(), Error>, Outcome, Duration, ScriptedEcs) {
     let cancel = CancellationToken::new();
     let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 2, 0.0)]).with(|s| {
         s.cancel_on_look = Some((2, cancel.clone()));
-        s.rollback_looks = vec![look("ROLLBACK_IN_PROGRESS", "CLEAN_UP", 2, 0.0)].into();
+        script(s);
     });
     let timing = Timing {
         policy: Policy::default(),
@@ -1003,6 +1053,17 @@ async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back()
     )
     .await;
     let reported_after = cancelled_at.await.expect("cancel watcher").elapsed();
+    (result, report, reported_after, ecs)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back() {
+    // GitHub kills a cancelled job about 10 s after its first signal, so the rollback is
+    // followed for 5 s at most.
+    let (result, report, reported_after, ecs) = cancelled_in_production(|s| {
+        s.rollback_looks = vec![look("ROLLBACK_IN_PROGRESS", "CLEAN_UP", 2, 0.0)].into();
+    })
+    .await;
 
     let err = result.expect_err("a cancelled job fails");
     assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
@@ -1011,13 +1072,9 @@ async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back()
         "reported {reported_after:?} after the signal"
     );
     assert_eq!(report.status, Some(Status::Cancelled));
-    assert!(
-        report
-            .rollback
-            .as_deref()
-            .is_some_and(|r| r.contains("ECS goes on rolling back")),
-        "{:?}",
-        report.rollback
+    assert_rollback_starts(
+        &report,
+        "rollback requested, still running; look at https://",
     );
     let st = ecs.state();
     assert_rollback_sent(&st);
@@ -1029,4 +1086,184 @@ async fn a_cancelled_run_reports_within_seconds_while_ecs_goes_on_rolling_back()
         .filter(|c| **c == "DescribeServiceDeployments")
         .count();
     assert!((4..=7).contains(&after_stop), "{:?}", st.calls);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Beside other runs: a deployment of another run (or a person) that lands while we follow ours.
+// Scripted: moto plays no service deployments at all (see the module docs).
+
+/// The outputs and the job summary a run ending with `report` and `err` writes.
+fn rendered(report: &Outcome, err: &Error) -> (Vec<(&'static str, String)>, String) {
+    use ecs_deploy::report::{AppReport, Report, outputs, summary};
+    let mut app = AppReport {
+        app: "web1".into(),
+        error: Some(err.to_string()),
+        ..Default::default()
+    };
+    app.apply(report);
+    let run = Report {
+        apps: vec![app],
+        ..Default::default()
+    };
+    (outputs::outputs(&run, None), summary::render(&run))
+}
+
+fn output<'a>(outputs: &'a [(&'static str, String)], name: &str) -> &'a str {
+    outputs
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no output {name}"))
+}
+
+/// A linear deployment whose wait-for-minutes runs out after 100 ms.
+async fn run_out_of_time(ecs: &ScriptedEcs) -> (Result<(), Error>, Outcome) {
+    let timing = Timing {
+        timeout: Duration::from_millis(100),
+        ..fast()
+    };
+    run(
+        ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::Linear),
+        timing,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn another_runs_deployment_landing_mid_bake_is_reported_superseded_and_never_rolled_back_over()
+ {
+    // Before issue 12's blue/green part this ended "ended STOPPED without a rollback", or, when
+    // ours was still stopping at the timeout, sent our rollback over their deployment.
+    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "BAKE_TIME", 2, 100.0)]).with(|s| {
+        s.other_lands_on_look = Some(3);
+        s.after_other = vec![
+            look("STOP_REQUESTED", "BAKE_TIME", 2, 100.0),
+            with_reason(
+                look("STOPPED", "BAKE_TIME", 2, 100.0),
+                "a newer service deployment was started",
+            ),
+        ]
+        .into();
+    });
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
+
+    let err = result.expect_err("a superseded deployment fails the run");
+    assert!(matches!(err, Error::Superseded { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("{OURS} of ECS service web1 in cluster prod was superseded by {OTHER} (web1:9, started 2023-11-14T22:13:20Z)"))
+            && text.contains("ECS stopped ours: a newer service deployment was started")
+            && text.contains("nothing was rolled back over it"),
+        "{text}"
+    );
+    assert_eq!(report.status, Some(Status::Failed));
+    assert_rollback_starts(&report, "not rolled back");
+    let st = ecs.state();
+    assert_update_sent(&st, false);
+    assert!(
+        st.stops.is_empty(),
+        "no rollback over theirs: {:?}",
+        st.calls
+    );
+    drop(st);
+    let (outputs, summary) = rendered(&report, &err);
+    assert_eq!(output(&outputs, "status"), "failed");
+    assert!(
+        output(&outputs, "results").contains("was superseded by"),
+        "{outputs:?}"
+    );
+    assert!(summary.contains("superseded by"), "{summary}");
+    assert!(summary.contains("not rolled back"), "{summary}");
+}
+
+#[tokio::test]
+async fn another_runs_deployment_landing_mid_shift_keeps_our_timeout_from_rolling_back_over_it() {
+    // Ours is still shifting when wait-for-minutes runs out; the service already points at the
+    // other run's deployment, so the rollback a timeout sends is not sent.
+    let ecs = ScriptedEcs::new(vec![look(
+        "IN_PROGRESS",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        2,
+        50.0,
+    )])
+    .with(|s| {
+        s.other_lands_on_look = Some(2);
+        s.after_other = vec![look("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2, 50.0)].into();
+    });
+    let (result, report) = run_out_of_time(&ecs).await;
+
+    let err = result.expect_err("fails");
+    assert!(matches!(err, Error::Superseded { .. }), "{err:?}");
+    assert!(err.to_string().contains(OTHER), "{err}");
+    assert_eq!(report.status, Some(Status::Failed));
+    let st = ecs.state();
+    assert!(
+        st.stops.is_empty(),
+        "no rollback over theirs: {:?}",
+        st.calls
+    );
+    assert_eq!(
+        st.calls.last(),
+        Some(&"DescribeServices"),
+        "the service was read right before the rollback would have been sent: {:?}",
+        st.calls
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_while_the_service_still_points_at_ours_rolls_back_as_before() {
+    // The same look before the rollback: ours is current, so the rollback is sent.
+    let ecs = ScriptedEcs::new(vec![look(
+        "IN_PROGRESS",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        2,
+        50.0,
+    )])
+    .with(|s| s.rollback_looks = vec![look("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0, 0.0)].into());
+    let (result, report) = run_out_of_time(&ecs).await;
+
+    assert!(result.is_err());
+    assert_eq!(report.status, Some(Status::RolledBack));
+    let st = ecs.state();
+    assert!(st.calls.contains(&"DescribeServices"), "{:?}", st.calls);
+    assert_rollback_sent(&st);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_whose_rollback_request_hangs_reports_cancelled_within_the_budget() {
+    // StopServiceDeployment is sent and never answered (scripted: moto has no
+    // StopServiceDeployment, and no emulator hangs a call). The run must still report within
+    // the 5 s a cancelled run's rollback gets, so the outputs are written before GitHub kills it.
+    let (result, report, reported_after, ecs) =
+        cancelled_in_production(|s| s.stop_hangs = true).await;
+
+    let err = result.expect_err("a cancelled job fails");
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert!(
+        reported_after <= Duration::from_secs(5),
+        "reported {reported_after:?} after the signal"
+    );
+    assert_eq!(report.status, Some(Status::Cancelled));
+    let link = "https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web1";
+    assert_rollback_starts(
+        &report,
+        &format!("rollback requested, still running; look at {link}"),
+    );
+    let st = ecs.state();
+    assert_rollback_sent(&st);
+    drop(st);
+    let (outputs, summary) = rendered(&report, &err);
+    assert_eq!(output(&outputs, "status"), "cancelled");
+    assert!(
+        summary.contains("rollback requested, still running"),
+        "{summary}"
+    );
 }

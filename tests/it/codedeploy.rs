@@ -187,6 +187,8 @@ struct Phase {
 
 #[derive(Default)]
 struct Script {
+    /// StopDeployment is sent and never answered.
+    stop_hangs: bool,
     /// Our deployment, one phase per GetDeployment; the last repeats.
     phases: Vec<Phase>,
     /// Our deployment once StopDeployment was received.
@@ -409,13 +411,15 @@ fn scripted_aws(script: &Shared) -> Aws {
             .status_message("Stopping the deployment")
             .build()
     });
-    let codedeploy = mock_client!(
-        aws_sdk_codedeploy,
-        RuleMode::MatchAny,
-        [
-            &get_app, &get_group, &list, &create, &get, &targets, &target, &stop
-        ]
-    );
+    let rules = [
+        &get_app, &get_group, &list, &create, &get, &targets, &target, &stop,
+    ];
+    let codedeploy = if script.lock().unwrap().stop_hangs {
+        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules, |c| c
+            .http_client(crate::support::aws::hanging_http("StopDeployment")))
+    } else {
+        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules)
+    };
     let describe =
         mock!(aws_sdk_ecs::Client::describe_task_definition).then_compute_output(|req| {
             DescribeTaskDefinitionOutput::builder()
@@ -1215,18 +1219,14 @@ async fn on_moto_a_missing_application_names_the_default_and_the_input_to_set() 
     assert!(msg.contains("codedeploy-application"), "{msg}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_cancelled_run_reports_within_seconds_while_codedeploy_goes_on_rolling_back() {
-    use LifecycleEventStatus::InProgress;
-    // Production timing: GitHub kills a cancelled job about 10 s after its first signal, so
-    // after StopDeployment the rollback is followed for 5 s at most, once a second.
+/// Runs `script` (stuck until stopped) with production timing, the job cancelled on the second
+/// poll; `edit` adds to the timeline. Returns the report, how soon after the signal it reported,
+/// and the script; the run must have ended `Cancelled`.
+async fn cancelled_in_production(edit: impl FnOnce(&mut Script)) -> (Outcome, Duration, Shared) {
     let token = CancellationToken::new();
     let mut script = stuck_until_stopped();
     script.cancel_at_poll = Some((2, token.clone()));
-    script.rollback = Some(Phase {
-        info: info(ROLLBACK, DeploymentStatus::InProgress),
-        target: Some(ecs_target(&events(6, InProgress), 50.0, 50.0)),
-    });
+    edit(&mut script);
     let script = shared(script);
     let aws = scripted_aws(&script);
     let mut report = Outcome::default();
@@ -1247,6 +1247,21 @@ async fn a_cancelled_run_reports_within_seconds_while_codedeploy_goes_on_rolling
         matches!(err, ecs_deploy::error::Error::Cancelled { .. }),
         "{err}"
     );
+    (report, reported_after, script)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_reports_within_seconds_while_codedeploy_goes_on_rolling_back() {
+    use LifecycleEventStatus::InProgress;
+    // Production timing: GitHub kills a cancelled job about 10 s after its first signal, so
+    // after StopDeployment the rollback is followed for 5 s at most, once a second.
+    let (report, reported_after, script) = cancelled_in_production(|script| {
+        script.rollback = Some(Phase {
+            info: info(ROLLBACK, DeploymentStatus::InProgress),
+            target: Some(ecs_target(&events(6, InProgress), 50.0, 50.0)),
+        });
+    })
+    .await;
     assert!(
         reported_after <= Duration::from_secs(6),
         "reported {reported_after:?} after the signal"
@@ -1428,4 +1443,28 @@ async fn the_binary_on_moto_sets_codedeploy_deployment_id_and_writes_the_rendere
     );
     let arn = out.output("task-definition-arn").unwrap_or_default();
     assert!(arn.ends_with(":task-definition/web1:2"), "{out}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_whose_stop_deployment_hangs_reports_cancelled_within_the_budget() {
+    // Scripted: moto's StopDeployment answers HTTP 500 at once; none hangs. The run must report
+    // within the 5 s a cancelled run's rollback gets, saying where to look.
+    let (report, reported_after, script) =
+        cancelled_in_production(|script| script.stop_hangs = true).await;
+    assert!(
+        reported_after <= Duration::from_secs(5),
+        "reported {reported_after:?} after the signal"
+    );
+    assert_eq!(
+        script.lock().unwrap().stops.len(),
+        1,
+        "StopDeployment was sent"
+    );
+    assert_eq!(report.status, Some(Status::Cancelled));
+    let rollback = report.rollback.clone().unwrap_or_default();
+    assert!(
+        rollback.starts_with("rollback requested, still running; look at https://")
+            && rollback.contains(OURS),
+        "{rollback}"
+    );
 }

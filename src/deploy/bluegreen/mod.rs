@@ -23,10 +23,10 @@ pub use progress::{
     Policy, Progress, Verdict, check_service, outcome, pick_ours, stage_text, strategy_text,
 };
 
-use super::Prepared;
 use super::follow_limits;
 use super::poll::{self, Batcher, Ended, Failure, Look, Wait};
 use super::wait::{Poller, ServiceDeploymentAnswer};
+use super::{CANCELLED_ROLLBACK_WAIT, Prepared};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::AppSettings;
@@ -182,9 +182,22 @@ pub async fn deploy_with(
     };
     let ended = watched.follow(report, &mut last).await?;
     let stop = match ended {
+        // ECS stops an unfinished deployment when a newer one starts.
+        Ok(d) if outcome(d.status()) == Verdict::Stopped => {
+            if let Some(by) = replaced_by(&poller, prepared, &arn, None).await {
+                return Err(superseded(prepared, &arn, by, d.status_reason(), report));
+            }
+            return finish(prepared, &arn, &d, report);
+        }
         Ok(d) => return finish(prepared, &arn, &d, report),
         Err(stop) => stop,
     };
+    // From here on, a cancelled run reports by this deadline, whatever AWS does.
+    let deadline = (stop == Stop::Cancelled).then(|| Instant::now() + CANCELLED_ROLLBACK_WAIT);
+    // Roll back only while the service still points at ours.
+    if let Some(by) = replaced_by(&poller, prepared, &arn, deadline).await {
+        return Err(superseded(prepared, &arn, by, None, report));
+    }
 
     let why = stop.describe(timing.timeout);
     if !s.rollback_on_failure {
@@ -200,10 +213,69 @@ pub async fn deploy_with(
         ));
     }
     let batcher = watched.batcher;
+    let asked = Asked {
+        stop,
+        why: &why,
+        deadline,
+    };
     rollback(
-        aws, batcher, prepared, &arn, stop, &why, &timing, report, &mut last,
+        aws, batcher, prepared, &arn, &asked, &timing, report, &mut last,
     )
     .await
+}
+
+/// Whether another deployment replaced ours (see [`progress::superseded_by`]): one look at the
+/// service through the run's poller, by `deadline` at the latest. `None` while the service still
+/// points at ours, or when it cannot be read (in time): ours is then taken as current.
+async fn replaced_by(
+    poller: &Poller,
+    prepared: &Prepared,
+    arn: &str,
+    deadline: Option<Instant>,
+) -> Option<String> {
+    let look = poller.look(&prepared.cluster, &prepared.service);
+    let service = match deadline {
+        Some(d) => tokio::time::timeout_at(d, look).await.ok()?,
+        None => look.await,
+    }
+    .ok()??;
+    progress::superseded_by(
+        &service,
+        arn,
+        &prepared.task_definition_arn,
+        prepared.previous_task_definition_arn.as_deref(),
+    )
+}
+
+/// Ends the run on a deployment that replaced ours (`by`): `failed`, nothing rolled back over
+/// it; ECS's reason for stopping ours, when it gave one, goes with it.
+fn superseded(
+    prepared: &Prepared,
+    arn: &str,
+    by: String,
+    reason: Option<&str>,
+    report: &mut Outcome,
+) -> Error {
+    let by = match reason {
+        Some(r) => format!("{by}; ECS stopped ours: {r}"),
+        None => by,
+    };
+    let e = Error::Superseded {
+        target: format!(
+            "ECS service {} in cluster {}",
+            prepared.service, prepared.cluster
+        ),
+        deployment_id: arn.to_string(),
+        by,
+    };
+    console::warning(&format!("{}: {e}", prepared.service));
+    report.status = Some(Status::Failed);
+    report.rollback = Some(
+        "not rolled back: the service now runs another deployment, which a rollback would undo"
+            .into(),
+    );
+    report.steps.push(e.to_string());
+    e
 }
 
 /// Why a wait ended early.
@@ -502,6 +574,14 @@ fn finish(
     }
 }
 
+/// Why a rollback is sent, and by when a cancelled run reports.
+struct Asked<'a> {
+    stop: Stop,
+    why: &'a str,
+    /// After a cancellation: the request and the follow both end by then.
+    deadline: Option<Instant>,
+}
+
 /// Rolls our deployment back through ECS (StopServiceDeployment, stopType ROLLBACK) after a
 /// timeout or a cancellation, and waits until traffic is back on blue.
 #[allow(clippy::too_many_arguments)]
@@ -510,12 +590,12 @@ async fn rollback(
     batcher: &Batcher<ServiceDeploymentAnswer>,
     prepared: &Prepared,
     arn: &str,
-    stop: Stop,
-    why: &str,
+    asked: &Asked<'_>,
     timing: &Timing,
     report: &mut Outcome,
     last: &mut Option<Progress>,
 ) -> Result<()> {
+    let (stop, why) = (asked.stop, asked.why);
     let svc = &prepared.service;
     let blue = prepared
         .previous_task_definition_arn
@@ -545,24 +625,21 @@ async fn rollback(
             report,
             format!("{why}: StopServiceDeployment (ROLLBACK) {arn}"),
         );
-        if let Err(e) = aws
-            .ecs
-            .stop_service_deployment()
-            .service_deployment_arn(arn)
-            .stop_type(StopServiceDeploymentStopType::Rollback)
-            .send()
-            .await
-        {
-            let e = Error::aws("ECS", "StopServiceDeployment", e);
-            return failed(
-                report,
-                format!("rollback request failed: {e}"),
-                format!("{why}; and the rollback request failed: {e}"),
-            );
+        match request_rollback(aws, arn, asked.deadline).await {
+            Ok(true) => {}
+            Ok(false) => return Err(still_rolling_back(aws, prepared, arn, report)),
+            Err(e) => {
+                return failed(
+                    report,
+                    format!("rollback request failed: {e}"),
+                    format!("{why}; and the rollback request failed: {e}"),
+                );
+            }
         }
     }
     // The job may already be cancelled: the rollback wait does not listen to it. After a
-    // cancellation it is followed only briefly (the job is killed soon; ECS goes on without us).
+    // cancellation it is followed only until the deadline (the job is killed soon; ECS goes on
+    // without us).
     let cancelled = stop == Stop::Cancelled;
     let (limit, cap) = follow_limits(timing.rollback_timeout, Duration::MAX, cancelled);
     let watched = Watched {
@@ -570,7 +647,7 @@ async fn rollback(
         cluster: &prepared.cluster,
         arn,
         policy: &timing.policy,
-        deadline: Instant::now() + limit,
+        deadline: asked.deadline.unwrap_or_else(|| Instant::now() + limit),
         cancel: None,
         cap,
     };
@@ -586,17 +663,8 @@ async fn rollback(
     };
     let d = match ended {
         Ok(d) => d,
-        Err(_) if cancelled => {
-            let text = format!(
-                "rollback requested; the run was cancelled, so it reports before traffic is back on {blue} (ECS goes on rolling back)"
-            );
-            step(report, text.clone());
-            report.status = Some(Status::Cancelled);
-            report.rollback = Some(text.clone());
-            return Err(Error::Cancelled {
-                what: format!("ECS blue/green deployment {arn} of {svc}; {text}"),
-            });
-        }
+        // Traffic not seen back on blue before the deadline: ECS goes on without us.
+        Err(_) if cancelled => return Err(still_rolling_back(aws, prepared, arn, report)),
         Err(_) => {
             return failed(
                 report,
@@ -642,6 +710,45 @@ async fn rollback(
             report,
             format!("rollback ended {status}{reason}"),
             format!("{why}; and the rollback ended {status}{reason}: check the service now"),
+        ),
+    }
+}
+
+/// StopServiceDeployment (ROLLBACK) for `arn`; with a deadline (a cancelled run), `Ok(false)`
+/// when ECS has not answered by then (the request may still take effect).
+async fn request_rollback(aws: &Aws, arn: &str, deadline: Option<Instant>) -> Result<bool> {
+    let send = aws
+        .ecs
+        .stop_service_deployment()
+        .service_deployment_arn(arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send();
+    let sent = match deadline {
+        Some(d) => match tokio::time::timeout_at(d, send).await {
+            Ok(sent) => sent,
+            Err(_) => return Ok(false),
+        },
+        None => send.await,
+    };
+    sent.map(|_| true)
+        .map_err(|e| Error::aws("ECS", "StopServiceDeployment", e))
+}
+
+/// A cancelled run out of time before ECS answered its rollback request: `cancelled`, and
+/// where a person looks to see it through.
+fn still_rolling_back(aws: &Aws, prepared: &Prepared, arn: &str, report: &mut Outcome) -> Error {
+    let at = aws.region.as_deref().map_or_else(
+        || "the service's deployments in the ECS console".to_string(),
+        |r| crate::aws::ecs_service_url(r, &prepared.cluster, &prepared.service),
+    );
+    let text = format!("rollback requested, still running; look at {at}");
+    step(report, text.clone());
+    report.status = Some(Status::Cancelled);
+    report.rollback = Some(text.clone());
+    Error::Cancelled {
+        what: format!(
+            "ECS blue/green deployment {arn} of {}; {text}",
+            prepared.service
         ),
     }
 }

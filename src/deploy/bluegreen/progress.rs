@@ -304,6 +304,49 @@ pub fn pick_ours<'a>(
         .and_then(ServiceDeploymentBrief::service_deployment_arn)
 }
 
+/// The deployment that replaced ours, when the service no longer points at ours: its current
+/// service deployment is another one, or its PRIMARY deployment runs neither our task definition
+/// (`ours_td`) nor blue's (`blue`, what ECS's own rollback of ours goes back to). Another run's or
+/// a person's: a rollback of ours would undo it. Says its id, revision and start time (ECS does
+/// not say who started it). Pure.
+pub fn superseded_by(
+    service: &Service,
+    ours: &str,
+    ours_td: &str,
+    blue: Option<&str>,
+) -> Option<String> {
+    let primary = service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"));
+    let td = primary.and_then(|d| d.task_definition());
+    let is_blue = td.is_some_and(|td| blue.is_some_and(|b| same_task_definition(td, b)));
+    let current = service.current_service_deployment().filter(|c| *c != ours);
+    let newer = match (current, td) {
+        _ if is_blue => return None,
+        (Some(c), _) => c.to_string(),
+        (None, Some(td)) if !same_task_definition(td, ours_td) => {
+            format!("deployment {}", primary.and_then(|d| d.id()).unwrap_or("?"))
+        }
+        _ => return None,
+    };
+    let mut by = newer;
+    if let Some(td) = td {
+        let _ = write!(by, " ({}", crate::deploy::wait::short_task_definition(td));
+        if let Some(t) = primary.and_then(|d| d.created_at()) {
+            let _ = write!(by, ", started {t}");
+        }
+        by.push(')');
+    }
+    Some(by)
+}
+
+/// The same task definition, by ARN or `family:revision`.
+fn same_task_definition(a: &str, b: &str) -> bool {
+    use crate::deploy::wait::short_task_definition as short;
+    a == b || short(a) == short(b)
+}
+
 /// How often a service deployment is looked at, by [`Stage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -655,6 +698,44 @@ mod tests {
             pick_ours(&briefs, &revisions, "td:2", Some("sd/missing"), None),
             None
         );
+    }
+
+    fn service_on(current: Option<&str>, primary_td: &str) -> Service {
+        use aws_sdk_ecs::types::Deployment;
+        Service::builder()
+            .set_current_service_deployment(current.map(str::to_string))
+            .deployments(
+                Deployment::builder()
+                    .id("ecs-svc/1")
+                    .status("PRIMARY")
+                    .task_definition(primary_td)
+                    .created_at(DateTime::from_secs(1_700_000_000))
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_newer_deployment_of_another_revision_supersedes_ours_but_ecs_rolling_back_to_blue_does_not()
+     {
+        let td = |r: u32| format!("arn:aws:ecs:us-east-1:1:task-definition/web1:{r}");
+        let (green, blue) = (td(8), td(7));
+        let check = |s: &Service| superseded_by(s, "sd/ours", &green, Some(&blue));
+        assert_eq!(check(&service_on(Some("sd/ours"), &green)), None);
+        assert_eq!(check(&service_on(None, &green)), None);
+        // ECS's own rollback of ours puts blue back: not another run's deploy.
+        assert_eq!(check(&service_on(Some("sd/ours"), &blue)), None);
+        assert_eq!(check(&service_on(Some("sd/rollback"), &blue)), None);
+        let by = check(&service_on(Some("sd/other"), &td(9))).unwrap();
+        assert!(
+            by.starts_with("sd/other (web1:9, started 2023-11-14T22:13:20Z"),
+            "{by}"
+        );
+        // Another run's forced redeploy of our own revision: only the current ARN tells.
+        let by = check(&service_on(Some("sd/other"), &green)).unwrap();
+        assert!(by.starts_with("sd/other (web1:8"), "{by}");
+        let by = check(&service_on(None, &td(9))).unwrap();
+        assert!(by.starts_with("deployment ecs-svc/1 (web1:9"), "{by}");
     }
 
     #[test]

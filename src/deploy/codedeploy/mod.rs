@@ -1038,14 +1038,31 @@ impl Watch<'_> {
                 }),
             }
         };
-        let stopped = self
+        // After a cancellation the request and the follow share the rollback budget.
+        let cancelled = matches!(reason, StopReason::Cancelled);
+        let budget = cancelled.then(|| Instant::now() + super::CANCELLED_ROLLBACK_WAIT);
+        let send = self
             .aws
             .codedeploy
             .stop_deployment()
             .deployment_id(self.id)
             .auto_rollback_enabled(self.rollback_on_failure)
-            .send()
-            .await;
+            .send();
+        let stopped = match budget {
+            Some(d) => match tokio::time::timeout_at(d, send).await {
+                Ok(stopped) => stopped,
+                Err(_) => {
+                    let at = match &self.aws.region {
+                        Some(region) => console_url(region, self.id),
+                        None => "the deployment in the CodeDeploy console".into(),
+                    };
+                    let text = format!("rollback requested, still running; look at {at}");
+                    report.rollback = Some(text.clone());
+                    return end(self, report, Status::Cancelled, format!("{why}; {text}"));
+                }
+            },
+            None => send.await,
+        };
         if let Err(e) = stopped {
             let msg = crate::error::error_chain(&Error::aws("CodeDeploy", "StopDeployment", e));
             report.rollback = Some(format!("StopDeployment failed: {msg}"));
@@ -1061,7 +1078,10 @@ impl Watch<'_> {
         // Wait for our deployment to end (CodeDeploy starts the rollback while stopping it).
         // After a cancellation only briefly: the job is killed soon, and CodeDeploy finishes the
         // stop and the rollback on its own.
-        let follow = Follow::new(&self.timing, matches!(reason, StopReason::Cancelled));
+        let mut follow = Follow::new(&self.timing, cancelled);
+        if let Some(d) = budget {
+            follow.deadline = d;
+        }
         let still_running = |this: &Self, report: &mut Outcome| {
             let text = format!(
                 "StopDeployment{} was sent; the run was cancelled, so it reports before CodeDeploy has finished (it goes on in the background): check {} in the console",

@@ -114,3 +114,56 @@ impl AwsTrap {
         .collect()
     }
 }
+
+/// An HTTP client for an `aws-smithy-mocks` client whose `operation` calls (matched on the
+/// `x-amz-target` header of the JSON protocols) are sent and never answered, as a stuck AWS
+/// endpoint; every other call gets the mocks' answer. `mock_client!`'s rules cannot wait: this
+/// plays a call that hangs, so a test sees the code under test give up on it in time.
+pub fn hanging_http(
+    operation: &'static str,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_runtime_api::client::http::SharedHttpClient::new(Hanging {
+        operation,
+        inner: aws_smithy_mocks::create_mock_http_client(),
+    })
+}
+
+#[derive(Debug)]
+struct Hanging {
+    operation: &'static str,
+    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for Hanging {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(HangingConnector {
+            operation: self.operation,
+            inner: self.inner.http_connector(settings, components),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct HangingConnector {
+    operation: &'static str,
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for HangingConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        if target.rsplit('.').next() == Some(self.operation) {
+            return aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(
+                std::future::pending(),
+            );
+        }
+        self.inner.call(request)
+    }
+}
