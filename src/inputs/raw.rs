@@ -331,11 +331,16 @@ pub fn parse_paths(value: &str) -> Result<Vec<String>> {
 /// Splits `run-task-command` into words: a JSON array (`["python","manage.py","migrate"]`) is
 /// taken as is; otherwise the string is split on white space, with no shell involved.
 pub fn parse_command(value: &str) -> Result<Vec<String>> {
+    parse_command_of("run-task-command", value)
+}
+
+/// [`parse_command`] for input `name` (`run-task-command`, or the render action's `command`).
+pub fn parse_command_of(name: &str, value: &str) -> Result<Vec<String>> {
     let v = value.trim();
     let words: Vec<String> = if v.starts_with('[') {
         serde_json::from_str(v).map_err(|e| {
             Error::invalid_input(
-                "run-task-command",
+                name,
                 v,
                 format!("looks like a JSON array but is not one ({e}); use [\"cmd\", \"arg\"] or plain words"),
             )
@@ -344,11 +349,7 @@ pub fn parse_command(value: &str) -> Result<Vec<String>> {
         v.split_whitespace().map(str::to_string).collect()
     };
     if words.is_empty() {
-        return Err(Error::invalid_input(
-            "run-task-command",
-            v,
-            "no command given",
-        ));
+        return Err(Error::invalid_input(name, v, "no command given"));
     }
     Ok(words)
 }
