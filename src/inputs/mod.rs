@@ -1041,6 +1041,19 @@ mod tests {
     }
 
     #[test]
+    fn commands_split_as_a_shell_would_quotes_and_backslashes_included() {
+        assert_eq!(
+            parse_command(r#"sh -c "echo \"hi\" $HOME" 'a b'c  d\ e"#).unwrap(),
+            vec!["sh", "-c", r#"echo "hi" $HOME"#, "a bc", "d e"]
+        );
+        assert_eq!(parse_command(r#"run '' x"#).unwrap(), vec!["run", "", "x"]);
+        let err = parse_command_of("command", "sh -c 'echo")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("command") && err.contains("quote"), "{err}");
+    }
+
+    #[test]
     fn secrets_are_listed_and_never_debug_printed() {
         let s = sources(
             &[],

@@ -254,7 +254,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         None,
         false,
-        "The container's command: a JSON array, or words split on white space (no shell)",
+        "The container's command: a JSON array, or words split as a shell would (quotes, backslashes; no shell runs)",
     ),
     spec(
         "log-configuration-log-driver",
