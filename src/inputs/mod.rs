@@ -242,6 +242,11 @@ const ECS_ONLY_INPUTS: &[&str] = &[
     "service",
     "task-definition",
     "run-task-command",
+    "docker-labels",
+    "command",
+    "log-configuration-log-driver",
+    "log-configuration-options",
+    "secrets",
     "codedeploy-application",
     "codedeploy-deployment-group",
     "codedeploy-appspec",
@@ -884,6 +889,28 @@ mod tests {
                     assert!(!e.to_string().contains("Refused"), "{name}: {e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_render_actions_container_inputs_are_refused_with_a_kubernetes_target() {
+        for name in [
+            "docker-labels",
+            "command",
+            "log-configuration-log-driver",
+            "secrets",
+        ] {
+            let raw = RawInputs {
+                values: BTreeMap::from([
+                    ("eks-cluster".to_string(), "shop".to_string()),
+                    (name.to_string(), "A=b".to_string()),
+                ]),
+            };
+            let err = AppSettings::from_raw(&raw).unwrap_err().to_string();
+            assert!(
+                err.contains(name) && err.contains("ECS inputs"),
+                "{name}: {err}"
+            );
         }
     }
 
