@@ -647,8 +647,7 @@ impl AppPlan {
         let (Some((_, td)), Some(container)) = (&d.task_definition_file, &d.container) else {
             return Ok(None);
         };
-        task_definition::render(td, container, image, &self.settings.environment_variables)
-            .map(Some)
+        task_definition::render(td, container, image, &self.settings.container_edits).map(Some)
     }
 }
 

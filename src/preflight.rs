@@ -250,17 +250,13 @@ async fn check_service(
         &base,
         &container,
         PLACEHOLDER_IMAGE,
-        &plan.settings.environment_variables,
+        &plan.settings.container_edits,
     )?;
     for o in others {
         let c = deploy::planned_container(o).unwrap_or_default();
         task_definition::pick_container(&source_name, &base, Some(c))?;
-        rendered = task_definition::render(
-            &rendered,
-            c,
-            PLACEHOLDER_IMAGE,
-            &o.settings.environment_variables,
-        )?;
+        rendered =
+            task_definition::render(&rendered, c, PLACEHOLDER_IMAGE, &o.settings.container_edits)?;
     }
     if plan.settings.run_task_command.is_some() {
         check_one_off(d, &live, &rendered)?;

@@ -137,9 +137,85 @@ pub fn pick_container(source_name: &str, td: &Value, container: Option<&str>) ->
     }
 }
 
-/// Renders the task definition with `image` in `container` and `env` merged into its
-/// environment (existing names replaced in place, new ones appended). Everything else is kept.
-pub fn render(td: &Value, container: &str, image: &str, env: &[(String, String)]) -> Result<Value> {
+/// What the inputs change in one container besides its image, in the render action's formats:
+/// `environment-variables`, `docker-labels`, `command`, `log-configuration-*` and `secrets`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerEdits {
+    /// Merged into `environment` (`name`/`value`).
+    pub environment: Vec<(String, String)>,
+    /// Merged into `dockerLabels`.
+    pub docker_labels: Vec<(String, String)>,
+    /// Replaces `command`.
+    pub command: Option<Vec<String>>,
+    /// Sets `logConfiguration.logDriver`.
+    pub log_driver: Option<String>,
+    /// Merged into `logConfiguration.options`.
+    pub log_options: Vec<(String, String)>,
+    /// Merged into `secrets` (`name`/`valueFrom`).
+    pub secrets: Vec<(String, String)>,
+}
+
+impl ContainerEdits {
+    /// Only environment variables (the common case, and the tests').
+    pub fn env(environment: Vec<(String, String)>) -> Self {
+        ContainerEdits {
+            environment,
+            ..ContainerEdits::default()
+        }
+    }
+}
+
+/// Merges `pairs` into the `[{name, <value_key>}]` list at `key`: an existing name is replaced
+/// in place, a new one appended.
+fn merge_named(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    value_key: &str,
+    pairs: &[(String, String)],
+) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let arr = obj
+        .entry(key)
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+        .ok_or_else(|| problem("rendered", format!("{key} is not an array")))?;
+    for (k, v) in pairs {
+        let mut entry = Map::new();
+        entry.insert("name".into(), Value::String(k.clone()));
+        entry.insert(value_key.into(), Value::String(v.clone()));
+        match arr
+            .iter_mut()
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(k.as_str()))
+        {
+            Some(existing) => *existing = Value::Object(entry),
+            None => arr.push(Value::Object(entry)),
+        }
+    }
+    Ok(())
+}
+
+/// Merges `pairs` into the string map at `obj[key]` (labels, log options).
+fn merge_map(obj: &mut Map<String, Value>, key: &str, pairs: &[(String, String)]) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let map = obj
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or_else(|| problem("rendered", format!("{key} is not an object")))?;
+    for (k, v) in pairs {
+        map.insert(k.clone(), Value::String(v.clone()));
+    }
+    Ok(())
+}
+
+/// Renders the task definition with `image` in `container` and `edits` applied to it
+/// (environment and secrets merged by name, labels and log options merged by key, command and
+/// log driver replaced). Everything else is kept.
+pub fn render(td: &Value, container: &str, image: &str, edits: &ContainerEdits) -> Result<Value> {
     let mut out = td.clone();
     let cs = out
         .get_mut("containerDefinitions")
@@ -153,22 +229,31 @@ pub fn render(td: &Value, container: &str, image: &str, env: &[(String, String)]
         .as_object_mut()
         .ok_or_else(|| problem("rendered", "a container definition is not an object"))?;
     obj.insert("image".into(), Value::String(image.to_string()));
-    if !env.is_empty() {
-        let list = obj
-            .entry("environment")
-            .or_insert_with(|| Value::Array(Vec::new()));
-        let arr = list
-            .as_array_mut()
-            .ok_or_else(|| problem("rendered", "environment is not an array"))?;
-        for (k, v) in env {
-            let entry = serde_json::json!({"name": k, "value": v});
-            match arr
-                .iter_mut()
-                .find(|e| e.get("name").and_then(Value::as_str) == Some(k.as_str()))
-            {
-                Some(existing) => *existing = entry,
-                None => arr.push(entry),
-            }
+    merge_named(obj, "environment", "value", &edits.environment)?;
+    merge_named(obj, "secrets", "valueFrom", &edits.secrets)?;
+    merge_map(obj, "dockerLabels", &edits.docker_labels)?;
+    if let Some(command) = &edits.command {
+        obj.insert(
+            "command".into(),
+            Value::Array(command.iter().cloned().map(Value::String).collect()),
+        );
+    }
+    if edits.log_driver.is_some() || !edits.log_options.is_empty() {
+        let log = obj
+            .entry("logConfiguration")
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .ok_or_else(|| problem("rendered", "logConfiguration is not an object"))?;
+        if let Some(driver) = &edits.log_driver {
+            log.insert("logDriver".into(), Value::String(driver.clone()));
+        }
+        merge_map(log, "options", &edits.log_options)?;
+        if !log.contains_key("logDriver") {
+            return Err(Error::invalid_input(
+                "log-configuration-options",
+                container,
+                "the container has no logConfiguration.logDriver; give log-configuration-log-driver too (e.g. awslogs)",
+            ));
         }
     }
     Ok(out)
@@ -325,7 +410,7 @@ mod tests {
             &v,
             "web1",
             "repo:v2",
-            &[("A".into(), "9".into()), ("B".into(), "2".into())],
+            &ContainerEdits::env(vec![("A".into(), "9".into()), ("B".into(), "2".into())]),
         )
         .unwrap();
         assert_eq!(out["containerDefinitions"][0]["image"], "repo:v2");
@@ -338,6 +423,54 @@ mod tests {
             out["containerDefinitions"][0]["portMappings"],
             v["containerDefinitions"][0]["portMappings"]
         );
+    }
+
+    #[test]
+    fn render_applies_the_render_actions_container_inputs() {
+        let mut v = normalize("t", td()).unwrap();
+        v["containerDefinitions"][0]["secrets"] = json!([{"name": "DB", "valueFrom": "arn:old"}]);
+        v["containerDefinitions"][0]["dockerLabels"] = json!({"team": "web"});
+        let edits = ContainerEdits {
+            environment: vec![],
+            docker_labels: vec![("tier".into(), "front".into())],
+            command: Some(vec!["node".into(), "server.js".into()]),
+            log_driver: Some("awslogs".into()),
+            log_options: vec![("awslogs-group".into(), "/ecs/web".into())],
+            secrets: vec![
+                ("DB".into(), "arn:new".into()),
+                ("API".into(), "arn:api".into()),
+            ],
+        };
+        let out = render(&v, "web1", "repo:v2", &edits).unwrap();
+        let c = &out["containerDefinitions"][0];
+        assert_eq!(
+            c["secrets"],
+            json!([{"name": "DB", "valueFrom": "arn:new"}, {"name": "API", "valueFrom": "arn:api"}])
+        );
+        assert_eq!(c["dockerLabels"], json!({"team": "web", "tier": "front"}));
+        assert_eq!(c["command"], json!(["node", "server.js"]));
+        assert_eq!(
+            c["logConfiguration"],
+            json!({"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web"}})
+        );
+        assert_eq!(
+            c["environment"],
+            v["containerDefinitions"][0]["environment"]
+        );
+        assert_eq!(out["containerDefinitions"][1], v["containerDefinitions"][1]);
+    }
+
+    #[test]
+    fn log_options_without_any_driver_are_refused() {
+        let v = normalize("t", td()).unwrap();
+        let edits = ContainerEdits {
+            log_options: vec![("awslogs-group".into(), "/ecs/web".into())],
+            ..ContainerEdits::default()
+        };
+        let err = render(&v, "web1", "repo:v2", &edits)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("log-configuration-log-driver"), "{err}");
     }
 
     #[test]
@@ -365,7 +498,7 @@ mod tests {
     fn same_ignores_read_only_fields_and_diff_shows_image() {
         let v = normalize("t", td()).unwrap();
         assert!(same(&v, &td()));
-        let out = render(&v, "web1", "repo:v2", &[]).unwrap();
+        let out = render(&v, "web1", "repo:v2", &ContainerEdits::default()).unwrap();
         assert!(!same(&v, &out));
         let d = diff(&v, &out, "live", "new");
         assert!(
@@ -389,7 +522,7 @@ mod tests {
              "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
              "environment": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]});
         assert!(equivalent(&file, &live));
-        let newer = render(&file, "web1", "r:2", &[]).unwrap();
+        let newer = render(&file, "web1", "r:2", &ContainerEdits::default()).unwrap();
         assert!(!equivalent(&newer, &live));
         assert_eq!(container_port(&live, "web1"), Some(8000));
         assert_eq!(container_port(&live, "nope"), None);

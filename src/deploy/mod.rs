@@ -257,7 +257,7 @@ pub fn render_and_compare(
     live: Option<&Value>,
     container: Option<&str>,
     image: &str,
-    env: &[(String, String)],
+    env: &task_definition::ContainerEdits,
 ) -> Result<(String, Value, bool)> {
     render_with_others(source_name, base, live, container, image, env, &[])
 }
@@ -270,7 +270,7 @@ pub fn render_with_others(
     live: Option<&Value>,
     container: Option<&str>,
     image: &str,
-    env: &[(String, String)],
+    env: &task_definition::ContainerEdits,
     others: &[Swap],
 ) -> Result<(String, Value, bool)> {
     let container = task_definition::pick_container(source_name, base, container)?;
@@ -300,7 +300,7 @@ pub async fn prepare(
         checked.live_task_definition.as_ref(),
         Some(&checked.container),
         image,
-        &plan.settings.environment_variables,
+        &plan.settings.container_edits,
         others,
     )?;
     let previous = checked.live.task_definition().map(str::to_string);
@@ -724,7 +724,7 @@ pub struct Swap {
     pub app: String,
     pub container: String,
     pub image: String,
-    pub env: Vec<(String, String)>,
+    pub env: task_definition::ContainerEdits,
 }
 
 impl Swap {
@@ -734,7 +734,7 @@ impl Swap {
             app: plan.app.clone(),
             container: planned_container(plan).unwrap_or_default().to_string(),
             image,
-            env: plan.settings.environment_variables.clone(),
+            env: plan.settings.container_edits.clone(),
         }
     }
 }
@@ -844,7 +844,7 @@ pub fn preview(
     let Some(d) = &plan.deploy else {
         return Ok(String::new());
     };
-    let env = &plan.settings.environment_variables;
+    let env = &plan.settings.container_edits;
     let checked = match checked {
         Ok(c) => c,
         Err(why) => {
@@ -1055,13 +1055,14 @@ mod tests {
         let live = json!({"family": "web1", "revision": 4, "containerDefinitions": [
             {"name": "web1", "image": "r/web1:v2", "memoryReservation": 256, "essential": true,
              "portMappings": [{"containerPort": 8000, "protocol": "tcp"}]}]});
+        let none = task_definition::ContainerEdits::default();
         let (c, r, changed) =
-            render_and_compare("f", &file, Some(&live), None, "r/web1:v2", &[]).unwrap();
+            render_and_compare("f", &file, Some(&live), None, "r/web1:v2", &none).unwrap();
         assert_eq!(c, "web1");
         assert!(!changed);
         assert_eq!(r["containerDefinitions"][0]["image"], "r/web1:v2");
         let (_, _, changed) =
-            render_and_compare("f", &file, Some(&live), None, "r/web1:v3", &[]).unwrap();
+            render_and_compare("f", &file, Some(&live), None, "r/web1:v3", &none).unwrap();
         assert!(changed);
         let (_, _, changed) = render_and_compare(
             "f",
@@ -1069,10 +1070,10 @@ mod tests {
             Some(&live),
             None,
             "r/web1:v2",
-            &[("A".into(), "1".into())],
+            &task_definition::ContainerEdits::env(vec![("A".into(), "1".into())]),
         )
         .unwrap();
         assert!(changed);
-        assert!(render_and_compare("f", &file, None, Some("nope"), "r/web1:v2", &[]).is_err());
+        assert!(render_and_compare("f", &file, None, Some("nope"), "r/web1:v2", &none).is_err());
     }
 }

@@ -9,12 +9,13 @@ use crate::error::{Error, Result};
 mod raw;
 mod spec;
 
-use raw::parse_choice;
+use crate::task_definition::ContainerEdits;
 pub use raw::{
     GithubContext, RawInputs, Sources, command, is_help, parse_bool, parse_command, parse_pairs,
     parse_paths, read_sources,
 };
-pub use spec::{CONTEXT, INPUTS, InputSpec, OUTPUTS, Scope, input_env_name, input_spec};
+use raw::{parse_choice, parse_command_of};
+pub use spec::{CONTEXT, INPUTS, InputSpec, OUTPUTS, REFUSED, Scope, input_env_name, input_spec};
 
 /// Which events deploy (`deploy-on`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -172,7 +173,8 @@ pub struct AppSettings {
     pub service: Option<String>,
     pub task_definition: Option<PathBuf>,
     pub container_name: Option<String>,
-    pub environment_variables: Vec<(String, String)>,
+    /// `environment-variables`, `docker-labels`, `command`, `log-configuration-*`, `secrets`.
+    pub container_edits: ContainerEdits,
     pub deployment: DeploymentChoice,
     pub wait_for_service_stability: bool,
     pub wait_for_minutes: u64,
@@ -240,6 +242,11 @@ const ECS_ONLY_INPUTS: &[&str] = &[
     "service",
     "task-definition",
     "run-task-command",
+    "docker-labels",
+    "command",
+    "log-configuration-log-driver",
+    "log-configuration-options",
+    "secrets",
     "codedeploy-application",
     "codedeploy-deployment-group",
     "codedeploy-appspec",
@@ -426,9 +433,57 @@ fn plain_name(raw: &RawInputs, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// `KEY=VALUE` lines of input `name`, or none.
+fn pairs(raw: &RawInputs, name: &str) -> Result<Vec<(String, String)>> {
+    match raw.get(name) {
+        Some(v) => parse_pairs(name, v),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Reads the render action's container inputs, each in its documented format.
+fn container_edits(raw: &RawInputs) -> Result<ContainerEdits> {
+    let secrets = pairs(raw, "secrets")?;
+    if let Some((k, _)) = secrets.iter().find(|(_, v)| v.trim().is_empty()) {
+        return Err(Error::invalid_input(
+            "secrets",
+            k,
+            "every line is NAME=valueFrom, with the ARN of a Secrets Manager secret or SSM parameter",
+        ));
+    }
+    let log_driver = plain_name(raw, "log-configuration-log-driver")?;
+    Ok(ContainerEdits {
+        environment: pairs(raw, "environment-variables")?,
+        docker_labels: pairs(raw, "docker-labels")?,
+        command: match raw.get("command") {
+            Some(v) => Some(parse_command_of("command", v)?),
+            None => None,
+        },
+        log_driver,
+        log_options: pairs(raw, "log-configuration-options")?,
+        secrets,
+    })
+}
+
+/// Refuses, before anything is read or written, every aws-actions input this action declares
+/// only to say what to use instead (its help starts with `Refused:`).
+fn refuse_unhonoured(raw: &RawInputs) -> Result<()> {
+    for spec in INPUTS.iter().filter(|s| s.help.starts_with(REFUSED)) {
+        if let Some(v) = raw.get(spec.name) {
+            return Err(Error::invalid_input(
+                spec.name,
+                v,
+                spec.help.trim_start_matches(REFUSED).trim(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl AppSettings {
     /// Validates per-app raw inputs into typed settings.
     pub fn from_raw(raw: &RawInputs) -> Result<Self> {
+        refuse_unhonoured(raw)?;
         let version_format = parse_choice(
             "version-format",
             raw.get_or_default("version-format").unwrap_or("semver"),
@@ -559,10 +614,7 @@ impl AppSettings {
             service: plain_name(raw, "service")?,
             task_definition: opt_path(raw, "task-definition"),
             container_name: plain_name(raw, "container-name")?,
-            environment_variables: match raw.get("environment-variables") {
-                Some(v) => parse_pairs("environment-variables", v)?,
-                None => Vec::new(),
-            },
+            container_edits: container_edits(raw)?,
             deployment,
             wait_for_service_stability: flag(raw, "wait-for-service-stability")?,
             wait_for_minutes,
@@ -767,6 +819,154 @@ mod tests {
         assert!(parse_paths("libs/../..").is_err());
     }
 
+    /// Every input of aws-actions/amazon-ecs-render-task-definition (v1 action.yml).
+    const RENDER_ACTION_INPUTS: &[&str] = &[
+        "task-definition",
+        "task-definition-arn",
+        "task-definition-family",
+        "task-definition-revision",
+        "container-name",
+        "image",
+        "environment-variables",
+        "log-configuration-log-driver",
+        "log-configuration-options",
+        "docker-labels",
+        "command",
+        "task-role-arn",
+        "execution-role-arn",
+        "env-files",
+        "secrets",
+    ];
+
+    /// Every input of aws-actions/amazon-ecs-deploy-task-definition (v2 action.yml).
+    const DEPLOY_ACTION_INPUTS: &[&str] = &[
+        "task-definition",
+        "desired-count",
+        "service",
+        "cluster",
+        "wait-for-service-stability",
+        "wait-for-minutes",
+        "codedeploy-appspec",
+        "codedeploy-application",
+        "codedeploy-deployment-group",
+        "codedeploy-deployment-description",
+        "codedeploy-deployment-config",
+        "force-new-deployment",
+        "run-task",
+        "run-task-container-overrides",
+        "run-task-security-groups",
+        "run-task-subnets",
+        "run-task-launch-type",
+        "run-task-started-by",
+        "run-task-assign-public-IP",
+        "run-task-capacity-provider-strategy",
+        "wait-for-task-stopped",
+        "enable-ecs-managed-tags",
+        "propagate-tags",
+        "keep-null-value-keys",
+        "service-managed-ebs-volume-name",
+        "service-managed-ebs-volume",
+    ];
+
+    #[test]
+    fn every_aws_actions_input_is_honoured_or_refused_saying_what_to_use() {
+        for name in RENDER_ACTION_INPUTS.iter().chain(DEPLOY_ACTION_INPUTS) {
+            let spec = input_spec(name)
+                .unwrap_or_else(|| panic!("{name} is neither an input here nor refused"));
+            let raw = RawInputs {
+                values: BTreeMap::from([(name.to_string(), "x".to_string())]),
+            };
+            if spec.help.starts_with(REFUSED) {
+                let err = AppSettings::from_raw(&raw).unwrap_err().to_string();
+                assert!(err.contains(name), "{name}: {err}");
+                assert!(
+                    err.contains("use") || err.contains("set") || err.contains("leave"),
+                    "{name}: the refusal must say what to do instead: {err}"
+                );
+            } else {
+                // Honoured: any error is about the value, never a refusal of the name.
+                if let Err(e) = AppSettings::from_raw(&raw) {
+                    assert!(!e.to_string().contains("Refused"), "{name}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_render_actions_container_inputs_are_refused_with_a_kubernetes_target() {
+        for name in [
+            "docker-labels",
+            "command",
+            "log-configuration-log-driver",
+            "secrets",
+        ] {
+            let raw = RawInputs {
+                values: BTreeMap::from([
+                    ("eks-cluster".to_string(), "shop".to_string()),
+                    (name.to_string(), "A=b".to_string()),
+                ]),
+            };
+            let err = AppSettings::from_raw(&raw).unwrap_err().to_string();
+            assert!(
+                err.contains(name) && err.contains("ECS inputs"),
+                "{name}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_render_actions_container_inputs_are_read_in_its_formats() {
+        let raw = RawInputs {
+            values: BTreeMap::from([
+                (
+                    "docker-labels".to_string(),
+                    "team=web\ntier=front".to_string(),
+                ),
+                (
+                    "command".to_string(),
+                    "node server.js --port 80".to_string(),
+                ),
+                (
+                    "log-configuration-log-driver".to_string(),
+                    "awslogs".to_string(),
+                ),
+                (
+                    "log-configuration-options".to_string(),
+                    "awslogs-group=/ecs/web\nawslogs-region=us-east-1".to_string(),
+                ),
+                (
+                    "secrets".to_string(),
+                    "DB_URL=arn:aws:secretsmanager:us-east-1:123456789012:secret:db".to_string(),
+                ),
+            ]),
+        };
+        let e = AppSettings::from_raw(&raw).unwrap().container_edits;
+        assert_eq!(
+            e.docker_labels,
+            [
+                ("team".into(), "web".into()),
+                ("tier".into(), "front".into())
+            ]
+        );
+        assert_eq!(e.command.unwrap(), ["node", "server.js", "--port", "80"]);
+        assert_eq!(e.log_driver.as_deref(), Some("awslogs"));
+        assert_eq!(e.log_options.len(), 2);
+        assert_eq!(e.secrets[0].0, "DB_URL");
+        let bad = RawInputs {
+            values: BTreeMap::from([("secrets".to_string(), "DB_URL=".to_string())]),
+        };
+        let err = AppSettings::from_raw(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("secrets") && err.contains("valueFrom"),
+            "{err}"
+        );
+        let bad = RawInputs {
+            values: BTreeMap::from([("command".to_string(), "[\"node\",".to_string())]),
+        };
+        let err = AppSettings::from_raw(&bad).unwrap_err().to_string();
+        assert!(err.contains("command"), "{err}");
+    }
+
     #[test]
     fn input_env_names_keep_hyphens() {
         assert_eq!(input_env_name("task-definition"), "INPUT_TASK-DEFINITION");
@@ -865,6 +1065,19 @@ mod tests {
             vec!["sh", "-c", "echo $HOME"]
         );
         assert!(parse_command("[broken").is_err());
+    }
+
+    #[test]
+    fn commands_split_as_a_shell_would_quotes_and_backslashes_included() {
+        assert_eq!(
+            parse_command(r#"sh -c "echo \"hi\" $HOME" 'a b'c  d\ e"#).unwrap(),
+            vec!["sh", "-c", r#"echo "hi" $HOME"#, "a bc", "d e"]
+        );
+        assert_eq!(parse_command(r#"run '' x"#).unwrap(), vec!["run", "", "x"]);
+        let err = parse_command_of("command", "sh -c 'echo")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("command") && err.contains("quote"), "{err}");
     }
 
     #[test]

@@ -329,26 +329,81 @@ pub fn parse_paths(value: &str) -> Result<Vec<String>> {
 }
 
 /// Splits `run-task-command` into words: a JSON array (`["python","manage.py","migrate"]`) is
-/// taken as is; otherwise the string is split on white space, with no shell involved.
+/// taken as is; otherwise the string is split as a shell would (quotes, backslashes), with no
+/// shell involved.
 pub fn parse_command(value: &str) -> Result<Vec<String>> {
+    parse_command_of("run-task-command", value)
+}
+
+/// Splits `v` into words as a POSIX shell would, without running one: white space separates
+/// words, '…' is literal, "…" keeps spaces (with \" and \\ escaped), a backslash outside quotes
+/// escapes the next character. `None` when a quote is never closed.
+fn split_words(v: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            c @ ('"' | '\\' | '$' | '`') => w.push(c),
+                            c => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                        },
+                        c => w.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                if let Some(c) = chars.next() {
+                    word.get_or_insert_with(String::new).push(c);
+                }
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Some(words)
+}
+
+/// [`parse_command`] for input `name` (`run-task-command`, or the render action's `command`).
+pub fn parse_command_of(name: &str, value: &str) -> Result<Vec<String>> {
     let v = value.trim();
     let words: Vec<String> = if v.starts_with('[') {
         serde_json::from_str(v).map_err(|e| {
             Error::invalid_input(
-                "run-task-command",
+                name,
                 v,
                 format!("looks like a JSON array but is not one ({e}); use [\"cmd\", \"arg\"] or plain words"),
             )
         })?
     } else {
-        v.split_whitespace().map(str::to_string).collect()
+        split_words(v).ok_or_else(|| {
+            Error::invalid_input(
+                name,
+                v,
+                "has a quote that is never closed; close it, or give a JSON array",
+            )
+        })?
     };
     if words.is_empty() {
-        return Err(Error::invalid_input(
-            "run-task-command",
-            v,
-            "no command given",
-        ));
+        return Err(Error::invalid_input(name, v, "no command given"));
     }
     Ok(words)
 }

@@ -41,6 +41,10 @@ const fn spec(
 
 use Scope::{App, Run};
 
+/// How the help of an aws-actions input this action does not honour starts; the rest says what
+/// to use instead, and is the error given when the input is set.
+pub const REFUSED: &str = "Refused:";
+
 /// The whole input contract (see DESIGN.md); action.yml is checked against this table by a test.
 pub const INPUTS: &[InputSpec] = &[
     // trigger
@@ -239,6 +243,41 @@ pub const INPUTS: &[InputSpec] = &[
         "Environment variables merged into the container, one KEY=VALUE per line",
     ),
     spec(
+        "docker-labels",
+        App,
+        None,
+        false,
+        "Docker labels merged into the container's dockerLabels, one KEY=VALUE per line (as amazon-ecs-render-task-definition)",
+    ),
+    spec(
+        "command",
+        App,
+        None,
+        false,
+        "The container's command: a JSON array, or words split as a shell would (quotes, backslashes; no shell runs)",
+    ),
+    spec(
+        "log-configuration-log-driver",
+        App,
+        None,
+        false,
+        "Sets the container's logConfiguration.logDriver (e.g. awslogs)",
+    ),
+    spec(
+        "log-configuration-options",
+        App,
+        None,
+        false,
+        "Options merged into the container's logConfiguration.options, one KEY=VALUE per line",
+    ),
+    spec(
+        "secrets",
+        App,
+        None,
+        false,
+        "Secrets merged into the container's secrets, one NAME=valueFrom per line (a Secrets Manager or SSM parameter ARN)",
+    ),
+    spec(
         "deployment",
         App,
         Some("auto"),
@@ -328,6 +367,154 @@ pub const INPUTS: &[InputSpec] = &[
         None,
         false,
         "Description of the CodeDeploy deployment",
+    ),
+    // aws-actions inputs this action does not honour: declared so that they are refused
+    spec(
+        "task-definition-arn",
+        App,
+        None,
+        false,
+        "Refused: use `task-definition` (a JSON file, e.g. from `aws ecs describe-task-definition`), or leave it out to start from the service's live task definition",
+    ),
+    spec(
+        "task-definition-family",
+        App,
+        None,
+        false,
+        "Refused: use `task-definition` (a JSON file), or leave it out to start from the service's live task definition",
+    ),
+    spec(
+        "task-definition-revision",
+        App,
+        None,
+        false,
+        "Refused: use `task-definition` (a JSON file), or leave it out to start from the service's live task definition",
+    ),
+    spec(
+        "env-files",
+        App,
+        None,
+        false,
+        "Refused: use `environment-variables` (KEY=VALUE lines), or put environmentFiles in the `task-definition` file",
+    ),
+    spec(
+        "task-role-arn",
+        App,
+        None,
+        false,
+        "Refused: set taskRoleArn in the `task-definition` file",
+    ),
+    spec(
+        "execution-role-arn",
+        App,
+        None,
+        false,
+        "Refused: set executionRoleArn in the `task-definition` file",
+    ),
+    spec(
+        "keep-null-value-keys",
+        App,
+        None,
+        false,
+        "Refused: leave it out, and give a `task-definition` file without null values",
+    ),
+    spec(
+        "desired-count",
+        App,
+        None,
+        false,
+        "Refused: set the desired count on the service (console, CLI or IaC); this action changes only its task definition",
+    ),
+    spec(
+        "enable-ecs-managed-tags",
+        App,
+        None,
+        false,
+        "Refused: set enableECSManagedTags on the service (console, CLI or IaC); this action changes only its task definition",
+    ),
+    spec(
+        "propagate-tags",
+        App,
+        None,
+        false,
+        "Refused: set propagateTags on the service (console, CLI or IaC); this action changes only its task definition",
+    ),
+    spec(
+        "run-task",
+        App,
+        None,
+        false,
+        "Refused: use `run-task-command` (a one-off task with the new task definition, before the update)",
+    ),
+    spec(
+        "run-task-container-overrides",
+        App,
+        None,
+        false,
+        "Refused: use `run-task-command` (it overrides the command of the deployed container)",
+    ),
+    spec(
+        "run-task-security-groups",
+        App,
+        None,
+        false,
+        "Refused: use `run-task-command`: the one-off task runs with the service's network configuration",
+    ),
+    spec(
+        "run-task-subnets",
+        App,
+        None,
+        false,
+        "Refused: use `run-task-command`: the one-off task runs with the service's network configuration",
+    ),
+    spec(
+        "run-task-assign-public-IP",
+        App,
+        None,
+        false,
+        "Refused: use `run-task-command`: the one-off task runs with the service's network configuration",
+    ),
+    spec(
+        "run-task-launch-type",
+        App,
+        None,
+        false,
+        "Refused: use `run-task-command`: the one-off task runs with the service's launch type",
+    ),
+    spec(
+        "run-task-capacity-provider-strategy",
+        App,
+        None,
+        false,
+        "Refused: use `run-task-command`: the one-off task runs with the service's capacity provider strategy",
+    ),
+    spec(
+        "run-task-started-by",
+        App,
+        None,
+        false,
+        "Refused: use `run-task-command` (its task is started by ecs-deploy-action)",
+    ),
+    spec(
+        "wait-for-task-stopped",
+        App,
+        None,
+        false,
+        "Refused: leave it out: `run-task-command` always waits for its task to stop and fails on a non-zero exit",
+    ),
+    spec(
+        "service-managed-ebs-volume-name",
+        App,
+        None,
+        false,
+        "Refused: set the service's volumeConfigurations on the service (console, CLI or IaC)",
+    ),
+    spec(
+        "service-managed-ebs-volume",
+        App,
+        None,
+        false,
+        "Refused: set the service's volumeConfigurations on the service (console, CLI or IaC)",
     ),
     spec(
         "eks-cluster",

@@ -12,6 +12,7 @@ mod iam_policy;
 mod image;
 mod kubernetes;
 mod matrix;
+mod migration;
 mod preflight;
 mod readme;
 mod report;

@@ -131,7 +131,12 @@ async fn pin_previous(aws: &Aws, prepared: &Prepared, digest: &str) -> Result<St
     let image =
         crate::task_definition::container_image(td, &prepared.container).unwrap_or_default();
     let pinned = pinned_reference(image, digest);
-    let rendered = crate::task_definition::render(td, &prepared.container, &pinned, &[])?;
+    let rendered = crate::task_definition::render(
+        td,
+        &prepared.container,
+        &pinned,
+        &crate::task_definition::ContainerEdits::default(),
+    )?;
     register::register_raw(&aws.ecs, &rendered).await
 }
 
