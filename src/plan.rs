@@ -298,7 +298,7 @@ fn plan_app(
     settings: &Settings,
     trigger: &Trigger,
     name: Option<String>,
-    s: AppSettings,
+    mut s: AppSettings,
 ) -> Result<AppPlan> {
     let ws = &settings.github;
     let mut notes = Vec::new();
@@ -334,6 +334,19 @@ fn plan_app(
         )?;
         let text = std::fs::read_to_string(&package_json).ok();
         (v, "the requested version".to_string(), text)
+    } else if let Some(first) = s.extra_tags.first().filter(|_| {
+        s.image.is_none()
+            && s.package_json.is_none()
+            && !package_json.is_file()
+            && !matches!(trigger, Trigger::TagPush { .. })
+    }) {
+        // A build tagged with `tags` needs no package.json (as with docker/build-push-action):
+        // the first tag is the version, and the build gets exactly the tags given.
+        (
+            version_of_tags(first, &s.tag_prefix),
+            "the first of `tags`".to_string(),
+            None,
+        )
     } else if let Some(reference) = s.image.as_ref().filter(|_| {
         s.package_json.is_none()
             && !package_json.is_file()
@@ -434,9 +447,45 @@ fn plan_app(
     };
     let tags = match source {
         ImageSource::External { .. } => Vec::new(),
-        ImageSource::Existing => vec![version.tag.clone()],
-        ImageSource::Build { .. } => version::image_tags(&version, s.tag_latest, ws.sha.as_deref()),
+        ImageSource::Existing => {
+            if !s.extra_tags.is_empty() {
+                notes.push(format!(
+                    "tags ({}) are not applied: a requested version deploys the existing image {} as it is",
+                    s.extra_tags.join(", "),
+                    version.tag
+                ));
+            }
+            vec![version.tag.clone()]
+        }
+        ImageSource::Build { .. } if version_source == "the first of `tags`" => {
+            s.extra_tags.clone()
+        }
+        ImageSource::Build { .. } => {
+            let mut tags = version::image_tags(&version, s.tag_latest, ws.sha.as_deref());
+            for t in &s.extra_tags {
+                if !tags.contains(t) {
+                    tags.push(t.clone());
+                }
+            }
+            tags
+        }
     };
+    // `secret-files`: each file's content becomes a build secret (masked before the build).
+    for (id, file) in std::mem::take(&mut s.build_secret_files) {
+        if matches!(source, ImageSource::Build { .. }) {
+            // Inside the workspace, as every path input (the action's container sees no other
+            // directory of the runner).
+            let path = confined(settings, "secret-files", ws.resolve(&file))?;
+            let value = std::fs::read_to_string(&path).map_err(|source| Error::ReadFile {
+                what: format!("the build secret file of {id} (secret-files)"),
+                path: path.clone(),
+                source,
+            })?;
+            s.build_secrets.retain(|(k, _)| k != &id);
+            s.build_secrets
+                .push((id, crate::inputs::Secret::new(value)));
+        }
+    }
     let image = ImagePlan {
         registry: s.registry.clone(),
         repository,
@@ -529,6 +578,20 @@ fn plan_app(
         notes,
         watch,
     })
+}
+
+/// The version a build tagged with `tags` (and no package.json) stands for: its first tag,
+/// without the tag prefix for people (`v1.2.3` → `1.2.3`). Pure.
+pub fn version_of_tags(first: &str, tag_prefix: &str) -> Version {
+    let value = first.strip_prefix(tag_prefix).unwrap_or(first).to_string();
+    Version {
+        tag: first.to_string(),
+        prerelease: value.contains('-'),
+        note: Some(format!(
+            "no package.json: the version {value} is the first of `tags`, and the build gets exactly the tags given"
+        )),
+        value,
+    }
 }
 
 /// The version an image built elsewhere stands for: its tag without the tag prefix
@@ -651,6 +714,56 @@ impl AppPlan {
     }
 }
 
+/// The plan's build settings beyond the Dockerfile, one line each when given, so a dry run
+/// shows what the build gets (names only for secrets).
+fn build_lines(out: &mut String, s: &AppSettings) {
+    let pairs = |p: &[(String, String)]| {
+        p.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !s.build_args.is_empty() {
+        let _ = writeln!(out, "  build args:  {}", pairs(&s.build_args));
+    }
+    if !s.build_secrets.is_empty() {
+        let ids: Vec<&str> = s.build_secrets.iter().map(|(k, _)| k.as_str()).collect();
+        let _ = writeln!(out, "  secrets:     {}", ids.join(", "));
+    }
+    if !s.labels.is_empty() {
+        let _ = writeln!(out, "  labels:      {}", pairs(&s.labels));
+    }
+    if let Some(t) = &s.target {
+        let _ = writeln!(out, "  target:      {t}");
+    }
+    if let Some(p) = &s.platform {
+        let _ = writeln!(out, "  platform:    {p}");
+    }
+    if s.no_cache || s.pull {
+        let _ = writeln!(
+            out,
+            "  cache:       {}{}",
+            if s.no_cache {
+                "none (no-cache)"
+            } else {
+                "kept"
+            },
+            if s.pull {
+                ", base images pulled again"
+            } else {
+                ""
+            }
+        );
+    }
+    if !s.base_registries.is_empty() {
+        let _ = writeln!(
+            out,
+            "  base logins: ECR registries of {}",
+            s.base_registries.join(", ")
+        );
+    }
+}
+
 /// The plan's `wait:` line: how long the deploy is followed, and whether it is rolled back.
 fn wait_line(s: &AppSettings) -> String {
     let wait = if s.wait_for_service_stability {
@@ -694,6 +807,7 @@ impl Plan {
                             ", skipped if the version tag already exists"
                         }
                     );
+                    build_lines(&mut out, &a.settings);
                 }
                 ImageSource::Existing => {
                     let _ = writeln!(

@@ -25,7 +25,7 @@ pub enum Trigger {
     },
     /// A `v*` tag was pushed: the version comes from the tag.
     TagPush { tag: String },
-    /// A branch was pushed (only with `deploy-on: push`).
+    /// A branch was pushed (`base-branch` by default, any branch with `deploy-on: push`).
     Push { branch: String },
 }
 
@@ -239,10 +239,18 @@ pub fn decide(
                     tag: tag.to_string(),
                 }))
             } else if let Some(branch) = ev.git_ref.strip_prefix("refs/heads/") {
-                if !on.push {
-                    return Ok(skip(format!(
-                        "push to {branch}; branch pushes deploy only with deploy-on: push"
-                    )));
+                let to_base = on.push_to_base_branch && branch == settings.base_branch;
+                if !on.push && !to_base {
+                    return Ok(skip(if on.push_to_base_branch {
+                        format!(
+                            "push to {branch}; by default only a push to base-branch ({}) deploys: set deploy-on to include push to deploy every branch push",
+                            settings.base_branch
+                        )
+                    } else {
+                        format!(
+                            "push to {branch}, but deploy-on does not include push or push-to-base-branch"
+                        )
+                    }));
                 }
                 Ok(Decision::Deploy(Trigger::Push {
                     branch: branch.to_string(),
@@ -255,7 +263,7 @@ pub fn decide(
             }
         }
         other => Ok(skip(format!(
-            "event {other} does not deploy (deploying events: pull_request merged from a release branch, workflow_dispatch, push of a v* tag, push with deploy-on: push)"
+            "event {other} does not deploy (deploying events: pull_request merged from a release branch, workflow_dispatch, push of a v* tag, push to base-branch, push to any branch with deploy-on: push)"
         ))),
     }
 }
@@ -374,18 +382,36 @@ mod tests {
     }
 
     #[test]
-    fn branch_push_needs_deploy_on_push() {
-        let payload = r#"{"ref": "refs/heads/main"}"#;
-        assert!(matches!(
-            decide("push", payload, &settings()).unwrap(),
-            Decision::Skip { .. }
-        ));
+    fn a_push_to_the_base_branch_deploys_by_default_and_other_branches_need_deploy_on_push() {
+        let main = r#"{"ref": "refs/heads/main"}"#;
+        let feature = r#"{"ref": "refs/heads/feature/login"}"#;
         let mut s = settings();
-        s.deploy_on.push = true;
+        s.deploy_on = DeployOn::parse(
+            crate::inputs::input_spec("deploy-on")
+                .and_then(|i| i.default)
+                .unwrap_or_default(),
+        )
+        .unwrap();
         assert_eq!(
-            decide("push", payload, &s).unwrap(),
+            decide("push", main, &s).unwrap(),
             Decision::Deploy(Trigger::Push {
                 branch: "main".into()
+            })
+        );
+        assert_eq!(
+            decide("push", feature, &s).unwrap(),
+            skip("push to feature/login; by default only a push to base-branch (main) deploys: set deploy-on to include push to deploy every branch push".into())
+        );
+        // Without either push value, no branch push deploys.
+        assert_eq!(
+            decide("push", main, &settings()).unwrap(),
+            skip("push to main, but deploy-on does not include push or push-to-base-branch".into())
+        );
+        s.deploy_on.push = true;
+        assert_eq!(
+            decide("push", feature, &s).unwrap(),
+            Decision::Deploy(Trigger::Push {
+                branch: "feature/login".into()
             })
         );
     }

@@ -58,8 +58,13 @@ pub struct BuildRequest {
     pub labels: Vec<(String, String)>,
     /// `registry/repo:buildcache`, when `cache: registry`.
     pub cache_ref: Option<String>,
-    /// Registry host → credentials, for BuildKit's pulls (cache import, private bases).
-    pub credentials: Option<(String, Credentials)>,
+    /// Registry host → credentials, for BuildKit's pulls (cache import, private bases): the
+    /// push registry's and those of `registries`.
+    pub credentials: Vec<(String, Credentials)>,
+    /// `no-cache`: every step is built again.
+    pub no_cache: bool,
+    /// `pull`: base images are pulled again.
+    pub pull: bool,
 }
 
 /// What a build reported: steps run, steps found in the cache, and the last log lines.
@@ -396,18 +401,58 @@ pub async fn build(
 /// A failed build: BuildKit's message and what the progress stream saw.
 type Failed = (String, BuildStats);
 
-fn docker_credentials(req: &BuildRequest) -> Option<(String, DockerCredentials)> {
-    req.credentials.as_ref().map(|(h, c)| {
-        (
-            h.clone(),
-            DockerCredentials {
-                username: Some(c.username.clone()),
-                password: Some(c.password.expose().to_string()),
-                serveraddress: Some(h.clone()),
-                ..Default::default()
-            },
-        )
-    })
+fn docker_credentials(req: &BuildRequest) -> HashMap<String, DockerCredentials> {
+    req.credentials
+        .iter()
+        .map(|(h, c)| {
+            (
+                h.clone(),
+                DockerCredentials {
+                    username: Some(c.username.clone()),
+                    password: Some(c.password.expose().to_string()),
+                    serveraddress: Some(h.clone()),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect()
+}
+
+/// The `/build` query of a build: its tag, Dockerfile, build args, labels, target, platform,
+/// the registry cache import (none with `no-cache`), `nocache` and `pull`. Pure but for the log
+/// line that says what the cache does.
+fn session_options(
+    req: &BuildRequest,
+    dockerfile_name: &str,
+) -> bollard::query_parameters::BuildImageOptions {
+    let mut buildargs: HashMap<String, String> = req.build_args.iter().cloned().collect();
+    let mut cachefrom = None;
+    if let Some(cache) = &req.cache_ref {
+        // The engine's embedded BuildKit exports cache only inline (in the image config): the
+        // pushed `buildcache` tag carries it, and the next build imports it from the registry.
+        buildargs.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+        if req.no_cache {
+            println!("registry cache: not imported (no-cache), exported to {cache}");
+        } else {
+            cachefrom = Some(vec![cache.clone()]);
+            println!("registry cache: importing from {cache}");
+        }
+    }
+    bollard::query_parameters::BuildImageOptions {
+        dockerfile: dockerfile_name.to_string(),
+        t: Some(req.name.clone()),
+        buildargs: Some(buildargs),
+        labels: Some(req.labels.iter().cloned().collect()),
+        target: req.target.clone().unwrap_or_default(),
+        platform: req.platform.clone().unwrap_or_default(),
+        cachefrom,
+        nocache: req.no_cache,
+        pull: req.pull.then(|| "1".to_string()),
+        rm: true,
+        version: bollard::query_parameters::BuilderVersion::BuilderBuildKit,
+        session: Some(BuildRef::random().as_ref().to_string()),
+        ..Default::default()
+    }
 }
 
 /// `/build?version=2` with a BuildKit session: progress arrives in the response stream.
@@ -418,29 +463,8 @@ async fn build_with_session(
     dockerfile_name: &str,
     cancel: &CancellationToken,
 ) -> std::result::Result<BuildStats, Failed> {
-    let mut buildargs: HashMap<String, String> = req.build_args.iter().cloned().collect();
-    let mut cachefrom = None;
-    if let Some(cache) = &req.cache_ref {
-        // The engine's embedded BuildKit exports cache only inline (in the image config): the
-        // pushed `buildcache` tag carries it, and the next build imports it from the registry.
-        buildargs.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
-        cachefrom = Some(vec![cache.clone()]);
-        println!("registry cache: importing from {cache}");
-    }
-    let options = bollard::query_parameters::BuildImageOptions {
-        dockerfile: dockerfile_name.to_string(),
-        t: Some(req.name.clone()),
-        buildargs: Some(buildargs),
-        labels: Some(req.labels.iter().cloned().collect()),
-        target: req.target.clone().unwrap_or_default(),
-        platform: req.platform.clone().unwrap_or_default(),
-        cachefrom,
-        rm: true,
-        version: bollard::query_parameters::BuilderVersion::BuilderBuildKit,
-        session: Some(BuildRef::random().as_ref().to_string()),
-        ..Default::default()
-    };
-    let creds = docker_credentials(req).map(|(h, c)| HashMap::from([(h, c)]));
+    let options = session_options(req, dockerfile_name);
+    let creds = Some(docker_credentials(req)).filter(|c| !c.is_empty());
     let mut stream = engine.docker.build_image(
         options,
         creds,
@@ -495,6 +519,7 @@ async fn build_with_solve(
     if let Some(t) = &req.target {
         opts = opts.target(t);
     }
+    opts = opts.nocache(req.no_cache).pull(req.pull);
     if let Some(p) = &req.platform {
         let platform = parse_platform(p).map_err(|e| (e.to_string(), BuildStats::default()))?;
         opts = opts.platforms(&platform);
@@ -514,9 +539,13 @@ async fn build_with_solve(
         opts = opts.set_secret(id, &SecretSource::File(path.clone()));
     }
     let creds_owned = docker_credentials(req);
-    let creds: Option<HashMap<&str, DockerCredentials>> = creds_owned
-        .as_ref()
-        .map(|(h, c)| HashMap::from([(h.as_str(), c.clone())]));
+    let creds: Option<HashMap<&str, DockerCredentials>> = Some(
+        creds_owned
+            .iter()
+            .map(|(h, c)| (h.as_str(), c.clone()))
+            .collect::<HashMap<_, _>>(),
+    )
+    .filter(|c| !c.is_empty());
     let build_ref = BuildRef::random();
     let solve = Moby::new(&engine.docker).docker_build(
         &req.name,
@@ -903,6 +932,79 @@ mod tests {
         let (bytes, name) = context_tar(&root.join("ctx"), &root.join("Dockerfile.web")).unwrap();
         assert_eq!(name, OUTSIDE_DOCKERFILE);
         assert!(tar_names(&bytes).contains(&OUTSIDE_DOCKERFILE.to_string()));
+    }
+
+    fn request() -> BuildRequest {
+        let creds = |u: &str| Credentials {
+            username: "AWS".into(),
+            password: Secret::new(u),
+        };
+        BuildRequest {
+            name: "r.example/web1:v1".into(),
+            dockerfile: PathBuf::from("Dockerfile"),
+            context: PathBuf::from("."),
+            build_args: vec![("NODE_ENV".into(), "production".into())],
+            secrets: Vec::new(),
+            target: Some("app".into()),
+            platform: Some("linux/arm64".into()),
+            labels: vec![("team".into(), "shop".into())],
+            cache_ref: Some("r.example/web1:buildcache".into()),
+            credentials: vec![
+                ("r.example".into(), creds("one")),
+                (
+                    "210987654321.dkr.ecr.us-east-1.amazonaws.com".into(),
+                    creds("two"),
+                ),
+            ],
+            no_cache: false,
+            pull: false,
+        }
+    }
+
+    #[test]
+    fn the_build_query_carries_every_setting_and_no_cache_drops_the_cache_import() {
+        let o = session_options(&request(), "Dockerfile");
+        assert_eq!(o.t.as_deref(), Some("r.example/web1:v1"));
+        assert_eq!(o.target, "app");
+        assert_eq!(o.platform, "linux/arm64");
+        assert_eq!(o.labels.unwrap()["team"], "shop");
+        let args = o.buildargs.unwrap();
+        assert_eq!(args["NODE_ENV"], "production");
+        assert_eq!(args["BUILDKIT_INLINE_CACHE"], "1");
+        assert_eq!(
+            o.cachefrom,
+            Some(vec!["r.example/web1:buildcache".to_string()])
+        );
+        assert!(!o.nocache);
+        assert_eq!(o.pull, None);
+        let o = session_options(
+            &BuildRequest {
+                no_cache: true,
+                pull: true,
+                ..request()
+            },
+            "Dockerfile",
+        );
+        assert!(o.nocache);
+        assert_eq!(o.pull.as_deref(), Some("1"));
+        assert_eq!(o.cachefrom, None, "no-cache imports no registry cache");
+    }
+
+    #[test]
+    fn the_build_gets_the_login_of_every_registry_it_reads() {
+        let creds = docker_credentials(&request());
+        let mut hosts: Vec<&str> = creds.keys().map(String::as_str).collect();
+        hosts.sort();
+        assert_eq!(
+            hosts,
+            ["210987654321.dkr.ecr.us-east-1.amazonaws.com", "r.example"]
+        );
+        let other = &creds["210987654321.dkr.ecr.us-east-1.amazonaws.com"];
+        assert_eq!(other.password.as_deref(), Some("two"));
+        assert_eq!(
+            other.serveraddress.as_deref(),
+            Some("210987654321.dkr.ecr.us-east-1.amazonaws.com")
+        );
     }
 
     #[test]

@@ -121,6 +121,33 @@ pub async fn login(aws: &Aws) -> Result<Login> {
     Ok(login)
 }
 
+/// Logins to the ECR registries of these AWS accounts (`registries`, as amazon-ecr-login takes
+/// them), for the build's base images. ECR's token opens every registry the role may read (the
+/// reason AWS deprecated GetAuthorizationToken's registryIds), so one token serves them all:
+/// each account gets the host `<account>.dkr.ecr.<region>.amazonaws.com` of the token's region.
+pub fn logins_for(own: &Login, accounts: &[String]) -> Result<Vec<Login>> {
+    let suffix = own
+        .host
+        .split_once('.')
+        .map(|(_, rest)| rest)
+        .filter(|_| is_ecr_host(&own.host))
+        .ok_or_else(|| Error::Aws {
+            service: "ECR",
+            operation: "GetAuthorizationToken",
+            message: format!(
+                "the token names the registry {}, which is not an ECR host, so the registries of other accounts cannot be named from it",
+                own.host
+            ),
+        })?;
+    Ok(accounts
+        .iter()
+        .map(|id| Login {
+            host: format!("{id}.{suffix}"),
+            credentials: own.credentials.clone(),
+        })
+        .collect())
+}
+
 /// True when the ECR repository exists; a missing one is `false`, any other failure an error.
 pub async fn repository_exists(aws: &Aws, repository: &str) -> Result<bool> {
     match aws
@@ -236,6 +263,36 @@ pub async fn tag_digest(aws: &Aws, repository: &str, tag: &str) -> Result<Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registries_of_other_accounts_share_the_token_and_the_region() {
+        let own = Login {
+            host: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+            credentials: Credentials {
+                username: "AWS".into(),
+                password: Secret::new("tok"),
+            },
+        };
+        let logins = logins_for(&own, &["210987654321".into()]).unwrap();
+        assert_eq!(
+            logins,
+            vec![Login {
+                host: "210987654321.dkr.ecr.eu-west-1.amazonaws.com".into(),
+                credentials: own.credentials.clone(),
+            }]
+        );
+        let local = Login {
+            host: "127.0.0.1:5000".into(),
+            ..own
+        };
+        let err = logins_for(&local, &["210987654321".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("127.0.0.1:5000") && err.contains("not an ECR host"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn an_ecr_token_decodes_into_user_password_and_host() {

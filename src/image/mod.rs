@@ -206,6 +206,8 @@ pub struct Checked {
     pub create_repository: bool,
     /// The version tag's manifest digest, when the tag already exists.
     pub existing: Option<String>,
+    /// Logins to the ECR registries of `registries` (base images of the build).
+    pub base_logins: Vec<ecr::Login>,
 }
 
 /// The image's read-only checks, for the preflight: tag grammar, the reference's grammar, the
@@ -221,11 +223,13 @@ pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Re
             access: None,
             create_repository: false,
             existing: None,
+            base_logins: Vec::new(),
         });
     }
     for tag in &img.tags {
         registry::validate_tag(tag)?;
     }
+    let base_logins = base_logins(aws, plan).await?;
     if let Some(host) = registry_host {
         let reference = img.reference(host);
         if !host.starts_with('<') {
@@ -236,6 +240,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Re
             access: None,
             create_repository: false,
             existing: None,
+            base_logins,
         });
     }
     let s = &plan.settings;
@@ -272,7 +277,40 @@ pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Re
         access: Some(access),
         create_repository: !exists,
         existing,
+        base_logins,
     })
+}
+
+/// The ECR logins of `registries`, read-only (a dry run reads them too, so an account whose
+/// token is refused fails before anything is written); none when nothing is built.
+async fn base_logins(aws: &Aws, plan: &AppPlan) -> Result<Vec<ecr::Login>> {
+    let accounts = &plan.settings.base_registries;
+    if accounts.is_empty() || !matches!(plan.image.source, ImageSource::Build { .. }) {
+        return Ok(Vec::new());
+    }
+    let logins = ecr::logins_for(&ecr::login(aws).await?, accounts)?;
+    let hosts: Vec<&str> = logins.iter().map(|l| l.host.as_str()).collect();
+    println!(
+        "{}: the build logs in to {} for its base images (registries)",
+        plan.app,
+        hosts.join(", ")
+    );
+    Ok(logins)
+}
+
+/// The build's labels: the OCI ones, then `labels` (a key given there wins).
+pub fn build_labels(
+    plan: &AppPlan,
+    github: &GithubContext,
+    created: &str,
+) -> Vec<(String, String)> {
+    let own = &plan.settings.labels;
+    let mut labels: Vec<(String, String)> = oci_labels(plan, github, created)
+        .into_iter()
+        .filter(|(k, _)| !own.iter().any(|(o, _)| o == k))
+        .collect();
+    labels.extend(own.iter().cloned());
+    labels
 }
 
 /// Makes sure the planned image exists in the registry and returns its reference and digest:
@@ -354,7 +392,14 @@ pub async fn ensure(
         println!(
             "{reference} already exists ({digest}): reusing it, no build (set `rebuild: true` to build it again)"
         );
-        let latest = if img.tags.iter().any(|t| t == "latest") {
+        // `tags` asked for by the step go on the reused image too (now); `latest` waits.
+        let extra: Vec<&String> = img
+            .tags
+            .iter()
+            .filter(|t| s.extra_tags.contains(t) && *t != version_tag && *t != "latest")
+            .collect();
+        let wants_latest = img.tags.iter().any(|t| t == "latest");
+        let latest = if wants_latest || !extra.is_empty() {
             let manifest = reg
                 .manifest(repo, &digest)
                 .await?
@@ -362,7 +407,13 @@ pub async fn ensure(
                     image: reference.clone(),
                     problem: format!("the registry lost the manifest {digest} while it was read"),
                 })?;
-            Some(pending_latest(reg, repo, manifest))
+            for tag in &extra {
+                unless_cancelled(cancel, || format!("before tagging {repo}:{tag}"))?;
+                reg.put_tag(repo, tag, &manifest).await?;
+                verify_tag(reg, repo, tag, &digest).await?;
+                println!("tagged {host}/{repo}:{tag} ({digest})");
+            }
+            wants_latest.then(|| pending_latest(reg, repo, manifest))
         } else {
             None
         };
@@ -388,9 +439,21 @@ pub async fn ensure(
         secrets: s.build_secrets.clone(),
         target: s.target.clone(),
         platform: s.platform.clone(),
-        labels: oci_labels(plan, github, &build::now_rfc3339()),
+        labels: build_labels(plan, github, &build::now_rfc3339()),
         cache_ref: cache_ref.clone(),
-        credentials: reg.credentials().map(|c| (host.clone(), c.clone())),
+        credentials: reg
+            .credentials()
+            .map(|c| (host.clone(), c.clone()))
+            .into_iter()
+            .chain(
+                checked
+                    .base_logins
+                    .iter()
+                    .map(|l| (l.host.clone(), l.credentials.clone())),
+            )
+            .collect(),
+        no_cache: s.no_cache,
+        pull: s.pull,
     };
     build::build(&engine, &request, cancel).await?;
     // The `imageid` output; an engine that cannot say only leaves it empty.

@@ -23,7 +23,11 @@ pub struct DeployOn {
     pub pull_request_merged: bool,
     pub workflow_dispatch: bool,
     pub tag: bool,
+    /// `push`: a push to any branch deploys.
     pub push: bool,
+    /// `push-to-base-branch` (in the default): a push to `base-branch` deploys, as a step
+    /// copied from the aws-actions under `on: push` expects; other branches skip.
+    pub push_to_base_branch: bool,
 }
 
 impl DeployOn {
@@ -40,11 +44,12 @@ impl DeployOn {
                 "workflow-dispatch" => on.workflow_dispatch = true,
                 "tag" => on.tag = true,
                 "push" => on.push = true,
+                "push-to-base-branch" => on.push_to_base_branch = true,
                 other => {
                     return Err(Error::invalid_input(
                         "deploy-on",
                         other,
-                        "accepted values (comma list): pull-request-merged, workflow-dispatch, tag, push",
+                        "accepted values (comma list): pull-request-merged, workflow-dispatch, tag, push, push-to-base-branch",
                     ));
                 }
             }
@@ -165,10 +170,23 @@ pub struct AppSettings {
     pub context: PathBuf,
     pub build_args: Vec<(String, String)>,
     pub build_secrets: Vec<(String, Secret)>,
+    /// `secret-files`: id → file; the plan reads each into `build_secrets`.
+    pub build_secret_files: Vec<(String, PathBuf)>,
     pub target: Option<String>,
     pub platform: Option<String>,
     pub cache: CacheMode,
     pub rebuild: bool,
+    /// `tags`: more tags for the build (the tag part of each entry; a reference's registry and
+    /// repository went into `registry` / `ecr_repository`).
+    pub extra_tags: Vec<String>,
+    /// `labels`: image labels, over the OCI labels the build sets.
+    pub labels: Vec<(String, String)>,
+    /// `no-cache`: build without the layer cache or the registry cache.
+    pub no_cache: bool,
+    /// `pull`: always pull newer base images.
+    pub pull: bool,
+    /// `registries`: AWS account ids whose ECR registries the build logs in to (base images).
+    pub base_registries: Vec<String>,
     pub cluster: String,
     pub service: Option<String>,
     pub task_definition: Option<PathBuf>,
@@ -465,25 +483,197 @@ fn container_edits(raw: &RawInputs) -> Result<ContainerEdits> {
     })
 }
 
-/// Refuses, before anything is read or written, every aws-actions input this action declares
-/// only to say what to use instead (its help starts with `Refused:`).
+/// Refuses, before anything is read or written, every aws-actions/docker input this action
+/// declares only to say what to use instead (its help starts with `Refused:`).
 fn refuse_unhonoured(raw: &RawInputs) -> Result<()> {
-    for spec in INPUTS.iter().filter(|s| s.help.starts_with(REFUSED)) {
+    for spec in INPUTS.iter().filter(|s| s.is_refused()) {
         if let Some(v) = raw.get(spec.name) {
             return Err(Error::invalid_input(
                 spec.name,
                 v,
-                spec.help.trim_start_matches(REFUSED).trim(),
+                format!(
+                    "this action does not take `{}`: {}",
+                    spec.name,
+                    spec.help.trim_start_matches(REFUSED).trim()
+                ),
             ));
         }
     }
     Ok(())
 }
 
+/// The image inputs under docker/build-push-action's and amazon-ecr-login's names, read and
+/// merged with this action's own (`file` with `dockerfile`, `platforms` with `platform`, the
+/// references of `tags` with `registry`/`ecr-repository`).
+struct ImageDropIns {
+    dockerfile: Option<PathBuf>,
+    platform: Option<String>,
+    registry: Option<String>,
+    ecr_repository: Option<String>,
+    tags: Vec<String>,
+    labels: Vec<(String, String)>,
+    secret_files: Vec<(String, PathBuf)>,
+    registries: Vec<String>,
+}
+
+/// A boolean input whose only meaning here is `expected` (what this action always does).
+fn only(raw: &RawInputs, name: &str, expected: bool, why: &str) -> Result<()> {
+    let value = raw.get_or_default(name).unwrap_or("");
+    if parse_bool(name, value)? == expected {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(name, value, why))
+    }
+}
+
+/// The value of `ours` or of the other action's `theirs`; both given and different is refused.
+fn either(raw: &RawInputs, ours: &str, theirs: &str) -> Result<Option<String>> {
+    match (plain_name(raw, ours)?, plain_name(raw, theirs)?) {
+        (Some(a), Some(b)) if a != b => Err(Error::InputConflict {
+            message: format!(
+                "`{ours}` is {a} and `{theirs}` is {b}; they are one setting under two names: keep one"
+            ),
+        }),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// Sets `slot` (the `name` input) from a `tags` reference, or checks that it agrees.
+fn agree(slot: &mut Option<String>, name: &str, value: &str, entry: &str) -> Result<()> {
+    match slot {
+        Some(current) if current != value => Err(Error::InputConflict {
+            message: format!(
+                "the tags entry {entry} pushes to {value}, but {name} is {current}: one build pushes to one repository; give the bare tag, or push the other copy in another step"
+            ),
+        }),
+        Some(_) => Ok(()),
+        None => {
+            *slot = Some(value.to_string());
+            Ok(())
+        }
+    }
+}
+
+impl ImageDropIns {
+    fn from_raw(raw: &RawInputs) -> Result<Self> {
+        let dockerfile = either(raw, "dockerfile", "file")?.map(PathBuf::from);
+        let platform = match raw.get("platforms") {
+            None => plain_name(raw, "platform")?,
+            Some(list) => {
+                let items = raw::parse_list(list);
+                if items.len() > 1 {
+                    return Err(Error::invalid_input(
+                        "platforms",
+                        list,
+                        "one platform only: the Docker engine's build makes a single-platform image (a multi-platform image needs buildx); deploy one platform, e.g. linux/amd64, or build with docker/build-push-action and pass `image`",
+                    ));
+                }
+                let one = items.into_iter().next();
+                match (plain_name(raw, "platform")?, one) {
+                    (Some(p), Some(q)) if p != q => {
+                        return Err(Error::InputConflict {
+                            message: format!(
+                                "`platform` is {p} and `platforms` is {q}; they are one setting under two names: keep one"
+                            ),
+                        });
+                    }
+                    (p, q) => p.or(q),
+                }
+            }
+        };
+        let mut registry = plain_name(raw, "registry")?;
+        let mut ecr_repository = plain_name(raw, "ecr-repository")?;
+        let mut tags = Vec::new();
+        if let Some(v) = raw.get("tags") {
+            for t in raw::parse_tags(v)? {
+                if let Some(host) = &t.host {
+                    agree(&mut registry, "registry", host, &t.entry)?;
+                }
+                if let Some(repo) = &t.repository {
+                    agree(&mut ecr_repository, "ecr-repository", repo, &t.entry)?;
+                }
+                if !tags.contains(&t.tag) {
+                    tags.push(t.tag);
+                }
+            }
+        }
+        only(
+            raw,
+            "push",
+            true,
+            "this action always pushes what it builds (the deploy runs the image from the registry); to build without pushing, use docker/build-push-action",
+        )?;
+        only(
+            raw,
+            "load",
+            true,
+            "the image this action builds always stays in the runner's Docker engine as well",
+        )?;
+        only(
+            raw,
+            "mask-password",
+            true,
+            "registry passwords are always masked and never written to an output (no docker_password_* outputs): nothing to share with another job; log in there with its own amazon-ecr-login step",
+        )?;
+        // Nothing is stored to log out of; the value is still checked.
+        flag(raw, "skip-logout")?;
+        match raw.get_or_default("registry-type").unwrap_or("private") {
+            "private" => {}
+            "public" => {
+                return Err(Error::invalid_input(
+                    "registry-type",
+                    "public",
+                    "ECR Public is not supported: push to a private ECR repository, or set registry: public.ecr.aws with registry-username and registry-password",
+                ));
+            }
+            other => {
+                return Err(Error::invalid_input(
+                    "registry-type",
+                    other,
+                    "accepted values: private (public is refused)",
+                ));
+            }
+        }
+        let mut registries = Vec::new();
+        for id in raw::parse_list(raw.get("registries").unwrap_or("")) {
+            if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+                return Err(Error::invalid_input(
+                    "registries",
+                    id,
+                    "an AWS account id is 12 digits; give a comma list, e.g. 123456789012,210987654321",
+                ));
+            }
+            if !registries.contains(&id) {
+                registries.push(id);
+            }
+        }
+        Ok(ImageDropIns {
+            dockerfile,
+            platform,
+            registry,
+            ecr_repository,
+            tags,
+            labels: match raw.get("labels") {
+                Some(v) => parse_pairs("labels", v)?,
+                None => Vec::new(),
+            },
+            secret_files: match raw.get("secret-files") {
+                Some(v) => parse_pairs("secret-files", v)?
+                    .into_iter()
+                    .map(|(k, p)| (k, PathBuf::from(p.trim())))
+                    .collect(),
+                None => Vec::new(),
+            },
+            registries,
+        })
+    }
+}
+
 impl AppSettings {
     /// Validates per-app raw inputs into typed settings.
     pub fn from_raw(raw: &RawInputs) -> Result<Self> {
         refuse_unhonoured(raw)?;
+        let image_inputs = ImageDropIns::from_raw(raw)?;
         let version_format = parse_choice(
             "version-format",
             raw.get_or_default("version-format").unwrap_or("semver"),
@@ -558,7 +748,7 @@ impl AppSettings {
             None => None,
             Some(v) => Some(parse_command(v)?),
         };
-        let platform = plain_name(raw, "platform")?;
+        let platform = image_inputs.platform.clone();
         if let Some(p) = &platform {
             let parts: Vec<&str> = p.split('/').collect();
             if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty()) {
@@ -582,10 +772,10 @@ impl AppSettings {
             tag_prefix,
             tag_latest: flag(raw, "tag-latest")?,
             image: plain_name(raw, "image")?,
-            registry: plain_name(raw, "registry")?,
+            registry: image_inputs.registry,
             registry_username,
             registry_password,
-            ecr_repository: plain_name(raw, "ecr-repository")?,
+            ecr_repository: image_inputs.ecr_repository,
             registry_is_ecr: match raw.get("registry-is-ecr") {
                 Some(v) => Some(parse_bool("registry-is-ecr", v)?),
                 None => None,
@@ -599,17 +789,23 @@ impl AppSettings {
                     ("immutable", CreateRepository::Immutable),
                 ],
             )?,
-            dockerfile: opt_path(raw, "dockerfile"),
+            dockerfile: image_inputs.dockerfile,
             context: PathBuf::from(raw.get_or_default("context").unwrap_or(".")),
             build_args: match raw.get("build-args") {
                 Some(v) => parse_pairs("build-args", v)?,
                 None => Vec::new(),
             },
             build_secrets,
+            build_secret_files: image_inputs.secret_files,
             target: plain_name(raw, "target")?,
             platform,
             cache,
             rebuild: flag(raw, "rebuild")?,
+            extra_tags: image_inputs.tags,
+            labels: image_inputs.labels,
+            no_cache: flag(raw, "no-cache")?,
+            pull: flag(raw, "pull")?,
+            base_registries: image_inputs.registries,
             cluster: plain_name(raw, "cluster")?.unwrap_or_else(|| "default".into()),
             service: plain_name(raw, "service")?,
             task_definition: opt_path(raw, "task-definition"),
@@ -634,6 +830,11 @@ impl AppSettings {
                 None => Vec::new(),
             },
         };
+        if settings.image.is_some() && !settings.extra_tags.is_empty() {
+            return Err(Error::InputConflict {
+                message: "`image` names an image built elsewhere, so `tags` (the tags of this action's build) has nothing to tag; remove one of them".into(),
+            });
+        }
         if settings.image.is_some() && settings.rebuild {
             return Err(Error::InputConflict {
                 message: "`image` names an image built elsewhere, so `rebuild: true` has nothing to build; remove one of them".into(),
@@ -676,7 +877,7 @@ impl Settings {
             release_branch_prefix: prefix,
             deploy_on: DeployOn::parse(
                 raw.get_or_default("deploy-on")
-                    .unwrap_or("pull-request-merged,workflow-dispatch,tag"),
+                    .unwrap_or("pull-request-merged,workflow-dispatch,tag,push-to-base-branch"),
             )?,
             version: opt(raw, "version"),
         };
@@ -876,7 +1077,7 @@ mod tests {
             let raw = RawInputs {
                 values: BTreeMap::from([(name.to_string(), "x".to_string())]),
             };
-            if spec.help.starts_with(REFUSED) {
+            if spec.is_refused() {
                 let err = AppSettings::from_raw(&raw).unwrap_err().to_string();
                 assert!(err.contains(name), "{name}: {err}");
                 assert!(
@@ -1035,6 +1236,9 @@ mod tests {
         assert_eq!(settings.trigger.base_branch, "main");
         assert_eq!(settings.trigger.release_branch_prefix, "release/");
         assert!(settings.trigger.deploy_on.pull_request_merged);
+        // A push to base-branch deploys by default (a step copied from the aws-actions under
+        // `on: push`); a push to any other branch needs `deploy-on: push`.
+        assert!(settings.trigger.deploy_on.push_to_base_branch);
         assert!(!settings.trigger.deploy_on.push);
         assert_eq!(settings.app.wait_for_minutes, 30);
         assert_eq!(settings.app.fail_fast_after_stopped_tasks, 3);
@@ -1093,6 +1297,108 @@ mod tests {
             vec![Secret::new("https://hooks.example/T/B/XYZ")]
         );
         assert!(!format!("{settings:?}").contains("XYZ"));
+    }
+
+    fn app(env: &[(&str, &str)]) -> Result<AppSettings> {
+        Settings::from_sources(&sources(&[], env)?).map(|s| s.app)
+    }
+
+    #[test]
+    fn build_push_action_tags_are_bare_tags_or_references_into_one_repository() {
+        let s = app(&[(
+            "INPUT_TAGS",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:1a2b3c4,\n123456789012.dkr.ecr.us-east-1.amazonaws.com/web1\nstable",
+        )])
+        .unwrap();
+        assert_eq!(s.extra_tags, ["1a2b3c4", "latest", "stable"]);
+        assert_eq!(
+            s.registry.as_deref(),
+            Some("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+        );
+        assert_eq!(s.ecr_repository.as_deref(), Some("web1"));
+        let s = app(&[("INPUT_TAGS", "localhost:5000/team/web1:v1")]).unwrap();
+        assert_eq!(s.registry.as_deref(), Some("localhost:5000"));
+        assert_eq!(s.ecr_repository.as_deref(), Some("team/web1"));
+        assert_eq!(s.extra_tags, ["v1"]);
+        let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        let e = err(&[("INPUT_TAGS", "/web1:abc")]);
+        assert!(
+            e.contains("outputs.registry") && e.contains("bare tag"),
+            "{e}"
+        );
+        let e = err(&[("INPUT_TAGS", "acme/web1:abc")]);
+        assert!(e.contains("Docker Hub"), "{e}");
+        let e = err(&[
+            ("INPUT_ECR-REPOSITORY", "web2"),
+            ("INPUT_TAGS", "r.example.com/web1:abc"),
+        ]);
+        assert!(
+            e.contains("pushes to web1, but ecr-repository is web2"),
+            "{e}"
+        );
+        let e = err(&[("INPUT_TAGS", "a b")]);
+        assert!(e.contains("image tag"), "{e}");
+    }
+
+    #[test]
+    fn the_other_actions_names_merge_with_ours_and_disagreeing_pairs_are_refused() {
+        let s = app(&[
+            ("INPUT_FILE", "docker/Dockerfile.web"),
+            ("INPUT_PLATFORMS", "linux/arm64"),
+            (
+                "INPUT_LABELS",
+                "team=shop\norg.opencontainers.image.title=web1",
+            ),
+            ("INPUT_PUSH", "true"),
+            ("INPUT_NO-CACHE", "true"),
+            ("INPUT_REGISTRIES", "123456789012, 210987654321"),
+            ("INPUT_MASK-PASSWORD", "true"),
+            ("INPUT_SKIP-LOGOUT", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.dockerfile, Some(PathBuf::from("docker/Dockerfile.web")));
+        assert_eq!(s.platform.as_deref(), Some("linux/arm64"));
+        assert_eq!(s.labels[0], ("team".into(), "shop".into()));
+        assert!(s.no_cache && !s.pull);
+        assert_eq!(s.base_registries, ["123456789012", "210987654321"]);
+        let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        let e = err(&[("INPUT_FILE", "a"), ("INPUT_DOCKERFILE", "b")]);
+        assert!(e.contains("`dockerfile` is b and `file` is a"), "{e}");
+        let e = err(&[("INPUT_PLATFORMS", "linux/amd64,linux/arm64")]);
+        assert!(e.contains("one platform only"), "{e}");
+        let e = err(&[("INPUT_PUSH", "false")]);
+        assert!(e.contains("always pushes"), "{e}");
+        let e = err(&[("INPUT_REGISTRY-TYPE", "public")]);
+        assert!(e.contains("ECR Public is not supported"), "{e}");
+        let e = err(&[("INPUT_MASK-PASSWORD", "false")]);
+        assert!(e.contains("docker_password"), "{e}");
+        let e = err(&[("INPUT_REGISTRIES", "12345")]);
+        assert!(e.contains("12 digits"), "{e}");
+    }
+
+    #[test]
+    fn inputs_this_action_does_not_have_are_refused_with_what_to_use_instead() {
+        let refused: Vec<&str> = INPUTS
+            .iter()
+            .filter(|s| s.is_refused())
+            .map(|s| s.name)
+            .collect();
+        assert!(refused.len() >= 20, "{refused:?}");
+        for name in refused {
+            let env = [(input_env_name(name), "x".to_string())];
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let e = app(&env).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("this action does not take `{name}`"))
+                    && !e.contains("Refused:"),
+                "{e}"
+            );
+        }
+        let e = app(&[("INPUT_CACHE-FROM", "type=gha")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cache: registry"), "{e}");
     }
 
     #[test]

@@ -407,3 +407,83 @@ pub fn parse_command_of(name: &str, value: &str) -> Result<Vec<String>> {
     }
     Ok(words)
 }
+
+/// Splits a list the way docker/build-push-action and amazon-ecr-login read theirs: items
+/// separated by commas or new lines, trimmed, empty ones and `#` comments dropped.
+pub fn parse_list(value: &str) -> Vec<String> {
+    value
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One entry of `tags`: the tag, and the registry host and repository when it is a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagEntry {
+    /// As written, for messages.
+    pub entry: String,
+    pub host: Option<String>,
+    pub repository: Option<String>,
+    pub tag: String,
+}
+
+/// Reads `tags` as docker/build-push-action writes it: a comma or newline list of bare tags
+/// (`v1`, `${{ github.sha }}`) or references `<registry>/<repository>[:<tag>]` (`:latest` when
+/// no tag is given, as docker does). A reference without a registry host would go to Docker
+/// Hub, and one starting with `/` is what `${{ steps.<login>.outputs.registry }}/...` gives once
+/// the amazon-ecr-login step is gone: both are refused with the fix.
+pub fn parse_tags(value: &str) -> Result<Vec<TagEntry>> {
+    let bad = |entry: &str, why: &str| Error::invalid_input("tags", entry, why.to_string());
+    let mut out = Vec::new();
+    for entry in parse_list(value) {
+        if entry.starts_with('/') {
+            return Err(bad(
+                &entry,
+                "starts with / (an empty registry: was it ${{ steps.<amazon-ecr-login step>.outputs.registry }}/...? that step is gone); write the bare tag, e.g. ${{ github.sha }}, or the registry host",
+            ));
+        }
+        if entry.contains('@') {
+            return Err(bad(
+                &entry,
+                "a digest is not a tag; write a tag, e.g. ${{ github.sha }}",
+            ));
+        }
+        let (name, tag) = match entry.rfind(':') {
+            Some(i) if !entry[i..].contains('/') => (&entry[..i], &entry[i + 1..]),
+            _ => (entry.as_str(), "latest"),
+        };
+        let (host, repository) = if !entry.contains('/') && !entry.contains(':') {
+            (None, None)
+        } else {
+            match name.split_once('/') {
+                Some((first, rest))
+                    if !rest.is_empty() && (first.contains(['.', ':']) || first == "localhost") =>
+                {
+                    (Some(first.to_string()), Some(rest.to_string()))
+                }
+                _ => {
+                    return Err(bad(
+                        &entry,
+                        "names no registry host, so docker would push it to Docker Hub; write <registry>/<repository>:<tag> (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1) or the bare tag",
+                    ));
+                }
+            }
+        };
+        let tag = if host.is_none() { entry.as_str() } else { tag };
+        if !crate::version::is_valid_tag(tag) {
+            return Err(bad(
+                &entry,
+                "an image tag is 1 to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`",
+            ));
+        }
+        out.push(TagEntry {
+            entry: entry.clone(),
+            host,
+            repository,
+            tag: tag.to_string(),
+        });
+    }
+    Ok(out)
+}

@@ -23,6 +23,15 @@ pub struct InputSpec {
     pub help: &'static str,
 }
 
+impl InputSpec {
+    /// An input of the aws-actions/docker steps whose meaning this action does not have (its help
+    /// starts with `Refused:`): given, it is refused before anything runs, with the rest of the
+    /// help saying what to use instead (never silently ignored).
+    pub fn is_refused(&self) -> bool {
+        self.help.starts_with(REFUSED)
+    }
+}
+
 const fn spec(
     name: &'static str,
     scope: Scope,
@@ -35,6 +44,18 @@ const fn spec(
         scope,
         default,
         secret,
+        help,
+    }
+}
+
+/// An input another action has and this one refuses; `help` (starting with `Refused:`) says
+/// what to use instead.
+const fn refused(name: &'static str, help: &'static str) -> InputSpec {
+    InputSpec {
+        name,
+        scope: App,
+        default: None,
+        secret: false,
         help,
     }
 }
@@ -72,9 +93,9 @@ pub const INPUTS: &[InputSpec] = &[
     spec(
         "deploy-on",
         Run,
-        Some("pull-request-merged,workflow-dispatch,tag"),
+        Some("pull-request-merged,workflow-dispatch,tag,push-to-base-branch"),
         false,
-        "Events that deploy: comma list of pull-request-merged, workflow-dispatch, tag, push",
+        "Events that deploy: comma list of pull-request-merged, workflow-dispatch, tag (a v* tag push), push (a push to any branch), push-to-base-branch (a push to base-branch only)",
     ),
     spec(
         "version",
@@ -211,6 +232,179 @@ pub const INPUTS: &[InputSpec] = &[
         Some("false"),
         false,
         "Rebuild even when the version tag already exists",
+    ),
+    // image: docker/build-push-action's names, same formats
+    spec(
+        "file",
+        App,
+        None,
+        false,
+        "Dockerfile, as docker/build-push-action names it (the same as `dockerfile`)",
+    ),
+    spec(
+        "tags",
+        App,
+        None,
+        false,
+        "More tags for the build, as docker/build-push-action writes them (comma or newline list): a bare tag (e.g. the commit sha) or a reference <registry>/<repository>:<tag> (it sets registry and ecr-repository when they are not given; one repository per app). Each is pushed and read back; without a package.json the first one is the version",
+    ),
+    spec(
+        "labels",
+        App,
+        None,
+        false,
+        "Image labels, one KEY=VALUE per line (they win over the org.opencontainers.image.* labels this action sets)",
+    ),
+    spec(
+        "platforms",
+        App,
+        None,
+        false,
+        "Target platform, as docker/build-push-action names it: one platform (e.g. linux/arm64); several are refused, the engine's build makes single-platform images",
+    ),
+    spec(
+        "push",
+        App,
+        Some("true"),
+        false,
+        "docker/build-push-action's: this action always pushes what it builds (the deploy needs it in the registry); `false` is refused",
+    ),
+    spec(
+        "load",
+        App,
+        Some("true"),
+        false,
+        "docker/build-push-action's: the built image always stays in the runner's Docker engine as well; `false` is refused",
+    ),
+    spec(
+        "no-cache",
+        App,
+        Some("false"),
+        false,
+        "Build every step again, without the engine's layer cache or the registry cache",
+    ),
+    spec(
+        "pull",
+        App,
+        Some("false"),
+        false,
+        "Always pull newer versions of the base images",
+    ),
+    spec(
+        "secret-files",
+        App,
+        None,
+        false,
+        "BuildKit secrets read from files inside the workspace, one id=path per line (as docker/build-push-action writes them; never in layers or logs)",
+    ),
+    refused(
+        "cache-from",
+        "Refused: use `cache: registry` (the engine's BuildKit keeps an inline cache in <repository>:buildcache and imports it on the next build); gha, local and s3 caches need buildx",
+    ),
+    refused(
+        "cache-to",
+        "Refused: use `cache: registry` (the engine's BuildKit keeps an inline cache in <repository>:buildcache and imports it on the next build); gha, local and s3 caches need buildx",
+    ),
+    refused(
+        "provenance",
+        "Refused: the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
+    ),
+    refused(
+        "sbom",
+        "Refused: the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
+    ),
+    refused(
+        "attests",
+        "Refused: the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
+    ),
+    refused(
+        "outputs",
+        "Refused: the image goes to the registry (and stays in the engine); for other exporters build with docker/build-push-action and pass the result as `image`",
+    ),
+    refused(
+        "builder",
+        "Refused: the build runs on the Docker engine's own BuildKit (/var/run/docker.sock); remove it (and docker/setup-buildx-action)",
+    ),
+    refused(
+        "annotations",
+        "Refused: the engine's build sets no manifest annotations; use `labels`",
+    ),
+    refused(
+        "build-contexts",
+        "Refused: one build context (`context`); copy the other directories into it",
+    ),
+    refused(
+        "secret-envs",
+        "Refused: pass the value as a build secret (build-secrets: one id=VALUE line, the value from the secrets context)",
+    ),
+    refused(
+        "ssh",
+        "Refused: no SSH agent reaches the build; pass a token as a build secret (build-secrets) instead",
+    ),
+    refused(
+        "network",
+        "Refused: RUN steps use the engine's default build network",
+    ),
+    refused(
+        "add-hosts",
+        "Refused: RUN steps use the engine's own name resolution",
+    ),
+    refused(
+        "shm-size",
+        "Refused: RUN steps get the engine's default /dev/shm",
+    ),
+    refused(
+        "ulimit",
+        "Refused: RUN steps get the engine's default limits",
+    ),
+    refused(
+        "no-cache-filters",
+        "Refused: use `no-cache: true` (the whole build without cache)",
+    ),
+    refused(
+        "allow",
+        "Refused: no extra BuildKit entitlements (network.host, security.insecure) are granted",
+    ),
+    refused(
+        "call",
+        "Refused: the build always builds (no check/outline/targets call)",
+    ),
+    refused(
+        "cgroup-parent",
+        "Refused: RUN steps use the engine's default cgroup",
+    ),
+    // image: aws-actions/amazon-ecr-login's names
+    spec(
+        "registries",
+        App,
+        None,
+        false,
+        "AWS account ids (comma list) whose ECR registries the build logs in to (ECR tokens read before the build), so FROM can name base images in other accounts; as amazon-ecr-login names it",
+    ),
+    spec(
+        "registry-type",
+        App,
+        Some("private"),
+        false,
+        "`private` (ECR), as amazon-ecr-login names it; `public` (ECR Public) is refused: push to a private repository, or give registry: public.ecr.aws with registry-username/registry-password",
+    ),
+    spec(
+        "mask-password",
+        App,
+        Some("true"),
+        false,
+        "amazon-ecr-login's: every registry password is always masked and never written to an output; `false` is refused",
+    ),
+    spec(
+        "skip-logout",
+        App,
+        Some("false"),
+        false,
+        "amazon-ecr-login's: accepted, and nothing to do either way: the credentials go in each engine request, never into a Docker config, so no login is left to log out of",
+    ),
+    refused(
+        "http-proxy",
+        "Refused: the AWS calls do not go through a proxy; run where the AWS endpoints are reachable, or point AWS_ENDPOINT_URL_ECR at a VPC endpoint",
     ),
     // deploy
     spec("cluster", App, Some("default"), false, "ECS cluster"),

@@ -198,22 +198,30 @@ fn a_release_tag_push_deploys_the_tag_version_and_a_mismatch_names_both() {
 }
 
 #[test]
-fn a_branch_push_deploys_only_when_deploy_on_includes_push() {
+fn a_push_to_the_base_branch_deploys_by_default_and_another_branch_only_with_deploy_on_push() {
     let trap = AwsTrap::start();
+    let web1 = ("INPUT_APP", "web1");
+    // A step copied from the aws-actions steps under `on: push` deploys, as they do.
+    let out = dry(&trap, ("push", "push-branch-main.json"), &[web1]);
+    assert_deploys(&out, "web1", "1.2.3");
+    assert_skips(
+        &dry(&trap, ("push", "push-branch-feature.json"), &[web1]),
+        "push to feature/login; by default only a push to base-branch (main) deploys",
+    );
+    let out = dry(
+        &trap,
+        ("push", "push-branch-feature.json"),
+        &[web1, ("INPUT_DEPLOY-ON", "push")],
+    );
+    assert_deploys(&out, "web1", "1.2.3");
     assert_skips(
         &dry(
             &trap,
             ("push", "push-branch-main.json"),
-            &[("INPUT_APP", "web1")],
+            &[web1, ("INPUT_DEPLOY-ON", "pull-request-merged")],
         ),
-        "deploy only with deploy-on: push",
+        "deploy-on does not include push or push-to-base-branch",
     );
-    let out = dry(
-        &trap,
-        ("push", "push-branch-main.json"),
-        &[("INPUT_APP", "web1"), ("INPUT_DEPLOY-ON", "push")],
-    );
-    assert_deploys(&out, "web1", "1.2.3");
 }
 
 #[test]

@@ -61,7 +61,7 @@ fn event_name(file: &str) -> &'static str {
 }
 
 /// Tags the registry holds for `repo`, sorted.
-fn registry_tags(registry: &Registry, repo: &str) -> Vec<String> {
+pub(crate) fn registry_tags(registry: &Registry, repo: &str) -> Vec<String> {
     let mut req = ureq_get(registry, &format!("/v2/{repo}/tags/list"));
     let body: serde_json::Value = req.take_json();
     let mut tags: Vec<String> = body["tags"]
@@ -77,19 +77,19 @@ fn registry_tags(registry: &Registry, repo: &str) -> Vec<String> {
 }
 
 /// The registry's own digest for `repo:tag` (the `Docker-Content-Digest` header).
-fn registry_digest(registry: &Registry, repo: &str, tag: &str) -> Option<String> {
+pub(crate) fn registry_digest(registry: &Registry, repo: &str, tag: &str) -> Option<String> {
     let resp = ureq_get(registry, &format!("/v2/{repo}/manifests/{tag}"));
     resp.digest
 }
 
-struct Got {
+pub(crate) struct Got {
     status: u16,
     digest: Option<String>,
     body: Vec<u8>,
 }
 
 impl Got {
-    fn take_json(&mut self) -> serde_json::Value {
+    pub(crate) fn take_json(&mut self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 }
@@ -138,7 +138,7 @@ fn registry_send(
 }
 
 /// A blocking GET on the registry with its credentials, asking for image manifests.
-fn ureq_get(registry: &Registry, path: &str) -> Got {
+pub(crate) fn ureq_get(registry: &Registry, path: &str) -> Got {
     let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
     let (status, digest, body) = registry_send(
         registry,
@@ -172,6 +172,15 @@ fn move_tag_to_a_variant(registry: &Registry, repo: &str, from: &str, tag: &str)
     );
     assert!((200..300).contains(&status), "PUT manifest: {status}");
     digest.expect("the registry names the pushed digest")
+}
+
+/// The SHA-256 of `data` in lowercase hex, as `sha256sum` prints it.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The engine's id of a local image (`docker image inspect --format {{.Id}}`).
@@ -411,13 +420,7 @@ fn a_build_arg_and_a_secret_reach_the_build_and_the_secret_is_in_no_layer_histor
         files.get("greeting.txt").map(String::as_str),
         Some("hello-from-arg\n")
     );
-    let expected = {
-        use sha2::Digest as _;
-        sha2::Sha256::digest(secret.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
+    let expected = sha256_hex(secret.as_bytes());
     assert_eq!(
         files.get("token.sha256").map(|s| s.trim().to_string()),
         Some(expected),

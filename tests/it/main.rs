@@ -13,6 +13,7 @@ mod image;
 mod kubernetes;
 mod matrix;
 mod migration;
+mod migration_image;
 mod preflight;
 mod readme;
 mod report;
