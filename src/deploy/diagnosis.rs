@@ -4,12 +4,13 @@
 //!
 //! The middle is pure ([`cause_of`], [`placement_failure`], [`repeated`], [`awslogs_stream`],
 //! [`bound_lines`]); the edges are one ListTasks + DescribeTasks read ([`stopped_tasks`]) and one
-//! GetLogEvents read ([`log_tail`]). [`Watch`] is what the rolling wait asks on each look: has
-//! the same cause stopped `fail-fast-after-stopped-tasks` tasks yet?
+//! GetLogEvents read ([`log_tail`]). [`Watch`] is what every ECS wait (rolling, CodeDeploy, ECS
+//! blue/green) asks on each look: has the same cause stopped `fail-fast-after-stopped-tasks`
+//! tasks yet? [`explain_failure`] turns what it saw into the failed deploy's cause and log lines.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
 use serde_json::Value;
@@ -290,19 +291,72 @@ pub fn most_common(causes: &[Cause]) -> Option<(&Cause, usize)> {
     best
 }
 
-/// The stopped tasks started by `started_by` (a service deployment: its id, `ecs-svc/...`) that
-/// ran `task_definition`, newest first as ECS lists them (at most 100).
+/// Which stopped tasks belong to the deployment being followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tasks {
+    /// A rolling deployment's tasks: `startedBy` is its id (`ecs-svc/...`).
+    StartedBy(String),
+    /// The tasks a CodeDeploy or ECS blue/green deployment starts for the service: no id of
+    /// theirs is on the task, so they are found by their revision (ListTasks by family, then
+    /// the revision's ARN), as service tasks (`group: service:...`) created since the deploy began.
+    Revision { family: String, since: SystemTime },
+}
+
+impl Tasks {
+    /// The tasks of a revision's family created since `since` (a CodeDeploy or ECS blue/green
+    /// deployment of `task_definition`).
+    pub fn of_revision(task_definition: &str, since: SystemTime) -> Tasks {
+        Tasks::Revision {
+            family: family_of(task_definition),
+            since,
+        }
+    }
+}
+
+/// The family of a task definition ARN (`...:task-definition/web1:8` → `web1`) or
+/// `family:revision`. Pure.
+pub fn family_of(task_definition: &str) -> String {
+    let tail = task_definition
+        .rsplit_once("task-definition/")
+        .map_or(task_definition, |(_, t)| t);
+    tail.split(':').next().unwrap_or(tail).to_string()
+}
+
+/// Whether a described task is one of `tasks` that ran `task_definition`. Pure.
+pub fn belongs(task: &Task, tasks: &Tasks, task_definition: &str) -> bool {
+    let same_revision = task
+        .task_definition_arn()
+        .is_none_or(|a| a == task_definition);
+    match tasks {
+        Tasks::StartedBy(_) => same_revision,
+        Tasks::Revision { since, .. } => {
+            let service_task = task.group().is_none_or(|g| g.starts_with("service:"));
+            let recent = task
+                .created_at()
+                .and_then(|t| SystemTime::try_from(*t).ok())
+                .is_none_or(|t| t >= *since);
+            task.task_definition_arn() == Some(task_definition) && service_task && recent
+        }
+    }
+}
+
+/// The stopped tasks of `tasks` that ran `task_definition`, newest first as ECS lists them (at
+/// most 100).
 pub async fn stopped_tasks(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
-    started_by: &str,
+    tasks: &Tasks,
     task_definition: &str,
 ) -> Result<Vec<Task>> {
-    let listed = ecs
+    let list = ecs
         .list_tasks()
         .cluster(cluster)
-        .started_by(started_by)
-        .desired_status(DesiredStatus::Stopped)
+        .desired_status(DesiredStatus::Stopped);
+    let list = match tasks {
+        Tasks::StartedBy(by) => list.started_by(by),
+        Tasks::Revision { family, .. } => list.family(family),
+    };
+    let listed = list
         .send()
         .await
         .map_err(|e| Error::aws("ECS", "ListTasks", e))?;
@@ -319,7 +373,7 @@ pub async fn stopped_tasks(
     Ok(described
         .tasks()
         .iter()
-        .filter(|t| t.task_definition_arn().is_none_or(|a| a == task_definition))
+        .filter(|t| belongs(t, tasks, task_definition))
         .cloned()
         .collect())
 }
@@ -333,9 +387,12 @@ pub fn started_by(deployment_id: &str) -> String {
     }
 }
 
-/// Where the awslogs driver writes `container`'s output of task `task_id`: `(group, stream,
-/// region)`, from the task definition's log configuration. `None` for another driver or without
-/// `awslogs-stream-prefix` (the stream is then named by the container's id, unknown here). Pure.
+/// Where `container`'s output of task `task_id` lands in CloudWatch Logs: `(group, stream,
+/// region)`, from the task definition's log configuration. The awslogs driver writes to
+/// `<awslogs-stream-prefix>/<container>/<task id>`; FireLens (`awsfirelens` with Fluent Bit's
+/// `cloudwatch_logs` or `cloudwatch` output) to `<log_stream_prefix><container>-firelens-<task
+/// id>` or its fixed `log_stream_name`. `None` for another driver, without a stream prefix (the
+/// stream is then named by the container's id, unknown here) or with templated names. Pure.
 pub fn awslogs_stream(
     task_definition: &Value,
     container: &str,
@@ -347,22 +404,39 @@ pub fn awslogs_stream(
         .iter()
         .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
     let log = def.get("logConfiguration")?;
-    if log.get("logDriver").and_then(Value::as_str) != Some("awslogs") {
-        return None;
-    }
     let opt = |k: &str| {
         log.get("options")
             .and_then(|o| o.get(k))
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let group = opt("awslogs-group")?;
-    let prefix = opt("awslogs-stream-prefix")?;
-    Some((
-        group,
-        format!("{prefix}/{container}/{task_id}"),
-        opt("awslogs-region"),
-    ))
+    let (group, stream, region) = match log.get("logDriver").and_then(Value::as_str)? {
+        "awslogs" => (
+            opt("awslogs-group")?,
+            format!("{}/{container}/{task_id}", opt("awslogs-stream-prefix")?),
+            opt("awslogs-region"),
+        ),
+        "awsfirelens" => {
+            let output = opt("Name")?.to_ascii_lowercase();
+            if output != "cloudwatch_logs" && output != "cloudwatch" {
+                return None;
+            }
+            let stream = match opt("log_stream_name") {
+                Some(name) => name,
+                None => format!(
+                    "{}{container}-firelens-{task_id}",
+                    opt("log_stream_prefix")?
+                ),
+            };
+            (opt("log_group_name")?, stream, opt("region"))
+        }
+        _ => return None,
+    };
+    // Fluent Bit fills `$(ecs_task_id)` and friends at run time: not a name to read here.
+    if group.contains("$(") || stream.contains("$(") {
+        return None;
+    }
+    Some((group, stream, region))
 }
 
 /// The last lines of `lines` that fit in `max_lines` and `max_bytes` (whole lines, trailing
@@ -448,14 +522,14 @@ impl Diagnosis {
     }
 }
 
-/// What the rolling wait asks on each look: reads the stopped tasks of the new revision at most
-/// every [`CHECK_EVERY`], prints each once, counts placement failures among the service events,
-/// and says when `threshold` of them share a cause.
+/// What an ECS wait asks on each look: reads the stopped tasks of the new revision at most
+/// every [`CHECK_EVERY`], prints each once, counts placement failures among the service events
+/// (rolling path), and says when `threshold` of them share a cause.
 #[derive(Debug)]
 pub struct Watch {
     ecs: aws_sdk_ecs::Client,
     cluster: String,
-    started_by: String,
+    tasks: Tasks,
     task_definition: String,
     region: Option<String>,
     label: String,
@@ -482,7 +556,8 @@ struct WatchState {
 pub struct WatchFor<'a> {
     pub label: &'a str,
     pub cluster: &'a str,
-    pub deployment_id: &'a str,
+    /// Which stopped tasks are the deployment's.
+    pub tasks: Tasks,
     pub task_definition: &'a str,
     pub region: Option<&'a str>,
     pub threshold: usize,
@@ -496,7 +571,7 @@ impl Watch {
         Watch {
             ecs,
             cluster: w.cluster.to_string(),
-            started_by: started_by(w.deployment_id),
+            tasks: w.tasks,
             task_definition: w.task_definition.to_string(),
             region: w.region.map(str::to_string),
             label: w.label.to_string(),
@@ -533,6 +608,12 @@ impl Watch {
         {
             return Some(self.found(c.clone(), n, true));
         }
+        self.check_tasks().await
+    }
+
+    /// For the paths that do not describe the service (CodeDeploy, ECS blue/green): when due,
+    /// reads the stopped tasks; the problem to fail with when `threshold` of them share a cause.
+    pub async fn check_tasks(&self) -> Option<String> {
         let due = self.lock().last.is_none_or(|l| l.elapsed() >= CHECK_EVERY);
         if !due {
             return None;
@@ -548,13 +629,8 @@ impl Watch {
     /// Reads the stopped tasks once, prints the new ones, and hands back every one seen so far.
     async fn read_tasks(&self) -> Vec<Cause> {
         self.lock().last = Some(Instant::now());
-        let read = stopped_tasks(
-            &self.ecs,
-            &self.cluster,
-            &self.started_by,
-            &self.task_definition,
-        )
-        .await;
+        let read =
+            stopped_tasks(&self.ecs, &self.cluster, &self.tasks, &self.task_definition).await;
         let mut s = self.lock();
         match read {
             Ok(tasks) => {
@@ -669,6 +745,107 @@ pub async fn add_log_tail(
         Err(e) => {
             println!("{label}: could not read the task's log lines from {group}/{stream}: {e}")
         }
+    }
+}
+
+/// After a failed wait: the cause the stopped tasks tell (the one the wait failed fast on, or
+/// the most common one), its task's console link and last log lines, into the report; the
+/// error then names that cause (a fail-fast error names it already).
+pub async fn explain_failure(
+    aws: &crate::aws::Aws,
+    label: &str,
+    task_definition: &Value,
+    watch: &Watch,
+    cause: Error,
+    report: &mut crate::outcome::Outcome,
+) -> Error {
+    let failed_fast = watch.found_diagnosis().is_some();
+    let Some(mut d) = watch.explain().await else {
+        return cause;
+    };
+    add_log_tail(
+        &aws.logs,
+        aws.region.as_deref(),
+        task_definition,
+        &mut d,
+        label,
+    )
+    .await;
+    report.steps.push(format!("cause: {}", d.cause.first));
+    if let Some(url) = &d.task_url {
+        report.links.push(crate::outcome::Link {
+            label: format!("stopped task {}", d.cause.task_id()),
+            url: url.clone(),
+        });
+    }
+    if let Some(log) = &d.log {
+        print_log_tail(label, log);
+        if let Some(url) = &log.url {
+            report.links.push(crate::outcome::Link {
+                label: format!("log stream {}", log.stream),
+                url: url.clone(),
+            });
+        }
+    }
+    let problem = d.problem(false);
+    report.diagnosis = Some(d);
+    match cause {
+        Error::Deployment {
+            target,
+            deployment_id,
+            problem: was,
+        } if !failed_fast => Error::Deployment {
+            target,
+            deployment_id,
+            problem: format!("{was}; {problem}"),
+        },
+        other => other,
+    }
+}
+
+/// The watch of a CodeDeploy or ECS blue/green deployment of `prepared`'s new revision, begun
+/// at `since`: the service tasks of that revision (see [`Tasks::Revision`]).
+pub fn of_revision(
+    aws: &crate::aws::Aws,
+    plan: &crate::plan::AppPlan,
+    prepared: &super::Prepared,
+    since: SystemTime,
+) -> Watch {
+    Watch::new(
+        aws.ecs.clone(),
+        WatchFor {
+            label: &plan.app,
+            cluster: &prepared.cluster,
+            tasks: Tasks::of_revision(&prepared.task_definition_arn, since),
+            task_definition: &prepared.task_definition_arn,
+            region: aws.region.as_deref(),
+            threshold: plan.settings.fail_fast_after_stopped_tasks,
+            events_before: HashSet::new(),
+        },
+    )
+}
+
+/// A deploy's result with a failed deployment explained by `watch` (see [`explain_failure`]);
+/// other results (success, cancelled, superseded, bad input) as they are.
+pub async fn explained(
+    aws: &crate::aws::Aws,
+    plan: &crate::plan::AppPlan,
+    prepared: &super::Prepared,
+    watch: &Watch,
+    result: Result<()>,
+    report: &mut crate::outcome::Outcome,
+) -> Result<()> {
+    match result {
+        Err(cause @ Error::Deployment { .. }) => Err(explain_failure(
+            aws,
+            &plan.app,
+            &prepared.task_definition,
+            watch,
+            cause,
+            report,
+        )
+        .await),
+        other => other,
     }
 }
 
@@ -905,5 +1082,66 @@ mod tests {
         );
         assert_eq!(started_by("ecs-svc/123"), "ecs-svc/123");
         assert_eq!(started_by("123"), "ecs-svc/123");
+    }
+
+    #[test]
+    fn a_firelens_container_logs_to_the_prefix_its_name_firelens_and_the_task_id() {
+        let td = json!({"containerDefinitions": [
+            {"name": "web1", "logConfiguration": {"logDriver": "awsfirelens", "options": {
+                "Name": "cloudwatch_logs", "region": "eu-west-1",
+                "log_group_name": "/ecs/web1", "log_stream_prefix": "from-fluent-bit-"}}},
+            {"name": "fixed", "logConfiguration": {"logDriver": "awsfirelens", "options": {
+                "Name": "cloudwatch", "log_group_name": "/ecs/web1", "log_stream_name": "all"}}},
+            {"name": "templated", "logConfiguration": {"logDriver": "awsfirelens", "options": {
+                "Name": "cloudwatch_logs", "log_group_name": "/ecs/web1",
+                "log_stream_name": "web1-$(ecs_task_id)"}}},
+            {"name": "s3", "logConfiguration": {"logDriver": "awsfirelens", "options": {
+                "Name": "s3", "bucket": "logs"}}}
+        ]});
+        assert_eq!(
+            awslogs_stream(&td, "web1", "abc123"),
+            Some((
+                "/ecs/web1".into(),
+                "from-fluent-bit-web1-firelens-abc123".into(),
+                Some("eu-west-1".into())
+            ))
+        );
+        assert_eq!(
+            awslogs_stream(&td, "fixed", "abc123"),
+            Some(("/ecs/web1".into(), "all".into(), None))
+        );
+        assert_eq!(awslogs_stream(&td, "templated", "abc123"), None);
+        assert_eq!(awslogs_stream(&td, "s3", "abc123"), None);
+    }
+
+    #[test]
+    fn deployment_tasks_are_found_by_revision_service_group_and_start_time() {
+        use aws_sdk_ecs::primitives::DateTime;
+        let td = "arn:aws:ecs:us-east-1:1:task-definition/web1:8";
+        assert_eq!(family_of(td), "web1");
+        assert_eq!(family_of("web1:8"), "web1");
+        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let tasks = Tasks::of_revision(td, since);
+        let t = |def: &str, group: &str, created: i64| {
+            Task::builder()
+                .task_definition_arn(def)
+                .group(group)
+                .created_at(DateTime::from_secs(created))
+                .build()
+        };
+        assert!(belongs(&t(td, "service:web1", 1_001), &tasks, td));
+        assert!(
+            !belongs(&t(td, "service:web1", 999), &tasks, td),
+            "from before the deploy"
+        );
+        assert!(
+            !belongs(&t(td, "family:web1", 1_001), &tasks, td),
+            "a one-off task"
+        );
+        let older = "arn:aws:ecs:us-east-1:1:task-definition/web1:7";
+        assert!(
+            !belongs(&t(older, "service:web1", 1_001), &tasks, td),
+            "blue's task"
+        );
     }
 }

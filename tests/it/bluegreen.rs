@@ -45,6 +45,7 @@ use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
 use ecs_deploy::version::Version;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::aws::{StoppingTasks, stopped_service_task, stopping_task_rules};
 use crate::support::{MotoServer, sdk_config};
 
 const CLUSTER: &str = "prod";
@@ -222,6 +223,8 @@ struct State {
     after_other: VecDeque<ServiceDeployment>,
     /// Make StopServiceDeployment hang (sent, never answered).
     stop_hangs: bool,
+    /// Green tasks that stop, on a schedule from UpdateService; kept out of `calls`.
+    tasks: Arc<Mutex<StoppingTasks>>,
 }
 
 /// A scripted ECS endpoint (aws-smithy-mocks): no emulator plays service deployments.
@@ -251,6 +254,7 @@ impl ScriptedEcs {
             let mut st = s.lock().unwrap();
             st.calls.push("UpdateService");
             st.updates.push(req.clone());
+            st.tasks.lock().unwrap().start();
             let mut svc = live(DeploymentStrategy::BlueGreen);
             svc.task_definition = req.task_definition().map(str::to_string);
             if st.update_names_ours {
@@ -385,7 +389,17 @@ impl ScriptedEcs {
                 .services(svc)
                 .build()
         });
-        let rules = [&update, &list, &revisions, &describe, &stop, &services];
+        let [list_tasks, describe_tasks] = stopping_task_rules(&self.0.lock().unwrap().tasks);
+        let rules = [
+            &update,
+            &list,
+            &revisions,
+            &describe,
+            &stop,
+            &services,
+            &list_tasks,
+            &describe_tasks,
+        ];
         if self.0.lock().unwrap().stop_hangs {
             return mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c
                 .http_client(crate::support::aws::hanging_http("StopServiceDeployment")));
@@ -1265,5 +1279,77 @@ async fn a_cancelled_run_whose_rollback_request_hangs_reports_cancelled_within_t
     assert!(
         summary.contains("rollback requested, still running"),
         "{summary}"
+    );
+}
+
+/// A green task (web1:8) the load balancer found unhealthy, so ECS stopped it.
+fn unhealthy_green_task(n: u32) -> aws_sdk_ecs::types::Task {
+    stopped_service_task(
+        n,
+        GREEN_TD,
+        aws_sdk_ecs::types::TaskStopCode::ServiceSchedulerInitiated,
+        "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web1-green/abc)",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v2",
+        Some(143),
+    )
+}
+
+/// Scripted: moto plays no service deployments (see the module doc) and runs no containers,
+/// so no green task fails its load balancer health check while the deployment scales up.
+#[tokio::test(start_paused = true)]
+async fn green_tasks_failing_health_checks_roll_back_early_naming_the_cause() {
+    let ecs = ScriptedEcs::new(vec![look("IN_PROGRESS", "SCALE_UP", 0, 0.0)]).with(|s| {
+        s.rollback_looks = vec![
+            look("ROLLBACK_IN_PROGRESS", "CLEAN_UP", 0, 0.0),
+            look("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0, 0.0),
+        ]
+        .into();
+        s.tasks.lock().unwrap().stopping = (0..3)
+            .map(|n| {
+                (
+                    Duration::from_secs(10 + 15 * u64::from(n)),
+                    unhealthy_green_task(n),
+                )
+            })
+            .collect();
+    });
+    let timing = Timing {
+        policy: Policy::every(Duration::from_secs(1)),
+        timeout: Duration::from_secs(30 * 60),
+        ..fast()
+    };
+    let started = tokio::time::Instant::now();
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        timing,
+    )
+    .await;
+    let ended = started.elapsed().as_secs();
+
+    let err = result.expect_err("unhealthy green tasks fail the deployment");
+    // The third task stops at 40 s; the tasks are read every 10 s.
+    assert!((40..=60).contains(&ended), "ended at {ended} s");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("3 tasks of the new revision stopped:")
+            && msg.contains("health check")
+            && msg.contains("rolled back to"),
+        "{msg}"
+    );
+    assert_eq!(report.status, Some(Status::RolledBack));
+    let st = ecs.state();
+    assert_rollback_sent(&st);
+    let families = st.tasks.lock().unwrap().listed_families.clone();
+    assert!(
+        !families.is_empty() && families.iter().all(|f| f.as_deref() == Some("web1")),
+        "{families:?}"
+    );
+    drop(st);
+    assert!(
+        report.steps.iter().any(|l| l.starts_with("cause: ")),
+        "{:?}",
+        report.steps
     );
 }

@@ -53,6 +53,7 @@ use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
 use ecs_deploy::version::Version;
 
+use crate::support::aws::{StoppingTasks, stopped_service_task, stopping_task_rules};
 use crate::support::{MotoServer, fixture, sdk_config};
 
 const TD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:8";
@@ -201,6 +202,8 @@ struct Script {
     other: Vec<DeploymentStatus>,
     /// Cancel this token when our deployment has been polled this many times (SIGTERM).
     cancel_at_poll: Option<(usize, CancellationToken)>,
+    /// Tasks of the new revision that stop, on a schedule from CreateDeployment.
+    tasks: Arc<Mutex<StoppingTasks>>,
     // What was received.
     calls: Vec<String>,
     created: Vec<CreateDeploymentInput>,
@@ -336,6 +339,7 @@ fn scripted_aws(script: &Shared) -> Aws {
         let mut s = s.lock().unwrap();
         s.calls.push("CreateDeployment".into());
         s.created.push(req.clone());
+        s.tasks.lock().unwrap().start();
         CreateDeploymentOutput::builder()
             .deployment_id(OURS)
             .build()
@@ -440,7 +444,12 @@ fn scripted_aws(script: &Shared) -> Aws {
                 )
                 .build()
         });
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
+    let [list_tasks, describe_tasks] = stopping_task_rules(&script.lock().unwrap().tasks);
+    let ecs = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&describe, &list_tasks, &describe_tasks]
+    );
     // ECR, Logs and EKS are not used by a CodeDeploy deployment: they point at a closed port.
     Aws::from_config(&sdk_config("http://127.0.0.1:9"))
         .with_ecs(ecs)
@@ -1466,5 +1475,92 @@ async fn a_cancelled_run_whose_stop_deployment_hangs_reports_cancelled_within_th
         rollback.starts_with("rollback requested, still running; look at https://")
             && rollback.contains(OURS),
         "{rollback}"
+    );
+}
+
+/// A task of the new revision (web1:8) started by the deployment, stopped by a pull error.
+fn pull_error_task(n: u32) -> aws_sdk_ecs::types::Task {
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v2";
+    stopped_service_task(
+        n,
+        TD_ARN,
+        aws_sdk_ecs::types::TaskStopCode::TaskFailedToStart,
+        &format!(
+            "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}: not found"
+        ),
+        image,
+        None,
+    )
+}
+
+/// Scripted: moto's CodeDeploy deployments never leave `Created` and its ECS runs no
+/// containers, so no green task ever fails to pull and stops while CodeDeploy waits.
+#[tokio::test(start_paused = true)]
+async fn green_tasks_that_keep_failing_to_pull_stop_the_deployment_early_naming_the_image() {
+    let script = stuck_until_stopped();
+    script.tasks.lock().unwrap().stopping = (0..3)
+        .map(|n| {
+            (
+                Duration::from_secs(10 + 15 * u64::from(n)),
+                pull_error_task(n),
+            )
+        })
+        .collect();
+    let script = shared(script);
+    let aws = scripted_aws(&script);
+    let mut report = Outcome::default();
+    let timing = Timing {
+        policy: Policy::every(Duration::from_secs(1)),
+        timeout: Duration::from_secs(30 * 60),
+        ..fast()
+    };
+    let started = tokio::time::Instant::now();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        timing,
+    )
+    .await
+    .expect_err("green tasks that cannot start fail the deployment");
+    let ended = started.elapsed().as_secs();
+
+    // The third task stops at 40 s; the tasks are read every 10 s: stopped well before the
+    // 30 minutes of wait-for-minutes.
+    assert!((40..=60).contains(&ended), "ended at {ended} s");
+    let s = script.lock().unwrap();
+    assert_eq!(s.stops.len(), 1, "{:?}", s.calls);
+    assert_eq!(s.stops[0].auto_rollback_enabled(), Some(true));
+    let families = s.tasks.lock().unwrap().listed_families.clone();
+    assert!(
+        !families.is_empty() && families.iter().all(|f| f.as_deref() == Some("web1")),
+        "{families:?}"
+    );
+    drop(s);
+    assert_eq!(report.status, Some(Status::RolledBack));
+    let msg = err.to_string();
+    assert!(
+        msg.contains(
+            "3 tasks of the new revision stopped: image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v2 not found"
+        ) && msg.contains("execution role")
+            && msg.contains("stopped and rolled back"),
+        "{msg}"
+    );
+    assert!(
+        report.steps.iter().any(|l| l.starts_with(
+            "cause: image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v2 not found"
+        )),
+        "{:?}",
+        report.steps
+    );
+    assert!(
+        report
+            .links
+            .iter()
+            .any(|l| l.label.starts_with("stopped task ")),
+        "{:?}",
+        report.links
     );
 }

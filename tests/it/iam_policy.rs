@@ -47,7 +47,7 @@ const NOT_CALLED: &[(&str, &str)] = &[
 const PATH_OF: &[(&str, &str)] = &[
     ("image/", "ECR push"),
     ("deploy/rolling/", "Rolling update"),
-    ("deploy/diagnosis.rs", "Why a rolling deploy failed"),
+    ("deploy/diagnosis.rs", "Diagnosis of a failed deploy"),
     ("deploy/codedeploy/", "CodeDeploy blue/green"),
     ("deploy/bluegreen/", "ECS blue/green"),
     ("deploy/run_task.rs", "One-off task"),

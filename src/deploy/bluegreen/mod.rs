@@ -23,6 +23,7 @@ pub use progress::{
     Policy, Progress, Verdict, check_service, outcome, pick_ours, stage_text, strategy_text,
 };
 
+use super::diagnosis::{self, Watch as TaskWatch};
 use super::follow_limits;
 use super::poll::{self, Batcher, Ended, Failure, Look, Wait};
 use super::wait::{Poller, ServiceDeploymentAnswer};
@@ -82,7 +83,8 @@ pub async fn deploy(
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
-/// [`deploy`] with explicit timing (tests use milliseconds).
+/// [`deploy`] with explicit timing (tests use milliseconds). A failure is explained by the new
+/// revision's stopped tasks (their cause, console link and last log lines) when there are any.
 pub async fn deploy_with(
     aws: &Aws,
     plan: &AppPlan,
@@ -90,6 +92,25 @@ pub async fn deploy_with(
     cancel: &CancellationToken,
     report: &mut Outcome,
     timing: Timing,
+) -> Result<()> {
+    let since = SystemTime::now();
+    let tasks = diagnosis::of_revision(aws, plan, prepared, since);
+    let result = deploy_watching(aws, plan, prepared, cancel, report, timing, since, &tasks).await;
+    diagnosis::explained(aws, plan, prepared, &tasks, result, report).await
+}
+
+/// The deploy itself: UpdateService, find and follow our service deployment, roll back on a
+/// timeout, a cancellation or when `tasks` says the new tasks keep stopping.
+#[allow(clippy::too_many_arguments)]
+async fn deploy_watching(
+    aws: &Aws,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    cancel: &CancellationToken,
+    report: &mut Outcome,
+    timing: Timing,
+    since: SystemTime,
+    tasks: &TaskWatch,
 ) -> Result<()> {
     let s = &plan.settings;
     let svc = &prepared.service;
@@ -112,7 +133,6 @@ pub async fn deploy_with(
         return Ok(());
     }
 
-    let since = SystemTime::now();
     let updated = aws
         .ecs
         .update_service()
@@ -179,6 +199,7 @@ pub async fn deploy_with(
         deadline,
         cancel: Some(cancel),
         cap: Duration::MAX,
+        tasks: Some(tasks),
     };
     let ended = watched.follow(report, &mut last).await?;
     let stop = match ended {
@@ -199,11 +220,14 @@ pub async fn deploy_with(
         return Err(superseded(prepared, &arn, by, None, report));
     }
 
-    let why = stop.describe(timing.timeout);
+    let why = match (stop, tasks.found_diagnosis()) {
+        (Stop::FailedFast, Some(d)) => d.problem(true),
+        _ => stop.describe(timing.timeout),
+    };
     if !s.rollback_on_failure {
         report.status = Some(match stop {
             Stop::Cancelled => Status::Cancelled,
-            Stop::TimedOut => Status::Failed,
+            Stop::TimedOut | Stop::FailedFast => Status::Failed,
         });
         report.rollback = Some("not rolled back (rollback-on-failure: false)".into());
         return Err(deployment_error(
@@ -283,6 +307,8 @@ fn superseded(
 enum Stop {
     TimedOut,
     Cancelled,
+    /// `fail-fast-after-stopped-tasks` tasks of the new revision stopped with one cause.
+    FailedFast,
 }
 
 impl Stop {
@@ -293,6 +319,7 @@ impl Stop {
                 timeout.as_secs().div_ceil(60)
             ),
             Stop::Cancelled => "the job was cancelled".into(),
+            Stop::FailedFast => "the new revision's tasks keep stopping".into(),
         }
     }
 }
@@ -422,6 +449,8 @@ struct Watched<'a> {
     cancel: Option<&'a CancellationToken>,
     /// Every interval at most this (a short follow after a cancellation).
     cap: Duration,
+    /// The new revision's stopped tasks, read while ours runs (fail fast); `None` for a rollback.
+    tasks: Option<&'a TaskWatch>,
 }
 
 impl Watched<'_> {
@@ -484,7 +513,12 @@ impl Watched<'_> {
                 weight_since = (now.production_weight, seen_at);
             }
             let seen = if outcome(d.status()).is_final() {
-                Look::Done(d.clone())
+                Look::Done(Some(d.clone()))
+            } else if let Some(w) = self.tasks
+                && w.check_tasks().await.is_some()
+            {
+                // The new tasks keep stopping for one reason: roll back now, not at the timeout.
+                Look::Done(None)
             } else {
                 Look::Running(progress::stage(
                     &now,
@@ -507,7 +541,8 @@ impl Watched<'_> {
         };
         Ok(
             match poll::until(&wait, last, interval, look, show).await? {
-                Ended::Done(d) => Ok(d),
+                Ended::Done(Some(d)) => Ok(d),
+                Ended::Done(None) => Err(Stop::FailedFast),
                 Ended::TimedOut => Err(Stop::TimedOut),
                 Ended::Cancelled => Err(Stop::Cancelled),
             },
@@ -650,6 +685,7 @@ async fn rollback(
         deadline: asked.deadline.unwrap_or_else(|| Instant::now() + limit),
         cancel: None,
         cap,
+        tasks: None,
     };
     let ended = match watched.follow(report, last).await {
         Ok(ended) => ended,
@@ -694,7 +730,7 @@ async fn rollback(
                         "ECS blue/green deployment {arn} of {svc}; rolled back to {blue}"
                     ),
                 },
-                Stop::TimedOut => {
+                Stop::TimedOut | Stop::FailedFast => {
                     deployment_error(prepared, arn, format!("{why}; rolled back to {blue}"))
                 }
             })

@@ -29,6 +29,7 @@ use self::progress::{
 };
 use super::Prepared;
 use super::appspec::{self, AppSpec, ContainerPorts, Expected};
+use super::diagnosis::{self, Watch as TaskWatch};
 use super::follow_limits;
 use super::poll::{self, Batcher, Ended, Failure, Kind, Look, Wait};
 use super::wait::{Poller, deployments_batcher};
@@ -142,6 +143,7 @@ pub async fn deploy_with(
                 plan.app, plan.version.value, prepared.task_definition_arn
             )
         });
+    let since = SystemTime::now();
     let created = aws
         .codedeploy
         .create_deployment()
@@ -206,6 +208,7 @@ pub async fn deploy_with(
         Some(shared) => shared.clone(),
         None => deployments_batcher(aws.codedeploy.clone()),
     };
+    let tasks = diagnosis::of_revision(aws, plan, prepared, since);
     let watch = Watch {
         aws,
         id: &id,
@@ -215,8 +218,13 @@ pub async fn deploy_with(
         deployments,
         created_at,
         group_minutes: (checked.ready_wait, checked.termination_wait),
+        tasks: Some(tasks),
     };
-    watch.run(cancel, report).await
+    let result = watch.run(cancel, report).await;
+    match &watch.tasks {
+        Some(tasks) => diagnosis::explained(aws, plan, prepared, tasks, result, report).await,
+        None => result,
+    }
 }
 
 /// Records a step in the report and prints it, so the log and the job summary tell the same story.
@@ -551,6 +559,8 @@ fn human(d: Duration) -> String {
 enum StopReason {
     Timeout,
     Cancelled,
+    /// `fail-fast-after-stopped-tasks` tasks of the new revision stopped with one cause.
+    FailedFast,
 }
 
 /// How a rollback is followed: until when, how often at most, and whether the job was cancelled
@@ -660,6 +670,8 @@ struct Watch<'a> {
     created_at: Instant,
     /// The group's ready wait and termination wait (minutes), as the preflight read them.
     group_minutes: (i32, i32),
+    /// The new revision's stopped tasks, read while the deployment runs (fail fast, diagnosis).
+    tasks: Option<TaskWatch>,
 }
 
 impl Watch<'_> {
@@ -714,7 +726,18 @@ impl Watch<'_> {
             &wait,
             &mut None,
             |stage: &Stage, _| interval(policy, *stage, Instant::now()),
-            async |at: Instant| self.look(&mut tracker, at).await,
+            async |at: Instant| {
+                let (seen, snapshot) = self.look(&mut tracker, at).await?;
+                let seen = match seen {
+                    Look::Done(info) => Look::Done(Some(info)),
+                    // The new tasks keep stopping for one reason: stop now, not at the timeout.
+                    Look::Running(stage) => match &self.tasks {
+                        Some(w) if w.check_tasks().await.is_some() => Look::Done(None),
+                        _ => Look::Running(stage),
+                    },
+                };
+                Ok((seen, snapshot))
+            },
             |before, now, _| {
                 for line in changes(before, now) {
                     step(report, line);
@@ -723,7 +746,8 @@ impl Watch<'_> {
         )
         .await?;
         let info = match ended {
-            Ended::Done(info) => info,
+            Ended::Done(Some(info)) => info,
+            Ended::Done(None) => return self.stop(StopReason::FailedFast, report).await,
             Ended::TimedOut => return self.stop(StopReason::Timeout, report).await,
             Ended::Cancelled => return self.stop(StopReason::Cancelled, report).await,
         };
@@ -1012,6 +1036,14 @@ impl Watch<'_> {
                 human(self.timing.timeout)
             ),
             StopReason::Cancelled => "the job was cancelled".to_string(),
+            StopReason::FailedFast => self
+                .tasks
+                .as_ref()
+                .and_then(TaskWatch::found_diagnosis)
+                .map_or_else(
+                    || "the new revision's tasks keep stopping".to_string(),
+                    |d| d.problem(true),
+                ),
         };
         step(
             report,
@@ -1026,13 +1058,13 @@ impl Watch<'_> {
             ),
         );
         let failed_status = match reason {
-            StopReason::Timeout => Status::Failed,
+            StopReason::Timeout | StopReason::FailedFast => Status::Failed,
             StopReason::Cancelled => Status::Cancelled,
         };
         let end = |this: &Self, report: &mut Outcome, status: Status, text: String| {
             report.status = Some(status);
             match reason {
-                StopReason::Timeout => Err(this.error(text)),
+                StopReason::Timeout | StopReason::FailedFast => Err(this.error(text)),
                 StopReason::Cancelled => Err(Error::Cancelled {
                     what: format!("CodeDeploy deployment {}: {text}", this.id),
                 }),
@@ -1139,7 +1171,7 @@ impl Watch<'_> {
                 );
                 report.status = Some(Status::Succeeded);
                 match reason {
-                    StopReason::Timeout => Ok(()),
+                    StopReason::Timeout | StopReason::FailedFast => Ok(()),
                     StopReason::Cancelled => Err(Error::Cancelled {
                         what: format!(
                             "the job was cancelled, but CodeDeploy deployment {} had already succeeded: the new version is live",

@@ -15,7 +15,7 @@ use super::service::{console_link, event_ids, primary_deployment, update_service
 use super::wait::{self, Poller, Target};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::outcome::{DeployPath, Link, Outcome};
+use crate::outcome::{DeployPath, Outcome};
 use crate::plan::AppPlan;
 
 /// The rolling deploy: update the service (a fresh deployment when `prepared.redeploy`), wait
@@ -85,7 +85,7 @@ pub async fn deploy(
         WatchFor {
             label: &plan.app,
             cluster: &prepared.cluster,
-            deployment_id: &deployment_id,
+            tasks: diagnosis::Tasks::StartedBy(diagnosis::started_by(&deployment_id)),
             task_definition: &prepared.task_definition_arn,
             region: aws.region.as_deref(),
             threshold: plan.settings.fail_fast_after_stopped_tasks,
@@ -93,9 +93,15 @@ pub async fn deploy(
         },
     );
     let waited = match wait::wait_watching(poller, &target, &mut seen, cancel, Some(&watch)).await {
-        Err(cause) if !matches!(cause, Error::Cancelled { .. }) => {
-            Err(diagnose(aws, plan, prepared, &watch, cause, report).await)
-        }
+        Err(cause) if !matches!(cause, Error::Cancelled { .. }) => Err(diagnosis::explain_failure(
+            aws,
+            &plan.app,
+            &prepared.task_definition,
+            &watch,
+            cause,
+            report,
+        )
+        .await),
         waited => waited,
     };
     match waited {
@@ -135,60 +141,5 @@ pub async fn deploy(
             );
             Err(cause)
         }
-    }
-}
-
-/// After a failed wait: the cause the stopped tasks tell (the one the wait failed fast on, or
-/// the most common one), its task's console link and last log lines, into the report; the
-/// error then names that cause (a fail-fast error names it already).
-async fn diagnose(
-    aws: &Aws,
-    plan: &AppPlan,
-    prepared: &Prepared,
-    watch: &Watch,
-    cause: Error,
-    report: &mut Outcome,
-) -> Error {
-    let failed_fast = watch.found_diagnosis().is_some();
-    let Some(mut d) = watch.explain().await else {
-        return cause;
-    };
-    diagnosis::add_log_tail(
-        &aws.logs,
-        aws.region.as_deref(),
-        &prepared.task_definition,
-        &mut d,
-        &plan.app,
-    )
-    .await;
-    report.steps.push(format!("cause: {}", d.cause.first));
-    if let Some(url) = &d.task_url {
-        report.links.push(Link {
-            label: format!("stopped task {}", d.cause.task_id()),
-            url: url.clone(),
-        });
-    }
-    if let Some(log) = &d.log {
-        diagnosis::print_log_tail(&plan.app, log);
-        if let Some(url) = &log.url {
-            report.links.push(Link {
-                label: format!("log stream {}", log.stream),
-                url: url.clone(),
-            });
-        }
-    }
-    let problem = d.problem(false);
-    report.diagnosis = Some(d);
-    match cause {
-        Error::Deployment {
-            target,
-            deployment_id,
-            problem: was,
-        } if !failed_fast => Error::Deployment {
-            target,
-            deployment_id,
-            problem: format!("{was}; {problem}"),
-        },
-        other => other,
     }
 }

@@ -167,3 +167,103 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for HangingConnector {
         self.inner.call(request)
     }
 }
+
+/// Tasks of a new revision that stop on a schedule, as ECS ListTasks (STOPPED) and
+/// DescribeTasks show them: scripted, because moto runs no container, so none of its tasks
+/// ever fails to pull, fails a health check or crashes.
+#[derive(Default)]
+pub struct StoppingTasks {
+    /// Each task stops this long after `since`.
+    pub stopping: Vec<(std::time::Duration, aws_sdk_ecs::types::Task)>,
+    /// When the deploy's first write was received (the schedule starts there).
+    pub since: Option<tokio::time::Instant>,
+    /// The `family` of each ListTasks call.
+    pub listed_families: Vec<Option<String>>,
+}
+
+impl StoppingTasks {
+    /// Starts the schedule (the first call wins).
+    pub fn start(&mut self) {
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    /// The tasks stopped so far, newest first as ECS lists them.
+    fn stopped(&self) -> Vec<aws_sdk_ecs::types::Task> {
+        let Some(t0) = self.since else {
+            return vec![];
+        };
+        let at = t0.elapsed();
+        self.stopping
+            .iter()
+            .filter(|(due, _)| *due <= at)
+            .map(|(_, t)| t.clone())
+            .rev()
+            .collect()
+    }
+}
+
+/// The ListTasks and DescribeTasks rules answering from `state`.
+pub fn stopping_task_rules(
+    state: &Arc<std::sync::Mutex<StoppingTasks>>,
+) -> [aws_smithy_mocks::Rule; 2] {
+    use aws_sdk_ecs::operation::{
+        describe_tasks::DescribeTasksOutput, list_tasks::ListTasksOutput,
+    };
+    let s = state.clone();
+    let list =
+        aws_smithy_mocks::mock!(aws_sdk_ecs::Client::list_tasks).then_compute_output(move |req| {
+            let mut st = s.lock().unwrap();
+            st.listed_families.push(req.family().map(str::to_string));
+            let arns = st
+                .stopped()
+                .iter()
+                .filter_map(|t| t.task_arn().map(str::to_string))
+                .collect();
+            ListTasksOutput::builder().set_task_arns(Some(arns)).build()
+        });
+    let s = state.clone();
+    let describe = aws_smithy_mocks::mock!(aws_sdk_ecs::Client::describe_tasks)
+        .then_compute_output(move |req| {
+            let found = s
+                .lock()
+                .unwrap()
+                .stopped()
+                .into_iter()
+                .filter(|t| req.tasks().iter().any(|a| Some(a.as_str()) == t.task_arn()))
+                .collect();
+            DescribeTasksOutput::builder()
+                .set_tasks(Some(found))
+                .build()
+        });
+    [list, describe]
+}
+
+/// Task `n` of revision `task_definition` of service web1, created now, stopped by ECS with
+/// `code` and `reason`; its container web1 ran `image` and exited `exit`.
+pub fn stopped_service_task(
+    n: u32,
+    task_definition: &str,
+    code: aws_sdk_ecs::types::TaskStopCode,
+    reason: &str,
+    image: &str,
+    exit: Option<i32>,
+) -> aws_sdk_ecs::types::Task {
+    let created = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+    aws_sdk_ecs::types::Task::builder()
+        .task_arn(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task/prod/{n:032x}"
+        ))
+        .task_definition_arn(task_definition)
+        .group("service:web1")
+        .created_at(aws_sdk_ecs::primitives::DateTime::from(created))
+        .stop_code(code)
+        .stopped_reason(reason)
+        .containers(
+            aws_sdk_ecs::types::Container::builder()
+                .name("web1")
+                .image(image)
+                .set_exit_code(exit)
+                .build(),
+        )
+        .build()
+}
