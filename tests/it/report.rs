@@ -324,6 +324,72 @@ fn the_discord_embed_for_success_failure_and_rollback_is_exactly_the_snapshot() 
     );
 }
 
+/// A rolling deploy whose new tasks crash at start (a missing setting): failed fast on the third
+/// stopped task, rolled back, with the cause, the stopped task, its log stream and last lines.
+fn crash_looped() -> Report {
+    let mut a = app(Status::RolledBack);
+    let task = "3f2a9c0e1b7d4e6fa8c5d2b1e0f9a7c6";
+    let task_url = format!(
+        "https://ap-northeast-2.console.aws.amazon.com/ecs/v2/clusters/prod/tasks/{task}/configuration?region=ap-northeast-2"
+    );
+    let stream = format!("ecs/web1/{task}");
+    a.steps = vec![
+        "registered task definition web1:42".into(),
+        "service prod/web1 updated to web1:42".into(),
+        "cause: essential container web1 exited 1 (Essential container in task exited): the app stopped at start; see its last log lines".into(),
+        "rolled back: service prod/web1 updated to web1:41".into(),
+    ];
+    a.links.push(Link {
+        label: format!("stopped task {task}"),
+        url: task_url.clone(),
+    });
+    a.links.push(Link {
+        label: format!("log stream {stream}"),
+        url: format!("https://ap-northeast-2.console.aws.amazon.com/cloudwatch/home?region=ap-northeast-2#logsV2:log-groups/log-group/$252Fecs$252Fweb1/log-events/ecs$252Fweb1$252F{task}"),
+    });
+    a.error = Some(format!(
+        "deployment ecs-svc/1234567890123456789 of ECS service web1 (cluster prod): 3 tasks of the new revision stopped: essential container web1 exited 1 (Essential container in task exited): the app stopped at start; see its last log lines (stopped task: {task_url}); failing now instead of waiting out wait-for-minutes (fail-fast-after-stopped-tasks)"
+    ));
+    a.rollback = Some("service prod/web1 is back on web1:41".into());
+    a.log_tail = Some(ecs_deploy::deploy::diagnosis::LogTail {
+        group: "/ecs/web1".into(),
+        stream,
+        lines: vec![
+            "Traceback (most recent call last):".into(),
+            "  File \"/app/manage.py\", line 22, in <module>".into(),
+            "    main()".into(),
+            "  File \"/app/shop/settings.py\", line 31, in <module>".into(),
+            "    DATABASES = {\"default\": env.db(\"DATABASE_URL\")}".into(),
+            "KeyError: 'DATABASE_URL'".into(),
+        ],
+        url: None,
+    });
+    report_with(a)
+}
+
+/// The crash-loop summary the README shows, exactly as rendered, as a Markdown quote.
+#[test]
+fn the_readme_shows_the_summary_of_a_crash_looping_deploy_as_rendered() {
+    let rendered = summary::render(&crash_looped());
+    insta::assert_snapshot!("summary_crash_loop", rendered);
+    let quoted: String = rendered
+        .trim_end()
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                ">\n".to_string()
+            } else {
+                format!("> {l}\n")
+            }
+        })
+        .collect();
+    let readme = std::fs::read_to_string(crate::support::repo_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&quoted),
+        "README's crash-loop summary differs from the rendered one; put this in it:\n{quoted}"
+    );
+}
+
 #[test]
 fn the_job_summary_shows_the_table_the_steps_and_the_error() {
     insta::assert_snapshot!("summary_succeeded", summary::render(&succeeded()));
