@@ -5,6 +5,7 @@
 //! to stop is not known in advance).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ecs::Client;
@@ -109,6 +110,7 @@ fn index_of(service: &str) -> usize {
 struct State {
     updated: HashMap<String, Instant>,
     reads: u64,
+    task_reads: Arc<AtomicU64>,
 }
 
 fn live(service: &str) -> Service {
@@ -167,7 +169,12 @@ fn aws(state: &Arc<Mutex<State>>) -> Aws {
             .set_service_deployments(Some(looks))
             .build()
     });
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&update, &list, &describe]);
+    let tasks = common::no_stopped_tasks(state.lock().unwrap().task_reads.clone());
+    let ecs = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&update, &list, &describe, &tasks]
+    );
     Aws::from_config(&common::closed_config()).with_ecs(ecs)
 }
 
@@ -214,7 +221,10 @@ async fn cluster(timing: Timing, indexes: Vec<usize>) -> Outcome {
             (r, report.status)
         }
     };
-    let reads = || state.lock().unwrap().reads;
+    let reads = || {
+        let s = state.lock().unwrap();
+        (s.reads, s.task_reads.load(Ordering::Relaxed))
+    };
     common::run_cluster("ecs blue/green", indexes, deploy, done_at, reads).await
 }
 

@@ -6,6 +6,7 @@
 //! is not known in advance).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -165,13 +166,15 @@ fn target(id: &str, index: usize, t: f64, epoch: SystemTime) -> EcsTarget {
 struct State {
     created: HashMap<String, Instant>,
     reads: u64,
+    task_reads: Arc<AtomicU64>,
 }
 
 fn index_of(id: &str) -> usize {
     id.trim_start_matches("d-web").parse().unwrap_or(0)
 }
 
-/// The Aws clients of one cluster: CodeDeploy scripted, ECS and ECR never called.
+/// The Aws clients of one cluster: CodeDeploy scripted, ECS answering the task watch, ECR never
+/// called.
 fn aws(state: &Arc<Mutex<State>>) -> Aws {
     let epoch = SystemTime::now();
     let s = state.clone();
@@ -241,7 +244,12 @@ fn aws(state: &Arc<Mutex<State>>) -> Aws {
         RuleMode::MatchAny,
         [&create, &list, &get, &batch, &targets, &get_target]
     );
-    Aws::from_config(&common::closed_config()).with_codedeploy(codedeploy)
+    // ECS: only the stopped-task watch's ListTasks (never a stopped task).
+    let tasks = common::no_stopped_tasks(state.lock().unwrap().task_reads.clone());
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&tasks]);
+    Aws::from_config(&common::closed_config())
+        .with_codedeploy(codedeploy)
+        .with_ecs(ecs)
 }
 
 fn prepared(app: &str) -> Prepared {
@@ -314,7 +322,10 @@ async fn cluster(timing: Timing, indexes: Vec<usize>) -> Outcome {
             (r, report.status)
         }
     };
-    let reads = || state.lock().unwrap().reads;
+    let reads = || {
+        let s = state.lock().unwrap();
+        (s.reads, s.task_reads.load(Ordering::Relaxed))
+    };
     common::run_cluster("codedeploy", indexes, deploy, done_at, reads).await
 }
 

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ecs_deploy::report::Status;
@@ -64,6 +66,8 @@ pub fn plan(app: &str, deployment: DeploymentChoice, extra: &[(&str, &str)]) -> 
 #[derive(Debug, Clone, Copy)]
 pub struct Cluster {
     pub calls: u64,
+    /// ListTasks calls of the stopped-task watch (diagnosis, fail fast).
+    pub task_reads: u64,
     pub span: Duration,
 }
 
@@ -108,20 +112,25 @@ pub fn row(path: &str, scenario: &str, o: &Outcome) -> String {
         .collect();
     let rate = per_minute.iter().sum::<f64>() / per_minute.len().max(1) as f64;
     let calls: u64 = o.clusters.iter().map(|c| c.calls).sum();
+    let task_reads: u64 = o.clusters.iter().map(|c| c.task_reads).sum();
+    let minutes: f64 = o.clusters.iter().map(|c| c.span.as_secs_f64() / 60.0).sum();
+    // Each deploy watches its own tasks: the rate is per deploy, over the clusters' wait time.
+    let task_rate = task_reads as f64 / (minutes.max(1e-9) * o.lags.len().max(1) as f64)
+        * o.clusters.len() as f64;
     let failed = if o.failures > 0 {
         format!(" ({} failed)", o.failures)
     } else {
         String::new()
     };
     format!(
-        "| {path} | {scenario} | {}{failed} | {:.2} s | {mean:.2} s | {max:.2} s | {rate:.1} | {calls} |",
+        "| {path} | {scenario} | {}{failed} | {:.2} s | {mean:.2} s | {max:.2} s | {rate:.1} | {calls} | {task_rate:.1} |",
         o.lags.len(),
         median(&o.lags),
     )
 }
 
 /// The table's header.
-pub const HEADER: &str = "| path | scenario | deployments | median lag | mean lag | max lag | describe calls a minute per cluster | calls |\n|---|---|---|---|---|---|---|---|";
+pub const HEADER: &str = "| path | scenario | deployments | median lag | mean lag | max lag | describe calls a minute per cluster | calls | stopped-task reads (ListTasks) a minute per deploy |\n|---|---|---|---|---|---|---|---|---|";
 
 /// The SDK settings of the clients a path never calls: a closed port on 127.0.0.1.
 pub fn closed_config() -> aws_config::SdkConfig {
@@ -145,11 +154,12 @@ pub fn lag<E: std::fmt::Debug>(
     }
 }
 
-/// One cluster's outcome from its deploys' lags, its read calls and how long it took.
+/// One cluster's outcome from its deploys' lags, its read calls (describe, ListTasks) and how
+/// long it took.
 pub fn cluster_outcome(
     path: &str,
     lags: Vec<Result<f64, String>>,
-    calls: u64,
+    (calls, task_reads): (u64, u64),
     span: Duration,
 ) -> Outcome {
     let mut out = Outcome::default();
@@ -162,18 +172,23 @@ pub fn cluster_outcome(
             }
         }
     }
-    out.clusters.push(Cluster { calls, span });
+    out.clusters.push(Cluster {
+        calls,
+        task_reads,
+        span,
+    });
     out
 }
 
 /// Runs the deploys `indexes` of one cluster together: `deploy(index)` answers the deploy's
-/// result and status, `done_at(index)` its scripted end, `reads()` the cluster's read calls.
+/// result and status, `done_at(index)` its scripted end, `reads()` the cluster's read calls
+/// (describe, ListTasks).
 pub async fn run_cluster<D, Fut, E>(
     path: &str,
     indexes: Vec<usize>,
     deploy: D,
     done_at: fn(usize) -> f64,
-    reads: impl Fn() -> u64,
+    reads: impl Fn() -> (u64, u64),
 ) -> Outcome
 where
     D: Fn(usize) -> Fut,
@@ -206,4 +221,13 @@ where
         one.add(o);
     }
     (one, ten)
+}
+
+/// ListTasks of a cluster whose deploys' tasks never stop (every wait of the benchmark ends in
+/// success): an empty list, counted in `count`.
+pub fn no_stopped_tasks(count: Arc<AtomicU64>) -> aws_smithy_mocks::Rule {
+    aws_smithy_mocks::mock!(aws_sdk_ecs::Client::list_tasks).then_compute_output(move |_| {
+        count.fetch_add(1, Ordering::Relaxed);
+        aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder().build()
+    })
 }

@@ -1,15 +1,17 @@
-//! The rolling path: `wait_for_deployment` on a scripted ECS whose rollouts have every new task
+//! The rolling path: `wait_watching` (with the stopped-task watch) on a scripted ECS whose rollouts have every new task
 //! running at 20 s (the old tasks draining from then on) and are `COMPLETED` at 26 s, plus
 //! [`STAGGER`] per deployment.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
-use ecs_deploy::deploy::wait::{Policy, Poller, Target, wait_for_deployment};
+use ecs_deploy::deploy::diagnosis::{Tasks, Watch, WatchFor};
+use ecs_deploy::deploy::wait::{Policy, Poller, Target, wait_watching};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -77,12 +79,15 @@ async fn cluster(policy: Policy, indexes: Vec<usize>) -> Outcome {
                 .build(),
         )
     });
-    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule]);
-    let poller = Arc::new(Poller::with_policy(client, policy));
+    let task_reads = Arc::new(AtomicU64::new(0));
+    let tasks = common::no_stopped_tasks(task_reads.clone());
+    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule, &tasks]);
+    let poller = Arc::new(Poller::with_policy(client.clone(), policy));
     let cancel = CancellationToken::new();
     let waits = indexes.into_iter().map(|index| {
         let poller = poller.clone();
         let cancel = cancel.clone();
+        let client = client.clone();
         async move {
             let name = format!("web{index}");
             let target = Target {
@@ -95,14 +100,28 @@ async fn cluster(policy: Policy, indexes: Vec<usize>) -> Outcome {
                 rollback_to: None,
             };
             let mut seen = Default::default();
-            wait_for_deployment(&poller, &target, &mut seen, &cancel)
+            // The stopped-task watch the rolling deploy runs beside the wait.
+            let watch = Watch::new(
+                client.clone(),
+                WatchFor {
+                    label: &name,
+                    cluster: "prod",
+                    tasks: Tasks::StartedBy("ecs-svc/new".into()),
+                    task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2",
+                    region: None,
+                    threshold: 3,
+                    events_before: Default::default(),
+                },
+            );
+            wait_watching(&poller, &target, &mut seen, &cancel, Some(&watch))
                 .await
                 .map(|()| start.elapsed().as_secs_f64() - done_at(index))
                 .map_err(|e| e.to_string())
         }
     });
     let lags = futures_util::future::join_all(waits).await;
-    cluster_outcome("rolling", lags, poller.calls(), start.elapsed())
+    let reads = (poller.calls(), task_reads.load(Ordering::Relaxed));
+    cluster_outcome("rolling", lags, reads, start.elapsed())
 }
 
 /// 1 service per cluster (10 clusters, to sample the lag 10 times), and 10 services in one.
