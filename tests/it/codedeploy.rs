@@ -42,7 +42,7 @@ use aws_sdk_ecs::types::{
     ContainerDefinition, DeploymentController, DeploymentControllerType, LoadBalancer, PortMapping,
     Service, TaskDefinition,
 };
-use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
@@ -202,6 +202,8 @@ struct Script {
     other: Vec<DeploymentStatus>,
     /// Cancel this token when our deployment has been polled this many times (SIGTERM).
     cancel_at_poll: Option<(usize, CancellationToken)>,
+    /// GetDeployment of ours answers HTTP 500 this many times in a row after its second poll.
+    read_errors: usize,
     /// Tasks of the new revision that stop, on a schedule from CreateDeployment.
     tasks: Arc<Mutex<StoppingTasks>>,
     // What was received.
@@ -345,10 +347,19 @@ fn scripted_aws(script: &Shared) -> Aws {
             .build()
     });
     let s = script.clone();
-    let get = mock!(CodeDeploy::get_deployment).then_compute_output(move |req| {
+    let get = mock!(CodeDeploy::get_deployment).then_compute_response(move |req| {
         let mut s = s.lock().unwrap();
         let id = req.deployment_id().unwrap_or_default().to_string();
         s.calls.push(format!("GetDeployment {id}"));
+        if id == OURS && s.polls >= 2 && s.read_errors > 0 {
+            s.read_errors -= 1;
+            return MockResponse::Http(aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    r#"{"__type":"InternalFailure","message":"We encountered an internal error"}"#,
+                ),
+            ));
+        }
         let answer = if id == OURS {
             s.polls += 1;
             if let Some((at, token)) = &s.cancel_at_poll
@@ -367,9 +378,11 @@ fn scripted_aws(script: &Shared) -> Aws {
             let status = s.other[(s.other_polls - 1).min(s.other.len() - 1)].clone();
             info(&id, status)
         };
-        GetDeploymentOutput::builder()
-            .deployment_info(answer)
-            .build()
+        MockResponse::Output(
+            GetDeploymentOutput::builder()
+                .deployment_info(answer)
+                .build(),
+        )
     });
     let s = script.clone();
     let targets = mock!(CodeDeploy::list_deployment_targets).then_compute_output(move |req| {
@@ -418,11 +431,14 @@ fn scripted_aws(script: &Shared) -> Aws {
     let rules = [
         &get_app, &get_group, &list, &create, &get, &targets, &target, &stop,
     ];
+    // SDK retries off: each 500 reaches the follow loop, which must bear a few in a row.
     let codedeploy = if script.lock().unwrap().stop_hangs {
         mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules, |c| c
+            .retry_config(RetryConfig::disabled())
             .http_client(crate::support::aws::hanging_http("StopDeployment")))
     } else {
-        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules)
+        mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules, |c| c
+            .retry_config(RetryConfig::disabled()))
     };
     let describe =
         mock!(aws_sdk_ecs::Client::describe_task_definition).then_compute_output(|req| {
@@ -1563,4 +1579,62 @@ async fn green_tasks_that_keep_failing_to_pull_stop_the_deployment_early_naming_
         "{:?}",
         report.links
     );
+}
+
+/// Scripted: moto's GetDeployment never fails, so it cannot play CodeDeploy answering 500 for a
+/// while mid-deployment.
+#[tokio::test]
+async fn a_few_failed_reads_in_a_row_do_not_abandon_the_deployment() {
+    let script = shared(Script {
+        phases: canary_phases(),
+        read_errors: 3,
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let mut report = Outcome::default();
+    let result = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(report.status, Some(Status::Succeeded));
+    let s = script.lock().unwrap();
+    assert_eq!(s.read_errors, 0, "the three 500s were served");
+    assert!(s.stops.is_empty(), "{:?}", s.calls);
+}
+
+/// Scripted, as above: CodeDeploy answering 500 to every read from some point on.
+#[tokio::test]
+async fn reads_failing_on_and_on_end_the_wait_saying_it_may_still_run_and_where_to_look() {
+    let script = shared(Script {
+        phases: canary_phases(),
+        read_errors: usize::MAX,
+        ..Script::default()
+    });
+    let aws = scripted_aws(&script);
+    let mut report = Outcome::default();
+    let err = codedeploy::deploy_with(
+        &aws,
+        &plan(&[], None),
+        &prepared(TD_ARN),
+        &CancellationToken::new(),
+        &mut report,
+        fast(),
+    )
+    .await
+    .expect_err("a deployment that cannot be read is not a success");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("could not be read 4 times in a row")
+            && msg.contains("it may still be running: look at https://us-east-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-OURS12345"),
+        "{msg}"
+    );
+    let s = script.lock().unwrap();
+    // Nothing is stopped or rolled back on a guess: CodeDeploy may be deploying fine.
+    assert!(s.stops.is_empty(), "{:?}", s.calls);
 }

@@ -2472,3 +2472,164 @@ async fn a_failing_health_check_fails_fast_and_the_summary_and_slack_thread_name
     let thread = slack::failure_thread(&report).unwrap();
     assert!(thread.contains("health check failed"), "{thread}");
 }
+
+/// What the same-revision scripted ECS received.
+#[derive(Default)]
+struct SameRevision {
+    /// (task definition, force new deployment) of each UpdateService.
+    updates: Vec<(String, bool)>,
+    updated_at: Vec<Instant>,
+    /// The family of each RegisterTaskDefinition (its JSON body is sent raw, past the typed
+    /// input this mock sees; `pinned_reference`'s unit test covers the image it carries).
+    registered: Vec<String>,
+}
+
+/// Scripted: moto completes every rollout at once, so it cannot play a forced redeploy of the
+/// live revision that never gets healthy, nor the rollback to a newly registered revision that
+/// pins the image digest the old tasks ran.
+#[tokio::test(start_paused = true)]
+async fn a_failed_same_revision_redeploy_rolls_back_to_a_new_revision_pinning_the_old_digest() {
+    use DeploymentRolloutState::{Completed, InProgress};
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
+    use aws_sdk_ecs::types::TaskDefinition;
+    const OLD_DIGEST: &str =
+        "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let live_td = format!("{ACCOUNT_TD}/web1:1");
+    let pinned_td = format!("{ACCOUNT_TD}/web1:3");
+    let state = Arc::new(Mutex::new(SameRevision::default()));
+    let (st, live, pinned) = (state.clone(), live_td.clone(), pinned_td.clone());
+    let describe = mock!(Client::describe_services).then_compute_output(move |_| {
+        let s = st.lock().unwrap();
+        let deployments = match (s.updates.len(), s.updated_at.last()) {
+            // Before the deploy: the live revision, steady.
+            (0, _) => vec![dep("web1-old", "PRIMARY", &live, 2, Completed)],
+            // Our forced redeploy of the same revision: its new tasks never get healthy.
+            (1, _) => vec![
+                dep("web1-new", "PRIMARY", &live, 0, InProgress),
+                dep("web1-old", "ACTIVE", &live, 2, Completed),
+            ],
+            // The rollback to the pinned revision: steady 20 s after the update.
+            (_, Some(t)) if t.elapsed() >= Duration::from_secs(20) => {
+                vec![dep("web1-back", "PRIMARY", &pinned, 2, Completed)]
+            }
+            _ => vec![
+                dep("web1-back", "PRIMARY", &pinned, 1, InProgress),
+                dep("web1-new", "ACTIVE", &live, 0, InProgress),
+            ],
+        };
+        DescribeServicesOutput::builder()
+            .services(
+                Service::builder()
+                    .service_name("web1")
+                    .status("ACTIVE")
+                    .set_deployments(Some(deployments))
+                    .build(),
+            )
+            .build()
+    });
+    let st = state.clone();
+    let update = mock!(Client::update_service).then_compute_output(move |req| {
+        let mut s = st.lock().unwrap();
+        let td = req.task_definition().unwrap_or_default().to_string();
+        s.updates
+            .push((td.clone(), req.force_new_deployment().unwrap_or(false)));
+        s.updated_at.push(Instant::now());
+        let id = if s.updates.len() == 1 {
+            "web1-new"
+        } else {
+            "web1-back"
+        };
+        UpdateServiceOutput::builder()
+            .service(
+                Service::builder()
+                    .service_name("web1")
+                    .deployments(dep(id, "PRIMARY", &td, 0, InProgress))
+                    .build(),
+            )
+            .build()
+    });
+    let (st, pinned) = (state.clone(), pinned_td.clone());
+    let register = mock!(Client::register_task_definition).then_compute_output(move |req| {
+        st.lock()
+            .unwrap()
+            .registered
+            .push(req.family().unwrap_or_default().to_string());
+        RegisterTaskDefinitionOutput::builder()
+            .task_definition(
+                TaskDefinition::builder()
+                    .task_definition_arn(&pinned)
+                    .revision(3)
+                    .build(),
+            )
+            .build()
+    });
+    let no_tasks = mock!(Client::list_tasks).then_output(|| ListTasksOutput::builder().build());
+    let client = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&describe, &update, &register, &no_tasks],
+        |c| c.retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
+    );
+    let aws = Aws::from_config(&sdk_config("http://127.0.0.1:9")).with_ecs(client);
+    let poller = Poller::new(aws.ecs.clone());
+    let plan = app_plan(
+        "web1",
+        &[("wait-for-minutes", "2"), ("force-new-deployment", "true")],
+    );
+    let prepared = Prepared {
+        cluster: "prod".into(),
+        service: "web1".into(),
+        live: Service::builder()
+            .service_name("web1")
+            .deployments(dep("web1-old", "PRIMARY", &live_td, 2, Completed))
+            .build(),
+        task_definition_arn: live_td.clone(),
+        previous_task_definition_arn: Some(live_td.clone()),
+        container: "web1".into(),
+        container_port: Some(8000),
+        changed: false,
+        redeploy: true,
+        task_definition: serde_json::json!({
+            "family": "web1",
+            "containerDefinitions": [{"name": "web1", "image": NEW_IMAGE, "essential": true}]
+        }),
+        codedeploy: None,
+        previous_digest: Some(OLD_DIGEST.into()),
+    };
+    let mut report = Outcome::default();
+    let r = rolling::deploy(
+        &aws,
+        &poller,
+        &plan,
+        &prepared,
+        &CancellationToken::new(),
+        &mut report,
+    )
+    .await;
+
+    let e = r
+        .expect_err("a redeploy that never gets healthy fails")
+        .to_string();
+    assert!(e.contains("2 min") || e.contains("wait-for-minutes"), "{e}");
+    let s = state.lock().unwrap();
+    // The redeploy forced a new deployment of the live revision; the rollback went to the
+    // pinned revision, never to the failing one again.
+    assert_eq!(s.updates[0], (live_td.clone(), true));
+    assert_eq!(s.updates.len(), 2, "{:?}", s.updates);
+    assert_eq!(s.updates[1].0, pinned_td);
+    assert_eq!(s.registered, ["web1"]);
+    drop(s);
+    // rolled-back only because ECS shows the pinned revision steady again.
+    assert_eq!(
+        report.status,
+        Some(Status::RolledBack),
+        "{:?}",
+        report.steps
+    );
+    assert!(
+        report.steps.iter().any(|l| l.contains("web1:3")
+            && l.contains(&format!("previous image pinned ({OLD_DIGEST})"))),
+        "{:?}",
+        report.steps
+    );
+}
