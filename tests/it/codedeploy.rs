@@ -1581,13 +1581,14 @@ async fn green_tasks_that_keep_failing_to_pull_stop_the_deployment_early_naming_
     );
 }
 
-/// Scripted: moto's GetDeployment never fails, so it cannot play CodeDeploy answering 500 for a
-/// while mid-deployment.
-#[tokio::test]
-async fn a_few_failed_reads_in_a_row_do_not_abandon_the_deployment() {
+/// The canary deployment with GetDeployment of ours answering 500 `read_errors` times in a row
+/// after its second poll: the result, the report and the script.
+async fn canary_with_read_errors(
+    read_errors: usize,
+) -> (Result<(), ecs_deploy::error::Error>, Outcome, Shared) {
     let script = shared(Script {
         phases: canary_phases(),
-        read_errors: 3,
+        read_errors,
         ..Script::default()
     });
     let aws = scripted_aws(&script);
@@ -1601,6 +1602,14 @@ async fn a_few_failed_reads_in_a_row_do_not_abandon_the_deployment() {
         fast(),
     )
     .await;
+    (result, report, script)
+}
+
+/// Scripted: moto's GetDeployment never fails, so it cannot play CodeDeploy answering 500 for a
+/// while mid-deployment.
+#[tokio::test]
+async fn a_few_failed_reads_in_a_row_do_not_abandon_the_deployment() {
+    let (result, report, script) = canary_with_read_errors(3).await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(report.status, Some(Status::Succeeded));
     let s = script.lock().unwrap();
@@ -1611,24 +1620,10 @@ async fn a_few_failed_reads_in_a_row_do_not_abandon_the_deployment() {
 /// Scripted, as above: CodeDeploy answering 500 to every read from some point on.
 #[tokio::test]
 async fn reads_failing_on_and_on_end_the_wait_saying_it_may_still_run_and_where_to_look() {
-    let script = shared(Script {
-        phases: canary_phases(),
-        read_errors: usize::MAX,
-        ..Script::default()
-    });
-    let aws = scripted_aws(&script);
-    let mut report = Outcome::default();
-    let err = codedeploy::deploy_with(
-        &aws,
-        &plan(&[], None),
-        &prepared(TD_ARN),
-        &CancellationToken::new(),
-        &mut report,
-        fast(),
-    )
-    .await
-    .expect_err("a deployment that cannot be read is not a success");
-    let msg = err.to_string();
+    let (result, _, script) = canary_with_read_errors(usize::MAX).await;
+    let msg = result
+        .expect_err("a deployment that cannot be read is not a success")
+        .to_string();
     assert!(
         msg.contains("could not be read 4 times in a row")
             && msg.contains("it may still be running: look at https://us-east-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-OURS12345"),
