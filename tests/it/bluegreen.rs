@@ -223,6 +223,8 @@ struct State {
     after_other: VecDeque<ServiceDeployment>,
     /// Make StopServiceDeployment hang (sent, never answered).
     stop_hangs: bool,
+    /// DescribeServiceDeployments answers HTTP 500 this many times in a row after its first look.
+    read_errors: usize,
     /// Green tasks that stop, on a schedule from UpdateService; kept out of `calls`.
     tasks: Arc<Mutex<StoppingTasks>>,
 }
@@ -315,10 +317,19 @@ impl ScriptedEcs {
         });
         let s = self.0.clone();
         let describe =
-            mock!(Client::describe_service_deployments).then_compute_output(move |req| {
+            mock!(Client::describe_service_deployments).then_compute_response(move |req| {
                 let mut st = s.lock().unwrap();
                 st.calls.push("DescribeServiceDeployments");
                 assert_eq!(req.service_deployment_arns(), [OURS.to_string()]);
+                if st.looks_served >= 1 && st.read_errors > 0 {
+                    st.read_errors -= 1;
+                    return MockResponse::Http(aws_smithy_runtime_api::http::Response::new(
+                        aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+                        aws_smithy_types::body::SdkBody::from(
+                            r#"{"__type":"ServerException","message":"internal error"}"#,
+                        ),
+                    ));
+                }
                 st.looks_served += 1;
                 if let Some((n, token)) = &st.cancel_on_look
                     && *n == st.looks_served
@@ -339,9 +350,11 @@ impl ScriptedEcs {
                 } else {
                     queue.front().cloned()
                 };
-                DescribeServiceDeploymentsOutput::builder()
-                    .set_service_deployments(d.map(|d| vec![d]))
-                    .build()
+                MockResponse::Output(
+                    DescribeServiceDeploymentsOutput::builder()
+                        .set_service_deployments(d.map(|d| vec![d]))
+                        .build(),
+                )
             });
         let s = self.0.clone();
         let stop = mock!(Client::stop_service_deployment).then_compute_response(move |req| {
@@ -400,11 +413,15 @@ impl ScriptedEcs {
             &list_tasks,
             &describe_tasks,
         ];
+        // SDK retries off: each 500 reaches the follow loop, which must bear a few in a row.
+        let no_retries = aws_sdk_ecs::config::retry::RetryConfig::disabled();
         if self.0.lock().unwrap().stop_hangs {
             return mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c
+                .retry_config(no_retries.clone())
                 .http_client(crate::support::aws::hanging_http("StopServiceDeployment")));
         }
-        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules)
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c
+            .retry_config(no_retries.clone()))
     }
 
     fn aws(&self) -> Aws {
@@ -1352,4 +1369,47 @@ async fn green_tasks_failing_health_checks_roll_back_early_naming_the_cause() {
         "{:?}",
         report.steps
     );
+}
+
+/// Scripted: moto has no DescribeServiceDeployments (see the module doc), let alone one that
+/// answers 500 for a while mid-deployment.
+#[tokio::test]
+async fn a_few_failed_reads_in_a_row_do_not_abandon_the_deployment_and_more_say_where_to_look() {
+    let looks = || {
+        vec![
+            look("IN_PROGRESS", "SCALE_UP", 1, 0.0),
+            look("IN_PROGRESS", "BAKE_TIME", 2, 100.0),
+            look("SUCCESSFUL", "CLEAN_UP", 2, 100.0),
+        ]
+    };
+    let ecs = ScriptedEcs::new(looks()).with(|s| s.read_errors = 3);
+    let (result, report) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(report.status, Some(Status::Succeeded));
+    assert_eq!(ecs.state().read_errors, 0, "the three 500s were served");
+
+    let ecs = ScriptedEcs::new(looks()).with(|s| s.read_errors = usize::MAX);
+    let (result, _) = run(
+        &ecs,
+        &plan(&[]),
+        &prepared(DeploymentStrategy::BlueGreen),
+        fast(),
+    )
+    .await;
+    let msg = result
+        .expect_err("an unreadable deployment is no success")
+        .to_string();
+    assert!(
+        msg.contains("could not be read 4 times in a row")
+            && msg.contains("it may still be running: look at"),
+        "{msg}"
+    );
+    // Nothing is rolled back on a guess: ECS may be deploying fine.
+    assert!(ecs.state().stops.is_empty(), "{:?}", ecs.state().calls);
 }
