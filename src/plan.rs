@@ -504,6 +504,12 @@ fn plan_app(
                     let text = read(&path, "the task definition file")?;
                     let td = task_definition::parse(&shown(settings, &path), &text)
                         .map_err(|e| e.in_file(&path, crate::location::json_error_at(&text)))?;
+                    // As amazon-ecs-deploy-task-definition registers a file.
+                    let td = if s.keep_null_value_keys {
+                        td
+                    } else {
+                        task_definition::without_empty_values(&td)
+                    };
                     Some((path, td))
                 }
             };
@@ -863,13 +869,28 @@ impl Plan {
                     let _ = writeln!(
                         out,
                         "  task def:    {}",
-                        match &d.task_definition_file {
-                            Some((p, _)) => shown(settings, p),
-                            None => "the service's live task definition".to_string(),
+                        match (&d.task_definition_file, &a.settings.task_definition_ref) {
+                            (Some((p, _)), _) => shown(settings, p),
+                            (None, Some(r)) => format!("{r} (registered)"),
+                            (None, None) => "the service's live task definition".to_string(),
                         }
                     );
                     if let Some(c) = &d.container {
                         let _ = writeln!(out, "  container:   {c}");
+                    }
+                    let u = &a.settings.service_update;
+                    if !u.is_empty() {
+                        let mut set = Vec::new();
+                        if let Some(n) = u.desired_count {
+                            set.push(format!("desiredCount {n}"));
+                        }
+                        if let Some(t) = u.enable_ecs_managed_tags {
+                            set.push(format!("enableECSManagedTags {t}"));
+                        }
+                        if let Some(p) = &u.propagate_tags {
+                            set.push(format!("propagateTags {p}"));
+                        }
+                        let _ = writeln!(out, "  service:     {}", set.join(", "));
                     }
                     out.push_str(&wait_line(&a.settings));
                     if let Some(cmd) = &a.settings.run_task_command {

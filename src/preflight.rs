@@ -234,9 +234,32 @@ async fn check_service(
         },
         None => None,
     };
-    let (source_name, base) = match (&d.task_definition_file, &live_arn, &live_td) {
-        (Some((path, td)), _, _) => (path.display().to_string(), td.clone()),
-        (None, Some(arn), Some(td)) => (arn.clone(), td.clone()),
+    // `task-definition-arn` / `-family[:revision]`: a registered one to start from.
+    let registered = match &plan.settings.task_definition_ref {
+        Some(r) => match read(
+            mode,
+            &format!("task definition {r} (task-definition-arn/-family)"),
+            async {
+                register::describe_raw(&aws.ecs, r).await.map_err(|e| Error::TaskDefinition {
+                    source_name: r.clone(),
+                    problem: format!(
+                        "(task-definition-arn/-family/-revision) cannot be read: {}; name a registered revision of this account and region",
+                        crate::error::error_chain(&e)
+                    ),
+                })
+            },
+        )
+        .await?
+        {
+            Ok(td) => Some((r.clone(), td)),
+            Err(why) => return Ok(Err(why)),
+        },
+        None => None,
+    };
+    let (source_name, base) = match (&d.task_definition_file, &registered, &live_arn, &live_td) {
+        (Some((path, td)), _, _, _) => (path.display().to_string(), td.clone()),
+        (None, Some((r, td)), _, _) => (r.clone(), td.clone()),
+        (None, None, Some(arn), Some(td)) => (arn.clone(), td.clone()),
         _ => {
             return Err(deploy::service_error(
                 d,
@@ -262,6 +285,15 @@ async fn check_service(
         check_one_off(d, &live, &rendered)?;
     }
     let port = task_definition::container_port(&rendered, &container);
+    if path == DeployPath::CodeDeploy && !plan.settings.service_update.is_empty() {
+        return Err(deploy::service_error(
+            d,
+            format!(
+                "is deployed by CodeDeploy, which sends no UpdateService, so {} cannot be applied; set them on the service (console, CLI or IaC) or leave them out",
+                plan.settings.service_update.names().join(", ")
+            ),
+        ));
+    }
     let codedeploy = match path {
         DeployPath::CodeDeploy => {
             let (application, group) = codedeploy::target_names(plan, &d.cluster, &d.service);

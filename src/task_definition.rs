@@ -153,6 +153,12 @@ pub struct ContainerEdits {
     pub log_options: Vec<(String, String)>,
     /// Merged into `secrets` (`name`/`valueFrom`).
     pub secrets: Vec<(String, String)>,
+    /// S3 object ARNs: replace `environmentFiles` (type `s3`) when given.
+    pub env_files: Vec<String>,
+    /// Sets the task definition's `taskRoleArn`.
+    pub task_role_arn: Option<String>,
+    /// Sets the task definition's `executionRoleArn`.
+    pub execution_role_arn: Option<String>,
 }
 
 impl ContainerEdits {
@@ -229,6 +235,15 @@ pub fn render(td: &Value, container: &str, image: &str, edits: &ContainerEdits) 
         .as_object_mut()
         .ok_or_else(|| problem("rendered", "a container definition is not an object"))?;
     obj.insert("image".into(), Value::String(image.to_string()));
+    if !edits.env_files.is_empty() {
+        // As amazon-ecs-render-task-definition does: the given files replace the container's.
+        let files = edits
+            .env_files
+            .iter()
+            .map(|arn| serde_json::json!({"value": arn, "type": "s3"}))
+            .collect();
+        obj.insert("environmentFiles".into(), Value::Array(files));
+    }
     merge_named(obj, "environment", "value", &edits.environment)?;
     merge_named(obj, "secrets", "valueFrom", &edits.secrets)?;
     merge_map(obj, "dockerLabels", &edits.docker_labels)?;
@@ -256,7 +271,45 @@ pub fn render(td: &Value, container: &str, image: &str, edits: &ContainerEdits) 
             ));
         }
     }
+    if let Some(top) = out.as_object_mut() {
+        for (key, role) in [
+            ("taskRoleArn", &edits.task_role_arn),
+            ("executionRoleArn", &edits.execution_role_arn),
+        ] {
+            if let Some(arn) = role {
+                top.insert(key.into(), Value::String(arn.clone()));
+            }
+        }
+    }
     Ok(out)
+}
+
+/// The task definition without its null and empty values (null, `""`, and lists and objects
+/// holding nothing else), as amazon-ecs-deploy-task-definition cleans a file before it
+/// registers it unless `keep-null-value-keys` is true. Pure.
+pub fn without_empty_values(td: &Value) -> Value {
+    fn empty(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.iter().all(empty),
+            Value::Object(o) => o.values().all(empty),
+            _ => false,
+        }
+    }
+    fn clean(v: &Value) -> Value {
+        match v {
+            Value::Array(a) => Value::Array(a.iter().filter(|e| !empty(e)).map(clean).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .filter(|(_, e)| !empty(e))
+                    .map(|(k, e)| (k.clone(), clean(e)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    clean(td)
 }
 
 /// The image a container runs, if set.
@@ -426,6 +479,32 @@ mod tests {
     }
 
     #[test]
+    fn empty_values_are_dropped_as_the_deploy_action_drops_them() {
+        let v = json!({
+            "family": "web1",
+            "cpu": null,
+            "taskRoleArn": "",
+            "volumes": [],
+            "placementConstraints": [{}],
+            "containerDefinitions": [{
+                "name": "web1", "essential": false, "memory": 0,
+                "environment": [{"name": "A", "value": "1"}, {"name": null, "value": ""}],
+                "healthCheck": {"command": [], "retries": null}
+            }]
+        });
+        assert_eq!(
+            without_empty_values(&v),
+            json!({
+                "family": "web1",
+                "containerDefinitions": [{
+                    "name": "web1", "essential": false, "memory": 0,
+                    "environment": [{"name": "A", "value": "1"}]
+                }]
+            })
+        );
+    }
+
+    #[test]
     fn render_applies_the_render_actions_container_inputs() {
         let mut v = normalize("t", td()).unwrap();
         v["containerDefinitions"][0]["secrets"] = json!([{"name": "DB", "valueFrom": "arn:old"}]);
@@ -440,8 +519,23 @@ mod tests {
                 ("DB".into(), "arn:new".into()),
                 ("API".into(), "arn:api".into()),
             ],
+            env_files: vec!["arn:aws:s3:::shop-config/web1.env".into()],
+            task_role_arn: Some("arn:aws:iam::123456789012:role/web1-task".into()),
+            execution_role_arn: Some("arn:aws:iam::123456789012:role/ecsTaskExecutionRole".into()),
         };
         let out = render(&v, "web1", "repo:v2", &edits).unwrap();
+        assert_eq!(
+            out["containerDefinitions"][0]["environmentFiles"],
+            json!([{"value": "arn:aws:s3:::shop-config/web1.env", "type": "s3"}])
+        );
+        assert_eq!(
+            out["taskRoleArn"],
+            "arn:aws:iam::123456789012:role/web1-task"
+        );
+        assert_eq!(
+            out["executionRoleArn"],
+            "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
+        );
         let c = &out["containerDefinitions"][0];
         assert_eq!(
             c["secrets"],

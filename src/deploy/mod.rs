@@ -657,7 +657,7 @@ async fn wait_for_in_flight(
         // It left the service on another revision: that is the one ours starts from.
         if let Some(arn) = live.task_definition() {
             let td = register::describe_raw(&aws.ecs, arn).await?;
-            if d.task_definition_file.is_none() {
+            if d.task_definition_file.is_none() && plan.settings.task_definition_ref.is_none() {
                 fresh.source_name = arn.to_string();
                 fresh.base = td.clone();
             }
@@ -753,9 +753,12 @@ fn service_settings(a: &AppPlan) -> String {
     let s = &a.settings;
     let d = a.deploy.as_ref();
     format!(
-        "deployment={:?} task-definition={:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
+        "deployment={:?} task-definition={:?} task-definition-arn/family={:?} keep-null-value-keys={} {:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
         d.map(|d| d.deployment.as_str()),
         d.and_then(|d| d.task_definition_file.as_ref().map(|(p, _)| p.clone())),
+        s.task_definition_ref,
+        s.keep_null_value_keys,
+        s.service_update,
         d.and_then(|d| d.appspec_file.as_ref().map(|(p, _)| p.clone())),
         s.wait_for_service_stability,
         s.wait_for_minutes,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{Deployment, Service};
 
 use crate::error::{Error, Result};
+use crate::inputs::ServiceUpdate;
 use crate::outcome::Link;
 use crate::plan::AppPlan;
 
@@ -67,13 +68,15 @@ pub async fn update_service(
     service: &str,
     task_definition: &str,
     force: bool,
+    extra: &ServiceUpdate,
 ) -> Result<Service> {
-    let out = ecs
+    let update = ecs
         .update_service()
         .cluster(cluster)
         .service(service)
         .task_definition(task_definition)
-        .force_new_deployment(force)
+        .force_new_deployment(force);
+    let out = with_service_update(update, extra)
         .send()
         .await
         .map_err(|e| Error::aws("ECS", "UpdateService", e))?;
@@ -82,6 +85,23 @@ pub async fn update_service(
         service: service.to_string(),
         problem: "UpdateService answered without the service".into(),
     })
+}
+
+/// An UpdateService request with the service settings the inputs give (`desired-count`,
+/// `enable-ecs-managed-tags`, `propagate-tags`); the others are left as the service has them.
+pub fn with_service_update(
+    update: aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder,
+    extra: &ServiceUpdate,
+) -> aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder {
+    update
+        .set_desired_count(extra.desired_count)
+        .set_enable_ecs_managed_tags(extra.enable_ecs_managed_tags)
+        .set_propagate_tags(
+            extra
+                .propagate_tags
+                .as_deref()
+                .map(aws_sdk_ecs::types::PropagateTags::from),
+        )
 }
 
 /// The deployment UpdateService started: the PRIMARY one.

@@ -190,9 +190,17 @@ pub struct AppSettings {
     pub cluster: String,
     pub service: Option<String>,
     pub task_definition: Option<PathBuf>,
+    /// `task-definition-arn`, or `task-definition-family` (with `task-definition-revision`): a
+    /// registered task definition to start from, as DescribeTaskDefinition takes it.
+    pub task_definition_ref: Option<String>,
+    /// `keep-null-value-keys`: keep the null and empty values of the task definition file.
+    pub keep_null_value_keys: bool,
     pub container_name: Option<String>,
-    /// `environment-variables`, `docker-labels`, `command`, `log-configuration-*`, `secrets`.
+    /// `environment-variables`, `docker-labels`, `command`, `log-configuration-*`, `secrets`,
+    /// `env-files`, `task-role-arn`, `execution-role-arn`.
     pub container_edits: ContainerEdits,
+    /// `desired-count`, `enable-ecs-managed-tags`, `propagate-tags`: sent with the UpdateService.
+    pub service_update: ServiceUpdate,
     pub deployment: DeploymentChoice,
     pub wait_for_service_stability: bool,
     pub wait_for_minutes: u64,
@@ -212,6 +220,39 @@ pub struct AppSettings {
     pub kubernetes: Option<KubeSettings>,
     /// `paths`: workspace-relative paths whose changes count as this app's (changed-only).
     pub paths: Vec<String>,
+}
+
+/// What the deploy's UpdateService sets besides the task definition (amazon-ecs-deploy-task-
+/// definition's service inputs); `None`: left as the service has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceUpdate {
+    pub desired_count: Option<i32>,
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// `SERVICE`, `TASK_DEFINITION` or `NONE`.
+    pub propagate_tags: Option<String>,
+}
+
+impl ServiceUpdate {
+    /// True when nothing but the task definition is sent.
+    pub fn is_empty(&self) -> bool {
+        *self == ServiceUpdate::default()
+    }
+
+    /// The inputs that are set, for messages.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            ("desired-count", self.desired_count.is_some()),
+            (
+                "enable-ecs-managed-tags",
+                self.enable_ecs_managed_tags.is_some(),
+            ),
+            ("propagate-tags", self.propagate_tags.is_some()),
+        ]
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(n, _)| *n)
+        .collect()
+    }
 }
 
 /// Which Kubernetes cluster, and how the action reaches it.
@@ -259,6 +300,16 @@ pub struct GitTarget {
 const ECS_ONLY_INPUTS: &[&str] = &[
     "service",
     "task-definition",
+    "task-definition-arn",
+    "task-definition-family",
+    "task-definition-revision",
+    "keep-null-value-keys",
+    "env-files",
+    "task-role-arn",
+    "execution-role-arn",
+    "desired-count",
+    "enable-ecs-managed-tags",
+    "propagate-tags",
     "run-task-command",
     "docker-labels",
     "command",
@@ -470,7 +521,43 @@ fn container_edits(raw: &RawInputs) -> Result<ContainerEdits> {
         ));
     }
     let log_driver = plain_name(raw, "log-configuration-log-driver")?;
+    let env_files: Vec<String> = raw
+        .get("env-files")
+        .map(|v| {
+            v.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(bad) = env_files
+        .iter()
+        .find(|f| !f.starts_with("arn:") || !f.contains(":s3:::"))
+    {
+        return Err(Error::invalid_input(
+            "env-files",
+            bad,
+            "every line is the ARN of an S3 object, e.g. arn:aws:s3:::my-bucket/web1.env",
+        ));
+    }
+    let role = |name: &str| -> Result<Option<String>> {
+        let v = plain_name(raw, name)?;
+        if let Some(r) = &v
+            && !(r.starts_with("arn:") && r.contains(":iam::") && r.contains(":role/"))
+        {
+            return Err(Error::invalid_input(
+                name,
+                r,
+                "must be an IAM role ARN: arn:aws:iam::<account>:role/<name>",
+            ));
+        }
+        Ok(v)
+    };
     Ok(ContainerEdits {
+        env_files,
+        task_role_arn: role("task-role-arn")?,
+        execution_role_arn: role("execution-role-arn")?,
         environment: pairs(raw, "environment-variables")?,
         docker_labels: pairs(raw, "docker-labels")?,
         command: match raw.get("command") {
@@ -480,6 +567,115 @@ fn container_edits(raw: &RawInputs) -> Result<ContainerEdits> {
         log_driver,
         log_options: pairs(raw, "log-configuration-options")?,
         secrets,
+    })
+}
+
+/// `task-definition-arn`, or `task-definition-family` with `task-definition-revision`: the
+/// registered task definition to start from, as DescribeTaskDefinition takes it (an ARN,
+/// `family` or `family:revision`). Refused together with a `task-definition` file, or each
+/// other, as amazon-ecs-render-task-definition takes one source.
+fn task_definition_ref(raw: &RawInputs) -> Result<Option<String>> {
+    let arn = plain_name(raw, "task-definition-arn")?;
+    let family = plain_name(raw, "task-definition-family")?;
+    let revision = plain_name(raw, "task-definition-revision")?;
+    if let Some(a) = &arn
+        && !(a.starts_with("arn:") && a.contains(":task-definition/"))
+    {
+        return Err(Error::invalid_input(
+            "task-definition-arn",
+            a,
+            "must be a task definition ARN: arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>",
+        ));
+    }
+    if let Some(f) = &family
+        && (f.contains(':') || f.contains('/'))
+    {
+        return Err(Error::invalid_input(
+            "task-definition-family",
+            f,
+            "must be a family name alone; give its revision in task-definition-revision",
+        ));
+    }
+    if let Some(r) = &revision
+        && !r.parse::<u32>().is_ok_and(|n| n > 0)
+    {
+        return Err(Error::invalid_input(
+            "task-definition-revision",
+            r,
+            "must be a revision number (1, 2, ...)",
+        ));
+    }
+    let conflict = |message: &str| {
+        Err(Error::InputConflict {
+            message: message.into(),
+        })
+    };
+    match (&arn, &family, &revision) {
+        (Some(_), Some(_), _) => {
+            return conflict(
+                "`task-definition-arn` and `task-definition-family` both name a task definition to start from; give one of them",
+            );
+        }
+        (Some(_), None, Some(_)) | (None, None, Some(_)) => {
+            return conflict(
+                "`task-definition-revision` is a revision of `task-definition-family`; give the family too (an ARN names its revision itself)",
+            );
+        }
+        _ => {}
+    }
+    if (arn.is_some() || family.is_some()) && raw.get("task-definition").is_some() {
+        return conflict(
+            "`task-definition` is a file and `task-definition-arn`/`task-definition-family` a registered task definition: give one source to start from",
+        );
+    }
+    Ok(arn.or(family.map(|f| match revision {
+        Some(r) => format!("{f}:{r}"),
+        None => f,
+    })))
+}
+
+/// The UpdateService settings of amazon-ecs-deploy-task-definition: `desired-count`,
+/// `enable-ecs-managed-tags`, `propagate-tags`.
+fn service_update(raw: &RawInputs) -> Result<ServiceUpdate> {
+    let desired_count = match raw.get("desired-count") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    Error::invalid_input(
+                        "desired-count",
+                        v,
+                        "must be a whole number of tasks, 0 or more",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let enable_ecs_managed_tags = match raw.get("enable-ecs-managed-tags") {
+        Some(v) => Some(parse_bool("enable-ecs-managed-tags", v)?),
+        None => None,
+    };
+    let propagate_tags = match raw.get("propagate-tags") {
+        Some(v) => Some(
+            parse_choice(
+                "propagate-tags",
+                &v.trim().to_ascii_uppercase(),
+                &[
+                    ("SERVICE", "SERVICE"),
+                    ("TASK_DEFINITION", "TASK_DEFINITION"),
+                    ("NONE", "NONE"),
+                ],
+            )?
+            .to_string(),
+        ),
+        None => None,
+    };
+    Ok(ServiceUpdate {
+        desired_count,
+        enable_ecs_managed_tags,
+        propagate_tags,
     })
 }
 
@@ -809,8 +1005,11 @@ impl AppSettings {
             cluster: plain_name(raw, "cluster")?.unwrap_or_else(|| "default".into()),
             service: plain_name(raw, "service")?,
             task_definition: opt_path(raw, "task-definition"),
+            task_definition_ref: task_definition_ref(raw)?,
+            keep_null_value_keys: flag(raw, "keep-null-value-keys")?,
             container_name: plain_name(raw, "container-name")?,
             container_edits: container_edits(raw)?,
+            service_update: service_update(raw)?,
             deployment,
             wait_for_service_stability: flag(raw, "wait-for-service-stability")?,
             wait_for_minutes,
@@ -1374,6 +1573,81 @@ mod tests {
         assert!(e.contains("docker_password"), "{e}");
         let e = err(&[("INPUT_REGISTRIES", "12345")]);
         assert!(e.contains("12 digits"), "{e}");
+    }
+
+    #[test]
+    fn the_render_actions_task_definition_sources_name_one_registered_revision() {
+        let td = |env: &[(&str, &str)]| app(env).map(|s| s.task_definition_ref);
+        let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:3";
+        assert_eq!(
+            td(&[("INPUT_TASK-DEFINITION-ARN", arn)])
+                .unwrap()
+                .as_deref(),
+            Some(arn)
+        );
+        assert_eq!(
+            td(&[("INPUT_TASK-DEFINITION-FAMILY", "web1")])
+                .unwrap()
+                .as_deref(),
+            Some("web1")
+        );
+        assert_eq!(
+            td(&[
+                ("INPUT_TASK-DEFINITION-FAMILY", "web1"),
+                ("INPUT_TASK-DEFINITION-REVISION", "7")
+            ])
+            .unwrap()
+            .as_deref(),
+            Some("web1:7")
+        );
+        let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        let e = err(&[("INPUT_TASK-DEFINITION-ARN", "web1:3")]);
+        assert!(e.contains("must be a task definition ARN"), "{e}");
+        let e = err(&[("INPUT_TASK-DEFINITION-REVISION", "7")]);
+        assert!(e.contains("give the family too"), "{e}");
+        let e = err(&[
+            ("INPUT_TASK-DEFINITION-FAMILY", "web1"),
+            ("INPUT_TASK-DEFINITION-REVISION", "latest"),
+        ]);
+        assert!(e.contains("revision number"), "{e}");
+        let e = err(&[
+            ("INPUT_TASK-DEFINITION-ARN", arn),
+            ("INPUT_TASK-DEFINITION-FAMILY", "web1"),
+        ]);
+        assert!(e.contains("give one of them"), "{e}");
+        let e = err(&[
+            ("INPUT_TASK-DEFINITION-ARN", arn),
+            ("INPUT_TASK-DEFINITION", "task-definition.json"),
+        ]);
+        assert!(e.contains("give one source"), "{e}");
+    }
+
+    #[test]
+    fn the_deploy_actions_service_inputs_go_with_the_update_service() {
+        let s = app(&[
+            ("INPUT_DESIRED-COUNT", "4"),
+            ("INPUT_ENABLE-ECS-MANAGED-TAGS", "true"),
+            ("INPUT_PROPAGATE-TAGS", "service"),
+            ("INPUT_KEEP-NULL-VALUE-KEYS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.service_update,
+            ServiceUpdate {
+                desired_count: Some(4),
+                enable_ecs_managed_tags: Some(true),
+                propagate_tags: Some("SERVICE".into()),
+            }
+        );
+        assert!(s.keep_null_value_keys);
+        assert!(app(&[]).unwrap().service_update.is_empty());
+        let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        assert!(err(&[("INPUT_DESIRED-COUNT", "-1")]).contains("0 or more"));
+        assert!(err(&[("INPUT_PROPAGATE-TAGS", "ALL")]).contains("TASK_DEFINITION"));
+        let e = err(&[("INPUT_TASK-ROLE-ARN", "web1-task")]);
+        assert!(e.contains("IAM role ARN"), "{e}");
+        let e = err(&[("INPUT_ENV-FILES", "s3://bucket/web1.env")]);
+        assert!(e.contains("ARN of an S3 object"), "{e}");
     }
 
     #[test]

@@ -2633,3 +2633,68 @@ async fn a_failed_same_revision_redeploy_rolls_back_to_a_new_revision_pinning_th
         report.steps
     );
 }
+
+/// amazon-ecs-deploy-task-definition's service inputs reach moto's UpdateService, and the roles
+/// and environment files of the render action the registered revision.
+#[tokio::test]
+async fn the_deploy_actions_service_inputs_and_the_render_actions_roles_reach_ecs() {
+    // moto keeps the deployment's own desiredCount at 2 (only the service's moves): 2 running tasks
+    // complete it.
+    let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let ecs = ecs_client(&moto);
+    create_bridge_service(&ecs).await;
+    let out = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", NEW_IMAGE),
+            ("service", "web1"),
+            ("container-name", "web1"),
+            ("desired-count", "3"),
+            ("propagate-tags", "SERVICE"),
+            ("enable-ecs-managed-tags", "true"),
+            ("task-role-arn", "arn:aws:iam::123456789012:role/web1-task"),
+            (
+                "execution-role-arn",
+                "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+            ),
+            ("env-files", "arn:aws:s3:::shop-config/web1.env"),
+            ("wait-for-minutes", "1"),
+        ],
+    );
+    out.assert_success();
+    let svc = ecs
+        .describe_services()
+        .cluster("prod")
+        .services("web1")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
+    assert_eq!(svc.desired_count(), 3, "{out}");
+    assert_eq!(
+        svc.propagate_tags(),
+        Some(&aws_sdk_ecs::types::PropagateTags::Service)
+    );
+    assert!(svc.enable_ecs_managed_tags());
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(format!("{ACCOUNT_TD}/web1:2"))
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    assert_eq!(
+        td.task_role_arn(),
+        Some("arn:aws:iam::123456789012:role/web1-task")
+    );
+    assert_eq!(
+        td.execution_role_arn(),
+        Some("arn:aws:iam::123456789012:role/ecsTaskExecutionRole")
+    );
+    let files = td.container_definitions()[0].environment_files();
+    assert_eq!(files.len(), 1, "{td:?}");
+    assert_eq!(files[0].value(), "arn:aws:s3:::shop-config/web1.env");
+}

@@ -224,6 +224,33 @@ fn the_render_and_deploy_steps_become_one_step_that_renders_the_same_container()
     );
     let driver = &render["log-configuration-log-driver"];
     assert!(adds(&out, &format!("\"logDriver\": \"{driver}\"")), "{out}");
+    for arn in render["env-files"].lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            added_run(
+                &out,
+                &[
+                    format!("\"value\": \"{}\"", arn.trim()),
+                    "\"type\": \"s3\"".into()
+                ]
+            ) || added_run(
+                &out,
+                &[
+                    "\"type\": \"s3\"".into(),
+                    format!("\"value\": \"{}\"", arn.trim())
+                ]
+            ),
+            "environmentFiles {arn}:\n{out}"
+        );
+    }
+    for (input, key) in [
+        ("task-role-arn", "taskRoleArn"),
+        ("execution-role-arn", "executionRoleArn"),
+    ] {
+        assert!(
+            adds(&out, &format!("\"{key}\": \"{}\"", render[input])),
+            "{input}:\n{out}"
+        );
+    }
     assert!(out.stdout.contains("deployment path: rolling"), "{out}");
     assert_eq!(revisions(&moto), 1, "a dry run registers nothing");
 }
@@ -252,6 +279,13 @@ fn the_deploy_step_keeps_its_inputs_and_deploys_the_file_as_it_is() {
             .contains(&format!("up to {} min", with["wait-for-minutes"])),
         "wait-for-minutes reaches the plan:\n{out}"
     );
+    assert!(
+        out.stdout.contains(&format!(
+            "service:     desiredCount {}, enableECSManagedTags {}, propagateTags {}",
+            with["desired-count"], with["enable-ecs-managed-tags"], with["propagate-tags"]
+        )),
+        "the service inputs reach the UpdateService of the plan:\n{out}"
+    );
     assert_eq!(revisions(&moto), 1, "a dry run registers nothing");
 }
 
@@ -260,12 +294,8 @@ fn a_copied_input_this_action_does_not_honour_stops_the_run_before_any_aws_call(
     // No moto: the endpoint answers nothing, so any AWS call would fail differently.
     let moto_less = "http://127.0.0.1:9";
     for (name, value, instead) in [
-        (
-            "task-definition-arn",
-            "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:3",
-            "task-definition",
-        ),
-        ("desired-count", "3", "desired count on the service"),
+        ("run-task-launch-type", "FARGATE", "run-task-command"),
+        ("run-task-subnets", "subnet-0123", "run-task-command"),
         ("run-task", "true", "run-task-command"),
         ("wait-for-task-stopped", "true", "run-task-command"),
     ] {
@@ -288,4 +318,89 @@ fn a_copied_input_this_action_does_not_honour_stops_the_run_before_any_aws_call(
             "{name}: {error}"
         );
     }
+}
+
+#[test]
+fn a_registered_task_definition_named_by_family_is_the_one_rendered() {
+    let moto = moto_with_service();
+    // A second revision of web1 in moto, with a marker the live one (revision 1) does not have.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ecs = aws_sdk_ecs::Client::new(&sdk_config(&moto.endpoint()));
+    rt.block_on(
+        ecs.register_task_definition()
+            .family("web1")
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("web1")
+                    .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.2")
+                    .memory(512)
+                    .docker_labels("from", "revision-2")
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("register web1:2");
+    drop(rt);
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3";
+    let inputs = |extra: &[(&str, &str)]| -> BTreeMap<String, String> {
+        [
+            ("deploy-on", "push"),
+            ("app", "web1"),
+            ("image", image),
+            ("cluster", "prod"),
+            ("service", "web1"),
+            ("container-name", "web1"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let dir = tempfile::tempdir().expect("workspace");
+    let run = |with: &BTreeMap<String, String>| {
+        let mut r = push_run(dir.path(), &moto.endpoint()).env("INPUT_DRY-RUN", "true");
+        for (k, v) in with {
+            r = r.env(format!("INPUT_{}", k.to_uppercase()), v);
+        }
+        r.run()
+    };
+    // The family's latest revision (2), as amazon-ecs-render-task-definition reads it.
+    let out = run(&inputs(&[("task-definition-family", "web1")]));
+    out.assert_success();
+    assert!(
+        out.stdout.contains("task def:    web1 (registered)"),
+        "{out}"
+    );
+    assert!(adds(&out, "\"memory\": 512"), "{out}");
+    assert!(adds(&out, &format!("\"image\": \"{image}\"")), "{out}");
+    // An explicit revision (1) and an ARN.
+    let out = run(&inputs(&[
+        ("task-definition-family", "web1"),
+        ("task-definition-revision", "1"),
+    ]));
+    out.assert_success();
+    assert!(
+        out.stdout.contains("task def:    web1:1 (registered)"),
+        "{out}"
+    );
+    assert!(!adds(&out, "revision-2"), "{out}");
+    let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:2";
+    let out = run(&inputs(&[("task-definition-arn", arn)]));
+    out.assert_success();
+    assert!(adds(&out, "\"memory\": 512"), "{out}");
+    // A family moto does not have: refused in the preflight, naming it, before any write (the
+    // dry run says the real run would stop there).
+    for dry_run in ["true", "false"] {
+        let out = run(&inputs(&[
+            ("task-definition-family", "nope"),
+            ("dry-run", dry_run),
+        ]));
+        assert_eq!(out.code, Some(1), "{out}");
+        assert!(
+            crate::preflight::the_error(&out).contains("task definition nope")
+                && out.stdout.contains("name a registered revision"),
+            "{out}"
+        );
+    }
+    assert_eq!(revisions(&moto), 2, "a dry run registers nothing");
 }

@@ -133,13 +133,14 @@ async fn deploy_watching(
         return Ok(());
     }
 
-    let updated = aws
+    let update = aws
         .ecs
         .update_service()
         .cluster(&prepared.cluster)
         .service(svc)
         .task_definition(&prepared.task_definition_arn)
-        .force_new_deployment(prepared.redeploy)
+        .force_new_deployment(prepared.redeploy);
+    let updated = super::service::with_service_update(update, &s.service_update)
         .send()
         .await
         .map_err(|e| Error::aws("ECS", "UpdateService", e))?;

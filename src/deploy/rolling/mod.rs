@@ -38,6 +38,7 @@ pub async fn deploy(
         &prepared.service,
         &prepared.task_definition_arn,
         prepared.redeploy,
+        &plan.settings.service_update,
     )
     .await?;
     let deployment_id = primary_deployment(&updated)

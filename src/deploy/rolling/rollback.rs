@@ -196,12 +196,15 @@ async fn restore(
             ),
         ),
         None => {
+            // Only the revision goes back; a desired count the deploy set stays.
+            let unchanged = crate::inputs::ServiceUpdate::default();
             let update = service::update_service(
                 &aws.ecs,
                 &prepared.cluster,
                 &prepared.service,
                 previous,
                 false,
+                &unchanged,
             );
             let updated = match asked.deadline {
                 Some(d) => tokio::time::timeout_at(d, update).await.unwrap_or_else(|_| {
