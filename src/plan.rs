@@ -896,6 +896,23 @@ impl Plan {
                     if let Some(cmd) = &a.settings.run_task_command {
                         let _ = writeln!(out, "  before:      one-off task {:?}", cmd);
                     }
+                    if let Some(t) = &a.settings.run_task {
+                        let _ = writeln!(
+                            out,
+                            "  before:      run-task (started by {}{}), {}",
+                            t.started_by,
+                            if t.subnets.is_empty() {
+                                ", the service's network"
+                            } else {
+                                ", its own subnets"
+                            },
+                            if t.wait {
+                                "waited for (wait-for-task-stopped)"
+                            } else {
+                                "not waited for"
+                            }
+                        );
+                    }
                 }
             }
             for n in &a.notes {

@@ -281,7 +281,14 @@ async fn check_service(
         rendered =
             task_definition::render(&rendered, c, PLACEHOLDER_IMAGE, &o.settings.container_edits)?;
     }
-    if plan.settings.run_task_command.is_some() {
+    let own_network = plan
+        .settings
+        .run_task
+        .as_ref()
+        .is_some_and(|t| !t.subnets.is_empty());
+    if (plan.settings.run_task_command.is_some() || plan.settings.run_task.is_some())
+        && !own_network
+    {
         check_one_off(d, &live, &rendered)?;
     }
     let port = task_definition::container_port(&rendered, &container);
@@ -380,7 +387,7 @@ fn check_one_off(d: &DeployPlan, live: &Service, rendered: &Value) -> Result<()>
     if awsvpc && live.network_configuration().is_none() {
         return Err(deploy::service_error(
             d,
-            "has no network configuration, but its task definition uses awsvpc networking: the one-off task (run-task-command) takes the service's subnets and security groups; give the service a network configuration or drop run-task-command",
+            "has no network configuration, but its task definition uses awsvpc networking: the one-off task (run-task-command or run-task) takes the service's subnets and security groups; give the service a network configuration, or run-task-subnets and run-task-security-groups",
         ));
     }
     Ok(())

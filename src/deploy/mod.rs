@@ -476,7 +476,12 @@ async fn run(
             wait::short_task_definition(&prepared.task_definition_arn)
         ));
     }
-    if let Some(command) = &plan.settings.run_task_command {
+    let one_off = match (&plan.settings.run_task_command, &plan.settings.run_task) {
+        (Some(command), _) => Some(run_task::OneOff::Command(command)),
+        (None, Some(t)) => Some(run_task::OneOff::Task(t)),
+        (None, None) => None,
+    };
+    if let Some(what) = one_off {
         unless_cancelled(cancel, || {
             format!(
                 "after registering {}, before the one-off task (RunTask); the service was not touched",
@@ -486,7 +491,7 @@ async fn run(
         if let Err(e) = run_task::run_once(
             aws,
             &prepared,
-            command,
+            what,
             service::wait_timeout(plan),
             cancel,
             report,
@@ -498,9 +503,10 @@ async fn run(
             }
             return Err(e);
         }
-        report
-            .steps
-            .push(format!("one-off task `{}` exited 0", command.join(" ")));
+        report.steps.push(match what {
+            run_task::OneOff::Task(t) if !t.wait => "one-off task (run-task) started".into(),
+            other => format!("one-off task ({}) exited 0", other.describe()),
+        });
     }
     // The rolling path checks right before its UpdateService (rolling/mod.rs); the other two here,
     // before CreateDeployment or the blue/green UpdateService.
@@ -753,7 +759,7 @@ fn service_settings(a: &AppPlan) -> String {
     let s = &a.settings;
     let d = a.deploy.as_ref();
     format!(
-        "deployment={:?} task-definition={:?} task-definition-arn/family={:?} keep-null-value-keys={} {:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
+        "deployment={:?} task-definition={:?} task-definition-arn/family={:?} keep-null-value-keys={} {:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} run-task={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
         d.map(|d| d.deployment.as_str()),
         d.and_then(|d| d.task_definition_file.as_ref().map(|(p, _)| p.clone())),
         s.task_definition_ref,
@@ -767,6 +773,7 @@ fn service_settings(a: &AppPlan) -> String {
         s.deregister_failed_task_definition,
         s.force_new_deployment,
         s.run_task_command,
+        s.run_task,
         s.codedeploy_application,
         s.codedeploy_deployment_group,
         s.codedeploy_deployment_config,

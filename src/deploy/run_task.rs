@@ -1,10 +1,14 @@
-//! The one-off task before the update (`run-task-command`, e.g. `python manage.py migrate`):
-//! run the new task definition once with that command, in the service's network, wait for it
-//! to stop, and fail the deploy (before the service is touched) unless it exited 0.
+//! The one-off task before the update (`run-task-command`, e.g. `python manage.py migrate`, or
+//! the deploy action's `run-task: true`): run the new task definition once (with that command,
+//! or with the `run-task-*` overrides, network, launch type and tags), wait for it to stop, and
+//! fail the deploy (before the service is touched) unless it exited 0.
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{ContainerOverride, Task, TaskOverride};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, LaunchType, NetworkConfiguration, Task,
+    TaskOverride,
+};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +17,7 @@ use super::diagnosis::{Kind, classify, words};
 use super::poll::{self, Ended, Failure, Look, Wait};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::inputs::RunTask;
 use crate::outcome::Outcome;
 
 /// How often the task is looked at while it runs.
@@ -61,13 +66,33 @@ pub fn verdict(task: &Task, container: &str) -> std::result::Result<(), String> 
     Err(why)
 }
 
-/// Runs `command` once in `prepared`'s new task definition and waits for it to stop. The task's
-/// ARN goes into the report as soon as it started (the `run-task-arn` output), so a task that
-/// then fails can still be looked up.
+/// What the one-off task runs: `run-task-command` (the deployed container with that command,
+/// always waited for) or `run-task: true` (the task definition as it is, with the deploy
+/// action's `run-task-*` settings; waited for with `wait-for-task-stopped`).
+#[derive(Debug, Clone, Copy)]
+pub enum OneOff<'a> {
+    Command(&'a [String]),
+    Task(&'a RunTask),
+}
+
+impl OneOff<'_> {
+    /// The input that asked for it, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            OneOff::Command(c) => format!("run-task-command `{}`", c.join(" ")),
+            OneOff::Task(_) => "run-task".into(),
+        }
+    }
+}
+
+/// Runs the one-off task once in `prepared`'s new task definition and (unless `run-task`
+/// without `wait-for-task-stopped`) waits for it to stop. The task's ARN goes into the report as
+/// soon as it started (the `run-task-arn` output), so a task that then fails can still be
+/// looked up.
 pub async fn run_once(
     aws: &Aws,
     prepared: &Prepared,
-    command: &[String],
+    what: OneOff<'_>,
     timeout: Duration,
     cancel: &CancellationToken,
     report: &mut Outcome,
@@ -78,29 +103,78 @@ pub async fn run_once(
         problem,
     };
     let live = &prepared.live;
-    let overrides = TaskOverride::builder()
-        .container_overrides(
-            ContainerOverride::builder()
-                .name(&prepared.container)
-                .set_command(Some(command.to_vec()))
+    let (overrides, started_by) = match what {
+        OneOff::Command(command) => (
+            Some(
+                TaskOverride::builder()
+                    .container_overrides(
+                        ContainerOverride::builder()
+                            .name(&prepared.container)
+                            .set_command(Some(command.to_vec()))
+                            .build(),
+                    )
+                    .build(),
+            ),
+            "ecs-deploy".to_string(),
+        ),
+        OneOff::Task(t) => (
+            (!t.container_overrides.is_empty()).then(|| {
+                TaskOverride::builder()
+                    .set_container_overrides(Some(t.container_overrides.clone()))
+                    .build()
+            }),
+            t.started_by.clone(),
+        ),
+    };
+    let network = match what {
+        OneOff::Task(t) if !t.subnets.is_empty() => Some(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .set_subnets(Some(t.subnets.clone()))
+                        .set_security_groups(Some(t.security_groups.clone()))
+                        .assign_public_ip(AssignPublicIp::from(
+                            t.assign_public_ip.as_deref().unwrap_or("DISABLED"),
+                        ))
+                        .build()
+                        .map_err(|e| err(format!("run-task-subnets: {e}")))?,
+                )
                 .build(),
-        )
-        .build();
+        ),
+        _ => live.network_configuration().cloned(),
+    };
     let mut req = aws
         .ecs
         .run_task()
         .cluster(&prepared.cluster)
         .task_definition(&prepared.task_definition_arn)
         .count(1)
-        .started_by("ecs-deploy")
-        .overrides(overrides)
-        .set_network_configuration(live.network_configuration().cloned())
+        .started_by(started_by)
+        .set_overrides(overrides)
+        .set_network_configuration(network)
         .set_platform_version(live.platform_version().map(str::to_string));
-    // A service uses a launch type or a capacity provider strategy, never both.
-    if live.capacity_provider_strategy().is_empty() {
-        req = req.set_launch_type(live.launch_type().cloned());
-    } else {
-        req = req.set_capacity_provider_strategy(Some(live.capacity_provider_strategy().to_vec()));
+    match what {
+        OneOff::Task(t) if t.launch_type.is_some() => {
+            req = req.launch_type(LaunchType::from(
+                t.launch_type.as_deref().unwrap_or("FARGATE"),
+            ));
+        }
+        OneOff::Task(t) if !t.capacity_provider_strategy.is_empty() => {
+            req = req.set_capacity_provider_strategy(Some(t.capacity_provider_strategy.clone()));
+        }
+        // A service uses a launch type or a capacity provider strategy, never both.
+        _ if live.capacity_provider_strategy().is_empty() => {
+            req = req.set_launch_type(live.launch_type().cloned());
+        }
+        _ => {
+            req = req
+                .set_capacity_provider_strategy(Some(live.capacity_provider_strategy().to_vec()));
+        }
+    }
+    if let OneOff::Task(t) = what {
+        for (k, v) in &t.tags {
+            req = req.tags(aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
+        }
     }
     let out = req
         .send()
@@ -120,14 +194,23 @@ pub async fn run_once(
             .collect::<Vec<_>>()
             .join("; ");
         return Err(err(format!(
-            "the one-off task (run-task-command) could not start: {why}; the service was not updated"
+            "the one-off task ({}) could not start: {why}; the service was not updated",
+            what.describe()
         )));
     };
     let task_arn = task_arn.to_string();
     report.run_task_arns.push(task_arn.clone());
+    if let OneOff::Task(t) = what
+        && !t.wait
+    {
+        println!(
+            "one-off task {task_arn} started (run-task); not waiting for it (wait-for-task-stopped: false)"
+        );
+        return Ok(());
+    }
     println!(
         "one-off task {task_arn} started: {} (service not updated until it succeeds)",
-        command.join(" ")
+        what.describe()
     );
     let fail = |problem: String| err(problem);
     let wait = Wait {
@@ -178,8 +261,8 @@ pub async fn run_once(
         }
         Ended::Done(Err(why)) => {
             return Err(err(format!(
-                "the one-off task (run-task-command `{}`) {why}; the service was not updated",
-                command.join(" ")
+                "the one-off task ({}) {why}; the service was not updated",
+                what.describe()
             )));
         }
         Ended::Cancelled => "cancelled",

@@ -211,6 +211,8 @@ pub struct AppSettings {
     pub deregister_failed_task_definition: bool,
     pub force_new_deployment: bool,
     pub run_task_command: Option<Vec<String>>,
+    /// `run-task: true` and the `run-task-*` inputs: the deploy action's task outside the service.
+    pub run_task: Option<RunTask>,
     pub codedeploy_application: Option<String>,
     pub codedeploy_deployment_group: Option<String>,
     pub codedeploy_appspec: Option<PathBuf>,
@@ -238,21 +240,39 @@ impl ServiceUpdate {
         *self == ServiceUpdate::default()
     }
 
-    /// The inputs that are set, for messages.
-    pub fn names(&self) -> Vec<&'static str> {
+    /// The inputs that are set, with their values, for messages (`desired-count: 3`).
+    pub fn names(&self) -> Vec<String> {
         [
-            ("desired-count", self.desired_count.is_some()),
+            ("desired-count", self.desired_count.map(|n| n.to_string())),
             (
                 "enable-ecs-managed-tags",
-                self.enable_ecs_managed_tags.is_some(),
+                self.enable_ecs_managed_tags.map(|b| b.to_string()),
             ),
-            ("propagate-tags", self.propagate_tags.is_some()),
+            ("propagate-tags", self.propagate_tags.clone()),
         ]
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(n, _)| *n)
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| format!("{n}: {v}")))
         .collect()
     }
+}
+
+/// amazon-ecs-deploy-task-definition's task outside the service (`run-task: true`): run once
+/// with the new task definition before the service is updated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunTask {
+    /// `run-task-container-overrides`: (container, command, environment, cpu, memory,
+    /// memoryReservation) of each override.
+    pub container_overrides: Vec<aws_sdk_ecs::types::ContainerOverride>,
+    pub security_groups: Vec<String>,
+    pub subnets: Vec<String>,
+    /// `ENABLED` or `DISABLED`.
+    pub assign_public_ip: Option<String>,
+    pub launch_type: Option<String>,
+    pub capacity_provider_strategy: Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem>,
+    pub started_by: String,
+    pub tags: Vec<(String, String)>,
+    /// `wait-for-task-stopped`.
+    pub wait: bool,
 }
 
 /// Which Kubernetes cluster, and how the action reaches it.
@@ -311,6 +331,7 @@ const ECS_ONLY_INPUTS: &[&str] = &[
     "enable-ecs-managed-tags",
     "propagate-tags",
     "run-task-command",
+    "run-task",
     "docker-labels",
     "command",
     "log-configuration-log-driver",
@@ -657,26 +678,223 @@ fn service_update(raw: &RawInputs) -> Result<ServiceUpdate> {
         Some(v) => Some(parse_bool("enable-ecs-managed-tags", v)?),
         None => None,
     };
-    let propagate_tags = match raw.get("propagate-tags") {
-        Some(v) => Some(
-            parse_choice(
-                "propagate-tags",
-                &v.trim().to_ascii_uppercase(),
-                &[
-                    ("SERVICE", "SERVICE"),
-                    ("TASK_DEFINITION", "TASK_DEFINITION"),
-                    ("NONE", "NONE"),
-                ],
-            )?
-            .to_string(),
-        ),
-        None => None,
-    };
+    let propagate_tags = upper_choice(
+        raw,
+        "propagate-tags",
+        &["SERVICE", "TASK_DEFINITION", "NONE"],
+    )?;
     Ok(ServiceUpdate {
         desired_count,
         enable_ecs_managed_tags,
         propagate_tags,
     })
+}
+
+/// Input `name` as one of the upper-case `values` AWS takes, given in any case; or none.
+fn upper_choice(raw: &RawInputs, name: &str, values: &[&'static str]) -> Result<Option<String>> {
+    let Some(v) = raw.get(name) else {
+        return Ok(None);
+    };
+    let choices: Vec<(&str, &str)> = values.iter().map(|v| (*v, *v)).collect();
+    Ok(Some(
+        parse_choice(name, &v.trim().to_ascii_uppercase(), &choices)?.to_string(),
+    ))
+}
+
+/// The JSON array of input `name`, or none.
+fn json_array(raw: &RawInputs, name: &str, shape: &str) -> Result<Vec<serde_json::Value>> {
+    let Some(v) = raw.get(name) else {
+        return Ok(Vec::new());
+    };
+    match serde_json::from_str::<serde_json::Value>(v) {
+        Ok(serde_json::Value::Array(items)) if items.iter().all(serde_json::Value::is_object) => {
+            Ok(items)
+        }
+        _ => Err(Error::invalid_input(
+            name,
+            v,
+            format!("must be a JSON array of {shape} objects"),
+        )),
+    }
+}
+
+/// One override of `run-task-container-overrides`, in the keys the deploy action passes to
+/// RunTask that a one-off task needs; another key is refused, naming it.
+fn container_override(v: &serde_json::Value) -> Result<aws_sdk_ecs::types::ContainerOverride> {
+    use serde_json::Value;
+    let name = "run-task-container-overrides";
+    let bad = |what: String| Error::invalid_input(name, v.to_string(), what);
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("an override is not an object".into()))?;
+    let mut o = aws_sdk_ecs::types::ContainerOverride::builder();
+    for (k, val) in obj {
+        let int = || {
+            val.as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| bad(format!("`{k}` must be a number")))
+        };
+        o = match k.as_str() {
+            "name" => o.name(
+                val.as_str()
+                    .ok_or_else(|| bad("`name` must be a string".into()))?,
+            ),
+            "command" => o.set_command(Some(
+                val.as_array()
+                    .and_then(|a| a.iter().map(|w| w.as_str().map(str::to_string)).collect())
+                    .ok_or_else(|| bad("`command` must be an array of strings".into()))?,
+            )),
+            "environment" => {
+                let list = val
+                    .as_array()
+                    .ok_or_else(|| bad("`environment` must be an array of {name, value}".into()))?;
+                let mut pairs = Vec::new();
+                for e in list {
+                    let (Some(n), Some(v)) = (
+                        e.get("name").and_then(Value::as_str),
+                        e.get("value").and_then(Value::as_str),
+                    ) else {
+                        return Err(bad("`environment` must be an array of {name, value}".into()));
+                    };
+                    pairs.push(
+                        aws_sdk_ecs::types::KeyValuePair::builder()
+                            .name(n)
+                            .value(v)
+                            .build(),
+                    );
+                }
+                o.set_environment(Some(pairs))
+            }
+            "cpu" => o.cpu(int()?),
+            "memory" => o.memory(int()?),
+            "memoryReservation" => o.memory_reservation(int()?),
+            other => {
+                return Err(bad(format!(
+                    "`{other}` is not taken here: the keys are name, command, environment, cpu, memory, memoryReservation"
+                )));
+            }
+        };
+    }
+    if !obj.contains_key("name") {
+        return Err(bad("every override names its container (`name`)".into()));
+    }
+    Ok(o.build())
+}
+
+/// `run-task: true` with its `run-task-*` inputs and `wait-for-task-stopped`, as
+/// amazon-ecs-deploy-task-definition reads them; the `run-task-*` inputs without `run-task:
+/// true`, or `run-task` with `run-task-command`, are refused.
+fn run_task(raw: &RawInputs) -> Result<Option<RunTask>> {
+    const OPTIONS: &[&str] = &[
+        "run-task-container-overrides",
+        "run-task-security-groups",
+        "run-task-subnets",
+        "run-task-assign-public-IP",
+        "run-task-launch-type",
+        "run-task-capacity-provider-strategy",
+        "run-task-started-by",
+        "run-task-tags",
+        "wait-for-task-stopped",
+    ];
+    if !flag(raw, "run-task")? {
+        if let Some(name) = OPTIONS.iter().find(|n| raw.get(n).is_some()) {
+            return Err(Error::InputConflict {
+                message: format!(
+                    "`{name}` is a setting of the task `run-task: true` runs; add `run-task: true`, or remove it"
+                ),
+            });
+        }
+        return Ok(None);
+    }
+    if raw.get("run-task-command").is_some() {
+        return Err(Error::InputConflict {
+            message: "`run-task` runs the task definition as it is (with `run-task-container-overrides`) and `run-task-command` runs it with a command: give one of them".into(),
+        });
+    }
+    let list = |name: &str| raw.get(name).map(raw::parse_list).unwrap_or_default();
+    let container_overrides =
+        json_array(raw, "run-task-container-overrides", "{name, command, ...}")?
+            .iter()
+            .map(container_override)
+            .collect::<Result<Vec<_>>>()?;
+    let assign_public_ip =
+        upper_choice(raw, "run-task-assign-public-IP", &["ENABLED", "DISABLED"])?;
+    let launch_type = upper_choice(
+        raw,
+        "run-task-launch-type",
+        &["FARGATE", "EC2", "EXTERNAL", "MANAGED_INSTANCES"],
+    )?;
+    let mut capacity_provider_strategy = Vec::new();
+    for item in json_array(
+        raw,
+        "run-task-capacity-provider-strategy",
+        "{capacityProvider, weight, base}",
+    )? {
+        let provider = item
+            .get("capacityProvider")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                Error::invalid_input(
+                    "run-task-capacity-provider-strategy",
+                    item.to_string(),
+                    "every item names its capacityProvider",
+                )
+            })?;
+        let num = |k: &str| {
+            item.get(k)
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|n| i32::try_from(n).ok())
+        };
+        capacity_provider_strategy.push(
+            aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
+                .capacity_provider(provider)
+                .set_weight(num("weight"))
+                .set_base(num("base"))
+                .build()
+                .map_err(|e| {
+                    Error::invalid_input(
+                        "run-task-capacity-provider-strategy",
+                        item.to_string(),
+                        e.to_string(),
+                    )
+                })?,
+        );
+    }
+    if launch_type.is_some() && !capacity_provider_strategy.is_empty() {
+        return Err(Error::InputConflict {
+            message: "a task runs with a launch type or a capacity provider strategy, not both: give one of `run-task-launch-type` and `run-task-capacity-provider-strategy`".into(),
+        });
+    }
+    let mut tags = Vec::new();
+    for t in json_array(raw, "run-task-tags", "{key, value}")? {
+        match (
+            t.get("key").and_then(serde_json::Value::as_str),
+            t.get("value").and_then(serde_json::Value::as_str),
+        ) {
+            (Some(k), Some(v)) => tags.push((k.to_string(), v.to_string())),
+            _ => {
+                return Err(Error::invalid_input(
+                    "run-task-tags",
+                    t.to_string(),
+                    "every tag is {\"key\": ..., \"value\": ...}",
+                ));
+            }
+        }
+    }
+    Ok(Some(RunTask {
+        container_overrides,
+        security_groups: list("run-task-security-groups"),
+        subnets: list("run-task-subnets"),
+        assign_public_ip,
+        launch_type,
+        capacity_provider_strategy,
+        started_by: raw
+            .get("run-task-started-by")
+            .unwrap_or("GitHub-Actions")
+            .to_string(),
+        tags,
+        wait: flag(raw, "wait-for-task-stopped")?,
+    }))
 }
 
 /// Refuses, before anything is read or written, every aws-actions/docker input this action
@@ -1018,6 +1236,7 @@ impl AppSettings {
             deregister_failed_task_definition: flag(raw, "deregister-failed-task-definition")?,
             force_new_deployment: flag(raw, "force-new-deployment")?,
             run_task_command,
+            run_task: run_task(raw)?,
             codedeploy_application: plain_name(raw, "codedeploy-application")?,
             codedeploy_deployment_group: plain_name(raw, "codedeploy-deployment-group")?,
             codedeploy_appspec: opt_path(raw, "codedeploy-appspec"),
@@ -1648,6 +1867,65 @@ mod tests {
         assert!(e.contains("IAM role ARN"), "{e}");
         let e = err(&[("INPUT_ENV-FILES", "s3://bucket/web1.env")]);
         assert!(e.contains("ARN of an S3 object"), "{e}");
+    }
+
+    #[test]
+    fn the_deploy_actions_run_task_inputs_are_read_in_their_formats() {
+        let t = app(&[
+            ("INPUT_RUN-TASK", "true"),
+            (
+                "INPUT_RUN-TASK-CONTAINER-OVERRIDES",
+                r#"[{"name": "web1", "command": ["python", "manage.py", "migrate"], "environment": [{"name": "A", "value": "1"}], "memory": 512}]"#,
+            ),
+            ("INPUT_RUN-TASK-SUBNETS", "subnet-1, subnet-2"),
+            ("INPUT_RUN-TASK-SECURITY-GROUPS", "sg-1"),
+            ("INPUT_RUN-TASK-ASSIGN-PUBLIC-IP", "enabled"),
+            ("INPUT_RUN-TASK-LAUNCH-TYPE", "FARGATE"),
+            ("INPUT_RUN-TASK-TAGS", r#"[{"key": "team", "value": "shop"}]"#),
+            ("INPUT_WAIT-FOR-TASK-STOPPED", "true"),
+        ])
+        .unwrap()
+        .run_task
+        .expect("run-task: true");
+        assert_eq!(t.subnets, ["subnet-1", "subnet-2"]);
+        assert_eq!(t.security_groups, ["sg-1"]);
+        assert_eq!(t.assign_public_ip.as_deref(), Some("ENABLED"));
+        assert_eq!(t.launch_type.as_deref(), Some("FARGATE"));
+        assert_eq!(t.started_by, "GitHub-Actions");
+        assert_eq!(t.tags, [("team".to_string(), "shop".to_string())]);
+        assert!(t.wait);
+        let o = &t.container_overrides[0];
+        assert_eq!(o.name(), Some("web1"));
+        assert_eq!(o.command(), ["python", "manage.py", "migrate"]);
+        assert_eq!(o.memory(), Some(512));
+        assert_eq!(o.environment()[0].name(), Some("A"));
+        let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        let e = err(&[("INPUT_RUN-TASK-SUBNETS", "subnet-1")]);
+        assert!(e.contains("add `run-task: true`"), "{e}");
+        let e = err(&[("INPUT_RUN-TASK", "true"), ("INPUT_RUN-TASK-COMMAND", "x")]);
+        assert!(e.contains("give one of them"), "{e}");
+        let e = err(&[
+            ("INPUT_RUN-TASK", "true"),
+            (
+                "INPUT_RUN-TASK-CONTAINER-OVERRIDES",
+                r#"[{"name": "web1", "gpu": 1}]"#,
+            ),
+        ]);
+        assert!(e.contains("`gpu` is not taken here"), "{e}");
+        let e = err(&[
+            ("INPUT_RUN-TASK", "true"),
+            ("INPUT_RUN-TASK-LAUNCH-TYPE", "EC2"),
+            (
+                "INPUT_RUN-TASK-CAPACITY-PROVIDER-STRATEGY",
+                r#"[{"capacityProvider": "FARGATE_SPOT", "weight": 1}]"#,
+            ),
+        ]);
+        assert!(e.contains("not both"), "{e}");
+        let e = err(&[
+            ("INPUT_RUN-TASK", "true"),
+            ("INPUT_RUN-TASK-TAGS", "team=shop"),
+        ]);
+        assert!(e.contains("JSON array"), "{e}");
     }
 
     #[test]

@@ -2698,3 +2698,67 @@ async fn the_deploy_actions_service_inputs_and_the_render_actions_roles_reach_ec
     assert_eq!(files.len(), 1, "{td:?}");
     assert_eq!(files[0].value(), "arn:aws:s3:::shop-config/web1.env");
 }
+
+/// amazon-ecs-deploy-task-definition's `run-task: true` on moto: the new revision runs once
+/// outside the service, started by and tagged as the inputs say, before the service moves to it;
+/// without `wait-for-task-stopped` it is not waited for (moto's tasks never stop anyway).
+#[tokio::test]
+async fn run_task_runs_the_new_revision_once_before_the_update_as_the_deploy_action_does() {
+    let moto = MotoServer::start_with_env([("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let ecs = ecs_client(&moto);
+    create_bridge_service(&ecs).await;
+    let out = deploy_bin(
+        &moto,
+        &[
+            ("package-json", "apps/web1/package.json"),
+            ("image", NEW_IMAGE),
+            ("service", "web1"),
+            ("container-name", "web1"),
+            ("run-task", "true"),
+            // moto runs a task only on Fargate or on a registered container instance.
+            ("run-task-launch-type", "FARGATE"),
+            ("run-task-started-by", "release-1.2.3"),
+            ("run-task-tags", r#"[{"key": "team", "value": "shop"}]"#),
+            (
+                "run-task-container-overrides",
+                r#"[{"name": "web1", "command": ["node", "warm-cache.js"]}]"#,
+            ),
+        ],
+    );
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains("before:      run-task (started by release-1.2.3, the service's network), not waited for"),
+        "{out}"
+    );
+    let listed = ecs
+        .list_tasks()
+        .cluster("prod")
+        .started_by("release-1.2.3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.task_arns().len(), 1, "{out}");
+    let task = ecs
+        .describe_tasks()
+        .cluster("prod")
+        .tasks(&listed.task_arns()[0])
+        .include(aws_sdk_ecs::types::TaskField::Tags)
+        .send()
+        .await
+        .unwrap()
+        .tasks()[0]
+        .clone();
+    assert_eq!(task.task_definition_arn(), Some(new_arn("web1").as_str()));
+    assert_eq!(
+        out.output("run-task-arn"),
+        Some(format!(r#"["{}"]"#, listed.task_arns()[0]).as_str())
+    );
+    assert!(
+        task.tags()
+            .iter()
+            .any(|t| t.key() == Some("team") && t.value() == Some("shop")),
+        "{task:?}"
+    );
+    assert_eq!(service_task_definition(&ecs, "web1").await, new_arn("web1"));
+}

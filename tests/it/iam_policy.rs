@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Actions a policy must allow that are no SDK call in `src/`, and why.
 const NOT_CALLED: &[(&str, &str)] = &[
     (
+        "ecs:TagResource",
+        "IAM checks it when RunTask carries tags (run-task-tags)",
+    ),
+    (
         "iam:PassRole",
         "IAM checks it when a task definition names a task or execution role",
     ),

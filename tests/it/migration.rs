@@ -294,10 +294,14 @@ fn a_copied_input_this_action_does_not_honour_stops_the_run_before_any_aws_call(
     // No moto: the endpoint answers nothing, so any AWS call would fail differently.
     let moto_less = "http://127.0.0.1:9";
     for (name, value, instead) in [
-        ("run-task-launch-type", "FARGATE", "run-task-command"),
-        ("run-task-subnets", "subnet-0123", "run-task-command"),
-        ("run-task", "true", "run-task-command"),
-        ("wait-for-task-stopped", "true", "run-task-command"),
+        // A setting of the task `run-task: true` runs, without it: refused, not ignored.
+        ("run-task-subnets", "subnet-0123", "run-task: true"),
+        ("wait-for-task-stopped", "true", "run-task: true"),
+        (
+            "service-managed-ebs-volume-name",
+            "data",
+            "volumeConfigurations",
+        ),
     ] {
         let dir = tempfile::tempdir().expect("workspace");
         write_task_definition(dir.path());

@@ -171,7 +171,8 @@ fn a_missing_service_is_refused_before_the_image_is_built_or_pushed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_unknown_codedeploy_application_or_group_is_refused_before_the_one_off_task_starts() {
+async fn an_unknown_codedeploy_application_or_group_or_a_service_input_it_cannot_apply_is_refused_before_the_one_off_task_starts()
+ {
     let moto = MotoServer::start();
     let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
     let live = moto_service(&aws, "web1", DeploymentControllerType::CodeDeploy).await;
@@ -199,6 +200,8 @@ async fn an_unknown_codedeploy_application_or_group_is_refused_before_the_one_of
     for (input, value) in [
         ("codedeploy-application", "AppECS-prod-web1-typo"),
         ("codedeploy-deployment-group", "DgpECS-prod-web1-typo"),
+        // A CodeDeploy service gets no UpdateService to carry the deploy action's service inputs.
+        ("desired-count", "3"),
     ] {
         let out = run(
             &fixture("monorepo"),
