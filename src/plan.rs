@@ -495,6 +495,13 @@ fn plan_app(
 
     // The deploy.
     let deploy = match &s.service {
+        // amazon-ecs-deploy-task-definition can run a task with no service to update; here the
+        // task runs with a deploy, so alone it is refused rather than silently skipped.
+        None if s.run_task.is_some() || s.run_task_command.is_some() => {
+            return Err(Error::InputConflict {
+                message: "`run-task` / `run-task-command` run the new task definition before a service is updated, and no `service` is given; give the service (the task runs first, then the update)".into(),
+            });
+        }
         None => None,
         Some(service) => {
             let task_definition_file = match &s.task_definition {

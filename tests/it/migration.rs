@@ -408,3 +408,21 @@ fn a_registered_task_definition_named_by_family_is_the_one_rendered() {
     }
     assert_eq!(revisions(&moto), 2, "a dry run registers nothing");
 }
+
+#[test]
+fn run_task_without_a_service_is_refused_rather_than_skipped() {
+    let dir = tempfile::tempdir().expect("workspace");
+    let out = push_run(dir.path(), "http://127.0.0.1:9")
+        .env("INPUT_APP", "web1")
+        .env(
+            "INPUT_IMAGE",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3",
+        )
+        .env("INPUT_RUN-TASK", "true")
+        .run();
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        crate::preflight::the_error(&out).contains("no `service` is given"),
+        "{out}"
+    );
+}
