@@ -288,28 +288,7 @@ pub fn render(td: &Value, container: &str, image: &str, edits: &ContainerEdits) 
 /// holding nothing else), as amazon-ecs-deploy-task-definition cleans a file before it
 /// registers it unless `keep-null-value-keys` is true. Pure.
 pub fn without_empty_values(td: &Value) -> Value {
-    fn empty(v: &Value) -> bool {
-        match v {
-            Value::Null => true,
-            Value::String(s) => s.is_empty(),
-            Value::Array(a) => a.iter().all(empty),
-            Value::Object(o) => o.values().all(empty),
-            _ => false,
-        }
-    }
-    fn clean(v: &Value) -> Value {
-        match v {
-            Value::Array(a) => Value::Array(a.iter().filter(|e| !empty(e)).map(clean).collect()),
-            Value::Object(o) => Value::Object(
-                o.iter()
-                    .filter(|(_, e)| !empty(e))
-                    .map(|(k, e)| (k.clone(), clean(e)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-    clean(td)
+    prune_empty(td, true).unwrap_or_else(|| Value::Object(Map::new()))
 }
 
 /// The image a container runs, if set.
@@ -396,16 +375,23 @@ fn canonical(v: &Value) -> Value {
 
 /// Drops nulls, empty arrays and empty objects, recursively (ECS adds them when it registers).
 fn prune(v: &Value) -> Option<Value> {
+    prune_empty(v, false)
+}
+
+/// `v` without nulls (and, with `strings`, empty strings), and without the lists and objects
+/// left empty by that, recursively; `None` when nothing is left.
+fn prune_empty(v: &Value, strings: bool) -> Option<Value> {
     match v {
         Value::Null => None,
+        Value::String(s) if strings && s.is_empty() => None,
         Value::Array(a) => {
-            let items: Vec<Value> = a.iter().filter_map(prune).collect();
+            let items: Vec<Value> = a.iter().filter_map(|e| prune_empty(e, strings)).collect();
             (!items.is_empty()).then_some(Value::Array(items))
         }
         Value::Object(o) => {
             let m: Map<String, Value> = o
                 .iter()
-                .filter_map(|(k, v)| prune(v).map(|v| (k.clone(), v)))
+                .filter_map(|(k, e)| prune_empty(e, strings).map(|e| (k.clone(), e)))
                 .collect();
             (!m.is_empty()).then_some(Value::Object(m))
         }

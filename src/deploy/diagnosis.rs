@@ -316,10 +316,8 @@ impl Tasks {
 /// The family of a task definition ARN (`...:task-definition/web1:8` → `web1`) or
 /// `family:revision`. Pure.
 pub fn family_of(task_definition: &str) -> String {
-    let tail = task_definition
-        .rsplit_once("task-definition/")
-        .map_or(task_definition, |(_, t)| t);
-    tail.split(':').next().unwrap_or(tail).to_string()
+    let short = super::wait::short_task_definition(task_definition);
+    short.split(':').next().unwrap_or(short).to_string()
 }
 
 /// Whether a described task is one of `tasks` that ran `task_definition`. Pure.

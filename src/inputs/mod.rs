@@ -505,6 +505,11 @@ fn flag(raw: &RawInputs, name: &str) -> Result<bool> {
     parse_bool(name, raw.get_or_default(name).unwrap_or("false"))
 }
 
+/// A boolean input that may be left unset (`None`: the setting stays as it is).
+fn opt_flag(raw: &RawInputs, name: &str) -> Result<Option<bool>> {
+    raw.get(name).map(|v| parse_bool(name, v)).transpose()
+}
+
 /// Checks a name that ends up in an AWS resource or image reference: printable, no spaces.
 fn plain_name(raw: &RawInputs, name: &str) -> Result<Option<String>> {
     match raw.get(name) {
@@ -674,10 +679,7 @@ fn service_update(raw: &RawInputs) -> Result<ServiceUpdate> {
         ),
         None => None,
     };
-    let enable_ecs_managed_tags = match raw.get("enable-ecs-managed-tags") {
-        Some(v) => Some(parse_bool("enable-ecs-managed-tags", v)?),
-        None => None,
-    };
+    let enable_ecs_managed_tags = opt_flag(raw, "enable-ecs-managed-tags")?;
     let propagate_tags = upper_choice(
         raw,
         "propagate-tags",
@@ -942,7 +944,18 @@ fn only(raw: &RawInputs, name: &str, expected: bool, why: &str) -> Result<()> {
 
 /// The value of `ours` or of the other action's `theirs`; both given and different is refused.
 fn either(raw: &RawInputs, ours: &str, theirs: &str) -> Result<Option<String>> {
-    match (plain_name(raw, ours)?, plain_name(raw, theirs)?) {
+    one_setting(
+        (ours, plain_name(raw, ours)?),
+        (theirs, plain_name(raw, theirs)?),
+    )
+}
+
+/// One setting given under two names: the value given, or a refusal when both disagree.
+fn one_setting(
+    (ours, a): (&str, Option<String>),
+    (theirs, b): (&str, Option<String>),
+) -> Result<Option<String>> {
+    match (a, b) {
         (Some(a), Some(b)) if a != b => Err(Error::InputConflict {
             message: format!(
                 "`{ours}` is {a} and `{theirs}` is {b}; they are one setting under two names: keep one"
@@ -982,17 +995,10 @@ impl ImageDropIns {
                         "one platform only: the Docker engine's build makes a single-platform image (a multi-platform image needs buildx); deploy one platform, e.g. linux/amd64, or build with docker/build-push-action and pass `image`",
                     ));
                 }
-                let one = items.into_iter().next();
-                match (plain_name(raw, "platform")?, one) {
-                    (Some(p), Some(q)) if p != q => {
-                        return Err(Error::InputConflict {
-                            message: format!(
-                                "`platform` is {p} and `platforms` is {q}; they are one setting under two names: keep one"
-                            ),
-                        });
-                    }
-                    (p, q) => p.or(q),
-                }
+                one_setting(
+                    ("platform", plain_name(raw, "platform")?),
+                    ("platforms", items.into_iter().next()),
+                )?
             }
         };
         let mut registry = plain_name(raw, "registry")?;
@@ -1067,17 +1073,11 @@ impl ImageDropIns {
             registry,
             ecr_repository,
             tags,
-            labels: match raw.get("labels") {
-                Some(v) => parse_pairs("labels", v)?,
-                None => Vec::new(),
-            },
-            secret_files: match raw.get("secret-files") {
-                Some(v) => parse_pairs("secret-files", v)?
-                    .into_iter()
-                    .map(|(k, p)| (k, PathBuf::from(p.trim())))
-                    .collect(),
-                None => Vec::new(),
-            },
+            labels: pairs(raw, "labels")?,
+            secret_files: pairs(raw, "secret-files")?
+                .into_iter()
+                .map(|(k, p)| (k, PathBuf::from(p.trim())))
+                .collect(),
             registries,
         })
     }
@@ -1190,10 +1190,7 @@ impl AppSettings {
             registry_username,
             registry_password,
             ecr_repository: image_inputs.ecr_repository,
-            registry_is_ecr: match raw.get("registry-is-ecr") {
-                Some(v) => Some(parse_bool("registry-is-ecr", v)?),
-                None => None,
-            },
+            registry_is_ecr: opt_flag(raw, "registry-is-ecr")?,
             create_repository: parse_choice(
                 "create-repository",
                 raw.get_or_default("create-repository").unwrap_or("false"),
@@ -1205,10 +1202,7 @@ impl AppSettings {
             )?,
             dockerfile: image_inputs.dockerfile,
             context: PathBuf::from(raw.get_or_default("context").unwrap_or(".")),
-            build_args: match raw.get("build-args") {
-                Some(v) => parse_pairs("build-args", v)?,
-                None => Vec::new(),
-            },
+            build_args: pairs(raw, "build-args")?,
             build_secrets,
             build_secret_files: image_inputs.secret_files,
             target: plain_name(raw, "target")?,

@@ -218,13 +218,10 @@ pub async fn deploy_with(
         deployments,
         created_at,
         group_minutes: (checked.ready_wait, checked.termination_wait),
-        tasks: Some(tasks),
+        tasks,
     };
     let result = watch.run(cancel, report).await;
-    match &watch.tasks {
-        Some(tasks) => diagnosis::explained(aws, plan, prepared, tasks, result, report).await,
-        None => result,
-    }
+    diagnosis::explained(aws, plan, prepared, &watch.tasks, result, report).await
 }
 
 /// Records a step in the report and prints it, so the log and the job summary tell the same story.
@@ -671,7 +668,7 @@ struct Watch<'a> {
     /// The group's ready wait and termination wait (minutes), as the preflight read them.
     group_minutes: (i32, i32),
     /// The new revision's stopped tasks, read while the deployment runs (fail fast, diagnosis).
-    tasks: Option<TaskWatch>,
+    tasks: TaskWatch,
 }
 
 impl Watch<'_> {
@@ -731,10 +728,10 @@ impl Watch<'_> {
                 let seen = match seen {
                     Look::Done(info) => Look::Done(Some(info)),
                     // The new tasks keep stopping for one reason: stop now, not at the timeout.
-                    Look::Running(stage) => match &self.tasks {
-                        Some(w) if w.check_tasks().await.is_some() => Look::Done(None),
-                        _ => Look::Running(stage),
-                    },
+                    Look::Running(_) if self.tasks.check_tasks().await.is_some() => {
+                        Look::Done(None)
+                    }
+                    Look::Running(stage) => Look::Running(stage),
                 };
                 Ok((seen, snapshot))
             },
@@ -1036,14 +1033,10 @@ impl Watch<'_> {
                 human(self.timing.timeout)
             ),
             StopReason::Cancelled => "the job was cancelled".to_string(),
-            StopReason::FailedFast => self
-                .tasks
-                .as_ref()
-                .and_then(TaskWatch::found_diagnosis)
-                .map_or_else(
-                    || "the new revision's tasks keep stopping".to_string(),
-                    |d| d.problem(true),
-                ),
+            StopReason::FailedFast => self.tasks.found_diagnosis().map_or_else(
+                || "the new revision's tasks keep stopping".to_string(),
+                |d| d.problem(true),
+            ),
         };
         step(
             report,
