@@ -150,6 +150,16 @@ pub enum Error {
         rollback: String,
     },
 
+    /// A Kubernetes rollout failed and rolling the Deployment back failed too: both errors, and
+    /// the kubectl commands a person picks a revision and goes back to it with (`fix`). Both
+    /// errors name the Deployment.
+    #[error("{cause}; and the rollback failed too: {rollback}; {fix}")]
+    KubernetesRollbackFailed {
+        cause: String,
+        rollback: String,
+        fix: String,
+    },
+
     /// The run was cancelled (SIGTERM/SIGINT, as GitHub sends on job cancel).
     #[error("cancelled: {what}")]
     Cancelled { what: String },
