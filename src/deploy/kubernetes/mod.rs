@@ -3,9 +3,10 @@
 //! not paused, a rollout already running is noted) and the manifest file; the deploy waits for a
 //! rollout already running, patches the container's image with a `kubernetes.io/change-cause`,
 //! follows the rollout as `kubectl rollout status` does (failing fast on pods that cannot
-//! start), rolls back as `kubectl rollout undo` does, then commits the manifest. One verb per
-//! file: `auth` (reaching the cluster), `progress` (reading a rollout, pure), `rollback`,
-//! `manifest`.
+//! start), rolls back as `kubectl rollout undo` does, then commits the manifest. Every wait runs
+//! on the shared loop ([`poll::until`]: deadline, cancellation, throttling, transient errors).
+//! One verb per file: `auth` (reaching the cluster), `progress` (reading a rollout, pure),
+//! `rollback`, `manifest`.
 
 pub mod auth;
 pub mod manifest;
