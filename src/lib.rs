@@ -14,7 +14,7 @@ pub mod outcome;
 pub mod plan;
 pub mod preflight;
 pub mod report;
-pub mod shutdown;
+pub mod runner;
 pub mod task_definition;
 pub mod trigger;
 pub mod version;
@@ -29,11 +29,12 @@ use crate::error::{Error, Result};
 use crate::inputs::{Settings, Sources};
 use crate::plan::{AppPlan, Plan};
 use crate::preflight::{AppChecked, DeployCheck};
-use crate::report::console::{self, Group};
+use crate::report::known::Known;
 use crate::report::notify::Notifier;
-use crate::report::redact::Redactor;
 use crate::report::{AppReport, Link, Report, RunInfo, Status};
-use crate::shutdown::{Known, Shutdown};
+use crate::runner::console::{self, Group};
+use crate::runner::redact::Redactor;
+use crate::runner::shutdown::Shutdown;
 use crate::trigger::{Decision, Trigger};
 
 /// Run facts for reporters, from the GitHub context.
@@ -264,15 +265,19 @@ async fn run_app(
     let mut rep = app_report(aws, plan);
     let result = async {
         let image = app_image(aws, settings, (plan, checked), (cancel, known), &mut rep).await?;
-        if let DeployCheck::Kubernetes(k) = &checked.deploy {
-            let _g = Group::start(&format!("{}: deploy to Kubernetes", plan.app));
-            let r = deploy::deploy_kubernetes(k, plan, &image.reference, cancel).await;
-            took(&mut rep, &image, r, cancel).await?;
-        } else if let DeployCheck::Checked(c) = &checked.deploy {
-            let _g = Group::start(&format!("{}: deploy", plan.app));
+        let target = match &checked.deploy {
+            DeployCheck::Kubernetes(k) => Some(deploy::Target::Kubernetes(k)),
+            DeployCheck::Checked(c) => Some(deploy::Target::Ecs(c)),
+            _ => None,
+        };
+        if let Some(target) = target {
+            let _g = Group::start(&match target {
+                deploy::Target::Kubernetes(_) => format!("{}: deploy to Kubernetes", plan.app),
+                deploy::Target::Ecs(_) => format!("{}: deploy", plan.app),
+            });
             let job = deploy::Job {
                 plan,
-                checked: c,
+                checked: target,
                 image: &image.reference,
                 digest: image.digest.as_deref(),
                 others: &[],
@@ -354,7 +359,7 @@ async fn run_service_group(
         ));
         let job = deploy::Job {
             plan: lead,
-            checked,
+            checked: deploy::Target::Ecs(checked),
             image: &lead_image,
             digest: lead_digest.as_deref(),
             others: &swaps,
@@ -636,7 +641,15 @@ async fn run_steps(
     known.publish(&report);
     let plan = {
         let _g = Group::start("Plan");
-        let mut plan = match plan::build(settings, &trigger) {
+        // The image login is decided with the plan, so an input that would send ECR's token to
+        // a host that is not ECR stops the run before anything is written.
+        let built = plan::build(settings, &trigger).and_then(|p| {
+            p.apps
+                .iter()
+                .try_for_each(|a| image::auth_kind(&a.settings).map(drop))
+                .map(|()| p)
+        });
+        let mut plan = match built {
             Ok(p) => p,
             Err(e) => {
                 report.error_location = e.file_location();
@@ -903,7 +916,7 @@ where
     let work = async {
         let mut report = run(&settings, &aws, &mut notifier, shutdown.token(), &known).await;
         // Once, before any reporter renders it: no message, summary or output carries a secret.
-        Redactor::known().report(&mut report);
+        report::redact(&Redactor::known(), &mut report);
         report_run(report, &mut notifier, &known).await
     };
     // At the first signal, before the rollback and the reporters: what is known so far.

@@ -408,9 +408,7 @@ fn plan_app(
         })
         .unwrap_or_else(|| "app".to_string());
 
-    // The image. The login is decided now, so an input that would send ECR's token to a host
-    // that is not ECR stops the run before anything is written.
-    crate::image::auth_kind(&s)?;
+    // The image (its login is checked right after planning, by the caller: `image::auth_kind`).
     let repository = s.ecr_repository.clone().unwrap_or_else(|| app.clone());
     let explicit_version = version_source == "the requested version";
     let source = if let Some(reference) = &s.image {

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use ecs_deploy::inputs::{ReportSettings, Secret, Settings};
 use ecs_deploy::plan::Plan;
-use ecs_deploy::report::http::Policy;
 use ecs_deploy::report::notify::Notifier;
 use ecs_deploy::report::{
     AppReport, Link, Report, RunInfo, Status, discord, github, slack, summary,
 };
+use ecs_deploy::runner::http::Policy;
 use ecs_deploy::trigger::Decision;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

@@ -95,7 +95,7 @@ pub async fn checked_deploy(
         .expect("preflight");
     let job = ecs_deploy::deploy::Job {
         plan,
-        checked: &checked,
+        checked: ecs_deploy::deploy::Target::Ecs(&checked),
         image,
         digest: None,
         others: &[],

@@ -2,7 +2,11 @@
 //! facts and status. `deploy` fills it, `report` renders it (`AppReport::apply`); both import
 //! this module and neither imports the other.
 
+pub mod diagnosis;
+
 use serde::Serialize;
+
+pub use diagnosis::{Diagnosis, LogTail};
 
 /// The deployment path a service takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +104,7 @@ pub struct Outcome {
     /// Console links for people.
     pub links: Vec<Link>,
     /// Why the deploy failed, read from its stopped tasks (and their last log lines).
-    pub diagnosis: Option<crate::deploy::diagnosis::Diagnosis>,
+    pub diagnosis: Option<Diagnosis>,
 }
 
 /// A deploy that did not succeed: what it did before it stopped, and why.
