@@ -86,7 +86,7 @@ impl KubeChecked {
     }
 
     /// The command a person follows the rollout with.
-    pub fn status_command(&self) -> String {
+    pub(crate) fn status_command(&self) -> String {
         format!(
             "kubectl rollout status deployment/{} -n {}",
             self.name, self.namespace
@@ -94,7 +94,7 @@ impl KubeChecked {
     }
 
     /// The command a person lists the Deployment's revisions with.
-    pub fn history_command(&self) -> String {
+    pub(crate) fn history_command(&self) -> String {
         format!(
             "kubectl rollout history deployment/{} -n {}",
             self.name, self.namespace
@@ -102,7 +102,7 @@ impl KubeChecked {
     }
 
     /// The command a person goes back to a revision with (`N` when none is known).
-    pub fn undo_command(&self, revision: Option<i64>) -> String {
+    pub(crate) fn undo_command(&self, revision: Option<i64>) -> String {
         let to = revision.map_or_else(|| "N".to_string(), |r| r.to_string());
         format!(
             "kubectl rollout undo deployment/{} -n {} --to-revision={to}",
@@ -114,7 +114,7 @@ impl KubeChecked {
 /// How the shared wait loop treats a failed Kubernetes API call: 429 backs off, a 5xx or a
 /// broken connection is tried again (a bounded number of times in a row), anything else (401,
 /// 403, 404, a body that does not parse) ends the wait. Pure.
-pub fn kind_of(e: &kube::Error) -> Kind {
+pub(crate) fn kind_of(e: &kube::Error) -> Kind {
     match e {
         kube::Error::Api(s) if s.code == 429 => Kind::Throttled,
         kube::Error::Api(s) if s.code >= 500 => Kind::Transient,

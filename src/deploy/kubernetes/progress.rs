@@ -59,7 +59,7 @@ pub fn assess(d: &Deployment) -> Rollout {
 /// restores). The controller names the ReplicaSet it gave up on in the condition's message
 /// (`ReplicaSet "web-5d9c" has timed out progressing.`); a deadline it reports about another
 /// ReplicaSet (the failed one, before it turns the condition over) is not this rollout's. Pure.
-pub fn assess_toward(d: &Deployment, toward: Option<&str>) -> Rollout {
+pub(crate) fn assess_toward(d: &Deployment, toward: Option<&str>) -> Rollout {
     let generation = d.metadata.generation.unwrap_or(0);
     let Some(status) = &d.status else {
         return Rollout::Waiting("waiting for the deployment's status".into());
