@@ -562,6 +562,54 @@ async fn a_rollback_whose_restored_replica_set_cannot_start_ends_failed_in_kuber
     }
 }
 
+// An API server that answers 500 for a moment (etcd lagging) is played by the scripted one: no
+// cluster on this machine.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_server_unavailable_for_a_moment_is_borne_and_the_rollout_still_counts() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    api.unavailable_after_patch(2);
+    let out = run_kubeconfig(&api, &[]);
+    out.assert_success();
+    assert_eq!(out.output("status"), Some("succeeded"), "{out}");
+    assert_eq!(
+        out.stdout
+            .matches("web1: could not read Deployment shop/web1, trying again")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("etcdserver: request timed out"),
+        "{out}"
+    );
+    assert_eq!(api.patches().len(), 1);
+    assert_eq!(live_image(&api), NEW_IMAGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_server_unavailable_four_reads_in_a_row_ends_the_wait_saying_where_to_look() {
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    api.unavailable_after_patch(4);
+    let out = run_kubeconfig(&api, &[]);
+    out.assert_code(1);
+    let e = the_error(&out);
+    assert!(
+        e.contains("Deployment shop/web1 could not be read 4 times in a row")
+            && e.contains(
+                "it may still be running: look at kubectl rollout status deployment/web1 -n shop"
+            ),
+        "{e}"
+    );
+    // Unknown is not failed: nothing rolled back over a rollout that may be fine.
+    assert_eq!(api.patches().len(), 1, "{:?}", api.patches());
+    for word in ECS_WORDS {
+        assert!(
+            !out.stdout.contains(word),
+            "{word:?} in a Kubernetes run:\n{out}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rollout_past_its_progress_deadline_fails_and_is_rolled_back() {
     let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;

@@ -107,6 +107,9 @@ struct State {
     undo_cannot_start: bool,
     /// The Deployment's strategy is Recreate: the old pods go before the new ones start.
     recreate: bool,
+    /// GETs of the Deployment after the first PATCH that answer 500 (see
+    /// [`KubeApi::unavailable_after_patch`]).
+    unavailable: usize,
 }
 
 /// How an image behaves in the scripted cluster (by its reference).
@@ -602,6 +605,10 @@ impl Respond for Scripted {
             }
             match method {
                 "GET" => {
+                    if s.patches > 0 && s.unavailable > 0 {
+                        s.unavailable -= 1;
+                        return status(500, "InternalError", "etcdserver: request timed out");
+                    }
                     if s.patches >= s.held_until_patches {
                         s.step();
                     }
@@ -763,6 +770,7 @@ impl KubeApi {
             amend: None,
             undo_cannot_start: false,
             recreate: false,
+            unavailable: 0,
         };
         let state = Arc::new(Mutex::new(state));
         let server = MockServer::start().await;
@@ -871,6 +879,13 @@ impl KubeApi {
             (env.0.to_string(), env.1.to_string()),
             container.to_string(),
         ));
+    }
+
+    /// After the action's first PATCH, the next `reads` GETs of the Deployment answer 500
+    /// InternalError `etcdserver: request timed out`, as an API server does while its etcd lags
+    /// (kube's client retries 429/503/504 itself; a 500 reaches the action's wait loop).
+    pub fn unavailable_after_patch(&self, reads: usize) {
+        self.state.lock().expect("state").unavailable = reads;
     }
 
     /// The Deployment rolls out by Recreate (the old pods go first), and the revision the
