@@ -24,7 +24,7 @@ pub mod wait;
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::Service;
+use aws_sdk_ecs::types::{DeploymentControllerType, DeploymentStrategy, Service};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -94,25 +94,31 @@ pub use crate::outcome::DeployPath;
 /// cannot take the asked path and what to change.
 pub fn choose_path(
     choice: DeploymentChoice,
-    controller: Option<&str>,
-    strategy: Option<&str>,
+    controller: Option<&DeploymentControllerType>,
+    strategy: Option<&DeploymentStrategy>,
 ) -> std::result::Result<DeployPath, String> {
-    let controller = controller.unwrap_or("ECS");
-    let strategy = strategy.unwrap_or("ROLLING");
+    let controller = controller.unwrap_or(&DeploymentControllerType::Ecs);
+    let strategy = strategy.unwrap_or(&DeploymentStrategy::Rolling);
     let natural = match (controller, strategy) {
-        ("ECS", "ROLLING") => Ok(DeployPath::Rolling),
-        ("ECS", "BLUE_GREEN" | "LINEAR" | "CANARY") => Ok(DeployPath::EcsBlueGreen),
-        ("ECS", other) => Err(format!(
-            "uses the deployment strategy {other}, which this action does not know; use ROLLING, BLUE_GREEN, LINEAR or CANARY"
+        (DeploymentControllerType::Ecs, DeploymentStrategy::Rolling) => Ok(DeployPath::Rolling),
+        (
+            DeploymentControllerType::Ecs,
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Linear | DeploymentStrategy::Canary,
+        ) => Ok(DeployPath::EcsBlueGreen),
+        (DeploymentControllerType::Ecs, other) => Err(format!(
+            "uses the deployment strategy {}, which this action does not know; use ROLLING, BLUE_GREEN, LINEAR or CANARY",
+            other.as_str()
         )),
-        ("CODE_DEPLOY", _) => Ok(DeployPath::CodeDeploy),
-        ("EXTERNAL", _) => Err(
+        (DeploymentControllerType::CodeDeploy, _) => Ok(DeployPath::CodeDeploy),
+        (DeploymentControllerType::External, _) => Err(
             "uses the EXTERNAL deployment controller: its deployments are made with task sets by another tool, not by this action; deploy it with that tool, or recreate the service with the ECS or CODE_DEPLOY controller".into(),
         ),
         (other, _) => Err(format!(
-            "uses the deployment controller {other}, which this action does not know; use ECS or CODE_DEPLOY"
+            "uses the deployment controller {}, which this action does not know; use ECS or CODE_DEPLOY",
+            other.as_str()
         )),
     };
+    let (controller, strategy) = (controller.as_str(), strategy.as_str());
     let want = match choice {
         DeploymentChoice::Auto => return natural,
         DeploymentChoice::Rolling => DeployPath::Rolling,
@@ -142,13 +148,17 @@ pub fn choose_path(
 }
 
 /// The service's deployment controller type and strategy, as [`choose_path`] takes them.
-pub fn controller_and_strategy(service: &Service) -> (Option<&str>, Option<&str>) {
+pub fn controller_and_strategy(
+    service: &Service,
+) -> (
+    Option<&DeploymentControllerType>,
+    Option<&DeploymentStrategy>,
+) {
     (
-        service.deployment_controller().map(|c| c.r#type().as_str()),
+        service.deployment_controller().map(|c| c.r#type()),
         service
             .deployment_configuration()
-            .and_then(|c| c.strategy())
-            .map(|s| s.as_str()),
+            .and_then(|c| c.strategy()),
     )
 }
 
@@ -894,6 +904,19 @@ pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mu
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// [`super::choose_path`] with the controller and strategy as ECS spells them.
+    fn choose_path(
+        choice: DeploymentChoice,
+        controller: Option<&str>,
+        strategy: Option<&str>,
+    ) -> std::result::Result<DeployPath, String> {
+        super::choose_path(
+            choice,
+            controller.map(DeploymentControllerType::from).as_ref(),
+            strategy.map(DeploymentStrategy::from).as_ref(),
+        )
+    }
 
     #[test]
     fn auto_follows_the_controller_and_strategy() {

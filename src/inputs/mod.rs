@@ -113,6 +113,18 @@ pub enum DeploymentChoice {
 }
 
 impl DeploymentChoice {
+    /// The path asked for; `None` for `auto` (the service's controller decides).
+    pub fn path(self) -> Option<crate::outcome::DeployPath> {
+        use crate::outcome::DeployPath;
+        match self {
+            DeploymentChoice::Auto => None,
+            DeploymentChoice::Rolling => Some(DeployPath::Rolling),
+            DeploymentChoice::CodeDeploy => Some(DeployPath::CodeDeploy),
+            DeploymentChoice::EcsBlueGreen => Some(DeployPath::EcsBlueGreen),
+            DeploymentChoice::Kubernetes => Some(DeployPath::Kubernetes),
+        }
+    }
+
     /// The name as written in inputs and outputs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,18 +8,28 @@ use serde::Serialize;
 
 pub use diagnosis::{Diagnosis, LogTail};
 
-/// The deployment path a service takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The deployment path a service takes (the `deployment-kind` output, serialized by its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum DeployPath {
     /// `ECS` controller, ROLLING strategy: UpdateService and wait (`rolling/`).
+    #[serde(rename = "rolling")]
     Rolling,
     /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy/`).
+    #[serde(rename = "codedeploy")]
     CodeDeploy,
     /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen/`).
+    #[serde(rename = "ecs-blue-green")]
     EcsBlueGreen,
     /// A Kubernetes Deployment (EKS or any cluster): patch the image, follow the rollout
     /// (`kubernetes/`).
+    #[serde(rename = "kubernetes")]
     Kubernetes,
+}
+
+impl std::fmt::Display for DeployPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl DeployPath {

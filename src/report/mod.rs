@@ -55,7 +55,7 @@ pub struct AppReport {
     /// The image the Kubernetes Deployment's container ran before the deploy.
     pub previous_image: Option<String>,
     pub deployment_id: Option<String>,
-    pub deployment_kind: Option<String>,
+    pub deployment_kind: Option<crate::outcome::DeployPath>,
     pub status: Option<Status>,
     /// The error that failed this app, with its fix.
     pub error: Option<String>,
@@ -82,7 +82,7 @@ impl AppReport {
     /// Takes a deploy's outcome into the report: its path, ids, steps, links, rollback facts and
     /// status. The report is built from the outcome, never read back to decide.
     pub fn apply(&mut self, o: &crate::outcome::Outcome) {
-        self.deployment_kind = o.kind.map(|k| k.as_str().to_string());
+        self.deployment_kind = o.kind;
         self.task_definition_arn.clone_from(&o.task_definition_arn);
         self.previous_task_definition_arn
             .clone_from(&o.previous_task_definition_arn);
@@ -240,7 +240,6 @@ pub fn redact(redactor: &Redactor, report: &mut Report) {
             &mut a.task_definition_arn,
             &mut a.previous_task_definition_arn,
             &mut a.deployment_id,
-            &mut a.deployment_kind,
             &mut a.error,
             &mut a.rollback,
             &mut a.preview,

@@ -13,8 +13,8 @@ pub mod progress;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, DeploymentInfo, DeploymentStatus, EcsTarget, RevisionLocation,
-    RevisionLocationType,
+    AppSpecContent, DeploymentInfo, DeploymentStatus, EcsTarget, LifecycleEventStatus,
+    RevisionLocation, RevisionLocationType,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -595,12 +595,7 @@ async fn wait_for_others(
             .list_deployments()
             .application_name(application)
             .deployment_group_name(group)
-            .set_include_only_statuses(Some(
-                UNFINISHED_STATUSES
-                    .iter()
-                    .map(|s| DeploymentStatus::from(*s))
-                    .collect(),
-            ))
+            .set_include_only_statuses(Some(UNFINISHED_STATUSES.to_vec()))
             .send()
             .await
             .map_err(|e| Failure::aws("CodeDeploy", "ListDeployments", e))?;
@@ -952,7 +947,7 @@ impl Watch<'_> {
         let moving = snapshot
             .events
             .iter()
-            .any(|(name, s)| name == "AllowTraffic" && s != "Pending");
+            .any(|(name, s)| name == "AllowTraffic" && *s != LifecycleEventStatus::Pending);
         if moving && tracker.routing.is_none() {
             tracker.routing = Some(self.routing(info.deployment_config_name()).await);
         }
@@ -1280,17 +1275,18 @@ impl Watch<'_> {
                         self.id
                     ),
                 );
-                StrategyEnded {
-                    status: Status::Succeeded,
-                    error: match reason {
-                        StopReason::Timeout | StopReason::FailedFast => None,
-                        StopReason::Cancelled => Some(Error::Cancelled {
-                            what: format!(
-                                "the job was cancelled, but CodeDeploy deployment {} had already succeeded: the new version is live",
-                                self.id
-                            ),
-                        }),
+                match reason {
+                    StopReason::Timeout | StopReason::FailedFast => StrategyEnded {
+                        status: Status::Succeeded,
+                        error: None,
                     },
+                    // The job still ends cancelled: it was, though the version is live.
+                    StopReason::Cancelled => StrategyEnded::cancelled(Error::Cancelled {
+                        what: format!(
+                            "the job was cancelled, but CodeDeploy deployment {} had already succeeded: the new version is live",
+                            self.id
+                        ),
+                    }),
                 }
             }
             Verdict::Ended {
@@ -1323,7 +1319,10 @@ impl Watch<'_> {
                 }
             },
             _ => {
-                let status = info.status().map(|s| s.as_str()).unwrap_or("Unknown");
+                let status = info
+                    .status()
+                    .cloned()
+                    .unwrap_or_else(|| DeploymentStatus::from("Unknown"));
                 let traffic = if self.rollback_on_failure {
                     "CodeDeploy reported no rollback deployment; check the service's traffic in the console"
                 } else {
@@ -1334,7 +1333,7 @@ impl Watch<'_> {
                     self,
                     report,
                     failed_status,
-                    format!("{why}; deployment {}: {traffic}", describe_status(status)),
+                    format!("{why}; deployment {}: {traffic}", describe_status(&status)),
                 )
             }
         }
