@@ -312,7 +312,7 @@ impl Timing {
     /// The run's timing: `wait-for-minutes`, [`POLL`].
     pub fn from_plan(plan: &AppPlan) -> Timing {
         Timing {
-            timeout: crate::deploy::service::wait_timeout(plan),
+            timeout: plan.settings.deploy_wait(),
             poll: POLL,
         }
     }
