@@ -528,6 +528,13 @@ async fn a_crash_looping_release_is_rolled_back_while_its_pod_still_terminates_a
             "{word:?} in a Kubernetes run:\n{out}"
         );
     }
+    assert!(
+        out.summary.contains("Kubernetes deploy: rolled-back")
+            && !out.summary.contains("ECS")
+            && !out.summary.contains("Task definition"),
+        "{}",
+        out.summary
+    );
 }
 
 // A restored revision that cannot start again (its Secret deleted since; the Recreate strategy
