@@ -266,18 +266,21 @@ fn the_dry_run_of_the_monorepo_example_prints_the_plan_and_the_task_definition_d
     insta::assert_snapshot!("monorepo_dry_run", stdout);
 }
 
-/// The arguments `scripts/demo.sh` gives the binary (the words after `exec target/debug/ecs-deploy`
-/// up to `"$@"`), so the test below runs exactly the README's first command.
+/// The arguments `scripts/demo.sh --dry-run` gives the binary (`--dry-run`, then the words of
+/// its `example=( ... )` list), so the test below runs exactly the README's first command.
 fn demo_script_args() -> Vec<String> {
     let script = std::fs::read_to_string(repo_root().join("scripts/demo.sh")).expect("demo.sh");
-    let tail = script
-        .split("exec target/debug/ecs-deploy")
+    assert!(
+        script.contains(r#"exec "$bin" --dry-run "${example[@]}" "${args[@]}""#),
+        "demo.sh --dry-run runs the binary on its example list"
+    );
+    let list = script
+        .split("\nexample=(\n")
         .nth(1)
-        .expect("demo.sh execs target/debug/ecs-deploy");
-    let tail = tail.split("\"$@\"").next().unwrap_or_default();
-    tail.split_whitespace()
-        .filter(|w| *w != "\\")
-        .map(str::to_string)
+        .and_then(|rest| rest.split("\n)\n").next())
+        .expect("demo.sh has an example=( ... ) list");
+    std::iter::once("--dry-run".to_string())
+        .chain(list.split_whitespace().map(str::to_string))
         .collect()
 }
 
