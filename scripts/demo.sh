@@ -47,18 +47,18 @@ export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDE
 unset GITHUB_OUTPUT GITHUB_STEP_SUMMARY
 
 
-# The example's run, as the Actions runner would start it for that event.
+# The example's run, as the Actions runner would start it for that event (the workspace: the
+# example monorepo, fixtures/monorepo, or the deploy's copy of it).
 example=(
     --event fixtures/events/pr-merged-release-web1.json
     --event-name pull_request
-    --workspace fixtures/monorepo
     --config .github/ecs-deploy.yml
     --sha 1a2b3c4d5e6f708192a3b4c5d6e7f80912345678
 )
 
 if [ "$dry_run" = true ]; then
     # No credentials at all: the read-only look-ups say what they could not read and go on.
-    exec "$bin" --dry-run "${example[@]}" "${args[@]}"
+    exec "$bin" --dry-run --workspace fixtures/monorepo "${example[@]}" "${args[@]}"
 fi
 
 scripts/setup-testbed.sh >/dev/null
@@ -109,13 +109,14 @@ echo "[demo] Slack recorder on http://127.0.0.1:$slack_port"
 
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=ap-northeast-2
 export AWS_ENDPOINT_URL="$endpoint"
-"$python" scripts/demo-aws.py setup "$endpoint"
+"$python" scripts/demo-aws.py workspace "$work/monorepo"
+"$python" scripts/demo-aws.py setup "$endpoint" "$work/monorepo"
 
-echo "[demo] running: $bin ${example[*]} --image ... --slack-webhook-url ..."
+echo "[demo] running: $bin ${example[*]} --workspace $work/monorepo --image ... --slack-webhook-url ..."
 echo
 status=0
 GITHUB_OUTPUT="$work/outputs" GITHUB_STEP_SUMMARY="$work/summary.md" \
-    "$bin" "${example[@]}" \
+    "$bin" "${example[@]}" --workspace "$work/monorepo" \
     --image 123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/web1:v1.2.3 \
     --slack-webhook-url "http://127.0.0.1:$slack_port/services/T000/B000/demo" \
     --wait-for-minutes 2 \
@@ -125,14 +126,26 @@ echo
 echo "=== the job summary (GITHUB_STEP_SUMMARY) ==="
 cat "$work/summary.md" 2>/dev/null || echo "(none written)"
 echo
-echo "=== the outputs (GITHUB_OUTPUT) ==="
-cat "$work/outputs" 2>/dev/null || echo "(none written)"
+echo "=== the outputs (GITHUB_OUTPUT; the empty ones left out) ==="
+# The file holds `name<<delimiter`, the value's lines, then the delimiter, as the runner reads it.
+"$python" - "$work/outputs" <<'PY' || echo "(none written)"
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+i = 0
+while i < len(lines) and "<<" in lines[i]:
+    name, delimiter = lines[i].split("<<", 1)
+    end = lines.index(delimiter, i + 1)
+    value = "\n".join(lines[i + 1 : end])
+    if value:
+        print(f"{name}: {value}")
+    i = end + 1
+PY
 echo
 echo "=== what the Slack recorder received ==="
 if [ -s "$work/slack.out" ]; then cat "$work/slack.out"; else echo "(nothing)"; fi
 echo
 echo "=== where the service stands ==="
-"$python" scripts/demo-aws.py status "$endpoint"
+"$python" scripts/demo-aws.py status "$endpoint" "$work/monorepo"
 echo
 echo "[demo] ecs-deploy exited $status; moto and the recorder are stopped now"
 exit "$status"

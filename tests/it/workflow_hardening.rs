@@ -1,6 +1,7 @@
 //! The project's workflows, the examples users copy and the workflow snippets of the README and
-//! the book stay hardened: third-party actions pinned by commit SHA with the version beside it, no token left
-//! in the checkout, no `${{ }}` spliced into a `run:` script, and only the permissions a job uses.
+//! the book stay hardened: third-party actions pinned by commit SHA with the version beside it,
+//! no token left in the checkout, no `${{ }}` spliced into a `run:` script, and only the
+//! permissions a job uses.
 //! zizmor (`.ci/run`) says the same offline; this test also runs under a bare `cargo test`.
 
 use std::collections::BTreeMap;
