@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::report::Report;
 use crate::report::facts::{
     Fact, app_facts, headline, rollback_lines, run_facts, status_colour, truncate,
+    verification_lines,
 };
 use crate::report::http::{Http, Post};
 
@@ -56,6 +57,22 @@ pub fn outcome_message(report: &Report) -> Value {
         fields.extend(app_facts(a).iter().map(field));
     }
     fields.extend(run_facts(report).iter().map(field));
+    let verifications: Vec<String> = verification_lines(report)
+        .into_iter()
+        .map(|(headline, details)| {
+            std::iter::once(headline)
+                .chain(details.into_iter().map(|d| format!("• {d}")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    if !verifications.is_empty() {
+        fields.push(json!({
+            "name": "Verification",
+            "value": truncate(&escape(&verifications.join("\n")), VALUE_MAX),
+            "inline": false,
+        }));
+    }
     let rollbacks = rollback_lines(report);
     if !rollbacks.is_empty() {
         fields.push(json!({

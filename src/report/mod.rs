@@ -77,6 +77,10 @@ pub struct AppReport {
     /// The last log lines of the stopped task a failed deploy was diagnosed from.
     #[serde(skip)]
     pub log_tail: Option<crate::deploy::diagnosis::LogTail>,
+    /// What the verification gate found, when it ran (the `verification` output says
+    /// `skipped` without it).
+    #[serde(skip)]
+    pub verification: Option<crate::outcome::Verification>,
 }
 
 impl AppReport {
@@ -102,6 +106,9 @@ impl AppReport {
             self.log_tail = Some(log.clone());
         }
         self.steps.extend(o.steps.iter().cloned());
+        if o.verification.is_some() {
+            self.verification.clone_from(&o.verification);
+        }
         for l in &o.links {
             if !self.links.contains(l) {
                 self.links.push(l.clone());
@@ -112,6 +119,13 @@ impl AppReport {
     /// The app's status, `failed` when unset (an app that ended without saying is not a success).
     pub fn status(&self) -> Status {
         self.status.unwrap_or(Status::Failed)
+    }
+
+    /// The gate's verdict: `skipped` when it did not run.
+    pub fn verdict(&self) -> crate::outcome::Verdict {
+        self.verification
+            .as_ref()
+            .map_or(crate::outcome::Verdict::Skipped, |v| v.verdict)
     }
 }
 

@@ -89,6 +89,7 @@ fn app_object(a: &AppReport) -> serde_json::Value {
         "run-task-arn": run_task_arn(a),
         "deployment-kind": opt(&a.deployment_kind),
         "status": a.status().as_str(),
+        "verification": a.verdict().as_str(),
         "duration-seconds": a.duration.as_secs().to_string(),
         "error": opt(&a.error),
     })
@@ -153,6 +154,7 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
     out.push(("deployment-id", joined(&|a| opt(&a.deployment_id))));
     out.push(("deployment-kind", joined(&|a| opt(&a.deployment_kind))));
     out.push(("status", status.as_str().to_string()));
+    out.push(("verification", verification(report)));
     out.push(("duration-seconds", report.duration.as_secs().to_string()));
     out.push((
         "slack-message-ts",
@@ -165,6 +167,21 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
     ));
     out.push(("matrix", matrix(report)));
     out
+}
+
+/// `verification`: `failed` when any app's gate failed, else `passed` when any passed, else
+/// `skipped` (no gate ran).
+fn verification(report: &Report) -> String {
+    use crate::outcome::Verdict;
+    let verdicts: Vec<Verdict> = report.apps.iter().map(AppReport::verdict).collect();
+    let v = if verdicts.contains(&Verdict::Failed) {
+        Verdict::Failed
+    } else if verdicts.contains(&Verdict::Passed) {
+        Verdict::Passed
+    } else {
+        Verdict::Skipped
+    };
+    v.as_str().to_string()
 }
 
 /// The `matrix` output: `{"include":[{"app":…,"version":…,"cluster":…,"service":…}]}`, one

@@ -11,7 +11,7 @@ use crate::inputs::ReportSettings;
 use crate::plan::Plan;
 use crate::report::facts::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
-    status_colour, status_emoji, truncate,
+    status_colour, status_emoji, truncate, verification_lines,
 };
 use crate::report::http::{Http, Post};
 use crate::report::{Report, RunInfo};
@@ -171,6 +171,21 @@ pub fn outcome_message(report: &Report) -> Value {
         blocks.push(section_text(&format!(
             "*Error*\n{}",
             code_block(&truncate(&errors.join("\n"), SECTION_MAX - 20))
+        )));
+    }
+    let verifications: Vec<String> = verification_lines(report)
+        .into_iter()
+        .map(|(headline, details)| {
+            std::iter::once(headline)
+                .chain(details.into_iter().map(|d| format!("• {d}")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    if !verifications.is_empty() {
+        blocks.push(section_text(&format!(
+            "*Verification*\n{}",
+            escape(&truncate(&verifications.join("\n"), SECTION_MAX - 20))
         )));
     }
     let rollbacks = rollback_lines(report);

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::report::Report;
 use crate::report::facts::{
     deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
-    task_definition_revision,
+    task_definition_revision, verification_lines,
 };
 
 /// Escapes text from outside (branch names, actors, errors) for the summary's Markdown: HTML
@@ -154,6 +154,17 @@ pub fn render(report: &Report) -> String {
         for e in errors {
             let _ = writeln!(md, "{}\n", fenced(&e));
         }
+    }
+    let verifications = verification_lines(report);
+    if !verifications.is_empty() {
+        let _ = writeln!(md, "### Verification\n");
+        for (headline, details) in verifications {
+            let _ = writeln!(md, "- {}", cell(&headline));
+            for d in details {
+                let _ = writeln!(md, "  - {}", cell(&d));
+            }
+        }
+        md.push('\n');
     }
     let rollbacks = rollback_lines(report);
     if !rollbacks.is_empty() {

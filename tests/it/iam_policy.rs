@@ -56,16 +56,34 @@ const PATH_OF: &[(&str, &str)] = &[
     ("deploy/bluegreen/", "ECS blue/green"),
     ("deploy/run_task.rs", "One-off task"),
     ("deploy/kubernetes/", "EKS"),
+    ("verify/", "Verification"),
 ];
 
+/// Book pages of one feature whose own `## IAM permissions` section adds to the README's
+/// policies (a `### <name>` there adds its actions to the README policy of that name, or is a
+/// policy of its own).
+const FEATURE_PAGES: &[&str] = &["docs/src/verification.md"];
+
 /// The README's policies: `### <name>` headings of the IAM section, each with its JSON block's
-/// allowed actions.
+/// allowed actions, with the feature pages' additions.
 fn readme_policies() -> BTreeMap<String, BTreeSet<String>> {
     let text = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let mut policies = policies_in(&text, "README");
+    for page in FEATURE_PAGES {
+        let text = std::fs::read_to_string(repo_root().join(page)).expect(page);
+        for (name, actions) in policies_in(&text, page) {
+            policies.entry(name).or_default().extend(actions);
+        }
+    }
+    policies
+}
+
+/// The policies of one document's `## IAM permissions` section (`source` names it in failures).
+fn policies_in(text: &str, source: &str) -> BTreeMap<String, BTreeSet<String>> {
     let section = text
         .split("\n## IAM permissions")
         .nth(1)
-        .expect("README has an IAM permissions section");
+        .unwrap_or_else(|| panic!("{source} has an IAM permissions section"));
     let section = section.split("\n## ").next().unwrap_or_default();
     let mut policies = BTreeMap::new();
     for part in section.split("\n### ").skip(1) {
@@ -113,6 +131,7 @@ fn pascal(snake: &str) -> String {
 
 const VERBS: &[&str] = &[
     "batch_",
+    "continue_",
     "create_",
     "delete_",
     "deregister_",
@@ -136,7 +155,7 @@ fn operations(text: &str) -> BTreeSet<String> {
         let code = line.split("//").next().unwrap_or_default();
         for (i, _) in code.match_indices('.') {
             let before = code[..i].trim_end();
-            let on_client = ["ecs", "ecr", "codedeploy", "logs", "eks"]
+            let on_client = ["ecs", "ecr", "codedeploy", "logs", "eks", "cloudwatch"]
                 .iter()
                 .any(|c| before.ends_with(c));
             if !(before.is_empty() || on_client) {

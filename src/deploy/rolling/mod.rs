@@ -2,6 +2,7 @@
 //! strategy): UpdateService to the new task definition, wait for our deployment to complete,
 //! roll back on failure (`rollback.rs`).
 
+pub mod progress;
 pub mod rollback;
 
 use std::time::Duration;
