@@ -1864,6 +1864,87 @@ mod tests {
     }
 
     #[test]
+    fn the_verify_inputs_are_read_with_their_defaults_and_the_url_loses_its_userinfo() {
+        let v = app(&[
+            (
+                "INPUT_VERIFY-URL",
+                "https://deploy:s3cret@web1.example.com/health#top",
+            ),
+            ("INPUT_VERIFY-ALARMS", "web1-5xx,\nweb1-p99\n# a comment"),
+        ])
+        .unwrap()
+        .verify;
+        assert_eq!(
+            v,
+            VerifySettings {
+                url: Some("https://web1.example.com/health".into()),
+                requests: 10,
+                max_failures: 0,
+                alarms: vec!["web1-5xx".into(), "web1-p99".into()],
+            }
+        );
+        assert!(!app(&[]).unwrap().verify.is_set());
+        let v = app(&[
+            ("INPUT_VERIFY-URL", "http://10.0.0.1:8080/"),
+            ("INPUT_VERIFY-REQUESTS", "3"),
+            ("INPUT_VERIFY-MAX-FAILURES", "3"),
+        ])
+        .unwrap()
+        .verify;
+        assert_eq!((v.requests, v.max_failures), (3, 3));
+    }
+
+    #[test]
+    fn bad_verify_inputs_are_refused_naming_the_input_and_the_fix() {
+        let refused = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        let e = refused(&[("INPUT_VERIFY-URL", "ftp://web1.example.com/")]);
+        assert!(
+            e.contains("`verify-url`") && e.contains("http:// or https://"),
+            "{e}"
+        );
+        let e = refused(&[("INPUT_VERIFY-URL", "https://user:pw@/x y")]);
+        assert!(
+            e.contains("`verify-url`") && !e.contains("pw"),
+            "no password echoed: {e}"
+        );
+        let e = refused(&[("INPUT_VERIFY-URL", "web1.example.com/health")]);
+        assert!(e.contains("absolute"), "{e}");
+        let e = refused(&[
+            ("INPUT_VERIFY-URL", "https://web1.example.com/"),
+            ("INPUT_VERIFY-REQUESTS", "0"),
+        ]);
+        assert!(
+            e.contains("`verify-requests`") && e.contains("from 1 to 100"),
+            "{e}"
+        );
+        let e = refused(&[
+            ("INPUT_VERIFY-URL", "https://web1.example.com/"),
+            ("INPUT_VERIFY-REQUESTS", "2"),
+            ("INPUT_VERIFY-MAX-FAILURES", "3"),
+        ]);
+        assert!(
+            e.contains("verify-max-failures (3) is more than verify-requests (2)"),
+            "{e}"
+        );
+        let e = refused(&[("INPUT_VERIFY-REQUESTS", "5")]);
+        assert!(
+            e.contains("verify-requests counts the GETs of verify-url, which is not set"),
+            "{e}"
+        );
+        let e = refused(&[
+            ("INPUT_VERIFY-ALARMS", "web1-5xx"),
+            ("INPUT_WAIT-FOR-SERVICE-STABILITY", "false"),
+        ]);
+        assert!(e.contains("need wait-for-service-stability: true"), "{e}");
+        let many = (0..101)
+            .map(|i| format!("a{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = refused(&[("INPUT_VERIFY-ALARMS", many.as_str())]);
+        assert!(e.contains("at most 100 alarms"), "{e}");
+    }
+
+    #[test]
     fn build_push_action_tags_are_bare_tags_or_references_into_one_repository() {
         let s = app(&[(
             "INPUT_TAGS",

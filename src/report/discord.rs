@@ -145,6 +145,22 @@ mod tests {
     use crate::report::{AppReport, Status};
 
     #[test]
+    fn the_verification_is_a_field_with_its_headline_and_details() {
+        let m = outcome_message(&crate::report::failed_verification());
+        let fields = m["embeds"][0]["fields"].as_array().unwrap();
+        let f = fields
+            .iter()
+            .find(|f| f["name"] == json!("Verification"))
+            .unwrap_or_else(|| panic!("{m}"));
+        assert_eq!(
+            f["value"],
+            json!(
+                "verification failed: 1 of 3 probes of https://web1.example.com/health failed (0 allowed); alarms failing: web1-5xx\n• probes: HTTP 200 ×2\n• probes: HTTP 503 ×1\n• alarm web1-5xx: ALARM (Threshold Crossed)"
+            )
+        );
+    }
+
+    #[test]
     fn the_embed_is_coloured_by_status_and_says_the_error() {
         let report = Report {
             apps: vec![AppReport {

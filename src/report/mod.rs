@@ -224,6 +224,41 @@ pub(crate) fn rolled_back_with_log(lines: Vec<String>) -> Report {
     }
 }
 
+/// A rolled-back app `web1` whose verification failed: 1 of 3 probes of its URL answered 503,
+/// alarm `web1-5xx` in ALARM. The reporters' tests of the verification lines.
+#[cfg(test)]
+pub(crate) fn failed_verification() -> Report {
+    use crate::outcome::{AlarmReading, Probe, ProbeAnswer, Verdict, Verification};
+    let probe = |answer| Probe {
+        answer,
+        elapsed: Duration::from_millis(12),
+    };
+    Report {
+        apps: vec![AppReport {
+            app: "web1".into(),
+            status: Some(Status::RolledBack),
+            verification: Some(Verification {
+                verdict: Verdict::Failed,
+                url: Some("https://web1.example.com/health".into()),
+                probes: vec![
+                    probe(ProbeAnswer::Status(200)),
+                    probe(ProbeAnswer::Status(503)),
+                    probe(ProbeAnswer::Status(200)),
+                ],
+                max_failures: 0,
+                alarms: vec![AlarmReading {
+                    name: "web1-5xx".into(),
+                    state: Some(aws_sdk_cloudwatch::types::StateValue::Alarm),
+                    reason: Some("Threshold Crossed".into()),
+                }],
+                problem: None,
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -318,6 +318,43 @@ mod tests {
     }
 
     #[test]
+    fn the_verification_output_is_the_worst_verdict_and_each_app_has_its_own() {
+        use crate::outcome::{Verdict, Verification};
+        let verdict = |v: Option<Verdict>| AppReport {
+            app: "web".into(),
+            verification: v.map(|verdict| Verification {
+                verdict,
+                ..Verification::default()
+            }),
+            ..Default::default()
+        };
+        let run = |apps: Vec<AppReport>| {
+            let o: std::collections::BTreeMap<_, _> = outputs(
+                &Report {
+                    apps,
+                    ..Default::default()
+                },
+                None,
+            )
+            .into_iter()
+            .collect();
+            o
+        };
+        assert_eq!(run(vec![])["verification"], "skipped");
+        assert_eq!(run(vec![verdict(None)])["verification"], "skipped");
+        let o = run(vec![verdict(Some(Verdict::Passed)), verdict(None)]);
+        assert_eq!(o["verification"], "passed");
+        let results: serde_json::Value = serde_json::from_str(&o["results"]).unwrap();
+        assert_eq!(results[0]["verification"], "passed");
+        assert_eq!(results[1]["verification"], "skipped");
+        let o = run(vec![
+            verdict(Some(Verdict::Passed)),
+            verdict(Some(Verdict::Failed)),
+        ]);
+        assert_eq!(o["verification"], "failed");
+    }
+
+    #[test]
     fn several_apps_fill_results_and_blank_differing_values() {
         let r = Report {
             apps: vec![

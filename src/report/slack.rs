@@ -518,6 +518,21 @@ pub async fn post_outcome(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_verification_is_a_section_with_its_headline_and_details() {
+        let m = outcome_message(&crate::report::failed_verification());
+        let blocks = m["attachments"][0]["blocks"].as_array().unwrap();
+        let text = blocks
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .find(|t| t.starts_with("*Verification*"))
+            .unwrap_or_else(|| panic!("{m}"));
+        assert_eq!(
+            text,
+            "*Verification*\nverification failed: 1 of 3 probes of https://web1.example.com/health failed (0 allowed); alarms failing: web1-5xx\n• probes: HTTP 200 ×2\n• probes: HTTP 503 ×1\n• alarm web1-5xx: ALARM (Threshold Crossed)"
+        );
+    }
+
     fn vars() -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("app", "web1".to_string()),

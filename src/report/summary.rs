@@ -203,6 +203,18 @@ mod tests {
     use crate::report::{AppReport, RunInfo, Status};
 
     #[test]
+    fn the_verification_section_lists_the_probes_answers_and_the_alarms() {
+        let md = render(&crate::report::failed_verification());
+        assert!(
+            md.contains("### Verification\n\n- verification failed: 1 of 3 probes of https://web1.example.com/health failed (0 allowed); alarms failing: web1-5xx\n  - probes: HTTP 200 ×2\n  - probes: HTTP 503 ×1\n  - alarm web1-5xx: ALARM (Threshold Crossed)\n"),
+            "{md}"
+        );
+        let mut skipped = crate::report::failed_verification();
+        skipped.apps[0].verification = Some(crate::outcome::Verification::skipped());
+        assert!(!render(&skipped).contains("### Verification"));
+    }
+
+    #[test]
     fn a_failed_app_shows_its_stopped_tasks_log_lines_in_a_details_block() {
         let report =
             crate::report::rolled_back_with_log(vec!["boot".into(), "panic: ``` no db".into()]);

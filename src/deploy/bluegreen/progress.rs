@@ -983,7 +983,7 @@ mod pause_tests {
             .hook_id("h-1")
             .target_type(target)
             .status(status)
-            .expires_at(DateTime::from_secs(1_796_767_200))
+            .expires_at(DateTime::from_secs(1_796_803_200))
             .timeout_action(DeploymentLifecycleHookAction::Rollback)
             .build()
     }
