@@ -4,7 +4,7 @@
 //! that IAM checks without a call of ours (`NOT_CALLED`, each with its reason).
 
 use crate::readme::rust_files;
-use crate::support::repo_root;
+use crate::support::{FEATURE_PAGES, repo_root};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Actions a policy must allow that are no SDK call in `src/`, and why.
@@ -59,13 +59,9 @@ const PATH_OF: &[(&str, &str)] = &[
     ("verify/", "Verification"),
 ];
 
-/// Book pages of one feature whose own `## IAM permissions` section adds to the README's
-/// policies (a `### <name>` there adds its actions to the README policy of that name, or is a
-/// policy of its own).
-const FEATURE_PAGES: &[&str] = &["docs/src/verification.md"];
-
 /// The README's policies: `### <name>` headings of the IAM section, each with its JSON block's
-/// allowed actions, with the feature pages' additions.
+/// allowed actions, with the feature pages' additions (a `### <name>` in a page's own section
+/// adds its actions to the README policy of that name, or is a policy of its own).
 fn readme_policies() -> BTreeMap<String, BTreeSet<String>> {
     let text = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     let mut policies = policies_in(&text, "README");

@@ -6,10 +6,21 @@ use std::path::{Path, PathBuf};
 
 use ecs_deploy::inputs::{INPUTS, OUTPUTS};
 
-use crate::support::repo_root;
+use crate::support::{FEATURE_PAGES, repo_root};
 
 fn readme() -> String {
     std::fs::read_to_string(repo_root().join("README.md")).expect("README.md is readable")
+}
+
+/// The README followed by the feature pages, for the checks a feature page's own tables and
+/// architecture section may answer.
+fn readme_and_pages() -> String {
+    let mut text = readme();
+    for page in FEATURE_PAGES {
+        text.push('\n');
+        text.push_str(&std::fs::read_to_string(repo_root().join(page)).expect(page));
+    }
+    text
 }
 
 /// The README's markdown table rows: lines starting with `| `.
@@ -23,7 +34,7 @@ fn table_cells(text: &str) -> Vec<String> {
 
 #[test]
 fn the_readme_tables_list_every_input_and_every_output() {
-    let cells = table_cells(&readme());
+    let cells = table_cells(&readme_and_pages());
     let missing: Vec<&str> = INPUTS
         .iter()
         .map(|i| i.name)
@@ -47,11 +58,18 @@ pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn the_readme_layout_names_every_source_file() {
-    let text = readme();
-    let layout = text
+    let readme = readme();
+    let mut layout = readme
         .split("## Architecture")
         .nth(1)
-        .expect("README has an Architecture section");
+        .expect("README has an Architecture section")
+        .to_string();
+    for page in FEATURE_PAGES {
+        let text = std::fs::read_to_string(repo_root().join(page)).expect(page);
+        if let Some(section) = text.split("## Architecture").nth(1) {
+            layout.push_str(section.split("\n## ").next().unwrap_or_default());
+        }
+    }
     let mut files = Vec::new();
     rust_files(&repo_root().join("src"), &mut files);
     let missing: Vec<String> = files
