@@ -3,7 +3,7 @@
 //! (no Authorization header, no cookies: this client keeps no cookie store, and userinfo is
 //! taken out of the URL before reqwest could turn it into basic auth), or send a Referer.
 //!
-//! Its own reqwest client rather than the reporters' (`report::http`): that one POSTs JSON with
+//! Its own reqwest client rather than the reporters' (`runner::http`): that one POSTs JSON with
 //! a retry policy and follows redirects anywhere, where a probe must GET once, never retry (a
 //! retry would hide the failure it exists to count) and stay on the URL's host.
 
@@ -128,7 +128,7 @@ fn failure_of(e: &reqwest::Error, timeout: Duration) -> ProbeAnswer {
     if e.is_timeout() {
         return ProbeAnswer::Timeout;
     }
-    let why = crate::report::http::describe_reqwest(e, timeout);
+    let why = crate::runner::http::describe_reqwest(e, timeout);
     if e.is_connect() {
         ProbeAnswer::Refused(why)
     } else {
