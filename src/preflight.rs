@@ -127,6 +127,11 @@ async fn check_app(
     let deploy = async {
         Ok(match (&plan.deploy, lead) {
             (None, _) if plan.settings.kubernetes.is_some() => {
+                crate::verify::check_path(
+                    DeployPath::Kubernetes,
+                    plan.settings.verify.is_set(),
+                    &format!("app {}", plan.app),
+                )?;
                 match read(
                     mode,
                     "the Kubernetes Deployment",
@@ -253,6 +258,11 @@ async fn check_service(
     let (controller, strategy) = deploy::controller_and_strategy(&live);
     let path = deploy::choose_path(d.deployment, controller, strategy)
         .map_err(|p| deploy::service_error(d, p))?;
+    crate::verify::check_path(
+        path,
+        plan.settings.verify.is_set(),
+        &format!("ECS service {} in cluster {}", d.service, d.cluster),
+    )?;
     let live_arn = live.task_definition().map(str::to_string);
     let live_td = match &live_arn {
         Some(arn) => match read(

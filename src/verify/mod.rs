@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::outcome::{AlarmReading, Probe, ProbeAnswer, Verdict, Verification};
 
+use crate::error::Error;
 use crate::inputs::VerifySettings;
+use crate::outcome::DeployPath;
 
 /// How the gate probes: the time limit of one GET and the pause between two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +99,27 @@ pub async fn verify(
     v
 }
 
+/// Whether this build runs the gate on `path`: after a rolling rollout. The ECS blue/green
+/// pause hook, the CodeDeploy bake and the Kubernetes rollout get it with their wiring; until
+/// then verify inputs there are refused, never silently left unchecked.
+pub fn runs_on(path: DeployPath) -> bool {
+    matches!(path, DeployPath::Rolling)
+}
+
+/// The preflight's refusal of verify inputs (`verify_set`) for a path the gate does not run on.
+pub fn check_path(path: DeployPath, verify_set: bool, target: &str) -> Result<(), Error> {
+    if !verify_set || runs_on(path) {
+        return Ok(());
+    }
+    Err(Error::Verify {
+        input: "verify-url / verify-alarms",
+        problem: format!(
+            "{target} deploys by {} and this version runs the verification gate after rolling deployments only, so it would not run; leave verify-url and verify-alarms out for this app",
+            path.as_str()
+        ),
+    })
+}
+
 /// The verdict of what the gate saw: skipped when it had nothing to look at; failed when it
 /// could not look, more probes failed than allowed, or an alarm is in ALARM or missing.
 pub(crate) fn judge(v: &Verification) -> Verdict {
@@ -128,6 +151,24 @@ mod tests {
             name: name.into(),
             state,
             reason: None,
+        }
+    }
+
+    #[test]
+    fn verify_inputs_are_refused_where_the_gate_does_not_run_yet() {
+        assert!(check_path(DeployPath::Rolling, true, "web1").is_ok());
+        assert!(check_path(DeployPath::Kubernetes, false, "web1").is_ok());
+        for path in [
+            DeployPath::CodeDeploy,
+            DeployPath::EcsBlueGreen,
+            DeployPath::Kubernetes,
+        ] {
+            let e = check_path(path, true, "app web1").unwrap_err().to_string();
+            assert!(
+                e.starts_with("verify-url / verify-alarms: app web1 deploys by ")
+                    && e.contains(path.as_str()),
+                "{e}"
+            );
         }
     }
 

@@ -616,3 +616,106 @@ mod scripted {
         assert_eq!(rolling::early_success(&bg_svc), None);
     }
 }
+
+mod after_the_rollout {
+    //! The gate after a rolling rollout, through the whole deploy (preflight, register, update,
+    //! follow, verify, roll back) against the scripted ECS of `support/scripted_ecs.rs`: moto
+    //! never completes a rollout (its deployments stay IN_PROGRESS), so it cannot reach the gate.
+
+    use super::*;
+    use crate::support::scripted_ecs::{Script, ScriptedEcs};
+    use ecs_deploy::aws::Aws;
+    use ecs_deploy::inputs::DeploymentChoice;
+    use ecs_deploy::outcome::Status;
+    use ecs_deploy::plan::{AppPlan, DeployPlan};
+
+    fn plan(url: &str) -> AppPlan {
+        let inputs = [
+            ("cluster", "prod"),
+            ("service", "web1"),
+            ("container-name", "web1"),
+            ("verify-url", url),
+            ("verify-requests", "2"),
+        ];
+        AppPlan {
+            deploy: Some(DeployPlan {
+                cluster: "prod".into(),
+                service: "web1".into(),
+                task_definition_file: None,
+                container: Some("web1".into()),
+                deployment: DeploymentChoice::Rolling,
+                appspec_file: None,
+            }),
+            ..crate::support::app_plan_with("web1", &inputs, "registry.example.com/web1:v2")
+        }
+    }
+
+    async fn scripted() -> (ScriptedEcs, Aws) {
+        let ecs = ScriptedEcs::start(
+            &["web1"],
+            Script {
+                rollout: Duration::from_millis(500),
+                ..Default::default()
+            },
+        )
+        .await;
+        let aws = Aws::from_config(&sdk_config(&ecs.endpoint())).without_region();
+        (ecs, aws)
+    }
+
+    #[tokio::test]
+    async fn a_passing_verification_after_the_rollout_keeps_the_new_version() {
+        let (ecs, aws) = scripted().await;
+        let app = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&app)
+            .await;
+        let outcome =
+            crate::support::checked_deploy(&aws, &plan(&app.uri()), "registry.example.com/web1:v2")
+                .await
+                .expect("deployed and verified");
+        assert_eq!(outcome.status, Some(Status::Succeeded));
+        let v = outcome.verification.expect("the gate ran");
+        assert_eq!(v.verdict, Verdict::Passed);
+        assert_eq!(app.received_requests().await.unwrap_or_default().len(), 2);
+        assert_eq!(ecs.count("UpdateService"), 1, "no rollback");
+        assert!(
+            outcome
+                .steps
+                .iter()
+                .any(|s| s.starts_with("verification passed: 0 of 2 probes")),
+            "{:?}",
+            outcome.steps
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_verification_after_the_rollout_rolls_the_service_back() {
+        let (ecs, aws) = scripted().await;
+        let app = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&app)
+            .await;
+        let failed =
+            crate::support::checked_deploy(&aws, &plan(&app.uri()), "registry.example.com/web1:v2")
+                .await
+                .expect_err("the verification failed");
+        assert_eq!(failed.outcome.status, Some(Status::RolledBack));
+        let v = failed.outcome.verification.as_ref().expect("the gate ran");
+        assert_eq!(v.verdict, Verdict::Failed);
+        let e = failed.error.to_string();
+        assert!(e.contains("web1 (ECS service web1 in cluster prod) failed verification: verification failed: 2 of 2 probes"), "{e}");
+        assert_eq!(
+            ecs.count("UpdateService"),
+            2,
+            "the update, then the rollback to web1:1"
+        );
+        assert!(
+            failed.outcome.rollback.is_some(),
+            "{:?}",
+            failed.outcome.rollback
+        );
+    }
+}
