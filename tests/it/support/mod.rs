@@ -29,11 +29,6 @@ pub use registry::Registry;
 
 use std::path::{Path, PathBuf};
 
-/// Book pages of one feature that the README-reading tests read too (its own input and output
-/// tables, its own `## Architecture` and `## IAM permissions` sections), while the README is
-/// being cut down and the manual moves into the book.
-pub const FEATURE_PAGES: &[&str] = &["docs/src/verification.md"];
-
 /// The repository root, so helpers find `.testbed/` and `fixtures/` from any working dir.
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
