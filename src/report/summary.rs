@@ -10,7 +10,7 @@ use crate::outcome::DeployPath;
 use crate::report::Report;
 use crate::report::facts::{
     deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
-    task_definition_revision,
+    task_definition_revision, verification_lines,
 };
 
 /// Escapes text from outside (branch names, actors, errors) for the summary's Markdown: HTML
@@ -179,6 +179,17 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(md, "{}\n", fenced(&e));
         }
     }
+    let verifications = verification_lines(report);
+    if !verifications.is_empty() {
+        let _ = writeln!(md, "### Verification\n");
+        for (headline, details) in verifications {
+            let _ = writeln!(md, "- {}", cell(&headline));
+            for d in details {
+                let _ = writeln!(md, "  - {}", cell(&d));
+            }
+        }
+        md.push('\n');
+    }
     let rollbacks = rollback_lines(report);
     if !rollbacks.is_empty() {
         let _ = writeln!(md, "### Rollback\n");
@@ -252,6 +263,18 @@ mod tests {
             md.contains("| App | Version | Image | Digest | Task definition | Deployment | Duration | Status |\n|---|---|---|---|---|---|---|---|\n"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn the_verification_section_lists_the_probes_answers_and_the_alarms() {
+        let md = render(&crate::report::failed_verification());
+        assert!(
+            md.contains("### Verification\n\n- verification failed: 1 of 3 probes of https://web1.example.com/health failed (0 allowed); alarms failing: web1-5xx\n  - probes: HTTP 200 ×2\n  - probes: HTTP 503 ×1\n  - alarm web1-5xx: ALARM (Threshold Crossed)\n"),
+            "{md}"
+        );
+        let mut skipped = crate::report::failed_verification();
+        skipped.apps[0].verification = Some(crate::outcome::Verification::skipped());
+        assert!(!render(&skipped).contains("### Verification"));
     }
 
     #[test]
