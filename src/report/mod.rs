@@ -147,6 +147,26 @@ pub struct Report {
     pub error_location: Option<crate::location::FileLocation>,
     #[serde(skip)]
     pub duration: Duration,
+    /// The outcome message sent to Slack, for slack-github-action's outputs (`None`: no
+    /// Slack message was sent or tried).
+    #[serde(skip)]
+    pub slack: Option<SlackSent>,
+}
+
+/// What sending the outcome to Slack gave: slack-github-action's `ok`, `response`, `time`,
+/// `channel_id` and `thread_ts` outputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlackSent {
+    /// Every Slack message of the outcome was accepted.
+    pub ok: bool,
+    /// Slack's answer as JSON: `{"ok":true}`, or `{"ok":false,"error":"…"}`.
+    pub response: String,
+    /// The Unix time the outcome was sent.
+    pub time: u64,
+    /// The bot token's channel.
+    pub channel_id: Option<String>,
+    /// The `ts` a failure's thread replied to.
+    pub thread_ts: Option<String>,
 }
 
 impl Report {

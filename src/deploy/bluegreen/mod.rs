@@ -199,7 +199,7 @@ async fn deploy_watching(
         policy: &timing.policy,
         deadline,
         cancel: Some(cancel),
-        cap: Duration::MAX,
+        cap: plan.settings.poll_cap(),
         tasks: Some(tasks),
     };
     let ended = watched.follow(report, &mut last).await?;

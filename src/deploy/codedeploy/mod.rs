@@ -154,7 +154,14 @@ pub async fn deploy_with(
         .revision(
             RevisionLocation::builder()
                 .revision_type(RevisionLocationType::AppSpecContent)
-                .app_spec_content(AppSpecContent::builder().content(content).build())
+                .app_spec_content(
+                    AppSpecContent::builder()
+                        // As amazon-ecs-deploy-task-definition sends it: CodeDeploy checks
+                        // the content against it.
+                        .sha256(crate::deploy::appspec::sha256_hex(&content))
+                        .content(content)
+                        .build(),
+                )
                 .build(),
         )
         .send()
@@ -219,6 +226,7 @@ pub async fn deploy_with(
         created_at,
         group_minutes: (checked.ready_wait, checked.termination_wait),
         tasks,
+        cap: s.poll_cap(),
     };
     let result = watch.run(cancel, report).await;
     diagnosis::explained(aws, plan, prepared, &watch.tasks, result, report).await
@@ -669,6 +677,8 @@ struct Watch<'a> {
     group_minutes: (i32, i32),
     /// The new revision's stopped tasks, read while the deployment runs (fail fast, diagnosis).
     tasks: TaskWatch,
+    /// The longest pause between two looks (`wait-max-delay-seconds`).
+    cap: Duration,
 }
 
 impl Watch<'_> {
@@ -714,7 +724,7 @@ impl Watch<'_> {
             self.id,
             Instant::now() + self.timing.timeout,
             Some(cancel),
-            Duration::MAX,
+            self.cap,
             &fail,
         );
         let mut tracker = Tracker::new(self.id, Some(self.created_at));

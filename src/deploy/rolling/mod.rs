@@ -4,8 +4,6 @@
 
 pub mod rollback;
 
-use std::time::Duration;
-
 use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
@@ -77,7 +75,7 @@ pub async fn deploy(
         service: &prepared.service,
         deployment_id: &deployment_id,
         timeout: wait_timeout(plan),
-        cap: Duration::MAX,
+        cap: plan.settings.poll_cap(),
         rollback_to: prepared.previous_task_definition_arn.as_deref(),
     };
     let mut seen = event_ids(&prepared.live);
