@@ -301,7 +301,7 @@ pub fn render(td: &Value, container: &str, image: &str, edits: &ContainerEdits) 
 /// that carry meaning come back (an environment entry's `value: ""`: an empty variable, not an
 /// unset one; an App Mesh proxy property's empty `name` or `value`). Pure.
 pub fn without_empty_values(td: &Value, keep: &[String]) -> Value {
-    let mut cleaned = clean_empty(td, keep).unwrap_or_else(|| Value::Object(Map::new()));
+    let mut cleaned = clean_empty(td, keep);
     keep_meaningful_empties(&mut cleaned);
     cleaned
 }
@@ -324,23 +324,22 @@ fn is_empty_value(v: &Value, key: Option<&str>, keep: &[String]) -> bool {
 }
 
 /// The deploy action's JSON replacer, applied top-down: empty members dropped, empty list
-/// items filtered out; `None` when `v` itself is empty.
-fn clean_empty(v: &Value, keep: &[String]) -> Option<Value> {
+/// items filtered out (a scalar here passed its parent's filter, or is a kept key's value).
+fn clean_empty(v: &Value, keep: &[String]) -> Value {
     match v {
-        Value::Object(o) => Some(Value::Object(
+        Value::Object(o) => Value::Object(
             o.iter()
                 .filter(|(k, e)| !is_empty_value(e, Some(k), keep))
-                .filter_map(|(k, e)| clean_empty(e, keep).map(|e| (k.clone(), e)))
+                .map(|(k, e)| (k.clone(), clean_empty(e, keep)))
                 .collect(),
-        )),
-        Value::Array(a) => Some(Value::Array(
+        ),
+        Value::Array(a) => Value::Array(
             a.iter()
                 .filter(|e| !is_empty_value(e, None, keep))
-                .filter_map(|e| clean_empty(e, keep))
+                .map(|e| clean_empty(e, keep))
                 .collect(),
-        )),
-        other if is_empty_value(other, None, &[]) => None,
-        other => Some(other.clone()),
+        ),
+        other => other.clone(),
     }
 }
 
