@@ -1,8 +1,10 @@
 //! What aws-actions/amazon-ecs-deploy-task-definition's own tests (`index.test.js`, v2.6.3)
 //! assert, asserted of this action: the same inputs and the same task definition files, the
 //! payload ECS gets read back from moto. The register-only cases run without `service` (the
-//! official action then registers the file and outputs its ARN); the cleaning cases compare
-//! the exact payload the official test expects.
+//! official action then registers the file and outputs its ARN); the exact payloads its tests
+//! expect are compared in `src/task_definition.rs`. Each file here adds `"memory": 256` to the
+//! container: moto, as ECS, refuses an EC2 container without memory, where the official tests
+//! mock RegisterTaskDefinition and send none.
 
 use std::path::Path;
 
@@ -112,6 +114,7 @@ fn without_a_service_the_file_is_registered_and_its_arn_is_the_output() {
             ],
             "secretOptions": [ { "name": "", "valueFrom": "" } ],
             "cpu": 0,
+            "memory": 256,
             "essential": false
         } ],
         "requiresCompatibilities": [ "EC2" ],
@@ -151,7 +154,7 @@ fn app_mesh_proxy_properties_keep_their_empty_values_on_moto() {
     let moto = MotoServer::start();
     let file = r#"{
         "family": "task-def-family",
-        "containerDefinitions": [ { "name": "sample-container", "essential": false } ],
+        "containerDefinitions": [ { "name": "sample-container", "memory": 256, "essential": false } ],
         "proxyConfiguration": {
             "type": "APPMESH",
             "containerName": "envoy",
@@ -250,6 +253,7 @@ fn keep_null_value_keys_takes_the_deploy_actions_list_of_keys() {
             "name": "sample-container",
             "environment": [{"name": "TEST_ENV", "value": ""}],
             "logConfiguration": {"logDriver": "splunk", "options": {"tag": ""}},
+            "memory": 256,
             "essential": true
         }]
     }"#;
