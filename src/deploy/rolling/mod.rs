@@ -2,22 +2,49 @@
 //! strategy): UpdateService to the new task definition, wait for our deployment to complete,
 //! roll back on failure (`rollback.rs`).
 
+pub mod progress;
 pub mod rollback;
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
+use self::progress::{
+    Assessment, Phase, assess, new_events, next_interval, progress_line, superseded_by,
+};
 use super::Prepared;
 use super::diagnosis::{self, Watch, WatchFor};
-use super::service::{console_link, event_ids, primary_deployment, update_service, wait_timeout};
-use super::wait::{self, Poller, Target};
+use super::poll::{self, Ended as PollEnded, Failure, Look, Poller, Wait};
+use super::service::{console_link, event_ids, primary_deployment, update_service};
+use super::strategy::{self, Ended as StrategyEnded, Followed, Strategy};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::outcome::{DeployPath, Outcome};
 use crate::plan::AppPlan;
+use tokio::time::Instant;
 
-/// The rolling deploy: update the service (a fresh deployment when `prepared.redeploy`), wait
-/// for our deployment, roll back on failure.
+/// The rolling path of one service: what [`Strategy`]'s phases need.
+pub(crate) struct Rolling<'a> {
+    aws: &'a Aws,
+    poller: &'a Poller,
+    plan: &'a AppPlan,
+    prepared: &'a Prepared,
+    cancel: &'a CancellationToken,
+}
+
+/// A started rolling deployment: its id, the service events already seen, and the watch on
+/// its stopped tasks.
+pub(crate) struct Started {
+    deployment_id: String,
+    seen: HashSet<String>,
+    watch: Watch,
+}
+
+/// The rolling deploy, as one call: update the service (a fresh deployment when
+/// `prepared.redeploy`), wait for our deployment, roll back on failure. The outcome is written
+/// into `report`; the error says why it did not succeed.
 pub async fn deploy(
     aws: &Aws,
     poller: &Poller,
@@ -26,105 +53,167 @@ pub async fn deploy(
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
-    report.kind = Some(DeployPath::Rolling);
-    crate::shutdown::unless_cancelled(cancel, || {
-        format!("before updating service {}", prepared.service)
-    })?;
-    let updated = update_service(
-        &aws.ecs,
-        &prepared.cluster,
-        &prepared.service,
-        &prepared.task_definition_arn,
-        prepared.redeploy,
-        &plan.settings.service_update,
-    )
-    .await?;
-    let deployment_id = primary_deployment(&updated)
-        .and_then(Deployment::id)
-        .map(str::to_string)
-        .ok_or_else(|| Error::Service {
-            cluster: prepared.cluster.clone(),
-            service: prepared.service.clone(),
-            problem: "UpdateService answered without a PRIMARY deployment to follow".into(),
-        })?;
-    report.deployment_id = Some(deployment_id.clone());
-    report.steps.push(format!(
-        "service {} updated to {} (deployment {deployment_id})",
-        prepared.service,
-        wait::short_task_definition(&prepared.task_definition_arn)
-    ));
-    println!(
-        "{}: service {} updated to {}; deployment {deployment_id}",
-        plan.app,
-        prepared.service,
-        wait::short_task_definition(&prepared.task_definition_arn)
-    );
-    if let Some(link) = console_link(aws.region.as_deref(), &prepared.cluster, &prepared.service) {
-        println!("{}: follow it at {}", plan.app, link.url);
-    }
-    if !plan.settings.wait_for_service_stability {
-        println!(
-            "{}: not waiting for the rollout (wait-for-service-stability: false)",
-            plan.app
-        );
-        return Ok(());
-    }
-    let target = Target {
-        label: &plan.app,
-        cluster: &prepared.cluster,
-        service: &prepared.service,
-        deployment_id: &deployment_id,
-        timeout: wait_timeout(plan),
-        cap: plan.settings.poll_cap(),
-        rollback_to: prepared.previous_task_definition_arn.as_deref(),
+    let rolling = Rolling {
+        aws,
+        poller,
+        plan,
+        prepared,
+        cancel,
     };
-    let mut seen = event_ids(&prepared.live);
-    let watch = Watch::new(
-        aws.ecs.clone(),
-        WatchFor {
+    strategy::drive_into(&rolling, report).await
+}
+
+impl Strategy for Rolling<'_> {
+    type Started = Started;
+    type Stopped = Error;
+
+    fn path(&self) -> DeployPath {
+        DeployPath::Rolling
+    }
+
+    fn follows(&self) -> bool {
+        self.plan.settings.wait_for_service_stability
+    }
+
+    async fn start(&self, report: &mut Outcome) -> std::result::Result<Started, StrategyEnded> {
+        let (aws, plan, prepared) = (self.aws, self.plan, self.prepared);
+        crate::runner::shutdown::unless_cancelled(self.cancel, || {
+            format!("before updating service {}", prepared.service)
+        })?;
+        let updated = update_service(
+            &aws.ecs,
+            &prepared.cluster,
+            &prepared.service,
+            &prepared.task_definition_arn,
+            prepared.redeploy,
+            &plan.settings.service_update,
+        )
+        .await?;
+        let deployment_id = primary_deployment(&updated)
+            .and_then(Deployment::id)
+            .map(str::to_string)
+            .ok_or_else(|| Error::Service {
+                cluster: prepared.cluster.clone(),
+                service: prepared.service.clone(),
+                problem: "UpdateService answered without a PRIMARY deployment to follow".into(),
+            })?;
+        report.deployment_id = Some(deployment_id.clone());
+        report.steps.push(format!(
+            "service {} updated to {} (deployment {deployment_id})",
+            prepared.service,
+            crate::task_definition::short_task_definition(&prepared.task_definition_arn)
+        ));
+        println!(
+            "{}: service {} updated to {}; deployment {deployment_id}",
+            plan.app,
+            prepared.service,
+            crate::task_definition::short_task_definition(&prepared.task_definition_arn)
+        );
+        if let Some(link) =
+            console_link(aws.region.as_deref(), &prepared.cluster, &prepared.service)
+        {
+            println!("{}: follow it at {}", plan.app, link.url);
+        }
+        if !self.follows() {
+            println!(
+                "{}: not waiting for the rollout (wait-for-service-stability: false)",
+                plan.app
+            );
+        }
+        let seen = event_ids(&prepared.live);
+        let watch = Watch::new(
+            aws.ecs.clone(),
+            WatchFor {
+                label: &plan.app,
+                cluster: &prepared.cluster,
+                tasks: diagnosis::Tasks::StartedBy(diagnosis::started_by(&deployment_id)),
+                task_definition: &prepared.task_definition_arn,
+                region: aws.region.as_deref(),
+                threshold: plan.settings.fail_fast_after_stopped_tasks,
+                events_before: seen.clone(),
+            },
+        );
+        Ok(Started {
+            deployment_id,
+            seen,
+            watch,
+        })
+    }
+
+    async fn follow(&self, started: &mut Started, report: &mut Outcome) -> Result<Followed<Error>> {
+        let (aws, plan, prepared) = (self.aws, self.plan, self.prepared);
+        let deployment_id = started.deployment_id.as_str();
+        let target = Target {
             label: &plan.app,
             cluster: &prepared.cluster,
-            tasks: diagnosis::Tasks::StartedBy(diagnosis::started_by(&deployment_id)),
-            task_definition: &prepared.task_definition_arn,
-            region: aws.region.as_deref(),
-            threshold: plan.settings.fail_fast_after_stopped_tasks,
-            events_before: seen.clone(),
-        },
-    );
-    let waited = match wait::wait_watching(poller, &target, &mut seen, cancel, Some(&watch)).await {
-        Err(cause) if !matches!(cause, Error::Cancelled { .. }) => Err(diagnosis::explain_failure(
-            aws,
-            &plan.app,
-            &prepared.task_definition,
-            &watch,
-            cause,
-            report,
+            service: &prepared.service,
+            deployment_id,
+            timeout: plan.settings.deploy_wait(),
+            cap: plan.settings.poll_cap(),
+            rollback_to: prepared.previous_task_definition_arn.as_deref(),
+        };
+        let waited = wait_watching(
+            self.poller,
+            &target,
+            &mut started.seen,
+            self.cancel,
+            Some(&started.watch),
         )
-        .await),
-        waited => waited,
-    };
-    match waited {
-        Ok(()) => {
-            report
-                .steps
-                .push(format!("deployment {deployment_id} completed"));
-            Ok(())
-        }
-        // Another run's deployment is live now: never roll back over it.
-        Err(cause @ Error::Superseded { .. }) => {
-            println!("{}: {cause}", plan.app);
-            report.status = Some(crate::outcome::Status::Failed);
-            report.rollback = Some(
-                "not rolled back: the service now runs another deployment, which a rollback would undo".into(),
+        .await;
+        let waited = match waited {
+            Err(cause) if !matches!(cause, Error::Cancelled { .. }) => {
+                Err(diagnosis::explain_failure(
+                    aws,
+                    &plan.app,
+                    &prepared.task_definition,
+                    &started.watch,
+                    cause,
+                    report,
+                )
+                .await)
+            }
+            waited => waited,
+        };
+        Ok(match waited {
+            Ok(()) => {
+                report
+                    .steps
+                    .push(format!("deployment {deployment_id} completed"));
+                Followed::Succeeded
+            }
+            // Another run's deployment is live now: never roll back over it.
+            Err(cause @ Error::Superseded { .. }) => {
+                println!("{}: {cause}", plan.app);
+                report.rollback = Some(
+                    "not rolled back: the service now runs another deployment, which a rollback would undo".into(),
+                );
+                report.steps.push(cause.to_string());
+                Followed::Superseded(cause)
+            }
+            Err(cause) => Followed::Stopped(cause),
+        })
+    }
+
+    async fn roll_back(
+        &self,
+        started: Started,
+        cause: Error,
+        report: &mut Outcome,
+    ) -> StrategyEnded {
+        if !self.plan.settings.rollback_on_failure {
+            println!(
+                "{}: not rolling back (rollback-on-failure: false)",
+                self.plan.app
             );
-            report.steps.push(cause.to_string());
-            Err(cause)
+            return StrategyEnded::of(cause);
         }
-        Err(cause) if plan.settings.rollback_on_failure => Err(rollback::roll_back(
-            aws,
-            poller,
-            plan,
-            prepared,
+        let Started {
+            deployment_id,
+            mut seen,
+            ..
+        } = started;
+        rollback::roll_back(
+            self,
             rollback::Failed {
                 deployment_id: &deployment_id,
                 cause,
@@ -132,13 +221,159 @@ pub async fn deploy(
             &mut seen,
             report,
         )
-        .await),
-        Err(cause) => {
-            println!(
-                "{}: not rolling back (rollback-on-failure: false)",
-                plan.app
-            );
-            Err(cause)
+        .await
+    }
+}
+
+/// What to wait for.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    /// Prefix of every progress line (the app name).
+    pub label: &'a str,
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub deployment_id: &'a str,
+    /// The wait fails when the deployment has not completed after this long.
+    pub timeout: Duration,
+    /// Every interval is at most this: `Duration::MAX`, or a second while a cancelled run
+    /// follows its rollback ([`super::follow_limits`]).
+    pub cap: Duration,
+    /// The task definition a rollback of ours would go back to (the circuit breaker's target):
+    /// a newer PRIMARY deployment of anything else is another run's, and supersedes ours.
+    /// `None`: no such check (following our own rollback).
+    pub rollback_to: Option<&'a str>,
+}
+
+impl Target<'_> {
+    fn describe(&self) -> String {
+        format!("ECS service {} (cluster {})", self.service, self.cluster)
+    }
+
+    fn error(&self, problem: String) -> Error {
+        Error::Deployment {
+            target: self.describe(),
+            deployment_id: self.deployment_id.to_string(),
+            problem,
         }
     }
+}
+
+/// Waits until the deployment is COMPLETED and the service steady, printing progress. Fails
+/// when the rollout FAILED, the deployment vanished, the timeout passed, or `cancel` fired.
+/// `seen_events` holds the ids of service events printed already (or from before the deploy).
+pub async fn wait_for_deployment(
+    poller: &Poller,
+    target: &Target<'_>,
+    seen_events: &mut HashSet<String>,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    wait_watching(poller, target, seen_events, cancel, None).await
+}
+
+/// [`wait_for_deployment`] that also asks `watch`, on each look while the rollout is in
+/// progress, whether its stopped tasks already tell the deployment failed (fail fast).
+pub async fn wait_watching(
+    poller: &Poller,
+    target: &Target<'_>,
+    seen_events: &mut HashSet<String>,
+    cancel: &CancellationToken,
+    watch: Option<&super::diagnosis::Watch>,
+) -> Result<()> {
+    let started = Instant::now();
+    println!(
+        "{}: waiting for deployment {} of {} (up to {} s)",
+        target.label,
+        target.deployment_id,
+        target.describe(),
+        target.timeout.as_secs()
+    );
+    let fail = |problem: String| target.error(problem);
+    let wait = Wait {
+        label: target.label,
+        what: target.describe(),
+        where_to_look: "the service's deployments and events in the ECS console".into(),
+        deadline: started + target.timeout,
+        cancel: Some(cancel),
+        cap: target.cap,
+        fail: &fail,
+    };
+    let mut phase = (Phase::Starting, started);
+    let look = async |at: Instant| {
+        let service = poller
+            .look_by(target.cluster, target.service, at)
+            .await
+            .map_err(|e| e.failure())?
+            .ok_or_else(|| {
+                Failure::fatal(target.error(
+                    "the service is gone (DescribeServices says MISSING); was it deleted?".into(),
+                ))
+            })?;
+        for event in new_events(&service, seen_events) {
+            println!("{}: event: {event}", target.label);
+        }
+        let line = progress_line(&service, target.deployment_id);
+        let by = target
+            .rollback_to
+            .and_then(|to| superseded_by(&service, target.deployment_id, to));
+        let seen = match assess(&service, target.deployment_id) {
+            _ if by.is_some() => Look::Done(Err(Error::Superseded {
+                target: target.describe(),
+                deployment_id: target.deployment_id.to_string(),
+                by: by.unwrap_or_default(),
+            })),
+            Assessment::Done => Look::Done(Ok(())),
+            Assessment::Failed(reason) => Look::Done(Err(target.error(format!(
+                "the rollout FAILED ({reason}); the deployment circuit breaker stopped it, see the service events above"
+            )))),
+            Assessment::Vanished(why) => Look::Done(Err(target.error(why))),
+            Assessment::InProgress(p) => {
+                if p != phase.0 {
+                    phase = (p, Instant::now());
+                }
+                Look::Running((p, phase.1.elapsed()))
+            }
+        };
+        let seen = match (seen, watch) {
+            (Look::Running(r), Some(w)) => match w.check(&service).await {
+                Some(problem) => Look::Done(Err(target.error(problem))),
+                None => Look::Running(r),
+            },
+            (seen, _) => seen,
+        };
+        Ok((seen, line))
+    };
+    let policy = poller.policy();
+    let interval = |&(p, in_phase): &(Phase, Duration), elapsed: Duration| {
+        next_interval(policy, elapsed, p, in_phase)
+    };
+    let show = |_: Option<&String>, line: &String, elapsed: Duration| {
+        println!("{}: [{:>4} s] {line}", target.label, elapsed.as_secs());
+    };
+    match poll::until(&wait, &mut None, interval, look, show).await? {
+        PollEnded::Done(Ok(())) => {
+            println!(
+                "{}: deployment {} completed in {} s",
+                target.label,
+                target.deployment_id,
+                started.elapsed().as_secs()
+            );
+            Ok(())
+        }
+        PollEnded::Done(Err(e)) => Err(e),
+        PollEnded::TimedOut => Err(timed_out(target)),
+        PollEnded::Cancelled => Err(Error::Cancelled {
+            what: format!(
+                "waiting for deployment {} of {}",
+                target.deployment_id,
+                target.describe()
+            ),
+        }),
+    }
+}
+
+fn timed_out(target: &Target<'_>) -> Error {
+    target.error(format!(
+        "did not complete within {} s (wait-for-minutes); look at the service events, or raise wait-for-minutes",
+        target.timeout.as_secs()
+    ))
 }

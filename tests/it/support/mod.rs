@@ -63,7 +63,9 @@ pub fn app_plan_with(app: &str, inputs: &[(&str, &str)], image: &str) -> ecs_dep
             prerelease: false,
             note: None,
         },
-        version_source: "test".into(),
+        version_source: ecs_deploy::plan::VersionSource::PackageJson {
+            shown: "test".into(),
+        },
         image: ImagePlan {
             registry: None,
             repository: app.to_string(),
@@ -95,12 +97,12 @@ pub async fn checked_deploy(
         .expect("preflight");
     let job = ecs_deploy::deploy::Job {
         plan,
-        checked: &checked,
+        checked: ecs_deploy::deploy::Target::Ecs(&checked),
         image,
         digest: None,
         others: &[],
     };
-    let poller = ecs_deploy::deploy::wait::Poller::new(aws.ecs.clone());
+    let poller = ecs_deploy::deploy::poll::Poller::new(aws.ecs.clone());
     ecs_deploy::deploy::deploy(
         aws,
         &poller,
