@@ -121,7 +121,7 @@ pub fn inputs_md() -> String {
     let mut out = String::from(
         "<!-- GENERATED from src/inputs/spec.rs by `ecs-deploy contract inputs-md` \
          (scripts/contract.sh): edit the table, not this file. -->\n\n\
-         # Inputs and outputs\n\n\
+         # Inputs\n\n\
          Every input may also be given per app in the `config` file (except the ones marked *run*).\n\
          No input is required by the runner; an empty value is the same as none. A secret input \
          is masked in every log before anything is printed.\n",
