@@ -13,7 +13,9 @@ use octocrab::Octocrab;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::report::http::{Attempt, Http, describe_reqwest, retry_after};
+use crate::inputs::ReportSettings;
+use crate::report::http::{Attempt, Http, Policy, describe_reqwest, retry_after};
+use crate::report::notify::Endpoints;
 
 /// The media type and API version GitHub documents for REST calls.
 const ACCEPT: &str = "application/vnd.github+json";
@@ -65,6 +67,16 @@ impl Api {
         })
     }
 
+    /// The client of a run's `github-token` and API base (`GITHUB_API_URL`), with the default
+    /// time limits: for the calls outside the reporters (changed-only, the release notes).
+    /// `None` without a token.
+    pub fn for_report(settings: &ReportSettings, target: &str) -> Option<Result<Api, Error>> {
+        let token = settings.github_token.as_ref()?;
+        let http = Http::new(Policy::default(), vec![token.expose().to_string()]);
+        let api_url = Endpoints::from_settings(settings).github_api;
+        Some(Api::new(&http, target, &api_url, token.expose()))
+    }
+
     /// `POST route` (a path such as `/repos/OWNER/REPO/deployments`) with a JSON body; the
     /// answer's JSON (`Value::Null` when empty). `target` names the call in errors.
     pub async fn post(&self, target: &str, route: &str, body: &Value) -> Result<Value, Error> {
@@ -90,6 +102,43 @@ impl Api {
             })
             .await
             .map(|a| a.json)
+    }
+
+    /// `GET route`, where a 404 is an answer (`None`: the commit, tag or object is not there)
+    /// rather than a failure; any other failure is an error as with [`Api::get`].
+    pub async fn get_found(&self, target: &str, route: &str) -> Result<Option<Value>, Error> {
+        self.http
+            .with_retry(target, || async {
+                match self.crab._get(route).await {
+                    Ok(resp) if resp.status() == http::StatusCode::NOT_FOUND => {
+                        Attempt::Done(crate::report::http::Answer {
+                            status: 404,
+                            json: Value::Null,
+                        })
+                    }
+                    Ok(resp) => self.answer(resp).await,
+                    Err(e) => self.failure(&e),
+                }
+            })
+            .await
+            .map(|a| (a.status != 404).then_some(a.json))
+    }
+
+    /// GitHub's compare of `base...head` in `repo` (commits and files, `per_page` commits per
+    /// page): the one compare call of `changed-only` (its files) and the release notes (its
+    /// commits). `None` when GitHub does not know one of the two ends (HTTP 404).
+    pub async fn compare(
+        &self,
+        repo: &str,
+        base: &str,
+        head: &str,
+        per_page: usize,
+    ) -> Result<Option<Value>, Error> {
+        self.get_found(
+            "GitHub compare",
+            &format!("/repos/{repo}/compare/{base}...{head}?per_page={per_page}"),
+        )
+        .await
     }
 
     /// An HTTP answer, read whole, through the shared retry decision.

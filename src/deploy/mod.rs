@@ -16,6 +16,7 @@ pub mod diagnosis;
 pub mod kubernetes;
 pub mod poll;
 pub mod register;
+pub mod revisions;
 pub mod rolling;
 pub mod run_task;
 pub mod service;
@@ -521,9 +522,7 @@ async fn run(
     }
     let result = match path {
         // The rolling path deregisters after its own verified rollback (rollback.rs).
-        DeployPath::Rolling => {
-            return rolling::deploy(aws, poller, plan, &prepared, cancel, report).await;
-        }
+        DeployPath::Rolling => rolling::deploy(aws, poller, plan, &prepared, cancel, report).await,
         DeployPath::CodeDeploy => {
             codedeploy::deploy(aws, poller, plan, &prepared, cancel, report).await
         }
@@ -538,13 +537,104 @@ async fn run(
     };
     // Only once traffic is back on blue: a revision that may still serve stays registered.
     if result.is_err()
+        && path != DeployPath::Rolling
         && report.status == Some(Status::RolledBack)
         && plan.settings.deregister_failed_task_definition
         && prepared.changed
     {
         deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
     }
+    if result.is_ok() {
+        keep_task_definitions(aws, plan, &prepared, report).await;
+    }
     result
+}
+
+/// The dry run's line for `keep-task-definitions`: what a successful deploy would deregister
+/// now (read-only). A deploy that registers a revision makes it the newest, so one fewer of
+/// today's revisions would stay.
+pub async fn keep_preview(
+    aws: &Aws,
+    plan: &AppPlan,
+    checked: &Checked,
+    image: &str,
+) -> Option<String> {
+    let keep = plan.settings.keep_task_definitions?;
+    let d = plan.deploy.as_ref()?;
+    let family = checked.base.get("family")?.as_str()?;
+    let changed = render_and_compare(
+        &checked.source_name,
+        &checked.base,
+        checked.live_task_definition.as_ref(),
+        Some(&checked.container),
+        image,
+        &plan.settings.container_edits,
+    )
+    .map_or(true, |(_, _, changed)| changed);
+    let k = revisions::Keep {
+        family,
+        keep: if changed { keep - 1 } else { keep },
+        cluster: &d.cluster,
+    };
+    Some(match revisions::planned(aws, k).await {
+        Ok(v) if v.is_empty() => {
+            format!(
+                "keep-task-definitions: {keep}: no revision of {family} would be deregistered\n"
+            )
+        }
+        Ok(v) => format!(
+            "keep-task-definitions: {keep}: after a successful deploy, would deregister {}\n",
+            v.iter()
+                .map(|a| wait::short_task_definition(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => format!(
+            "keep-task-definitions: {keep}: could not list what would be deregistered: {e}\n"
+        ),
+    })
+}
+
+/// `keep-task-definitions` after a successful deploy: the family's revisions beyond the newest
+/// N that nothing uses are deregistered, and the steps say which. A failure is a warning: the
+/// deploy itself succeeded.
+async fn keep_task_definitions(
+    aws: &Aws,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    report: &mut Outcome,
+) {
+    let (Some(keep), Some((family, _))) = (
+        plan.settings.keep_task_definitions,
+        revisions::family_revision(&prepared.task_definition_arn),
+    ) else {
+        return;
+    };
+    let k = revisions::Keep {
+        family,
+        keep,
+        cluster: &prepared.cluster,
+    };
+    let (done, problem) = match revisions::prune(aws, k).await {
+        Ok(done) => (done, None),
+        Err((done, e)) => (done, Some(e)),
+    };
+    let line = if done.is_empty() {
+        format!("keep-task-definitions: {keep}: no revision of {family} to deregister")
+    } else {
+        format!(
+            "keep-task-definitions: {keep}: deregistered {}",
+            done.join(", ")
+        )
+    };
+    println!("{}: {line}", plan.app);
+    report.steps.push(line);
+    if let Some(e) = problem {
+        crate::report::console::warning(&format!(
+            "{}: the deploy succeeded, but the old revisions of {family} were not all deregistered: {e}",
+            plan.app
+        ));
+    }
 }
 
 /// The deployment already in flight on the service, if any, for people: a PRIMARY deployment

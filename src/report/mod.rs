@@ -74,6 +74,9 @@ pub struct AppReport {
     pub preview: Option<String>,
     #[serde(skip)]
     pub duration: Duration,
+    /// The commits the deploy shipped (or, rolled back, took back out), when they could be read.
+    #[serde(skip)]
+    pub changes: Option<crate::release_notes::ReleaseNotes>,
     /// The last log lines of the stopped task a failed deploy was diagnosed from.
     #[serde(skip)]
     pub log_tail: Option<crate::deploy::diagnosis::LogTail>,

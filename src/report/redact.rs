@@ -115,6 +115,12 @@ impl Redactor {
                 self.field(&mut l.label);
                 self.field(&mut l.url);
             }
+            if let Some(notes) = &mut a.changes {
+                for c in &mut notes.commits {
+                    self.field(&mut c.subject);
+                    self.field(&mut c.author);
+                }
+            }
             if let Some(log) = &mut a.log_tail {
                 for l in &mut log.lines {
                     self.field(l);

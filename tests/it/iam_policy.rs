@@ -45,6 +45,10 @@ const NOT_CALLED: &[(&str, &str)] = &[
         "ecr:PutImage",
         "the registry API: the push's manifest, a new tag on a manifest",
     ),
+    (
+        "ecr:GetDownloadUrlForLayer",
+        "the registry API: the release notes' read of the live image's config blob (its labels)",
+    ),
 ];
 
 /// Source directories (under `src/`) whose calls belong to one README policy.
@@ -56,16 +60,36 @@ const PATH_OF: &[(&str, &str)] = &[
     ("deploy/bluegreen/", "ECS blue/green"),
     ("deploy/run_task.rs", "One-off task"),
     ("deploy/kubernetes/", "EKS"),
+    ("deploy/revisions.rs", "Keep task definitions"),
 ];
 
-/// The README's policies: `### <name>` headings of the IAM section, each with its JSON block's
-/// allowed actions.
+/// The policies of the README and of the manual's feature pages (`docs/src/*.md` with an
+/// `## IAM permissions` section of their own): `### <name>` headings, each with its JSON
+/// block's allowed actions.
 fn readme_policies() -> BTreeMap<String, BTreeSet<String>> {
     let text = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     let section = text
         .split("\n## IAM permissions")
         .nth(1)
         .expect("README has an IAM permissions section");
+    let mut policies = section_policies(section);
+    let pages = std::fs::read_dir(repo_root().join("docs/src"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"));
+    for page in pages {
+        let text = std::fs::read_to_string(&page).expect("a docs page");
+        if let Some(section) = text.split("\n## IAM permissions").nth(1) {
+            policies.extend(section_policies(section));
+        }
+    }
+    policies
+}
+
+/// The `### <name>` policies of one IAM section (up to the next `## ` heading).
+fn section_policies(section: &str) -> BTreeMap<String, BTreeSet<String>> {
     let section = section.split("\n## ").next().unwrap_or_default();
     let mut policies = BTreeMap::new();
     for part in section.split("\n### ").skip(1) {

@@ -16,6 +16,7 @@ mod migration;
 mod migration_image;
 mod preflight;
 mod readme;
+mod release_notes;
 mod report;
 mod support;
 mod testbed;
