@@ -48,7 +48,7 @@ const CHANGES_MAX: usize = 10;
 fn changes_field(a: &AppReport) -> Option<Value> {
     let notes = a.changes.as_ref()?;
     let heading = notes.heading(a.status == Some(Status::RolledBack));
-    let (shown, more) = notes.shown(CHANGES_MAX);
+    let (shown, mut more) = notes.shown(CHANGES_MAX);
     let mut lines: Vec<String> = shown
         .iter()
         .map(|c| {
@@ -64,26 +64,32 @@ fn changes_field(a: &AppReport) -> Option<Value> {
         .compare_url
         .as_ref()
         .map(|url| format!("[compare on GitHub]({url})"));
-    match (more, compare) {
-        (0, Some(link)) => lines.push(link),
-        (0, None) => {}
-        (n, Some(link)) => lines.push(format!("and {n} more · {link}")),
-        (n, None) => lines.push(format!("and {n} more")),
-    }
-    if lines.is_empty() {
-        lines.push("—".into());
-    }
-    // Whole lines only: a cut link would show as markup.
-    let mut value = String::new();
-    for l in lines {
-        if value.chars().count() + l.chars().count() + 1 > VALUE_MAX {
-            break;
+    let tail = |more: usize| match (more, &compare) {
+        (0, Some(link)) => Some(link.clone()),
+        (0, None) => None,
+        (n, Some(link)) => Some(format!("and {n} more · {link}")),
+        (n, None) => Some(format!("and {n} more")),
+    };
+    // Whole lines only (a cut link would show as markup): the commits that do not fit in the
+    // field are counted with the rest, and the compare link stays.
+    let value = loop {
+        let value = lines
+            .iter()
+            .cloned()
+            .chain(tail(more))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if value.chars().count() <= VALUE_MAX || lines.is_empty() {
+            break truncate(&value, VALUE_MAX);
         }
-        if !value.is_empty() {
-            value.push('\n');
-        }
-        value.push_str(&l);
-    }
+        lines.pop();
+        more += 1;
+    };
+    let value = if value.is_empty() {
+        "—".into()
+    } else {
+        value
+    };
     Some(json!({
         "name": truncate(&format!("{}: {heading}", a.app), TITLE_MAX),
         "value": value,
