@@ -14,12 +14,27 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::inputs::ReportSettings;
-use crate::report::http::{Attempt, Http, Policy, describe_reqwest, retry_after};
-use crate::report::notify::Endpoints;
+use crate::runner::http::{Attempt, Http, Policy, describe_reqwest, retry_after};
 
 /// The media type and API version GitHub documents for REST calls.
 const ACCEPT: &str = "application/vnd.github+json";
 const API_VERSION: &str = "2022-11-28";
+
+/// The GitHub deployment environment when `environment` is not given.
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// The REST API base of the run: `GITHUB_API_URL` (the runner sets it; GitHub Enterprise Server
+/// has its own), else the public API; without a trailing `/`.
+pub fn api_base(settings: &ReportSettings) -> String {
+    settings
+        .github_api_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("https://api.github.com")
+        .trim_end_matches('/')
+        .to_string()
+}
 
 /// A GitHub REST client for one token and one API base, sharing [`Http`]'s client and policy.
 #[derive(Debug, Clone)]
@@ -73,8 +88,7 @@ impl Api {
     pub fn for_report(settings: &ReportSettings, target: &str) -> Option<Result<Api, Error>> {
         let token = settings.github_token.as_ref()?;
         let http = Http::new(Policy::default(), vec![token.expose().to_string()]);
-        let api_url = Endpoints::from_settings(settings).github_api;
-        Some(Api::new(&http, target, &api_url, token.expose()))
+        Some(Api::new(&http, target, &api_base(settings), token.expose()))
     }
 
     /// `POST route` (a path such as `/repos/OWNER/REPO/deployments`) with a JSON body; the
@@ -111,7 +125,7 @@ impl Api {
             .with_retry(target, || async {
                 match self.crab._get(route).await {
                     Ok(resp) if resp.status() == http::StatusCode::NOT_FOUND => {
-                        Attempt::Done(crate::report::http::Answer {
+                        Attempt::Done(crate::runner::http::Answer {
                             status: 404,
                             json: Value::Null,
                         })

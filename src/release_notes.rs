@@ -529,7 +529,7 @@ pub async fn fetch(
         .report
         .environment
         .as_deref()
-        .unwrap_or(crate::report::notify::DEFAULT_ENVIRONMENT);
+        .unwrap_or(crate::github::DEFAULT_ENVIRONMENT);
     let lookup = Lookup {
         api: &api,
         repo,

@@ -14,8 +14,8 @@ use crate::report::facts::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
     short_sha, status_colour, status_emoji, truncate,
 };
-use crate::report::http::{Http, Post};
 use crate::report::{AppReport, Report, RunInfo, Status};
+use crate::runner::http::{Http, Post};
 
 /// Slack's limits: header text 150, section text 3000, 10 fields per section, 25 elements per
 /// actions block, 75 characters per button label.

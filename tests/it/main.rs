@@ -11,6 +11,7 @@ mod foundation;
 mod iam_policy;
 mod image;
 mod kubernetes;
+mod layers;
 mod matrix;
 mod migration;
 mod migration_image;

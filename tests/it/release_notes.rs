@@ -16,8 +16,8 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, TaskDefinitionStatus};
 use ecs_deploy::github::Api;
 use ecs_deploy::release_notes::{Anchor, Commit, Direction, Live, Lookup, ReleaseNotes, find};
-use ecs_deploy::report::http::{Http, Policy};
 use ecs_deploy::report::{AppReport, Report, RunInfo, Status, discord, github, slack, summary};
+use ecs_deploy::runner::http::{Http, Policy};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -425,7 +425,7 @@ fn report(status: Status, changes: ReleaseNotes) -> Report {
             task_definition_arn: Some(
                 "arn:aws:ecs:ap-northeast-2:123456789012:task-definition/web1:42".into(),
             ),
-            deployment_kind: Some("rolling".into()),
+            deployment_kind: Some(ecs_deploy::outcome::DeployPath::Rolling),
             status: Some(status),
             changes: Some(changes),
             ..Default::default()
