@@ -25,7 +25,7 @@ pub const DEFAULT_ENVIRONMENT: &str = "production";
 
 /// The REST API base of the run: `GITHUB_API_URL` (the runner sets it; GitHub Enterprise Server
 /// has its own), else the public API; without a trailing `/`.
-pub fn api_base(settings: &ReportSettings) -> String {
+pub(crate) fn api_base(settings: &ReportSettings) -> String {
     settings
         .github_api_url
         .as_deref()
@@ -85,7 +85,10 @@ impl Api {
     /// The client of a run's `github-token` and API base (`GITHUB_API_URL`), with the default
     /// time limits: for the calls outside the reporters (changed-only, the release notes).
     /// `None` without a token.
-    pub fn for_report(settings: &ReportSettings, target: &str) -> Option<Result<Api, Error>> {
+    pub(crate) fn for_report(
+        settings: &ReportSettings,
+        target: &str,
+    ) -> Option<Result<Api, Error>> {
         let token = settings.github_token.as_ref()?;
         let http = Http::new(Policy::default(), vec![token.expose().to_string()]);
         Some(Api::new(&http, target, &api_base(settings), token.expose()))
@@ -120,7 +123,11 @@ impl Api {
 
     /// `GET route`, where a 404 is an answer (`None`: the commit, tag or object is not there)
     /// rather than a failure; any other failure is an error as with [`Api::get`].
-    pub async fn get_found(&self, target: &str, route: &str) -> Result<Option<Value>, Error> {
+    pub(crate) async fn get_found(
+        &self,
+        target: &str,
+        route: &str,
+    ) -> Result<Option<Value>, Error> {
         self.http
             .with_retry(target, || async {
                 match self.crab._get(route).await {
@@ -141,7 +148,7 @@ impl Api {
     /// GitHub's compare of `base...head` in `repo` (commits and files, `per_page` commits per
     /// page): the one compare call of `changed-only` (its files) and the release notes (its
     /// commits). `None` when GitHub does not know one of the two ends (HTTP 404).
-    pub async fn compare(
+    pub(crate) async fn compare(
         &self,
         repo: &str,
         base: &str,

@@ -28,7 +28,7 @@ const PAGE: usize = 100;
 /// Deployments of the environment looked through for the last successful one.
 const DEPLOYMENTS_LOOKED_AT: usize = 10;
 /// The most the release notes of one app may take, every call together.
-pub const BUDGET: Duration = Duration::from_secs(30);
+pub(crate) const BUDGET: Duration = Duration::from_secs(30);
 
 /// One commit of the release, as people read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -128,14 +128,9 @@ impl ReleaseNotes {
     }
 }
 
-/// A commit as one plain line: `abc1234 Fix the login (#12) — octocat`.
-pub fn commit_line(c: &Commit) -> String {
-    format!("{} {}", short(&c.sha), commit_text(c))
-}
-
 /// A commit without its sha (a renderer links the sha): `Fix the login (#12) — octocat`; the
 /// pull request is added when the subject does not name it already.
-pub fn commit_text(c: &Commit) -> String {
+pub(crate) fn commit_text(c: &Commit) -> String {
     let pr = match c.pr {
         Some(n) if !c.subject.contains(&format!("#{n}")) => format!(" (#{n})"),
         _ => String::new(),
@@ -154,7 +149,7 @@ fn short(sha: &str) -> &str {
 
 /// The pull request a commit subject names: a squash merge's trailing `(#12)`, or a merge
 /// commit's `Merge pull request #12 from …`. Pure.
-pub fn pr_number(subject: &str) -> Option<u64> {
+pub(crate) fn pr_number(subject: &str) -> Option<u64> {
     let number = |s: &str| -> Option<u64> {
         let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
         digits.parse().ok()
@@ -203,7 +198,7 @@ fn read_compare(
 }
 
 /// The commits of a compare answer (GitHub lists them oldest first), newest first. Pure.
-pub fn commits_of(answer: &Value) -> Vec<Commit> {
+pub(crate) fn commits_of(answer: &Value) -> Vec<Commit> {
     let mut out: Vec<Commit> = answer
         .get("commits")
         .and_then(Value::as_array)
@@ -270,7 +265,7 @@ pub struct Live<'a> {
 }
 
 /// The image an app's service (or Kubernetes container) ran when the preflight read it.
-pub fn live_image(checked: &AppChecked) -> Option<String> {
+pub(crate) fn live_image(checked: &AppChecked) -> Option<String> {
     match &checked.deploy {
         DeployCheck::Checked(c) => c
             .live_task_definition
@@ -487,7 +482,7 @@ fn query_escape(value: &str) -> String {
 /// One app of the run, for [`fetch`]: its name, whether it deployed (succeeded or rolled
 /// back: only then are there commits to tell), and what its service ran before.
 #[derive(Debug, Clone, Copy)]
-pub struct Deployed<'a> {
+pub(crate) struct Deployed<'a> {
     pub app: &'a str,
     pub shipped: bool,
     pub live: Live<'a>,
@@ -496,7 +491,7 @@ pub struct Deployed<'a> {
 /// The release notes of every app that deployed (in order; `None` for the others), and the
 /// warnings for those left without (no token, no repository, a GitHub or registry failure).
 /// Never fails: the notes cost nothing but themselves.
-pub async fn fetch(
+pub(crate) async fn fetch(
     settings: &Settings,
     apps: &[Deployed<'_>],
 ) -> (Vec<Option<ReleaseNotes>>, Vec<String>) {
@@ -638,12 +633,12 @@ mod tests {
         let (shown, more) = notes.shown(10);
         assert_eq!((shown.len(), more), (1, 11));
         assert_eq!(
-            commit_line(&shown[0]),
+            format!("{} {}", short(&shown[0].sha), commit_text(&shown[0])),
             "abcdef0 Fix the login (#12) — octocat"
         );
         let mut c = commit("abcdef0123", "Fix");
         c.pr = Some(4);
-        assert_eq!(commit_line(&c), "abcdef0 Fix (#4) — octocat");
+        assert_eq!(commit_text(&c), "Fix (#4) — octocat");
     }
 
     #[test]

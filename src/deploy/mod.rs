@@ -499,7 +499,7 @@ pub async fn deregister_after_rollback(
 /// The dry run's line for `keep-task-definitions`: what a successful deploy would deregister
 /// now (read-only). A deploy that registers a revision makes it the newest, so one fewer of
 /// today's revisions would stay.
-pub async fn keep_preview(
+pub(crate) async fn keep_preview(
     aws: &Aws,
     plan: &AppPlan,
     checked: &Checked,

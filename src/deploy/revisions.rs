@@ -17,7 +17,7 @@ const DESCRIBE_BATCH: usize = 10;
 
 /// `web1:42` → (`web1`, 42): the family and revision of an ARN or a `family:revision`. `None`
 /// for a family alone or anything else.
-pub fn family_revision(task_definition: &str) -> Option<(&str, u32)> {
+pub(crate) fn family_revision(task_definition: &str) -> Option<(&str, u32)> {
     let short = task_definition.rsplit('/').next()?;
     let (family, revision) = short.rsplit_once(':')?;
     Some((family, revision.parse().ok()?))
@@ -27,7 +27,7 @@ pub fn family_revision(task_definition: &str) -> Option<(&str, u32)> {
 /// family prefix also matches longer families, which are dropped here), every revision of
 /// exactly `family` but the newest `keep`, and never one in `in_use` (ARNs or
 /// `family:revision`). Oldest first.
-pub fn select(
+pub(crate) fn select(
     active: &[String],
     family: &str,
     in_use: &HashSet<String>,
@@ -55,7 +55,7 @@ pub fn select(
 
 /// The task definitions a service uses: the one it runs, each deployment's (an in-flight one
 /// included) and each task set's (CodeDeploy).
-pub fn used_by(service: &Service) -> impl Iterator<Item = &str> {
+pub(crate) fn used_by(service: &Service) -> impl Iterator<Item = &str> {
     service
         .task_definition()
         .into_iter()
@@ -75,7 +75,7 @@ pub fn used_by(service: &Service) -> impl Iterator<Item = &str> {
 
 /// Every task definition the services of `cluster` use (see [`used_by`]): ListServices, then
 /// DescribeServices in batches of ten.
-pub async fn in_use(aws: &Aws, cluster: &str) -> Result<HashSet<String>> {
+pub(crate) async fn in_use(aws: &Aws, cluster: &str) -> Result<HashSet<String>> {
     let arns: Vec<String> = aws
         .ecs
         .list_services()
@@ -105,7 +105,7 @@ pub async fn in_use(aws: &Aws, cluster: &str) -> Result<HashSet<String>> {
 
 /// The ACTIVE revisions ListTaskDefinitions gives for `family` as a prefix (longer families
 /// included: [`select`] drops them), newest first.
-pub async fn active(aws: &Aws, family: &str) -> Result<Vec<String>> {
+pub(crate) async fn active(aws: &Aws, family: &str) -> Result<Vec<String>> {
     aws.ecs
         .list_task_definitions()
         .family_prefix(family)
@@ -122,14 +122,14 @@ pub async fn active(aws: &Aws, family: &str) -> Result<Vec<String>> {
 /// What to prune after a deploy: the family, how many revisions stay, the cluster whose
 /// services are asked what they use.
 #[derive(Debug, Clone, Copy)]
-pub struct Keep<'a> {
-    pub family: &'a str,
-    pub keep: usize,
-    pub cluster: &'a str,
+pub(crate) struct Keep<'a> {
+    pub(crate) family: &'a str,
+    pub(crate) keep: usize,
+    pub(crate) cluster: &'a str,
 }
 
 /// The revisions [`prune`] would deregister now (read-only: the dry run shows them).
-pub async fn planned(aws: &Aws, k: Keep<'_>) -> Result<Vec<String>> {
+pub(crate) async fn planned(aws: &Aws, k: Keep<'_>) -> Result<Vec<String>> {
     let active = active(aws, k.family).await?;
     let used = in_use(aws, k.cluster).await?;
     Ok(select(&active, k.family, &used, k.keep))
@@ -137,7 +137,7 @@ pub async fn planned(aws: &Aws, k: Keep<'_>) -> Result<Vec<String>> {
 
 /// Deregisters the family's revisions beyond the newest `keep` that nothing uses; returns
 /// those deregistered (`family:revision`). Stops at the first refusal, with what was done.
-pub async fn prune(
+pub(crate) async fn prune(
     aws: &Aws,
     k: Keep<'_>,
 ) -> std::result::Result<Vec<String>, (Vec<String>, Error)> {

@@ -527,12 +527,12 @@ pub fn registry_of(reference: &str) -> Option<String> {
 }
 
 /// The label the build puts the commit in, and the release notes read back from the live image.
-pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 
 /// An image reference in the parts the registry API takes: host, repository, and the tag or
 /// digest (`latest` when neither is given). Docker Hub's short names (`nginx:1`) go to
 /// `registry-1.docker.io` under `library/`. Pure.
-pub fn reference_parts(reference: &str) -> Option<(String, String, String)> {
+pub(crate) fn reference_parts(reference: &str) -> Option<(String, String, String)> {
     let (name, pointer) = match reference.split_once('@') {
         Some((n, digest)) => (n, digest.to_string()),
         None => {
@@ -562,7 +562,10 @@ pub fn reference_parts(reference: &str) -> Option<(String, String, String)> {
 /// manifest, then the config blob). The run's own login is used when the image lives in the
 /// registry the run logged in to; another registry is asked without credentials. `None` when
 /// the image or the label is not there.
-pub async fn revision_of(access: Option<&Access>, reference: &str) -> Result<Option<String>> {
+pub(crate) async fn revision_of(
+    access: Option<&Access>,
+    reference: &str,
+) -> Result<Option<String>> {
     let Some((host, repository, pointer)) = reference_parts(reference) else {
         return Ok(None);
     };

@@ -371,7 +371,7 @@ impl Registry {
     /// The labels of the image `repository:reference` (its config blob's `config.Labels`);
     /// `None` when the image is not there. A multi-platform index is read through its first
     /// image manifest for a real platform (attestations are `unknown/unknown`).
-    pub async fn labels(
+    pub(crate) async fn labels(
         &self,
         repository: &str,
         reference: &str,
@@ -466,7 +466,7 @@ impl Registry {
 /// The digest of the image manifest to read in a multi-platform index (`manifests[]`): the
 /// first whose platform is a real one, not an attestation's `unknown`. `None` for an image
 /// manifest (it has a `config` of its own). Pure.
-pub fn platform_manifest(doc: &serde_json::Value) -> Option<String> {
+pub(crate) fn platform_manifest(doc: &serde_json::Value) -> Option<String> {
     doc.get("manifests")?
         .as_array()?
         .iter()
@@ -481,7 +481,7 @@ pub fn platform_manifest(doc: &serde_json::Value) -> Option<String> {
 }
 
 /// The `config.Labels` of an image config blob (empty when it has none). Pure.
-pub fn config_labels(config: &serde_json::Value) -> BTreeMap<String, String> {
+pub(crate) fn config_labels(config: &serde_json::Value) -> BTreeMap<String, String> {
     config
         .pointer("/config/Labels")
         .and_then(serde_json::Value::as_object)

@@ -96,7 +96,7 @@ pub fn final_status(report: &Report) -> Value {
 /// The release notes in a few words for the deployment's one-line description: per app, how
 /// many commits went live (or were taken back out) and their pull requests or shas, as many as
 /// fit. `None` when no app has notes.
-pub fn changes_text(report: &Report) -> Option<String> {
+pub(crate) fn changes_text(report: &Report) -> Option<String> {
     let parts: Vec<String> = report
         .apps
         .iter()
