@@ -277,7 +277,7 @@ fn conclude_with(rep: &mut AppReport, failure: Option<AppFailure>, started: Inst
 /// Runs one app: image, then deploy. Never panics; the error lands in the app's report.
 async fn run_app(
     aws: &Aws,
-    poller: &deploy::wait::Poller,
+    poller: &deploy::poll::Poller,
     settings: &Settings,
     (plan, checked): (&AppPlan, &AppChecked),
     (cancel, known): (&CancellationToken, &Known),
@@ -325,7 +325,7 @@ async fn run_app(
 /// carries the shared deployment's fields. An image that fails stops the deployment for all.
 async fn run_service_group(
     aws: &Aws,
-    poller: &deploy::wait::Poller,
+    poller: &deploy::poll::Poller,
     settings: &Settings,
     plans: &[(&AppPlan, &AppChecked)],
     (cancel, known): (&CancellationToken, &Known),
@@ -847,7 +847,7 @@ async fn run_steps(
     // Several units at once would overlap their log groups: their lines interleave instead.
     console::set_groups(groups.len() < 2);
     // One poller for the run: apps deploying together share their describe calls.
-    let poller = deploy::wait::Poller::for_aws(aws);
+    let poller = deploy::poll::Poller::for_aws(aws);
     let runs = groups.iter().map(|g| {
         let plans: Vec<(&AppPlan, &AppChecked)> = g
             .iter()

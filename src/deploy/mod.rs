@@ -1,13 +1,13 @@
-//! Deploying a checked app: register the rendered task definition and move the service to it,
-//! by the path the preflight chose (rolling, CodeDeploy, ECS blue/green), and hand back an
-//! [`Outcome`].
+//! Deploying a checked target: one entry ([`deploy`]) for every path (rolling, CodeDeploy, ECS
+//! blue/green, Kubernetes), handing back an [`Outcome`].
 //!
-//! The skeleton every path shares lives here once ([`deploy`]): render and register
-//! ([`prepare`]), the unchanged guard, the one-off task, the path, deregistering a failed
-//! revision once traffic is back. Each path is a folder (`rolling/`, `codedeploy/`,
-//! `bluegreen/`: `mod.rs` and its progress and rollback); shared helpers are one noun per file:
+//! Every path is a [`strategy::Strategy`] (start, follow, roll back) in its own folder
+//! (`rolling/`, `codedeploy/`, `bluegreen/`, `kubernetes/`: `mod.rs` the strategy, `progress.rs`
+//! the pure reading of what the service says, `rollback.rs`), driven by the one story in
+//! `strategy.rs`. The ECS skeleton every ECS path shares lives here once: render and register
+//! ([`prepare`]), the unchanged guard, the one-off task. Shared helpers are one noun per file:
 //! `service` (describe, update), `register` (task definitions as raw JSON), `poll` (the one wait
-//! loop), `wait` (the run's shared poller), `run_task`, `appspec`.
+//! loop and the run's shared poller), `run_task`, `appspec`, `diagnosis`.
 
 pub mod appspec;
 pub mod bluegreen;
@@ -21,7 +21,6 @@ pub mod rolling;
 pub mod run_task;
 pub mod service;
 pub(crate) mod strategy;
-pub mod wait;
 
 use std::time::Duration;
 
@@ -234,7 +233,7 @@ pub async fn prepare(
             println!(
                 "{}: registered {} ({container} → {image})",
                 plan.app,
-                wait::short_task_definition(&arn)
+                crate::task_definition::short_task_definition(&arn)
             );
             for o in others {
                 println!(
@@ -296,7 +295,7 @@ pub struct Job<'a> {
 /// same with the error that stopped it. The report is built from that value.
 pub async fn deploy(
     aws: &Aws,
-    poller: &wait::Poller,
+    poller: &poll::Poller,
     job: Job<'_>,
     cancel: &CancellationToken,
 ) -> std::result::Result<Outcome, Failed> {
@@ -350,7 +349,7 @@ fn settle(mut outcome: Outcome, r: Result<()>) -> std::result::Result<Outcome, F
 /// back on the old one. Nothing is read that the preflight already read.
 async fn run(
     aws: &Aws,
-    poller: &wait::Poller,
+    poller: &poll::Poller,
     (job, checked): (Job<'_>, &Checked),
     cancel: &CancellationToken,
     report: &mut Outcome,
@@ -406,7 +405,7 @@ async fn run(
         let what = format!(
             "service {} already runs {} with this image and these settings: nothing registered, nothing updated (set force-new-deployment: true to redeploy anyway)",
             d.service,
-            wait::short_task_definition(&prepared.task_definition_arn)
+            crate::task_definition::short_task_definition(&prepared.task_definition_arn)
         );
         println!("{}: {what}", plan.app);
         report.steps.push(what);
@@ -415,7 +414,7 @@ async fn run(
     if prepared.changed {
         report.steps.push(format!(
             "registered {}",
-            wait::short_task_definition(&prepared.task_definition_arn)
+            crate::task_definition::short_task_definition(&prepared.task_definition_arn)
         ));
     }
     let one_off = match (&plan.settings.run_task_command, &plan.settings.run_task) {
@@ -427,7 +426,7 @@ async fn run(
         unless_cancelled(cancel, || {
             format!(
                 "after registering {}, before the one-off task (RunTask); the service was not touched",
-                wait::short_task_definition(&prepared.task_definition_arn)
+                crate::task_definition::short_task_definition(&prepared.task_definition_arn)
             )
         })?;
         if let Err(e) = run_task::run_once(
@@ -601,7 +600,7 @@ pub fn in_flight(live: &Service) -> Option<String> {
         return Some(format!(
             "deployment {} ({}, {})",
             d.id().unwrap_or("?"),
-            wait::short_task_definition(d.task_definition().unwrap_or("?")),
+            crate::task_definition::short_task_definition(d.task_definition().unwrap_or("?")),
             d.rollout_state().map_or("in progress", |r| r.as_str())
         ));
     }
@@ -940,7 +939,7 @@ pub fn preview(
             &rendered,
             &format!(
                 "live {}",
-                wait::short_task_definition(arn.unwrap_or("(none)"))
+                crate::task_definition::short_task_definition(arn.unwrap_or("(none)"))
             ),
             "to register",
         )),
@@ -981,9 +980,10 @@ pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mu
     match register::deregister(&aws.ecs, arn).await {
         Ok(()) => {
             println!("{}: deregistered {arn}", plan.app);
-            report
-                .steps
-                .push(format!("deregistered {}", wait::short_task_definition(arn)));
+            report.steps.push(format!(
+                "deregistered {}",
+                crate::task_definition::short_task_definition(arn)
+            ));
         }
         Err(e) => crate::runner::console::warning(&format!(
             "{}: could not deregister {arn}: {e}",

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
-use ecs_deploy::deploy::wait::Poller;
+use ecs_deploy::deploy::poll::Poller;
 use ecs_deploy::deploy::{Prepared, rolling};
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::{Outcome, Status};
