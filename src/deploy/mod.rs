@@ -530,7 +530,7 @@ pub(crate) async fn keep_preview(
         Ok(v) => format!(
             "keep-task-definitions: {keep}: after a successful deploy, would deregister {}\n",
             v.iter()
-                .map(|a| wait::short_task_definition(a))
+                .map(|a| crate::task_definition::short_task_definition(a))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

@@ -147,7 +147,7 @@ pub(crate) async fn prune(
         if let Err(e) = super::register::deregister(&aws.ecs, &arn).await {
             return Err((done, e));
         }
-        done.push(super::wait::short_task_definition(&arn).to_string());
+        done.push(crate::task_definition::short_task_definition(&arn).to_string());
     }
     Ok(done)
 }
