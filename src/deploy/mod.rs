@@ -181,20 +181,52 @@ pub fn render_and_compare(
     image: &str,
     env: &task_definition::ContainerEdits,
 ) -> Result<(String, Value, bool)> {
-    render_with_others(source_name, base, live, container, image, env, &[])
+    let from = RenderFrom {
+        source_name,
+        base,
+        live,
+        container,
+    };
+    render_with_others(from, image, env, &[])
+}
+
+/// What a revision is rendered from: the task definition (`base`, named `source_name` in
+/// messages), the live one to compare with, and the container that gets the image (`None`: the
+/// only or the app-named one).
+#[derive(Debug, Clone, Copy)]
+pub struct RenderFrom<'a> {
+    pub source_name: &'a str,
+    pub base: &'a Value,
+    pub live: Option<&'a Value>,
+    pub container: Option<&'a str>,
+}
+
+impl<'a> RenderFrom<'a> {
+    /// From what the preflight checked: its source, the live revision and the chosen container.
+    pub fn checked(checked: &'a Checked) -> RenderFrom<'a> {
+        RenderFrom {
+            source_name: &checked.source_name,
+            base: &checked.base,
+            live: checked.live_task_definition.as_ref(),
+            container: Some(&checked.container),
+        }
+    }
 }
 
 /// [`render_and_compare`] with every other app's image put into its own container of the same
 /// revision (apps deploying one service together). Pure.
 pub fn render_with_others(
-    source_name: &str,
-    base: &Value,
-    live: Option<&Value>,
-    container: Option<&str>,
+    from: RenderFrom<'_>,
     image: &str,
     env: &task_definition::ContainerEdits,
     others: &[Swap],
 ) -> Result<(String, Value, bool)> {
+    let RenderFrom {
+        source_name,
+        base,
+        live,
+        container,
+    } = from;
     let container = task_definition::pick_container(source_name, base, container)?;
     let mut rendered = task_definition::render(base, &container, image, env)?;
     for o in others {
@@ -217,10 +249,7 @@ pub async fn prepare(
     others: &[Swap],
 ) -> Result<Prepared> {
     let (container, rendered, changed) = render_with_others(
-        &checked.source_name,
-        &checked.base,
-        checked.live_task_definition.as_ref(),
-        Some(&checked.container),
+        RenderFrom::checked(checked),
         image,
         &plan.settings.container_edits,
         others,
@@ -902,15 +931,13 @@ pub fn preview(
                 ));
             };
             let name = path.display().to_string();
-            let (_, rendered, _) = render_with_others(
-                &name,
-                file,
-                None,
-                planned_container(plan),
-                image,
-                env,
-                others,
-            )?;
+            let from = RenderFrom {
+                source_name: &name,
+                base: file,
+                live: None,
+                container: planned_container(plan),
+            };
+            let (_, rendered, _) = render_with_others(from, image, env, others)?;
             return Ok(format!(
                 "could not read {why}; diff against the file:\n{}",
                 task_definition::diff(file, &rendered, &name, "to register")
@@ -918,15 +945,8 @@ pub fn preview(
         }
     };
     let mut out = format!("deployment path: {}\n", checked.path.as_str());
-    let (_, rendered, changed) = render_with_others(
-        &checked.source_name,
-        &checked.base,
-        checked.live_task_definition.as_ref(),
-        Some(&checked.container),
-        image,
-        env,
-        others,
-    )?;
+    let (_, rendered, changed) =
+        render_with_others(RenderFrom::checked(checked), image, env, others)?;
     match (
         &checked.live_task_definition,
         checked.live.task_definition(),
