@@ -18,6 +18,7 @@ pub mod report;
 pub mod runner;
 pub mod task_definition;
 pub mod trigger;
+pub mod verify;
 pub mod version;
 
 use std::path::PathBuf;
