@@ -15,8 +15,6 @@ use crate::error::{Error, Result};
 use crate::github::Api;
 use crate::inputs::Settings;
 use crate::plan::{AppPlan, Plan};
-use crate::report::notify::Endpoints;
-use crate::runner::http::{Http, Policy};
 use crate::trigger::Trigger;
 
 /// GitHub lists at most this many files in a compare; a longer list is cut.
@@ -134,12 +132,13 @@ pub async fn list(api: &Api, repo: &str, range: &Range) -> Result<Option<Vec<Str
         Range::Push { base, head } => {
             // One commit per page: the files come whole on the first page.
             let answer = api
-                .get(
-                    "GitHub compare",
-                    &format!("/repos/{repo}/compare/{base}...{head}?per_page=1"),
-                )
+                .compare(repo, base, head, 1)
                 .await
-                .map_err(fail)?;
+                .map_err(fail)?
+                .ok_or_else(|| Error::ChangedFiles {
+                    what: what.clone(),
+                    problem: "GitHub compare: HTTP 404 (GitHub knows no such commits: a force push may have removed the push's base)".into(),
+                })?;
             let files = answer.get("files").cloned().unwrap_or(Value::Null);
             let n = files.as_array().map_or(0, Vec::len);
             Ok((n < COMPARE_MAX_FILES).then(|| file_names(&files)))
@@ -192,20 +191,18 @@ pub async fn keep_changed(settings: &Settings, plan: &mut Plan) -> Result<Select
             note: format!("changed-only: {why}; every selected app counts as changed"),
         });
     }
-    let (Some(token), Some(repo)) = (&settings.report.github_token, &settings.github.repository)
-    else {
+    let (Some(api), Some(repo)) = (
+        Api::for_report(&settings.report, "GitHub API"),
+        &settings.github.repository,
+    ) else {
         return Err(Error::ChangedFiles {
             what: range.describe(),
             problem: "github-token and GITHUB_REPOSITORY are needed (the runner sets GITHUB_REPOSITORY; pass --repository on a terminal)".into(),
         });
     };
-    let http = Http::new(Policy::default(), vec![token.expose().to_string()]);
-    let api_url = Endpoints::from_settings(&settings.report).github_api;
-    let api = Api::new(&http, "GitHub API", &api_url, token.expose()).map_err(|e| {
-        Error::ChangedFiles {
-            what: range.describe(),
-            problem: e.to_string(),
-        }
+    let api = api.map_err(|e| Error::ChangedFiles {
+        what: range.describe(),
+        problem: e.to_string(),
     })?;
     let files = tokio::time::timeout(BUDGET, list(&api, repo, &range))
         .await

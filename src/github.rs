@@ -13,11 +13,28 @@ use octocrab::Octocrab;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::runner::http::{Attempt, Http, describe_reqwest, retry_after};
+use crate::inputs::ReportSettings;
+use crate::runner::http::{Attempt, Http, Policy, describe_reqwest, retry_after};
 
 /// The media type and API version GitHub documents for REST calls.
 const ACCEPT: &str = "application/vnd.github+json";
 const API_VERSION: &str = "2022-11-28";
+
+/// The GitHub deployment environment when `environment` is not given.
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// The REST API base of the run: `GITHUB_API_URL` (the runner sets it; GitHub Enterprise Server
+/// has its own), else the public API; without a trailing `/`.
+pub(crate) fn api_base(settings: &ReportSettings) -> String {
+    settings
+        .github_api_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("https://api.github.com")
+        .trim_end_matches('/')
+        .to_string()
+}
 
 /// A GitHub REST client for one token and one API base, sharing [`Http`]'s client and policy.
 #[derive(Debug, Clone)]
@@ -65,6 +82,18 @@ impl Api {
         })
     }
 
+    /// The client of a run's `github-token` and API base (`GITHUB_API_URL`), with the default
+    /// time limits: for the calls outside the reporters (changed-only, the release notes).
+    /// `None` without a token.
+    pub(crate) fn for_report(
+        settings: &ReportSettings,
+        target: &str,
+    ) -> Option<Result<Api, Error>> {
+        let token = settings.github_token.as_ref()?;
+        let http = Http::new(Policy::default(), vec![token.expose().to_string()]);
+        Some(Api::new(&http, target, &api_base(settings), token.expose()))
+    }
+
     /// `POST route` (a path such as `/repos/OWNER/REPO/deployments`) with a JSON body; the
     /// answer's JSON (`Value::Null` when empty). `target` names the call in errors.
     pub async fn post(&self, target: &str, route: &str, body: &Value) -> Result<Value, Error> {
@@ -90,6 +119,47 @@ impl Api {
             })
             .await
             .map(|a| a.json)
+    }
+
+    /// `GET route`, where a 404 is an answer (`None`: the commit, tag or object is not there)
+    /// rather than a failure; any other failure is an error as with [`Api::get`].
+    pub(crate) async fn get_found(
+        &self,
+        target: &str,
+        route: &str,
+    ) -> Result<Option<Value>, Error> {
+        self.http
+            .with_retry(target, || async {
+                match self.crab._get(route).await {
+                    Ok(resp) if resp.status() == http::StatusCode::NOT_FOUND => {
+                        Attempt::Done(crate::runner::http::Answer {
+                            status: 404,
+                            json: Value::Null,
+                        })
+                    }
+                    Ok(resp) => self.answer(resp).await,
+                    Err(e) => self.failure(&e),
+                }
+            })
+            .await
+            .map(|a| (a.status != 404).then_some(a.json))
+    }
+
+    /// GitHub's compare of `base...head` in `repo` (commits and files, `per_page` commits per
+    /// page): the one compare call of `changed-only` (its files) and the release notes (its
+    /// commits). `None` when GitHub does not know one of the two ends (HTTP 404).
+    pub(crate) async fn compare(
+        &self,
+        repo: &str,
+        base: &str,
+        head: &str,
+        per_page: usize,
+    ) -> Result<Option<Value>, Error> {
+        self.get_found(
+            "GitHub compare",
+            &format!("/repos/{repo}/compare/{base}...{head}?per_page={per_page}"),
+        )
+        .await
     }
 
     /// An HTTP answer, read whole, through the shared retry decision.

@@ -13,6 +13,7 @@ pub mod location;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;
+pub mod release_notes;
 pub mod report;
 pub mod runner;
 pub mod task_definition;
@@ -560,6 +561,68 @@ fn dry_run(
     reports
 }
 
+/// The dry run's `keep-task-definitions` lines (read-only), printed and added to each app's
+/// preview.
+async fn keep_previews(
+    aws: &Aws,
+    plan: &Plan,
+    checked: &[std::result::Result<AppChecked, Refused>],
+    apps: &mut [AppReport],
+) {
+    for ((a, c), rep) in plan.apps.iter().zip(checked).zip(apps) {
+        let Ok(c) = c else { continue };
+        let DeployCheck::Checked(k) = &c.deploy else {
+            continue;
+        };
+        if let Some(line) = deploy::keep_preview(aws, a, k, &c.image.reference).await {
+            print!("{}: {line}", a.app);
+            rep.preview.get_or_insert_default().push_str(&line);
+        }
+    }
+}
+
+/// Reads the release notes of the apps that deployed into their reports (before any reporter
+/// renders them); a missing token or a GitHub failure is a warning, never the deploy's.
+async fn release_notes_into(
+    settings: &Settings,
+    checked: &[std::result::Result<AppChecked, Refused>],
+    apps: &mut [AppReport],
+) {
+    let live: Vec<Option<String>> = checked
+        .iter()
+        .map(|c| c.as_ref().ok().and_then(release_notes::live_image))
+        .collect();
+    let deployed: Vec<release_notes::Deployed> = apps
+        .iter()
+        .zip(checked.iter().zip(&live))
+        .map(|(rep, (c, image))| release_notes::Deployed {
+            app: &rep.app,
+            shipped: matches!(rep.status, Some(Status::Succeeded | Status::RolledBack))
+                && rep.deployment_kind.is_some(),
+            live: release_notes::Live {
+                image: image.as_deref(),
+                access: c.as_ref().ok().and_then(|c| c.image.access.as_ref()),
+            },
+        })
+        .collect();
+    let _g = Group::start("Release notes");
+    let (notes, warnings) = release_notes::fetch(settings, &deployed).await;
+    for w in &warnings {
+        console::warning(w);
+    }
+    for (rep, n) in apps.iter_mut().zip(notes) {
+        if let Some(n) = &n {
+            println!(
+                "{}: {} (from {})",
+                rep.app,
+                n.heading(rep.status == Some(Status::RolledBack)),
+                n.anchor.describe()
+            );
+        }
+        rep.changes = n;
+    }
+}
+
 /// Why the preflight refused an app: the message, and the file it is about when it is.
 #[derive(Debug, Clone)]
 pub struct Refused {
@@ -795,6 +858,7 @@ async fn run_steps(
     };
     if settings.dry_run {
         report.apps = dry_run(&plan, &checked, &groups);
+        keep_previews(aws, &plan, &checked, &mut report.apps).await;
         report.duration = started.elapsed();
         return report;
     }
@@ -846,6 +910,9 @@ async fn run_steps(
     report.apps = done.into_iter().map(|(_, r)| r).collect();
     for rep in &mut report.apps {
         write_task_definition(&settings.github, rep);
+    }
+    if !cancel.is_cancelled() {
+        release_notes_into(settings, &checked, &mut report.apps).await;
     }
     report.duration = started.elapsed();
     report

@@ -16,6 +16,7 @@ pub mod diagnosis;
 pub mod kubernetes;
 pub mod poll;
 pub mod register;
+pub mod revisions;
 pub mod rolling;
 pub mod run_task;
 pub mod service;
@@ -490,7 +491,7 @@ async fn run(
     }
     // One match arm a path: each strategy deregisters a failed revision after its own rollback
     // (only once traffic is back: a revision that may still serve stays registered).
-    match path {
+    let result = match path {
         DeployPath::Rolling => rolling::deploy(aws, poller, plan, &prepared, cancel, report).await,
         DeployPath::CodeDeploy => {
             codedeploy::deploy(aws, poller, plan, &prepared, cancel, report).await
@@ -503,7 +504,11 @@ async fn run(
             d,
             "is an ECS service; a Kubernetes Deployment is deployed with eks-cluster or kubeconfig",
         )),
+    };
+    if result.is_ok() {
+        keep_task_definitions(aws, plan, &prepared, report).await;
     }
+    result
 }
 
 /// After a rollback that put traffic back on the previous revision: deregisters the failed
@@ -516,6 +521,93 @@ pub async fn deregister_after_rollback(
 ) {
     if plan.settings.deregister_failed_task_definition && prepared.changed {
         deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
+    }
+}
+
+/// The dry run's line for `keep-task-definitions`: what a successful deploy would deregister
+/// now (read-only). A deploy that registers a revision makes it the newest, so one fewer of
+/// today's revisions would stay.
+pub(crate) async fn keep_preview(
+    aws: &Aws,
+    plan: &AppPlan,
+    checked: &Checked,
+    image: &str,
+) -> Option<String> {
+    let keep = plan.settings.keep_task_definitions?;
+    let d = plan.deploy.as_ref()?;
+    let family = checked.base.get("family")?.as_str()?;
+    let changed = render_and_compare(
+        &checked.source_name,
+        &checked.base,
+        checked.live_task_definition.as_ref(),
+        Some(&checked.container),
+        image,
+        &plan.settings.container_edits,
+    )
+    .map_or(true, |(_, _, changed)| changed);
+    let k = revisions::Keep {
+        family,
+        keep: if changed { keep - 1 } else { keep },
+        cluster: &d.cluster,
+    };
+    Some(match revisions::planned(aws, k).await {
+        Ok(v) if v.is_empty() => {
+            format!(
+                "keep-task-definitions: {keep}: no revision of {family} would be deregistered\n"
+            )
+        }
+        Ok(v) => format!(
+            "keep-task-definitions: {keep}: after a successful deploy, would deregister {}\n",
+            v.iter()
+                .map(|a| crate::task_definition::short_task_definition(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => format!(
+            "keep-task-definitions: {keep}: could not list what would be deregistered: {e}\n"
+        ),
+    })
+}
+
+/// `keep-task-definitions` after a successful deploy: the family's revisions beyond the newest
+/// N that nothing uses are deregistered, and the steps say which. A failure is a warning: the
+/// deploy itself succeeded.
+async fn keep_task_definitions(
+    aws: &Aws,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    report: &mut Outcome,
+) {
+    let (Some(keep), Some((family, _))) = (
+        plan.settings.keep_task_definitions,
+        revisions::family_revision(&prepared.task_definition_arn),
+    ) else {
+        return;
+    };
+    let k = revisions::Keep {
+        family,
+        keep,
+        cluster: &prepared.cluster,
+    };
+    let (done, problem) = match revisions::prune(aws, k).await {
+        Ok(done) => (done, None),
+        Err((done, e)) => (done, Some(e)),
+    };
+    let line = if done.is_empty() {
+        format!("keep-task-definitions: {keep}: no revision of {family} to deregister")
+    } else {
+        format!(
+            "keep-task-definitions: {keep}: deregistered {}",
+            done.join(", ")
+        )
+    };
+    println!("{}: {line}", plan.app);
+    report.steps.push(line);
+    if let Some(e) = problem {
+        crate::runner::console::warning(&format!(
+            "{}: the deploy succeeded, but the old revisions of {family} were not all deregistered: {e}",
+            plan.app
+        ));
     }
 }
 

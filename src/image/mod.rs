@@ -188,7 +188,7 @@ pub fn oci_labels(plan: &AppPlan, github: &GithubContext, created: &str) -> Vec<
         ));
     }
     if let Some(sha) = &github.sha {
-        labels.push(("org.opencontainers.image.revision".to_string(), sha.clone()));
+        labels.push((REVISION_LABEL.to_string(), sha.clone()));
     }
     labels
 }
@@ -526,6 +526,59 @@ pub fn registry_of(reference: &str) -> Option<String> {
         .then(|| first.to_string())
 }
 
+/// The label the build puts the commit in, and the release notes read back from the live image.
+pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+
+/// An image reference in the parts the registry API takes: host, repository, and the tag or
+/// digest (`latest` when neither is given). Docker Hub's short names (`nginx:1`) go to
+/// `registry-1.docker.io` under `library/`. Pure.
+pub(crate) fn reference_parts(reference: &str) -> Option<(String, String, String)> {
+    let (name, pointer) = match reference.split_once('@') {
+        Some((n, digest)) => (n, digest.to_string()),
+        None => {
+            let slash = reference.rfind('/');
+            match reference.rfind(':') {
+                Some(i) if slash.is_none_or(|s| i > s) => {
+                    (&reference[..i], reference[i + 1..].to_string())
+                }
+                _ => (reference, "latest".to_string()),
+            }
+        }
+    };
+    // A digest reference may carry a tag too (`repo:tag@sha256:…`): the digest wins.
+    let name = match name.rfind(':') {
+        Some(i) if name.rfind('/').is_none_or(|s| i > s) => &name[..i],
+        _ => name,
+    };
+    let (host, repository) = match registry_of(name) {
+        Some(host) => (host.clone(), name[host.len() + 1..].to_string()),
+        None if name.contains('/') => ("registry-1.docker.io".into(), name.to_string()),
+        None => ("registry-1.docker.io".into(), format!("library/{name}")),
+    };
+    (!repository.is_empty() && !pointer.is_empty()).then_some((host, repository, pointer))
+}
+
+/// The commit an image was built from: its [`REVISION_LABEL`], read from the registry (the
+/// manifest, then the config blob). The run's own login is used when the image lives in the
+/// registry the run logged in to; another registry is asked without credentials. `None` when
+/// the image or the label is not there.
+pub(crate) async fn revision_of(
+    access: Option<&Access>,
+    reference: &str,
+) -> Result<Option<String>> {
+    let Some((host, repository, pointer)) = reference_parts(reference) else {
+        return Ok(None);
+    };
+    let registry = match access.map(|a| &a.registry) {
+        Some(r) if r.host() == host => r.clone(),
+        _ => Registry::new(&host, None)?,
+    };
+    Ok(registry
+        .labels(&repository, &pointer)
+        .await?
+        .and_then(|mut labels| labels.remove(REVISION_LABEL)))
+}
+
 /// `latest` for `manifest`, to be moved after the deploy.
 fn pending_latest(reg: &Registry, repository: &str, manifest: registry::Manifest) -> PendingTag {
     PendingTag {
@@ -558,6 +611,37 @@ mod tests {
                 .collect(),
         };
         AppSettings::from_raw(&raw).unwrap()
+    }
+
+    #[test]
+    fn a_reference_splits_into_host_repository_and_tag_or_digest() {
+        let parts = |r: &str| reference_parts(r);
+        let own = |h: &str, r: &str, p: &str| Some((h.to_string(), r.to_string(), p.to_string()));
+        assert_eq!(
+            parts("123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3"),
+            own(
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                "web1",
+                "v1.2.3"
+            )
+        );
+        assert_eq!(
+            parts("127.0.0.1:5000/team/web1@sha256:abc"),
+            own("127.0.0.1:5000", "team/web1", "sha256:abc")
+        );
+        assert_eq!(
+            parts("127.0.0.1:5000/web1:v1@sha256:abc"),
+            own("127.0.0.1:5000", "web1", "sha256:abc")
+        );
+        assert_eq!(
+            parts("nginx"),
+            own("registry-1.docker.io", "library/nginx", "latest")
+        );
+        assert_eq!(
+            parts("acme/web:2"),
+            own("registry-1.docker.io", "acme/web", "2")
+        );
+        assert_eq!(parts("127.0.0.1:5000/web1:"), None);
     }
 
     #[test]

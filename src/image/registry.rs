@@ -2,6 +2,7 @@
 //! manifest digest, and point another tag at an existing manifest without pulling a layer.
 //! This is what makes "no rebuild of a released version" cheap: two small HTTP requests.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
@@ -367,6 +368,64 @@ impl Registry {
         }))
     }
 
+    /// The labels of the image `repository:reference` (its config blob's `config.Labels`);
+    /// `None` when the image is not there. A multi-platform index is read through its first
+    /// image manifest for a real platform (attestations are `unknown/unknown`).
+    pub(crate) async fn labels(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<BTreeMap<String, String>>> {
+        let image = self.image(repository, reference);
+        let unreadable = |what: &str| Error::Image {
+            image: image.clone(),
+            problem: format!("the registry's {what} could not be read as JSON"),
+        };
+        let Some(manifest) = self.manifest(repository, reference).await? else {
+            return Ok(None);
+        };
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&manifest.body).map_err(|_| unreadable("manifest"))?;
+        if let Some(digest) = platform_manifest(&doc) {
+            let Some(inner) = self.manifest(repository, &digest).await? else {
+                return Ok(None);
+            };
+            doc = serde_json::from_slice(&inner.body).map_err(|_| unreadable("manifest"))?;
+        }
+        let Some(config) = doc
+            .pointer("/config/digest")
+            .and_then(serde_json::Value::as_str)
+        else {
+            return Err(unreadable("manifest (no config digest)"));
+        };
+        let resp = self
+            .send(
+                Method::GET,
+                &format!("/v2/{repository}/blobs/{config}"),
+                HeaderMap::new(),
+                None,
+                &image,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if !s.is_success() => {
+                return Err(Error::Image {
+                    image,
+                    problem: format!("the registry answered the config blob request with HTTP {s}"),
+                });
+            }
+            _ => {}
+        }
+        let body = resp.bytes().await.map_err(|e| Error::Image {
+            image: image.clone(),
+            problem: format!("cannot read the config blob: {e}"),
+        })?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| unreadable("config blob"))?;
+        Ok(Some(config_labels(&config)))
+    }
+
     /// Points `repository:tag` at an existing manifest: one PUT of the same bytes, no layer moves.
     pub async fn put_tag(&self, repository: &str, tag: &str, manifest: &Manifest) -> Result<()> {
         validate_tag(tag)?;
@@ -402,6 +461,34 @@ impl Registry {
             })
         }
     }
+}
+
+/// The digest of the image manifest to read in a multi-platform index (`manifests[]`): the
+/// first whose platform is a real one, not an attestation's `unknown`. `None` for an image
+/// manifest (it has a `config` of its own). Pure.
+pub(crate) fn platform_manifest(doc: &serde_json::Value) -> Option<String> {
+    doc.get("manifests")?
+        .as_array()?
+        .iter()
+        .find(|m| {
+            m.pointer("/platform/os")
+                .and_then(serde_json::Value::as_str)
+                .is_none_or(|os| os != "unknown")
+        })
+        .and_then(|m| m.get("digest"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+}
+
+/// The `config.Labels` of an image config blob (empty when it has none). Pure.
+pub(crate) fn config_labels(config: &serde_json::Value) -> BTreeMap<String, String> {
+    config
+        .pointer("/config/Labels")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+        .collect()
 }
 
 /// The `sha256:<hex>` digest of some bytes (used when a registry sends no digest header).
@@ -495,6 +582,29 @@ mod tests {
             ]
         );
         assert_eq!(bearer_challenge("Basic realm=\"x\""), None);
+    }
+
+    #[test]
+    fn an_index_is_read_through_its_first_real_platform_and_labels_come_from_the_config() {
+        let index = serde_json::json!({
+            "manifests": [
+                { "digest": "sha256:att", "platform": { "os": "unknown", "architecture": "unknown" } },
+                { "digest": "sha256:amd", "platform": { "os": "linux", "architecture": "amd64" } },
+            ]
+        });
+        assert_eq!(platform_manifest(&index).as_deref(), Some("sha256:amd"));
+        assert_eq!(
+            platform_manifest(&serde_json::json!({ "config": { "digest": "sha256:c" } })),
+            None
+        );
+        let config = serde_json::json!({
+            "config": { "Labels": { "org.opencontainers.image.revision": "abc", "n": 1 } }
+        });
+        assert_eq!(
+            config_labels(&config),
+            BTreeMap::from([("org.opencontainers.image.revision".into(), "abc".into())])
+        );
+        assert!(config_labels(&serde_json::json!({ "config": {} })).is_empty());
     }
 
     #[test]

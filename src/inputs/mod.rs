@@ -225,6 +225,9 @@ pub struct AppSettings {
     pub fail_fast_after_stopped_tasks: usize,
     pub rollback_on_failure: bool,
     pub deregister_failed_task_definition: bool,
+    /// `keep-task-definitions`: after a successful deploy, the family's ACTIVE revisions beyond
+    /// the newest N that nothing uses are deregistered; `None`: none are.
+    pub keep_task_definitions: Option<usize>,
     pub force_new_deployment: bool,
     pub run_task_command: Option<Vec<String>>,
     /// `run-task: true` and the `run-task-*` inputs: the deploy action's task outside the service.
@@ -480,6 +483,7 @@ pub struct GitTarget {
 /// ECS-only inputs: given together with a Kubernetes target, they are refused.
 const ECS_ONLY_INPUTS: &[&str] = &[
     "service",
+    "keep-task-definitions",
     "task-definition",
     "task-definition-arn",
     "task-definition-family",
@@ -824,6 +828,25 @@ fn task_definition_ref(raw: &RawInputs) -> Result<Option<String>> {
         Some(r) => format!("{f}:{r}"),
         None => f,
     })))
+}
+
+/// `keep-task-definitions`: a whole number of revisions, at least 1 (the one just deployed).
+fn keep_task_definitions(raw: &RawInputs) -> Result<Option<usize>> {
+    let Some(v) = raw.get("keep-task-definitions") else {
+        return Ok(None);
+    };
+    v.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .map(Some)
+        .ok_or_else(|| {
+            Error::invalid_input(
+                "keep-task-definitions",
+                v,
+                "must be a whole number of revisions, 1 or more (the newest N of the family stay ACTIVE); leave it out to deregister none",
+            )
+        })
 }
 
 /// The UpdateService settings of amazon-ecs-deploy-task-definition: `desired-count`,
@@ -1705,6 +1728,7 @@ impl AppSettings {
             fail_fast_after_stopped_tasks,
             rollback_on_failure: flag(raw, "rollback-on-failure")?,
             deregister_failed_task_definition: flag(raw, "deregister-failed-task-definition")?,
+            keep_task_definitions: keep_task_definitions(raw)?,
             force_new_deployment: flag(raw, "force-new-deployment")?,
             run_task_command,
             run_task: run_task(raw)?,

@@ -549,6 +549,13 @@ pub const INPUTS: &[InputSpec] = &[
         "Deregister the new revision after a failed deploy",
     ),
     spec(
+        "keep-task-definitions",
+        App,
+        None,
+        false,
+        "After a successful deploy, deregister the task definition family's ACTIVE revisions beyond the newest N (a whole number, 1 or more); a revision a service of the cluster runs or an in-flight deployment uses is never deregistered. Default: none are",
+    ),
+    spec(
         "force-new-deployment",
         App,
         Some("false"),
@@ -1054,6 +1061,10 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     (
         "run-task-arn",
         "ARNs of the one-off tasks started (run-task-command), a JSON array as amazon-ecs-deploy-task-definition writes it; empty when none ran",
+    ),
+    (
+        "changes",
+        "The commits the deploy shipped (on a rollback: took back out), newest first, a JSON array of {sha, subject, author, pr, url}; empty when they could not be read (needs github-token)",
     ),
     (
         "status",

@@ -4,11 +4,12 @@
 use serde_json::{Value, json};
 
 use crate::error::Error;
-use crate::report::Report;
+use crate::release_notes::commit_text;
 use crate::report::facts::{
-    Fact, app_facts, headline, rollback_lines, run_facts, status_colour, truncate,
+    Fact, app_facts, headline, rollback_lines, run_facts, short_sha, status_colour, truncate,
     verification_lines,
 };
+use crate::report::{AppReport, Report, Status};
 use crate::runner::http::{Http, Post};
 
 /// Discord's limits: title 256, description 4096, 25 fields, field value 1024, and 6000
@@ -40,6 +41,63 @@ fn field(f: &Fact) -> Value {
     json!({ "name": f.label, "value": truncate(&value, VALUE_MAX), "inline": true })
 }
 
+/// Commits listed in the embed; the rest are counted ("and N more") and one link away.
+const CHANGES_MAX: usize = 10;
+
+/// An app's release notes as a field: what changed (or what the rollback took back out), at
+/// most [`CHANGES_MAX`] commits, "and N more", and the compare page.
+fn changes_field(a: &AppReport) -> Option<Value> {
+    let notes = a.changes.as_ref()?;
+    let heading = notes.heading(a.status == Some(Status::RolledBack));
+    let (shown, mut more) = notes.shown(CHANGES_MAX);
+    let mut lines: Vec<String> = shown
+        .iter()
+        .map(|c| {
+            let sha = short_sha(&c.sha);
+            let sha = match &c.url {
+                Some(url) => format!("[`{sha}`]({url})"),
+                None => format!("`{sha}`"),
+            };
+            format!("• {sha} {}", escape(&commit_text(c)))
+        })
+        .collect();
+    let compare = notes
+        .compare_url
+        .as_ref()
+        .map(|url| format!("[compare on GitHub]({url})"));
+    let tail = |more: usize| match (more, &compare) {
+        (0, Some(link)) => Some(link.clone()),
+        (0, None) => None,
+        (n, Some(link)) => Some(format!("and {n} more · {link}")),
+        (n, None) => Some(format!("and {n} more")),
+    };
+    // Whole lines only (a cut link would show as markup): the commits that do not fit in the
+    // field are counted with the rest, and the compare link stays.
+    let value = loop {
+        let value = lines
+            .iter()
+            .cloned()
+            .chain(tail(more))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if value.chars().count() <= VALUE_MAX || lines.is_empty() {
+            break truncate(&value, VALUE_MAX);
+        }
+        lines.pop();
+        more += 1;
+    };
+    let value = if value.is_empty() {
+        "—".into()
+    } else {
+        value
+    };
+    Some(json!({
+        "name": truncate(&format!("{}: {heading}", a.app), TITLE_MAX),
+        "value": value,
+        "inline": false,
+    }))
+}
+
 /// A stopped task's last log lines as a code block within a field's limit: the last lines kept
 /// (the end of a crash is where its cause is).
 fn log_block(lines: &[String]) -> String {
@@ -55,6 +113,7 @@ pub fn outcome_message(report: &Report) -> Value {
     let mut fields: Vec<Value> = Vec::new();
     for a in &report.apps {
         fields.extend(app_facts(a).iter().map(field));
+        fields.extend(changes_field(a));
     }
     fields.extend(run_facts(report).iter().map(field));
     let verifications: Vec<String> = verification_lines(report)

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::github::Api;
 use crate::plan::Plan;
-use crate::report::facts::{apps_line, display_version, status_words, truncate};
+use crate::release_notes::Direction;
+use crate::report::facts::{apps_line, display_version, short_sha, status_words, truncate};
 use crate::report::{Report, RunInfo, Status};
 
 /// GitHub rejects descriptions longer than 140 characters.
@@ -71,11 +72,14 @@ pub fn start_status(plan: &Plan, run: &RunInfo) -> Value {
 /// console page as the environment URL when the report has one.
 pub fn final_status(report: &Report) -> Value {
     let status = report.status();
-    let description = format!(
+    let mut description = format!(
         "{} {}",
         apps_line(report, &report.run),
         status_words(status)
     );
+    if let Some(changes) = changes_text(report) {
+        description.push_str(&format!(": {changes}"));
+    }
     let mut body = json!({
         "state": final_state(status),
         "description": truncate(&description, DESCRIPTION_MAX),
@@ -87,6 +91,48 @@ pub fn final_status(report: &Report) -> Value {
         body["environment_url"] = json!(link.url);
     }
     body
+}
+
+/// The release notes in a few words for the deployment's one-line description: per app, how
+/// many commits went live (or were taken back out) and their pull requests or shas, as many as
+/// fit. `None` when no app has notes.
+pub(crate) fn changes_text(report: &Report) -> Option<String> {
+    let parts: Vec<String> = report
+        .apps
+        .iter()
+        .filter_map(|a| {
+            let notes = a.changes.as_ref()?;
+            let n = notes.total;
+            let commits = if n == 1 { "commit" } else { "commits" };
+            let rolled_back = a.status == Some(Status::RolledBack);
+            let what = match (notes.direction, rolled_back) {
+                (Direction::Same, _) => return Some(format!("{}: no new commits", a.app)),
+                (Direction::Forward, false) => format!("{n} {commits}"),
+                (Direction::Forward, true) => format!("{n} {commits} taken back out"),
+                (Direction::Backward, false) => format!("{n} {commits} taken out"),
+                (Direction::Backward, true) => format!("{n} {commits} kept"),
+            };
+            let ids: Vec<String> = notes
+                .commits
+                .iter()
+                .map(|c| match c.pr {
+                    Some(pr) => format!("#{pr}"),
+                    None => short_sha(&c.sha).to_string(),
+                })
+                .collect();
+            let name = if report.apps.len() > 1 {
+                format!("{} ", a.app)
+            } else {
+                String::new()
+            };
+            Some(if ids.is_empty() {
+                format!("{name}{what}")
+            } else {
+                format!("{name}{what} ({})", ids.join(", "))
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Creates the deployment and sets it `in_progress`. Returns the deployment id for [`finish`]

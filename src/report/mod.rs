@@ -73,6 +73,9 @@ pub struct AppReport {
     pub preview: Option<String>,
     #[serde(skip)]
     pub duration: Duration,
+    /// The commits the deploy shipped (or, rolled back, took back out), when they could be read.
+    #[serde(skip)]
+    pub changes: Option<crate::release_notes::ReleaseNotes>,
     /// The last log lines of the stopped task a failed deploy was diagnosed from.
     #[serde(skip)]
     pub log_tail: Option<crate::outcome::LogTail>,
@@ -321,6 +324,12 @@ pub fn redact(redactor: &Redactor, report: &mut Report) {
         for l in &mut a.links {
             redactor.field(&mut l.label);
             redactor.field(&mut l.url);
+        }
+        if let Some(notes) = &mut a.changes {
+            for c in &mut notes.commits {
+                redactor.field(&mut c.subject);
+                redactor.field(&mut c.author);
+            }
         }
         if let Some(v) = &mut a.verification {
             redactor.opt(&mut v.url);

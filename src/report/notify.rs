@@ -36,13 +36,12 @@ impl Endpoints {
         };
         Endpoints {
             slack_api: base(&settings.slack_api_url, "https://slack.com/api"),
-            github_api: base(&settings.github_api_url, "https://api.github.com"),
+            github_api: crate::github::api_base(settings),
         }
     }
 }
 
-/// The GitHub deployment environment when `environment` is not given.
-pub const DEFAULT_ENVIRONMENT: &str = "production";
+pub use crate::github::DEFAULT_ENVIRONMENT;
 
 /// Holds what the start messages returned (the Slack `ts`, the GitHub deployment id) so the
 /// final messages update the same objects.

@@ -56,6 +56,15 @@ fn run_task_arn(a: &AppReport) -> String {
     serde_json::to_string(&a.run_task_arns).unwrap_or_default()
 }
 
+/// `changes`: the commits the deploy shipped (or, on a rollback, took back out) as a JSON
+/// array, newest first; empty when they could not be read.
+fn changes(a: &AppReport) -> String {
+    a.changes
+        .as_ref()
+        .and_then(|n| serde_json::to_string(&n.commits).ok())
+        .unwrap_or_default()
+}
+
 /// `metadata`: docker/build-push-action's build result keys this run knows, for an image it
 /// built; empty otherwise.
 fn metadata(a: &AppReport) -> String {
@@ -93,6 +102,7 @@ fn app_object(a: &AppReport) -> serde_json::Value {
         "deployment-id": opt(&a.deployment_id),
         "codedeploy-deployment-id": codedeploy_deployment_id(a),
         "run-task-arn": run_task_arn(a),
+        "changes": changes(a),
         "deployment-kind": kind(a),
         "status": a.status().as_str(),
         "verification": a.verdict().as_str(),
@@ -157,6 +167,7 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
         joined(&codedeploy_deployment_id),
     ));
     out.push(("run-task-arn", joined(&run_task_arn)));
+    out.push(("changes", joined(&changes)));
     out.push(("deployment-id", joined(&|a| opt(&a.deployment_id))));
     out.push(("deployment-kind", joined(&kind)));
     out.push(("status", status.as_str().to_string()));

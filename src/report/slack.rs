@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::inputs::ReportSettings;
 use crate::plan::Plan;
+use crate::release_notes::commit_text;
 use crate::report::facts::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
-    status_colour, status_emoji, truncate, verification_lines,
+    short_sha, status_colour, status_emoji, truncate, verification_lines,
 };
-use crate::report::{Report, RunInfo};
+use crate::report::{AppReport, Report, RunInfo, Status};
 use crate::runner::http::{Http, Post};
 
 /// Slack's limits: header text 150, section text 3000, 10 fields per section, 25 elements per
@@ -27,6 +28,39 @@ const BUTTON_LABEL_MAX: usize = 75;
 /// Apps shown with all their facts; with the header, run facts, skip, error, rollback, more
 /// apps and actions blocks a message stays under Slack's 50 blocks.
 const APP_SECTIONS_MAX: usize = 40;
+
+/// Slack refuses a message of more blocks.
+const BLOCKS_MAX: usize = 50;
+/// Commits listed in the message; the rest are counted ("and N more") and one link away.
+const CHANGES_MAX: usize = 10;
+
+/// An app's release notes as a section: what changed (or what the rollback took back out), at
+/// most [`CHANGES_MAX`] commits, "and N more", and the compare page.
+fn changes_section(a: &AppReport) -> Option<Value> {
+    let notes = a.changes.as_ref()?;
+    let heading = notes.heading(a.status == Some(Status::RolledBack));
+    let mut lines = vec![format!("*{}: {}*", escape(&a.app), escape(&heading))];
+    let (shown, more) = notes.shown(CHANGES_MAX);
+    for c in shown {
+        let sha = short_sha(&c.sha);
+        let sha = match &c.url {
+            Some(url) => format!("<{}|`{sha}`>", escape(url)),
+            None => format!("`{sha}`"),
+        };
+        lines.push(format!("• {sha} {}", escape(&commit_text(c))));
+    }
+    let compare = notes
+        .compare_url
+        .as_ref()
+        .map(|url| format!("<{}|compare on GitHub>", escape(url)));
+    match (more, compare) {
+        (0, Some(link)) => lines.push(link),
+        (0, None) => {}
+        (n, Some(link)) => lines.push(format!("and {n} more · {link}")),
+        (n, None) => lines.push(format!("and {n} more")),
+    }
+    Some(section_text(&lines.join("\n")))
+}
 
 /// The bot's message, as Slack identified it: the channel id and the message's `ts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,8 +182,17 @@ pub fn outcome_message(report: &Report) -> Value {
     let (shown, rest) = report
         .apps
         .split_at(report.apps.len().min(APP_SECTIONS_MAX));
+    // The release notes take the blocks the apps leave: header, apps, more apps, run facts,
+    // skip, error, rollback and actions stay within Slack's 50.
+    let mut notes_room = (BLOCKS_MAX - 7).saturating_sub(shown.len());
     for a in shown {
         blocks.push(section_fields(&app_facts(a)));
+        if notes_room > 0
+            && let Some(section) = changes_section(a)
+        {
+            blocks.push(section);
+            notes_room -= 1;
+        }
     }
     if !rest.is_empty() {
         let names: Vec<String> = rest

@@ -7,11 +7,12 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::outcome::DeployPath;
-use crate::report::Report;
+use crate::release_notes::{ReleaseNotes, commit_text};
 use crate::report::facts::{
     deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
     task_definition_revision, verification_lines,
 };
+use crate::report::{AppReport, Report, Status};
 
 /// Escapes text from outside (branch names, actors, errors) for the summary's Markdown: HTML
 /// (`&`, `<`, `>`, which GitHub would read as tags), and for a table cell `|` and newlines.
@@ -67,6 +68,39 @@ fn kubernetes_only(report: &Report) -> bool {
         .filter_map(|a| a.deployment_kind)
         .peekable();
     kinds.peek().is_some() && kinds.all(|k| k == DeployPath::Kubernetes)
+}
+
+/// An app's release notes as a `<details>` block: every commit read (newest first), how many
+/// more, the compare page and where the base commit came from.
+fn changes_block(md: &mut String, a: &AppReport, notes: &ReleaseNotes) {
+    let heading = notes.heading(a.status == Some(Status::RolledBack));
+    let _ = writeln!(
+        md,
+        "<details><summary>{}: {}</summary>\n",
+        cell(&a.app),
+        cell(&heading)
+    );
+    let (shown, more) = notes.shown(notes.commits.len());
+    for c in shown {
+        let sha = short_sha(&c.sha);
+        match &c.url {
+            Some(url) => {
+                let _ = writeln!(md, "- [`{sha}`]({url}) {}", cell(&commit_text(c)));
+            }
+            None => {
+                let _ = writeln!(md, "- `{sha}` {}", cell(&commit_text(c)));
+            }
+        }
+    }
+    let mut tail = Vec::new();
+    if more > 0 {
+        tail.push(format!("and {more} more"));
+    }
+    if let Some(url) = &notes.compare_url {
+        tail.push(format!("[compare on GitHub]({url})"));
+    }
+    tail.push(format!("base: {}", cell(&notes.anchor.describe())));
+    let _ = writeln!(md, "\n{}\n\n</details>\n", tail.join(" · "));
 }
 
 /// Renders the summary Markdown for a report.
@@ -152,6 +186,9 @@ pub fn render(report: &Report) -> String {
                 let _ = writeln!(md, "- {}", cell(s));
             }
             let _ = writeln!(md, "\n</details>\n");
+        }
+        if let Some(notes) = &a.changes {
+            changes_block(&mut md, a, notes);
         }
         if let Some(log) = a.log_tail.as_ref().filter(|l| !l.lines.is_empty()) {
             let _ = writeln!(

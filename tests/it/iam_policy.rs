@@ -45,6 +45,10 @@ const NOT_CALLED: &[(&str, &str)] = &[
         "ecr:PutImage",
         "the registry API: the push's manifest, a new tag on a manifest",
     ),
+    (
+        "ecr:GetDownloadUrlForLayer",
+        "the registry API: the release notes' read of the live image's config blob (its labels)",
+    ),
 ];
 
 /// Source directories (under `src/`) whose calls belong to one policy of the book.
@@ -56,6 +60,7 @@ const PATH_OF: &[(&str, &str)] = &[
     ("deploy/bluegreen/", "ECS blue/green"),
     ("deploy/run_task.rs", "One-off task"),
     ("deploy/kubernetes/", "EKS"),
+    ("deploy/revisions.rs", "Keep task definitions"),
     ("verify/", "Verification"),
 ];
 

@@ -1024,7 +1024,11 @@ async fn a_cancel_while_waiting_for_a_rollout_in_progress_patches_nothing() {
     );
     assert!(err.to_string().contains("nothing was patched"), "{err}");
     assert!(!api.wrote(), "{:?}", api.requests());
-    assert_eq!(report.status, None, "the run marks it cancelled");
+    assert_eq!(
+        report.status,
+        Some(ecs_deploy::outcome::Status::Cancelled),
+        "the path says cancelled itself"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

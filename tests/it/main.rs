@@ -18,6 +18,7 @@ mod migration;
 mod migration_image;
 mod preflight;
 mod readme;
+mod release_notes;
 mod report;
 mod support;
 mod testbed;

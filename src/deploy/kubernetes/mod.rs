@@ -31,8 +31,9 @@ use self::auth::Connection;
 use self::progress::Rollout;
 use crate::aws::Aws;
 use crate::deploy::poll::{self, Failure, Kind, Look};
+use crate::deploy::strategy::{self, Ended as StrategyEnded, Followed, Strategy};
 use crate::error::{Error, Result};
-use crate::outcome::{DeployPath, Outcome, Status};
+use crate::outcome::{DeployPath, Outcome};
 use crate::plan::AppPlan;
 
 /// How often the rollout is looked at (one GET of the Deployment, and the new pods while it
@@ -348,123 +349,180 @@ pub async fn deploy_with(
     report: &mut Outcome,
     timing: Timing,
 ) -> Result<()> {
-    let target = checked.target();
-    report.kind = Some(DeployPath::Kubernetes);
-    report.previous_image = Some(checked.previous_image.clone());
-    if cancel.is_cancelled() {
-        return Err(Error::Cancelled {
-            what: format!("before updating {target}"),
-        });
-    }
-    // Never patch over a rollout still going (another run's, a person's): wait for it; what it
-    // leaves is what ours starts from.
-    let before = wait_for_rollout_in_progress(checked, &plan.app, timing, cancel, report).await?;
-    let previous_image = progress::template_image(progress::template(&before), &checked.container)
-        .unwrap_or_default()
-        .to_string();
-    println!(
-        "{}: {target} on {}: container {} runs {previous_image} (revision {})",
-        plan.app,
-        checked.conn.describe(),
-        checked.container,
-        progress::revision(&before.metadata)
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "?".into())
-    );
-    report.previous_image = Some(previous_image.clone());
-    let same = previous_image == image;
-    if same && !plan.settings.force_new_deployment {
-        let what = format!(
-            "{target} already runs {image}: nothing patched (set force-new-deployment: true to restart its pods anyway)"
-        );
-        println!("{}: {what}", plan.app);
-        report.steps.push(what);
-        return Ok(());
-    }
-    let run = plan
-        .settings
-        .kubernetes
-        .as_ref()
-        .and_then(|k| k.run_url.as_deref());
-    let cause = change_cause(plan, run);
-    let restart = same.then(now_rfc3339);
-    let patch = image_patch(&checked.container, image, &cause, restart.as_deref());
-    let client = checked.conn.client().await?;
-    let api: Api<Deployment> = Api::namespaced(client, &checked.namespace);
-    let patched = api
-        .patch(&checked.name, &patch_params(), &Patch::Strategic(&patch))
-        .await
-        .map_err(|e| api_error(&target, "patching its image", e))?;
-    let generation = patched.metadata.generation.unwrap_or(0);
-    let step = format!(
-        "{target}: container {} → {image} (generation {generation})",
-        checked.container
-    );
-    println!("{}: {step}", plan.app);
-    report.steps.push(step);
-    if !plan.settings.wait_for_service_stability {
-        println!(
-            "{}: not waiting for the rollout (wait-for-service-stability: false)",
-            plan.app
-        );
-        return Ok(());
-    }
-    let follow = Follow {
-        label: &plan.app,
-        target: &target,
+    let strategy = Kubernetes {
         checked,
+        plan,
         image,
-        generation,
-        timeout: timing.timeout,
-        poll: timing.poll,
-        judged: Judged::Current,
+        cancel,
+        timing,
     };
-    let cause = match follow.run(cancel).await? {
-        Ended::Done { revision } => {
-            let revision = revision.map(|r| r.to_string()).unwrap_or_default();
-            report.deployment_id = Some(revision.clone());
-            let step = format!("{target}: revision {revision} rolled out, every replica available");
-            println!("{}: {step}", plan.app);
-            report.steps.push(step);
-            if let Some(m) = &checked.manifest {
-                commit_manifest(checked, m, plan, image, report).await;
+    strategy::drive_into(&strategy, report).await
+}
+
+/// The Kubernetes path of one Deployment: what [`Strategy`]'s phases need.
+pub(crate) struct Kubernetes<'a> {
+    checked: &'a KubeChecked,
+    plan: &'a AppPlan,
+    image: &'a str,
+    cancel: &'a CancellationToken,
+    timing: Timing,
+}
+
+/// What the image patch left to follow.
+pub(crate) enum Started {
+    /// The Deployment already ran the image: nothing was patched.
+    Unchanged,
+    /// Patched: the generation the controller is to roll out.
+    Patched { generation: i64 },
+}
+
+impl Strategy for Kubernetes<'_> {
+    type Started = Started;
+    type Stopped = Error;
+
+    fn path(&self) -> DeployPath {
+        DeployPath::Kubernetes
+    }
+
+    fn follows(&self) -> bool {
+        self.plan.settings.wait_for_service_stability
+    }
+
+    /// Waits for a rollout already in progress, then patches the image (with its change cause).
+    async fn start(&self, report: &mut Outcome) -> std::result::Result<Started, StrategyEnded> {
+        let (checked, plan, image) = (self.checked, self.plan, self.image);
+        let target = checked.target();
+        report.previous_image = Some(checked.previous_image.clone());
+        if self.cancel.is_cancelled() {
+            return Err(Error::Cancelled {
+                what: format!("before updating {target}"),
             }
-            return Ok(());
+            .into());
         }
-        Ended::Overtaken(why) => {
-            report.status = Some(Status::Failed);
-            return Err(Error::Kubernetes {
+        // Never patch over a rollout still going (another run's, a person's): wait for it; what
+        // it leaves is what ours starts from.
+        let before =
+            wait_for_rollout_in_progress(checked, &plan.app, self.timing, self.cancel, report)
+                .await?;
+        let previous_image =
+            progress::template_image(progress::template(&before), &checked.container)
+                .unwrap_or_default()
+                .to_string();
+        println!(
+            "{}: {target} on {}: container {} runs {previous_image} (revision {})",
+            plan.app,
+            checked.conn.describe(),
+            checked.container,
+            progress::revision(&before.metadata)
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "?".into())
+        );
+        report.previous_image = Some(previous_image.clone());
+        let same = previous_image == image;
+        if same && !plan.settings.force_new_deployment {
+            let what = format!(
+                "{target} already runs {image}: nothing patched (set force-new-deployment: true to restart its pods anyway)"
+            );
+            println!("{}: {what}", plan.app);
+            report.steps.push(what);
+            return Ok(Started::Unchanged);
+        }
+        let run = plan
+            .settings
+            .kubernetes
+            .as_ref()
+            .and_then(|k| k.run_url.as_deref());
+        let cause = change_cause(plan, run);
+        let restart = same.then(now_rfc3339);
+        let patch = image_patch(&checked.container, image, &cause, restart.as_deref());
+        let client = checked.conn.client().await?;
+        let api: Api<Deployment> = Api::namespaced(client, &checked.namespace);
+        let patched = api
+            .patch(&checked.name, &patch_params(), &Patch::Strategic(&patch))
+            .await
+            .map_err(|e| api_error(&target, "patching its image", e))?;
+        let generation = patched.metadata.generation.unwrap_or(0);
+        let step = format!(
+            "{target}: container {} → {image} (generation {generation})",
+            checked.container
+        );
+        println!("{}: {step}", plan.app);
+        report.steps.push(step);
+        if !self.follows() {
+            println!(
+                "{}: not waiting for the rollout (wait-for-service-stability: false)",
+                plan.app
+            );
+        }
+        Ok(Started::Patched { generation })
+    }
+
+    /// Follows the rollout as `kubectl rollout status` does; commits the manifest once done.
+    async fn follow(&self, started: &mut Started, report: &mut Outcome) -> Result<Followed<Error>> {
+        let (checked, plan, image) = (self.checked, self.plan, self.image);
+        let Started::Patched { generation } = *started else {
+            return Ok(Followed::Succeeded);
+        };
+        let target = checked.target();
+        let follow = Follow {
+            label: &plan.app,
+            target: &target,
+            checked,
+            image,
+            generation,
+            timeout: self.timing.timeout,
+            poll: self.timing.poll,
+            judged: Judged::Current,
+        };
+        Ok(match follow.run(self.cancel).await? {
+            Ended::Done { revision } => {
+                let revision = revision.map(|r| r.to_string()).unwrap_or_default();
+                report.deployment_id = Some(revision.clone());
+                let step =
+                    format!("{target}: revision {revision} rolled out, every replica available");
+                println!("{}: {step}", plan.app);
+                report.steps.push(step);
+                if let Some(m) = &checked.manifest {
+                    commit_manifest(checked, m, plan, image, report).await;
+                }
+                Followed::Succeeded
+            }
+            Ended::Overtaken(why) => Followed::Superseded(Error::Kubernetes {
                 target,
                 problem: format!(
                     "{why}; the newer change is left in place (no rollback), check who changed it"
                 ),
-            });
+            }),
+            Ended::Failed(why) => Followed::Stopped(Error::Deployment {
+                target: target.clone(),
+                deployment_id: format!("generation {generation}"),
+                problem: why,
+            }),
+            Ended::TimedOut(waited) => Followed::Stopped(Error::Deployment {
+                target: target.clone(),
+                deployment_id: format!("generation {generation}"),
+                problem: format!(
+                    "did not finish rolling out within {} min (wait-for-minutes)",
+                    waited.as_secs() / 60
+                ),
+            }),
+            Ended::Cancelled => Followed::Stopped(Error::Cancelled {
+                what: format!("while {target} was rolling out"),
+            }),
+        })
+    }
+
+    /// `kubectl rollout undo`: the previous revision's template back, followed until available.
+    async fn roll_back(&self, _: Started, cause: Error, report: &mut Outcome) -> StrategyEnded {
+        if self.plan.settings.rollback_on_failure {
+            rollback::undo(self.checked, self.plan, cause, self.timing, report).await
+        } else {
+            println!(
+                "{}: not rolling back (rollback-on-failure: false)",
+                self.plan.app
+            );
+            StrategyEnded::of(cause)
         }
-        Ended::Failed(why) => Error::Deployment {
-            target: target.clone(),
-            deployment_id: format!("generation {generation}"),
-            problem: why,
-        },
-        Ended::TimedOut(waited) => Error::Deployment {
-            target: target.clone(),
-            deployment_id: format!("generation {generation}"),
-            problem: format!(
-                "did not finish rolling out within {} min (wait-for-minutes)",
-                waited.as_secs() / 60
-            ),
-        },
-        Ended::Cancelled => Error::Cancelled {
-            what: format!("while {target} was rolling out"),
-        },
-    };
-    if plan.settings.rollback_on_failure {
-        Err(rollback::undo(checked, plan, cause, timing, report).await)
-    } else {
-        println!(
-            "{}: not rolling back (rollback-on-failure: false)",
-            plan.app
-        );
-        Err(cause)
     }
 }
 

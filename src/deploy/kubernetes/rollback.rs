@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 use super::progress::{self, CHANGE_CAUSE};
 use super::{Ended, Follow, Judged, KubeChecked, Timing, api_error, patch_params, replica_sets};
 use crate::deploy::follow_limits;
+use crate::deploy::strategy::Ended as StrategyEnded;
 use crate::error::{Error, Result};
-use crate::outcome::{Outcome, Status};
+use crate::outcome::Outcome;
 use crate::plan::AppPlan;
 
 /// The shortest wait for the rollback itself, even with a small `wait-for-minutes`.
@@ -85,31 +86,29 @@ impl From<Error> for NotRestored {
 /// Rolls the Deployment back after `cause`; sets the report's status (`rolled-back` once the
 /// previous revision is available again; `cancelled` when a cancelled run had no time left to
 /// see that; `failed` when the rollback failed) and returns the error the app ends with.
-pub async fn undo(
+pub(crate) async fn undo(
     checked: &KubeChecked,
     plan: &AppPlan,
     cause: Error,
     timing: Timing,
     report: &mut Outcome,
-) -> Error {
+) -> StrategyEnded {
     let cancelled = matches!(cause, Error::Cancelled { .. });
     println!("{}: {cause}", plan.app);
     match restore(checked, plan, cancelled, timing).await {
         Ok(Restored { how, verified }) => {
             println!("{}: rolled back: {how}", plan.app);
-            report.status = Some(if verified {
-                Status::RolledBack
-            } else {
-                Status::Cancelled
-            });
             report.rollback = Some(how.clone());
             report.steps.push(format!("rolled back: {how}"));
-            cause
+            if verified {
+                StrategyEnded::rolled_back(cause)
+            } else {
+                StrategyEnded::cancelled(cause)
+            }
         }
         Err(NotRestored { error, revision }) => {
-            report.status = Some(Status::Failed);
             report.rollback = Some(format!("rollback failed: {error}"));
-            Error::KubernetesRollbackFailed {
+            StrategyEnded::failed(Error::KubernetesRollbackFailed {
                 cause: cause.to_string(),
                 rollback: error.to_string(),
                 fix: format!(
@@ -117,7 +116,7 @@ pub async fn undo(
                     checked.history_command(),
                     checked.undo_command(revision)
                 ),
-            }
+            })
         }
     }
 }
