@@ -29,7 +29,7 @@ fn problem(source_name: &str, p: impl Into<String>) -> Error {
 /// Parses task definition text into a registrable JSON object: unwraps `{"taskDefinition": …}`,
 /// drops `tags` wrappers and read-only fields, and checks the shape ECS requires.
 pub fn parse(source_name: &str, text: &str) -> Result<Value> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    let value: Value = serde_json::from_str(crate::file_text::without_bom(text)).map_err(|e| {
         problem(
             source_name,
             format!("is not valid JSON ({e}); use the output of `aws ecs describe-task-definition` or a registrable task definition"),
