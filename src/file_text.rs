@@ -61,6 +61,17 @@ pub fn read(path: &Path, what: &str, limit: u64) -> Result<String> {
             e.utf8_error().valid_up_to()
         ),
     })?;
+    // YAML's reader takes a NUL for the end of the text: what follows would be silently
+    // dropped (`service: web1\0…`), so no file the action reads may hold one.
+    if let Some(at) = text.find('\0') {
+        return Err(Error::UnusableFile {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+            problem: format!(
+                "has a NUL byte (at offset {at}), which no JSON or YAML text holds; save it as plain UTF-8 text"
+            ),
+        });
+    }
     Ok(match text.strip_prefix(BOM) {
         Some(rest) => rest.to_string(),
         None => text,
@@ -189,6 +200,9 @@ mod tests {
         std::fs::write(&p, b"{\"a\": \"\xff\"}").unwrap();
         let e = read(&p, "the file", 100).unwrap_err().to_string();
         assert!(e.contains("not UTF-8") && e.contains("offset 7"), "{e}");
+        std::fs::write(&p, b"a: 1\0b: 2").unwrap();
+        let e = read(&p, "the file", 100).unwrap_err().to_string();
+        assert!(e.contains("NUL byte (at offset 4)"), "{e}");
         let e = read(&dir.path().join("none"), "the file", 100).unwrap_err();
         assert!(matches!(e, Error::ReadFile { .. }), "{e}");
     }

@@ -14,6 +14,8 @@ pub mod location;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;
+#[cfg(test)]
+mod proptests;
 pub mod report;
 pub mod shutdown;
 pub mod task_definition;

@@ -8,6 +8,7 @@ mod container;
 mod deploy_rolling;
 mod faults;
 mod foundation;
+mod hostile;
 mod iam_policy;
 mod image;
 mod kubernetes;
