@@ -147,7 +147,7 @@ async fn every_hostile_file_is_refused_naming_it_with_nothing_written() {
         ("td-essential-string.json", "true or false"),
         ("td-duplicate-key.json", "\"family\" twice"),
         ("package-duplicate-version.json", "\"version\" twice"),
-        ("td-huge.json", "more than the 1048576"),
+        ("td-huge.json", "65536"),
         ("td-over-64k.json", "65536"),
         ("package-huge.json", "more than the 1048576"),
         ("td-not-utf8.json", "not UTF-8"),
