@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::github::Api;
 use crate::inputs::Settings;
 use crate::plan::{AppPlan, Plan};
-use crate::report::http::{Http, Policy};
 use crate::report::notify::Endpoints;
+use crate::runner::http::{Http, Policy};
 use crate::trigger::Trigger;
 
 /// GitHub lists at most this many files in a compare; a longer list is cut.

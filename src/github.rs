@@ -13,7 +13,7 @@ use octocrab::Octocrab;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::report::http::{Attempt, Http, describe_reqwest, retry_after};
+use crate::runner::http::{Attempt, Http, describe_reqwest, retry_after};
 
 /// The media type and API version GitHub documents for REST calls.
 const ACCEPT: &str = "application/vnd.github+json";

@@ -17,7 +17,7 @@ pub mod preflight;
 #[cfg(test)]
 mod proptests;
 pub mod report;
-pub mod shutdown;
+pub mod runner;
 pub mod task_definition;
 pub(crate) mod task_definition_check;
 pub mod trigger;
@@ -33,11 +33,12 @@ use crate::error::{Error, Result};
 use crate::inputs::{Settings, Sources};
 use crate::plan::{AppPlan, Plan};
 use crate::preflight::{AppChecked, DeployCheck};
-use crate::report::console::{self, Group};
+use crate::report::known::Known;
 use crate::report::notify::Notifier;
-use crate::report::redact::Redactor;
 use crate::report::{AppReport, Link, Report, RunInfo, Status};
-use crate::shutdown::{Known, Shutdown};
+use crate::runner::console::{self, Group};
+use crate::runner::redact::Redactor;
+use crate::runner::shutdown::Shutdown;
 use crate::trigger::{Decision, Trigger};
 
 /// Run facts for reporters, from the GitHub context.
@@ -222,35 +223,55 @@ async fn took(
     }
 }
 
+/// Why an app did not succeed, as its report says it.
+#[derive(Debug, Clone)]
+struct AppFailure {
+    text: String,
+    /// The status it ends with when no deploy path decided one (a check, the image).
+    status: Status,
+}
+
+impl AppFailure {
+    /// A failure from an error: `cancelled` for the job's cancellation, else `failed`.
+    fn of(error: &Error) -> AppFailure {
+        AppFailure {
+            text: error.to_string(),
+            status: if matches!(error, Error::Cancelled { .. }) {
+                Status::Cancelled
+            } else {
+                Status::Failed
+            },
+        }
+    }
+
+    /// A failure said in words.
+    fn failed(text: String) -> AppFailure {
+        AppFailure {
+            text,
+            status: Status::Failed,
+        }
+    }
+}
+
 /// Turns an app's result into its final status and error, and stamps its duration.
 fn conclude(rep: &mut AppReport, result: Result<()>, started: Instant) {
     if let Err(e) = &result {
         rep.error_location = e.file_location();
     }
-    let failure = result
-        .err()
-        .map(|e| (e.to_string(), matches!(e, Error::Cancelled { .. })));
+    let failure = result.err().map(|e| AppFailure::of(&e));
     conclude_with(rep, failure, started);
 }
 
-/// [`conclude`] from the failure's text and whether it was a cancellation (`None`: success).
-/// A status the deployment path already set (rolled-back, ...) is kept.
-fn conclude_with(rep: &mut AppReport, failure: Option<(String, bool)>, started: Instant) {
+/// [`conclude`] from the failure (`None`: success). A status the deploy path decided
+/// (rolled-back, ...) is kept; otherwise the failure's, or `succeeded`.
+fn conclude_with(rep: &mut AppReport, failure: Option<AppFailure>, started: Instant) {
     match failure {
         None => {
-            if rep.status.is_none() {
-                rep.status = Some(Status::Succeeded);
-            }
+            rep.status.get_or_insert(Status::Succeeded);
         }
-        Some((text, cancelled)) => {
-            if rep.status.is_none() || rep.status == Some(Status::Succeeded) {
-                rep.status = Some(if cancelled {
-                    Status::Cancelled
-                } else {
-                    Status::Failed
-                });
-            }
-            rep.error = Some(text);
+        Some(f) => {
+            rep.status.get_or_insert(f.status);
+            rep.error = Some(f.text);
         }
     }
     rep.duration = started.elapsed();
@@ -268,15 +289,19 @@ async fn run_app(
     let mut rep = app_report(aws, plan);
     let result = async {
         let image = app_image(aws, settings, (plan, checked), (cancel, known), &mut rep).await?;
-        if let DeployCheck::Kubernetes(k) = &checked.deploy {
-            let _g = Group::start(&format!("{}: deploy to Kubernetes", plan.app));
-            let r = deploy::deploy_kubernetes(k, plan, &image.reference, cancel).await;
-            took(&mut rep, &image, r, cancel).await?;
-        } else if let DeployCheck::Checked(c) = &checked.deploy {
-            let _g = Group::start(&format!("{}: deploy", plan.app));
+        let target = match &checked.deploy {
+            DeployCheck::Kubernetes(k) => Some(deploy::Target::Kubernetes(k)),
+            DeployCheck::Checked(c) => Some(deploy::Target::Ecs(c)),
+            _ => None,
+        };
+        if let Some(target) = target {
+            let _g = Group::start(&match target {
+                deploy::Target::Kubernetes(_) => format!("{}: deploy to Kubernetes", plan.app),
+                deploy::Target::Ecs(_) => format!("{}: deploy", plan.app),
+            });
             let job = deploy::Job {
                 plan,
-                checked: c,
+                checked: target,
                 image: &image.reference,
                 digest: image.digest.as_deref(),
                 others: &[],
@@ -358,7 +383,7 @@ async fn run_service_group(
         ));
         let job = deploy::Job {
             plan: lead,
-            checked,
+            checked: deploy::Target::Ecs(checked),
             image: &lead_image,
             digest: lead_digest.as_deref(),
             others: &swaps,
@@ -375,10 +400,7 @@ async fn run_service_group(
     };
     let (outcome, deploy_error) = match shared {
         Some(Ok(o)) => (Some(o), None),
-        Some(Err(f)) => {
-            let cancelled = matches!(f.error, Error::Cancelled { .. });
-            (Some(*f.outcome), Some((f.error.to_string(), cancelled)))
-        }
+        Some(Err(f)) => (Some(*f.outcome), Some(AppFailure::of(&f.error))),
         None => (None, None),
     };
     for (i, rep) in reps.iter_mut().enumerate() {
@@ -393,18 +415,18 @@ async fn run_service_group(
                 d.service,
                 d.cluster
             );
-            conclude_with(rep, Some((text, false)), started);
+            conclude_with(rep, Some(AppFailure::failed(text)), started);
             continue;
         };
         // Every app of the group carries the one deployment's outcome.
         rep.apply(o);
-        let failure = deploy_error.as_ref().map(|(text, cancelled)| {
-            let text = if i == 0 {
-                text.clone()
+        let failure = deploy_error.as_ref().map(|f| AppFailure {
+            text: if i == 0 {
+                f.text.clone()
             } else {
-                format!("deployed together with {}: {text}", lead.app)
-            };
-            (text, *cancelled)
+                format!("deployed together with {}: {}", lead.app, f.text)
+            },
+            status: f.status,
         });
         conclude_with(rep, failure, started);
         known.app(rep);
@@ -501,9 +523,9 @@ fn dry_run(
         }
         println!("dry run: nothing was built, pushed, registered or updated");
         let kind = match &c.deploy {
-            DeployCheck::Checked(k) => Some(k.path.as_str().to_string()),
-            DeployCheck::Kubernetes(_) => Some("kubernetes".to_string()),
-            _ => a.deploy.as_ref().map(|d| d.deployment.as_str().to_string()),
+            DeployCheck::Checked(k) => Some(k.path),
+            DeployCheck::Kubernetes(_) => Some(outcome::DeployPath::Kubernetes),
+            _ => a.deploy.as_ref().and_then(|d| d.deployment.path()),
         };
         reports.push(AppReport {
             app: a.app.clone(),
@@ -640,7 +662,15 @@ async fn run_steps(
     known.publish(&report);
     let plan = {
         let _g = Group::start("Plan");
-        let mut plan = match plan::build(settings, &trigger) {
+        // The image login is decided with the plan, so an input that would send ECR's token to
+        // a host that is not ECR stops the run before anything is written.
+        let built = plan::build(settings, &trigger).and_then(|p| {
+            p.apps
+                .iter()
+                .try_for_each(|a| image::auth_kind(&a.settings).map(drop))
+                .map(|()| p)
+        });
+        let mut plan = match built {
             Ok(p) => p,
             Err(e) => {
                 report.error_location = e.file_location();
@@ -770,7 +800,7 @@ async fn run_steps(
                 let e = checked[i].as_ref().err()?;
                 let mut rep = app_report(aws, &plan.apps[i]);
                 rep.error_location = e.location.clone();
-                conclude_with(&mut rep, Some((e.text.clone(), false)), started);
+                conclude_with(&mut rep, Some(AppFailure::failed(e.text.clone())), started);
                 known.app(&rep);
                 Some(rep)
             })
@@ -907,7 +937,7 @@ where
     let work = async {
         let mut report = run(&settings, &aws, &mut notifier, shutdown.token(), &known).await;
         // Once, before any reporter renders it: no message, summary or output carries a secret.
-        Redactor::known().report(&mut report);
+        report::redact(&Redactor::known(), &mut report);
         report_run(report, &mut notifier, &known).await
     };
     // At the first signal, before the rollback and the reporters: what is known so far.

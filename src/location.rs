@@ -71,7 +71,7 @@ fn relative(file: &Path, workspace: &Path) -> Option<PathBuf> {
 /// Where JSON text stops parsing (line, column), `None` when it parses. A UTF-8 byte order mark
 /// is skipped, as the readers of package.json do.
 pub fn json_error_at(text: &str) -> Option<(usize, usize)> {
-    let text = crate::file_text::without_bom(text);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     serde_json::from_str::<serde_json::Value>(text)
         .err()
         .map(|e| (e.line(), e.column()))
@@ -79,7 +79,7 @@ pub fn json_error_at(text: &str) -> Option<(usize, usize)> {
 
 /// Where YAML text stops parsing (line, column), `None` when it parses.
 pub fn yaml_error_at(text: &str) -> Option<(usize, usize)> {
-    serde_yaml::from_str::<serde_yaml::Value>(crate::file_text::without_bom(text))
+    serde_yaml::from_str::<serde_yaml::Value>(text.strip_prefix('\u{feff}').unwrap_or(text))
         .err()
         .and_then(|e| e.location())
         .map(|l| (l.line(), l.column()))
@@ -89,7 +89,7 @@ pub fn yaml_error_at(text: &str) -> Option<(usize, usize)> {
 /// quote): `"version"` of a package.json. Strings are skipped, so a `"version"` inside a value
 /// or a nested object does not count.
 pub fn json_key_at(text: &str, key: &str) -> Option<(usize, usize)> {
-    let text = crate::file_text::without_bom(text);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (mut line, mut col) = (1, 0);
     let mut depth = 0usize;
     let mut string: Option<(usize, (usize, usize))> = None;
@@ -162,7 +162,7 @@ struct Open {
 /// whole is not (a field a file does not have points at its parent). Keys written with escapes
 /// are not matched. Pure; `None` for an empty path or one whose first step is not there.
 pub fn json_path_at(text: &str, path: &[Step]) -> Option<(usize, usize)> {
-    let text = crate::file_text::without_bom(text);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut stack: Vec<Open> = Vec::new();
     let (mut line, mut col) = (1usize, 0usize);
     let mut best: Option<(usize, (usize, usize))> = None;

@@ -75,13 +75,38 @@ pub struct DeployPlan {
 }
 
 /// One app's plan.
+/// Where an app's version came from: it decides whether the image is built or reused and
+/// which tags it gets, and it is said to people in the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSource {
+    /// The `version` input or the dispatch's version: an existing image is deployed.
+    Requested,
+    /// The first of `tags` (no package.json): the build gets exactly the tags given.
+    FirstTag,
+    /// The tag of the `image` input (an image built elsewhere).
+    ImageTag { reference: String },
+    /// A package.json, as shown to people (workspace-relative).
+    PackageJson { shown: String },
+}
+
+impl std::fmt::Display for VersionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionSource::Requested => f.write_str("the requested version"),
+            VersionSource::FirstTag => f.write_str("the first of `tags`"),
+            VersionSource::ImageTag { reference } => write!(f, "the image tag of {reference}"),
+            VersionSource::PackageJson { shown } => f.write_str(shown),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppPlan {
     pub app: String,
     pub settings: AppSettings,
     pub version: Version,
-    /// Where the version came from, for people: `apps/web1/package.json`, `tag v1.2.3`.
-    pub version_source: String,
+    /// Where the version came from (said to people as `apps/web1/package.json`, ...).
+    pub version_source: VersionSource,
     pub image: ImagePlan,
     pub deploy: Option<DeployPlan>,
     pub notes: Vec<String>,
@@ -329,7 +354,7 @@ fn plan_app(
             "the requested version",
         )?;
         let text = read(&package_json, "package.json").ok();
-        (v, "the requested version".to_string(), text)
+        (v, VersionSource::Requested, text)
     } else if let Some(first) = s.extra_tags.first().filter(|_| {
         s.image.is_none()
             && s.package_json.is_none()
@@ -340,7 +365,7 @@ fn plan_app(
         // the first tag is the version, and the build gets exactly the tags given.
         (
             version_of_tags(first, &s.tag_prefix),
-            "the first of `tags`".to_string(),
+            VersionSource::FirstTag,
             None,
         )
     } else if let Some(reference) = s.image.as_ref().filter(|_| {
@@ -352,7 +377,9 @@ fn plan_app(
         // version is the image's tag, for the outputs and messages.
         (
             version_of_image(reference, &s.tag_prefix),
-            format!("the image tag of {reference}"),
+            VersionSource::ImageTag {
+                reference: reference.clone(),
+            },
             None,
         )
     } else {
@@ -379,7 +406,11 @@ fn plan_app(
                 }));
             }
         }
-        (v, shown_pkg, Some(text))
+        (
+            v,
+            VersionSource::PackageJson { shown: shown_pkg },
+            Some(text),
+        )
     };
     if let Some(n) = &version.note {
         notes.push(n.clone());
@@ -404,11 +435,9 @@ fn plan_app(
         })
         .unwrap_or_else(|| "app".to_string());
 
-    // The image. The login is decided now, so an input that would send ECR's token to a host
-    // that is not ECR stops the run before anything is written.
-    crate::image::auth_kind(&s)?;
+    // The image (its login is checked right after planning, by the caller: `image::auth_kind`).
     let repository = s.ecr_repository.clone().unwrap_or_else(|| app.clone());
-    let explicit_version = version_source == "the requested version";
+    let explicit_version = version_source == VersionSource::Requested;
     let source = if let Some(reference) = &s.image {
         ImageSource::External {
             reference: reference.clone(),
@@ -453,7 +482,7 @@ fn plan_app(
             }
             vec![version.tag.clone()]
         }
-        ImageSource::Build { .. } if version_source == "the first of `tags`" => {
+        ImageSource::Build { .. } if version_source == VersionSource::FirstTag => {
             s.extra_tags.clone()
         }
         ImageSource::Build { .. } => {

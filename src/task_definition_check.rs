@@ -405,7 +405,7 @@ pub fn check_file(
         let line = located(&found.unknown[0])
             .map(|(l, _)| format!(" (line {l})"))
             .unwrap_or_default();
-        crate::report::console::warning(&format!(
+        crate::runner::console::warning(&format!(
             "task definition {source_name}{line}: {}{} not in the ECS API's model this action knows; kept and sent as written (a field newer than the action's AWS SDK works), but check the spelling",
             names.join(", "),
             if more > 0 {

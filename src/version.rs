@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::inputs::VersionFormat;
 
 /// A checked version and the Docker tag it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,9 +160,7 @@ pub fn name_from_package_json(text: &str) -> Option<String> {
     let json: serde_json::Value = serde_json::from_str(text).ok()?;
     let name = json.get("name")?.as_str()?;
     let short = name.rsplit('/').next().unwrap_or(name);
-    crate::inputs::validate_app_name(short)
-        .ok()
-        .map(|_| short.to_string())
+    validate_app_name(short).ok().map(|_| short.to_string())
 }
 
 /// The image tags for a version: the version tag, `latest` (unless turned off or a prerelease),
@@ -187,6 +184,32 @@ pub fn version_from_tag(tag: &str, format: VersionFormat, tag_prefix: &str) -> S
     match format {
         VersionFormat::Semver => tag.strip_prefix(tag_prefix).unwrap_or(tag).to_string(),
         VersionFormat::Loose => tag.to_string(),
+    }
+}
+
+/// How the version string is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionFormat {
+    Semver,
+    Loose,
+}
+
+/// App names end up in paths and resource names: keep them to a safe alphabet.
+pub fn validate_app_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "app",
+            name,
+            "an app name uses letters, digits, -, _ and . (at most 64, not starting with .)",
+        ))
     }
 }
 

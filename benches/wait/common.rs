@@ -40,7 +40,9 @@ pub fn plan(app: &str, deployment: DeploymentChoice, extra: &[(&str, &str)]) -> 
             prerelease: false,
             note: None,
         },
-        version_source: "bench".into(),
+        version_source: ecs_deploy::plan::VersionSource::PackageJson {
+            shown: "bench".into(),
+        },
         watch: vec![],
         image: ImagePlan {
             registry: None,

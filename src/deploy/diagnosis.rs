@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+pub use crate::outcome::diagnosis::{Cause, ContainerState, Diagnosis, LogTail};
 
 /// How often the wait reads the stopped tasks (ListTasks + DescribeTasks): a task lives tens of
 /// seconds at least before it stops, so this costs little and still fails within a task lifetime.
@@ -47,64 +48,6 @@ pub enum Kind {
     Placement,
     /// Anything else: the stopped reason as ECS gave it.
     Other,
-}
-
-/// One container of a stopped task, as DescribeTasks told it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ContainerState {
-    pub name: String,
-    pub image: Option<String>,
-    pub exit_code: Option<i32>,
-    pub reason: Option<String>,
-    pub health: Option<String>,
-}
-
-/// Why one task stopped: what ECS said, and the first cause in words.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Cause {
-    /// The stopped task's ARN (empty for a placement failure: no task ran).
-    pub task_arn: String,
-    pub stopped_reason: Option<String>,
-    pub stop_code: Option<String>,
-    /// The task's health status (`HEALTHY`, `UNHEALTHY`, `UNKNOWN`).
-    pub health: Option<String>,
-    pub containers: Vec<ContainerState>,
-    /// The first cause, in words a person acts on (also what tasks are grouped by).
-    pub first: String,
-}
-
-impl Cause {
-    /// The task's id (the last part of its ARN), as the console and the log stream name it.
-    pub fn task_id(&self) -> &str {
-        self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
-    }
-
-    /// One line for the log: the task, its stop code and reason, each container's exit.
-    pub fn details(&self) -> String {
-        let mut line = format!(
-            "task {} stopped ({}: {})",
-            self.task_id(),
-            self.stop_code.as_deref().unwrap_or("no stop code"),
-            self.stopped_reason.as_deref().unwrap_or("no reason given")
-        );
-        if let Some(h) = &self.health {
-            line.push_str(&format!(", health {h}"));
-        }
-        for c in &self.containers {
-            line.push_str(&format!(
-                "; container {}: exit {}",
-                c.name,
-                c.exit_code.map_or("-".to_string(), |e| e.to_string())
-            ));
-            if let Some(r) = &c.reason {
-                line.push_str(&format!(" ({r})"));
-            }
-            if let Some(h) = &c.health {
-                line.push_str(&format!(", health {h}"));
-            }
-        }
-        line
-    }
 }
 
 /// The stopped task's console page.
@@ -454,17 +397,6 @@ pub fn bound_lines(lines: &[String], max_lines: usize, max_bytes: usize) -> Vec<
     out
 }
 
-/// The last lines a stopped task's container wrote, read from CloudWatch Logs.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LogTail {
-    pub group: String,
-    pub stream: String,
-    /// Bounded by [`LOG_LINES`] and [`LOG_BYTES`], not yet redacted.
-    pub lines: Vec<String>,
-    /// The stream's console page, when the region is known.
-    pub url: Option<String>,
-}
-
 /// Reads the last lines of `stream` in `group` (GetLogEvents from the end), bounded.
 pub async fn log_tail(
     logs: &aws_sdk_cloudwatchlogs::Client,
@@ -486,38 +418,6 @@ pub async fn log_tail(
         .filter_map(|e| e.message().map(str::to_string))
         .collect();
     Ok(bound_lines(&lines, LOG_LINES, LOG_BYTES))
-}
-
-/// What the wait found: the cause it failed on, how many tasks shared it, its console link, and
-/// the log lines of its task.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Diagnosis {
-    pub cause: Cause,
-    pub count: usize,
-    pub task_url: Option<String>,
-    pub log: Option<LogTail>,
-}
-
-impl Diagnosis {
-    /// The problem text of the deploy's error: the cause, how many tasks, where to look.
-    pub fn problem(&self, failed_fast: bool) -> String {
-        let s = if self.count == 1 { "" } else { "s" };
-        let what = if self.cause.task_arn.is_empty() {
-            format!("{} placement failure{s}", self.count)
-        } else {
-            format!("{} task{s} of the new revision stopped", self.count)
-        };
-        let mut p = format!("{what}: {}", self.cause.first);
-        if let Some(url) = &self.task_url {
-            p.push_str(&format!(" (stopped task: {url})"));
-        }
-        if failed_fast {
-            p.push_str(
-                "; failing now instead of waiting out wait-for-minutes (fail-fast-after-stopped-tasks)",
-            );
-        }
-        p
-    }
 }
 
 /// What an ECS wait asks on each look: reads the stopped tasks of the new revision at most
@@ -693,8 +593,8 @@ impl Watch {
 
 /// Prints a task's last log lines in a log group, redacted.
 pub fn print_log_tail(label: &str, log: &LogTail) {
-    let redactor = crate::report::redact::Redactor::known();
-    let _group = crate::report::console::Group::start(&format!(
+    let redactor = crate::runner::redact::Redactor::known();
+    let _group = crate::runner::console::Group::start(&format!(
         "{label}: last {} log lines of {} ({})",
         log.lines.len(),
         log.stream,
@@ -823,26 +723,28 @@ pub fn of_revision(
     )
 }
 
-/// A deploy's result with a failed deployment explained by `watch` (see [`explain_failure`]);
-/// other results (success, cancelled, superseded, bad input) as they are.
-pub async fn explained(
+/// A deploy's error with a failed deployment explained by `watch` (see [`explain_failure`]);
+/// other errors (cancelled, superseded, bad input) as they are.
+pub async fn explain_error(
     aws: &crate::aws::Aws,
     plan: &crate::plan::AppPlan,
     prepared: &super::Prepared,
     watch: &Watch,
-    result: Result<()>,
+    error: Error,
     report: &mut crate::outcome::Outcome,
-) -> Result<()> {
-    match result {
-        Err(cause @ Error::Deployment { .. }) => Err(explain_failure(
-            aws,
-            &plan.app,
-            &prepared.task_definition,
-            watch,
-            cause,
-            report,
-        )
-        .await),
+) -> Error {
+    match error {
+        cause @ Error::Deployment { .. } => {
+            explain_failure(
+                aws,
+                &plan.app,
+                &prepared.task_definition,
+                watch,
+                cause,
+                report,
+            )
+            .await
+        }
         other => other,
     }
 }

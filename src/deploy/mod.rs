@@ -19,11 +19,12 @@ pub mod register;
 pub mod rolling;
 pub mod run_task;
 pub mod service;
+pub(crate) mod strategy;
 pub mod wait;
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::Service;
+use aws_sdk_ecs::types::{DeploymentControllerType, DeploymentStrategy, Service};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::inputs::DeploymentChoice;
 use crate::outcome::{Failed, Outcome, Status};
 use crate::plan::{AppPlan, DeployPlan};
-use crate::shutdown::unless_cancelled;
+use crate::runner::shutdown::unless_cancelled;
 use crate::task_definition;
 
 /// What every deployment path starts from, once the task definition is registered (or found to
@@ -93,25 +94,31 @@ pub use crate::outcome::DeployPath;
 /// cannot take the asked path and what to change.
 pub fn choose_path(
     choice: DeploymentChoice,
-    controller: Option<&str>,
-    strategy: Option<&str>,
+    controller: Option<&DeploymentControllerType>,
+    strategy: Option<&DeploymentStrategy>,
 ) -> std::result::Result<DeployPath, String> {
-    let controller = controller.unwrap_or("ECS");
-    let strategy = strategy.unwrap_or("ROLLING");
+    let controller = controller.unwrap_or(&DeploymentControllerType::Ecs);
+    let strategy = strategy.unwrap_or(&DeploymentStrategy::Rolling);
     let natural = match (controller, strategy) {
-        ("ECS", "ROLLING") => Ok(DeployPath::Rolling),
-        ("ECS", "BLUE_GREEN" | "LINEAR" | "CANARY") => Ok(DeployPath::EcsBlueGreen),
-        ("ECS", other) => Err(format!(
-            "uses the deployment strategy {other}, which this action does not know; use ROLLING, BLUE_GREEN, LINEAR or CANARY"
+        (DeploymentControllerType::Ecs, DeploymentStrategy::Rolling) => Ok(DeployPath::Rolling),
+        (
+            DeploymentControllerType::Ecs,
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Linear | DeploymentStrategy::Canary,
+        ) => Ok(DeployPath::EcsBlueGreen),
+        (DeploymentControllerType::Ecs, other) => Err(format!(
+            "uses the deployment strategy {}, which this action does not know; use ROLLING, BLUE_GREEN, LINEAR or CANARY",
+            other.as_str()
         )),
-        ("CODE_DEPLOY", _) => Ok(DeployPath::CodeDeploy),
-        ("EXTERNAL", _) => Err(
+        (DeploymentControllerType::CodeDeploy, _) => Ok(DeployPath::CodeDeploy),
+        (DeploymentControllerType::External, _) => Err(
             "uses the EXTERNAL deployment controller: its deployments are made with task sets by another tool, not by this action; deploy it with that tool, or recreate the service with the ECS or CODE_DEPLOY controller".into(),
         ),
         (other, _) => Err(format!(
-            "uses the deployment controller {other}, which this action does not know; use ECS or CODE_DEPLOY"
+            "uses the deployment controller {}, which this action does not know; use ECS or CODE_DEPLOY",
+            other.as_str()
         )),
     };
+    let (controller, strategy) = (controller.as_str(), strategy.as_str());
     let want = match choice {
         DeploymentChoice::Auto => return natural,
         DeploymentChoice::Rolling => DeployPath::Rolling,
@@ -141,103 +148,18 @@ pub fn choose_path(
 }
 
 /// The service's deployment controller type and strategy, as [`choose_path`] takes them.
-pub fn controller_and_strategy(service: &Service) -> (Option<&str>, Option<&str>) {
+pub fn controller_and_strategy(
+    service: &Service,
+) -> (
+    Option<&DeploymentControllerType>,
+    Option<&DeploymentStrategy>,
+) {
     (
-        service.deployment_controller().map(|c| c.r#type().as_str()),
+        service.deployment_controller().map(|c| c.r#type()),
         service
             .deployment_configuration()
-            .and_then(|c| c.strategy())
-            .map(|s| s.as_str()),
+            .and_then(|c| c.strategy()),
     )
-}
-
-/// Checks that `image` is a valid image reference (`[host[:port]/]path[:tag][@digest]`) before
-/// anything is written, so a typo fails here and not as a task that cannot pull.
-pub fn check_image_reference(image: &str) -> Result<()> {
-    let bad = |reason: &str| Err(Error::invalid_input("image", image, reason.to_string()));
-    if image.is_empty() {
-        return bad("is empty");
-    }
-    if image.len() > 1024 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return bad(
-            "has spaces or control characters; an image reference is registry/repository:tag",
-        );
-    }
-    let (name_tag, digest) = match image.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (image, None),
-    };
-    if let Some(d) = digest {
-        let ok = match d.split_once(':') {
-            Some(("sha256", hex)) => {
-                hex.len() == 64
-                    && hex
-                        .chars()
-                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-            }
-            Some((algo, hex)) => {
-                !algo.is_empty()
-                    && algo
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c))
-                    && hex.len() >= 32
-                    && hex.chars().all(|c| c.is_ascii_hexdigit())
-            }
-            None => false,
-        };
-        if !ok {
-            return bad("has an invalid digest after @ (expected sha256:<64 lowercase hex>)");
-        }
-    }
-    let last_slash = name_tag.rfind('/');
-    let (name, tag) = match name_tag.rfind(':') {
-        Some(i) if last_slash.is_none_or(|s| i > s) => (&name_tag[..i], Some(&name_tag[i + 1..])),
-        _ => (name_tag, None),
-    };
-    if let Some(t) = tag {
-        let ok = !t.is_empty()
-            && t.len() <= 128
-            && !t.starts_with(['.', '-'])
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !ok {
-            return bad(
-                "has an invalid tag (letters, digits, _ . -; at most 128; not starting with . or -)",
-            );
-        }
-    }
-    let mut parts: Vec<&str> = name.split('/').collect();
-    if parts.len() > 1 {
-        let first = parts[0];
-        if first.contains(['.', ':']) || first == "localhost" {
-            let host_ok = first
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
-            let port_ok = match first.rsplit_once(':') {
-                Some((_, port)) if !first.ends_with(']') => {
-                    !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
-                }
-                _ => true,
-            };
-            if !host_ok || !port_ok || first.starts_with(['.', '-', ':']) {
-                return bad("has an invalid registry host");
-            }
-            parts.remove(0);
-        }
-    }
-    for p in parts {
-        let ok = !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-            && !p.starts_with(['.', '_', '-'])
-            && !p.ends_with(['.', '_', '-']);
-        if !ok {
-            return bad(
-                "has an invalid repository name (lowercase letters, digits and . _ - between them, parts separated by /)",
-            );
-        }
-    }
-    Ok(())
 }
 
 /// An [`Error::Service`] for the plan's service.
@@ -338,21 +260,39 @@ pub async fn prepare(
     })
 }
 
+/// What the preflight checked a target to be: an ECS service (rolling, CodeDeploy, ECS
+/// blue/green) or a Kubernetes Deployment.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Ecs(&'a Checked),
+    Kubernetes(&'a kubernetes::KubeChecked),
+}
+
+impl Target<'_> {
+    /// The path this target deploys by.
+    pub fn path(&self) -> DeployPath {
+        match self {
+            Target::Ecs(c) => c.path,
+            Target::Kubernetes(_) => DeployPath::Kubernetes,
+        }
+    }
+}
+
 /// What the deploy of one service is given: the plan that leads it, what the preflight checked,
 /// the image (and its digest when the registry told it) and the other apps' images that go into
 /// the same revision.
 #[derive(Debug, Clone, Copy)]
 pub struct Job<'a> {
     pub plan: &'a AppPlan,
-    pub checked: &'a Checked,
+    pub checked: Target<'a>,
     pub image: &'a str,
     pub digest: Option<&'a str>,
     pub others: &'a [Swap],
 }
 
-/// Deploys the job's image by the path the preflight chose and hands back what happened: the
-/// [`Outcome`] (kind, ids, steps, links, rollback facts, status), or the same with the error
-/// that stopped it. The report is built from that value.
+/// Deploys the job's image by the path the preflight chose, for every target, and hands back
+/// what happened: the [`Outcome`] (kind, ids, steps, links, rollback facts, status), or the
+/// same with the error that stopped it. The report is built from that value.
 pub async fn deploy(
     aws: &Aws,
     poller: &wait::Poller,
@@ -360,46 +300,47 @@ pub async fn deploy(
     cancel: &CancellationToken,
 ) -> std::result::Result<Outcome, Failed> {
     let mut outcome = Outcome {
-        kind: Some(job.checked.path),
+        kind: Some(job.checked.path()),
         ..Outcome::default()
     };
-    let r = run(aws, poller, job, cancel, &mut outcome).await;
+    let r = match job.checked {
+        Target::Ecs(checked) => run(aws, poller, (job, checked), cancel, &mut outcome).await,
+        Target::Kubernetes(checked) => {
+            // The image patch is its first write.
+            match unless_cancelled(cancel, || {
+                format!(
+                    "before updating the Kubernetes Deployment of {}",
+                    job.plan.app
+                )
+            }) {
+                Ok(()) => {
+                    kubernetes::deploy(checked, job.plan, job.image, cancel, &mut outcome).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
     settle(outcome, r)
 }
 
-/// The Kubernetes path, with the same shape: an [`Outcome`], or the same with its error.
-pub async fn deploy_kubernetes(
-    checked: &kubernetes::KubeChecked,
-    plan: &AppPlan,
-    image: &str,
-    cancel: &CancellationToken,
-) -> std::result::Result<Outcome, Failed> {
-    let mut outcome = Outcome {
-        kind: Some(DeployPath::Kubernetes),
-        ..Outcome::default()
-    };
-    // The image patch is its first write.
-    if let Err(e) = unless_cancelled(cancel, || {
-        format!("before updating the Kubernetes Deployment of {}", plan.app)
-    }) {
-        return settle(outcome, Err(e));
-    }
-    let r = kubernetes::deploy(checked, plan, image, cancel, &mut outcome).await;
-    settle(outcome, r)
-}
-
-/// A path's filled outcome and its result as one value: success means `succeeded` unless the
-/// path said otherwise.
+/// A path's filled outcome and its result as one value. The status is the path's; where the
+/// deploy stopped before a path decided (a check, the register, the one-off task), it is
+/// `succeeded` without an error and `failed` or `cancelled` by the error's kind.
 fn settle(mut outcome: Outcome, r: Result<()>) -> std::result::Result<Outcome, Failed> {
     match r {
         Ok(()) => {
             outcome.status.get_or_insert(Status::Succeeded);
             Ok(outcome)
         }
-        Err(error) => Err(Failed {
-            outcome: Box::new(outcome),
-            error,
-        }),
+        Err(error) => {
+            outcome
+                .status
+                .get_or_insert(strategy::Ended::of_kind(&error));
+            Err(Failed {
+                outcome: Box::new(outcome),
+                error,
+            })
+        }
     }
 }
 
@@ -409,16 +350,16 @@ fn settle(mut outcome: Outcome, r: Result<()>) -> std::result::Result<Outcome, F
 async fn run(
     aws: &Aws,
     poller: &wait::Poller,
-    job: Job<'_>,
+    (job, checked): (Job<'_>, &Checked),
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
     let Job {
         plan,
-        checked,
         image,
         digest,
         others,
+        ..
     } = job;
     let Some(d) = &plan.deploy else {
         return Ok(());
@@ -519,32 +460,35 @@ async fn run(
             )
         })?;
     }
-    let result = match path {
-        // The rolling path deregisters after its own verified rollback (rollback.rs).
-        DeployPath::Rolling => {
-            return rolling::deploy(aws, poller, plan, &prepared, cancel, report).await;
-        }
+    // One match arm a path: each strategy deregisters a failed revision after its own rollback
+    // (only once traffic is back: a revision that may still serve stays registered).
+    match path {
+        DeployPath::Rolling => rolling::deploy(aws, poller, plan, &prepared, cancel, report).await,
         DeployPath::CodeDeploy => {
             codedeploy::deploy(aws, poller, plan, &prepared, cancel, report).await
         }
         DeployPath::EcsBlueGreen => {
             bluegreen::deploy(aws, poller, plan, &prepared, cancel, report).await
         }
-        // choose_path never picks it for an ECS service; the Kubernetes path has its own entry.
+        // choose_path never picks it for an ECS service: a Kubernetes target is checked as one.
         DeployPath::Kubernetes => Err(service_error(
             d,
             "is an ECS service; a Kubernetes Deployment is deployed with eks-cluster or kubeconfig",
         )),
-    };
-    // Only once traffic is back on blue: a revision that may still serve stays registered.
-    if result.is_err()
-        && report.status == Some(Status::RolledBack)
-        && plan.settings.deregister_failed_task_definition
-        && prepared.changed
-    {
+    }
+}
+
+/// After a rollback that put traffic back on the previous revision: deregisters the failed
+/// one, when `deregister-failed-task-definition` asks and this deploy registered it.
+pub async fn deregister_after_rollback(
+    aws: &Aws,
+    plan: &AppPlan,
+    prepared: &Prepared,
+    report: &mut Outcome,
+) {
+    if plan.settings.deregister_failed_task_definition && prepared.changed {
         deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
     }
-    result
 }
 
 /// The deployment already in flight on the service, if any, for people: a PRIMARY deployment
@@ -949,7 +893,7 @@ pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mu
                 .steps
                 .push(format!("deregistered {}", wait::short_task_definition(arn)));
         }
-        Err(e) => crate::report::console::warning(&format!(
+        Err(e) => crate::runner::console::warning(&format!(
             "{}: could not deregister {arn}: {e}",
             plan.app
         )),
@@ -960,6 +904,19 @@ pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mu
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// [`super::choose_path`] with the controller and strategy as ECS spells them.
+    fn choose_path(
+        choice: DeploymentChoice,
+        controller: Option<&str>,
+        strategy: Option<&str>,
+    ) -> std::result::Result<DeployPath, String> {
+        super::choose_path(
+            choice,
+            controller.map(DeploymentControllerType::from).as_ref(),
+            strategy.map(DeploymentStrategy::from).as_ref(),
+        )
+    }
 
     #[test]
     fn auto_follows_the_controller_and_strategy() {
@@ -1028,33 +985,6 @@ mod tests {
             "sha256:a"
         ));
         assert!(!digest_differs(&[], "web1", "sha256:a"));
-    }
-
-    #[test]
-    fn image_references_are_checked() {
-        for ok in [
-            "nginx",
-            "web1:v1.2.3",
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3",
-            "localhost:5000/team/web1:latest",
-            "127.0.0.1:5000/web1",
-            "ghcr.io/org/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-            "ghcr.io/org/app:v1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        ] {
-            assert!(check_image_reference(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "web1:v1 2",
-            "Web1:v1",
-            "web1:",
-            "web1:-x",
-            "registry.example.com//web1",
-            "web1@sha256:abc",
-            "web1:v1/x",
-        ] {
-            assert!(check_image_reference(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

@@ -35,8 +35,8 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::image::registry::Credentials;
 use crate::inputs::Secret;
-use crate::report::console::StopCommands;
-use crate::report::redact::Redactor;
+use crate::runner::console::StopCommands;
+use crate::runner::redact::Redactor;
 
 /// Where a container action finds the host's engine.
 pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";

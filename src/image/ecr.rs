@@ -12,7 +12,7 @@ use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::image::registry::Credentials;
 use crate::inputs::{CreateRepository, Secret};
-use crate::report::console;
+use crate::runner::console;
 
 /// What `GetAuthorizationToken` gives: the registry host and the credentials that open it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod ecr;
+pub mod reference;
 pub mod registry;
 
 use tokio_util::sync::CancellationToken;
@@ -12,7 +13,7 @@ use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::inputs::{AppSettings, CacheMode, GithubContext};
 use crate::plan::{AppPlan, ImageSource};
-use crate::shutdown::unless_cancelled;
+use crate::runner::shutdown::unless_cancelled;
 use registry::{Credentials, Registry};
 
 /// The tag that holds the registry build cache (`cache: registry`).
@@ -217,7 +218,7 @@ pub struct Checked {
 pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Result<Checked> {
     let img = &plan.image;
     if let ImageSource::External { reference } = &img.source {
-        crate::deploy::check_image_reference(reference)?;
+        reference::check_image_reference(reference)?;
         return Ok(Checked {
             reference: reference.clone(),
             access: None,
@@ -233,7 +234,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Re
     if let Some(host) = registry_host {
         let reference = img.reference(host);
         if !host.starts_with('<') {
-            crate::deploy::check_image_reference(&reference)?;
+            reference::check_image_reference(&reference)?;
         }
         return Ok(Checked {
             reference,
@@ -250,7 +251,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Re
     let repo = img.repository.as_str();
     let version_tag = img.version_tag();
     let reference = img.reference(&host);
-    crate::deploy::check_image_reference(&reference)?;
+    reference::check_image_reference(&reference)?;
     let exists = !access.ecr_repository || ecr::repository_exists(aws, repo).await?;
     if !exists && s.create_repository == crate::inputs::CreateRepository::No {
         return Err(ecr::missing_repository(&host, repo));
@@ -348,7 +349,7 @@ pub async fn ensure(
         .iter()
         .map(|(_, v)| v.expose().to_string())
         .collect();
-    crate::report::console::mask(&values);
+    crate::runner::console::mask(&values);
     let access = checked.access.as_ref().ok_or_else(|| Error::Image {
         image: checked.reference.clone(),
         problem: "the registry was not checked before the image step (a dry run does not push); run without dry-run".into(),

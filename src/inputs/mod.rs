@@ -80,12 +80,7 @@ pub struct TriggerSettings {
     pub version: Option<String>,
 }
 
-/// How the version string is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VersionFormat {
-    Semver,
-    Loose,
-}
+pub use crate::version::{VersionFormat, validate_app_name};
 
 /// Whether a missing ECR repository is created, and with which tag mutability
 /// (`create-repository` input).
@@ -118,6 +113,18 @@ pub enum DeploymentChoice {
 }
 
 impl DeploymentChoice {
+    /// The path asked for; `None` for `auto` (the service's controller decides).
+    pub fn path(self) -> Option<crate::outcome::DeployPath> {
+        use crate::outcome::DeployPath;
+        match self {
+            DeploymentChoice::Auto => None,
+            DeploymentChoice::Rolling => Some(DeployPath::Rolling),
+            DeploymentChoice::CodeDeploy => Some(DeployPath::CodeDeploy),
+            DeploymentChoice::EcsBlueGreen => Some(DeployPath::EcsBlueGreen),
+            DeploymentChoice::Kubernetes => Some(DeployPath::Kubernetes),
+        }
+    }
+
     /// The name as written in inputs and outputs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -1102,6 +1109,12 @@ impl ImageDropIns {
 }
 
 impl AppSettings {
+    /// How long a deployment may take (`wait-for-minutes`, at least one minute): the one place
+    /// the minutes become a [`std::time::Duration`], for every path.
+    pub fn deploy_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.wait_for_minutes.max(1).saturating_mul(60))
+    }
+
     /// Validates per-app raw inputs into typed settings.
     pub fn from_raw(raw: &RawInputs) -> Result<Self> {
         refuse_unhonoured(raw)?;
@@ -1409,25 +1422,6 @@ impl Settings {
             secrets: raw.secrets().into_iter().map(Secret::new).collect(),
             kubernetes_api_url: sources.context.get("kubernetes-api-url").cloned(),
         })
-    }
-}
-
-/// App names end up in paths and resource names: keep them to a safe alphabet.
-pub fn validate_app_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_input(
-            "app",
-            name,
-            "an app name uses letters, digits, -, _ and . (at most 64, not starting with .)",
-        ))
     }
 }
 

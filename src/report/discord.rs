@@ -8,7 +8,7 @@ use crate::report::Report;
 use crate::report::facts::{
     Fact, app_facts, headline, rollback_lines, run_facts, status_colour, truncate,
 };
-use crate::report::http::{Http, Post};
+use crate::runner::http::{Http, Post};
 
 /// Discord's limits: title 256, description 4096, 25 fields, field value 1024, and 6000
 /// characters for the whole embed; the description is kept well under its own limit so the

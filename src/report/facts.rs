@@ -106,7 +106,7 @@ pub fn task_definition_revision(arn: &str) -> &str {
 pub fn deployment_text(app: &AppReport) -> Option<String> {
     match (&app.deployment_kind, &app.deployment_id) {
         (Some(k), Some(id)) => Some(format!("{k} {id}")),
-        (Some(k), None) => Some(k.clone()),
+        (Some(k), None) => Some(k.to_string()),
         (None, Some(id)) => Some(id.clone()),
         (None, None) => None,
     }
@@ -258,7 +258,10 @@ pub fn variables(report: &Report, environment: &str) -> BTreeMap<&'static str, S
         "task_definition_arn",
         join(&|a| a.task_definition_arn.clone()),
     );
-    v.insert("deployment_kind", join(&|a| a.deployment_kind.clone()));
+    v.insert(
+        "deployment_kind",
+        join(&|a| a.deployment_kind.map(|k| k.to_string())),
+    );
     v.insert("deployment_id", join(&|a| a.deployment_id.clone()));
     v.insert("status", status.as_str().to_string());
     v.insert("status_emoji", status_emoji(status).to_string());

@@ -1,14 +1,12 @@
 //! The report: one value describing what happened, which every reporter (outputs, job summary,
 //! Slack, Discord, GitHub Deployments) renders. Reporters never reach back into the pipeline.
 
-pub mod console;
 pub mod discord;
 pub mod facts;
 pub mod github;
-pub mod http;
+pub mod known;
 pub mod notify;
 pub mod outputs;
-pub mod redact;
 pub mod slack;
 pub mod summary;
 
@@ -17,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use crate::outcome::{Link, Status};
+use crate::runner::redact::Redactor;
 
 /// Facts about the workflow run, for links and messages.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -56,7 +55,7 @@ pub struct AppReport {
     /// The image the Kubernetes Deployment's container ran before the deploy.
     pub previous_image: Option<String>,
     pub deployment_id: Option<String>,
-    pub deployment_kind: Option<String>,
+    pub deployment_kind: Option<crate::outcome::DeployPath>,
     pub status: Option<Status>,
     /// The error that failed this app, with its fix.
     pub error: Option<String>,
@@ -76,14 +75,14 @@ pub struct AppReport {
     pub duration: Duration,
     /// The last log lines of the stopped task a failed deploy was diagnosed from.
     #[serde(skip)]
-    pub log_tail: Option<crate::deploy::diagnosis::LogTail>,
+    pub log_tail: Option<crate::outcome::LogTail>,
 }
 
 impl AppReport {
     /// Takes a deploy's outcome into the report: its path, ids, steps, links, rollback facts and
     /// status. The report is built from the outcome, never read back to decide.
     pub fn apply(&mut self, o: &crate::outcome::Outcome) {
-        self.deployment_kind = o.kind.map(|k| k.as_str().to_string());
+        self.deployment_kind = o.kind;
         self.task_definition_arn.clone_from(&o.task_definition_arn);
         self.previous_task_definition_arn
             .clone_from(&o.previous_task_definition_arn);
@@ -199,7 +198,7 @@ pub(crate) fn rolled_back_with_log(lines: Vec<String>) -> Report {
         apps: vec![AppReport {
             app: "web1".into(),
             status: Some(Status::RolledBack),
-            log_tail: Some(crate::deploy::diagnosis::LogTail {
+            log_tail: Some(crate::outcome::LogTail {
                 stream: "ecs/web1/abc".into(),
                 lines,
                 ..Default::default()
@@ -207,6 +206,58 @@ pub(crate) fn rolled_back_with_log(lines: Vec<String>) -> Report {
             ..Default::default()
         }],
         ..Default::default()
+    }
+}
+
+/// Redacts every text of a report in place, once, before any reporter renders it: each
+/// reporter then lays out clean values (and JSON or Markdown built from them stays valid).
+pub fn redact(redactor: &Redactor, report: &mut Report) {
+    if redactor.is_empty() {
+        return;
+    }
+    let run = &mut report.run;
+    for v in [
+        &mut run.repository,
+        &mut run.sha,
+        &mut run.git_ref,
+        &mut run.actor,
+        &mut run.workflow,
+        &mut run.event_name,
+        &mut run.run_url,
+        &mut run.commit_url,
+    ] {
+        redactor.opt(v);
+    }
+    redactor.opt(&mut report.trigger);
+    redactor.opt(&mut report.skip_reason);
+    redactor.opt(&mut report.error);
+    for a in &mut report.apps {
+        redactor.field(&mut a.app);
+        for v in [
+            &mut a.version,
+            &mut a.image,
+            &mut a.image_digest,
+            &mut a.task_definition_arn,
+            &mut a.previous_task_definition_arn,
+            &mut a.deployment_id,
+            &mut a.error,
+            &mut a.rollback,
+            &mut a.preview,
+        ] {
+            redactor.opt(v);
+        }
+        for s in &mut a.steps {
+            redactor.field(s);
+        }
+        for l in &mut a.links {
+            redactor.field(&mut l.label);
+            redactor.field(&mut l.url);
+        }
+        if let Some(log) = &mut a.log_tail {
+            for l in &mut log.lines {
+                redactor.field(l);
+            }
+        }
     }
 }
 
@@ -242,5 +293,51 @@ mod tests {
         assert_eq!(r.status(), Status::Succeeded);
         r.error = Some("boom".into());
         assert_eq!(r.status(), Status::Failed);
+    }
+
+    #[test]
+    fn every_text_of_a_report_is_redacted() {
+        let s = "tok-0451";
+        let with = |label: &str| format!("{label} {s} end");
+        let mut report = Report {
+            run: RunInfo {
+                git_ref: Some(with("ref")),
+                actor: Some(with("actor")),
+                ..Default::default()
+            },
+            trigger: Some(with("trigger")),
+            skip_reason: Some(with("skip")),
+            error: Some(with("error")),
+            apps: vec![AppReport {
+                app: with("app"),
+                image: Some(with("image")),
+                error: Some(with("the build's last lines:\n")),
+                rollback: Some(with("rollback")),
+                steps: vec![with("step")],
+                links: vec![Link {
+                    label: with("label"),
+                    url: with("url"),
+                }],
+                preview: Some(with("preview")),
+                log_tail: Some(crate::outcome::LogTail {
+                    lines: vec![with("DATABASE_URL=postgres://u:")],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        redact(&Redactor::new([s.to_string()]), &mut report);
+        let text = format!("{report:?}");
+        assert!(!text.contains(s), "{text}");
+        assert_eq!(
+            report.apps[0].error.as_deref(),
+            Some("the build's last lines:\n *** end")
+        );
+        assert_eq!(report.error.as_deref(), Some("error *** end"));
+        assert_eq!(
+            report.apps[0].log_tail.as_ref().map(|l| l.lines.clone()),
+            Some(vec!["DATABASE_URL=postgres://u: *** end".to_string()])
+        );
     }
 }

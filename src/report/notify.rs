@@ -9,11 +9,11 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::inputs::ReportSettings;
 use crate::plan::Plan;
-use crate::report::console;
 use crate::report::facts::variables;
-use crate::report::http::{Http, Policy};
 use crate::report::{Report, RunInfo, Status, discord, github, slack};
-use crate::shutdown::{REPORT_WITHIN, Shutdown};
+use crate::runner::console;
+use crate::runner::http::{Http, Policy};
+use crate::runner::shutdown::{REPORT_WITHIN, Shutdown};
 
 /// Where the reporters send. Defaults are the public services; `GITHUB_API_URL` (set by the
 /// runner, GitHub Enterprise has its own) and `ECS_DEPLOY_SLACK_API_URL` override them.

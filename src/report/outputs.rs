@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::outcome::DeployPath;
 use crate::report::{AppReport, Report};
 
 /// Formats one output in the heredoc form `name<<DELIM\nvalue\nDELIM\n`.
@@ -29,14 +30,19 @@ fn nonce() -> u128 {
     t ^ ((std::process::id() as u128) << 64)
 }
 
+/// `deployment-kind`: the path the app's deploy took, empty when none.
+fn kind(a: &AppReport) -> String {
+    a.deployment_kind.map(|k| k.to_string()).unwrap_or_default()
+}
+
 fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
 
 /// `codedeploy-deployment-id`: the deployment id when CodeDeploy made the deployment.
 fn codedeploy_deployment_id(a: &AppReport) -> String {
-    match a.deployment_kind.as_deref() {
-        Some("codedeploy") => opt(&a.deployment_id),
+    match a.deployment_kind {
+        Some(DeployPath::CodeDeploy) => opt(&a.deployment_id),
         _ => String::new(),
     }
 }
@@ -87,7 +93,7 @@ fn app_object(a: &AppReport) -> serde_json::Value {
         "deployment-id": opt(&a.deployment_id),
         "codedeploy-deployment-id": codedeploy_deployment_id(a),
         "run-task-arn": run_task_arn(a),
-        "deployment-kind": opt(&a.deployment_kind),
+        "deployment-kind": kind(a),
         "status": a.status().as_str(),
         "duration-seconds": a.duration.as_secs().to_string(),
         "error": opt(&a.error),
@@ -151,7 +157,7 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
     ));
     out.push(("run-task-arn", joined(&run_task_arn)));
     out.push(("deployment-id", joined(&|a| opt(&a.deployment_id))));
-    out.push(("deployment-kind", joined(&|a| opt(&a.deployment_kind))));
+    out.push(("deployment-kind", joined(&kind)));
     out.push(("status", status.as_str().to_string()));
     out.push(("duration-seconds", report.duration.as_secs().to_string()));
     out.push((
@@ -268,7 +274,7 @@ mod tests {
     fn the_drop_in_outputs_follow_the_official_actions_formats() {
         let a = AppReport {
             app: "web1".into(),
-            deployment_kind: Some("rolling".into()),
+            deployment_kind: Some(DeployPath::Rolling),
             deployment_id: Some("ecs-svc/1".into()),
             run_task_arns: vec!["arn:aws:ecs:us-east-1:1:task/prod/a".into()],
             image_built: Some(false),
@@ -291,7 +297,7 @@ mod tests {
         );
         assert_eq!(o["metadata"], "", "nothing built");
         let cd = AppReport {
-            deployment_kind: Some("codedeploy".into()),
+            deployment_kind: Some(DeployPath::CodeDeploy),
             deployment_id: Some("d-ABC".into()),
             run_task_arns: Vec::new(),
             ..a

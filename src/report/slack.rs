@@ -13,8 +13,8 @@ use crate::report::facts::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
     status_colour, status_emoji, truncate,
 };
-use crate::report::http::{Http, Post};
 use crate::report::{Report, RunInfo};
+use crate::runner::http::{Http, Post};
 
 /// Slack's limits: header text 150, section text 3000, 10 fields per section, 25 elements per
 /// actions block, 75 characters per button label.

@@ -98,7 +98,9 @@ fn plan(extra: &[(&str, &str)]) -> AppPlan {
             prerelease: false,
             note: None,
         },
-        version_source: "package.json".into(),
+        version_source: ecs_deploy::plan::VersionSource::PackageJson {
+            shown: "package.json".into(),
+        },
         image: ImagePlan {
             registry: Some("registry.example".into()),
             repository: "web1".into(),

@@ -92,7 +92,9 @@ fn plan(inputs: &[(&str, &str)], appspec: Option<&str>) -> AppPlan {
             prerelease: false,
             note: None,
         },
-        version_source: "apps/web1/package.json".into(),
+        version_source: ecs_deploy::plan::VersionSource::PackageJson {
+            shown: "apps/web1/package.json".into(),
+        },
         image: ImagePlan {
             registry: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com".into()),
             repository: "web1".into(),

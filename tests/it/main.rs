@@ -12,6 +12,7 @@ mod hostile;
 mod iam_policy;
 mod image;
 mod kubernetes;
+mod layers;
 mod matrix;
 mod migration;
 mod migration_image;

@@ -433,7 +433,7 @@ fn an_image_built_elsewhere_needs_no_package_json_and_its_tag_is_the_version() {
     assert_eq!(app.app, "web1");
     assert_eq!(app.version.value, "2.4.0");
     assert_eq!(
-        app.version_source,
+        app.version_source.to_string(),
         "the image tag of ghcr.io/acme/web1:v2.4.0"
     );
     // A package.json, when there is one, still names the version.

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use ecs_deploy::inputs::{ReportSettings, Secret, Settings};
 use ecs_deploy::plan::Plan;
-use ecs_deploy::report::http::Policy;
 use ecs_deploy::report::notify::Notifier;
 use ecs_deploy::report::{
     AppReport, Link, Report, RunInfo, Status, discord, github, slack, summary,
 };
+use ecs_deploy::runner::http::Policy;
 use ecs_deploy::trigger::Decision;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -108,7 +108,7 @@ fn app(status: Status) -> AppReport {
             "arn:aws:ecs:ap-northeast-2:123456789012:task-definition/web1:41".into(),
         ),
         deployment_id: Some("ecs-svc/1234567890123456789".into()),
-        deployment_kind: Some("rolling".into()),
+        deployment_kind: Some(ecs_deploy::outcome::DeployPath::Rolling),
         status: Some(status),
         steps: vec![
             "registered task definition web1:42".into(),
@@ -140,7 +140,7 @@ fn succeeded() -> Report {
 
 fn failed() -> Report {
     let mut a = app(Status::Failed);
-    a.deployment_kind = Some("codedeploy".into());
+    a.deployment_kind = Some(ecs_deploy::outcome::DeployPath::CodeDeploy);
     a.deployment_id = Some("d-ABCDEF123".into());
     a.steps = vec![
         "registered task definition web1:42".into(),

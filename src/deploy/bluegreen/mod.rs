@@ -26,6 +26,7 @@ pub use progress::{
 use super::diagnosis::{self, Watch as TaskWatch};
 use super::follow_limits;
 use super::poll::{self, Batcher, Ended, Failure, Look, Wait};
+use super::strategy::{Ended as StrategyEnded, Followed, Strategy};
 use super::wait::{Poller, ServiceDeploymentAnswer};
 use super::{CANCELLED_ROLLBACK_WAIT, Prepared};
 use crate::aws::Aws;
@@ -33,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::inputs::AppSettings;
 use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
-use crate::report::console;
+use crate::runner::console;
 
 /// The value of the `deployment-kind` output for this path.
 pub const KIND: &str = "ecs-blue-green";
@@ -56,7 +57,7 @@ impl Timing {
     /// The production timing: the phase-aware [`Policy`], `wait-for-minutes` for the deployment
     /// and the same again for a rollback.
     pub fn from_settings(s: &AppSettings) -> Timing {
-        let wait = Duration::from_secs(s.wait_for_minutes.saturating_mul(60));
+        let wait = s.deploy_wait();
         Timing {
             policy: Policy::default(),
             timeout: wait,
@@ -94,159 +95,263 @@ pub async fn deploy_with(
     timing: Timing,
 ) -> Result<()> {
     let since = SystemTime::now();
-    let tasks = diagnosis::of_revision(aws, plan, prepared, since);
-    let result = deploy_watching(aws, plan, prepared, cancel, report, timing, since, &tasks).await;
-    diagnosis::explained(aws, plan, prepared, &tasks, result, report).await
-}
-
-/// The deploy itself: UpdateService, find and follow our service deployment, roll back on a
-/// timeout, a cancellation or when `tasks` says the new tasks keep stopping.
-#[allow(clippy::too_many_arguments)]
-async fn deploy_watching(
-    aws: &Aws,
-    plan: &AppPlan,
-    prepared: &Prepared,
-    cancel: &CancellationToken,
-    report: &mut Outcome,
-    timing: Timing,
-    since: SystemTime,
-    tasks: &TaskWatch,
-) -> Result<()> {
-    let s = &plan.settings;
-    let svc = &prepared.service;
-    report.kind = Some(DeployPath::EcsBlueGreen);
-    check_service(&prepared.live).map_err(|problem| service_error(prepared, problem))?;
-    println!(
-        "{svc}: ECS native deployment ({})",
-        strategy_text(prepared.live.deployment_configuration())
-    );
-
-    if !prepared.changed && !prepared.redeploy {
-        step(
-            report,
-            format!(
-                "task definition unchanged ({}); no deployment started (force-new-deployment: true starts one anyway)",
-                prepared.task_definition_arn
-            ),
-        );
-        report.status = Some(Status::Succeeded);
-        return Ok(());
-    }
-
-    let update = aws
-        .ecs
-        .update_service()
-        .cluster(&prepared.cluster)
-        .service(svc)
-        .task_definition(&prepared.task_definition_arn)
-        .force_new_deployment(prepared.redeploy);
-    let updated = super::service::with_service_update(update, &s.service_update)
-        .send()
-        .await
-        .map_err(|e| Error::aws("ECS", "UpdateService", e))?;
-    step(
-        report,
-        format!("UpdateService: {svc} → {}", prepared.task_definition_arn),
-    );
-    let previous = prepared.live.current_service_deployment();
-    let hint = updated
-        .service()
-        .and_then(|u| u.current_service_deployment())
-        .filter(|h| Some(*h) != previous);
-
-    let deadline = Instant::now() + timing.timeout;
-    let arn = match find_ours(aws, prepared, hint, since, deadline, &timing.policy, cancel).await? {
-        Ok(arn) => arn,
-        Err(stop) => {
-            // Without the deployment's ARN there is nothing to hand StopServiceDeployment.
-            if stop == Stop::Cancelled {
-                report.status = Some(Status::Cancelled);
-            }
-            return Err(Error::Service {
-                cluster: prepared.cluster.clone(),
-                service: svc.clone(),
-                problem: format!(
-                    "{} before ECS listed the service deployment for {}; no rollback was sent. \
-                     Look at the service's deployments in the console: ECS may still be deploying",
-                    stop.describe(timing.timeout),
-                    prepared.task_definition_arn
-                ),
-            });
-        }
-    };
-    report.deployment_id = Some(arn.clone());
-    println!("{svc}: service deployment {arn}");
-    add_link(report, aws.region.as_deref(), prepared);
-
-    if !s.wait_for_service_stability {
-        step(
-            report,
-            "not waiting for the deployment (wait-for-service-stability: false)".into(),
-        );
-        report.status = Some(Status::Succeeded);
-        return Ok(());
-    }
-
-    let mut last = None;
     let poller = match &timing.poller {
         Some(p) => p.clone(),
         None => Poller::new(aws.ecs.clone()),
     };
-    let watched = Watched {
-        batcher: poller.service_deployments(),
-        cluster: &prepared.cluster,
-        arn: &arn,
-        policy: &timing.policy,
-        deadline,
-        cancel: Some(cancel),
-        cap: Duration::MAX,
-        tasks: Some(tasks),
+    let strategy = BlueGreen {
+        aws,
+        plan,
+        prepared,
+        cancel,
+        tasks: diagnosis::of_revision(aws, plan, prepared, since),
+        since,
+        poller,
+        timing,
     };
-    let ended = watched.follow(report, &mut last).await?;
-    let stop = match ended {
-        // ECS stops an unfinished deployment when a newer one starts.
-        Ok(d) if outcome(d.status()) == Verdict::Stopped => {
-            if let Some(by) = replaced_by(&poller, prepared, &arn, None).await {
-                return Err(superseded(prepared, &arn, by, d.status_reason(), report));
-            }
-            return finish(prepared, &arn, &d, report);
+    super::strategy::drive_into(&strategy, report).await
+}
+
+/// The ECS blue/green path of one service: what [`Strategy`]'s phases need.
+pub(crate) struct BlueGreen<'a> {
+    aws: &'a Aws,
+    plan: &'a AppPlan,
+    prepared: &'a Prepared,
+    cancel: &'a CancellationToken,
+    /// The new revision's stopped tasks, read while ours runs (fail fast, diagnosis).
+    tasks: TaskWatch,
+    /// When the deploy started: the service deployment ours is must be newer.
+    since: SystemTime,
+    /// The run's poller (or this deploy's own).
+    poller: Poller,
+    timing: Timing,
+}
+
+/// Our service deployment, found after the UpdateService.
+pub(crate) struct Started {
+    arn: String,
+    deadline: Instant,
+    /// What the last look saw of it.
+    last: Option<Progress>,
+}
+
+/// Why following stopped short.
+pub(crate) enum Stopped {
+    /// ECS ended it without success (its own rollback, a failure).
+    Finished(Box<ServiceDeployment>),
+    /// We stop it: a timeout, a cancellation, or the new tasks keep stopping.
+    Stop(Stop),
+}
+
+impl BlueGreen<'_> {
+    /// The frame of a look at deployment `arn`, by `deadline`.
+    fn watched<'s>(&'s self, arn: &'s str, deadline: Instant) -> Watched<'s> {
+        Watched {
+            batcher: self.poller.service_deployments(),
+            cluster: &self.prepared.cluster,
+            arn,
+            policy: &self.timing.policy,
+            deadline,
+            cancel: Some(self.cancel),
+            cap: Duration::MAX,
+            tasks: Some(&self.tasks),
         }
-        Ok(d) => return finish(prepared, &arn, &d, report),
-        Err(stop) => stop,
-    };
-    // From here on, a cancelled run reports by this deadline, whatever AWS does.
-    let deadline = (stop == Stop::Cancelled).then(|| Instant::now() + CANCELLED_ROLLBACK_WAIT);
-    // Roll back only while the service still points at ours.
-    if let Some(by) = replaced_by(&poller, prepared, &arn, deadline).await {
-        return Err(superseded(prepared, &arn, by, None, report));
+    }
+}
+
+impl Strategy for BlueGreen<'_> {
+    type Started = Started;
+    type Stopped = Stopped;
+
+    fn path(&self) -> DeployPath {
+        DeployPath::EcsBlueGreen
     }
 
-    let why = match (stop, tasks.found_diagnosis()) {
-        (Stop::FailedFast, Some(d)) => d.problem(true),
-        _ => stop.describe(timing.timeout),
-    };
-    if !s.rollback_on_failure {
-        report.status = Some(match stop {
-            Stop::Cancelled => Status::Cancelled,
-            Stop::TimedOut | Stop::FailedFast => Status::Failed,
-        });
-        report.rollback = Some("not rolled back (rollback-on-failure: false)".into());
-        return Err(deployment_error(
-            prepared,
-            &arn,
-            format!("{why}; rollback-on-failure is false, so ECS keeps deploying it"),
-        ));
+    fn follows(&self) -> bool {
+        self.plan.settings.wait_for_service_stability
     }
-    let batcher = watched.batcher;
-    let asked = Asked {
-        stop,
-        why: &why,
-        deadline,
-    };
-    rollback(
-        aws, batcher, prepared, &arn, &asked, &timing, report, &mut last,
-    )
-    .await
+
+    fn unchanged(&self) -> Option<String> {
+        (!self.prepared.changed && !self.prepared.redeploy).then(|| {
+            format!(
+                "task definition unchanged ({}); no deployment started (force-new-deployment: true starts one anyway)",
+                self.prepared.task_definition_arn
+            )
+        })
+    }
+
+    /// UpdateService, then find the service deployment it started.
+    async fn start(&self, report: &mut Outcome) -> std::result::Result<Started, StrategyEnded> {
+        let (aws, prepared) = (self.aws, self.prepared);
+        let svc = &prepared.service;
+        check_service(&prepared.live).map_err(|problem| service_error(prepared, problem))?;
+        println!(
+            "{svc}: ECS native deployment ({})",
+            strategy_text(prepared.live.deployment_configuration())
+        );
+        let update = aws
+            .ecs
+            .update_service()
+            .cluster(&prepared.cluster)
+            .service(svc)
+            .task_definition(&prepared.task_definition_arn)
+            .force_new_deployment(prepared.redeploy);
+        let updated =
+            super::service::with_service_update(update, &self.plan.settings.service_update)
+                .send()
+                .await
+                .map_err(|e| Error::aws("ECS", "UpdateService", e))?;
+        step(
+            report,
+            format!("UpdateService: {svc} → {}", prepared.task_definition_arn),
+        );
+        let previous = prepared.live.current_service_deployment();
+        let hint = updated
+            .service()
+            .and_then(|u| u.current_service_deployment())
+            .filter(|h| Some(*h) != previous);
+
+        let timeout = self.timing.timeout;
+        let deadline = Instant::now() + timeout;
+        let looking = Looking {
+            since: self.since,
+            deadline,
+            policy: &self.timing.policy,
+            cancel: self.cancel,
+        };
+        let arn = match find_ours(aws, prepared, hint, &looking).await? {
+            Ok(arn) => arn,
+            Err(stop) => {
+                // Without the deployment's ARN there is nothing to hand StopServiceDeployment.
+                let e = Error::Service {
+                    cluster: prepared.cluster.clone(),
+                    service: svc.clone(),
+                    problem: format!(
+                        "{} before ECS listed the service deployment for {}; no rollback was sent. \
+                         Look at the service's deployments in the console: ECS may still be deploying",
+                        stop.describe(timeout),
+                        prepared.task_definition_arn
+                    ),
+                };
+                return Err(if stop == Stop::Cancelled {
+                    StrategyEnded::cancelled(e)
+                } else {
+                    StrategyEnded::failed(e)
+                });
+            }
+        };
+        report.deployment_id = Some(arn.clone());
+        println!("{svc}: service deployment {arn}");
+        add_link(report, aws.region.as_deref(), prepared);
+        if !self.follows() {
+            step(
+                report,
+                "not waiting for the deployment (wait-for-service-stability: false)".into(),
+            );
+        }
+        Ok(Started {
+            arn,
+            deadline,
+            last: None,
+        })
+    }
+
+    async fn follow(
+        &self,
+        started: &mut Started,
+        report: &mut Outcome,
+    ) -> Result<Followed<Stopped>> {
+        let watched = self.watched(&started.arn, started.deadline);
+        let ended = watched.follow(report, &mut started.last).await?;
+        Ok(match ended {
+            Ok(d) if outcome(d.status()) == Verdict::Succeeded => Followed::Succeeded,
+            // ECS stops an unfinished deployment when a newer one starts.
+            Ok(d) if outcome(d.status()) == Verdict::Stopped => {
+                match replaced_by(&self.poller, self.prepared, &started.arn, None).await {
+                    Some(by) => Followed::Superseded(superseded(
+                        self.prepared,
+                        &started.arn,
+                        by,
+                        d.status_reason(),
+                        report,
+                    )),
+                    None => Followed::Stopped(Stopped::Finished(Box::new(d))),
+                }
+            }
+            Ok(d) => Followed::Stopped(Stopped::Finished(Box::new(d))),
+            Err(stop) => Followed::Stopped(Stopped::Stop(stop)),
+        })
+    }
+
+    async fn roll_back(
+        &self,
+        mut started: Started,
+        stopped: Stopped,
+        report: &mut Outcome,
+    ) -> StrategyEnded {
+        let (aws, prepared) = (self.aws, self.prepared);
+        let arn = started.arn.as_str();
+        let stop = match stopped {
+            Stopped::Finished(d) => return finish(prepared, arn, &d, report),
+            Stopped::Stop(stop) => stop,
+        };
+        // From here on, a cancelled run reports by this deadline, whatever AWS does.
+        let deadline = (stop == Stop::Cancelled).then(|| Instant::now() + CANCELLED_ROLLBACK_WAIT);
+        // Roll back only while the service still points at ours.
+        if let Some(by) = replaced_by(&self.poller, prepared, arn, deadline).await {
+            return StrategyEnded::failed(superseded(prepared, arn, by, None, report));
+        }
+        let why = match (stop, self.tasks.found_diagnosis()) {
+            (Stop::FailedFast, Some(d)) => d.problem(true),
+            _ => stop.describe(self.timing.timeout),
+        };
+        if !self.plan.settings.rollback_on_failure {
+            report.rollback = Some("not rolled back (rollback-on-failure: false)".into());
+            let error = deployment_error(
+                prepared,
+                arn,
+                format!("{why}; rollback-on-failure is false, so ECS keeps deploying it"),
+            );
+            return match stop {
+                Stop::Cancelled => StrategyEnded::cancelled(error),
+                Stop::TimedOut | Stop::FailedFast => StrategyEnded::failed(error),
+            };
+        }
+        let asked = Asked {
+            stop,
+            why: &why,
+            deadline,
+        };
+        let ended = rollback(
+            Rollback {
+                aws,
+                batcher: self.poller.service_deployments(),
+                prepared,
+                arn,
+                timing: &self.timing,
+            },
+            &asked,
+            report,
+            &mut started.last,
+        )
+        .await;
+        if ended.status == Status::RolledBack {
+            super::deregister_after_rollback(aws, self.plan, prepared, report).await;
+        }
+        ended
+    }
+
+    async fn explain(&self, error: Error, report: &mut Outcome) -> Error {
+        diagnosis::explain_error(
+            self.aws,
+            self.plan,
+            self.prepared,
+            &self.tasks,
+            error,
+            report,
+        )
+        .await
+    }
 }
 
 /// Whether another deployment replaced ours (see [`progress::superseded_by`]): one look at the
@@ -294,7 +399,6 @@ fn superseded(
         by,
     };
     console::warning(&format!("{}: {e}", prepared.service));
-    report.status = Some(Status::Failed);
     report.rollback = Some(
         "not rolled back: the service now runs another deployment, which a rollback would undo"
             .into(),
@@ -305,7 +409,7 @@ fn superseded(
 
 /// Why a wait ended early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(crate) enum Stop {
     TimedOut,
     Cancelled,
     /// `fail-fast-after-stopped-tasks` tasks of the new revision stopped with one cause.
@@ -325,17 +429,29 @@ impl Stop {
     }
 }
 
+/// How the search for our service deployment runs: newer than `since`, by `deadline`.
+#[derive(Clone, Copy)]
+struct Looking<'a> {
+    since: SystemTime,
+    deadline: Instant,
+    policy: &'a Policy,
+    cancel: &'a CancellationToken,
+}
+
 /// Finds the service deployment our UpdateService started (see [`pick_ours`]), looking again
 /// until it is listed, the deadline passes or the job is cancelled.
 async fn find_ours(
     aws: &Aws,
     prepared: &Prepared,
     hint: Option<&str>,
-    since: SystemTime,
-    deadline: Instant,
-    policy: &Policy,
-    cancel: &CancellationToken,
+    looking: &Looking<'_>,
 ) -> Result<Result<String, Stop>> {
+    let Looking {
+        since,
+        deadline,
+        policy,
+        cancel,
+    } = *looking;
     // A minute of slack for the runner's clock against AWS's; the task definition match and
     // the exclusion of the previous deployment keep older ones out.
     let after = since
@@ -557,7 +673,7 @@ fn finish(
     arn: &str,
     d: &ServiceDeployment,
     report: &mut Outcome,
-) -> Result<()> {
+) -> StrategyEnded {
     let reason = d
         .status_reason()
         .map(|r| format!(": {r}"))
@@ -567,14 +683,13 @@ fn finish(
         .as_deref()
         .unwrap_or("the previous revision");
     match outcome(d.status()) {
-        Verdict::Succeeded => {
-            report.status = Some(Status::Succeeded);
-            Ok(())
-        }
+        Verdict::Succeeded => StrategyEnded {
+            status: Status::Succeeded,
+            error: None,
+        },
         Verdict::RolledBack => {
-            report.status = Some(Status::RolledBack);
             report.rollback = Some(format!("ECS rolled back to {blue}{reason}"));
-            Err(deployment_error(
+            StrategyEnded::rolled_back(deployment_error(
                 prepared,
                 arn,
                 format!(
@@ -584,9 +699,8 @@ fn finish(
             ))
         }
         Verdict::RollbackFailed => {
-            report.status = Some(Status::Failed);
             report.rollback = Some(format!("ECS's rollback failed{reason}"));
-            Err(deployment_error(
+            StrategyEnded::failed(deployment_error(
                 prepared,
                 arn,
                 format!(
@@ -595,18 +709,15 @@ fn finish(
                 ),
             ))
         }
-        other => {
-            report.status = Some(Status::Failed);
-            Err(deployment_error(
-                prepared,
-                arn,
-                format!(
-                    "ended {} ({other:?}) without a rollback{reason}; \
+        other => StrategyEnded::failed(deployment_error(
+            prepared,
+            arn,
+            format!(
+                "ended {} ({other:?}) without a rollback{reason}; \
                      the service keeps whichever revision ECS left serving",
-                    d.status().map_or("without a status", |s| s.as_str())
-                ),
-            ))
-        }
+                d.status().map_or("without a status", |s| s.as_str())
+            ),
+        )),
     }
 }
 
@@ -618,19 +729,31 @@ struct Asked<'a> {
     deadline: Option<Instant>,
 }
 
+/// What a rollback acts on: the service deployment `arn` of the prepared service, followed
+/// through `batcher`.
+struct Rollback<'a> {
+    aws: &'a Aws,
+    batcher: &'a Batcher<ServiceDeploymentAnswer>,
+    prepared: &'a Prepared,
+    arn: &'a str,
+    timing: &'a Timing,
+}
+
 /// Rolls our deployment back through ECS (StopServiceDeployment, stopType ROLLBACK) after a
 /// timeout or a cancellation, and waits until traffic is back on blue.
-#[allow(clippy::too_many_arguments)]
 async fn rollback(
-    aws: &Aws,
-    batcher: &Batcher<ServiceDeploymentAnswer>,
-    prepared: &Prepared,
-    arn: &str,
+    target: Rollback<'_>,
     asked: &Asked<'_>,
-    timing: &Timing,
     report: &mut Outcome,
     last: &mut Option<Progress>,
-) -> Result<()> {
+) -> StrategyEnded {
+    let Rollback {
+        aws,
+        batcher,
+        prepared,
+        arn,
+        timing,
+    } = target;
     let (stop, why) = (asked.stop, asked.why);
     let svc = &prepared.service;
     let blue = prepared
@@ -638,9 +761,8 @@ async fn rollback(
         .clone()
         .unwrap_or_else(|| "the previous revision".into());
     let failed = |report: &mut Outcome, rollback: String, problem: String| {
-        report.status = Some(Status::Failed);
         report.rollback = Some(rollback);
-        Err(deployment_error(prepared, arn, problem))
+        StrategyEnded::failed(deployment_error(prepared, arn, problem))
     };
     // ECS may already be rolling back on its own (health checks, alarms): a second request
     // would be refused, so wait for that rollback instead.
@@ -663,7 +785,7 @@ async fn rollback(
         );
         match request_rollback(aws, arn, asked.deadline).await {
             Ok(true) => {}
-            Ok(false) => return Err(still_rolling_back(aws, prepared, arn, report)),
+            Ok(false) => return still_rolling_back(aws, prepared, arn, report),
             Err(e) => {
                 return failed(
                     report,
@@ -701,7 +823,7 @@ async fn rollback(
     let d = match ended {
         Ok(d) => d,
         // Traffic not seen back on blue before the deadline: ECS goes on without us.
-        Err(_) if cancelled => return Err(still_rolling_back(aws, prepared, arn, report)),
+        Err(_) if cancelled => return still_rolling_back(aws, prepared, arn, report),
         Err(_) => {
             return failed(
                 report,
@@ -720,12 +842,11 @@ async fn rollback(
         .unwrap_or_default();
     match outcome(d.status()) {
         Verdict::RolledBack => {
-            report.status = Some(Status::RolledBack);
             report.rollback = Some(format!(
                 "rolled back to {blue}: production traffic is on blue again"
             ));
             step(report, format!("rolled back: traffic is on {blue} again"));
-            Err(match stop {
+            StrategyEnded::rolled_back(match stop {
                 Stop::Cancelled => Error::Cancelled {
                     what: format!(
                         "ECS blue/green deployment {arn} of {svc}; rolled back to {blue}"
@@ -773,21 +894,25 @@ async fn request_rollback(aws: &Aws, arn: &str, deadline: Option<Instant>) -> Re
 
 /// A cancelled run out of time before ECS answered its rollback request: `cancelled`, and
 /// where a person looks to see it through.
-fn still_rolling_back(aws: &Aws, prepared: &Prepared, arn: &str, report: &mut Outcome) -> Error {
+fn still_rolling_back(
+    aws: &Aws,
+    prepared: &Prepared,
+    arn: &str,
+    report: &mut Outcome,
+) -> StrategyEnded {
     let at = aws.region.as_deref().map_or_else(
         || "the service's deployments in the ECS console".to_string(),
         |r| crate::aws::ecs_service_url(r, &prepared.cluster, &prepared.service),
     );
     let text = format!("rollback requested, still running; look at {at}");
     step(report, text.clone());
-    report.status = Some(Status::Cancelled);
     report.rollback = Some(text.clone());
-    Error::Cancelled {
+    StrategyEnded::cancelled(Error::Cancelled {
         what: format!(
             "ECS blue/green deployment {arn} of {}; {text}",
             prepared.service
         ),
-    }
+    })
 }
 
 fn step(report: &mut Outcome, text: String) {

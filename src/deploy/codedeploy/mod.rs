@@ -13,8 +13,8 @@ pub mod progress;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, DeploymentInfo, DeploymentStatus, EcsTarget, RevisionLocation,
-    RevisionLocationType,
+    AppSpecContent, DeploymentInfo, DeploymentStatus, EcsTarget, LifecycleEventStatus,
+    RevisionLocation, RevisionLocationType,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,7 @@ use super::appspec::{self, AppSpec, ContainerPorts, Expected};
 use super::diagnosis::{self, Watch as TaskWatch};
 use super::follow_limits;
 use super::poll::{self, Batcher, Ended, Failure, Kind, Look, Wait};
+use super::strategy::{Ended as StrategyEnded, Followed, Strategy};
 use super::wait::{Poller, deployments_batcher};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
@@ -60,9 +61,14 @@ impl Timing {
     /// The timing for a real run: the phase-aware [`Policy`], `wait-for-minutes` for our
     /// deployment, at most 10 minutes behind another deployment, 10 minutes for rollback.
     pub fn from_minutes(wait_for_minutes: u64) -> Timing {
+        Timing::from_wait(Duration::from_secs(wait_for_minutes.saturating_mul(60)))
+    }
+
+    /// The timing for a real run that may take `wait` (the app's `deploy_wait`).
+    pub fn from_wait(wait: Duration) -> Timing {
         Timing {
             policy: Policy::default(),
-            timeout: Duration::from_secs(wait_for_minutes.saturating_mul(60)),
+            timeout: wait,
             queue_limit: Duration::from_secs(600),
             rollback_limit: Duration::from_secs(600),
             poller: None,
@@ -82,7 +88,7 @@ pub async fn deploy(
 ) -> Result<()> {
     let timing = Timing {
         poller: Some(poller.clone()),
-        ..Timing::from_minutes(plan.settings.wait_for_minutes)
+        ..Timing::from_wait(plan.settings.deploy_wait())
     };
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
@@ -96,132 +102,238 @@ pub async fn deploy_with(
     report: &mut Outcome,
     timing: Timing,
 ) -> Result<()> {
-    report.kind = Some(DeployPath::CodeDeploy);
-    let s = &plan.settings;
-    if !prepared.changed && !prepared.redeploy {
-        step(
-            report,
+    let since = SystemTime::now();
+    let strategy = CodeDeploy {
+        aws,
+        plan,
+        prepared,
+        cancel,
+        tasks: diagnosis::of_revision(aws, plan, prepared, since),
+        timing,
+    };
+    super::strategy::drive_into(&strategy, report).await
+}
+
+/// The CodeDeploy path of one service: what [`Strategy`]'s phases need.
+pub(crate) struct CodeDeploy<'a> {
+    aws: &'a Aws,
+    plan: &'a AppPlan,
+    prepared: &'a Prepared,
+    cancel: &'a CancellationToken,
+    /// The new revision's stopped tasks, read while the deployment runs (fail fast, diagnosis).
+    tasks: TaskWatch,
+    timing: Timing,
+}
+
+/// A created CodeDeploy deployment.
+pub(crate) struct Started {
+    id: String,
+    target: String,
+    created_at: Instant,
+    /// The group's ready wait and termination wait (minutes), as the preflight read them.
+    group_minutes: (i32, i32),
+    timing: Timing,
+}
+
+/// Why following the deployment stopped short.
+pub(crate) enum Stopped {
+    /// We stop it: a timeout, a cancellation, or the new tasks keep stopping.
+    Stop(StopReason),
+    /// CodeDeploy ended it (failed or stopped): `what` says how, and its own rollback, if any.
+    Ended {
+        what: String,
+        rollback_deployment: Option<String>,
+        rollback_message: Option<String>,
+    },
+}
+
+impl CodeDeploy<'_> {
+    /// The watch on a started deployment.
+    fn watch<'s>(&'s self, started: &'s Started) -> Watch<'s> {
+        let deployments = match started.timing.poller.as_ref().and_then(Poller::deployments) {
+            Some(shared) => shared.clone(),
+            None => deployments_batcher(self.aws.codedeploy.clone()),
+        };
+        Watch {
+            aws: self.aws,
+            id: &started.id,
+            target: &started.target,
+            rollback_on_failure: self.plan.settings.rollback_on_failure,
+            timing: started.timing.clone(),
+            deployments,
+            created_at: started.created_at,
+            group_minutes: started.group_minutes,
+            tasks: &self.tasks,
+        }
+    }
+}
+
+impl Strategy for CodeDeploy<'_> {
+    type Started = Started;
+    type Stopped = Stopped;
+
+    fn path(&self) -> DeployPath {
+        DeployPath::CodeDeploy
+    }
+
+    fn follows(&self) -> bool {
+        self.plan.settings.wait_for_service_stability
+    }
+
+    fn unchanged(&self) -> Option<String> {
+        (!self.prepared.changed && !self.prepared.redeploy).then(|| {
             format!(
                 "task definition unchanged ({}): no CodeDeploy deployment started; set force-new-deployment: true to deploy it again",
-                prepared.task_definition_arn
-            ),
-        );
-        report.status = Some(Status::Succeeded);
-        return Ok(());
-    }
-    // The application and group were read and checked in the preflight; the AppSpec is
-    // rendered from what is known (pure), so nothing is read again here.
-    let checked = prepared.codedeploy.as_ref().ok_or_else(|| Error::Service {
-        cluster: prepared.cluster.clone(),
-        service: prepared.service.clone(),
-        problem: "reached the CodeDeploy path without its preflight check of the application and deployment group; run the whole action (the preflight reads them) rather than this step alone".into(),
-    })?;
-    let application = checked.application.clone();
-    let group = checked.group.clone();
-    let target_name = format!("CodeDeploy {application}/{group}");
-    let spec = appspec_for(
-        plan,
-        &prepared.live,
-        &prepared.container,
-        prepared.container_port,
-        &task_definition_containers(&prepared.task_definition),
-        &prepared.task_definition_arn,
-    )?;
-    let content = spec.render()?;
-    let timing = Timing {
-        timeout: total_wait(timing.timeout, checked.ready_wait, checked.termination_wait),
-        ..timing
-    };
-    wait_for_others(aws, &application, &group, cancel, &timing, report).await?;
-
-    let description = s
-        .codedeploy_deployment_description
-        .clone()
-        .unwrap_or_else(|| {
-            format!(
-                "{} {} ({}) by ecs-deploy-action",
-                plan.app, plan.version.value, prepared.task_definition_arn
+                self.prepared.task_definition_arn
             )
-        });
-    let since = SystemTime::now();
-    let created = aws
-        .codedeploy
-        .create_deployment()
-        .application_name(&application)
-        .deployment_group_name(&group)
-        .set_deployment_config_name(s.codedeploy_deployment_config.clone())
-        .description(description)
-        .revision(
-            RevisionLocation::builder()
-                .revision_type(RevisionLocationType::AppSpecContent)
-                .app_spec_content(AppSpecContent::builder().content(content).build())
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| Error::aws("CodeDeploy", "CreateDeployment", e))?;
-    let created_at = Instant::now();
-    let id = created
-        .deployment_id()
-        .ok_or_else(|| Error::Deployment {
-            target: target_name.clone(),
-            deployment_id: "(none)".into(),
-            problem: "CreateDeployment answered without a deployment id; look for the deployment in the CodeDeploy console".into(),
-        })?
-        .to_string();
-    report.deployment_id = Some(id.clone());
-    if let Some(region) = &aws.region {
-        report.links.push(Link {
-            label: "CodeDeploy deployment".into(),
-            url: console_url(region, &id),
-        });
+        })
     }
-    step(
-        report,
-        format!(
-            "created deployment {id} ({application}/{group}, {})",
-            s.codedeploy_deployment_config
-                .as_deref()
-                .unwrap_or("the group's deployment config")
-        ),
-    );
 
-    if !s.wait_for_service_stability {
-        // As aws-actions/amazon-ecs-deploy-task-definition does: created, not followed.
+    async fn start(&self, report: &mut Outcome) -> std::result::Result<Started, StrategyEnded> {
+        let (aws, plan, prepared) = (self.aws, self.plan, self.prepared);
+        let s = &plan.settings;
+        // The application and group were read and checked in the preflight; the AppSpec is
+        // rendered from what is known (pure), so nothing is read again here.
+        let checked = prepared.codedeploy.as_ref().ok_or_else(|| Error::Service {
+            cluster: prepared.cluster.clone(),
+            service: prepared.service.clone(),
+            problem: "reached the CodeDeploy path without its preflight check of the application and deployment group; run the whole action (the preflight reads them) rather than this step alone".into(),
+        })?;
+        let application = checked.application.clone();
+        let group = checked.group.clone();
+        let target_name = format!("CodeDeploy {application}/{group}");
+        let spec = appspec_for(
+            plan,
+            &prepared.live,
+            &prepared.container,
+            prepared.container_port,
+            &task_definition_containers(&prepared.task_definition),
+            &prepared.task_definition_arn,
+        )?;
+        let content = spec.render()?;
+        let timing = Timing {
+            timeout: total_wait(
+                self.timing.timeout,
+                checked.ready_wait,
+                checked.termination_wait,
+            ),
+            ..self.timing.clone()
+        };
+        wait_for_others(aws, (&application, &group), self.cancel, &timing, report).await?;
+
+        let description = s
+            .codedeploy_deployment_description
+            .clone()
+            .unwrap_or_else(|| {
+                format!(
+                    "{} {} ({}) by ecs-deploy-action",
+                    plan.app, plan.version.value, prepared.task_definition_arn
+                )
+            });
+        let created = aws
+            .codedeploy
+            .create_deployment()
+            .application_name(&application)
+            .deployment_group_name(&group)
+            .set_deployment_config_name(s.codedeploy_deployment_config.clone())
+            .description(description)
+            .revision(
+                RevisionLocation::builder()
+                    .revision_type(RevisionLocationType::AppSpecContent)
+                    .app_spec_content(AppSpecContent::builder().content(content).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| Error::aws("CodeDeploy", "CreateDeployment", e))?;
+        let created_at = Instant::now();
+        let id = created
+            .deployment_id()
+            .ok_or_else(|| Error::Deployment {
+                target: target_name.clone(),
+                deployment_id: "(none)".into(),
+                problem: "CreateDeployment answered without a deployment id; look for the deployment in the CodeDeploy console".into(),
+            })?
+            .to_string();
+        report.deployment_id = Some(id.clone());
+        if let Some(region) = &aws.region {
+            report.links.push(Link {
+                label: "CodeDeploy deployment".into(),
+                url: console_url(region, &id),
+            });
+        }
         step(
             report,
             format!(
-                "not waiting for deployment {id} (wait-for-service-stability: false): follow it in the CodeDeploy console"
+                "created deployment {id} ({application}/{group}, {})",
+                s.codedeploy_deployment_config
+                    .as_deref()
+                    .unwrap_or("the group's deployment config")
             ),
         );
-        report.status = Some(Status::Succeeded);
-        return Ok(());
+        if self.follows() {
+            step(
+                report,
+                format!(
+                    "watching it for up to {} (wait-for-minutes plus the group's own waits)",
+                    human(timing.timeout)
+                ),
+            );
+        } else {
+            // As aws-actions/amazon-ecs-deploy-task-definition does: created, not followed.
+            step(
+                report,
+                format!(
+                    "not waiting for deployment {id} (wait-for-service-stability: false): follow it in the CodeDeploy console"
+                ),
+            );
+        }
+        Ok(Started {
+            id,
+            target: target_name,
+            created_at,
+            group_minutes: (checked.ready_wait, checked.termination_wait),
+            timing,
+        })
     }
-    step(
-        report,
-        format!(
-            "watching it for up to {} (wait-for-minutes plus the group's own waits)",
-            human(timing.timeout)
-        ),
-    );
-    let deployments = match timing.poller.as_ref().and_then(Poller::deployments) {
-        Some(shared) => shared.clone(),
-        None => deployments_batcher(aws.codedeploy.clone()),
-    };
-    let tasks = diagnosis::of_revision(aws, plan, prepared, since);
-    let watch = Watch {
-        aws,
-        id: &id,
-        target: &target_name,
-        rollback_on_failure: s.rollback_on_failure,
-        timing,
-        deployments,
-        created_at,
-        group_minutes: (checked.ready_wait, checked.termination_wait),
-        tasks,
-    };
-    let result = watch.run(cancel, report).await;
-    diagnosis::explained(aws, plan, prepared, &watch.tasks, result, report).await
+
+    async fn follow(
+        &self,
+        started: &mut Started,
+        report: &mut Outcome,
+    ) -> Result<Followed<Stopped>> {
+        self.watch(started).run(self.cancel, report).await
+    }
+
+    async fn roll_back(
+        &self,
+        started: Started,
+        stopped: Stopped,
+        report: &mut Outcome,
+    ) -> StrategyEnded {
+        let watch = self.watch(&started);
+        let ended = match stopped {
+            Stopped::Stop(reason) => watch.stop(reason, report).await,
+            Stopped::Ended {
+                what,
+                rollback_deployment,
+                rollback_message,
+            } => {
+                watch
+                    .after_failure(what, rollback_deployment, rollback_message, report)
+                    .await
+            }
+        };
+        if ended.status == Status::RolledBack {
+            super::deregister_after_rollback(self.aws, self.plan, self.prepared, report).await;
+        }
+        ended
+    }
+
+    async fn explain(&self, error: Error, report: &mut Outcome) -> Error {
+        let (aws, plan, prepared) = (self.aws, self.plan, self.prepared);
+        diagnosis::explain_error(aws, plan, prepared, &self.tasks, error, report).await
+    }
 }
 
 /// Records a step in the report and prints it, so the log and the job summary tell the same story.
@@ -456,8 +568,7 @@ pub async fn check_group(
 /// never stacked behind or on top of another one; fails clearly when they do not end in time.
 async fn wait_for_others(
     aws: &Aws,
-    application: &str,
-    group: &str,
+    (application, group): (&str, &str),
     cancel: &CancellationToken,
     timing: &Timing,
     report: &mut Outcome,
@@ -484,12 +595,7 @@ async fn wait_for_others(
             .list_deployments()
             .application_name(application)
             .deployment_group_name(group)
-            .set_include_only_statuses(Some(
-                UNFINISHED_STATUSES
-                    .iter()
-                    .map(|s| DeploymentStatus::from(*s))
-                    .collect(),
-            ))
+            .set_include_only_statuses(Some(UNFINISHED_STATUSES.to_vec()))
             .send()
             .await
             .map_err(|e| Failure::aws("CodeDeploy", "ListDeployments", e))?;
@@ -527,15 +633,12 @@ async fn wait_for_others(
                 others.first().map_or("<id>", String::as_str)
             ),
         }),
-        Ended::Cancelled => {
-            report.status = Some(Status::Cancelled);
-            Err(Error::Cancelled {
-                what: format!(
-                    "while waiting for deployment {} of {application}/{group}; nothing was deployed",
-                    others.join(", ")
-                ),
-            })
-        }
+        Ended::Cancelled => Err(Error::Cancelled {
+            what: format!(
+                "while waiting for deployment {} of {application}/{group}; nothing was deployed",
+                others.join(", ")
+            ),
+        }),
     }
 }
 
@@ -553,7 +656,7 @@ fn human(d: Duration) -> String {
 
 /// Why our deployment is being stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StopReason {
+pub(crate) enum StopReason {
     Timeout,
     Cancelled,
     /// `fail-fast-after-stopped-tasks` tasks of the new revision stopped with one cause.
@@ -668,7 +771,7 @@ struct Watch<'a> {
     /// The group's ready wait and termination wait (minutes), as the preflight read them.
     group_minutes: (i32, i32),
     /// The new revision's stopped tasks, read while the deployment runs (fail fast, diagnosis).
-    tasks: TaskWatch,
+    tasks: &'a TaskWatch,
 }
 
 impl Watch<'_> {
@@ -708,7 +811,11 @@ impl Watch<'_> {
     }
 
     /// Polls until the deployment ends, the time is up, or the job is cancelled.
-    async fn run(&self, cancel: &CancellationToken, report: &mut Outcome) -> Result<()> {
+    async fn run(
+        &self,
+        cancel: &CancellationToken,
+        report: &mut Outcome,
+    ) -> Result<Followed<Stopped>> {
         let fail = |problem: String| self.error(problem);
         let wait = self.wait(
             self.id,
@@ -744,15 +851,14 @@ impl Watch<'_> {
         .await?;
         let info = match ended {
             Ended::Done(Some(info)) => info,
-            Ended::Done(None) => return self.stop(StopReason::FailedFast, report).await,
-            Ended::TimedOut => return self.stop(StopReason::Timeout, report).await,
-            Ended::Cancelled => return self.stop(StopReason::Cancelled, report).await,
+            Ended::Done(None) => {
+                return Ok(Followed::Stopped(Stopped::Stop(StopReason::FailedFast)));
+            }
+            Ended::TimedOut => return Ok(Followed::Stopped(Stopped::Stop(StopReason::Timeout))),
+            Ended::Cancelled => return Ok(Followed::Stopped(Stopped::Stop(StopReason::Cancelled))),
         };
         match outcome(&info) {
-            Verdict::Succeeded => {
-                report.status = Some(Status::Succeeded);
-                Ok(())
-            }
+            Verdict::Succeeded => Ok(Followed::Succeeded),
             Verdict::Ended {
                 status,
                 reason,
@@ -765,8 +871,11 @@ impl Watch<'_> {
                     .map(|e| format!(" at {e}"))
                     .unwrap_or_default();
                 let what = format!("{}{at}: {reason}", describe_status(&status));
-                self.after_failure(what, rollback_deployment, rollback_message, report)
-                    .await
+                Ok(Followed::Stopped(Stopped::Ended {
+                    what,
+                    rollback_deployment,
+                    rollback_message,
+                }))
             }
             // A look answers Done only for a deployment that ended.
             Verdict::Running => Err(self.error("ended in an unknown state".into())),
@@ -838,7 +947,7 @@ impl Watch<'_> {
         let moving = snapshot
             .events
             .iter()
-            .any(|(name, s)| name == "AllowTraffic" && s != "Pending");
+            .any(|(name, s)| name == "AllowTraffic" && *s != LifecycleEventStatus::Pending);
         if moving && tracker.routing.is_none() {
             tracker.routing = Some(self.routing(info.deployment_config_name()).await);
         }
@@ -924,39 +1033,37 @@ impl Watch<'_> {
         rollback_deployment: Option<String>,
         rollback_message: Option<String>,
         report: &mut Outcome,
-    ) -> Result<()> {
+    ) -> StrategyEnded {
         let follow = Follow::new(&self.timing, false);
         match rollback_deployment {
             Some(rb) => match self.await_rollback(&rb, follow, report).await {
                 Ok(Rolled::Done(done)) => {
-                    report.status = Some(Status::RolledBack);
                     report.rollback = Some(
                         rollback_message
                             .map(|m| format!("{m} ({done})"))
                             .unwrap_or(done),
                     );
-                    Err(self.error(format!(
+                    StrategyEnded::rolled_back(self.error(format!(
                         "{what}; CodeDeploy rolled back to the original task set"
                     )))
                 }
                 // Not cancelled: the wait ends in Done or an error; StillRunning is only a guard.
                 Ok(Rolled::StillRunning) => {
-                    report.status = Some(Status::Failed);
                     report.rollback = Some(format!("rollback deployment {rb} still running"));
-                    Err(self.error(format!(
+                    StrategyEnded::failed(self.error(format!(
                         "{what}; the rollback deployment {rb} has not finished: check it in the console"
                     )))
                 }
                 Err(e) => {
-                    report.status = Some(Status::Failed);
                     report.rollback = Some(e.to_string());
-                    Err(self.error(format!("{what}; the rollback did not finish: {e}")))
+                    StrategyEnded::failed(
+                        self.error(format!("{what}; the rollback did not finish: {e}")),
+                    )
                 }
             },
             None => {
-                report.status = Some(Status::Failed);
                 report.rollback = rollback_message.clone();
-                Err(self.error(format!(
+                StrategyEnded::failed(self.error(format!(
                     "{what}; CodeDeploy did not roll back{} (enable automatic rollback on the deployment group to have traffic moved back on failure)",
                     rollback_message.map(|m| format!(": {m}")).unwrap_or_default()
                 )))
@@ -1026,7 +1133,7 @@ impl Watch<'_> {
 
     /// Stops our deployment (StopDeployment, auto rollback per `rollback-on-failure`) and waits
     /// until it has ended and, with rollback, until traffic is back on the original task set.
-    async fn stop(&self, reason: StopReason, report: &mut Outcome) -> Result<()> {
+    async fn stop(&self, reason: StopReason, report: &mut Outcome) -> StrategyEnded {
         let why = match reason {
             StopReason::Timeout => format!(
                 "did not finish within {} (wait-for-minutes)",
@@ -1054,14 +1161,16 @@ impl Watch<'_> {
             StopReason::Timeout | StopReason::FailedFast => Status::Failed,
             StopReason::Cancelled => Status::Cancelled,
         };
-        let end = |this: &Self, report: &mut Outcome, status: Status, text: String| {
-            report.status = Some(status);
-            match reason {
-                StopReason::Timeout | StopReason::FailedFast => Err(this.error(text)),
-                StopReason::Cancelled => Err(Error::Cancelled {
-                    what: format!("CodeDeploy deployment {}: {text}", this.id),
-                }),
-            }
+        let end = |this: &Self, _: &mut Outcome, status: Status, text: String| {
+            StrategyEnded::with(
+                status,
+                match reason {
+                    StopReason::Timeout | StopReason::FailedFast => this.error(text),
+                    StopReason::Cancelled => Error::Cancelled {
+                        what: format!("CodeDeploy deployment {}: {text}", this.id),
+                    },
+                },
+            )
         };
         // After a cancellation the request and the follow share the rollback budget.
         let cancelled = matches!(reason, StopReason::Cancelled);
@@ -1134,7 +1243,11 @@ impl Watch<'_> {
             },
             |_, _, _| {},
         )
-        .await?;
+        .await;
+        let ended = match ended {
+            Ok(ended) => ended,
+            Err(e) => return StrategyEnded::of(e),
+        };
         let info = match ended {
             Ended::Done(info) => info,
             Ended::TimedOut | Ended::Cancelled if follow.cancelled => {
@@ -1162,10 +1275,13 @@ impl Watch<'_> {
                         self.id
                     ),
                 );
-                report.status = Some(Status::Succeeded);
                 match reason {
-                    StopReason::Timeout | StopReason::FailedFast => Ok(()),
-                    StopReason::Cancelled => Err(Error::Cancelled {
+                    StopReason::Timeout | StopReason::FailedFast => StrategyEnded {
+                        status: Status::Succeeded,
+                        error: None,
+                    },
+                    // The job still ends cancelled: it was, though the version is live.
+                    StopReason::Cancelled => StrategyEnded::cancelled(Error::Cancelled {
                         what: format!(
                             "the job was cancelled, but CodeDeploy deployment {} had already succeeded: the new version is live",
                             self.id
@@ -1203,7 +1319,10 @@ impl Watch<'_> {
                 }
             },
             _ => {
-                let status = info.status().map(|s| s.as_str()).unwrap_or("Unknown");
+                let status = info
+                    .status()
+                    .cloned()
+                    .unwrap_or_else(|| DeploymentStatus::from("Unknown"));
                 let traffic = if self.rollback_on_failure {
                     "CodeDeploy reported no rollback deployment; check the service's traffic in the console"
                 } else {
@@ -1214,7 +1333,7 @@ impl Watch<'_> {
                     self,
                     report,
                     failed_status,
-                    format!("{why}; deployment {}: {traffic}", describe_status(status)),
+                    format!("{why}; deployment {}: {traffic}", describe_status(&status)),
                 )
             }
         }

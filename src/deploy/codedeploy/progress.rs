@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_codedeploy::types::{
-    BlueGreenDeploymentConfiguration, DeploymentInfo, DeploymentReadyAction, EcsTarget,
-    InstanceAction, TrafficRoutingConfig, TrafficRoutingType,
+    BlueGreenDeploymentConfiguration, DeploymentInfo, DeploymentReadyAction, DeploymentStatus,
+    EcsTarget, InstanceAction, LifecycleEventStatus, TrafficRoutingConfig, TrafficRoutingType,
 };
 use tokio::time::Instant;
 
@@ -30,7 +30,13 @@ pub const LIFECYCLE_EVENTS: [&str; 8] = [
 
 /// The statuses of a deployment that has not finished: ListDeployments' filter for "someone
 /// else is deploying this group" and the wait loop's "keep polling".
-pub const UNFINISHED_STATUSES: [&str; 5] = ["Created", "Queued", "InProgress", "Ready", "Baking"];
+pub const UNFINISHED_STATUSES: [DeploymentStatus; 5] = [
+    DeploymentStatus::Created,
+    DeploymentStatus::Queued,
+    DeploymentStatus::InProgress,
+    DeploymentStatus::Ready,
+    DeploymentStatus::Baking,
+];
 
 /// The last part of an ARN (`arn:aws:ecs:…:cluster/prod` → `prod`,
 /// `arn:aws:ecs:…:service/prod/web1` → `web1`); a plain name is returned as is.
@@ -87,13 +93,24 @@ pub struct TaskSet {
 }
 
 /// What a deployment looked like at one poll.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// The deployment's status (Created, InProgress, Ready, Succeeded, Failed, Stopped…).
-    pub status: String,
+    pub status: DeploymentStatus,
     /// (lifecycle event, status) as CodeDeploy lists them.
-    pub events: Vec<(String, String)>,
+    pub events: Vec<(String, LifecycleEventStatus)>,
     pub task_sets: Vec<TaskSet>,
+}
+
+impl Default for Snapshot {
+    /// Nothing seen yet: an unknown status, no events, no task sets.
+    fn default() -> Snapshot {
+        Snapshot {
+            status: DeploymentStatus::from("Unknown"),
+            events: Vec::new(),
+            task_sets: Vec::new(),
+        }
+    }
 }
 
 impl Snapshot {
@@ -101,8 +118,8 @@ impl Snapshot {
     pub fn from_sdk(deployment: &DeploymentInfo, target: Option<&EcsTarget>) -> Snapshot {
         let status = deployment
             .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "Unknown".into());
+            .cloned()
+            .unwrap_or_else(|| DeploymentStatus::from("Unknown"));
         let Some(target) = target else {
             return Snapshot {
                 status,
@@ -115,10 +132,7 @@ impl Snapshot {
             .map(|e| {
                 (
                     e.lifecycle_event_name().unwrap_or("?").to_string(),
-                    e.status()
-                        .map(|s| s.as_str())
-                        .unwrap_or("Pending")
-                        .to_string(),
+                    e.status().cloned().unwrap_or(LifecycleEventStatus::Pending),
                 )
             })
             .collect();
@@ -147,7 +161,7 @@ impl Snapshot {
     pub fn failed_event(&self) -> Option<&str> {
         self.events
             .iter()
-            .find(|(_, s)| s == "Failed")
+            .find(|(_, s)| *s == LifecycleEventStatus::Failed)
             .map(|(e, _)| e.as_str())
     }
 
@@ -202,13 +216,16 @@ pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
         .then(|| format!("deployment {}", describe_status(&now.status)));
     // A finished deployment's status comes after the last events and traffic it reports, so
     // the log reads in the order things happened.
-    let finished = matches!(now.status.as_str(), "Succeeded" | "Failed" | "Stopped");
+    let finished = matches!(
+        now.status,
+        DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped
+    );
     if !finished {
         out.extend(status_line.clone());
     }
     // Events in CodeDeploy's lifecycle order, so a poll that saw several move prints them in
     // the order they ran.
-    let mut events: Vec<&(String, String)> = now.events.iter().collect();
+    let mut events: Vec<&(String, LifecycleEventStatus)> = now.events.iter().collect();
     events.sort_by_key(|(name, _)| {
         LIFECYCLE_EVENTS
             .iter()
@@ -217,9 +234,10 @@ pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
     });
     for (name, status) in events {
         let was = before.and_then(|b| b.events.iter().find(|(n, _)| n == name).map(|(_, s)| s));
-        let unchanged = was == Some(status) || (was.is_none() && status == "Pending");
+        let unchanged =
+            was == Some(status) || (was.is_none() && *status == LifecycleEventStatus::Pending);
         if !unchanged {
-            out.push(format!("{name}: {status}"));
+            out.push(format!("{name}: {}", status.as_str()));
         }
     }
     let line = now.traffic_line();
@@ -233,17 +251,17 @@ pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
 }
 
 /// A deployment status with what it means for a person watching.
-pub fn describe_status(status: &str) -> String {
+pub fn describe_status(status: &DeploymentStatus) -> String {
     match status {
-        "Created" => "created, waiting to start".into(),
-        "Queued" => "queued behind another deployment of the group".into(),
-        "InProgress" => "in progress".into(),
-        "Ready" => "ready: green tasks are up, waiting for traffic to be rerouted (ContinueDeployment or the group's wait time)".into(),
-        "Baking" => "baking: traffic is on green, the original tasks are kept until the wait time ends".into(),
-        "Succeeded" => "succeeded".into(),
-        "Failed" => "failed".into(),
-        "Stopped" => "stopped".into(),
-        other => other.to_string(),
+        DeploymentStatus::Created => "created, waiting to start".into(),
+        DeploymentStatus::Queued => "queued behind another deployment of the group".into(),
+        DeploymentStatus::InProgress => "in progress".into(),
+        DeploymentStatus::Ready => "ready: green tasks are up, waiting for traffic to be rerouted (ContinueDeployment or the group's wait time)".into(),
+        DeploymentStatus::Baking => "baking: traffic is on green, the original tasks are kept until the wait time ends".into(),
+        DeploymentStatus::Succeeded => "succeeded".into(),
+        DeploymentStatus::Failed => "failed".into(),
+        DeploymentStatus::Stopped => "stopped".into(),
+        other => other.as_str().to_string(),
     }
 }
 
@@ -256,7 +274,7 @@ pub enum Verdict {
     /// Failed or Stopped. `rollback_deployment` is the deployment CodeDeploy started to move
     /// traffic back to the original task set, when it did.
     Ended {
-        status: String,
+        status: DeploymentStatus,
         reason: String,
         rollback_deployment: Option<String>,
         rollback_message: Option<String>,
@@ -266,10 +284,12 @@ pub enum Verdict {
 /// Classifies GetDeployment's answer: running, succeeded, or ended (with CodeDeploy's error
 /// message and rollback info).
 pub fn outcome(deployment: &DeploymentInfo) -> Verdict {
-    let status = deployment.status().map(|s| s.as_str()).unwrap_or("Unknown");
+    let Some(status) = deployment.status() else {
+        return Verdict::Running;
+    };
     match status {
-        "Succeeded" => Verdict::Succeeded,
-        "Failed" | "Stopped" => {
+        DeploymentStatus::Succeeded => Verdict::Succeeded,
+        DeploymentStatus::Failed | DeploymentStatus::Stopped => {
             let reason = deployment
                 .error_information()
                 .and_then(|e| {
@@ -281,10 +301,12 @@ pub fn outcome(deployment: &DeploymentInfo) -> Verdict {
                         (None, None) => None,
                     }
                 })
-                .unwrap_or_else(|| format!("CodeDeploy reports the deployment {status}"));
+                .unwrap_or_else(|| {
+                    format!("CodeDeploy reports the deployment {}", status.as_str())
+                });
             let rollback = deployment.rollback_info();
             Verdict::Ended {
-                status: status.to_string(),
+                status: status.clone(),
                 reason,
                 rollback_deployment: rollback
                     .and_then(|r| r.rollback_deployment_id())
@@ -466,12 +488,12 @@ fn green_weight(snapshot: &Snapshot) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn event_status<'a>(snapshot: &'a Snapshot, name: &str) -> Option<&'a str> {
+fn event_status<'a>(snapshot: &'a Snapshot, name: &str) -> Option<&'a LifecycleEventStatus> {
     snapshot
         .events
         .iter()
         .find(|(n, _)| n == name)
-        .map(|(_, s)| s.as_str())
+        .map(|(_, s)| s)
 }
 
 /// The stage of a deployment from its last snapshot, when its events started and ended
@@ -483,7 +505,12 @@ pub fn stage(
     routing: Option<Routing>,
     waits: GroupWaits,
 ) -> Stage {
-    let done = |s: Option<&str>| matches!(s, Some("Succeeded" | "Skipped"));
+    let done = |s: Option<&LifecycleEventStatus>| {
+        matches!(
+            s,
+            Some(LifecycleEventStatus::Succeeded | LifecycleEventStatus::Skipped)
+        )
+    };
     let after_traffic = |since: Instant| {
         let end = times
             .get("AfterAllowTraffic")
@@ -493,12 +520,12 @@ pub fn stage(
             until: end + waits.termination,
         }
     };
-    match snapshot.status.as_str() {
-        "Ready" => Stage::Ready {
+    match snapshot.status {
+        DeploymentStatus::Ready => Stage::Ready {
             until: waits.stop_if_not_rerouted.map(|w| status_since + w),
         },
-        "Baking" => after_traffic(status_since),
-        "InProgress" => {
+        DeploymentStatus::Baking => after_traffic(status_since),
+        DeploymentStatus::InProgress => {
             if done(event_status(snapshot, "AfterAllowTraffic")) {
                 return after_traffic(status_since);
             }
@@ -506,7 +533,7 @@ pub fn stage(
             if done(allow) {
                 return Stage::Hooks;
             }
-            if allow != Some("InProgress") {
+            if allow != Some(&LifecycleEventStatus::InProgress) {
                 return Stage::Starting;
             }
             let green = green_weight(snapshot);
@@ -573,7 +600,7 @@ mod tests {
             status: status.into(),
             events: events
                 .iter()
-                .map(|(e, s)| (e.to_string(), s.to_string()))
+                .map(|(e, s)| (e.to_string(), LifecycleEventStatus::from(*s)))
                 .collect(),
             task_sets: traffic
                 .iter()
@@ -730,7 +757,7 @@ mod tests {
             )
             .build();
         let s = Snapshot::from_sdk(&d, Some(&t));
-        assert_eq!(s.status, "InProgress");
+        assert_eq!(s.status.as_str(), "InProgress");
         assert_eq!(s.failed_event(), Some("AfterAllowTestTraffic"));
         assert_eq!(
             s.traffic_line().unwrap(),
@@ -769,10 +796,8 @@ mod tests {
     #[test]
     fn unfinished_statuses_keep_the_wait_going() {
         for s in UNFINISHED_STATUSES {
-            let d = DeploymentInfo::builder()
-                .status(DeploymentStatus::from(s))
-                .build();
-            assert_eq!(outcome(&d), Verdict::Running, "{s}");
+            let d = DeploymentInfo::builder().status(s.clone()).build();
+            assert_eq!(outcome(&d), Verdict::Running, "{}", s.as_str());
         }
         let d = DeploymentInfo::builder()
             .status(DeploymentStatus::Succeeded)

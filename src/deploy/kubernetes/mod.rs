@@ -538,7 +538,7 @@ async fn commit_manifest(
             "{}: manifest {} not committed: {why}",
             plan.app, m.repo_path
         );
-        crate::report::console::warning(&line);
+        crate::runner::console::warning(&line);
         report
             .steps
             .push(format!("manifest {} not committed: {why}", m.repo_path));

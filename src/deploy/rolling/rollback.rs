@@ -11,12 +11,14 @@ use tokio::time::Instant;
 use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
+use super::Rolling;
 use crate::aws::Aws;
+use crate::deploy::strategy::Ended;
 use crate::deploy::wait::{self, Poller, Target};
 use crate::deploy::{CANCELLED_ROLLBACK_WAIT, Prepared, deregister_failed, follow_limits};
 use crate::deploy::{register, service};
 use crate::error::{Error, Result};
-use crate::outcome::{Outcome, Status};
+use crate::outcome::Outcome;
 use crate::plan::AppPlan;
 
 /// The shortest wait for the rollback itself, even with a small `wait-for-minutes`.
@@ -29,37 +31,39 @@ pub struct Failed<'a> {
     pub cause: Error,
 }
 
-/// Rolls the service back after `cause`; sets the report's status (`rolled-back`, or `failed`
-/// when the rollback failed too) and returns the error the app ends with.
-pub async fn roll_back(
-    aws: &Aws,
-    poller: &Poller,
-    plan: &AppPlan,
-    prepared: &Prepared,
+/// Rolls the service back after `cause`: `rolled-back`, or `failed` when the rollback failed
+/// too (or there is nothing to go back to), with the error the app ends with.
+pub(crate) async fn roll_back(
+    rolling: &Rolling<'_>,
     failed: Failed<'_>,
     seen_events: &mut HashSet<String>,
     report: &mut Outcome,
-) -> Error {
+) -> Ended {
+    let Rolling {
+        aws,
+        poller,
+        plan,
+        prepared,
+        ..
+    } = *rolling;
     let Failed {
         deployment_id: failed_deployment,
         cause,
     } = failed;
     let Some(previous) = prepared.previous_task_definition_arn.as_deref() else {
-        report.status = Some(Status::Failed);
         report.rollback = Some("no previous task definition to roll back to".into());
-        return cause;
+        return Ended::failed(cause);
     };
     // A same-revision deploy (force-new-deployment, a rebuilt tag): "back" to that revision
     // would redeploy the failing image. The known good is what the tasks ran before, by digest.
     let pinned;
     let previous = if previous == prepared.task_definition_arn {
         let Some(digest) = prepared.previous_digest.as_deref() else {
-            report.status = Some(Status::Failed);
             report.rollback = Some(format!(
                 "not rolled back: this deploy reused {} (a same-revision redeploy) and the image digest its tasks ran before is not known, so going back would redeploy the failing image; deploy the previous version by its tag",
                 wait::short_task_definition(previous)
             ));
-            return cause;
+            return Ended::failed(cause);
         };
         match pin_previous(aws, prepared, digest).await {
             Ok(arn) => {
@@ -71,11 +75,10 @@ pub async fn roll_back(
                 pinned.as_str()
             }
             Err(e) => {
-                report.status = Some(Status::Failed);
                 report.rollback = Some(format!(
                     "not rolled back: the revision pinning the previous image could not be registered: {e}"
                 ));
-                return cause;
+                return Ended::failed(cause);
             }
         }
     } else {
@@ -98,7 +101,6 @@ pub async fn roll_back(
     match restore(aws, poller, plan, prepared, &asked, seen_events).await {
         Ok((how, steady)) => {
             println!("{}: rolled back: {how}", plan.app);
-            report.status = Some(Status::RolledBack);
             report.rollback = Some(how.clone());
             report.steps.push(format!("rolled back: {how}"));
             // A revision that may still serve (a cancelled run reports before the rollback is
@@ -106,19 +108,18 @@ pub async fn roll_back(
             if plan.settings.deregister_failed_task_definition && prepared.changed && steady {
                 deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
-            cause
+            Ended::rolled_back(cause)
         }
         Err(rollback_error) => {
-            report.status = Some(Status::Failed);
             report.rollback = Some(format!("rollback failed: {rollback_error}"));
-            Error::RollbackFailed {
+            Ended::failed(Error::RollbackFailed {
                 target: format!(
                     "ECS service {} (cluster {})",
                     prepared.service, prepared.cluster
                 ),
                 cause: cause.to_string(),
                 rollback: rollback_error.to_string(),
-            }
+            })
         }
     }
 }

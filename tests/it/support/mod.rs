@@ -63,7 +63,9 @@ pub fn app_plan_with(app: &str, inputs: &[(&str, &str)], image: &str) -> ecs_dep
             prerelease: false,
             note: None,
         },
-        version_source: "test".into(),
+        version_source: ecs_deploy::plan::VersionSource::PackageJson {
+            shown: "test".into(),
+        },
         image: ImagePlan {
             registry: None,
             repository: app.to_string(),
@@ -95,7 +97,7 @@ pub async fn checked_deploy(
         .expect("preflight");
     let job = ecs_deploy::deploy::Job {
         plan,
-        checked: &checked,
+        checked: ecs_deploy::deploy::Target::Ecs(&checked),
         image,
         digest: None,
         others: &[],

@@ -32,7 +32,7 @@ pub fn mask_lines(secret: &str) -> Vec<String> {
 /// Masks every secret before anything else is printed, and hands it to the one redactor, so
 /// no message, summary or output built later carries it either.
 pub fn mask(secrets: &[String]) {
-    crate::report::redact::remember(secrets);
+    crate::runner::redact::remember(secrets);
     let lines: Vec<String> = secrets.iter().flat_map(|s| mask_lines(s)).collect();
     commands(&lines);
 }

@@ -2,20 +2,34 @@
 //! facts and status. `deploy` fills it, `report` renders it (`AppReport::apply`); both import
 //! this module and neither imports the other.
 
+pub mod diagnosis;
+
 use serde::Serialize;
 
-/// The deployment path a service takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub use diagnosis::{Diagnosis, LogTail};
+
+/// The deployment path a service takes (the `deployment-kind` output, serialized by its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum DeployPath {
     /// `ECS` controller, ROLLING strategy: UpdateService and wait (`rolling/`).
+    #[serde(rename = "rolling")]
     Rolling,
     /// `CODE_DEPLOY` controller: a CodeDeploy blue/green deployment (`codedeploy/`).
+    #[serde(rename = "codedeploy")]
     CodeDeploy,
     /// `ECS` controller with the BLUE_GREEN, LINEAR or CANARY strategy (`bluegreen/`).
+    #[serde(rename = "ecs-blue-green")]
     EcsBlueGreen,
     /// A Kubernetes Deployment (EKS or any cluster): patch the image, follow the rollout
     /// (`kubernetes/`).
+    #[serde(rename = "kubernetes")]
     Kubernetes,
+}
+
+impl std::fmt::Display for DeployPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl DeployPath {
@@ -100,7 +114,7 @@ pub struct Outcome {
     /// Console links for people.
     pub links: Vec<Link>,
     /// Why the deploy failed, read from its stopped tasks (and their last log lines).
-    pub diagnosis: Option<crate::deploy::diagnosis::Diagnosis>,
+    pub diagnosis: Option<Diagnosis>,
 }
 
 /// A deploy that did not succeed: what it did before it stopped, and why.

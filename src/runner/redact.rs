@@ -4,14 +4,12 @@
 //! own lines as they are printed. The runner masks only the log it reads; a chat message or an
 //! output file never passes through it.
 //!
-//! Every secret reaches the runner through [`console::mask`](crate::report::console::mask),
+//! Every secret reaches the runner through [`console::mask`](crate::runner::console::mask),
 //! which also hands it to [`remember`] here: the process-wide list is what the runner was told
 //! to hide, so the redactor and the log's masking can never disagree. The ECR password, learnt
 //! deep in the image step, is caught the same way as an input.
 
 use std::sync::Mutex;
-
-use crate::report::Report;
 
 /// Every secret value masked so far in this process.
 static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -58,68 +56,20 @@ impl Redactor {
         out
     }
 
-    fn field(&self, value: &mut String) {
+    /// True when there is nothing to hide: callers skip their walk.
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
+
+    pub(crate) fn field(&self, value: &mut String) {
         if self.forms.iter().any(|s| value.contains(s.as_str())) {
             *value = self.text(value);
         }
     }
 
-    fn opt(&self, value: &mut Option<String>) {
+    pub(crate) fn opt(&self, value: &mut Option<String>) {
         if let Some(v) = value {
             self.field(v);
-        }
-    }
-
-    /// Redacts every text of a report in place, once, before any reporter renders it: each
-    /// reporter then lays out clean values (and JSON or Markdown built from them stays valid).
-    pub fn report(&self, report: &mut Report) {
-        if self.forms.is_empty() {
-            return;
-        }
-        let run = &mut report.run;
-        for v in [
-            &mut run.repository,
-            &mut run.sha,
-            &mut run.git_ref,
-            &mut run.actor,
-            &mut run.workflow,
-            &mut run.event_name,
-            &mut run.run_url,
-            &mut run.commit_url,
-        ] {
-            self.opt(v);
-        }
-        self.opt(&mut report.trigger);
-        self.opt(&mut report.skip_reason);
-        self.opt(&mut report.error);
-        for a in &mut report.apps {
-            self.field(&mut a.app);
-            for v in [
-                &mut a.version,
-                &mut a.image,
-                &mut a.image_digest,
-                &mut a.task_definition_arn,
-                &mut a.previous_task_definition_arn,
-                &mut a.deployment_id,
-                &mut a.deployment_kind,
-                &mut a.error,
-                &mut a.rollback,
-                &mut a.preview,
-            ] {
-                self.opt(v);
-            }
-            for s in &mut a.steps {
-                self.field(s);
-            }
-            for l in &mut a.links {
-                self.field(&mut l.label);
-                self.field(&mut l.url);
-            }
-            if let Some(log) = &mut a.log_tail {
-                for l in &mut log.lines {
-                    self.field(l);
-                }
-            }
         }
     }
 }
@@ -156,7 +106,6 @@ fn secret_forms(secrets: impl IntoIterator<Item = String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{AppReport, Link, RunInfo};
 
     #[test]
     fn a_secret_is_replaced_wherever_it_is() {
@@ -184,52 +133,6 @@ mod tests {
     fn empty_values_redact_nothing() {
         let r = Redactor::new([String::new(), "  ".to_string()]);
         assert_eq!(r.text("a b"), "a b");
-    }
-
-    #[test]
-    fn every_text_of_a_report_is_redacted() {
-        let s = "tok-0451";
-        let with = |label: &str| format!("{label} {s} end");
-        let mut report = Report {
-            run: RunInfo {
-                git_ref: Some(with("ref")),
-                actor: Some(with("actor")),
-                ..Default::default()
-            },
-            trigger: Some(with("trigger")),
-            skip_reason: Some(with("skip")),
-            error: Some(with("error")),
-            apps: vec![AppReport {
-                app: with("app"),
-                image: Some(with("image")),
-                error: Some(with("the build's last lines:\n")),
-                rollback: Some(with("rollback")),
-                steps: vec![with("step")],
-                links: vec![Link {
-                    label: with("label"),
-                    url: with("url"),
-                }],
-                preview: Some(with("preview")),
-                log_tail: Some(crate::deploy::diagnosis::LogTail {
-                    lines: vec![with("DATABASE_URL=postgres://u:")],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        Redactor::new([s.to_string()]).report(&mut report);
-        let text = format!("{report:?}");
-        assert!(!text.contains(s), "{text}");
-        assert_eq!(
-            report.apps[0].error.as_deref(),
-            Some("the build's last lines:\n *** end")
-        );
-        assert_eq!(report.error.as_deref(), Some("error *** end"));
-        assert_eq!(
-            report.apps[0].log_tail.as_ref().map(|l| l.lines.clone()),
-            Some(vec!["DATABASE_URL=postgres://u: *** end".to_string()])
-        );
     }
 
     #[test]

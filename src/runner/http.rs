@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::report::redact::Redactor;
+use crate::runner::redact::Redactor;
 
 /// How long and how often a reporter may try. The defaults keep a dead chat service from
 /// adding more than a few seconds to a deploy.
