@@ -10,6 +10,7 @@ use aws_sdk_ecs::types::Service;
 use serde_json::Value;
 
 use crate::aws::Aws;
+use crate::deploy::poll;
 use crate::deploy::wait::Poller;
 use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, register, service};
 use crate::error::{Error, Result};
@@ -354,15 +355,18 @@ async fn check_service(
 }
 
 /// The live service, read through the run's poller when there is one (one DescribeServices
-/// answers every app of the cluster). An answer that is not an ACTIVE service (missing, inactive,
-/// or the batched call failed) is read again alone, so the error says why in the words of
-/// [`service::describe_service`]; only a failing run pays that second call.
+/// answers every app of the cluster). A service that is missing or not ACTIVE, or a call refused
+/// for good (a cluster that does not exist, access denied), is read again alone, so the error
+/// says why in the words of [`service::describe_service`]; only a failing run pays that second
+/// call. A call that failed on the way (throttled, timed out, a 5xx) after the SDK's retries is
+/// the error as it is: asking again would only double the retries.
 async fn describe_service(aws: &Aws, poller: Option<&Poller>, d: &DeployPlan) -> Result<Service> {
-    if let Some(poller) = poller
-        && let Ok(Some(live)) = poller.look(&d.cluster, &d.service).await
-        && live.status() == Some(ACTIVE)
-    {
-        return Ok(live);
+    if let Some(poller) = poller {
+        match poller.look(&d.cluster, &d.service).await {
+            Ok(Some(live)) if live.status() == Some(ACTIVE) => return Ok(live),
+            Err(e) if e.kind != poll::Kind::Fatal => return Err(e.failure().error),
+            _ => {}
+        }
     }
     service::describe_service(&aws.ecs, &d.cluster, &d.service).await
 }

@@ -305,7 +305,13 @@ impl Poller {
     /// A poller with its own rolling policy (the benchmark compares it with a fixed interval).
     pub fn with_policy(ecs: aws_sdk_ecs::Client, policy: Policy) -> Poller {
         Poller {
-            services: Batcher::new(SERVICES_PER_CALL, describe_services(ecs.clone())),
+            // At most one DescribeServices a second per cluster (the fast interval, when it is
+            // shorter): the preflight's look and the waits' first looks come close together.
+            services: Batcher::with_min_gap(
+                SERVICES_PER_CALL,
+                describe_services(ecs.clone()),
+                policy.fast.min(Duration::from_secs(1)),
+            ),
             service_deployments: Batcher::new(
                 SERVICE_DEPLOYMENTS_PER_CALL,
                 describe_service_deployments(ecs),

@@ -120,7 +120,7 @@ async fn every_hostile_file_is_refused_naming_it_with_nothing_written() {
     let huge = serde_json::json!({"family": "web1", "containerDefinitions": containers});
     std::fs::write(ws.join("hostile/td-huge.json"), huge.to_string()).expect("huge");
     // Under the file limit, over ECS's own 64 KiB.
-    let mut over: Vec<serde_json::Value> = (0..1500)
+    let mut over: Vec<serde_json::Value> = (0..2000)
         .map(|i| serde_json::json!({"name": format!("c{i}"), "image": "r/x:1", "memory": 8}))
         .collect();
     over[0] = serde_json::json!({"name": "web1", "image": "r/x:1", "memory": 8});
