@@ -280,7 +280,7 @@ fn conclude_with(rep: &mut AppReport, failure: Option<AppFailure>, started: Inst
 /// Runs one app: image, then deploy. Never panics; the error lands in the app's report.
 async fn run_app(
     aws: &Aws,
-    poller: &deploy::wait::Poller,
+    poller: &deploy::poll::Poller,
     settings: &Settings,
     (plan, checked): (&AppPlan, &AppChecked),
     (cancel, known): (&CancellationToken, &Known),
@@ -328,7 +328,7 @@ async fn run_app(
 /// carries the shared deployment's fields. An image that fails stops the deployment for all.
 async fn run_service_group(
     aws: &Aws,
-    poller: &deploy::wait::Poller,
+    poller: &deploy::poll::Poller,
     settings: &Settings,
     plans: &[(&AppPlan, &AppChecked)],
     (cancel, known): (&CancellationToken, &Known),
@@ -753,7 +753,7 @@ async fn run_steps(
         preflight::Mode::Deploy
     };
     // One poller for the run, preflight included: apps of one cluster share their describe calls.
-    let poller = deploy::wait::Poller::for_aws(aws);
+    let poller = deploy::poll::Poller::for_aws(aws);
     let checked = {
         let _g = Group::start("Preflight");
         let checked = settle_groups(

@@ -10,8 +10,7 @@ use aws_sdk_ecs::types::Service;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::deploy::poll;
-use crate::deploy::wait::Poller;
+use crate::deploy::poll::{self, Poller};
 use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, register, service};
 use crate::error::{Error, Result};
 use crate::image;

@@ -413,6 +413,11 @@ pub fn diff(before: &Value, after: &Value, before_name: &str, after_name: &str) 
         .to_string()
 }
 
+/// `family:revision` from a task definition ARN (or the input unchanged).
+pub fn short_task_definition(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
 use ecs_deploy::deploy::bluegreen::{self, Timing};
-use ecs_deploy::deploy::wait::Poller;
+use ecs_deploy::deploy::poll::Poller;
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::Outcome as DeployOutcome;
 use tokio::time::Instant;

@@ -29,7 +29,7 @@ use aws_smithy_types::DateTime;
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
 use ecs_deploy::deploy::codedeploy::{self, CodeDeployTarget, Timing};
-use ecs_deploy::deploy::wait::Poller;
+use ecs_deploy::deploy::poll::Poller;
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::Outcome as DeployOutcome;
 use tokio::time::Instant;

@@ -11,7 +11,9 @@ use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use ecs_deploy::deploy::diagnosis::{Tasks, Watch, WatchFor};
-use ecs_deploy::deploy::wait::{Policy, Poller, Target, wait_watching};
+use ecs_deploy::deploy::poll::Poller;
+use ecs_deploy::deploy::rolling::progress::Policy;
+use ecs_deploy::deploy::rolling::{Target, wait_watching};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 

@@ -259,7 +259,7 @@ impl Tasks {
 /// The family of a task definition ARN (`...:task-definition/web1:8` → `web1`) or
 /// `family:revision`. Pure.
 pub fn family_of(task_definition: &str) -> String {
-    let short = super::wait::short_task_definition(task_definition);
+    let short = crate::task_definition::short_task_definition(task_definition);
     short.split(':').next().unwrap_or(short).to_string()
 }
 

@@ -1,13 +1,13 @@
-//! Deploying a checked app: register the rendered task definition and move the service to it,
-//! by the path the preflight chose (rolling, CodeDeploy, ECS blue/green), and hand back an
-//! [`Outcome`].
+//! Deploying a checked target: one entry ([`deploy`]) for every path (rolling, CodeDeploy, ECS
+//! blue/green, Kubernetes), handing back an [`Outcome`].
 //!
-//! The skeleton every path shares lives here once ([`deploy`]): render and register
-//! ([`prepare`]), the unchanged guard, the one-off task, the path, deregistering a failed
-//! revision once traffic is back. Each path is a folder (`rolling/`, `codedeploy/`,
-//! `bluegreen/`: `mod.rs` and its progress and rollback); shared helpers are one noun per file:
+//! Every path is a [`strategy::Strategy`] (start, follow, roll back) in its own folder
+//! (`rolling/`, `codedeploy/`, `bluegreen/`, `kubernetes/`: `mod.rs` the strategy, `progress.rs`
+//! the pure reading of what the service says, `rollback.rs`), driven by the one story in
+//! `strategy.rs`. The ECS skeleton every ECS path shares lives here once: render and register
+//! ([`prepare`]), the unchanged guard, the one-off task. Shared helpers are one noun per file:
 //! `service` (describe, update), `register` (task definitions as raw JSON), `poll` (the one wait
-//! loop), `wait` (the run's shared poller), `run_task`, `appspec`.
+//! loop and the run's shared poller), `run_task`, `appspec`, `diagnosis`.
 
 pub mod appspec;
 pub mod bluegreen;
@@ -20,7 +20,6 @@ pub mod rolling;
 pub mod run_task;
 pub mod service;
 pub(crate) mod strategy;
-pub mod wait;
 
 use std::time::Duration;
 
@@ -181,20 +180,52 @@ pub fn render_and_compare(
     image: &str,
     env: &task_definition::ContainerEdits,
 ) -> Result<(String, Value, bool)> {
-    render_with_others(source_name, base, live, container, image, env, &[])
+    let from = RenderFrom {
+        source_name,
+        base,
+        live,
+        container,
+    };
+    render_with_others(from, image, env, &[])
+}
+
+/// What a revision is rendered from: the task definition (`base`, named `source_name` in
+/// messages), the live one to compare with, and the container that gets the image (`None`: the
+/// only or the app-named one).
+#[derive(Debug, Clone, Copy)]
+pub struct RenderFrom<'a> {
+    pub source_name: &'a str,
+    pub base: &'a Value,
+    pub live: Option<&'a Value>,
+    pub container: Option<&'a str>,
+}
+
+impl<'a> RenderFrom<'a> {
+    /// From what the preflight checked: its source, the live revision and the chosen container.
+    pub fn checked(checked: &'a Checked) -> RenderFrom<'a> {
+        RenderFrom {
+            source_name: &checked.source_name,
+            base: &checked.base,
+            live: checked.live_task_definition.as_ref(),
+            container: Some(&checked.container),
+        }
+    }
 }
 
 /// [`render_and_compare`] with every other app's image put into its own container of the same
 /// revision (apps deploying one service together). Pure.
 pub fn render_with_others(
-    source_name: &str,
-    base: &Value,
-    live: Option<&Value>,
-    container: Option<&str>,
+    from: RenderFrom<'_>,
     image: &str,
     env: &task_definition::ContainerEdits,
     others: &[Swap],
 ) -> Result<(String, Value, bool)> {
+    let RenderFrom {
+        source_name,
+        base,
+        live,
+        container,
+    } = from;
     let container = task_definition::pick_container(source_name, base, container)?;
     let mut rendered = task_definition::render(base, &container, image, env)?;
     for o in others {
@@ -217,10 +248,7 @@ pub async fn prepare(
     others: &[Swap],
 ) -> Result<Prepared> {
     let (container, rendered, changed) = render_with_others(
-        &checked.source_name,
-        &checked.base,
-        checked.live_task_definition.as_ref(),
-        Some(&checked.container),
+        RenderFrom::checked(checked),
         image,
         &plan.settings.container_edits,
         others,
@@ -233,7 +261,7 @@ pub async fn prepare(
             println!(
                 "{}: registered {} ({container} → {image})",
                 plan.app,
-                wait::short_task_definition(&arn)
+                crate::task_definition::short_task_definition(&arn)
             );
             for o in others {
                 println!(
@@ -295,7 +323,7 @@ pub struct Job<'a> {
 /// same with the error that stopped it. The report is built from that value.
 pub async fn deploy(
     aws: &Aws,
-    poller: &wait::Poller,
+    poller: &poll::Poller,
     job: Job<'_>,
     cancel: &CancellationToken,
 ) -> std::result::Result<Outcome, Failed> {
@@ -349,7 +377,7 @@ fn settle(mut outcome: Outcome, r: Result<()>) -> std::result::Result<Outcome, F
 /// back on the old one. Nothing is read that the preflight already read.
 async fn run(
     aws: &Aws,
-    poller: &wait::Poller,
+    poller: &poll::Poller,
     (job, checked): (Job<'_>, &Checked),
     cancel: &CancellationToken,
     report: &mut Outcome,
@@ -405,7 +433,7 @@ async fn run(
         let what = format!(
             "service {} already runs {} with this image and these settings: nothing registered, nothing updated (set force-new-deployment: true to redeploy anyway)",
             d.service,
-            wait::short_task_definition(&prepared.task_definition_arn)
+            crate::task_definition::short_task_definition(&prepared.task_definition_arn)
         );
         println!("{}: {what}", plan.app);
         report.steps.push(what);
@@ -414,7 +442,7 @@ async fn run(
     if prepared.changed {
         report.steps.push(format!(
             "registered {}",
-            wait::short_task_definition(&prepared.task_definition_arn)
+            crate::task_definition::short_task_definition(&prepared.task_definition_arn)
         ));
     }
     let one_off = match (&plan.settings.run_task_command, &plan.settings.run_task) {
@@ -426,7 +454,7 @@ async fn run(
         unless_cancelled(cancel, || {
             format!(
                 "after registering {}, before the one-off task (RunTask); the service was not touched",
-                wait::short_task_definition(&prepared.task_definition_arn)
+                crate::task_definition::short_task_definition(&prepared.task_definition_arn)
             )
         })?;
         if let Err(e) = run_task::run_once(
@@ -509,7 +537,7 @@ pub fn in_flight(live: &Service) -> Option<String> {
         return Some(format!(
             "deployment {} ({}, {})",
             d.id().unwrap_or("?"),
-            wait::short_task_definition(d.task_definition().unwrap_or("?")),
+            crate::task_definition::short_task_definition(d.task_definition().unwrap_or("?")),
             d.rollout_state().map_or("in progress", |r| r.as_str())
         ));
     }
@@ -811,15 +839,13 @@ pub fn preview(
                 ));
             };
             let name = path.display().to_string();
-            let (_, rendered, _) = render_with_others(
-                &name,
-                file,
-                None,
-                planned_container(plan),
-                image,
-                env,
-                others,
-            )?;
+            let from = RenderFrom {
+                source_name: &name,
+                base: file,
+                live: None,
+                container: planned_container(plan),
+            };
+            let (_, rendered, _) = render_with_others(from, image, env, others)?;
             return Ok(format!(
                 "could not read {why}; diff against the file:\n{}",
                 task_definition::diff(file, &rendered, &name, "to register")
@@ -827,15 +853,8 @@ pub fn preview(
         }
     };
     let mut out = format!("deployment path: {}\n", checked.path.as_str());
-    let (_, rendered, changed) = render_with_others(
-        &checked.source_name,
-        &checked.base,
-        checked.live_task_definition.as_ref(),
-        Some(&checked.container),
-        image,
-        env,
-        others,
-    )?;
+    let (_, rendered, changed) =
+        render_with_others(RenderFrom::checked(checked), image, env, others)?;
     match (
         &checked.live_task_definition,
         checked.live.task_definition(),
@@ -848,7 +867,7 @@ pub fn preview(
             &rendered,
             &format!(
                 "live {}",
-                wait::short_task_definition(arn.unwrap_or("(none)"))
+                crate::task_definition::short_task_definition(arn.unwrap_or("(none)"))
             ),
             "to register",
         )),
@@ -889,9 +908,10 @@ pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mu
     match register::deregister(&aws.ecs, arn).await {
         Ok(()) => {
             println!("{}: deregistered {arn}", plan.app);
-            report
-                .steps
-                .push(format!("deregistered {}", wait::short_task_definition(arn)));
+            report.steps.push(format!(
+                "deregistered {}",
+                crate::task_definition::short_task_definition(arn)
+            ));
         }
         Err(e) => crate::runner::console::warning(&format!(
             "{}: could not deregister {arn}: {e}",

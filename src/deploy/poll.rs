@@ -20,6 +20,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use aws_sdk_codedeploy::types::DeploymentInfo;
+use aws_sdk_ecs::types::{Service, ServiceDeployment};
+
+use crate::deploy::rolling::progress::Policy;
 use crate::error::{Error, Result, error_chain};
 
 /// Consecutive transient read errors a wait tolerates before it gives up.
@@ -518,6 +522,212 @@ async fn timer<A: Clone + Send + 'static>(shared: Arc<Shared<A>>, key: String, w
         // A waiter that went away (cancelled) no longer needs its answer.
         let _ = ask.reply.send(answer);
     }
+}
+
+// The run's shared poller: one look a waiter, one call a batch.
+
+/// DescribeServices takes at most this many services per call.
+const SERVICES_PER_CALL: usize = 10;
+
+/// DescribeServiceDeployments takes at most this many service deployments per call.
+const SERVICE_DEPLOYMENTS_PER_CALL: usize = 20;
+
+/// BatchGetDeployments takes at most this many CodeDeploy deployments per call.
+const DEPLOYMENTS_PER_CALL: usize = 25;
+
+/// A described service deployment, or why DescribeServiceDeployments did not return it.
+pub type ServiceDeploymentAnswer = std::result::Result<ServiceDeployment, String>;
+
+type ServiceAnswer = std::result::Result<Option<Service>, LookError>;
+
+/// Looks at what every waiter of the run waits for, batching the looks of a cluster (or of
+/// CodeDeploy) into as few calls as the APIs allow. Cheap to clone.
+#[derive(Clone)]
+pub struct Poller {
+    services: Batcher<Service>,
+    service_deployments: Batcher<ServiceDeploymentAnswer>,
+    deployments: Option<Batcher<DeploymentInfo>>,
+    policy: Policy,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("calls", &self.calls())
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl Poller {
+    /// A poller of ECS with the default rolling policy (CodeDeploy looks are then not shared
+    /// between apps: see [`Poller::for_aws`]).
+    pub fn new(ecs: aws_sdk_ecs::Client) -> Poller {
+        Poller::with_policy(ecs, Policy::default())
+    }
+
+    /// The run's poller: ECS and CodeDeploy looks shared between its apps.
+    pub fn for_aws(aws: &crate::aws::Aws) -> Poller {
+        Poller::new(aws.ecs.clone()).with_codedeploy(aws.codedeploy.clone())
+    }
+
+    /// A poller with its own rolling policy (the benchmark compares it with a fixed interval).
+    pub fn with_policy(ecs: aws_sdk_ecs::Client, policy: Policy) -> Poller {
+        Poller {
+            // At most one DescribeServices a second per cluster (the fast interval, when it is
+            // shorter): the preflight's look and the waits' first looks come close together.
+            services: Batcher::with_min_gap(
+                SERVICES_PER_CALL,
+                describe_services(ecs.clone()),
+                policy.fast.min(Duration::from_secs(1)),
+            ),
+            service_deployments: Batcher::new(
+                SERVICE_DEPLOYMENTS_PER_CALL,
+                describe_service_deployments(ecs),
+            ),
+            deployments: None,
+            policy,
+        }
+    }
+
+    /// This poller with CodeDeploy looks shared too.
+    pub fn with_codedeploy(self, codedeploy: aws_sdk_codedeploy::Client) -> Poller {
+        Poller {
+            deployments: Some(deployments_batcher(codedeploy)),
+            ..self
+        }
+    }
+
+    /// The rolling policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// How many DescribeServices calls this poller has made.
+    pub fn calls(&self) -> u64 {
+        self.services.calls()
+    }
+
+    /// A fresh look at `service` (name or ARN) in `cluster` now; `None` when ECS says it is
+    /// missing.
+    pub async fn look(&self, cluster: &str, service: &str) -> ServiceAnswer {
+        self.look_by(cluster, service, Instant::now()).await
+    }
+
+    /// A fresh look at `service` no later than `due`: sooner when another waiter of the
+    /// cluster looks first (its call answers both).
+    pub async fn look_by(&self, cluster: &str, service: &str, due: Instant) -> ServiceAnswer {
+        self.services.look(cluster, service, due).await
+    }
+
+    /// The batcher of DescribeServiceDeployments (per cluster).
+    pub fn service_deployments(&self) -> &Batcher<ServiceDeploymentAnswer> {
+        &self.service_deployments
+    }
+
+    /// The batcher of CodeDeploy deployments, when this poller shares them.
+    pub fn deployments(&self) -> Option<&Batcher<DeploymentInfo>> {
+        self.deployments.as_ref()
+    }
+}
+
+fn describe_services(ecs: aws_sdk_ecs::Client) -> Fetch<Service> {
+    Box::new(move |cluster, names| {
+        let ecs = ecs.clone();
+        Box::pin(async move {
+            let out = ecs
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(names.clone()))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("ECS", "DescribeServices", &e))?;
+            let mut found = HashMap::new();
+            for name in names {
+                let service = out.services().iter().find(|s| {
+                    s.service_name() == Some(name.as_str())
+                        || s.service_arn() == Some(name.as_str())
+                });
+                if let Some(service) = service {
+                    found.insert(name, service.clone());
+                }
+            }
+            Ok(found)
+        })
+    })
+}
+
+fn describe_service_deployments(ecs: aws_sdk_ecs::Client) -> Fetch<ServiceDeploymentAnswer> {
+    Box::new(move |_cluster, arns| {
+        let ecs = ecs.clone();
+        Box::pin(async move {
+            let out = ecs
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(arns.clone()))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("ECS", "DescribeServiceDeployments", &e))?;
+            let mut found = HashMap::new();
+            for arn in arns {
+                let described = out
+                    .service_deployments()
+                    .iter()
+                    .find(|d| d.service_deployment_arn() == Some(arn.as_str()));
+                let answer = match described {
+                    Some(d) => Ok(d.clone()),
+                    None => Err(out
+                        .failures()
+                        .iter()
+                        .filter(|f| f.arn().is_none_or(|a| a == arn))
+                        .map(|f| {
+                            format!(
+                                "{} {}",
+                                f.reason().unwrap_or("no reason"),
+                                f.detail().unwrap_or("")
+                            )
+                            .trim()
+                            .to_string()
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")),
+                };
+                found.insert(arn, answer);
+            }
+            Ok(found)
+        })
+    })
+}
+
+/// CodeDeploy deployments: GetDeployment for one, BatchGetDeployments for several.
+pub fn deployments_batcher(codedeploy: aws_sdk_codedeploy::Client) -> Batcher<DeploymentInfo> {
+    let fetch: Fetch<DeploymentInfo> = Box::new(move |_, ids| {
+        let codedeploy = codedeploy.clone();
+        Box::pin(async move {
+            if let [id] = ids.as_slice() {
+                let info = codedeploy
+                    .get_deployment()
+                    .deployment_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| LookError::aws("CodeDeploy", "GetDeployment", &e))?
+                    .deployment_info;
+                return Ok(info.map(|i| (id.clone(), i)).into_iter().collect());
+            }
+            let infos = codedeploy
+                .batch_get_deployments()
+                .set_deployment_ids(Some(ids))
+                .send()
+                .await
+                .map_err(|e| LookError::aws("CodeDeploy", "BatchGetDeployments", &e))?
+                .deployments_info
+                .unwrap_or_default();
+            Ok(infos
+                .into_iter()
+                .filter_map(|i| Some((i.deployment_id()?.to_string(), i)))
+                .collect())
+        })
+    });
+    Batcher::new(DEPLOYMENTS_PER_CALL, fetch)
 }
 
 #[cfg(test)]

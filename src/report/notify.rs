@@ -144,9 +144,11 @@ impl Notifier {
                         &limit,
                         "Slack chat.postMessage",
                         slack::post_start(
-                            &self.http,
-                            &self.endpoints.slack_api,
-                            token.expose(),
+                            slack::Bot {
+                                http: &self.http,
+                                api: &self.endpoints.slack_api,
+                                token: token.expose(),
+                            },
                             channel,
                             &slack::start_message(plan, &self.run),
                         ),
@@ -246,9 +248,11 @@ impl Notifier {
                     &limit,
                     "Slack chat.update",
                     slack::post_outcome(
-                        &self.http,
-                        &self.endpoints.slack_api,
-                        token.expose(),
+                        slack::Bot {
+                            http: &self.http,
+                            api: &self.endpoints.slack_api,
+                            token: token.expose(),
+                        },
                         channel,
                         self.slack_message.as_ref(),
                         &message,

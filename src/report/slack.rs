@@ -409,14 +409,21 @@ pub fn is_permanent(code: &str) -> bool {
     )
 }
 
+/// Where the bot's calls go: the HTTP client, Slack's Web API base and the bot token.
+#[derive(Clone, Copy)]
+pub struct Bot<'a> {
+    pub http: &'a Http,
+    pub api: &'a str,
+    pub token: &'a str,
+}
+
 /// Posts the start message with the bot token; returns where it landed, for the update.
 pub async fn post_start(
-    http: &Http,
-    api: &str,
-    token: &str,
+    bot: Bot<'_>,
     channel: &str,
     message: &Value,
 ) -> Result<Posted, StartFailure> {
+    let Bot { http, api, token } = bot;
     let mut body = message.clone();
     body["channel"] = json!(channel);
     let answer = call(http, api, token, "chat.postMessage", &body)
@@ -450,14 +457,13 @@ fn posted(answer: &Value, channel: &str) -> Option<Posted> {
 /// is none, or it is gone), then replies in its thread with `thread` (the failure detail).
 /// Returns the message `ts` and the problems met on the way.
 pub async fn post_outcome(
-    http: &Http,
-    api: &str,
-    token: &str,
+    bot: Bot<'_>,
     channel: &str,
     started: Option<&Posted>,
     message: &Value,
     thread: Option<&str>,
 ) -> (Option<String>, Vec<Error>) {
+    let Bot { http, api, token } = bot;
     let mut problems = Vec::new();
     let mut current = None;
     if let Some(p) = started {

@@ -318,7 +318,11 @@ fn the_major_tag_the_docs_show_is_the_one_the_release_of_this_version_moves() {
         "release.yml pushes the image tag v<major> and moves the git tag v<major>"
     );
     let mut files = workflow_files();
-    files.push(repo_root().join("README.md"));
+    files.extend(
+        crate::readme::readme_and_book()
+            .into_iter()
+            .map(|(path, _)| path),
+    );
     let mut seen = 0;
     for path in files {
         let text = std::fs::read_to_string(&path).expect("readable");
@@ -336,6 +340,6 @@ fn the_major_tag_the_docs_show_is_the_one_the_release_of_this_version_moves() {
     }
     assert!(
         seen > 0,
-        "the README and the examples show a `@v<major>` ref"
+        "the README, the book and the examples show a `@v<major>` ref"
     );
 }

@@ -885,8 +885,9 @@ async fn a_rolling_service_is_refused_before_anything_is_sent() {
     );
     assert!(ecs.state().calls.is_empty(), "{:?}", ecs.state().calls);
     assert_eq!(
-        report.status, None,
-        "the caller turns the error into failed"
+        report.status,
+        Some(Status::Failed),
+        "the path decides failed itself"
     );
 }
 

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
-use ecs_deploy::deploy::wait::Poller;
+use ecs_deploy::deploy::poll::Poller;
 use ecs_deploy::deploy::{Prepared, rolling};
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::{Outcome, Status};
@@ -1175,7 +1175,11 @@ async fn without_rollback_on_failure_a_failed_rollout_is_left_alone() {
     )
     .await;
     assert!(out[0].0.is_err());
-    assert_eq!(out[0].1.status, None, "the pipeline marks it failed");
+    assert_eq!(
+        out[0].1.status,
+        Some(Status::Failed),
+        "the path decides failed itself"
+    );
     assert_eq!(fake.updates().len(), 1);
 }
 

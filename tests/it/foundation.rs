@@ -266,17 +266,25 @@ fn the_dry_run_of_the_monorepo_example_prints_the_plan_and_the_task_definition_d
     insta::assert_snapshot!("monorepo_dry_run", stdout);
 }
 
-/// The arguments `scripts/demo.sh` gives the binary (the words after `exec target/debug/ecs-deploy`
-/// up to `"$@"`), so the test below runs exactly the README's first command.
+/// The arguments `scripts/demo.sh --dry-run` gives the binary (`--dry-run` and the example
+/// workspace, then the words of its `example=( ... )` list), so the test below runs exactly the
+/// README's first command in its dry-run form.
 fn demo_script_args() -> Vec<String> {
     let script = std::fs::read_to_string(repo_root().join("scripts/demo.sh")).expect("demo.sh");
-    let tail = script
-        .split("exec target/debug/ecs-deploy")
+    assert!(
+        script.contains(
+            r#"exec "$bin" --dry-run --workspace fixtures/monorepo "${example[@]}" "${args[@]}""#
+        ),
+        "demo.sh --dry-run runs the binary on its example list"
+    );
+    let list = script
+        .split("\nexample=(\n")
         .nth(1)
-        .expect("demo.sh execs target/debug/ecs-deploy");
-    let tail = tail.split("\"$@\"").next().unwrap_or_default();
-    tail.split_whitespace()
-        .filter(|w| *w != "\\")
+        .and_then(|rest| rest.split("\n)\n").next())
+        .expect("demo.sh has an example=( ... ) list");
+    ["--dry-run", "--workspace", "fixtures/monorepo"]
+        .into_iter()
+        .chain(list.split_whitespace())
         .map(str::to_string)
         .collect()
 }
@@ -318,6 +326,71 @@ fn the_readmes_first_command_plans_web1_with_no_aws_settings_at_all() {
             .contains("dry run: nothing was built, pushed, registered or updated"),
         "{out}"
     );
+}
+
+/// The README's first command as a user runs it: `scripts/demo.sh` starts moto (the test bed's)
+/// and a Slack recorder on 127.0.0.1, creates the example's service, and really deploys web1:
+/// register, update, wait, the job summary, the outputs and the Slack message, all printed; then
+/// it stops what it started. The binary is the one cargo built for this test
+/// (`ECS_DEPLOY_DEMO_BIN`): a `cargo build` inside `cargo test` would wait on cargo's lock.
+#[test]
+fn the_readmes_first_command_really_deploys_the_example_to_moto_and_cleans_up() {
+    let started = std::time::Instant::now();
+    let out = BinRun::new()
+        .program(repo_root().join("scripts/demo.sh"))
+        .cwd(repo_root())
+        .env("ECS_DEPLOY_DEMO_BIN", env!("CARGO_BIN_EXE_ecs-deploy"))
+        // A shell's AWS settings must not reach the demo: it drops them itself.
+        .env("AWS_PROFILE", "someone-elses")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .timeout(std::time::Duration::from_secs(120))
+        .run();
+    out.assert_success();
+    let elapsed = started.elapsed();
+    let text = &out.stdout;
+    for expected in [
+        // The service the demo made, and the deploy through the binary.
+        "[demo] moto: cluster prod, service web1 on web1:1 \
+         (123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/web1:v1.2.2), 2 tasks",
+        "Trigger: PR #2 merged: release/web1 → main",
+        "web1: registered web1:2 (web1 → 123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/web1:v1.2.3)",
+        "web1: service web1 updated to web1:2; deployment ecs-svc/",
+        "web1: [   0 s] running 2/2, pending 0, rollout COMPLETED",
+        "status: succeeded",
+        // The job summary, the outputs, the Slack message as the recorder got it.
+        "=== the job summary (GITHUB_STEP_SUMMARY) ===\n## ✅ ECS deploy: succeeded",
+        "task-definition-arn: arn:aws:ecs:ap-northeast-2:123456789012:task-definition/web1:2",
+        "previous-task-definition-arn: arn:aws:ecs:ap-northeast-2:123456789012:task-definition/web1:1",
+        "deployment-kind: rolling",
+        "[slack recorder] POST /services/T000/B000/demo",
+        "\"text\": \"✅ web1 v1.2.3 deployed\"",
+        // Where the service stands afterwards, read back from moto.
+        "[demo] service prod/web1 now: task definition web1:2",
+        "[demo]   image:    123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/web1:v1.2.3",
+        "[demo]   revisions registered: web1:1, web1:2",
+        "[demo] ecs-deploy exited 0",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in:\n{out}");
+    }
+    let all = format!("{}{}", out.stdout, out.stderr).to_lowercase();
+    for noise in ["credential", "imds", "traceback", "::error"] {
+        assert!(
+            !all.contains(noise),
+            "`{noise}` in the demo's output:\n{out}"
+        );
+    }
+    // What it started is stopped: moto's port answers no more.
+    let port: u16 = text
+        .split("moto (a local AWS) on http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the demo names moto's port:\n{out}"));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "moto still listens on {port} after the demo"
+    );
+    eprintln!("scripts/demo.sh took {elapsed:?}");
 }
 
 #[test]

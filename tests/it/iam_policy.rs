@@ -1,9 +1,9 @@
-//! The README's IAM policies stay true to the code: every AWS operation `src/` calls through an
-//! SDK client is allowed by the README policy of the path that calls it (or, for the shared
+//! The book's IAM policies (docs/src/iam.md) stay true to the code: every AWS operation `src/`
+//! calls through an SDK client is allowed by the policy of the path that calls it (or, for the shared
 //! modules, by some policy), and every action a policy allows is called, or is one of the few
 //! that IAM checks without a call of ours (`NOT_CALLED`, each with its reason).
 
-use crate::readme::rust_files;
+use crate::readme::{book_page, rust_files};
 use crate::support::repo_root;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,7 +47,7 @@ const NOT_CALLED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Source directories (under `src/`) whose calls belong to one README policy.
+/// Source directories (under `src/`) whose calls belong to one policy of the book.
 const PATH_OF: &[(&str, &str)] = &[
     ("image/", "ECR push"),
     ("deploy/rolling/", "Rolling update"),
@@ -58,17 +58,16 @@ const PATH_OF: &[(&str, &str)] = &[
     ("deploy/kubernetes/", "EKS"),
 ];
 
-/// The README's policies: `### <name>` headings of the IAM section, each with its JSON block's
+/// The book's policies (docs/src/iam.md): its `## <name>` headings, each with its JSON block's
 /// allowed actions.
-fn readme_policies() -> BTreeMap<String, BTreeSet<String>> {
-    let text = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    let section = text
-        .split("\n## IAM permissions")
-        .nth(1)
-        .expect("README has an IAM permissions section");
-    let section = section.split("\n## ").next().unwrap_or_default();
+fn book_policies() -> BTreeMap<String, BTreeSet<String>> {
+    let text = book_page("iam.md");
+    assert!(
+        text.starts_with("# IAM permissions"),
+        "docs/src/iam.md is the IAM permissions page"
+    );
     let mut policies = BTreeMap::new();
-    for part in section.split("\n### ").skip(1) {
+    for part in text.split("\n## ").skip(1) {
         let name = part.lines().next().unwrap_or_default().trim().to_string();
         let json = part
             .split("```json\n")
@@ -197,12 +196,12 @@ fn the_scan_finds_the_calls_it_is_meant_to_find() {
 }
 
 #[test]
-fn every_aws_operation_the_code_calls_is_in_the_readme_policy_of_its_path() {
-    let policies = readme_policies();
+fn every_aws_operation_the_code_calls_is_in_the_book_policy_of_its_path() {
+    let policies = book_policies();
     for (_, name) in PATH_OF {
         assert!(
             policies.contains_key(*name),
-            "README has no policy `{name}`"
+            "docs/src/iam.md has no policy `{name}`"
         );
     }
     let all: BTreeSet<String> = policies.values().flatten().cloned().collect();
@@ -226,12 +225,15 @@ fn every_aws_operation_the_code_calls_is_in_the_readme_policy_of_its_path() {
             }
         }
     }
-    assert!(missing.is_empty(), "README IAM policies miss: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "the IAM policies of docs/src/iam.md miss: {missing:#?}"
+    );
 }
 
 #[test]
-fn every_action_a_readme_policy_allows_is_called_or_checked_by_iam_on_its_own() {
-    let policies = readme_policies();
+fn every_action_a_book_policy_allows_is_called_or_checked_by_iam_on_its_own() {
+    let policies = book_policies();
     let ops = source_operations();
     let not_called: BTreeMap<&str, &str> = NOT_CALLED.iter().copied().collect();
     let mut unused = Vec::new();
@@ -245,13 +247,13 @@ fn every_action_a_readme_policy_allows_is_called_or_checked_by_iam_on_its_own() 
     }
     assert!(
         unused.is_empty(),
-        "README policies allow what nothing calls: {unused:#?}"
+        "the policies of docs/src/iam.md allow what nothing calls: {unused:#?}"
     );
     let all: BTreeSet<&String> = policies.values().flatten().collect();
     for (action, why) in NOT_CALLED {
         assert!(
             all.contains(&action.to_string()),
-            "{action} ({why}) is in no README policy"
+            "{action} ({why}) is in no policy of docs/src/iam.md"
         );
     }
 }

@@ -41,7 +41,7 @@ fn crate_paths(text: &str) -> Vec<Vec<String>> {
         let preceded = rest[..i]
             .chars()
             .last()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
         rest = &rest[i + "crate::".len()..];
         if preceded {
             continue;

@@ -1,6 +1,6 @@
 //! Moving over from aws-actions/amazon-ecs-render-task-definition and
-//! amazon-ecs-deploy-task-definition: the README's "after" steps are read from the README and run
-//! through the binary in a dry run against moto, and the rendered task definition must carry what
+//! amazon-ecs-deploy-task-definition: the "after" steps are read from the book's migration page
+//! (docs/src/migration.md) and run through the binary in a dry run against moto, and the rendered task definition must carry what
 //! the "before" steps would have put in it. Also: the render action's container inputs given
 //! directly reach the rendered diff, and the refused names stop the run before any AWS call.
 
@@ -19,19 +19,17 @@ const TASK_DEFINITION: &str = r#"{
   ]
 }"#;
 
-/// The `with:` inputs of each step of the first ```yaml block after `marker` in the README
-/// subsection headed `heading`.
+/// The `with:` inputs of each step of the first ```yaml block after `marker` in the section of
+/// the book's migration page (docs/src/migration.md) headed `heading`.
 fn readme_steps(heading: &str, marker: &str) -> Vec<(String, BTreeMap<String, String>)> {
-    let readme =
-        std::fs::read_to_string(crate::support::repo_root().join("README.md")).expect("README.md");
+    let readme = crate::readme::book_page("migration.md");
     let start = readme
-        .find(&format!("### {heading}\n"))
-        .unwrap_or_else(|| panic!("README has no subsection {heading:?}"));
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("docs/src/migration.md has no section {heading:?}"))
+        + 1;
     let section = &readme[start..];
-    let end = section[4..].find("\n## ").map_or(section.len(), |i| i + 4);
-    let end = section[4..]
-        .find("\n### ")
-        .map_or(end, |i| (i + 4).min(end));
+    let end = section[3..].find("\n# ").map_or(section.len(), |i| i + 3);
+    let end = section[3..].find("\n## ").map_or(end, |i| (i + 3).min(end));
     let section = &section[..end];
     let at = section
         .find(&format!("\n{marker}\n"))

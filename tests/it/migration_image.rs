@@ -1,6 +1,6 @@
-//! The README's migration guide for the image steps ("Moving over from the aws-actions steps":
+//! The book's migration guide for the image steps (docs/src/migration.md:
 //! docker/build-push-action and aws-actions/amazon-ecr-login), checked: each "after" step's
-//! inputs are read from the README block and run through the binary, and what they do is
+//! inputs are read from the book's block and run through the binary, and what they do is
 //! compared with what the "before" steps' inputs say. The build runs for real (this machine's
 //! Docker engine, FROM scratch) and pushes to a real registry on 127.0.0.1 opened by moto's ECR
 //! token; the other accounts' registries of `registries` do not exist here, so that step runs as
@@ -10,26 +10,28 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::image::{registry_digest, registry_tags, sha256_hex, ureq_get};
+use crate::readme::book_page;
 use crate::support::registry::LocalImages;
 use crate::support::{
-    AwsTrap, BinOutput, BinRun, MotoServer, Registry, aws_env, copy_tree, fixture, repo_root,
+    AwsTrap, BinOutput, BinRun, MotoServer, Registry, aws_env, copy_tree, fixture,
 };
 
 const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678";
 
-/// The `yaml` blocks of one README subsection (`### {title}`), in order, as step lists.
+/// The `yaml` blocks of one section of the book's migration page (`## {title}` in
+/// docs/src/migration.md), in order, as step lists.
 fn readme_blocks(title: &str) -> Vec<Vec<serde_yaml::Value>> {
-    let text = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let text = book_page("migration.md");
     let start = text
-        .find(&format!("\n### {title}\n"))
-        .unwrap_or_else(|| panic!("README has no subsection `### {title}`"));
+        .find(&format!("\n## {title}\n"))
+        .unwrap_or_else(|| panic!("docs/src/migration.md has no section `## {title}`"));
     let section = &text[start + 1..];
-    let end = section[4..]
-        .find("\n## ")
+    let end = section[3..]
+        .find("\n# ")
         .into_iter()
-        .chain(section[4..].find("\n### "))
+        .chain(section[3..].find("\n## "))
         .min()
-        .map_or(section.len(), |e| e + 4);
+        .map_or(section.len(), |e| e + 3);
     section[..end]
         .split("```yaml\n")
         .skip(1)

@@ -367,9 +367,10 @@ fn crash_looped() -> Report {
     report_with(a)
 }
 
-/// The crash-loop summary the README shows, exactly as rendered, as a Markdown quote.
+/// The crash-loop summary the book shows (docs/src/deploying.md), exactly as rendered, as a
+/// Markdown quote.
 #[test]
-fn the_readme_shows_the_summary_of_a_crash_looping_deploy_as_rendered() {
+fn the_book_shows_the_summary_of_a_crash_looping_deploy_as_rendered() {
     let rendered = summary::render(&crash_looped());
     insta::assert_snapshot!("summary_crash_loop", rendered);
     let quoted: String = rendered
@@ -383,10 +384,11 @@ fn the_readme_shows_the_summary_of_a_crash_looping_deploy_as_rendered() {
             }
         })
         .collect();
-    let readme = std::fs::read_to_string(crate::support::repo_root().join("README.md")).unwrap();
+    let page = crate::readme::book_page("deploying.md");
     assert!(
-        readme.contains(&quoted),
-        "README's crash-loop summary differs from the rendered one; put this in it:\n{quoted}"
+        page.contains(&quoted),
+        "docs/src/deploying.md's crash-loop summary differs from the rendered one; put this in \
+         it:\n{quoted}"
     );
 }
 

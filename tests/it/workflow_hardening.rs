@@ -1,6 +1,7 @@
-//! The project's workflows, the examples users copy and the README's workflow snippets stay
-//! hardened: third-party actions pinned by commit SHA with the version beside it, no token left
-//! in the checkout, no `${{ }}` spliced into a `run:` script, and only the permissions a job uses.
+//! The project's workflows, the examples users copy and the workflow snippets of the README and
+//! the book stay hardened: third-party actions pinned by commit SHA with the version beside it,
+//! no token left in the checkout, no `${{ }}` spliced into a `run:` script, and only the
+//! permissions a job uses.
 //! zizmor (`.ci/run`) says the same offline; this test also runs under a bare `cargo test`.
 
 use std::collections::BTreeMap;
@@ -175,17 +176,26 @@ fn workflow_problems(name: &str, text: &str) -> Vec<String> {
     problems
 }
 
-/// The README's ```yaml blocks that are whole workflows (have `jobs:`), by first line.
+/// The ```yaml blocks of the README and the book that are whole workflows (have `jobs:`), by
+/// file and first line.
 fn readme_workflows() -> Vec<(String, String)> {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    readme
-        .split("```yaml\n")
-        .skip(1)
-        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block.to_string()))
-        .filter(|block| block.lines().any(|l| l.starts_with("jobs:")))
-        .map(|block| {
-            let first = block.lines().next().unwrap_or("").to_string();
-            (format!("README.md block `{first}`"), block)
+    crate::readme::readme_and_book()
+        .into_iter()
+        .flat_map(|(path, text)| {
+            let file = path
+                .strip_prefix(repo_root())
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            text.split("```yaml\n")
+                .skip(1)
+                .filter_map(|rest| rest.split_once("```").map(|(block, _)| block.to_string()))
+                .filter(|block| block.lines().any(|l| l.starts_with("jobs:")))
+                .map(|block| {
+                    let first = block.lines().next().unwrap_or("").to_string();
+                    (format!("{file} block `{first}`"), block)
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -209,11 +219,11 @@ fn all_workflows() -> Vec<(String, String)> {
 }
 
 #[test]
-fn every_workflow_and_readme_snippet_is_hardened() {
+fn every_workflow_and_snippet_of_the_readme_and_the_book_is_hardened() {
     let all = all_workflows();
     assert!(
         all.len() >= 10,
-        "expected 6 workflow files and the README's 4 workflows, found {}",
+        "expected 6 workflow files and the 4 workflows of the README and the book, found {}",
         all.len()
     );
     let problems: Vec<String> = all

@@ -26,8 +26,8 @@ pub use progress::{
 use super::diagnosis::{self, Watch as TaskWatch};
 use super::follow_limits;
 use super::poll::{self, Batcher, Ended, Failure, Look, Wait};
+use super::poll::{Poller, ServiceDeploymentAnswer};
 use super::strategy::{Ended as StrategyEnded, Followed, Strategy};
-use super::wait::{Poller, ServiceDeploymentAnswer};
 use super::{CANCELLED_ROLLBACK_WAIT, Prepared};
 use crate::aws::Aws;
 use crate::error::{Error, Result};

@@ -332,7 +332,11 @@ pub fn superseded_by(
     };
     let mut by = newer;
     if let Some(td) = td {
-        let _ = write!(by, " ({}", crate::deploy::wait::short_task_definition(td));
+        let _ = write!(
+            by,
+            " ({}",
+            crate::task_definition::short_task_definition(td)
+        );
         if let Some(t) = primary.and_then(|d| d.created_at()) {
             let _ = write!(by, ", started {t}");
         }
@@ -343,7 +347,7 @@ pub fn superseded_by(
 
 /// The same task definition, by ARN or `family:revision`.
 fn same_task_definition(a: &str, b: &str) -> bool {
-    use crate::deploy::wait::short_task_definition as short;
+    use crate::task_definition::short_task_definition as short;
     a == b || short(a) == short(b)
 }
 

@@ -2,6 +2,7 @@
 //! strategy): UpdateService to the new task definition, wait for our deployment to complete,
 //! roll back on failure (`rollback.rs`).
 
+pub mod progress;
 pub mod rollback;
 
 use std::collections::HashSet;
@@ -10,15 +11,19 @@ use std::time::Duration;
 use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
+use self::progress::{
+    Assessment, Phase, assess, new_events, next_interval, progress_line, superseded_by,
+};
 use super::Prepared;
 use super::diagnosis::{self, Watch, WatchFor};
+use super::poll::{self, Ended as PollEnded, Failure, Look, Poller, Wait};
 use super::service::{console_link, event_ids, primary_deployment, update_service};
 use super::strategy::{self, Ended as StrategyEnded, Followed, Strategy};
-use super::wait::{self, Poller, Target};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::outcome::{DeployPath, Outcome};
 use crate::plan::AppPlan;
+use tokio::time::Instant;
 
 /// The rolling path of one service: what [`Strategy`]'s phases need.
 pub(crate) struct Rolling<'a> {
@@ -96,13 +101,13 @@ impl Strategy for Rolling<'_> {
         report.steps.push(format!(
             "service {} updated to {} (deployment {deployment_id})",
             prepared.service,
-            wait::short_task_definition(&prepared.task_definition_arn)
+            crate::task_definition::short_task_definition(&prepared.task_definition_arn)
         ));
         println!(
             "{}: service {} updated to {}; deployment {deployment_id}",
             plan.app,
             prepared.service,
-            wait::short_task_definition(&prepared.task_definition_arn)
+            crate::task_definition::short_task_definition(&prepared.task_definition_arn)
         );
         if let Some(link) =
             console_link(aws.region.as_deref(), &prepared.cluster, &prepared.service)
@@ -147,7 +152,7 @@ impl Strategy for Rolling<'_> {
             cap: Duration::MAX,
             rollback_to: prepared.previous_task_definition_arn.as_deref(),
         };
-        let waited = wait::wait_watching(
+        let waited = wait_watching(
             self.poller,
             &target,
             &mut started.seen,
@@ -218,4 +223,157 @@ impl Strategy for Rolling<'_> {
         )
         .await
     }
+}
+
+/// What to wait for.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    /// Prefix of every progress line (the app name).
+    pub label: &'a str,
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub deployment_id: &'a str,
+    /// The wait fails when the deployment has not completed after this long.
+    pub timeout: Duration,
+    /// Every interval is at most this: `Duration::MAX`, or a second while a cancelled run
+    /// follows its rollback ([`super::follow_limits`]).
+    pub cap: Duration,
+    /// The task definition a rollback of ours would go back to (the circuit breaker's target):
+    /// a newer PRIMARY deployment of anything else is another run's, and supersedes ours.
+    /// `None`: no such check (following our own rollback).
+    pub rollback_to: Option<&'a str>,
+}
+
+impl Target<'_> {
+    fn describe(&self) -> String {
+        format!("ECS service {} (cluster {})", self.service, self.cluster)
+    }
+
+    fn error(&self, problem: String) -> Error {
+        Error::Deployment {
+            target: self.describe(),
+            deployment_id: self.deployment_id.to_string(),
+            problem,
+        }
+    }
+}
+
+/// Waits until the deployment is COMPLETED and the service steady, printing progress. Fails
+/// when the rollout FAILED, the deployment vanished, the timeout passed, or `cancel` fired.
+/// `seen_events` holds the ids of service events printed already (or from before the deploy).
+pub async fn wait_for_deployment(
+    poller: &Poller,
+    target: &Target<'_>,
+    seen_events: &mut HashSet<String>,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    wait_watching(poller, target, seen_events, cancel, None).await
+}
+
+/// [`wait_for_deployment`] that also asks `watch`, on each look while the rollout is in
+/// progress, whether its stopped tasks already tell the deployment failed (fail fast).
+pub async fn wait_watching(
+    poller: &Poller,
+    target: &Target<'_>,
+    seen_events: &mut HashSet<String>,
+    cancel: &CancellationToken,
+    watch: Option<&super::diagnosis::Watch>,
+) -> Result<()> {
+    let started = Instant::now();
+    println!(
+        "{}: waiting for deployment {} of {} (up to {} s)",
+        target.label,
+        target.deployment_id,
+        target.describe(),
+        target.timeout.as_secs()
+    );
+    let fail = |problem: String| target.error(problem);
+    let wait = Wait {
+        label: target.label,
+        what: target.describe(),
+        where_to_look: "the service's deployments and events in the ECS console".into(),
+        deadline: started + target.timeout,
+        cancel: Some(cancel),
+        cap: target.cap,
+        fail: &fail,
+    };
+    let mut phase = (Phase::Starting, started);
+    let look = async |at: Instant| {
+        let service = poller
+            .look_by(target.cluster, target.service, at)
+            .await
+            .map_err(|e| e.failure())?
+            .ok_or_else(|| {
+                Failure::fatal(target.error(
+                    "the service is gone (DescribeServices says MISSING); was it deleted?".into(),
+                ))
+            })?;
+        for event in new_events(&service, seen_events) {
+            println!("{}: event: {event}", target.label);
+        }
+        let line = progress_line(&service, target.deployment_id);
+        let by = target
+            .rollback_to
+            .and_then(|to| superseded_by(&service, target.deployment_id, to));
+        let seen = match assess(&service, target.deployment_id) {
+            _ if by.is_some() => Look::Done(Err(Error::Superseded {
+                target: target.describe(),
+                deployment_id: target.deployment_id.to_string(),
+                by: by.unwrap_or_default(),
+            })),
+            Assessment::Done => Look::Done(Ok(())),
+            Assessment::Failed(reason) => Look::Done(Err(target.error(format!(
+                "the rollout FAILED ({reason}); the deployment circuit breaker stopped it, see the service events above"
+            )))),
+            Assessment::Vanished(why) => Look::Done(Err(target.error(why))),
+            Assessment::InProgress(p) => {
+                if p != phase.0 {
+                    phase = (p, Instant::now());
+                }
+                Look::Running((p, phase.1.elapsed()))
+            }
+        };
+        let seen = match (seen, watch) {
+            (Look::Running(r), Some(w)) => match w.check(&service).await {
+                Some(problem) => Look::Done(Err(target.error(problem))),
+                None => Look::Running(r),
+            },
+            (seen, _) => seen,
+        };
+        Ok((seen, line))
+    };
+    let policy = poller.policy();
+    let interval = |&(p, in_phase): &(Phase, Duration), elapsed: Duration| {
+        next_interval(policy, elapsed, p, in_phase)
+    };
+    let show = |_: Option<&String>, line: &String, elapsed: Duration| {
+        println!("{}: [{:>4} s] {line}", target.label, elapsed.as_secs());
+    };
+    match poll::until(&wait, &mut None, interval, look, show).await? {
+        PollEnded::Done(Ok(())) => {
+            println!(
+                "{}: deployment {} completed in {} s",
+                target.label,
+                target.deployment_id,
+                started.elapsed().as_secs()
+            );
+            Ok(())
+        }
+        PollEnded::Done(Err(e)) => Err(e),
+        PollEnded::TimedOut => Err(timed_out(target)),
+        PollEnded::Cancelled => Err(Error::Cancelled {
+            what: format!(
+                "waiting for deployment {} of {}",
+                target.deployment_id,
+                target.describe()
+            ),
+        }),
+    }
+}
+
+fn timed_out(target: &Target<'_>) -> Error {
+    target.error(format!(
+        "did not complete within {} s (wait-for-minutes); look at the service events, or raise wait-for-minutes",
+        target.timeout.as_secs()
+    ))
 }

@@ -12,9 +12,10 @@ use aws_sdk_ecs::types::Deployment;
 use tokio_util::sync::CancellationToken;
 
 use super::Rolling;
+use super::Target;
 use crate::aws::Aws;
+use crate::deploy::poll::Poller;
 use crate::deploy::strategy::Ended;
-use crate::deploy::wait::{self, Poller, Target};
 use crate::deploy::{CANCELLED_ROLLBACK_WAIT, Prepared, deregister_failed, follow_limits};
 use crate::deploy::{register, service};
 use crate::error::{Error, Result};
@@ -61,7 +62,7 @@ pub(crate) async fn roll_back(
         let Some(digest) = prepared.previous_digest.as_deref() else {
             report.rollback = Some(format!(
                 "not rolled back: this deploy reused {} (a same-revision redeploy) and the image digest its tasks ran before is not known, so going back would redeploy the failing image; deploy the previous version by its tag",
-                wait::short_task_definition(previous)
+                crate::task_definition::short_task_definition(previous)
             ));
             return Ended::failed(cause);
         };
@@ -69,7 +70,7 @@ pub(crate) async fn roll_back(
             Ok(arn) => {
                 report.steps.push(format!(
                     "registered {} with the previous image pinned ({digest}) to roll back to",
-                    wait::short_task_definition(&arn)
+                    crate::task_definition::short_task_definition(&arn)
                 ));
                 pinned = arn;
                 pinned.as_str()
@@ -88,7 +89,7 @@ pub(crate) async fn roll_back(
         "{}: {cause}\n{}: rolling back to {}",
         plan.app,
         plan.app,
-        wait::short_task_definition(previous)
+        crate::task_definition::short_task_definition(previous)
     );
     let cancelled = matches!(cause, Error::Cancelled { .. });
     let asked = Restore {
@@ -193,7 +194,7 @@ async fn restore(
             id.clone(),
             format!(
                 "ECS already rolled back to {} (deployment {id})",
-                wait::short_task_definition(previous)
+                crate::task_definition::short_task_definition(previous)
             ),
         ),
         None => {
@@ -214,7 +215,7 @@ async fn restore(
                         service: prepared.service.clone(),
                         problem: format!(
                             "the rollback's UpdateService to {} got no answer within {}s of the cancellation; check the service's deployments",
-                            wait::short_task_definition(previous),
+                            crate::task_definition::short_task_definition(previous),
                             CANCELLED_ROLLBACK_WAIT.as_secs()
                         ),
                     })
@@ -234,7 +235,7 @@ async fn restore(
                 id.clone(),
                 format!(
                     "service updated back to {} (deployment {id})",
-                    wait::short_task_definition(previous)
+                    crate::task_definition::short_task_definition(previous)
                 ),
             )
         }
@@ -256,7 +257,7 @@ async fn restore(
     };
     // The run may have been cancelled already: the rollback is followed with a token of its own.
     let own = CancellationToken::new();
-    let waiting = wait::wait_for_deployment(poller, &target, seen_events, &own);
+    let waiting = super::wait_for_deployment(poller, &target, seen_events, &own);
     if let Some(deadline) = asked.deadline {
         let reported = tokio::time::sleep_until(deadline);
         return tokio::select! {

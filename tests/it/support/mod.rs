@@ -102,7 +102,7 @@ pub async fn checked_deploy(
         digest: None,
         others: &[],
     };
-    let poller = ecs_deploy::deploy::wait::Poller::new(aws.ecs.clone());
+    let poller = ecs_deploy::deploy::poll::Poller::new(aws.ecs.clone());
     ecs_deploy::deploy::deploy(
         aws,
         &poller,

@@ -1,0 +1,385 @@
+//! Reading a rolling deployment, pure: which phase it is in ([`assess`]), how soon to look
+//! again ([`next_interval`]: every second right after the update and once the old tasks are
+//! gone, every 1.5 s while they drain, every 5 s while the new tasks start), whether another
+//! deployment replaced ours ([`superseded_by`]), and the progress lines a person follows in the
+//! log ([`progress_line`], [`new_events`]).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
+
+use crate::task_definition::short_task_definition;
+
+/// How often to look at a service, by phase. The defaults keep a deployment's detection lag
+/// under a second where it matters (the end) while a cluster costs at most about 30
+/// DescribeServices calls a minute (`benches/wait.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Interval right after the update and once the old tasks are gone.
+    pub fast: Duration,
+    /// Interval while the new tasks are still starting (the long middle of a rollout).
+    pub slow: Duration,
+    /// Interval while the old tasks drain (the rollout ends when they are stopped).
+    pub drain: Duration,
+    /// How long after the start the fast interval is kept.
+    pub warmup: Duration,
+    /// A drain longer than this is a long deregistration delay: the interval then grows with
+    /// the time spent draining, up to `max_drain`.
+    pub long_drain: Duration,
+    /// The longest interval of a long drain.
+    pub max_drain: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            fast: Duration::from_secs(1),
+            slow: Duration::from_secs(5),
+            drain: Duration::from_millis(1500),
+            warmup: Duration::from_secs(2),
+            long_drain: Duration::from_secs(60),
+            max_drain: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Policy {
+    /// The same interval in every phase (the benchmark's comparison with a fixed poll).
+    pub fn every(interval: Duration) -> Policy {
+        Policy {
+            fast: interval,
+            slow: interval,
+            drain: interval,
+            warmup: Duration::ZERO,
+            long_drain: Duration::MAX,
+            max_drain: interval,
+        }
+    }
+}
+
+/// Where a rollout is, as far as the polling interval cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// New tasks are still being placed or started.
+    Starting,
+    /// Every new task runs and older deployments still have running tasks: they drain (the
+    /// target group's deregistration delay), then ECS stops them.
+    Finishing,
+    /// Every new task runs and no older task does: ECS is about to mark the rollout COMPLETED.
+    Settling,
+}
+
+/// The interval before the next look, from the time since the wait began, the phase and how
+/// long the rollout has been in it. Throttling backs off on top ([`poll::backoff`]).
+pub fn next_interval(
+    policy: &Policy,
+    elapsed: Duration,
+    phase: Phase,
+    in_phase: Duration,
+) -> Duration {
+    if elapsed < policy.warmup {
+        return policy.fast;
+    }
+    match phase {
+        Phase::Starting => policy.slow,
+        Phase::Settling => policy.fast,
+        Phase::Finishing if in_phase <= policy.long_drain => policy.drain,
+        Phase::Finishing => {
+            let grown = policy
+                .drain
+                .mul_f64(in_phase.as_secs_f64() / policy.long_drain.as_secs_f64());
+            grown.clamp(policy.drain, policy.max_drain.max(policy.drain))
+        }
+    }
+}
+
+/// What one look at the service says about our deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assessment {
+    /// Our deployment is COMPLETED and the service is steady (only it remains, all tasks running).
+    Done,
+    /// Still rolling out.
+    InProgress(Phase),
+    /// ECS marked the rollout FAILED (the deployment circuit breaker): the reason given.
+    Failed(String),
+    /// Our deployment is no longer in the service's list, or no longer its primary one.
+    Vanished(String),
+}
+
+/// The deployment that replaced ours, when it is not ours and not a rollback to `rollback_to`
+/// (the circuit breaker's): another run's or a person's. Pure.
+pub fn superseded_by(service: &Service, deployment_id: &str, rollback_to: &str) -> Option<String> {
+    let primary = service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))?;
+    if primary.id() == Some(deployment_id) {
+        return None;
+    }
+    let td = primary.task_definition().unwrap_or_default();
+    if td == rollback_to || short_task_definition(td) == short_task_definition(rollback_to) {
+        return None;
+    }
+    Some(format!(
+        "deployment {} ({}{})",
+        primary.id().unwrap_or("?"),
+        short_task_definition(td),
+        primary
+            .created_at()
+            .map(|t| format!(", started {t}"))
+            .unwrap_or_default()
+    ))
+}
+
+/// Judges one DescribeServices answer for `deployment_id`. Pure, so every case is unit-tested.
+pub fn assess(service: &Service, deployment_id: &str) -> Assessment {
+    let deployments = service.deployments();
+    let Some(ours) = deployments.iter().find(|d| d.id() == Some(deployment_id)) else {
+        return Assessment::Vanished(format!(
+            "is no longer among the service's deployments ({}): the circuit breaker rolled it back or another deployment replaced it",
+            list_deployments(deployments)
+        ));
+    };
+    if ours.rollout_state() == Some(&DeploymentRolloutState::Failed) {
+        return Assessment::Failed(
+            ours.rollout_state_reason()
+                .unwrap_or("no reason given")
+                .to_string(),
+        );
+    }
+    if ours.status() != Some("PRIMARY") {
+        return Assessment::Vanished(format!(
+            "is no longer the service's primary deployment (status {}; deployments: {}): another deployment replaced it",
+            ours.status().unwrap_or("unknown"),
+            list_deployments(deployments)
+        ));
+    }
+    let all_running = ours.running_count() >= ours.desired_count() && ours.pending_count() == 0;
+    let steady = deployments.len() == 1 && all_running;
+    let completed = match ours.rollout_state() {
+        Some(DeploymentRolloutState::Completed) => true,
+        // Old deployments (no rollout state reported): steady is the only signal there is.
+        None => true,
+        Some(_) => false,
+    };
+    let older_running = deployments
+        .iter()
+        .filter(|d| d.id() != Some(deployment_id))
+        .any(|d| d.running_count() > 0);
+    if completed && steady {
+        Assessment::Done
+    } else if all_running && older_running {
+        Assessment::InProgress(Phase::Finishing)
+    } else if all_running {
+        Assessment::InProgress(Phase::Settling)
+    } else {
+        Assessment::InProgress(Phase::Starting)
+    }
+}
+
+fn list_deployments(deployments: &[Deployment]) -> String {
+    if deployments.is_empty() {
+        return "none".into();
+    }
+    deployments
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} on {}",
+                d.id().unwrap_or("?"),
+                d.status().unwrap_or("?"),
+                short_task_definition(d.task_definition().unwrap_or("?"))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One progress line for a person: counts of our deployment, its rollout state, older ones.
+pub fn progress_line(service: &Service, deployment_id: &str) -> String {
+    let deployments = service.deployments();
+    let Some(ours) = deployments.iter().find(|d| d.id() == Some(deployment_id)) else {
+        return format!("deployment {deployment_id} not found");
+    };
+    let mut line = format!(
+        "running {}/{}, pending {}, rollout {}",
+        ours.running_count(),
+        ours.desired_count(),
+        ours.pending_count(),
+        ours.rollout_state().map(|s| s.as_str()).unwrap_or("-"),
+    );
+    if ours.failed_tasks() > 0 {
+        line.push_str(&format!(", failed tasks {}", ours.failed_tasks()));
+    }
+    let others: Vec<&Deployment> = deployments
+        .iter()
+        .filter(|d| d.id() != Some(deployment_id))
+        .collect();
+    if !others.is_empty() {
+        let running: i32 = others.iter().map(|d| d.running_count()).sum();
+        line.push_str(&format!(
+            "; older deployments {} (running {running})",
+            others.len()
+        ));
+    }
+    line
+}
+
+/// The service events not seen before, oldest first (ECS lists them newest first).
+pub fn new_events(service: &Service, seen: &mut HashSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in service.events().iter().rev() {
+        let id = e.id().unwrap_or_default().to_string();
+        if seen.insert(id) {
+            out.push(e.message().unwrap_or_default().to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::ServiceEvent;
+
+    fn dep(id: &str, status: &str, state: Option<DeploymentRolloutState>, run: i32) -> Deployment {
+        Deployment::builder()
+            .id(id)
+            .status(status)
+            .task_definition(format!("arn:aws:ecs:us-east-1:1:task-definition/web:{id}"))
+            .desired_count(2)
+            .running_count(run)
+            .pending_count(2 - run)
+            .set_rollout_state(state)
+            .rollout_state_reason("reason text")
+            .build()
+    }
+
+    fn svc(deps: Vec<Deployment>) -> Service {
+        Service::builder()
+            .service_name("web")
+            .set_deployments(Some(deps))
+            .build()
+    }
+
+    #[test]
+    fn a_completed_steady_deployment_is_done() {
+        let s = svc(vec![dep(
+            "new",
+            "PRIMARY",
+            Some(DeploymentRolloutState::Completed),
+            2,
+        )]);
+        assert_eq!(assess(&s, "new"), Assessment::Done);
+    }
+
+    #[test]
+    fn all_new_tasks_running_with_old_ones_draining_is_the_finishing_phase() {
+        let s = svc(vec![
+            dep(
+                "new",
+                "PRIMARY",
+                Some(DeploymentRolloutState::InProgress),
+                2,
+            ),
+            dep("old", "ACTIVE", Some(DeploymentRolloutState::Completed), 2),
+        ]);
+        assert_eq!(assess(&s, "new"), Assessment::InProgress(Phase::Finishing));
+        let s = svc(vec![dep(
+            "new",
+            "PRIMARY",
+            Some(DeploymentRolloutState::InProgress),
+            1,
+        )]);
+        assert_eq!(assess(&s, "new"), Assessment::InProgress(Phase::Starting));
+    }
+
+    #[test]
+    fn a_failed_rollout_and_a_vanished_deployment_are_reported() {
+        let s = svc(vec![dep(
+            "new",
+            "PRIMARY",
+            Some(DeploymentRolloutState::Failed),
+            0,
+        )]);
+        assert_eq!(assess(&s, "new"), Assessment::Failed("reason text".into()));
+        let s = svc(vec![dep(
+            "other",
+            "PRIMARY",
+            Some(DeploymentRolloutState::InProgress),
+            0,
+        )]);
+        assert!(
+            matches!(assess(&s, "new"), Assessment::Vanished(w) if w.contains("other PRIMARY"))
+        );
+        let s = svc(vec![
+            dep(
+                "other",
+                "PRIMARY",
+                Some(DeploymentRolloutState::InProgress),
+                0,
+            ),
+            dep("new", "ACTIVE", Some(DeploymentRolloutState::InProgress), 2),
+        ]);
+        assert!(matches!(assess(&s, "new"), Assessment::Vanished(w) if w.contains("primary")));
+    }
+
+    #[test]
+    fn the_interval_is_fast_at_first_and_near_the_end_and_slows_for_a_long_drain() {
+        let p = Policy::default();
+        let s = Duration::from_secs;
+        let z = Duration::ZERO;
+        assert_eq!(next_interval(&p, s(1), Phase::Starting, z), p.fast);
+        assert_eq!(next_interval(&p, s(60), Phase::Starting, s(60)), p.slow);
+        assert_eq!(next_interval(&p, s(60), Phase::Settling, z), p.fast);
+        assert_eq!(next_interval(&p, s(60), Phase::Finishing, s(30)), p.drain);
+        assert_eq!(next_interval(&p, s(200), Phase::Finishing, s(120)), s(3));
+        assert_eq!(
+            next_interval(&p, s(900), Phase::Finishing, s(800)),
+            p.max_drain
+        );
+        let every = Policy::every(s(15));
+        for phase in [Phase::Starting, Phase::Finishing, Phase::Settling] {
+            assert_eq!(next_interval(&every, s(0), phase, s(900)), s(15));
+        }
+    }
+
+    #[test]
+    fn old_tasks_gone_with_ours_running_is_the_settling_phase() {
+        let s = svc(vec![
+            dep(
+                "new",
+                "PRIMARY",
+                Some(DeploymentRolloutState::InProgress),
+                2,
+            ),
+            dep("old", "ACTIVE", Some(DeploymentRolloutState::Completed), 0),
+        ]);
+        assert_eq!(assess(&s, "new"), Assessment::InProgress(Phase::Settling));
+    }
+
+    #[test]
+    fn progress_shows_counts_state_and_older_deployments_and_events_print_once() {
+        let mut s = svc(vec![
+            dep(
+                "new",
+                "PRIMARY",
+                Some(DeploymentRolloutState::InProgress),
+                1,
+            ),
+            dep("old", "ACTIVE", Some(DeploymentRolloutState::Completed), 2),
+        ]);
+        assert_eq!(
+            progress_line(&s, "new"),
+            "running 1/2, pending 1, rollout IN_PROGRESS; older deployments 1 (running 2)"
+        );
+        s.events = Some(vec![
+            ServiceEvent::builder().id("2").message("second").build(),
+            ServiceEvent::builder().id("1").message("first").build(),
+        ]);
+        let mut seen = HashSet::from(["1".to_string()]);
+        assert_eq!(new_events(&s, &mut seen), vec!["second".to_string()]);
+        assert!(new_events(&s, &mut seen).is_empty());
+    }
+}
