@@ -67,6 +67,8 @@ pub struct Aws {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// EKS: DescribeCluster gives a Kubernetes app's endpoint and certificate authority.
     pub eks: aws_sdk_eks::Client,
+    /// CloudWatch: the verification gate's alarms (`verify-alarms`, DescribeAlarms).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// The credentials the clients sign with: the EKS bearer token is signed with them too.
     pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     /// The region the SDK chain found, if any (console links need it).
@@ -104,6 +106,7 @@ impl Aws {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             eks: aws_sdk_eks::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             credentials: config.credentials_provider(),
             region: config.region().map(|r| r.to_string()),
         }
@@ -125,6 +128,12 @@ impl Aws {
     /// The same clients with CloudWatch Logs replaced (tests pass a scripted client).
     pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> Aws {
         self.logs = logs;
+        self
+    }
+
+    /// The same clients with CloudWatch replaced (tests pass a scripted client).
+    pub fn with_cloudwatch(mut self, cloudwatch: aws_sdk_cloudwatch::Client) -> Aws {
+        self.cloudwatch = cloudwatch;
         self
     }
 

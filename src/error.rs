@@ -158,6 +158,21 @@ pub enum Error {
         rollback: String,
     },
 
+    /// The verification gate cannot do what its inputs ask: an alarm that does not exist, a
+    /// blue/green service with no PAUSE hook where the gate would stop.
+    #[error("{input}: {problem}")]
+    Verify {
+        input: &'static str,
+        problem: String,
+    },
+
+    /// The new version failed the verification gate (`verify-*`): handled like a failed
+    /// rollout (rolled back when rollback-on-failure is on).
+    #[error(
+        "{target} failed verification: {headline}; look at the probes' answers and the alarms in the job summary, fix the new version and deploy again (or raise verify-max-failures if those failures are expected)"
+    )]
+    VerificationFailed { target: String, headline: String },
+
     /// The run was cancelled (SIGTERM/SIGINT, as GitHub sends on job cancel).
     #[error("cancelled: {what}")]
     Cancelled { what: String },

@@ -21,6 +21,7 @@ pub mod runner;
 pub mod task_definition;
 pub(crate) mod task_definition_check;
 pub mod trigger;
+pub mod verify;
 pub mod version;
 
 use std::path::PathBuf;

@@ -136,6 +136,11 @@ async fn check_app(
     let deploy = async {
         Ok(match (&plan.deploy, lead) {
             (None, _) if plan.settings.kubernetes.is_some() => {
+                crate::verify::check_path(
+                    DeployPath::Kubernetes,
+                    plan.settings.verify.is_set(),
+                    &format!("app {}", plan.app),
+                )?;
                 match read(
                     mode,
                     "the Kubernetes Deployment",
@@ -155,9 +160,21 @@ async fn check_app(
             },
         })
     };
-    let (deploy, image) = tokio::join!(deploy, check_image(aws, plan, mode));
+    let (deploy, image, alarms) = tokio::join!(
+        deploy,
+        check_image(aws, plan, mode),
+        check_alarms(aws, plan, mode)
+    );
+    let mut problems: Vec<Error> = Vec::new();
+    let deploy = deploy.map_err(|e| problems.push(e)).ok();
+    let image = image.map_err(|e| problems.push(e)).ok();
+    match alarms {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => unread.push(why),
+        Err(e) => problems.push(e),
+    }
     match (deploy, image) {
-        (Ok(deploy), Ok(image)) => {
+        (Some(deploy), Some(image)) if problems.is_empty() => {
             if let DeployCheck::Unread(why) = &deploy {
                 unread.push(why.clone());
             }
@@ -167,11 +184,32 @@ async fn check_app(
                 unread,
             })
         }
-        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
-        (Err(d), Err(i)) => Err(Error::Preflight {
-            problems: vec![d.to_string(), i.to_string()],
+        _ if problems.len() == 1 => Err(problems.remove(0)),
+        _ => Err(Error::Preflight {
+            problems: problems.iter().map(ToString::to_string).collect(),
         }),
     }
+}
+
+/// The verification gate's alarms (`verify-alarms`) exist, for an app that deploys: a typo is
+/// found before the deploy, not as a failed verification after it. A dry run that cannot read
+/// them says so (`Ok(Err(reason))`).
+async fn check_alarms(
+    aws: &Aws,
+    plan: &AppPlan,
+    mode: Mode,
+) -> Result<std::result::Result<(), String>> {
+    let alarms = &plan.settings.verify.alarms;
+    let deploys = plan.deploy.is_some() || plan.settings.kubernetes.is_some();
+    if alarms.is_empty() || !deploys {
+        return Ok(Ok(()));
+    }
+    read(
+        mode,
+        "the verify-alarms (CloudWatch DescribeAlarms)",
+        crate::verify::alarms::check_exist(&aws.cloudwatch, alarms),
+    )
+    .await
 }
 
 /// The image side: the registry checks of a deploy, or in a dry run the names only.
@@ -224,6 +262,11 @@ async fn check_service(
     let (controller, strategy) = deploy::controller_and_strategy(&live);
     let path = deploy::choose_path(d.deployment, controller, strategy)
         .map_err(|p| deploy::service_error(d, p))?;
+    crate::verify::check_path(
+        path,
+        plan.settings.verify.is_set(),
+        &format!("ECS service {} in cluster {}", d.service, d.cluster),
+    )?;
     let live_arn = live.task_definition().map(str::to_string);
     let live_td = match &live_arn {
         Some(arn) => match read(
@@ -338,6 +381,14 @@ async fn check_service(
         DeployPath::EcsBlueGreen => {
             bluegreen::progress::check_service(&live).map_err(|p| deploy::service_error(d, p))?;
             check_blue_green_load_balancers(&live).map_err(|p| deploy::service_error(d, p))?;
+            let note = bluegreen::progress::check_pause_hook(
+                live.deployment_configuration(),
+                plan.settings.verify.is_set(),
+            )
+            .map_err(|p| deploy::service_error(d, p))?;
+            if let Some(note) = note {
+                println!("{}: {note}", plan.app);
+            }
             None
         }
         DeployPath::Rolling | DeployPath::Kubernetes => None,

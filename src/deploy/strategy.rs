@@ -5,8 +5,20 @@
 //! and decides the status once: a fifth path is one folder with one `impl Strategy` and one
 //! match arm in `deploy::deploy`.
 
+use tokio_util::sync::CancellationToken;
+
 use crate::error::Error;
-use crate::outcome::{DeployPath, Outcome, Status};
+use crate::outcome::{DeployPath, Outcome, Status, Verdict};
+use crate::verify::{self, Gate};
+
+/// The verification gate a path runs once its follow succeeded (rolling, Kubernetes), with the
+/// run's cancellation and the words that name the target in the error.
+pub(crate) struct AfterFollow<'a> {
+    pub(crate) gate: &'a Gate,
+    pub(crate) cancel: &'a CancellationToken,
+    /// `app web1 (ECS service web1 in cluster prod)`.
+    pub(crate) target: String,
+}
 
 /// How following a started deployment ended.
 #[derive(Debug)]
@@ -117,6 +129,19 @@ pub(crate) trait Strategy {
         outcome: &mut Outcome,
     ) -> Ended;
 
+    /// The gate [`drive`] runs after a successful follow, when this path verifies there and
+    /// `verify-*` is set. None by default: ECS blue/green and CodeDeploy verify inside their
+    /// follow (at the pause hook, during the bake).
+    fn gate_after_follow(&self) -> Option<AfterFollow<'_>> {
+        None
+    }
+
+    /// What [`Strategy::roll_back`] gets when that verification failed (`error` says why), or
+    /// the error back when the path does not roll back for it (the deploy fails).
+    fn verification_stop(&self, error: Error) -> Result<Self::Stopped, Error> {
+        Err(error)
+    }
+
     /// Adds what the path can find out about a failure (the stopped tasks' cause and last log
     /// lines) to its error and the outcome. By default the error as it is.
     async fn explain(&self, error: Error, _outcome: &mut Outcome) -> Error {
@@ -165,9 +190,34 @@ async fn run_phases<S: Strategy>(strategy: &S, outcome: &mut Outcome) -> Result<
         .await
         .map_err(Ended::of)?
     {
-        Followed::Succeeded => Ok(()),
-        Followed::Superseded(error) => Err(Ended::failed(error)),
-        Followed::Stopped(stopped) => Err(strategy.roll_back(started, stopped, outcome).await),
+        Followed::Succeeded => {}
+        Followed::Superseded(error) => return Err(Ended::failed(error)),
+        Followed::Stopped(stopped) => {
+            return Err(strategy.roll_back(started, stopped, outcome).await);
+        }
+    }
+    let Some(after) = strategy.gate_after_follow() else {
+        return Ok(());
+    };
+    let verification = verify::verify(after.gate, None, after.cancel).await;
+    let headline = verification.headline();
+    println!("{headline}");
+    for d in verification.details() {
+        println!("  {d}");
+    }
+    outcome.steps.push(headline.clone());
+    let verdict = verification.verdict;
+    outcome.verification = Some(verification);
+    if verdict != Verdict::Failed {
+        return Ok(());
+    }
+    let error = Error::VerificationFailed {
+        target: after.target,
+        headline,
+    };
+    match strategy.verification_stop(error) {
+        Ok(stopped) => Err(strategy.roll_back(started, stopped, outcome).await),
+        Err(error) => Err(Ended::failed(error)),
     }
 }
 

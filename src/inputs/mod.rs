@@ -229,6 +229,148 @@ pub struct AppSettings {
     pub kubernetes: Option<KubeSettings>,
     /// `paths`: workspace-relative paths whose changes count as this app's (changed-only).
     pub paths: Vec<String>,
+    /// `verify-url`, `verify-requests`, `verify-max-failures`, `verify-alarms`: the gate.
+    pub verify: VerifySettings,
+}
+
+/// The verification gate's inputs, checked: what to probe, how often, how many failures pass,
+/// which alarms to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySettings {
+    /// `verify-url`, parsed and without userinfo (a credential is never sent).
+    pub url: Option<String>,
+    pub requests: u32,
+    pub max_failures: u32,
+    /// `verify-alarms`: CloudWatch alarm names.
+    pub alarms: Vec<String>,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            url: None,
+            requests: 10,
+            max_failures: 0,
+            alarms: Vec::new(),
+        }
+    }
+}
+
+impl VerifySettings {
+    /// True when there is something to verify (a URL or alarms); else the gate is skipped.
+    pub fn is_set(&self) -> bool {
+        self.url.is_some() || !self.alarms.is_empty()
+    }
+}
+
+/// The most alarms one DescribeAlarms call names (the API's limit), so the gate reads them in
+/// one call.
+const MAX_VERIFY_ALARMS: usize = 100;
+
+/// `verify-url`: an absolute http or https URL with a host. Userinfo (`user:pass@`) is dropped,
+/// not sent: the gate never sends a credential. The fragment is dropped too (never sent).
+pub(crate) fn verify_url(value: &str) -> Result<String> {
+    let bad = |why: &str| Error::invalid_input("verify-url", without_userinfo(value), why);
+    let mut url = reqwest::Url::parse(value).map_err(|e| {
+        bad(&format!(
+            "not a URL ({e}); give an absolute http:// or https:// URL"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the gate GETs http:// or https:// URLs only"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("the URL names no host"));
+    }
+    // Both setters fail only for URLs that cannot have userinfo (no host), refused above.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_fragment(None);
+    Ok(url.to_string())
+}
+
+/// `value` with anything between `://` and `@` hidden, for an error message about a URL that
+/// may carry a password.
+fn without_userinfo(value: &str) -> String {
+    let Some(start) = value.find("://").map(|s| s + 3) else {
+        return value.to_string();
+    };
+    let rest = &value[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{}***{}", &value[..start], &rest[at..]),
+        None => value.to_string(),
+    }
+}
+
+/// Reads and checks the `verify-*` inputs: a bad URL, a count out of range, more allowed
+/// failures than requests, or a probe count without a URL is refused before anything runs.
+fn verify_settings(raw: &RawInputs) -> Result<VerifySettings> {
+    let count = |name: &str, default: &str, range: std::ops::RangeInclusive<u32>| {
+        let v = raw.get_or_default(name).unwrap_or(default);
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                Error::invalid_input(
+                    name,
+                    v,
+                    format!(
+                        "must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    };
+    let url = raw.get("verify-url").map(verify_url).transpose()?;
+    let requests = count("verify-requests", "10", 1..=100)?;
+    let max_failures = count("verify-max-failures", "0", 0..=100)?;
+    if max_failures > requests {
+        return Err(Error::InputConflict {
+            message: format!(
+                "verify-max-failures ({max_failures}) is more than verify-requests ({requests}), so the verification could never fail; allow fewer failures or make more requests"
+            ),
+        });
+    }
+    for name in ["verify-requests", "verify-max-failures"] {
+        if url.is_none() && raw.get(name).is_some() {
+            return Err(Error::InputConflict {
+                message: format!(
+                    "{name} counts the GETs of verify-url, which is not set; set verify-url or leave {name} out"
+                ),
+            });
+        }
+    }
+    let alarms = raw
+        .get("verify-alarms")
+        .map(raw::parse_list)
+        .unwrap_or_default();
+    if alarms.len() > MAX_VERIFY_ALARMS {
+        return Err(Error::invalid_input(
+            "verify-alarms",
+            format!("{} names", alarms.len()),
+            format!(
+                "name at most {MAX_VERIFY_ALARMS} alarms (DescribeAlarms' limit); a composite alarm can stand for more"
+            ),
+        ));
+    }
+    if let Some(bad) = alarms
+        .iter()
+        .find(|a| a.chars().count() > 255 || a.chars().any(char::is_control))
+    {
+        return Err(Error::invalid_input(
+            "verify-alarms",
+            bad,
+            "a CloudWatch alarm name has 1 to 255 printable characters",
+        ));
+    }
+    Ok(VerifySettings {
+        url,
+        requests,
+        max_failures,
+        alarms,
+    })
 }
 
 /// What the deploy's UpdateService sets besides the task definition (amazon-ecs-deploy-task-
@@ -1278,10 +1420,16 @@ impl AppSettings {
                 Some(v) => parse_paths(v)?,
                 None => Vec::new(),
             },
+            verify: verify_settings(raw)?,
         };
         if settings.image.is_some() && !settings.extra_tags.is_empty() {
             return Err(Error::InputConflict {
                 message: "`image` names an image built elsewhere, so `tags` (the tags of this action's build) has nothing to tag; remove one of them".into(),
+            });
+        }
+        if settings.verify.is_set() && !settings.wait_for_service_stability {
+            return Err(Error::InputConflict {
+                message: "verify-url / verify-alarms check the new version once the deploy is done, so they need wait-for-service-stability: true; remove one of them".into(),
             });
         }
         if settings.image.is_some() && settings.rebuild {
@@ -1731,6 +1879,87 @@ mod tests {
 
     fn app(env: &[(&str, &str)]) -> Result<AppSettings> {
         Settings::from_sources(&sources(&[], env)?).map(|s| s.app)
+    }
+
+    #[test]
+    fn the_verify_inputs_are_read_with_their_defaults_and_the_url_loses_its_userinfo() {
+        let v = app(&[
+            (
+                "INPUT_VERIFY-URL",
+                "https://deploy:s3cret@web1.example.com/health#top",
+            ),
+            ("INPUT_VERIFY-ALARMS", "web1-5xx,\nweb1-p99\n# a comment"),
+        ])
+        .unwrap()
+        .verify;
+        assert_eq!(
+            v,
+            VerifySettings {
+                url: Some("https://web1.example.com/health".into()),
+                requests: 10,
+                max_failures: 0,
+                alarms: vec!["web1-5xx".into(), "web1-p99".into()],
+            }
+        );
+        assert!(!app(&[]).unwrap().verify.is_set());
+        let v = app(&[
+            ("INPUT_VERIFY-URL", "http://10.0.0.1:8080/"),
+            ("INPUT_VERIFY-REQUESTS", "3"),
+            ("INPUT_VERIFY-MAX-FAILURES", "3"),
+        ])
+        .unwrap()
+        .verify;
+        assert_eq!((v.requests, v.max_failures), (3, 3));
+    }
+
+    #[test]
+    fn bad_verify_inputs_are_refused_naming_the_input_and_the_fix() {
+        let refused = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        let e = refused(&[("INPUT_VERIFY-URL", "ftp://web1.example.com/")]);
+        assert!(
+            e.contains("`verify-url`") && e.contains("http:// or https://"),
+            "{e}"
+        );
+        let e = refused(&[("INPUT_VERIFY-URL", "https://user:pw@/x y")]);
+        assert!(
+            e.contains("`verify-url`") && !e.contains("pw"),
+            "no password echoed: {e}"
+        );
+        let e = refused(&[("INPUT_VERIFY-URL", "web1.example.com/health")]);
+        assert!(e.contains("absolute"), "{e}");
+        let e = refused(&[
+            ("INPUT_VERIFY-URL", "https://web1.example.com/"),
+            ("INPUT_VERIFY-REQUESTS", "0"),
+        ]);
+        assert!(
+            e.contains("`verify-requests`") && e.contains("from 1 to 100"),
+            "{e}"
+        );
+        let e = refused(&[
+            ("INPUT_VERIFY-URL", "https://web1.example.com/"),
+            ("INPUT_VERIFY-REQUESTS", "2"),
+            ("INPUT_VERIFY-MAX-FAILURES", "3"),
+        ]);
+        assert!(
+            e.contains("verify-max-failures (3) is more than verify-requests (2)"),
+            "{e}"
+        );
+        let e = refused(&[("INPUT_VERIFY-REQUESTS", "5")]);
+        assert!(
+            e.contains("verify-requests counts the GETs of verify-url, which is not set"),
+            "{e}"
+        );
+        let e = refused(&[
+            ("INPUT_VERIFY-ALARMS", "web1-5xx"),
+            ("INPUT_WAIT-FOR-SERVICE-STABILITY", "false"),
+        ]);
+        assert!(e.contains("need wait-for-service-stability: true"), "{e}");
+        let many = (0..101)
+            .map(|i| format!("a{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = refused(&[("INPUT_VERIFY-ALARMS", many.as_str())]);
+        assert!(e.contains("at most 100 alarms"), "{e}");
     }
 
     #[test]

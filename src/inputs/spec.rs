@@ -500,6 +500,34 @@ pub const INPUTS: &[InputSpec] = &[
         "Fail the rolling deploy (and roll back) as soon as this many tasks of the new revision stopped for the same reason, or ECS failed to place a task this many times, instead of waiting out wait-for-minutes; 0 turns it off",
     ),
     spec(
+        "verify-url",
+        App,
+        None,
+        false,
+        "A URL (http or https) the verification gate GETs once the new version serves (at an ECS blue/green pause hook, in a CodeDeploy bake, after a rolling or Kubernetes rollout); a failed verification rolls back. Redirects to another host are not followed; no credential is sent",
+    ),
+    spec(
+        "verify-requests",
+        App,
+        Some("10"),
+        false,
+        "How many GETs of verify-url the gate makes, one a second (1 to 100)",
+    ),
+    spec(
+        "verify-max-failures",
+        App,
+        Some("0"),
+        false,
+        "How many of those GETs may fail (an answer other than 2xx/3xx, a timeout, no connection) and the verification still pass; at most verify-requests",
+    ),
+    spec(
+        "verify-alarms",
+        App,
+        None,
+        false,
+        "CloudWatch alarm names (comma or new-line list; metric or composite) the gate reads with DescribeAlarms: any in ALARM, or missing, fails the verification",
+    ),
+    spec(
         "rollback-on-failure",
         App,
         Some("true"),
@@ -899,6 +927,10 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     (
         "status",
         "succeeded, failed, rolled-back, cancelled or skipped",
+    ),
+    (
+        "verification",
+        "passed, failed or skipped: what the verification gate (verify-url, verify-alarms) decided",
     ),
     ("duration-seconds", "Wall time of the run"),
     (

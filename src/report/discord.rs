@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::report::Report;
 use crate::report::facts::{
     Fact, app_facts, headline, rollback_lines, run_facts, status_colour, truncate,
+    verification_lines,
 };
 use crate::runner::http::{Http, Post};
 
@@ -56,6 +57,22 @@ pub fn outcome_message(report: &Report) -> Value {
         fields.extend(app_facts(a).iter().map(field));
     }
     fields.extend(run_facts(report).iter().map(field));
+    let verifications: Vec<String> = verification_lines(report)
+        .into_iter()
+        .map(|(headline, details)| {
+            std::iter::once(headline)
+                .chain(details.into_iter().map(|d| format!("• {d}")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    if !verifications.is_empty() {
+        fields.push(json!({
+            "name": "Verification",
+            "value": truncate(&escape(&verifications.join("\n")), VALUE_MAX),
+            "inline": false,
+        }));
+    }
     let rollbacks = rollback_lines(report);
     if !rollbacks.is_empty() {
         fields.push(json!({
@@ -126,6 +143,22 @@ pub async fn post(http: &Http, url: &str, message: &Value) -> Result<(), Error> 
 mod tests {
     use super::*;
     use crate::report::{AppReport, Status};
+
+    #[test]
+    fn the_verification_is_a_field_with_its_headline_and_details() {
+        let m = outcome_message(&crate::report::failed_verification());
+        let fields = m["embeds"][0]["fields"].as_array().unwrap();
+        let f = fields
+            .iter()
+            .find(|f| f["name"] == json!("Verification"))
+            .unwrap_or_else(|| panic!("{m}"));
+        assert_eq!(
+            f["value"],
+            json!(
+                "verification failed: 1 of 3 probes of https://web1.example.com/health failed (0 allowed); alarms failing: web1-5xx\n• probes: HTTP 200 ×2\n• probes: HTTP 503 ×1\n• alarm web1-5xx: ALARM (Threshold Crossed)"
+            )
+        );
+    }
 
     #[test]
     fn the_embed_is_coloured_by_status_and_says_the_error() {

@@ -227,6 +227,27 @@ pub fn rollback_lines(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// Each app's verification that ran (skipped ones left out): its headline, app-prefixed when
+/// several apps ran, and its details (the probes' answers counted, each alarm's state).
+pub fn verification_lines(report: &Report) -> Vec<(String, Vec<String>)> {
+    report
+        .apps
+        .iter()
+        .filter_map(|a| {
+            let v = a
+                .verification
+                .as_ref()
+                .filter(|v| v.verdict != crate::outcome::Verdict::Skipped)?;
+            let headline = if report.apps.len() > 1 {
+                format!("{}: {}", a.app, v.headline())
+            } else {
+                v.headline()
+            };
+            Some((headline, v.details()))
+        })
+        .collect()
+}
+
 /// The values `slack-payload` placeholders are filled with (`{app}`, `{version}`, …). With
 /// several apps, per-app values are joined with `, `.
 pub fn variables(report: &Report, environment: &str) -> BTreeMap<&'static str, String> {

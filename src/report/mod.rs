@@ -76,6 +76,10 @@ pub struct AppReport {
     /// The last log lines of the stopped task a failed deploy was diagnosed from.
     #[serde(skip)]
     pub log_tail: Option<crate::outcome::LogTail>,
+    /// What the verification gate found, when it ran (the `verification` output says
+    /// `skipped` without it).
+    #[serde(skip)]
+    pub verification: Option<crate::outcome::Verification>,
 }
 
 impl AppReport {
@@ -101,6 +105,9 @@ impl AppReport {
             self.log_tail = Some(log.clone());
         }
         self.steps.extend(o.steps.iter().cloned());
+        if o.verification.is_some() {
+            self.verification.clone_from(&o.verification);
+        }
         for l in &o.links {
             if !self.links.contains(l) {
                 self.links.push(l.clone());
@@ -111,6 +118,13 @@ impl AppReport {
     /// The app's status, `failed` when unset (an app that ended without saying is not a success).
     pub fn status(&self) -> Status {
         self.status.unwrap_or(Status::Failed)
+    }
+
+    /// The gate's verdict: `skipped` when it did not run.
+    pub fn verdict(&self) -> crate::outcome::Verdict {
+        self.verification
+            .as_ref()
+            .map_or(crate::outcome::Verdict::Skipped, |v| v.verdict)
     }
 }
 
@@ -209,6 +223,41 @@ pub(crate) fn rolled_back_with_log(lines: Vec<String>) -> Report {
     }
 }
 
+/// A rolled-back app `web1` whose verification failed: 1 of 3 probes of its URL answered 503,
+/// alarm `web1-5xx` in ALARM. The reporters' tests of the verification lines.
+#[cfg(test)]
+pub(crate) fn failed_verification() -> Report {
+    use crate::outcome::{AlarmReading, Probe, ProbeAnswer, Verdict, Verification};
+    let probe = |answer| Probe {
+        answer,
+        elapsed: Duration::from_millis(12),
+    };
+    Report {
+        apps: vec![AppReport {
+            app: "web1".into(),
+            status: Some(Status::RolledBack),
+            verification: Some(Verification {
+                verdict: Verdict::Failed,
+                url: Some("https://web1.example.com/health".into()),
+                probes: vec![
+                    probe(ProbeAnswer::Status(200)),
+                    probe(ProbeAnswer::Status(503)),
+                    probe(ProbeAnswer::Status(200)),
+                ],
+                max_failures: 0,
+                alarms: vec![AlarmReading {
+                    name: "web1-5xx".into(),
+                    state: Some(aws_sdk_cloudwatch::types::StateValue::Alarm),
+                    reason: Some("Threshold Crossed".into()),
+                }],
+                problem: None,
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 /// Redacts every text of a report in place, once, before any reporter renders it: each
 /// reporter then lays out clean values (and JSON or Markdown built from them stays valid).
 pub fn redact(redactor: &Redactor, report: &mut Report) {
@@ -252,6 +301,10 @@ pub fn redact(redactor: &Redactor, report: &mut Report) {
         for l in &mut a.links {
             redactor.field(&mut l.label);
             redactor.field(&mut l.url);
+        }
+        if let Some(v) = &mut a.verification {
+            redactor.opt(&mut v.url);
+            redactor.opt(&mut v.problem);
         }
         if let Some(log) = &mut a.log_tail {
             for l in &mut log.lines {

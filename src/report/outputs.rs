@@ -95,6 +95,7 @@ fn app_object(a: &AppReport) -> serde_json::Value {
         "run-task-arn": run_task_arn(a),
         "deployment-kind": kind(a),
         "status": a.status().as_str(),
+        "verification": a.verdict().as_str(),
         "duration-seconds": a.duration.as_secs().to_string(),
         "error": opt(&a.error),
     })
@@ -159,6 +160,7 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
     out.push(("deployment-id", joined(&|a| opt(&a.deployment_id))));
     out.push(("deployment-kind", joined(&kind)));
     out.push(("status", status.as_str().to_string()));
+    out.push(("verification", verification(report)));
     out.push(("duration-seconds", report.duration.as_secs().to_string()));
     out.push((
         "slack-message-ts",
@@ -171,6 +173,21 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
     ));
     out.push(("matrix", matrix(report)));
     out
+}
+
+/// `verification`: `failed` when any app's gate failed, else `passed` when any passed, else
+/// `skipped` (no gate ran).
+fn verification(report: &Report) -> String {
+    use crate::outcome::Verdict;
+    let verdicts: Vec<Verdict> = report.apps.iter().map(AppReport::verdict).collect();
+    let v = if verdicts.contains(&Verdict::Failed) {
+        Verdict::Failed
+    } else if verdicts.contains(&Verdict::Passed) {
+        Verdict::Passed
+    } else {
+        Verdict::Skipped
+    };
+    v.as_str().to_string()
 }
 
 /// The `matrix` output: `{"include":[{"app":…,"version":…,"cluster":…,"service":…}]}`, one
@@ -304,6 +321,43 @@ mod tests {
         };
         assert_eq!(codedeploy_deployment_id(&cd), "d-ABC");
         assert_eq!(run_task_arn(&cd), "");
+    }
+
+    #[test]
+    fn the_verification_output_is_the_worst_verdict_and_each_app_has_its_own() {
+        use crate::outcome::{Verdict, Verification};
+        let verdict = |v: Option<Verdict>| AppReport {
+            app: "web".into(),
+            verification: v.map(|verdict| Verification {
+                verdict,
+                ..Verification::default()
+            }),
+            ..Default::default()
+        };
+        let run = |apps: Vec<AppReport>| {
+            let o: std::collections::BTreeMap<_, _> = outputs(
+                &Report {
+                    apps,
+                    ..Default::default()
+                },
+                None,
+            )
+            .into_iter()
+            .collect();
+            o
+        };
+        assert_eq!(run(vec![])["verification"], "skipped");
+        assert_eq!(run(vec![verdict(None)])["verification"], "skipped");
+        let o = run(vec![verdict(Some(Verdict::Passed)), verdict(None)]);
+        assert_eq!(o["verification"], "passed");
+        let results: serde_json::Value = serde_json::from_str(&o["results"]).unwrap();
+        assert_eq!(results[0]["verification"], "passed");
+        assert_eq!(results[1]["verification"], "skipped");
+        let o = run(vec![
+            verdict(Some(Verdict::Passed)),
+            verdict(Some(Verdict::Failed)),
+        ]);
+        assert_eq!(o["verification"], "failed");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::inputs::ReportSettings;
 use crate::plan::Plan;
 use crate::report::facts::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
-    status_colour, status_emoji, truncate,
+    status_colour, status_emoji, truncate, verification_lines,
 };
 use crate::report::{Report, RunInfo};
 use crate::runner::http::{Http, Post};
@@ -171,6 +171,21 @@ pub fn outcome_message(report: &Report) -> Value {
         blocks.push(section_text(&format!(
             "*Error*\n{}",
             code_block(&truncate(&errors.join("\n"), SECTION_MAX - 20))
+        )));
+    }
+    let verifications: Vec<String> = verification_lines(report)
+        .into_iter()
+        .map(|(headline, details)| {
+            std::iter::once(headline)
+                .chain(details.into_iter().map(|d| format!("• {d}")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    if !verifications.is_empty() {
+        blocks.push(section_text(&format!(
+            "*Verification*\n{}",
+            escape(&truncate(&verifications.join("\n"), SECTION_MAX - 20))
         )));
     }
     let rollbacks = rollback_lines(report);
@@ -508,6 +523,21 @@ pub async fn post_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verification_is_a_section_with_its_headline_and_details() {
+        let m = outcome_message(&crate::report::failed_verification());
+        let blocks = m["attachments"][0]["blocks"].as_array().unwrap();
+        let text = blocks
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .find(|t| t.starts_with("*Verification*"))
+            .unwrap_or_else(|| panic!("{m}"));
+        assert_eq!(
+            text,
+            "*Verification*\nverification failed: 1 of 3 probes of https://web1.example.com/health failed (0 allowed); alarms failing: web1-5xx\n• probes: HTTP 200 ×2\n• probes: HTTP 503 ×1\n• alarm web1-5xx: ALARM (Threshold Crossed)"
+        );
+    }
 
     fn vars() -> BTreeMap<&'static str, String> {
         BTreeMap::from([

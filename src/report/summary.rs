@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::report::Report;
 use crate::report::facts::{
     deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
-    task_definition_revision,
+    task_definition_revision, verification_lines,
 };
 
 /// Escapes text from outside (branch names, actors, errors) for the summary's Markdown: HTML
@@ -155,6 +155,17 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(md, "{}\n", fenced(&e));
         }
     }
+    let verifications = verification_lines(report);
+    if !verifications.is_empty() {
+        let _ = writeln!(md, "### Verification\n");
+        for (headline, details) in verifications {
+            let _ = writeln!(md, "- {}", cell(&headline));
+            for d in details {
+                let _ = writeln!(md, "  - {}", cell(&d));
+            }
+        }
+        md.push('\n');
+    }
     let rollbacks = rollback_lines(report);
     if !rollbacks.is_empty() {
         let _ = writeln!(md, "### Rollback\n");
@@ -190,6 +201,18 @@ pub fn write(path: Option<&Path>, report: &Report) -> Result<()> {
 mod tests {
     use super::*;
     use crate::report::{AppReport, RunInfo, Status};
+
+    #[test]
+    fn the_verification_section_lists_the_probes_answers_and_the_alarms() {
+        let md = render(&crate::report::failed_verification());
+        assert!(
+            md.contains("### Verification\n\n- verification failed: 1 of 3 probes of https://web1.example.com/health failed (0 allowed); alarms failing: web1-5xx\n  - probes: HTTP 200 ×2\n  - probes: HTTP 503 ×1\n  - alarm web1-5xx: ALARM (Threshold Crossed)\n"),
+            "{md}"
+        );
+        let mut skipped = crate::report::failed_verification();
+        skipped.apps[0].verification = Some(crate::outcome::Verification::skipped());
+        assert!(!render(&skipped).contains("### Verification"));
+    }
 
     #[test]
     fn a_failed_app_shows_its_stopped_tasks_log_lines_in_a_details_block() {

@@ -56,6 +56,7 @@ const PATH_OF: &[(&str, &str)] = &[
     ("deploy/bluegreen/", "ECS blue/green"),
     ("deploy/run_task.rs", "One-off task"),
     ("deploy/kubernetes/", "EKS"),
+    ("verify/", "Verification"),
 ];
 
 /// The book's policies (docs/src/iam.md): its `## <name>` headings, each with its JSON block's
@@ -112,6 +113,7 @@ fn pascal(snake: &str) -> String {
 
 const VERBS: &[&str] = &[
     "batch_",
+    "continue_",
     "create_",
     "delete_",
     "deregister_",
@@ -135,7 +137,7 @@ fn operations(text: &str) -> BTreeSet<String> {
         let code = line.split("//").next().unwrap_or_default();
         for (i, _) in code.match_indices('.') {
             let before = code[..i].trim_end();
-            let on_client = ["ecs", "ecr", "codedeploy", "logs", "eks"]
+            let on_client = ["ecs", "ecr", "codedeploy", "logs", "eks", "cloudwatch"]
                 .iter()
                 .any(|c| before.ends_with(c));
             if !(before.is_empty() || on_client) {

@@ -21,4 +21,5 @@ mod readme;
 mod report;
 mod support;
 mod testbed;
+mod verify;
 mod workflow_hardening;

@@ -526,6 +526,53 @@ fn input_paths_that_lead_out_of_the_workspace_are_refused_before_use() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verify_alarm_that_does_not_exist_is_refused_before_anything_is_registered() {
+    let moto = MotoServer::start();
+    let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
+    let live = moto_service(&aws, "web1", DeploymentControllerType::Ecs).await;
+    aws.cloudwatch
+        .put_metric_alarm()
+        .alarm_name("web1-5xx")
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .send()
+        .await
+        .expect("PutMetricAlarm on moto");
+    let out = run(
+        &fixture("monorepo"),
+        &moto.endpoint(),
+        &[
+            ("image", IMAGE),
+            ("service", "web1"),
+            ("verify-alarms", "web1-5xx, web1-p99-typo"),
+        ],
+    );
+    out.assert_code(1);
+    let error = the_error(&out);
+    assert!(
+        error.contains(
+            "verify-alarms: no CloudWatch alarm named web1-p99-typo in this account and region"
+        ),
+        "{error}"
+    );
+    assert!(
+        !error.contains("web1-5xx,"),
+        "the existing one is not named: {error}"
+    );
+    let (tds, svc, _) = moto_state(&aws, "web1").await;
+    assert_eq!(tds, vec![live.clone()], "nothing registered:\n{out}");
+    assert_eq!(svc.as_deref(), Some(live.as_str()), "service untouched");
+    assert_eq!(out.output("verification"), Some("skipped"));
+}
+
 /// Ten rolling services of cluster prod from a config file, each deploying an image built
 /// elsewhere; the run's binary against `endpoint`.
 fn ten_services(endpoint: &str, ws: &Path, dry_run: bool) -> BinOutput {

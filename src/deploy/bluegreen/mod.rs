@@ -8,6 +8,7 @@
 //! back (StopServiceDeployment, stopType ROLLBACK) only when wait-for-minutes runs out or the
 //! job is cancelled, then waits until traffic is back on blue.
 
+pub mod hook;
 pub mod progress;
 
 use std::collections::HashMap;

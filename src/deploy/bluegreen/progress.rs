@@ -12,8 +12,10 @@ use tokio::time::Instant;
 use crate::deploy::poll::{Expect, Pace, toward};
 
 use aws_sdk_ecs::types::{
-    DeploymentConfiguration, DeploymentControllerType, DeploymentStrategy, Service,
-    ServiceDeployment, ServiceDeploymentBrief, ServiceDeploymentStatus,
+    DeploymentConfiguration, DeploymentControllerType, DeploymentLifecycleHookAction,
+    DeploymentLifecycleHookStage, DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType,
+    DeploymentStrategy, Service, ServiceDeployment, ServiceDeploymentBrief,
+    ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
 };
 
 /// What a service deployment's status means for the run.
@@ -477,6 +479,124 @@ pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
     }
 }
 
+/// A service deployment held at a PAUSE lifecycle hook, waiting for ContinueServiceDeployment
+/// (CONTINUE or ROLLBACK with this hook id) or for the hook's timeout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paused {
+    /// The id ContinueServiceDeployment names.
+    pub hook_id: String,
+    /// The deployment's lifecycle stage while paused.
+    pub stage: Option<ServiceDeploymentLifecycleStage>,
+    /// When ECS stops waiting and takes the timeout action.
+    pub expires_at: Option<aws_smithy_types::DateTime>,
+    /// What ECS does at expiry (CONTINUE or ROLLBACK; ECS's default is ROLLBACK).
+    pub timeout_action: Option<DeploymentLifecycleHookAction>,
+}
+
+impl Paused {
+    /// True at POST_TEST_TRAFFIC_SHIFT: green serves all test traffic and none of production,
+    /// so the gate probes the test listener.
+    pub fn at_test_traffic(&self) -> bool {
+        self.stage == Some(ServiceDeploymentLifecycleStage::PostTestTrafficShift)
+    }
+
+    /// For the log, the summary and the message: `paused at POST_TEST_TRAFFIC_SHIFT awaiting
+    /// action (hook h-1; expires 2026-12-07T22:00:00Z, then ECS will ROLLBACK)`.
+    pub fn text(&self) -> String {
+        let stage = self
+            .stage
+            .as_ref()
+            .map_or("an unknown stage", ServiceDeploymentLifecycleStage::as_str);
+        let mut s = format!("paused at {stage} awaiting action (hook {}", self.hook_id);
+        if let Some(at) = self
+            .expires_at
+            .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        {
+            let _ = write!(s, "; expires {at}");
+            if let Some(a) = &self.timeout_action {
+                let _ = write!(s, ", then ECS will {}", a.as_str());
+            }
+        } else if let Some(a) = &self.timeout_action {
+            let _ = write!(s, "; at its timeout ECS will {}", a.as_str());
+        }
+        s.push(')');
+        s
+    }
+}
+
+/// The PAUSE hook a service deployment waits at, if any: a lifecycle hook detail of target type
+/// PAUSE whose status is AWAITING_ACTION and that has a hook id. Pure.
+pub fn paused(d: &ServiceDeployment) -> Option<Paused> {
+    d.lifecycle_hook_details()
+        .iter()
+        .filter(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause))
+        .filter(|h| h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction))
+        .find_map(|h| {
+            Some(Paused {
+                hook_id: h.hook_id().filter(|id| !id.is_empty())?.to_string(),
+                stage: d.lifecycle_stage().cloned(),
+                expires_at: h.expires_at().copied(),
+                timeout_action: h.timeout_action().cloned(),
+            })
+        })
+}
+
+/// The stages of the service's PAUSE lifecycle hooks (`deploymentConfiguration.lifecycleHooks`
+/// with target type PAUSE). Pure.
+pub fn pause_stages(cfg: Option<&DeploymentConfiguration>) -> Vec<DeploymentLifecycleHookStage> {
+    cfg.map(DeploymentConfiguration::lifecycle_hooks)
+        .unwrap_or_default()
+        .iter()
+        .filter(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause))
+        .flat_map(|h| h.lifecycle_stages().iter().cloned())
+        .collect()
+}
+
+/// True for a stage at which green takes traffic (test or production), so a verification there
+/// sees the new version; at RECONCILE_SERVICE, PRE_SCALE_UP and POST_SCALE_UP green gets none.
+pub fn green_serves_at(stage: &DeploymentLifecycleHookStage) -> bool {
+    matches!(
+        stage,
+        DeploymentLifecycleHookStage::PostTestTrafficShift
+            | DeploymentLifecycleHookStage::PreProductionTrafficShift
+            | DeploymentLifecycleHookStage::PostProductionTrafficShift
+    )
+}
+
+/// The preflight's reading of a blue/green service's PAUSE hooks against the verify inputs
+/// (`verify_set`): the gate runs when a PAUSE hook holds the deployment where green takes
+/// traffic, so verify inputs without such a hook are refused (they would never run). A PAUSE
+/// hook without verify inputs is allowed, and said (`Ok(Some(note))`): the run will not continue
+/// it by itself. Pure.
+pub fn check_pause_hook(
+    cfg: Option<&DeploymentConfiguration>,
+    verify_set: bool,
+) -> Result<Option<String>, String> {
+    let stages = pause_stages(cfg);
+    let names = || {
+        stages
+            .iter()
+            .map(DeploymentLifecycleHookStage::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (verify_set, stages.iter().any(green_serves_at)) {
+        (true, true) => Ok(None),
+        (true, false) if stages.is_empty() => Err(
+            "has verify-url or verify-alarms, but no PAUSE lifecycle hook: on ECS blue/green the verification runs while a PAUSE hook holds the deployment, then continues or rolls it back; add one to the service (deploymentConfiguration.lifecycleHooks: targetType PAUSE, lifecycleStages [POST_TEST_TRAFFIC_SHIFT]), or leave the verify inputs out".into(),
+        ),
+        (true, false) => Err(format!(
+            "has verify-url or verify-alarms, but its PAUSE lifecycle hooks ({}) hold the deployment before green takes any traffic, so the verification would see the old version; pause at POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT",
+            names()
+        )),
+        (false, _) if stages.is_empty() => Ok(None),
+        (false, _) => Ok(Some(format!(
+            "the service pauses its deployments at {} (PAUSE lifecycle hook) and no verify input is set: this run will not continue it; it follows until someone continues or rolls it back, or wait-for-minutes ends",
+            names()
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -850,5 +970,130 @@ mod tests {
             p.soon
         );
         assert_eq!(interval(&p, Stage::Ending, now), p.soon);
+    }
+}
+
+#[cfg(test)]
+mod pause_tests {
+    use super::*;
+    use aws_sdk_ecs::types::{DeploymentLifecycleHook, DeploymentLifecycleHookDetail};
+    use aws_smithy_types::DateTime;
+
+    fn hook(
+        target: DeploymentLifecycleHookTargetType,
+        status: DeploymentLifecycleHookStatus,
+    ) -> DeploymentLifecycleHookDetail {
+        DeploymentLifecycleHookDetail::builder()
+            .hook_id("h-1")
+            .target_type(target)
+            .status(status)
+            .expires_at(DateTime::from_secs(1_796_803_200))
+            .timeout_action(DeploymentLifecycleHookAction::Rollback)
+            .build()
+    }
+
+    fn deployment(details: Vec<DeploymentLifecycleHookDetail>) -> ServiceDeployment {
+        ServiceDeployment::builder()
+            .lifecycle_stage(ServiceDeploymentLifecycleStage::PostTestTrafficShift)
+            .set_lifecycle_hook_details(Some(details))
+            .build()
+    }
+
+    #[test]
+    fn a_pause_hook_awaiting_action_is_read_with_its_id_expiry_and_timeout_action() {
+        let d = deployment(vec![
+            hook(
+                DeploymentLifecycleHookTargetType::AwsLambda,
+                DeploymentLifecycleHookStatus::InProgress,
+            ),
+            hook(
+                DeploymentLifecycleHookTargetType::Pause,
+                DeploymentLifecycleHookStatus::AwaitingAction,
+            ),
+        ]);
+        let p = paused(&d).expect("paused");
+        assert_eq!(p.hook_id, "h-1");
+        assert!(p.at_test_traffic());
+        assert_eq!(
+            p.timeout_action,
+            Some(DeploymentLifecycleHookAction::Rollback)
+        );
+        assert_eq!(
+            p.text(),
+            "paused at POST_TEST_TRAFFIC_SHIFT awaiting action (hook h-1; expires 2026-12-09T08:00:00Z, then ECS will ROLLBACK)"
+        );
+    }
+
+    #[test]
+    fn a_hook_that_is_not_a_pause_or_not_awaiting_action_is_no_pause() {
+        for (t, s) in [
+            (
+                DeploymentLifecycleHookTargetType::AwsLambda,
+                DeploymentLifecycleHookStatus::AwaitingAction,
+            ),
+            (
+                DeploymentLifecycleHookTargetType::Pause,
+                DeploymentLifecycleHookStatus::Succeeded,
+            ),
+            (
+                DeploymentLifecycleHookTargetType::Pause,
+                DeploymentLifecycleHookStatus::TimedOut,
+            ),
+        ] {
+            assert_eq!(
+                paused(&deployment(vec![hook(t.clone(), s.clone())])),
+                None,
+                "{t:?} {s:?}"
+            );
+        }
+        assert_eq!(paused(&ServiceDeployment::builder().build()), None);
+    }
+
+    fn config(stages: &[DeploymentLifecycleHookStage]) -> DeploymentConfiguration {
+        DeploymentConfiguration::builder()
+            .lifecycle_hooks(
+                DeploymentLifecycleHook::builder()
+                    .target_type(DeploymentLifecycleHookTargetType::Pause)
+                    .set_lifecycle_stages(Some(stages.to_vec()))
+                    .build(),
+            )
+            .lifecycle_hooks(
+                DeploymentLifecycleHook::builder()
+                    .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
+                    .hook_target_arn("arn:aws:lambda:us-east-1:1:function:f")
+                    .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn verify_inputs_need_a_pause_hook_where_green_takes_traffic() {
+        let none = DeploymentConfiguration::builder().build();
+        let e = check_pause_hook(Some(&none), true).unwrap_err();
+        assert!(e.contains("no PAUSE lifecycle hook"), "{e}");
+        let early = config(&[DeploymentLifecycleHookStage::PreScaleUp]);
+        let e = check_pause_hook(Some(&early), true).unwrap_err();
+        assert!(
+            e.contains("(PRE_SCALE_UP)") && e.contains("old version"),
+            "{e}"
+        );
+        let good = config(&[DeploymentLifecycleHookStage::PostTestTrafficShift]);
+        assert_eq!(check_pause_hook(Some(&good), true), Ok(None));
+        assert_eq!(
+            pause_stages(Some(&good)),
+            vec![DeploymentLifecycleHookStage::PostTestTrafficShift],
+            "the Lambda hook is not a pause"
+        );
+    }
+
+    #[test]
+    fn a_pause_hook_without_verify_inputs_is_allowed_and_said() {
+        let good = config(&[DeploymentLifecycleHookStage::PostTestTrafficShift]);
+        let note = check_pause_hook(Some(&good), false)
+            .unwrap()
+            .expect("a note");
+        assert!(note.contains("will not continue it"), "{note}");
+        assert_eq!(check_pause_hook(None, false), Ok(None));
     }
 }

@@ -18,11 +18,12 @@ use super::Prepared;
 use super::diagnosis::{self, Watch, WatchFor};
 use super::poll::{self, Ended as PollEnded, Failure, Look, Poller, Wait};
 use super::service::{console_link, event_ids, primary_deployment, update_service};
-use super::strategy::{self, Ended as StrategyEnded, Followed, Strategy};
+use super::strategy::{self, AfterFollow, Ended as StrategyEnded, Followed, Strategy};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::outcome::{DeployPath, Outcome};
 use crate::plan::AppPlan;
+use crate::verify::{Gate, Pace};
 use tokio::time::Instant;
 
 /// The rolling path of one service: what [`Strategy`]'s phases need.
@@ -32,6 +33,8 @@ pub(crate) struct Rolling<'a> {
     plan: &'a AppPlan,
     prepared: &'a Prepared,
     cancel: &'a CancellationToken,
+    /// The verification gate run after the rollout (`verify-*`), when set.
+    gate: Option<Gate>,
 }
 
 /// A started rolling deployment: its id, the service events already seen, and the watch on
@@ -53,12 +56,20 @@ pub async fn deploy(
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
+    let gate = plan.settings.verify.is_set().then(|| {
+        Gate::new(
+            &plan.settings.verify,
+            aws.cloudwatch.clone(),
+            Pace::default(),
+        )
+    });
     let rolling = Rolling {
         aws,
         poller,
         plan,
         prepared,
         cancel,
+        gate,
     };
     strategy::drive_into(&rolling, report).await
 }
@@ -73,6 +84,22 @@ impl Strategy for Rolling<'_> {
 
     fn follows(&self) -> bool {
         self.plan.settings.wait_for_service_stability
+    }
+
+    fn gate_after_follow(&self) -> Option<AfterFollow<'_>> {
+        Some(AfterFollow {
+            gate: self.gate.as_ref()?,
+            cancel: self.cancel,
+            target: format!(
+                "{} (ECS service {} in cluster {})",
+                self.plan.app, self.prepared.service, self.prepared.cluster
+            ),
+        })
+    }
+
+    /// A failed verification rolls back like a failed rollout.
+    fn verification_stop(&self, error: Error) -> Result<Error> {
+        Ok(error)
     }
 
     async fn start(&self, report: &mut Outcome) -> std::result::Result<Started, StrategyEnded> {

@@ -14,6 +14,7 @@ pub mod moto;
 pub mod net;
 pub mod registry;
 pub mod scripted_ecs;
+pub mod scripted_pause;
 
 // Re-exports so tests can write `use crate::support::{MotoServer, aws_env};`.
 pub use action_image::copy_tree;

@@ -1,0 +1,43 @@
+//! Answering a PAUSE lifecycle hook: ContinueServiceDeployment with the hook's id, CONTINUE
+//! (the verification passed) or ROLLBACK (it failed). The reading of the pause is pure
+//! (`progress::paused`); this is the one write.
+
+use aws_sdk_ecs::types::DeploymentLifecycleHookAction;
+
+use crate::error::{Error, Result};
+
+/// What the gate tells ECS about a paused deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Move on to the next lifecycle stage.
+    Continue,
+    /// Roll back to the source revision (ECS moves traffic back to blue).
+    Rollback,
+}
+
+impl Answer {
+    /// The SDK's action for this answer.
+    pub fn action(self) -> DeploymentLifecycleHookAction {
+        match self {
+            Answer::Continue => DeploymentLifecycleHookAction::Continue,
+            Answer::Rollback => DeploymentLifecycleHookAction::Rollback,
+        }
+    }
+}
+
+/// Sends ContinueServiceDeployment for the service deployment `arn` paused at hook `hook_id`.
+pub async fn answer(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+    hook_id: &str,
+    answer: Answer,
+) -> Result<()> {
+    ecs.continue_service_deployment()
+        .service_deployment_arn(arn)
+        .hook_id(hook_id)
+        .action(answer.action())
+        .send()
+        .await
+        .map_err(|e| Error::aws("ECS", "ContinueServiceDeployment", e))?;
+    Ok(())
+}
