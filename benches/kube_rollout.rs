@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::kubernetes::auth::Connection;
-use ecs_deploy::deploy::kubernetes::{Ended, Follow, KubeChecked, POLL};
+use ecs_deploy::deploy::kubernetes::{Ended, Follow, Judged, KubeChecked, POLL};
 use ecs_deploy::inputs::ClusterSource;
 use kube_api::{KubeApi, Setup};
 use tokio::time::Instant;
@@ -68,6 +68,7 @@ async fn main() {
             generation,
             timeout: Duration::from_secs(60),
             poll: POLL,
+            judged: Judged::Current,
         };
         // Spread the completion moments across the polling tick.
         let delay = Duration::from_secs_f64(0.3 + (f64::from(i) * 0.137) % 1.0);

@@ -51,8 +51,14 @@ pub fn timeouts() -> TimeoutConfig {
 /// tokens, so four throttled calls stalled a ten-service run for 20 s and more (see
 /// `benches/throttle.rs`).
 pub fn retry() -> RetryConfig {
+    retry_with(MAX_ATTEMPTS)
+}
+
+/// The action's retry policy with another number of attempts per call (`max-retries`, which
+/// amazon-ecs-deploy-task-definition hands to its SDK as max attempts).
+pub fn retry_with(max_attempts: u32) -> RetryConfig {
     RetryConfig::standard()
-        .with_max_attempts(MAX_ATTEMPTS)
+        .with_max_attempts(max_attempts)
         .with_initial_backoff(INITIAL_BACKOFF)
         .with_max_backoff(MAX_BACKOFF)
 }
@@ -81,9 +87,14 @@ impl Aws {
     /// retry settings apply (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, the profile's), as in every
     /// AWS tool.
     pub async fn from_env(own_retry: bool) -> Aws {
+        Aws::from_env_with(own_retry.then(retry)).await
+    }
+
+    /// [`Aws::from_env`] with a retry policy of its own (`None`: the SDK chain's settings).
+    pub async fn from_env_with(retry: Option<RetryConfig>) -> Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
-        if own_retry {
-            loader = loader.retry_config(retry());
+        if let Some(retry) = retry {
+            loader = loader.retry_config(retry);
         }
         Aws::from_config(&loader.load().await)
     }
@@ -176,6 +187,14 @@ mod tests {
         assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
         assert_eq!(t.operation_timeout(), Some(OPERATION_TIMEOUT));
         assert!(ATTEMPT_TIMEOUT * 2 < OPERATION_TIMEOUT);
+    }
+
+    #[test]
+    fn max_retries_sets_the_attempts_and_keeps_the_rest_of_the_policy() {
+        let r = retry_with(3);
+        assert_eq!(r.max_attempts(), 3);
+        assert_eq!(r.mode(), aws_config::retry::RetryMode::Standard);
+        assert_eq!(r.max_backoff(), MAX_BACKOFF);
     }
 
     #[test]

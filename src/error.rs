@@ -158,6 +158,16 @@ pub enum Error {
         rollback: String,
     },
 
+    /// A Kubernetes rollout failed and rolling the Deployment back failed too: both errors, and
+    /// the kubectl commands a person picks a revision and goes back to it with (`fix`). Both
+    /// errors name the Deployment.
+    #[error("{cause}; and the rollback failed too: {rollback}; {fix}")]
+    KubernetesRollbackFailed {
+        cause: String,
+        rollback: String,
+        fix: String,
+    },
+
     /// The verification gate cannot do what its inputs ask: an alarm that does not exist, a
     /// blue/green service with no PAUSE hook where the gate would stop.
     #[error("{input}: {problem}")]

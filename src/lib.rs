@@ -310,11 +310,33 @@ async fn run_app(
             let r = deploy::deploy(aws, poller, job, cancel).await;
             took(&mut rep, &image, r, cancel).await?;
         } else {
+            // As amazon-ecs-deploy-task-definition without `service`: a named task definition
+            // is registered with the new image, and its ARN is an output.
+            let registered = deploy::register::register_without_service(
+                &aws.ecs,
+                plan,
+                &settings.github.workspace,
+                &image.reference,
+            )
+            .await?;
             latest(&image, cancel).await;
-            println!(
-                "{}: image pushed; no service given, so no deploy was asked for",
-                plan.app
-            );
+            match registered {
+                Some(arn) => {
+                    println!(
+                        "{}: registered {arn}; no service given, so no service was updated",
+                        plan.app
+                    );
+                    rep.steps.push(format!(
+                        "registered {} (no service to update)",
+                        task_definition::short_task_definition(&arn)
+                    ));
+                    rep.task_definition_arn = Some(arn);
+                }
+                None => println!(
+                    "{}: image pushed; no service given, so no deploy was asked for",
+                    plan.app
+                ),
+            }
         }
         Ok::<(), Error>(())
     }
@@ -864,15 +886,16 @@ pub fn conclude_run(report: &Report) -> u8 {
 
 /// The end of a run: its report goes to the outputs and the summary first (a job cancelled
 /// now still has them), then to Slack, Discord and GitHub, then to the console.
-async fn report_run(report: Report, notifier: &mut Notifier, known: &Known) -> u8 {
+async fn report_run(mut report: Report, notifier: &mut Notifier, known: &Known) -> u8 {
     known.last(&report, notifier.slack_message_ts());
     known.write();
     if !report.dry_run && !report.plan_only {
-        let before = notifier.slack_message_ts().map(str::to_string);
         let ts = notifier.finish(&report).await;
-        // The outcome posted a message of its own (no start message): its `ts` is an output.
-        if ts != before {
-            known.slack_ts(ts.as_deref());
+        // What Slack answered (slack-github-action's outputs), and the `ts` of a message the
+        // outcome posted of its own (no start message).
+        if let Some(sent) = notifier.slack_sent() {
+            report.slack = Some(sent.clone());
+            known.last(&report, ts.as_deref());
             known.write();
         }
     }
@@ -888,6 +911,24 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // The hidden `contract` subcommand prints action.yml or the inputs reference (generated).
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(generated) = inputs::contract_cli(&words) {
+        return match generated {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(usage) => {
+                eprintln!("{usage}");
+                2
+            }
+        };
+    }
     let sources: Sources = match inputs::read_sources(args, env) {
         Ok(s) => s,
         Err(e) if inputs::is_help(&e) => return 0,
@@ -924,6 +965,9 @@ where
     // look-ups (instance metadata), so the matrix job needs no AWS settings.
     let aws = if settings.plan_only {
         Aws::offline()
+    } else if let Some(attempts) = settings.max_attempts {
+        // The step's `max-retries` is explicit: it wins over the environment's.
+        Aws::from_env_with(Some(aws::retry_with(attempts))).await
     } else {
         Aws::from_env(!user_retry).await
     };

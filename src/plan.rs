@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::config::ConfigFile;
 use crate::error::{Error, Result};
 use crate::inputs::{
-    AppSelector, AppSettings, ClusterSource, DeploymentChoice, GitTarget, KubeSettings, Settings,
+    AppSelector, AppSettings, ClusterSource, DeploymentChoice, GitTarget, KeepNullValues,
+    KubeSettings, Settings,
 };
 use crate::task_definition;
 use crate::trigger::Trigger;
@@ -527,7 +528,23 @@ fn plan_app(
                 message: "`run-task` / `run-task-command` run the new task definition before a service is updated, and no `service` is given; give the service (the task runs first, then the update)".into(),
             });
         }
-        None => None,
+        None => {
+            // Registered without a service (as the deploy action does): the file is checked
+            // here, before anything is built or written.
+            if let Some(p) = &s.task_definition {
+                let path = confined(settings, "task-definition", ws.resolve(p))?;
+                let text = read(&path, "the task definition file")?;
+                let td = task_definition::parse(&shown(settings, &path), &text)
+                    .map_err(|e| e.in_file(&path, crate::location::json_error_at(&text)))?;
+                task_definition::pick_container(
+                    &shown(settings, &path),
+                    &td,
+                    s.container_name.as_deref(),
+                )
+                .map_err(|e| e.in_file(&path, None))?;
+            }
+            None
+        }
         Some(service) => {
             let task_definition_file = match &s.task_definition {
                 None => None,
@@ -536,10 +553,11 @@ fn plan_app(
                     let td =
                         crate::task_definition_check::load_file(&shown(settings, &path), &path)?;
                     // As amazon-ecs-deploy-task-definition registers a file.
-                    let td = if s.keep_null_value_keys {
-                        td
-                    } else {
-                        task_definition::without_empty_values(&td)
+                    let td = match &s.keep_null_value_keys {
+                        KeepNullValues::All => td,
+                        KeepNullValues::Keys(keep) => {
+                            task_definition::without_empty_values(&td, keep)
+                        }
                     };
                     Some((path, td))
                 }
@@ -596,8 +614,16 @@ fn plan_app(
     if let Some(k) = &mut s.kubernetes {
         kube_paths(settings, k)?;
     } else if deploy.is_none() {
-        notes.push("no `service` given: build and push only, no deploy".into());
+        notes.push(
+            if s.task_definition.is_some() || s.task_definition_ref.is_some() {
+                "no `service` given: the task definition is registered with the image, no service is updated"
+            } else {
+                "no `service` given: build and push only, no deploy"
+            }
+            .into(),
+        );
     }
+    notes.extend(s.notices.iter().cloned());
     let watch = watched(
         settings,
         pkg_text.is_some().then_some(package_json.as_path()),

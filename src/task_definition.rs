@@ -26,8 +26,9 @@ fn problem(source_name: &str, p: impl Into<String>) -> Error {
     }
 }
 
-/// Parses task definition text into a registrable JSON object: unwraps `{"taskDefinition": …}`,
-/// drops `tags` wrappers and read-only fields, and checks the shape ECS requires.
+/// Parses task definition text into a registrable JSON object: unwraps `{"taskDefinition": …}`
+/// (keeping the `tags` next to it as the revision's own), drops read-only fields, and checks the
+/// shape ECS requires.
 pub fn parse(source_name: &str, text: &str) -> Result<Value> {
     let value: Value = serde_json::from_str(crate::file_text::without_bom(text)).map_err(|e| {
         problem(
@@ -41,13 +42,19 @@ pub fn parse(source_name: &str, text: &str) -> Result<Value> {
 /// Same as [`parse`] for an already parsed value (e.g. a live task definition read from ECS).
 pub fn normalize(source_name: &str, value: Value) -> Result<Value> {
     let mut obj = match value {
-        Value::Object(mut o) => {
-            if let Some(Value::Object(inner)) = o.remove("taskDefinition") {
+        Value::Object(mut o) => match o.remove("taskDefinition") {
+            // `describe-task-definition --include TAGS`: the revision's tags sit next to it;
+            // they go with the new revision (RegisterTaskDefinition's `tags`).
+            Some(Value::Object(mut inner)) => {
+                if let Some(tags) = o.remove("tags").filter(|t| !is_empty_list(t))
+                    && !inner.contains_key("tags")
+                {
+                    inner.insert("tags".into(), tags);
+                }
                 inner
-            } else {
-                o
             }
-        }
+            _ => o,
+        },
         _ => return Err(problem(source_name, "is not a JSON object")),
     };
     for f in READ_ONLY_FIELDS {
@@ -55,6 +62,10 @@ pub fn normalize(source_name: &str, value: Value) -> Result<Value> {
     }
     validate(source_name, &obj)?;
     Ok(Value::Object(obj))
+}
+
+fn is_empty_list(v: &Value) -> bool {
+    v.as_array().is_some_and(Vec::is_empty)
 }
 
 fn validate(source_name: &str, obj: &Map<String, Value>) -> Result<()> {
@@ -284,11 +295,81 @@ pub fn render(td: &Value, container: &str, image: &str, edits: &ContainerEdits) 
     Ok(out)
 }
 
-/// The task definition without its null and empty values (null, `""`, and lists and objects
-/// holding nothing else), as amazon-ecs-deploy-task-definition cleans a file before it
-/// registers it unless `keep-null-value-keys` is true. Pure.
-pub fn without_empty_values(td: &Value) -> Value {
-    prune_empty(td, true).unwrap_or_else(|| Value::Object(Map::new()))
+/// The task definition without its null and empty values, as amazon-ecs-deploy-task-definition
+/// cleans a file before it registers it: null, `""`, and lists and objects holding nothing else
+/// are dropped unless their key is in `keep` (its `keep-null-value-keys`); then the empty values
+/// that carry meaning come back (an environment entry's `value: ""`: an empty variable, not an
+/// unset one; an App Mesh proxy property's empty `name` or `value`). Pure.
+pub fn without_empty_values(td: &Value, keep: &[String]) -> Value {
+    let mut cleaned = clean_empty(td, keep);
+    keep_meaningful_empties(&mut cleaned);
+    cleaned
+}
+
+/// The deploy action's `isEmptyValue`: a kept key is never empty; a list or object is empty
+/// when all it holds is. Unlike there, an object holding a kept key's empty value is not empty
+/// (there `options: {"tag": ""}` is dropped whole even with `tag` kept, which its own test
+/// means to keep).
+fn is_empty_value(v: &Value, key: Option<&str>, keep: &[String]) -> bool {
+    if key.is_some_and(|k| keep.iter().any(|x| x == k)) {
+        return false;
+    }
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(|e| is_empty_value(e, None, keep)),
+        Value::Object(o) => o.iter().all(|(k, e)| is_empty_value(e, Some(k), keep)),
+        _ => false,
+    }
+}
+
+/// The deploy action's JSON replacer, applied top-down: empty members dropped, empty list
+/// items filtered out (a scalar here passed its parent's filter, or is a kept key's value).
+fn clean_empty(v: &Value, keep: &[String]) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, e)| !is_empty_value(e, Some(k), keep))
+                .map(|(k, e)| (k.clone(), clean_empty(e, keep)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .filter(|e| !is_empty_value(e, None, keep))
+                .map(|e| clean_empty(e, keep))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The deploy action's `maintainValidObjects`: an environment entry without `value` gets
+/// `value: ""`; an APPMESH proxy property without `name` or `value` gets `""`.
+fn keep_meaningful_empties(td: &mut Value) {
+    if let Some(proxy) = td.get_mut("proxyConfiguration")
+        && proxy.get("type").and_then(Value::as_str) == Some("APPMESH")
+    {
+        let properties = proxy.get_mut("properties").and_then(Value::as_array_mut);
+        for p in properties
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            for key in ["value", "name"] {
+                p.entry(key).or_insert_with(|| Value::String(String::new()));
+            }
+        }
+    }
+    let containers = td
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut);
+    for c in containers.into_iter().flatten() {
+        let env = c.get_mut("environment").and_then(Value::as_array_mut);
+        for e in env.into_iter().flatten().filter_map(Value::as_object_mut) {
+            e.entry("value")
+                .or_insert_with(|| Value::String(String::new()));
+        }
+    }
 }
 
 /// The image a container runs, if set.
@@ -484,7 +565,7 @@ mod tests {
             }]
         });
         assert_eq!(
-            without_empty_values(&v),
+            without_empty_values(&v, &[]),
             json!({
                 "family": "web1",
                 "containerDefinitions": [{
@@ -493,6 +574,134 @@ mod tests {
                 }]
             })
         );
+    }
+
+    /// amazon-ecs-deploy-task-definition's index.test.js, 'cleans empty strings and objects out
+    /// of the task definition contents': the exact payload it expects RegisterTaskDefinition
+    /// to get (read-only fields are dropped by `normalize`, as by its removeIgnoredAttributes).
+    #[test]
+    fn the_deploy_actions_cleaning_case_gives_the_payload_its_test_expects() {
+        let file = json!({
+            "memory": "",
+            "containerDefinitions": [{
+                "name": "sample-container",
+                "logConfiguration": {},
+                "repositoryCredentials": {"credentialsParameter": ""},
+                "command": [""],
+                "environment": [
+                    {"name": "hello", "value": "world"},
+                    {"name": "test", "value": ""},
+                    {"name": "", "value": ""}
+                ],
+                "secretOptions": [{"name": "", "valueFrom": ""}],
+                "cpu": 0,
+                "essential": false
+            }],
+            "requiresCompatibilities": ["EC2"],
+            "registeredAt": 1611690781,
+            "family": "task-def-family"
+        });
+        let td = normalize("t", without_empty_values(&file, &[])).unwrap();
+        assert_eq!(
+            td,
+            json!({
+                "family": "task-def-family",
+                "containerDefinitions": [{
+                    "name": "sample-container",
+                    "cpu": 0,
+                    "essential": false,
+                    "environment": [
+                        {"name": "hello", "value": "world"},
+                        {"name": "test", "value": ""}
+                    ]
+                }],
+                "requiresCompatibilities": ["EC2"]
+            })
+        );
+        // 'cleans null keys' and 'cleans empty arrays'.
+        assert_eq!(
+            without_empty_values(&json!({"ipcMode": null, "family": "f", "tags": []}), &[]),
+            json!({"family": "f"})
+        );
+    }
+
+    /// index.test.js 'maintains empty keys in proxyConfiguration.properties for APPMESH'.
+    #[test]
+    fn app_mesh_proxy_properties_keep_their_empty_names_and_values() {
+        let file = json!({
+            "family": "task-def-family",
+            "containerDefinitions": [{"name": "c", "environment": [{"name": "", "value": ""}]}],
+            "proxyConfiguration": {
+                "type": "APPMESH",
+                "containerName": "envoy",
+                "properties": [
+                    {"name": "ProxyIngressPort", "value": "15000"},
+                    {"name": "IgnoredGID", "value": ""},
+                    {"name": "EgressIgnoredPorts", "value": ""},
+                    {"value": "some-value"}
+                ]
+            }
+        });
+        assert_eq!(
+            without_empty_values(&file, &[]),
+            json!({
+                "family": "task-def-family",
+                "containerDefinitions": [{"name": "c"}],
+                "proxyConfiguration": {
+                    "type": "APPMESH",
+                    "containerName": "envoy",
+                    "properties": [
+                        {"name": "ProxyIngressPort", "value": "15000"},
+                        {"name": "IgnoredGID", "value": ""},
+                        {"name": "EgressIgnoredPorts", "value": ""},
+                        {"name": "", "value": "some-value"}
+                    ]
+                }
+            })
+        );
+    }
+
+    /// index.test.js 'preserves empty string / array / object values for specified keys when
+    /// using keep-null-value-keys'.
+    #[test]
+    fn keep_null_value_keys_keeps_the_empty_values_of_those_keys() {
+        let keep = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let file = json!({
+            "family": "f",
+            "containerDefinitions": [{
+                "name": "c",
+                "environment": [{"name": "TEST_ENV", "value": ""}],
+                "logConfiguration": {"logDriver": "splunk", "options": {"tag": ""}},
+                "command": [],
+                "essential": true
+            }],
+            "placementConstraints": {},
+            "volumes": {}
+        });
+        let strings = without_empty_values(&file, &keep(&["environment", "tag"]));
+        let c = &strings["containerDefinitions"][0];
+        assert_eq!(c["environment"][0]["value"], "");
+        assert_eq!(c["logConfiguration"]["options"]["tag"], "");
+        assert!(c.get("command").is_none());
+        let arrays = without_empty_values(&file, &keep(&["command", "environment"]));
+        assert_eq!(arrays["containerDefinitions"][0]["command"], json!([]));
+        let objects = without_empty_values(&file, &keep(&["placementConstraints", "volumes"]));
+        assert_eq!(objects["placementConstraints"], json!({}));
+        assert_eq!(objects["volumes"], json!({}));
+        assert!(strings.get("volumes").is_none());
+    }
+
+    #[test]
+    fn the_tags_next_to_a_described_revision_are_kept_as_its_own() {
+        let described = json!({
+            "taskDefinition": {"family": "web1", "revision": 7, "containerDefinitions": [{"name": "web1"}]},
+            "tags": [{"key": "team", "value": "shop"}]
+        });
+        let td = normalize("t", described).unwrap();
+        assert_eq!(td["tags"], json!([{"key": "team", "value": "shop"}]));
+        assert!(td.get("revision").is_none());
+        let no_tags = json!({"taskDefinition": {"family": "web1", "containerDefinitions": [{"name": "web1"}]}, "tags": []});
+        assert!(normalize("t", no_tags).unwrap().get("tags").is_none());
     }
 
     #[test]

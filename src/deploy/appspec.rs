@@ -471,9 +471,28 @@ pub fn generate(
     }
 }
 
+/// The hex SHA-256 of the AppSpec content, sent with it in CreateDeployment's
+/// `revision.appSpecContent.sha256` (as amazon-ecs-deploy-task-definition sends it).
+pub(crate) fn sha256_hex(content: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(content.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_appspec_hash_is_the_hex_sha256_of_the_content() {
+        // `printf 'abc' | sha256sum`
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     const ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:8";
 

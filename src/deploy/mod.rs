@@ -461,7 +461,7 @@ async fn run(
             aws,
             &prepared,
             what,
-            service::wait_timeout(plan),
+            (service::wait_timeout(plan), plan.settings.poll_cap()),
             cancel,
             report,
         )
@@ -731,7 +731,7 @@ fn service_settings(a: &AppPlan) -> String {
     let s = &a.settings;
     let d = a.deploy.as_ref();
     format!(
-        "deployment={:?} task-definition={:?} task-definition-arn/family={:?} keep-null-value-keys={} {:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} run-task={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
+        "deployment={:?} task-definition={:?} task-definition-arn/family={:?} keep-null-value-keys={:?} {:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} run-task={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
         d.map(|d| d.deployment.as_str()),
         d.and_then(|d| d.task_definition_file.as_ref().map(|(p, _)| p.clone())),
         s.task_definition_ref,

@@ -1,10 +1,10 @@
 //! The one wait loop of every deployment path (rolling, CodeDeploy, ECS blue/green, the one-off
-//! task): deadline, cancellation, backoff while AWS throttles, a bounded run of transient read
-//! errors, and progress lines printed when they change. A path brings two things: its look (one
-//! read of what it waits for) and a pure interval policy (how soon to look again, given what the
-//! last look showed). [`toward`] is the policy's common shape: look rarely while the next change
-//! is far off and often from just before it is due, so a deployment that ends when its group or
-//! strategy says it will is seen ending within a second.
+//! task, Kubernetes): deadline, cancellation, backoff while the API throttles, a bounded run of
+//! transient read errors, and progress lines printed when they change. A path brings two things:
+//! its look (one read of what it waits for) and a pure interval policy (how soon to look again,
+//! given what the last look showed). [`toward`] is the policy's common shape: look rarely while
+//! the next change is far off and often from just before it is due, so a deployment that ends
+//! when its group or strategy says it will is seen ending within a second.
 //!
 //! [`Batcher`] is the other shared part: it answers the looks of several waiters with one call
 //! per cluster, so ten services cost what one does.
@@ -38,7 +38,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// What kind of failure a read is, for the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// AWS said "slow down": back off and keep waiting.
+    /// The API (AWS, Kubernetes) said "slow down": back off and keep waiting.
     Throttled,
     /// The read failed on the way (timeout, connection, a 5xx): try again, a bounded number of
     /// times in a row.
@@ -301,7 +301,7 @@ where
                 Kind::Throttled => {
                     throttled += 1;
                     println!(
-                        "{}: AWS is throttling reads of {}; backing off ({})",
+                        "{}: reads of {} are throttled; backing off ({})",
                         wait.label, wait.what, f.error
                     );
                 }

@@ -40,12 +40,14 @@ impl Intercept for RawBody {
     }
 }
 
-/// The live task definition `arn` as ECS describes it: normalized (read-only fields dropped),
-/// every other field kept as sent.
+/// The live task definition `arn` as ECS describes it, with its tags: normalized (read-only
+/// fields dropped), every other field kept as sent.
 pub async fn describe_raw(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value> {
     let raw = RawBody::default();
     ecs.describe_task_definition()
         .task_definition(arn)
+        // The revision's tags too: the new revision carries them (tag-enforcing accounts).
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
         .customize()
         .interceptor(raw.clone())
         .send()
@@ -95,6 +97,46 @@ pub async fn register_raw(ecs: &aws_sdk_ecs::Client, td: &Value) -> Result<Strin
             source_name: family,
             problem: "RegisterTaskDefinition answered without a taskDefinitionArn".into(),
         })
+}
+
+/// A step without `service`, as amazon-ecs-deploy-task-definition takes it: the task
+/// definition (`task-definition` file, or `task-definition-arn` / `-family`) is rendered with
+/// the image and the container inputs, and registered; no service is touched. `None` when the
+/// step names no task definition either (it only builds and pushes).
+pub async fn register_without_service(
+    ecs: &aws_sdk_ecs::Client,
+    plan: &crate::plan::AppPlan,
+    workspace: &std::path::Path,
+    image: &str,
+) -> Result<Option<String>> {
+    let s = &plan.settings;
+    let td = match (&s.task_definition, &s.task_definition_ref) {
+        (Some(path), _) => {
+            let path = workspace.join(path);
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadFile {
+                what: "the task definition file".into(),
+                path: path.clone(),
+                source,
+            })?;
+            let td = task_definition::parse(&path.display().to_string(), &text)?;
+            match &s.keep_null_value_keys {
+                crate::inputs::KeepNullValues::All => td,
+                crate::inputs::KeepNullValues::Keys(keep) => {
+                    task_definition::without_empty_values(&td, keep)
+                }
+            }
+        }
+        (None, Some(reference)) => describe_raw(ecs, reference).await?,
+        (None, None) => return Ok(None),
+    };
+    let family = td
+        .get("family")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let container = task_definition::pick_container(&family, &td, s.container_name.as_deref())?;
+    let rendered = task_definition::render(&td, &container, image, &s.container_edits)?;
+    register_raw(ecs, &rendered).await.map(Some)
 }
 
 /// Deregisters a revision that failed (`deregister-failed-task-definition`).

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Prepared;
-use super::diagnosis::{Kind, classify, words};
+use super::diagnosis::{self, Kind, classify, words};
 use super::poll::{self, Ended, Failure, Look, Wait};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
@@ -86,14 +86,15 @@ impl OneOff<'_> {
 }
 
 /// Runs the one-off task once in `prepared`'s new task definition and (unless `run-task`
-/// without `wait-for-task-stopped`) waits for it to stop. The task's ARN goes into the report as
+/// without `wait-for-task-stopped`) waits for it to stop, for at most `timeout`, looking at
+/// least every `cap` (`wait-max-delay-seconds`). The task's ARN goes into the report as
 /// soon as it started (the `run-task-arn` output), so a task that then fails can still be
 /// looked up.
 pub async fn run_once(
     aws: &Aws,
     prepared: &Prepared,
     what: OneOff<'_>,
-    timeout: Duration,
+    (timeout, cap): (Duration, Duration),
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
@@ -175,6 +176,9 @@ pub async fn run_once(
         for (k, v) in &t.tags {
             req = req.tags(aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
         }
+        if let Some(volume) = &t.volume {
+            req = req.volume_configurations(volume.clone());
+        }
     }
     let out = req
         .send()
@@ -222,7 +226,7 @@ pub async fn run_once(
         ),
         deadline: Instant::now() + timeout,
         cancel: Some(cancel),
-        cap: Duration::MAX,
+        cap,
         fail: &fail,
     };
     let look = async |at: Instant| {
@@ -242,7 +246,7 @@ pub async fn run_once(
             .to_string();
         let seen = match task {
             Some(t) if t.last_status() == Some("STOPPED") => {
-                Look::Done(verdict(t, &prepared.container))
+                Look::Done(verdict(t, &prepared.container).map_err(|why| (why, t.clone())))
             }
             _ => Look::Running(status.clone()),
         };
@@ -259,9 +263,10 @@ pub async fn run_once(
             println!("one-off task {task_arn} exited 0");
             return Ok(());
         }
-        Ended::Done(Err(why)) => {
+        Ended::Done(Err((why, task))) => {
+            let shown = explain(aws, prepared, &task, report).await;
             return Err(err(format!(
-                "the one-off task ({}) {why}; the service was not updated",
+                "the one-off task ({}) {why}; the service was not updated{shown}",
                 what.describe()
             )));
         }
@@ -284,6 +289,46 @@ pub async fn run_once(
     } else {
         err(problem)
     })
+}
+
+/// A failed one-off task, explained as a failed deployment's tasks are: its cause, its console
+/// link and its container's last log lines (printed, and in the report's diagnosis, so the
+/// summary and the messages show them). Answers what to add to the error.
+async fn explain(aws: &Aws, prepared: &Prepared, task: &Task, report: &mut Outcome) -> String {
+    let cause = diagnosis::cause_of(task);
+    let task_url = aws
+        .region
+        .as_deref()
+        .map(|r| diagnosis::task_url(r, &prepared.cluster, cause.task_id()));
+    let mut d = diagnosis::Diagnosis {
+        cause,
+        count: 1,
+        task_url,
+        log: None,
+    };
+    diagnosis::add_log_tail(
+        &aws.logs,
+        aws.region.as_deref(),
+        &prepared.task_definition,
+        &mut d,
+        "one-off task",
+    )
+    .await;
+    let shown = match &d.log {
+        Some(log) if !log.lines.is_empty() => {
+            diagnosis::print_log_tail("one-off task", log);
+            if let Some(url) = &log.url {
+                report.links.push(crate::outcome::Link {
+                    label: format!("log stream {}", log.stream),
+                    url: url.clone(),
+                });
+            }
+            format!(" (its last {} log lines are above)", log.lines.len())
+        }
+        _ => String::new(),
+    };
+    report.diagnosis = Some(d);
+    shown
 }
 
 #[cfg(test)]

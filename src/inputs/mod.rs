@@ -6,16 +6,20 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
+mod contract;
 mod raw;
 mod spec;
 
 use crate::task_definition::ContainerEdits;
+pub use contract::{BETWEEN_RELEASES, action_yml, cli as contract_cli, inputs_md, valid_image};
 pub use raw::{
     GithubContext, RawInputs, Sources, command, is_help, parse_bool, parse_command, parse_pairs,
     parse_paths, read_sources,
 };
 use raw::{parse_choice, parse_command_of};
-pub use spec::{CONTEXT, INPUTS, InputSpec, OUTPUTS, REFUSED, Scope, input_env_name, input_spec};
+pub use spec::{
+    CONTEXT, GROUPS, INPUTS, InputSpec, Kind, OUTPUTS, Scope, input_env_name, input_spec,
+};
 
 /// Which events deploy (`deploy-on`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -161,6 +165,11 @@ impl std::fmt::Debug for Secret {
 /// Per-app settings: version, image and deploy. From step inputs, or config defaults + app + inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSettings {
+    /// `wait-max-delay-seconds`: the longest pause between two looks while waiting.
+    pub wait_max_delay: Option<std::time::Duration>,
+    /// How an input was taken when that differs from what was written (a value capped): shown
+    /// as notes of the plan.
+    pub notices: Vec<String>,
     pub package_json: Option<PathBuf>,
     pub version_format: VersionFormat,
     pub tag_prefix: String,
@@ -200,8 +209,8 @@ pub struct AppSettings {
     /// `task-definition-arn`, or `task-definition-family` (with `task-definition-revision`): a
     /// registered task definition to start from, as DescribeTaskDefinition takes it.
     pub task_definition_ref: Option<String>,
-    /// `keep-null-value-keys`: keep the null and empty values of the task definition file.
-    pub keep_null_value_keys: bool,
+    /// `keep-null-value-keys`: which null and empty values of the task definition file survive.
+    pub keep_null_value_keys: KeepNullValues,
     pub container_name: Option<String>,
     /// `environment-variables`, `docker-labels`, `command`, `log-configuration-*`, `secrets`,
     /// `env-files`, `task-role-arn`, `execution-role-arn`.
@@ -422,6 +431,9 @@ pub struct RunTask {
     pub tags: Vec<(String, String)>,
     /// `wait-for-task-stopped`.
     pub wait: bool,
+    /// `run-task-managed-ebs-volume-name` with `run-task-managed-ebs-volume`: the EBS volume of
+    /// the task definition's `configuredAtLaunch` volume.
+    pub volume: Option<aws_sdk_ecs::types::TaskVolumeConfiguration>,
 }
 
 /// Which Kubernetes cluster, and how the action reaches it.
@@ -565,7 +577,8 @@ fn kube_settings(raw: &RawInputs, deployment: DeploymentChoice) -> Result<Option
             ),
         });
     }
-    let namespace = plain_name(raw, "kubernetes-namespace")?.unwrap_or_else(|| "default".into());
+    let namespace = plain_name(raw, "kubernetes-namespace")?
+        .unwrap_or_else(|| raw.value("kubernetes-namespace").to_string());
     let deployment_name = plain_name(raw, "kubernetes-deployment")?;
     for (name, value) in [
         ("kubernetes-namespace", Some(&namespace)),
@@ -640,6 +653,8 @@ pub struct Settings {
     /// `ECS_DEPLOY_KUBERNETES_API_URL`: the Kubernetes API to talk to instead of the EKS
     /// cluster's endpoint (tests, proxies); the plan gives it to each Kubernetes app.
     pub kubernetes_api_url: Option<String>,
+    /// `max-retries`: attempts per AWS call, when the step sets them (else the action's policy).
+    pub max_attempts: Option<u32>,
 }
 
 fn opt(raw: &RawInputs, name: &str) -> Option<String> {
@@ -651,7 +666,9 @@ fn opt_path(raw: &RawInputs, name: &str) -> Option<PathBuf> {
 }
 
 fn flag(raw: &RawInputs, name: &str) -> Result<bool> {
-    parse_bool(name, raw.get_or_default(name).unwrap_or("false"))
+    // Not given and no default in the table: the switch is off.
+    raw.get_or_default(name)
+        .map_or(Ok(false), |v| parse_bool(name, v))
 }
 
 /// A boolean input that may be left unset (`None`: the setting stays as it is).
@@ -887,6 +904,113 @@ fn json_array(raw: &RawInputs, name: &str, shape: &str) -> Result<Vec<serde_json
     }
 }
 
+/// `run-task-managed-ebs-volume-name` and `run-task-managed-ebs-volume`: the RunTask volume
+/// configuration, with the keys amazon-ecs-deploy-task-definition passes on (roleArn required;
+/// another key is refused, naming it). One without the other is refused: the deploy action
+/// only warns and starts the task without its volume.
+fn managed_ebs_volume(
+    raw: &RawInputs,
+) -> Result<Option<aws_sdk_ecs::types::TaskVolumeConfiguration>> {
+    use aws_sdk_ecs::types::{
+        TaskFilesystemType, TaskManagedEbsVolumeConfiguration, TaskVolumeConfiguration,
+    };
+    use serde_json::Value;
+    const NAME: &str = "run-task-managed-ebs-volume";
+    let (volume_name, text) = match (raw.get("run-task-managed-ebs-volume-name"), raw.get(NAME)) {
+        (None, None) => return Ok(None),
+        (Some(n), Some(t)) => (n, t),
+        _ => {
+            return Err(Error::InputConflict {
+                message: "`run-task-managed-ebs-volume-name` (the task definition's configuredAtLaunch volume) and `run-task-managed-ebs-volume` (its EBS settings) go together: give both, or neither".into(),
+            });
+        }
+    };
+    let bad = |why: String| Error::invalid_input(NAME, text, why);
+    let Ok(Value::Object(o)) = serde_json::from_str::<Value>(text) else {
+        return Err(bad("must be a JSON object, e.g. {\"roleArn\": \"arn:aws:iam::123456789012:role/ecsInfrastructureRole\", \"sizeInGiB\": 20}".into()));
+    };
+    let text_of = |k: &str| -> Result<Option<String>> {
+        match o.get(k) {
+            None => Ok(None),
+            Some(Value::String(v)) => Ok(Some(v.clone())),
+            Some(other) => Err(bad(format!("`{k}` must be a string, not {other}"))),
+        }
+    };
+    let number = |k: &str| -> Result<Option<i32>> {
+        match o.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| bad(format!("`{k}` must be a whole number, not {v}"))),
+        }
+    };
+    const KEYS: &[&str] = &[
+        "roleArn",
+        "encrypted",
+        "filesystemType",
+        "iops",
+        "kmsKeyId",
+        "sizeInGiB",
+        "snapshotId",
+        "throughput",
+        "volumeType",
+    ];
+    if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "unknown key `{k}`: the keys are {}",
+            KEYS.join(", ")
+        )));
+    }
+    let Some(role_arn) = text_of("roleArn")? else {
+        return Err(bad(
+            "`roleArn` is required: the IAM role ECS uses to create the volume".into(),
+        ));
+    };
+    let encrypted = match o.get("encrypted") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => {
+            return Err(bad(format!(
+                "`encrypted` must be true or false, not {other}"
+            )));
+        }
+    };
+    let filesystem_type = match text_of("filesystemType")? {
+        None => None,
+        Some(t) => Some(TaskFilesystemType::from(parse_choice(
+            NAME,
+            &t,
+            &[
+                ("ext3", "ext3"),
+                ("ext4", "ext4"),
+                ("xfs", "xfs"),
+                ("ntfs", "ntfs"),
+            ],
+        )?)),
+    };
+    let managed = TaskManagedEbsVolumeConfiguration::builder()
+        .role_arn(role_arn)
+        .set_encrypted(encrypted)
+        .set_filesystem_type(filesystem_type)
+        .set_iops(number("iops")?)
+        .set_kms_key_id(text_of("kmsKeyId")?)
+        .set_size_in_gib(number("sizeInGiB")?)
+        .set_snapshot_id(text_of("snapshotId")?)
+        .set_throughput(number("throughput")?)
+        .set_volume_type(text_of("volumeType")?)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(Some(
+        TaskVolumeConfiguration::builder()
+            .name(volume_name)
+            .managed_ebs_volume(managed)
+            .build()
+            .map_err(|e| bad(e.to_string()))?,
+    ))
+}
+
 /// One override of `run-task-container-overrides`, in the keys the deploy action passes to
 /// RunTask that a one-off task needs; another key is refused, naming it.
 fn container_override(v: &serde_json::Value) -> Result<aws_sdk_ecs::types::ContainerOverride> {
@@ -964,6 +1088,8 @@ fn run_task(raw: &RawInputs) -> Result<Option<RunTask>> {
         "run-task-started-by",
         "run-task-tags",
         "wait-for-task-stopped",
+        "run-task-managed-ebs-volume-name",
+        "run-task-managed-ebs-volume",
     ];
     if !flag(raw, "run-task")? {
         if let Some(name) = OPTIONS.iter().find(|n| raw.get(n).is_some()) {
@@ -1057,28 +1183,112 @@ fn run_task(raw: &RawInputs) -> Result<Option<RunTask>> {
         assign_public_ip,
         launch_type,
         capacity_provider_strategy,
-        started_by: raw
-            .get("run-task-started-by")
-            .unwrap_or("GitHub-Actions")
-            .to_string(),
+        started_by: raw.value("run-task-started-by").to_string(),
         tags,
         wait: flag(raw, "wait-for-task-stopped")?,
+        volume: managed_ebs_volume(raw)?,
     }))
 }
 
+/// `wait-max-delay-seconds`: 1 to 300 seconds (as amazon-ecs-deploy-task-definition caps its
+/// waiter's delay; its SDK's own default is 120).
+fn wait_max_delay(raw: &RawInputs) -> Result<Option<std::time::Duration>> {
+    raw.get("wait-max-delay-seconds")
+        .map(|v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=300).contains(n))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    Error::invalid_input(
+                        "wait-max-delay-seconds",
+                        v,
+                        "must be a whole number of seconds from 1 to 300",
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// The longest `wait-for-minutes` waited: a larger value is capped to it, with a notice.
+pub const MAX_WAIT_MINUTES: u64 = 720;
+
+/// `keep-null-value-keys`: which empty values of the task definition file are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepNullValues {
+    /// `true` (this action's extension): the file is registered as written.
+    All,
+    /// The keys whose empty values survive, as amazon-ecs-deploy-task-definition takes them
+    /// (none: `false`, or not given).
+    Keys(Vec<String>),
+}
+
+/// Reads `keep-null-value-keys`: `true`, `false`, the deploy action's comma-separated keys, or
+/// a JSON array of keys (as that action's own tests write it).
+fn keep_null_values(raw: &RawInputs) -> Result<KeepNullValues> {
+    const NAME: &str = "keep-null-value-keys";
+    let value = raw.value(NAME);
+    match value {
+        "true" | "True" | "TRUE" => return Ok(KeepNullValues::All),
+        "" | "false" | "False" | "FALSE" => return Ok(KeepNullValues::Keys(Vec::new())),
+        _ => {}
+    }
+    let keys: Vec<String> = if value.starts_with('[') {
+        serde_json::from_str(value).map_err(|e| {
+            Error::invalid_input(
+                NAME,
+                value,
+                format!("not a JSON array of key names ({e}); or give a comma list, e.g. environment,options"),
+            )
+        })?
+    } else {
+        raw::parse_list(value)
+    };
+    match keys.iter().find(|k| {
+        k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'))
+    }) {
+        Some(bad) => Err(Error::invalid_input(
+            NAME,
+            bad,
+            "a key of the task definition (e.g. environment, value, options); give a comma list, or true to keep every empty value",
+        )),
+        None => Ok(KeepNullValues::Keys(keys)),
+    }
+}
+
+/// `max-retries`: attempts per AWS call, 1 to 20 (the deploy action gives it to its SDK as
+/// max attempts; past 20 a throttled run only takes longer to fail).
+fn max_attempts(raw: &RawInputs) -> Result<Option<u32>> {
+    raw.get("max-retries")
+        .map(|v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=20).contains(n))
+                .ok_or_else(|| {
+                    Error::invalid_input(
+                        "max-retries",
+                        v,
+                        "must be a whole number of attempts from 1 to 20",
+                    )
+                })
+        })
+        .transpose()
+}
+
 /// Refuses, before anything is read or written, every aws-actions/docker input this action
-/// declares only to say what to use instead (its help starts with `Refused:`).
+/// declares only to say what to use instead (`Kind::Refused`).
 fn refuse_unhonoured(raw: &RawInputs) -> Result<()> {
     for spec in INPUTS.iter().filter(|s| s.is_refused()) {
         if let Some(v) = raw.get(spec.name) {
+            // A secret (slack-github-action's `token`) is never echoed.
+            let shown = if spec.secret { "***" } else { v };
             return Err(Error::invalid_input(
                 spec.name,
-                v,
-                format!(
-                    "this action does not take `{}`: {}",
-                    spec.name,
-                    spec.help.trim_start_matches(REFUSED).trim()
-                ),
+                shown,
+                format!("this action does not take `{}`: {}", spec.name, spec.help),
             ));
         }
     }
@@ -1101,7 +1311,7 @@ struct ImageDropIns {
 
 /// A boolean input whose only meaning here is `expected` (what this action always does).
 fn only(raw: &RawInputs, name: &str, expected: bool, why: &str) -> Result<()> {
-    let value = raw.get_or_default(name).unwrap_or("");
+    let value = raw.value(name);
     if parse_bool(name, value)? == expected {
         Ok(())
     } else {
@@ -1204,7 +1414,7 @@ impl ImageDropIns {
         )?;
         // Nothing is stored to log out of; the value is still checked.
         flag(raw, "skip-logout")?;
-        match raw.get_or_default("registry-type").unwrap_or("private") {
+        match raw.value("registry-type") {
             "private" => {}
             "public" => {
                 return Err(Error::invalid_input(
@@ -1222,7 +1432,7 @@ impl ImageDropIns {
             }
         }
         let mut registries = Vec::new();
-        for id in raw::parse_list(raw.get("registries").unwrap_or("")) {
+        for id in raw::parse_list(raw.value("registries")) {
             if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
                 return Err(Error::invalid_input(
                     "registries",
@@ -1250,7 +1460,114 @@ impl ImageDropIns {
     }
 }
 
+/// slackapi/slack-github-action's webhook inputs, read into this action's own Slack settings:
+/// `webhook` is `slack-webhook-url`; `payload` / `payload-file-path` (JSON or YAML) is
+/// `slack-payload`; the meanings this action does not have are refused, saying what to do.
+struct SlackDropIns {
+    webhook: Option<Secret>,
+    payload: Option<String>,
+}
+
+impl SlackDropIns {
+    fn from_raw(raw: &RawInputs, workspace: &std::path::Path) -> Result<Self> {
+        let webhook = match (raw.get("slack-webhook-url"), raw.get("webhook")) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(Error::InputConflict {
+                    message: "`slack-webhook-url` and `webhook` (slack-github-action's name) both give the Slack webhook, and differ: keep one".into(),
+                });
+            }
+            (a, b) => a.or(b).map(Secret::new),
+        };
+        match raw.get("webhook-type") {
+            None | Some("incoming-webhook") => {}
+            Some("webhook-trigger") => {
+                return Err(Error::invalid_input(
+                    "webhook-type",
+                    "webhook-trigger",
+                    "a Workflow Builder trigger takes the workflow's own variables, not a message: create an incoming webhook for the channel and give it with webhook-type: incoming-webhook",
+                ));
+            }
+            Some(other) => {
+                return Err(Error::invalid_input(
+                    "webhook-type",
+                    other,
+                    "accepted values: incoming-webhook (webhook-trigger is refused)",
+                ));
+            }
+        }
+        only(
+            raw,
+            "payload-templated",
+            false,
+            "the payload's {placeholders} ({app}, {version}, {status}, {run_url}, …) are always filled here, and ${{ }} expressions in `payload` are filled by the runner: write {placeholders} instead of ${{ }} in the payload file, and remove payload-templated",
+        )?;
+        only(
+            raw,
+            "errors",
+            false,
+            "a Slack message that cannot be sent is a warning here: the deploy's own outcome decides the step (a failed message never hides a good deploy); remove errors, or check the warning in a later step",
+        )?;
+        let given = [
+            (
+                "slack-payload",
+                raw.get("slack-payload").map(str::to_string),
+            ),
+            ("payload", raw.get("payload").map(str::to_string)),
+            (
+                "payload-file-path",
+                match raw.get("payload-file-path") {
+                    None => None,
+                    Some(p) => Some(std::fs::read_to_string(workspace.join(p)).map_err(|e| {
+                        Error::invalid_input(
+                            "payload-file-path",
+                            p,
+                            format!(
+                                "cannot be read ({e}); give a JSON or YAML file in the workspace"
+                            ),
+                        )
+                    })?),
+                },
+            ),
+        ];
+        let mut named = given
+            .into_iter()
+            .filter_map(|(name, v)| v.map(|v| (name, v)));
+        let payload = match (named.next(), named.next()) {
+            (Some((a, _)), Some((b, _))) => {
+                return Err(Error::InputConflict {
+                    message: format!("`{a}` and `{b}` both give the Slack message: keep one"),
+                });
+            }
+            (Some((name, text)), None) => Some(slack_payload_json(name, &text)?),
+            (None, _) => None,
+        };
+        Ok(SlackDropIns { webhook, payload })
+    }
+}
+
+/// A Slack payload as slack-github-action takes it (JSON, or YAML), as the JSON template
+/// `slack-payload` is.
+fn slack_payload_json(name: &str, text: &str) -> Result<String> {
+    if serde_json::from_str::<serde_json::Value>(text).is_ok() {
+        return Ok(text.to_string());
+    }
+    match serde_yaml::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.is_object() => Ok(v.to_string()),
+        _ => Err(Error::invalid_input(
+            name,
+            text.lines().next().unwrap_or(""),
+            "must be a JSON or YAML object, e.g. {\"text\": \"{app} {version}: {status}\"}",
+        )),
+    }
+}
+
 impl AppSettings {
+    /// The longest pause between two looks of a wait: `wait-max-delay-seconds`, else none
+    /// beyond the waits' own (at most 10 s between looks, 30 s when throttled).
+    pub fn poll_cap(&self) -> std::time::Duration {
+        self.wait_max_delay.unwrap_or(std::time::Duration::MAX)
+    }
+
     /// How long a deployment may take (`wait-for-minutes`, at least one minute): the one place
     /// the minutes become a [`std::time::Duration`], for every path.
     pub fn deploy_wait(&self) -> std::time::Duration {
@@ -1263,7 +1580,7 @@ impl AppSettings {
         let image_inputs = ImageDropIns::from_raw(raw)?;
         let version_format = parse_choice(
             "version-format",
-            raw.get_or_default("version-format").unwrap_or("semver"),
+            raw.value("version-format"),
             &[
                 ("semver", VersionFormat::Semver),
                 ("loose", VersionFormat::Loose),
@@ -1271,12 +1588,12 @@ impl AppSettings {
         )?;
         let cache = parse_choice(
             "cache",
-            raw.get_or_default("cache").unwrap_or("none"),
+            raw.value("cache"),
             &[("none", CacheMode::None), ("registry", CacheMode::Registry)],
         )?;
         let deployment = parse_choice(
             "deployment",
-            raw.get_or_default("deployment").unwrap_or("auto"),
+            raw.value("deployment"),
             &[
                 ("auto", DeploymentChoice::Auto),
                 ("rolling", DeploymentChoice::Rolling),
@@ -1286,21 +1603,23 @@ impl AppSettings {
             ],
         )?;
         let kubernetes = kube_settings(raw, deployment)?;
-        let wait_raw = raw.get_or_default("wait-for-minutes").unwrap_or("30");
-        let wait_for_minutes: u64 = wait_raw
-            .parse()
-            .ok()
-            .filter(|m| (1..=720).contains(m))
-            .ok_or_else(|| {
-                Error::invalid_input(
-                    "wait-for-minutes",
-                    wait_raw,
-                    "must be a whole number of minutes from 1 to 720",
-                )
-            })?;
-        let fail_fast_raw = raw
-            .get_or_default("fail-fast-after-stopped-tasks")
-            .unwrap_or("3");
+        let mut notices = Vec::new();
+        let wait_raw = raw.value("wait-for-minutes");
+        let asked: u64 = wait_raw.parse().ok().filter(|m| *m >= 1).ok_or_else(|| {
+            Error::invalid_input(
+                "wait-for-minutes",
+                wait_raw,
+                "must be a whole number of minutes, 1 or more (at most 720 are waited)",
+            )
+        })?;
+        // As amazon-ecs-deploy-task-definition caps it (at 360 there): capped, said, not refused.
+        let wait_for_minutes = asked.min(MAX_WAIT_MINUTES);
+        if asked > MAX_WAIT_MINUTES {
+            notices.push(format!(
+                "wait-for-minutes {asked} is above the {MAX_WAIT_MINUTES} minutes this action waits at most: waiting {MAX_WAIT_MINUTES}"
+            ));
+        }
+        let fail_fast_raw = raw.value("fail-fast-after-stopped-tasks");
         let fail_fast_after_stopped_tasks: usize = fail_fast_raw
             .parse()
             .ok()
@@ -1312,7 +1631,7 @@ impl AppSettings {
                     "must be a whole number of tasks from 0 (never fail fast) to 100",
                 )
             })?;
-        let tag_prefix = raw.get_or_default("tag-prefix").unwrap_or("v").to_string();
+        let tag_prefix = raw.value("tag-prefix").to_string();
         if !tag_prefix
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -1360,6 +1679,8 @@ impl AppSettings {
             });
         }
         let settings = AppSettings {
+            wait_max_delay: wait_max_delay(raw)?,
+            notices,
             package_json: opt_path(raw, "package-json"),
             version_format,
             tag_prefix,
@@ -1372,7 +1693,7 @@ impl AppSettings {
             registry_is_ecr: opt_flag(raw, "registry-is-ecr")?,
             create_repository: parse_choice(
                 "create-repository",
-                raw.get_or_default("create-repository").unwrap_or("false"),
+                raw.value("create-repository"),
                 &[
                     ("false", CreateRepository::No),
                     ("true", CreateRepository::Mutable),
@@ -1380,7 +1701,7 @@ impl AppSettings {
                 ],
             )?,
             dockerfile: image_inputs.dockerfile,
-            context: PathBuf::from(raw.get_or_default("context").unwrap_or(".")),
+            context: PathBuf::from(raw.value("context")),
             build_args: pairs(raw, "build-args")?,
             build_secrets,
             build_secret_files: image_inputs.secret_files,
@@ -1393,11 +1714,12 @@ impl AppSettings {
             no_cache: flag(raw, "no-cache")?,
             pull: flag(raw, "pull")?,
             base_registries: image_inputs.registries,
-            cluster: plain_name(raw, "cluster")?.unwrap_or_else(|| "default".into()),
+            cluster: plain_name(raw, "cluster")?
+                .unwrap_or_else(|| raw.value("cluster").to_string()),
             service: plain_name(raw, "service")?,
             task_definition: opt_path(raw, "task-definition"),
             task_definition_ref: task_definition_ref(raw)?,
-            keep_null_value_keys: flag(raw, "keep-null-value-keys")?,
+            keep_null_value_keys: keep_null_values(raw)?,
             container_name: plain_name(raw, "container-name")?,
             container_edits: container_edits(raw)?,
             service_update: service_update(raw)?,
@@ -1422,6 +1744,20 @@ impl AppSettings {
             },
             verify: verify_settings(raw)?,
         };
+        if settings.image.is_none()
+            && let Some((name, _)) = settings
+                .container_edits
+                .secrets
+                .iter()
+                .find(|(_, from)| !raw::is_secret_reference(from))
+        {
+            // The value itself is never shown: it is most likely a token.
+            return Err(Error::InputConflict {
+                message: format!(
+                    "`secrets` line `{name}` is not the ARN of a Secrets Manager secret or SSM parameter (its value is not shown): in a step that builds, docker/build-push-action's `secrets` (BuildKit secrets for the build) is `build-secrets` here: move the line there. A container secret of the task definition is NAME=arn:aws:secretsmanager:… or NAME=arn:aws:ssm:…"
+                ),
+            });
+        }
         if settings.image.is_some() && !settings.extra_tags.is_empty() {
             return Err(Error::InputConflict {
                 message: "`image` names an image built elsewhere, so `tags` (the tags of this action's build) has nothing to tag; remove one of them".into(),
@@ -1461,28 +1797,24 @@ impl Settings {
                 AppSelector::Names(names)
             }
         };
-        let prefix = raw
-            .get_or_default("release-branch-prefix")
-            .unwrap_or("release/")
-            .to_string();
+        let prefix = raw.value("release-branch-prefix").to_string();
         let trigger = TriggerSettings {
             app,
-            base_branch: raw
-                .get_or_default("base-branch")
-                .unwrap_or("main")
-                .to_string(),
+            base_branch: raw.value("base-branch").to_string(),
             release_branch_prefix: prefix,
-            deploy_on: DeployOn::parse(
-                raw.get_or_default("deploy-on")
-                    .unwrap_or("pull-request-merged,workflow-dispatch,tag,push-to-base-branch"),
-            )?,
+            deploy_on: DeployOn::parse(raw.value("deploy-on"))?,
             version: opt(raw, "version"),
         };
+        let workspace_dir = sources
+            .context
+            .get("workspace")
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        let slack = SlackDropIns::from_raw(raw, &workspace_dir)?;
         let report = ReportSettings {
-            slack_webhook_url: raw.get("slack-webhook-url").map(Secret::new),
+            slack_webhook_url: slack.webhook,
             slack_bot_token: raw.get("slack-bot-token").map(Secret::new),
             slack_channel: opt(raw, "slack-channel"),
-            slack_payload: opt(raw, "slack-payload"),
+            slack_payload: slack.payload,
             discord_webhook_url: raw.get("discord-webhook-url").map(Secret::new),
             github_token: raw.get("github-token").map(Secret::new),
             environment: opt(raw, "environment"),
@@ -1569,6 +1901,7 @@ impl Settings {
             app_inputs,
             secrets: raw.secrets().into_iter().map(Secret::new).collect(),
             kubernetes_api_url: sources.context.get("kubernetes-api-url").cloned(),
+            max_attempts: max_attempts(raw)?,
         })
     }
 }
@@ -2099,7 +2432,7 @@ mod tests {
                 propagate_tags: Some("SERVICE".into()),
             }
         );
-        assert!(s.keep_null_value_keys);
+        assert_eq!(s.keep_null_value_keys, KeepNullValues::All);
         assert!(app(&[]).unwrap().service_update.is_empty());
         let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
         assert!(err(&[("INPUT_DESIRED-COUNT", "-1")]).contains("0 or more"));
@@ -2192,6 +2525,222 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cache: registry"), "{e}");
+    }
+
+    fn run_settings(env: &[(&str, &str)]) -> Result<Settings> {
+        Settings::from_sources(&sources(&[], env)?)
+    }
+
+    #[test]
+    fn keep_null_value_keys_is_true_false_or_the_deploy_actions_keys() {
+        let keep =
+            |v: &str| app(&[("INPUT_KEEP-NULL-VALUE-KEYS", v)]).map(|s| s.keep_null_value_keys);
+        let keys = |k: &[&str]| KeepNullValues::Keys(k.iter().map(|s| s.to_string()).collect());
+        assert_eq!(keep("true").unwrap(), KeepNullValues::All);
+        assert_eq!(keep("false").unwrap(), keys(&[]));
+        assert_eq!(app(&[]).unwrap().keep_null_value_keys, keys(&[]));
+        assert_eq!(keep("environment").unwrap(), keys(&["environment"]));
+        assert_eq!(
+            keep("environment, tag").unwrap(),
+            keys(&["environment", "tag"])
+        );
+        assert_eq!(
+            keep(r#"["command", "environment"]"#).unwrap(),
+            keys(&["command", "environment"])
+        );
+        let e = keep("env ironment").unwrap_err().to_string();
+        assert!(
+            e.contains("keep-null-value-keys") && e.contains("comma list"),
+            "{e}"
+        );
+        assert!(
+            keep("[1, 2]")
+                .unwrap_err()
+                .to_string()
+                .contains("JSON array")
+        );
+    }
+
+    #[test]
+    fn a_wait_above_the_cap_is_capped_with_a_notice_and_below_one_refused() {
+        let s = app(&[("INPUT_WAIT-FOR-MINUTES", "1000")]).unwrap();
+        assert_eq!(s.wait_for_minutes, MAX_WAIT_MINUTES);
+        assert_eq!(s.notices.len(), 1);
+        assert!(
+            s.notices[0].contains("1000") && s.notices[0].contains("waiting 720"),
+            "{:?}",
+            s.notices
+        );
+        let s = app(&[("INPUT_WAIT-FOR-MINUTES", "45")]).unwrap();
+        assert_eq!((s.wait_for_minutes, s.notices.len()), (45, 0));
+        assert!(app(&[("INPUT_WAIT-FOR-MINUTES", "0")]).is_err());
+    }
+
+    #[test]
+    fn wait_max_delay_seconds_caps_every_pause_of_a_wait() {
+        assert_eq!(app(&[]).unwrap().poll_cap(), std::time::Duration::MAX);
+        let s = app(&[("INPUT_WAIT-MAX-DELAY-SECONDS", "2")]).unwrap();
+        assert_eq!(s.poll_cap(), std::time::Duration::from_secs(2));
+        let e = app(&[("INPUT_WAIT-MAX-DELAY-SECONDS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 to 300"), "{e}");
+    }
+
+    #[test]
+    fn max_retries_is_the_attempts_per_call_from_1_to_20() {
+        assert_eq!(run_settings(&[]).unwrap().max_attempts, None);
+        let s = run_settings(&[("INPUT_MAX-RETRIES", "3")]).unwrap();
+        assert_eq!(s.max_attempts, Some(3));
+        for bad in ["0", "21", "three"] {
+            let e = run_settings(&[("INPUT_MAX-RETRIES", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("max-retries") && e.contains("1 to 20"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_run_tasks_managed_ebs_volume_is_built_as_the_deploy_action_sends_it() {
+        let base = [
+            ("INPUT_RUN-TASK", "true"),
+            ("INPUT_RUN-TASK-MANAGED-EBS-VOLUME-NAME", "data"),
+        ];
+        let with = |volume: &str| {
+            let mut env = base.to_vec();
+            env.push(("INPUT_RUN-TASK-MANAGED-EBS-VOLUME", volume));
+            app(&env)
+        };
+        let s = with(r#"{"roleArn": "arn:aws:iam::123456789012:role/ecsInfrastructureRole", "sizeInGiB": 20, "volumeType": "gp3", "throughput": 125, "encrypted": true, "filesystemType": "xfs"}"#)
+            .unwrap();
+        let v = s.run_task.unwrap().volume.expect("a volume");
+        assert_eq!(v.name(), "data");
+        let m = v.managed_ebs_volume().expect("managed EBS");
+        assert_eq!(
+            m.role_arn(),
+            "arn:aws:iam::123456789012:role/ecsInfrastructureRole"
+        );
+        assert_eq!(
+            (m.size_in_gib(), m.throughput(), m.encrypted()),
+            (Some(20), Some(125), Some(true))
+        );
+        assert_eq!(m.volume_type(), Some("gp3"));
+        assert_eq!(
+            m.filesystem_type(),
+            Some(&aws_sdk_ecs::types::TaskFilesystemType::Xfs)
+        );
+        let e = with(r#"{"sizeInGiB": 20}"#).unwrap_err().to_string();
+        assert!(e.contains("roleArn"), "{e}");
+        let e = with(r#"{"roleArn": "r", "size": 20}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key `size`"), "{e}");
+        // One without the other: refused (the deploy action only warns and drops the volume).
+        let e = app(&base).unwrap_err().to_string();
+        assert!(e.contains("go together"), "{e}");
+    }
+
+    #[test]
+    fn a_build_secret_copied_into_secrets_is_refused_without_its_value() {
+        let token = "npm_Zx9s3cr3tT0k3nValue";
+        let line = format!("npm_token={token}");
+        let e = app(&[("INPUT_SECRETS", line.as_str())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("build-secrets") && e.contains("npm_token"),
+            "{e}"
+        );
+        assert!(!e.contains(token), "the value is never shown: {e}");
+        // And it is masked before anything prints: the runner and the redactor both hide it.
+        let s = sources(&[], &[("INPUT_SECRETS", line.as_str())]).unwrap();
+        assert!(s.raw.secrets().contains(&token.to_string()));
+        // ARNs are container secrets, as the render action takes them, build or not.
+        let arns = "DB=arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf\nAPI=arn:aws:ssm:us-east-1:123456789012:parameter/api-key";
+        assert_eq!(
+            app(&[("INPUT_SECRETS", arns)])
+                .unwrap()
+                .container_edits
+                .secrets
+                .len(),
+            2
+        );
+        // With an image built elsewhere nothing is built: an SSM parameter name is ECS's to read.
+        let s = app(&[
+            (
+                "INPUT_IMAGE",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1",
+            ),
+            ("INPUT_SECRETS", "API=api-key"),
+        ]);
+        assert!(s.is_ok(), "{s:?}");
+    }
+
+    #[test]
+    fn slack_github_actions_webhook_inputs_are_this_actions_slack_settings() {
+        let hook = "https://hooks.slack.com/services/T0/B0/abc";
+        let s = run_settings(&[
+            ("INPUT_WEBHOOK", hook),
+            ("INPUT_WEBHOOK-TYPE", "incoming-webhook"),
+            ("INPUT_PAYLOAD", "text: \"{app} {version}: {status}\"\n"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.report.slack_webhook_url.as_ref().map(Secret::expose),
+            Some(hook)
+        );
+        let payload: serde_json::Value =
+            serde_json::from_str(s.report.slack_payload.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            payload,
+            serde_json::json!({"text": "{app} {version}: {status}"})
+        );
+        let json = r#"{"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]}"#;
+        let s = run_settings(&[("INPUT_WEBHOOK", hook), ("INPUT_PAYLOAD", json)]).unwrap();
+        assert_eq!(s.report.slack_payload.as_deref(), Some(json));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("slack.json"), r#"{"text": "{headline}"}"#).unwrap();
+        let ws = dir.path().to_str().unwrap();
+        let s = run_settings(&[
+            ("GITHUB_WORKSPACE", ws),
+            ("INPUT_WEBHOOK", hook),
+            ("INPUT_PAYLOAD-FILE-PATH", "slack.json"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.report.slack_payload.as_deref(),
+            Some(r#"{"text": "{headline}"}"#)
+        );
+        let err = |env: &[(&str, &str)]| run_settings(env).unwrap_err().to_string();
+        assert!(err(&[("INPUT_WEBHOOK-TYPE", "webhook-trigger")]).contains("incoming webhook"));
+        assert!(err(&[("INPUT_PAYLOAD-TEMPLATED", "true")]).contains("{placeholders}"));
+        assert!(err(&[("INPUT_ERRORS", "true")]).contains("warning"));
+        assert!(
+            err(&[
+                ("INPUT_WEBHOOK", hook),
+                (
+                    "INPUT_SLACK-WEBHOOK-URL",
+                    "https://hooks.slack.com/services/T0/B0/other"
+                )
+            ])
+            .contains("keep one")
+        );
+        assert!(
+            err(&[("INPUT_PAYLOAD", "{}"), ("INPUT_SLACK-PAYLOAD", "{}")]).contains("keep one")
+        );
+        let e = err(&[("INPUT_PAYLOAD-FILE-PATH", "missing.json")]);
+        assert!(
+            e.contains("payload-file-path") && e.contains("cannot be read"),
+            "{e}"
+        );
+        // The bot-token way is refused with what to use, and the token is never echoed.
+        let e = app(&[("INPUT_TOKEN", "xoxb-s3cr3t")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("slack-bot-token") && !e.contains("xoxb-s3cr3t"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -43,6 +43,11 @@ impl RawInputs {
             .or_else(|| input_spec(name).and_then(|s| s.default))
     }
 
+    /// The given value, else the contract's default, else empty: the one place a default is read.
+    pub fn value(&self, name: &str) -> &str {
+        self.get_or_default(name).unwrap_or("")
+    }
+
     /// Layers `over` on top of `self`: a value given in `over` wins.
     pub fn overlay(&self, over: &RawInputs) -> RawInputs {
         let mut values = self.values.clone();
@@ -83,8 +88,29 @@ impl RawInputs {
                 }
             }
         }
+        // A `secrets` line that is not an ARN is a value copied from docker/build-push-action's
+        // `secrets` (a BuildKit secret): refused, and hidden before the refusal is printed.
+        if let Some(v) = self.get("secrets") {
+            out.extend(
+                v.lines()
+                    .filter_map(|l| l.split_once('=').map(|(_, value)| value.trim()))
+                    .filter(|value| !value.is_empty() && !is_secret_reference(value))
+                    .map(str::to_string),
+            );
+        }
         out
     }
+}
+
+/// True for what ECS takes as a container secret's `valueFrom`: the ARN of a Secrets Manager
+/// secret or of an SSM parameter. Anything else in `secrets` is a value, not a reference.
+pub fn is_secret_reference(value: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && ((parts[2] == "secretsmanager" && parts[5].starts_with("secret:"))
+            || (parts[2] == "ssm" && parts[5].starts_with("parameter/")))
 }
 
 /// The runner's context (`GITHUB_*`), or the CLI flags standing in for it.

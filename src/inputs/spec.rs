@@ -10,6 +10,16 @@ pub enum Scope {
     App,
 }
 
+/// Whether this action honours an input or declares it only to refuse it (an input of the
+/// aws-actions, docker or slackapi steps whose meaning this action does not have).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Read and acted on.
+    Honoured,
+    /// Given, it is refused before anything runs; the help says what to use instead.
+    Refused,
+}
+
 /// One input of the action's contract: its name is the interface (action.yml, `INPUT_*`, flag).
 #[derive(Debug, Clone, Copy)]
 pub struct InputSpec {
@@ -20,15 +30,16 @@ pub struct InputSpec {
     pub default: Option<&'static str>,
     /// Masked with `::add-mask::` before anything is printed.
     pub secret: bool,
+    /// What the input does; for a refused input, what to use instead.
     pub help: &'static str,
+    pub kind: Kind,
 }
 
 impl InputSpec {
-    /// An input of the aws-actions/docker steps whose meaning this action does not have (its help
-    /// starts with `Refused:`): given, it is refused before anything runs, with the rest of the
-    /// help saying what to use instead (never silently ignored).
+    /// An input of another action whose meaning this action does not have: given, it is refused
+    /// before anything runs, with `help` saying what to use instead (never silently ignored).
     pub fn is_refused(&self) -> bool {
-        self.help.starts_with(REFUSED)
+        self.kind == Kind::Refused
     }
 }
 
@@ -45,26 +56,31 @@ const fn spec(
         default,
         secret,
         help,
+        kind: Kind::Honoured,
     }
 }
 
-/// An input another action has and this one refuses; `help` (starting with `Refused:`) says
-/// what to use instead.
-const fn refused(name: &'static str, help: &'static str) -> InputSpec {
+/// An input another action has and this one refuses; `instead` says what to use instead.
+const fn refused(name: &'static str, instead: &'static str) -> InputSpec {
     InputSpec {
         name,
         scope: App,
         default: None,
         secret: false,
-        help,
+        help: instead,
+        kind: Kind::Refused,
+    }
+}
+
+/// A refused input whose value is a secret: masked, and never echoed in the refusal.
+const fn refused_secret(name: &'static str, instead: &'static str) -> InputSpec {
+    InputSpec {
+        secret: true,
+        ..refused(name, instead)
     }
 }
 
 use Scope::{App, Run};
-
-/// How the help of an aws-actions input this action does not honour starts; the rest says what
-/// to use instead, and is the error given when the input is set.
-pub const REFUSED: &str = "Refused:";
 
 /// The whole input contract (see DESIGN.md); action.yml is checked against this table by a test.
 pub const INPUTS: &[InputSpec] = &[
@@ -299,80 +315,71 @@ pub const INPUTS: &[InputSpec] = &[
     ),
     refused(
         "cache-from",
-        "Refused: use `cache: registry` (the engine's BuildKit keeps an inline cache in <repository>:buildcache and imports it on the next build); gha, local and s3 caches need buildx",
+        "use `cache: registry` (the engine's BuildKit keeps an inline cache in <repository>:buildcache and imports it on the next build); gha, local and s3 caches need buildx",
     ),
     refused(
         "cache-to",
-        "Refused: use `cache: registry` (the engine's BuildKit keeps an inline cache in <repository>:buildcache and imports it on the next build); gha, local and s3 caches need buildx",
+        "use `cache: registry` (the engine's BuildKit keeps an inline cache in <repository>:buildcache and imports it on the next build); gha, local and s3 caches need buildx",
     ),
     refused(
         "provenance",
-        "Refused: the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
+        "the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
     ),
     refused(
         "sbom",
-        "Refused: the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
+        "the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
     ),
     refused(
         "attests",
-        "Refused: the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
+        "the build runs on the Docker engine, which pushes no attestations; remove it, or build with docker/build-push-action and pass the result as `image`",
     ),
     refused(
         "outputs",
-        "Refused: the image goes to the registry (and stays in the engine); for other exporters build with docker/build-push-action and pass the result as `image`",
+        "the image goes to the registry (and stays in the engine); for other exporters build with docker/build-push-action and pass the result as `image`",
     ),
     refused(
         "builder",
-        "Refused: the build runs on the Docker engine's own BuildKit (/var/run/docker.sock); remove it (and docker/setup-buildx-action)",
+        "the build runs on the Docker engine's own BuildKit (/var/run/docker.sock); remove it (and docker/setup-buildx-action)",
     ),
     refused(
         "annotations",
-        "Refused: the engine's build sets no manifest annotations; use `labels`",
+        "the engine's build sets no manifest annotations; use `labels`",
     ),
     refused(
         "build-contexts",
-        "Refused: one build context (`context`); copy the other directories into it",
+        "one build context (`context`); copy the other directories into it",
     ),
     refused(
         "secret-envs",
-        "Refused: pass the value as a build secret (build-secrets: one id=VALUE line, the value from the secrets context)",
+        "pass the value as a build secret (build-secrets: one id=VALUE line, the value from the secrets context)",
     ),
     refused(
         "ssh",
-        "Refused: no SSH agent reaches the build; pass a token as a build secret (build-secrets) instead",
+        "no SSH agent reaches the build; pass a token as a build secret (build-secrets) instead",
     ),
     refused(
         "network",
-        "Refused: RUN steps use the engine's default build network",
+        "RUN steps use the engine's default build network",
     ),
     refused(
         "add-hosts",
-        "Refused: RUN steps use the engine's own name resolution",
+        "RUN steps use the engine's own name resolution",
     ),
-    refused(
-        "shm-size",
-        "Refused: RUN steps get the engine's default /dev/shm",
-    ),
-    refused(
-        "ulimit",
-        "Refused: RUN steps get the engine's default limits",
-    ),
+    refused("shm-size", "RUN steps get the engine's default /dev/shm"),
+    refused("ulimit", "RUN steps get the engine's default limits"),
     refused(
         "no-cache-filters",
-        "Refused: use `no-cache: true` (the whole build without cache)",
+        "use `no-cache: true` (the whole build without cache)",
     ),
     refused(
         "allow",
-        "Refused: no extra BuildKit entitlements (network.host, security.insecure) are granted",
+        "no extra BuildKit entitlements (network.host, security.insecure) are granted",
     ),
     refused(
         "call",
-        "Refused: the build always builds (no check/outline/targets call)",
+        "the build always builds (no check/outline/targets call)",
     ),
-    refused(
-        "cgroup-parent",
-        "Refused: RUN steps use the engine's default cgroup",
-    ),
+    refused("cgroup-parent", "RUN steps use the engine's default cgroup"),
     // image: aws-actions/amazon-ecr-login's names
     spec(
         "registries",
@@ -404,7 +411,7 @@ pub const INPUTS: &[InputSpec] = &[
     ),
     refused(
         "http-proxy",
-        "Refused: the AWS calls do not go through a proxy; run where the AWS endpoints are reachable, or point AWS_ENDPOINT_URL_ECR at a VPC endpoint",
+        "the AWS calls do not go through a proxy; run where the AWS endpoints are reachable, or point AWS_ENDPOINT_URL_ECR at a VPC endpoint",
     ),
     // deploy
     spec("cluster", App, Some("default"), false, "ECS cluster"),
@@ -639,7 +646,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         None,
         false,
-        "Keep null and empty values of the task definition file (`true`), as amazon-ecs-deploy-task-definition takes it. Default: false: they are dropped before the register",
+        "Keys whose empty values (\"\", [], {}, null) are kept in the task definition file, a comma list as amazon-ecs-deploy-task-definition takes it (a JSON array works too); `true` keeps every empty value. Default: the other empty values are dropped before the register, as that action does (an environment entry's empty `value` and App Mesh proxy properties always stay)",
     ),
     spec(
         "desired-count",
@@ -714,9 +721,9 @@ pub const INPUTS: &[InputSpec] = &[
     spec(
         "run-task-started-by",
         App,
-        None,
+        Some("GitHub-Actions"),
         false,
-        "`startedBy` of the run-task task. Default: GitHub-Actions",
+        "`startedBy` of the run-task task",
     ),
     spec(
         "run-task-tags",
@@ -732,20 +739,42 @@ pub const INPUTS: &[InputSpec] = &[
         false,
         "`true`: wait for the run-task task to stop (within wait-for-minutes) and fail the deploy, before the service is touched, unless its container exited 0. Default: false",
     ),
-    // aws-actions inputs this action does not honour: declared so that they are refused
     spec(
-        "service-managed-ebs-volume-name",
+        "run-task-managed-ebs-volume-name",
         App,
         None,
         false,
-        "Refused: set the service's volumeConfigurations on the service (console, CLI or IaC)",
+        "Name of the task definition's volume that is `configuredAtLaunch`: the run-task task gets an Amazon EBS volume for it (with `run-task-managed-ebs-volume`)",
     ),
     spec(
-        "service-managed-ebs-volume",
+        "run-task-managed-ebs-volume",
         App,
         None,
         false,
-        "Refused: set the service's volumeConfigurations on the service (console, CLI or IaC)",
+        "The run-task task's EBS volume, a JSON object as RunTask's managedEBSVolume takes it: roleArn (required), encrypted, filesystemType, iops, kmsKeyId, sizeInGiB, snapshotId, throughput, volumeType",
+    ),
+    spec(
+        "max-retries",
+        Run,
+        None,
+        false,
+        "Attempts per AWS call (the SDK's max attempts, standard retry mode), as amazon-ecs-deploy-task-definition takes it; 1 to 20. Default: the action's own policy (8 attempts, back-off up to 5 s), or AWS_MAX_ATTEMPTS when set",
+    ),
+    spec(
+        "wait-max-delay-seconds",
+        App,
+        None,
+        false,
+        "The longest pause between two looks while waiting (service, deployment, run-task task), throttling back-off included; 1 to 300. Default: no cap beyond the action's own (at most 10 s between looks, 30 s when throttled)",
+    ),
+    // aws-actions inputs this action does not honour: declared so that they are refused
+    refused(
+        "service-managed-ebs-volume-name",
+        "set the service's volumeConfigurations on the service (console, CLI or IaC)",
+    ),
+    refused(
+        "service-managed-ebs-volume",
+        "set the service's volumeConfigurations on the service (console, CLI or IaC)",
     ),
     spec(
         "eks-cluster",
@@ -861,6 +890,73 @@ pub const INPUTS: &[InputSpec] = &[
         false,
         "GitHub deployment environment name",
     ),
+    // slackapi/slack-github-action's webhook inputs
+    spec(
+        "webhook",
+        Run,
+        None,
+        true,
+        "Slack incoming webhook, as slack-github-action names it (the same as `slack-webhook-url`): the message is sent once, with the outcome",
+    ),
+    spec(
+        "webhook-type",
+        Run,
+        None,
+        false,
+        "`incoming-webhook`, as slack-github-action takes it (`webhook-trigger`, a Workflow Builder trigger, is refused)",
+    ),
+    spec(
+        "payload",
+        Run,
+        None,
+        false,
+        "The Slack message, JSON or YAML, as slack-github-action takes it (the same as `slack-payload`: {placeholders} are filled)",
+    ),
+    spec(
+        "payload-file-path",
+        Run,
+        None,
+        false,
+        "A file in the workspace holding the Slack message (JSON or YAML), as slack-github-action takes it: read as `slack-payload`",
+    ),
+    spec(
+        "payload-templated",
+        Run,
+        Some("false"),
+        false,
+        "slack-github-action's: the payload's {placeholders} are always filled here; `true` is refused (write {placeholders} instead of ${{ }} in the file)",
+    ),
+    spec(
+        "errors",
+        Run,
+        Some("false"),
+        false,
+        "slack-github-action's: a message that cannot be sent is a warning, never a failed step; `true` is refused",
+    ),
+    refused(
+        "method",
+        "this action posts its own messages (chat.postMessage, then chat.update with the outcome): give slack-bot-token and slack-channel, or use slack-github-action for other Web API methods",
+    ),
+    refused_secret(
+        "token",
+        "give the bot token as `slack-bot-token` with `slack-channel`: the start message is posted, then updated with the outcome",
+    ),
+    refused(
+        "api",
+        "point the Slack Web API elsewhere with the ECS_DEPLOY_SLACK_API_URL environment variable",
+    ),
+    refused(
+        "proxy",
+        "Slack is reached directly; run where slack.com is reachable",
+    ),
+    refused(
+        "retries",
+        "messages are retried by the action itself (a few attempts within a bounded time); remove it",
+    ),
+    refused(
+        "payload-delimiter",
+        "it flattens payloads for Workflow Builder triggers, which are refused: use an incoming webhook and a plain JSON or YAML payload",
+    ),
     spec(
         "dry-run",
         Run,
@@ -868,6 +964,41 @@ pub const INPUTS: &[InputSpec] = &[
         false,
         "Compute and print the plan, write no AWS resource",
     ),
+];
+
+/// The concerns the inputs are grouped by in action.yml and the book: (the first input of the
+/// group in `INPUTS`, its title). A row added inside a group belongs to it.
+pub const GROUPS: &[(&str, &str)] = &[
+    ("app", "Trigger: which events deploy, and which app"),
+    (
+        "package-json",
+        "Version: where it is read and how images are tagged",
+    ),
+    ("image", "Image: build and push (or reuse)"),
+    (
+        "file",
+        "Image, under docker/build-push-action's and aws-actions/amazon-ecr-login's names",
+    ),
+    ("cluster", "Deploy: Amazon ECS, rolling or blue/green"),
+    (
+        "task-definition-arn",
+        "Deploy, under aws-actions/amazon-ecs-render-task-definition's and -deploy-task-definition's names",
+    ),
+    (
+        "eks-cluster",
+        "Kubernetes: a Deployment on EKS (or any cluster a kubeconfig reaches) instead of an ECS service",
+    ),
+    (
+        "config",
+        "Several apps: the config file, and what counts as an app's change",
+    ),
+    ("plan-only", "Scale-out: one job per app (strategy.matrix)"),
+    ("slack-webhook-url", "Report: who is told, and how"),
+    (
+        "webhook",
+        "Report, under slackapi/slack-github-action's names",
+    ),
+    ("dry-run", "Dry run"),
 ];
 
 /// Every output of the action's contract; action.yml is checked against this table by a test.
@@ -938,6 +1069,30 @@ pub const OUTPUTS: &[(&str, &str)] = &[
         "ts of the Slack message (bot token mode)",
     ),
     ("results", "JSON array, one object per app"),
+    (
+        "ok",
+        "true when the outcome message reached Slack, false when Slack refused it or could not be reached; empty without Slack (slack-github-action's output)",
+    ),
+    (
+        "response",
+        "Slack's answer to the outcome message as JSON, {\"ok\":true} or {\"ok\":false,\"error\":...} (slack-github-action's output)",
+    ),
+    (
+        "time",
+        "Unix time the outcome message was sent to Slack (slack-github-action's output)",
+    ),
+    (
+        "channel_id",
+        "The Slack channel of the bot token's message (slack-github-action's output)",
+    ),
+    (
+        "thread_ts",
+        "ts of the bot's message a failure's thread replies to (slack-github-action's output)",
+    ),
+    (
+        "ts",
+        "ts of the Slack message (bot token), as slack-github-action names it; the same as slack-message-ts",
+    ),
     (
         "matrix",
         "The apps this run deploys (or would, with plan-only) for strategy.matrix: JSON {\"include\":[{\"app\":...,\"version\":...,\"cluster\":...,\"service\":...}]}",

@@ -160,6 +160,26 @@ pub struct Report {
     pub error_location: Option<crate::location::FileLocation>,
     #[serde(skip)]
     pub duration: Duration,
+    /// The outcome message sent to Slack, for slack-github-action's outputs (`None`: no
+    /// Slack message was sent or tried).
+    #[serde(skip)]
+    pub slack: Option<SlackSent>,
+}
+
+/// What sending the outcome to Slack gave: slack-github-action's `ok`, `response`, `time`,
+/// `channel_id` and `thread_ts` outputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlackSent {
+    /// Every Slack message of the outcome was accepted.
+    pub ok: bool,
+    /// Slack's answer as JSON: `{"ok":true}`, or `{"ok":false,"error":"…"}`.
+    pub response: String,
+    /// The Unix time the outcome was sent.
+    pub time: u64,
+    /// The bot token's channel.
+    pub channel_id: Option<String>,
+    /// The `ts` a failure's thread replied to.
+    pub thread_ts: Option<String>,
 }
 
 impl Report {
@@ -346,6 +366,72 @@ mod tests {
         assert_eq!(r.status(), Status::Succeeded);
         r.error = Some("boom".into());
         assert_eq!(r.status(), Status::Failed);
+    }
+
+    /// docker/build-push-action's `secrets: npm_token=…` copied into a step of this action:
+    /// the value is masked as a secret input is, so whatever carries it (the plan's
+    /// task-definition diff, a log line, the job summary, an output, a chat message) shows `***`.
+    #[test]
+    fn a_secret_looking_secrets_value_appears_in_no_diff_log_summary_output_or_message() {
+        let token = "npm_AbC123sEcReTtOkEn456";
+        let raw = crate::inputs::RawInputs {
+            values: [
+                ("secrets".to_string(), format!("npm_token={token}")),
+                (
+                    "build-secrets".to_string(),
+                    "gh=ghp_0123456789abcdefABCDEF".to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let masked = raw.secrets();
+        assert!(masked.contains(&token.to_string()), "{masked:?}");
+        // An ARN is a reference, not a secret: nothing to hide.
+        let arn = crate::inputs::RawInputs {
+            values: [(
+                "secrets".to_string(),
+                "DB=arn:aws:secretsmanager:us-east-1:123456789012:secret:db".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        assert!(arn.secrets().is_empty());
+        let diff = format!(
+            "+        \"secrets\": [{{\"name\": \"npm_token\", \"valueFrom\": \"{token}\"}}]"
+        );
+        let mut report = Report {
+            error: Some(format!("the build printed {token}")),
+            apps: vec![AppReport {
+                app: "web1".into(),
+                preview: Some(diff),
+                steps: vec![format!("registered with {token}")],
+                error: Some(format!("log: NPM_TOKEN={token}")),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let r = Redactor::new(masked);
+        redact(&r, &mut report);
+        let summary = crate::report::summary::render(&report);
+        let outputs = crate::report::outputs::outputs(&report, None);
+        let message = crate::report::slack::outcome_message(&report).to_string();
+        for (what, text) in [
+            ("report", format!("{report:?}")),
+            ("summary", summary),
+            ("outputs", format!("{outputs:?}")),
+            ("Slack message", message),
+            ("log line", r.text(&format!("::group::npm_token={token}"))),
+        ] {
+            assert!(!text.contains(token), "{what} shows the value: {text}");
+        }
+        assert!(
+            report.apps[0]
+                .preview
+                .as_deref()
+                .unwrap_or("")
+                .contains("***")
+        );
     }
 
     #[test]

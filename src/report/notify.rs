@@ -63,6 +63,8 @@ pub struct Notifier {
     warnings: Vec<String>,
     /// The run's signals: after a cancellation every reporter ends by [`REPORT_WITHIN`].
     shutdown: Option<Shutdown>,
+    /// What sending the outcome to Slack gave (slack-github-action's outputs).
+    slack_sent: Option<crate::report::SlackSent>,
 }
 
 impl Notifier {
@@ -95,6 +97,7 @@ impl Notifier {
             slack_bot_refused: false,
             warnings: Vec::new(),
             shutdown: None,
+            slack_sent: None,
         }
     }
 
@@ -116,6 +119,12 @@ impl Notifier {
     /// what went wrong without parsing the log.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// What sending the outcome to Slack gave, once [`Notifier::finish`] tried (`None`: no
+    /// Slack is configured, or nothing was sent).
+    pub fn slack_sent(&self) -> Option<&crate::report::SlackSent> {
+        self.slack_sent.as_ref()
     }
 
     /// The `ts` of the bot's message once it was posted (the `slack-message-ts` output).
@@ -290,6 +299,28 @@ impl Notifier {
         };
         let (webhook_r, (ts, bot_problems), discord_r, github_r) =
             tokio::join!(webhook, bot, discord, deployment);
+        let bot_used = s.slack_bot_token.is_some() && s.slack_channel.is_some();
+        if s.slack_webhook_url.is_some() || bot_used {
+            let slack_error = webhook_r
+                .as_ref()
+                .err()
+                .or(bot_problems.first())
+                .map(|e| crate::runner::redact::Redactor::known().text(&e.to_string()));
+            self.slack_sent = Some(crate::report::SlackSent {
+                ok: slack_error.is_none(),
+                response: match &slack_error {
+                    None => serde_json::json!({"ok": true}),
+                    Some(e) => serde_json::json!({"ok": false, "error": e}),
+                }
+                .to_string(),
+                time: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or_default(),
+                channel_id: s.slack_channel.clone().filter(|_| bot_used),
+                thread_ts: ts.clone().filter(|_| bot_used && thread.is_some()),
+            });
+        }
         let mut problems: Vec<Error> = template_problem.into_iter().collect();
         problems.extend(webhook_r.err());
         problems.extend(bot_problems);

@@ -166,6 +166,26 @@ pub fn outputs(report: &Report, slack_message_ts: Option<&str>) -> Vec<(&'static
         "slack-message-ts",
         slack_message_ts.unwrap_or_default().to_string(),
     ));
+    // slackapi/slack-github-action's outputs, under its names.
+    let slack = report.slack.as_ref();
+    out.push(("ok", slack.map(|s| s.ok.to_string()).unwrap_or_default()));
+    out.push((
+        "response",
+        slack.map(|s| s.response.clone()).unwrap_or_default(),
+    ));
+    out.push((
+        "time",
+        slack.map(|s| s.time.to_string()).unwrap_or_default(),
+    ));
+    out.push((
+        "channel_id",
+        slack.and_then(|s| s.channel_id.clone()).unwrap_or_default(),
+    ));
+    out.push((
+        "thread_ts",
+        slack.and_then(|s| s.thread_ts.clone()).unwrap_or_default(),
+    ));
+    out.push(("ts", slack_message_ts.unwrap_or_default().to_string()));
     let results: Vec<serde_json::Value> = report.apps.iter().map(app_object).collect();
     out.push((
         "results",

@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::outcome::DeployPath;
 use crate::report::Report;
 use crate::report::facts::{
     deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
@@ -57,16 +58,33 @@ fn context_line(report: &Report) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
+/// True when every app whose deployment kind is known deploys to a Kubernetes Deployment (and
+/// one does): the summary then speaks of Kubernetes, not ECS.
+fn kubernetes_only(report: &Report) -> bool {
+    let mut kinds = report
+        .apps
+        .iter()
+        .filter_map(|a| a.deployment_kind)
+        .peekable();
+    kinds.peek().is_some() && kinds.all(|k| k == DeployPath::Kubernetes)
+}
+
 /// Renders the summary Markdown for a report.
 pub fn render(report: &Report) -> String {
     let status = report.status();
     let mut md = String::new();
-    let title = if report.dry_run {
-        "ECS deploy (dry run)"
-    } else if report.plan_only {
-        "ECS deploy (plan only)"
+    let kubernetes = kubernetes_only(report);
+    let noun = if kubernetes {
+        "Kubernetes deploy"
     } else {
         "ECS deploy"
+    };
+    let title = if report.dry_run {
+        format!("{noun} (dry run)")
+    } else if report.plan_only {
+        format!("{noun} (plan only)")
+    } else {
+        noun.to_string()
     };
     let _ = writeln!(
         md,
@@ -81,34 +99,40 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(md, "Nothing deployed: {}\n", cell(reason));
     }
     if !report.apps.is_empty() {
-        let _ = writeln!(
-            md,
-            "| App | Version | Image | Digest | Task definition | Deployment | Duration | Status |"
-        );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        // A Kubernetes Deployment has no task definition: no such column.
+        let task_definition = !kubernetes;
+        let mut header = vec!["App", "Version", "Image", "Digest"];
+        if task_definition {
+            header.push("Task definition");
+        }
+        header.extend(["Deployment", "Duration", "Status"]);
+        let _ = writeln!(md, "| {} |", header.join(" | "));
+        let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
         for a in &report.apps {
             let code = |v: Option<&str>| {
                 v.map(|v| format!("`{}`", code_cell(v).replace('`', "'")))
                     .unwrap_or_default()
             };
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} {} |",
+            let mut row = vec![
                 cell(&a.app),
                 cell(a.version.as_deref().unwrap_or_default()),
                 code(a.image.as_deref()),
                 code(a.image_digest.as_deref().map(short_digest)),
-                cell(
+            ];
+            if task_definition {
+                row.push(cell(
                     a.task_definition_arn
                         .as_deref()
                         .map(task_definition_revision)
-                        .unwrap_or("")
-                ),
+                        .unwrap_or(""),
+                ));
+            }
+            row.extend([
                 code(deployment_text(a).as_deref()),
                 format_duration(a.duration),
-                status_emoji(a.status()),
-                a.status().as_str()
-            );
+                format!("{} {}", status_emoji(a.status()), a.status().as_str()),
+            ]);
+            let _ = writeln!(md, "| {} |", row.join(" | "));
         }
         md.push('\n');
     }
@@ -201,6 +225,45 @@ pub fn write(path: Option<&Path>, report: &Report) -> Result<()> {
 mod tests {
     use super::*;
     use crate::report::{AppReport, RunInfo, Status};
+
+    #[test]
+    fn a_kubernetes_run_is_a_kubernetes_deploy_without_a_task_definition_column() {
+        let app = |kind| AppReport {
+            app: "web1".into(),
+            version: Some("1.2.3".into()),
+            deployment_kind: Some(kind),
+            deployment_id: Some("2".into()),
+            status: Some(Status::RolledBack),
+            ..Default::default()
+        };
+        let report = Report {
+            apps: vec![app(DeployPath::Kubernetes)],
+            ..Default::default()
+        };
+        let md = render(&report);
+        assert!(md.contains(" Kubernetes deploy: "), "{md}");
+        assert!(
+            !md.contains("ECS") && !md.contains("Task definition"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| App | Version | Image | Digest | Deployment | Duration | Status |\n|---|---|---|---|---|---|---|\n| web1 | 1.2.3 |  |  | `kubernetes 2` |"
+            ),
+            "{md}"
+        );
+        // With an ECS app beside it, the table keeps the ECS columns.
+        let report = Report {
+            apps: vec![app(DeployPath::Kubernetes), app(DeployPath::Rolling)],
+            ..Default::default()
+        };
+        let md = render(&report);
+        assert!(md.contains(" ECS deploy: "), "{md}");
+        assert!(
+            md.contains("| App | Version | Image | Digest | Task definition | Deployment | Duration | Status |\n|---|---|---|---|---|---|---|---|\n"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn the_verification_section_lists_the_probes_answers_and_the_alarms() {

@@ -153,19 +153,26 @@ fn every_input_description_names_the_binarys_default() {
     }
 }
 
+/// Between releases action.yml builds this commit's Dockerfile; a release commit names the
+/// published image by digest (release.yml writes it), never by a tag that can move.
 #[test]
-fn action_runs_the_prebuilt_image_of_its_own_version() {
+fn action_runs_the_dockerfile_or_a_digest_pinned_image() {
     let action = action_yml();
     assert_eq!(action.runs.using, "docker");
-    assert_eq!(
-        action.runs.image,
-        format!(
-            "docker://ghcr.io/{ACTION_REPO}:v{}",
-            env!("CARGO_PKG_VERSION")
-        ),
-        "a prebuilt image pinned to Cargo.toml's version: no Dockerfile build on each run, and \
-         a pinned `uses: …@v1.2.3` never runs another release's binary"
+    let image = &action.runs.image;
+    assert!(
+        ecs_deploy::inputs::valid_image(image),
+        "runs.image is {image:?}: `Dockerfile`, or docker://…@sha256:<digest> on a release commit"
     );
+    if image != "Dockerfile" {
+        assert!(
+            image.starts_with(&format!(
+                "docker://ghcr.io/{ACTION_REPO}:v{}@sha256:",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "a release commit runs its own version's image: {image}"
+        );
+    }
     assert!(
         action.runs.args.is_none() && action.runs.env.is_none(),
         "inputs reach the binary as INPUT_* only"
@@ -173,6 +180,108 @@ fn action_runs_the_prebuilt_image_of_its_own_version() {
     assert!(!action.name.is_empty() && !action.description.is_empty());
     assert!(action.author.is_some());
     assert!(!action.branding.icon.is_empty() && !action.branding.color.is_empty());
+}
+
+/// action.yml is generated from the spec table (`scripts/contract.sh`); any hand edit, or a
+/// table row without its action.yml entry, fails here with the command that fixes it.
+#[test]
+fn action_yml_is_the_one_generated_from_the_spec_table() {
+    let path = repo_root().join("action.yml");
+    let text = std::fs::read_to_string(&path).expect("read action.yml");
+    let expected = ecs_deploy::inputs::action_yml(&action_yml().runs.image);
+    assert!(
+        text == expected,
+        "action.yml differs from the one generated from src/inputs/spec.rs: run \
+         scripts/contract.sh (first difference at line {})",
+        first_difference(&text, &expected)
+    );
+}
+
+/// The book's inputs reference is generated from the same table.
+#[test]
+fn the_inputs_reference_is_the_one_generated_from_the_spec_table() {
+    let path = repo_root().join("docs/src/inputs.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let expected = ecs_deploy::inputs::inputs_md();
+    assert!(
+        text == expected,
+        "docs/src/inputs.md differs from the one generated from src/inputs/spec.rs: run \
+         scripts/contract.sh (first difference at line {})",
+        first_difference(&text, &expected)
+    );
+}
+
+fn first_difference(a: &str, b: &str) -> usize {
+    a.lines()
+        .zip(b.lines())
+        .position(|(x, y)| x != y)
+        .unwrap_or_else(|| a.lines().count().min(b.lines().count()))
+        + 1
+}
+
+/// The action.yml files of the steps this action replaces, as published (fixtures/anchors/).
+const ANCHORS: &[&str] = &[
+    "amazon-ecs-deploy-task-definition",
+    "amazon-ecs-render-task-definition",
+    "amazon-ecr-login",
+    "build-push-action",
+    "slack-github-action",
+];
+
+/// A step copied from any of the anchors keeps every input and output name: each is declared
+/// here (honoured, or refused saying what to use instead), so the runner never drops one with a
+/// mere warning.
+#[test]
+fn every_input_and_output_of_the_anchor_actions_is_declared() {
+    let action = action_yml();
+    let mut missing = Vec::new();
+    for anchor in ANCHORS {
+        let path = repo_root().join(format!("fixtures/anchors/{anchor}.yml"));
+        let text = std::fs::read_to_string(&path).expect("anchor action.yml");
+        let theirs: serde_yaml::Value = serde_yaml::from_str(&text).expect("anchor YAML");
+        for (section, ours) in [
+            ("inputs", action.inputs.keys().collect::<BTreeSet<_>>()),
+            ("outputs", action.outputs.keys().collect::<BTreeSet<_>>()),
+        ] {
+            let names = theirs[section].as_mapping().expect("a mapping");
+            assert!(!names.is_empty(), "{anchor}: no {section}");
+            for name in names.keys().filter_map(|k| k.as_str()) {
+                if !ours.contains(&name.to_string()) {
+                    missing.push(format!("{anchor} {section}: {name}"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "declared by a replaced action, not here (add a row to src/inputs/spec.rs: honoured, or \
+         refused with what to use instead): {missing:#?}"
+    );
+}
+
+/// The release commits the published image's digest into action.yml: the line it rewrites is
+/// the one the generator writes between releases, and the result is what the generator writes
+/// for that digest.
+#[test]
+fn the_release_pins_the_image_digest_where_the_generator_puts_it() {
+    let release = std::fs::read_to_string(repo_root().join(".github/workflows/release.yml"))
+        .expect("release.yml");
+    assert!(
+        release.contains(r#"sed -i "s|^  image: Dockerfile\$|  image: $pinned|" action.yml"#)
+            && release.contains(r#"pinned="docker://$IMAGE:v$VERSION@$DIGEST""#),
+        "release.yml rewrites runs.image to the digest-pinned reference"
+    );
+    let between = ecs_deploy::inputs::action_yml("Dockerfile");
+    let pinned_ref = format!(
+        "docker://ghcr.io/{ACTION_REPO}:v{}@sha256:{}",
+        env!("CARGO_PKG_VERSION"),
+        "0f".repeat(32)
+    );
+    let by_sed = between.replace(
+        "\n  image: Dockerfile\n",
+        &format!("\n  image: {pinned_ref}\n"),
+    );
+    assert_eq!(by_sed, ecs_deploy::inputs::action_yml(&pinned_ref));
 }
 
 /// Every workflow file of the repository: the project's own and the examples users copy.
@@ -314,7 +423,8 @@ fn the_major_tag_the_docs_show_is_the_one_the_release_of_this_version_moves() {
     assert!(
         release.contains("type=semver,pattern=v{{major}}")
             && release.contains("major=v${version%%.*}")
-            && release.contains("git push -f origin \"refs/tags/$MAJOR\""),
+            && release.contains("refs+=(\"refs/tags/$MAJOR\")")
+            && release.contains("git push -f origin \"${refs[@]}\""),
         "release.yml pushes the image tag v<major> and moves the git tag v<major>"
     );
     let mut files = workflow_files();

@@ -918,6 +918,20 @@ async fn a_json_appspec_is_sent_as_json_with_the_new_task_definition() {
     .await
     .expect("succeeds");
     let content = sent_appspec(&script);
+    // As amazon-ecs-deploy-task-definition's tests assert: the content's SHA-256 goes with it.
+    let sha = script.lock().unwrap().created[0]
+        .revision()
+        .and_then(|r| r.app_spec_content())
+        .and_then(|c| c.sha256())
+        .map(str::to_string);
+    {
+        use sha2::Digest as _;
+        let expected: String = sha2::Sha256::digest(content.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(sha.as_deref(), Some(expected.as_str()));
+    }
     let v: serde_json::Value = serde_json::from_str(&content).expect("JSON sent");
     assert_eq!(
         v["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"],

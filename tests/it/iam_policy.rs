@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 const NOT_CALLED: &[(&str, &str)] = &[
     (
         "ecs:TagResource",
-        "IAM checks it when RunTask carries tags (run-task-tags)",
+        "IAM checks it when RunTask carries tags (run-task-tags) and when RegisterTaskDefinition carries the source revision's tags",
     ),
     (
         "iam:PassRole",

@@ -5,6 +5,7 @@ mod action_contract;
 mod bluegreen;
 mod codedeploy;
 mod container;
+mod deploy_action_cases;
 mod deploy_rolling;
 mod faults;
 mod foundation;

@@ -60,12 +60,14 @@ fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The first cells of a markdown table's rows whose first cell is code (`| `name` | ...`).
+/// The first cells of a markdown table's rows whose first cell is code (`| `name` | ...`):
+/// the cell's first code span (the generated inputs reference marks some *run* or *secret*).
 fn table_cells(text: &str) -> Vec<String> {
     text.lines()
         .filter(|l| l.starts_with("| `"))
         .filter_map(|l| l.split('|').nth(1))
-        .map(|c| c.trim().trim_matches('`').to_string())
+        .filter_map(|c| c.trim().strip_prefix('`')?.split('`').next())
+        .map(str::to_string)
         .collect()
 }
 

@@ -154,7 +154,7 @@ impl BlueGreen<'_> {
             policy: &self.timing.policy,
             deadline,
             cancel: Some(self.cancel),
-            cap: Duration::MAX,
+            cap: self.plan.settings.poll_cap(),
             tasks: Some(&self.tasks),
         }
     }

@@ -164,6 +164,7 @@ impl CodeDeploy<'_> {
             created_at: started.created_at,
             group_minutes: started.group_minutes,
             tasks: &self.tasks,
+            cap: self.plan.settings.poll_cap(),
         }
     }
 }
@@ -240,7 +241,14 @@ impl Strategy for CodeDeploy<'_> {
             .revision(
                 RevisionLocation::builder()
                     .revision_type(RevisionLocationType::AppSpecContent)
-                    .app_spec_content(AppSpecContent::builder().content(content).build())
+                    .app_spec_content(
+                        AppSpecContent::builder()
+                            // As amazon-ecs-deploy-task-definition sends it: CodeDeploy checks
+                            // the content against it.
+                            .sha256(crate::deploy::appspec::sha256_hex(&content))
+                            .content(content)
+                            .build(),
+                    )
                     .build(),
             )
             .send()
@@ -772,6 +780,8 @@ struct Watch<'a> {
     group_minutes: (i32, i32),
     /// The new revision's stopped tasks, read while the deployment runs (fail fast, diagnosis).
     tasks: &'a TaskWatch,
+    /// The longest pause between two looks (`wait-max-delay-seconds`).
+    cap: Duration,
 }
 
 impl Watch<'_> {
@@ -821,7 +831,7 @@ impl Watch<'_> {
             self.id,
             Instant::now() + self.timing.timeout,
             Some(cancel),
-            Duration::MAX,
+            self.cap,
             &fail,
         );
         let mut tracker = Tracker::new(self.id, Some(self.created_at));

@@ -3,9 +3,10 @@
 //! not paused, a rollout already running is noted) and the manifest file; the deploy waits for a
 //! rollout already running, patches the container's image with a `kubernetes.io/change-cause`,
 //! follows the rollout as `kubectl rollout status` does (failing fast on pods that cannot
-//! start), rolls back as `kubectl rollout undo` does, then commits the manifest. One verb per
-//! file: `auth` (reaching the cluster), `progress` (reading a rollout, pure), `rollback`,
-//! `manifest`.
+//! start), rolls back as `kubectl rollout undo` does, then commits the manifest. Every wait runs
+//! on the shared loop ([`poll::until`]: deadline, cancellation, throttling, transient errors).
+//! One verb per file: `auth` (reaching the cluster), `progress` (reading a rollout, pure),
+//! `rollback`, `manifest`.
 
 pub mod auth;
 pub mod manifest;
@@ -24,9 +25,12 @@ use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use tokio::time::Instant;
+
 use self::auth::Connection;
 use self::progress::Rollout;
 use crate::aws::Aws;
+use crate::deploy::poll::{self, Failure, Kind, Look};
 use crate::error::{Error, Result};
 use crate::outcome::{DeployPath, Outcome, Status};
 use crate::plan::AppPlan;
@@ -79,6 +83,53 @@ impl KubeChecked {
     /// The Deployment as messages name it.
     pub fn target(&self) -> String {
         format!("Deployment {}/{}", self.namespace, self.name)
+    }
+
+    /// The command a person follows the rollout with.
+    pub(crate) fn status_command(&self) -> String {
+        format!(
+            "kubectl rollout status deployment/{} -n {}",
+            self.name, self.namespace
+        )
+    }
+
+    /// The command a person lists the Deployment's revisions with.
+    pub(crate) fn history_command(&self) -> String {
+        format!(
+            "kubectl rollout history deployment/{} -n {}",
+            self.name, self.namespace
+        )
+    }
+
+    /// The command a person goes back to a revision with (`N` when none is known).
+    pub(crate) fn undo_command(&self, revision: Option<i64>) -> String {
+        let to = revision.map_or_else(|| "N".to_string(), |r| r.to_string());
+        format!(
+            "kubectl rollout undo deployment/{} -n {} --to-revision={to}",
+            self.name, self.namespace
+        )
+    }
+}
+
+/// How the shared wait loop treats a failed Kubernetes API call: 429 backs off, a 5xx or a
+/// broken connection is tried again (a bounded number of times in a row), anything else (401,
+/// 403, 404, a body that does not parse) ends the wait. Pure.
+pub(crate) fn kind_of(e: &kube::Error) -> Kind {
+    match e {
+        kube::Error::Api(s) if s.code == 429 => Kind::Throttled,
+        kube::Error::Api(s) if s.code >= 500 => Kind::Transient,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+            Kind::Transient
+        }
+        _ => Kind::Fatal,
+    }
+}
+
+/// A failed API call of a wait: its kind ([`kind_of`]) and the error that names it.
+fn failure(target: &str, doing: &str, e: kube::Error) -> Failure {
+    Failure {
+        kind: kind_of(&e),
+        error: api_error(target, doing, e),
     }
 }
 
@@ -261,7 +312,7 @@ impl Timing {
     /// The run's timing: `wait-for-minutes`, [`POLL`].
     pub fn from_plan(plan: &AppPlan) -> Timing {
         Timing {
-            timeout: crate::deploy::service::wait_timeout(plan),
+            timeout: plan.settings.deploy_wait(),
             poll: POLL,
         }
     }
@@ -366,6 +417,7 @@ pub async fn deploy_with(
         generation,
         timeout: timing.timeout,
         poll: timing.poll,
+        judged: Judged::Current,
     };
     let cause = match follow.run(cancel).await? {
         Ended::Done { revision } => {
@@ -406,7 +458,7 @@ pub async fn deploy_with(
         },
     };
     if plan.settings.rollback_on_failure {
-        Err(rollback::undo(checked, plan, cause, report).await)
+        Err(rollback::undo(checked, plan, cause, timing, report).await)
     } else {
         println!(
             "{}: not rolling back (rollback-on-failure: false)",
@@ -428,70 +480,92 @@ pub async fn wait_for_rollout_in_progress(
     report: &mut Outcome,
 ) -> Result<Deployment> {
     let target = checked.target();
-    let started = tokio::time::Instant::now();
-    let deadline = started + timing.timeout;
-    let mut waited_for: Option<String> = None;
-    let mut last_line = String::new();
-    loop {
-        let client = checked.conn.client().await?;
-        let api: Api<Deployment> = Api::namespaced(client, &checked.namespace);
-        let d = api
-            .get(&checked.name)
-            .await
-            .map_err(|e| api_error(&target, "reading it before the patch", e))?;
-        let what = match progress::assess(&d) {
-            Rollout::Done => {
-                if waited_for.is_some() {
-                    let line = format!(
-                        "the rollout already in progress ended after {} s ({}); patching ours",
-                        started.elapsed().as_secs(),
-                        progress::counts(&d)
-                    );
-                    println!("{label}: {line}");
-                    report.steps.push(format!("{target}: {line}"));
-                }
-                return Ok(d);
+    let fail = |problem: String| Error::Kubernetes {
+        target: target.clone(),
+        problem,
+    };
+    let wait = poll::Wait {
+        label,
+        what: target.clone(),
+        where_to_look: checked.status_command(),
+        deadline: Instant::now() + timing.timeout,
+        cancel: Some(cancel),
+        cap: timing.poll,
+        fail: &fail,
+    };
+    let started = Instant::now();
+    let mut first: Option<String> = None;
+    let mut last: Option<Option<String>> = None;
+    let ended = poll::until(
+        &wait,
+        &mut last,
+        |_: &(), _| timing.poll,
+        async |due: Instant| {
+            poll::at(due).await;
+            let client = checked.conn.client().await.map_err(Failure::fatal)?;
+            let api: Api<Deployment> = Api::namespaced(client, &checked.namespace);
+            let d = api
+                .get(&checked.name)
+                .await
+                .map_err(|e| failure(&target, "reading it before the patch", e))?;
+            let what = match progress::assess(&d) {
+                Rollout::Done => return Ok((Look::Done((d, None)), None)),
+                Rollout::Failed(why) => return Ok((Look::Done((d, Some(why))), None)),
+                Rollout::Waiting(what) => what,
+            };
+            if first.is_none() {
+                let line = format!(
+                    "a rollout of {target} is already in progress ({what}): waiting for it to end (up to {}) before patching ours",
+                    span(timing.timeout)
+                );
+                println!("{label}: {line}");
+                report.steps.push(line);
+                first = Some(what.clone());
             }
-            Rollout::Failed(why) => {
-                let line = format!("the rollout already there failed ({why}); ours replaces it");
+            let line = format!("{} ({what})", progress::counts(&d));
+            Ok((Look::Running(()), Some(line)))
+        },
+        |_, line: &Option<String>, _| {
+            if let Some(line) = line {
+                println!("{label}: in progress: {line}");
+            }
+        },
+    )
+    .await?;
+    match ended {
+        poll::Ended::Done((d, None)) => {
+            if first.is_some() {
+                let line = format!(
+                    "the rollout already in progress ended after {} s ({}); patching ours",
+                    started.elapsed().as_secs(),
+                    progress::counts(&d)
+                );
                 println!("{label}: {line}");
                 report.steps.push(format!("{target}: {line}"));
-                return Ok(d);
             }
-            Rollout::Waiting(what) => what,
-        };
-        let first = waited_for.get_or_insert_with(|| {
-            let line = format!(
-                "a rollout of {target} is already in progress ({what}): waiting for it to end (up to {}) before patching ours",
-                span(timing.timeout)
-            );
+            Ok(d)
+        }
+        poll::Ended::Done((d, Some(why))) => {
+            let line = format!("the rollout already there failed ({why}); ours replaces it");
             println!("{label}: {line}");
-            report.steps.push(line);
-            what.clone()
-        });
-        let line = format!("{} ({what})", progress::counts(&d));
-        if line != last_line {
-            println!("{label}: in progress: {line}");
-            last_line = line;
+            report.steps.push(format!("{target}: {line}"));
+            Ok(d)
         }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Err(Error::Kubernetes {
-                target,
-                problem: format!(
-                    "a rollout already in progress ({first}) had not ended after {} (wait-for-minutes; now: {last_line}): nothing was patched; wait for it to end (kubectl rollout status) or undo it, and run again",
-                    span(timing.timeout)
-                ),
-            });
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => {
-                return Err(Error::Cancelled {
-                    what: format!("while waiting for the rollout already in progress of {target}; nothing was patched"),
-                });
-            }
-            _ = tokio::time::sleep_until((now + timing.poll).min(deadline)) => {}
-        }
+        poll::Ended::TimedOut => Err(Error::Kubernetes {
+            problem: format!(
+                "a rollout already in progress ({}) had not ended after {} (wait-for-minutes; now: {}): nothing was patched; wait for it to end ({}) or undo it, and run again",
+                first.unwrap_or_default(),
+                span(timing.timeout),
+                last.flatten().unwrap_or_default(),
+                checked.status_command()
+            ),
+            target,
+        }),
+        poll::Ended::Cancelled => Err(Error::Cancelled {
+            what: format!(
+                "while waiting for the rollout already in progress of {target}; nothing was patched"
+            ),
+        }),
     }
 }
 
@@ -511,13 +585,11 @@ pub async fn replica_sets(
     client: &kube::Client,
     namespace: &str,
     d: &Deployment,
-    target: &str,
-) -> Result<Vec<ReplicaSet>> {
+) -> std::result::Result<Vec<ReplicaSet>, kube::Error> {
     let api: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
     api.list(&ListParams::default().labels(&progress::selector(d)))
         .await
         .map(|l| l.items)
-        .map_err(|e| api_error(target, "listing its ReplicaSets", e))
 }
 
 /// Now as RFC 3339, for the restart stamp.
@@ -606,6 +678,16 @@ pub enum Ended {
     Cancelled,
 }
 
+/// Whose pods a follow reads for problems, and whose deadline can fail it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged<'a> {
+    /// The ReplicaSet of the Deployment's current revision: a rollout of ours.
+    Current,
+    /// The ReplicaSet a rollback restores (its name, and its pods' `pod-template-hash`
+    /// selector): the failed ReplicaSet's pods are terminating, not the rollback's.
+    Restored { name: &'a str, pods: &'a str },
+}
+
 /// Following one rollout: of `image` in `checked.container`, from `generation` on.
 #[derive(Debug, Clone, Copy)]
 pub struct Follow<'a> {
@@ -616,94 +698,132 @@ pub struct Follow<'a> {
     pub generation: i64,
     pub timeout: Duration,
     pub poll: Duration,
+    pub judged: Judged<'a>,
 }
 
 impl Follow<'_> {
-    /// Looks at the rollout every `poll` until it ends, printing a line when its counts change
-    /// and each new warning about its pods. API errors end it with an error.
+    /// Looks at the rollout every `poll` (on the shared wait loop) until it ends, printing a
+    /// line when its counts change and each new warning about its pods. An API error that is
+    /// not throttling or transient ends it with the error.
     pub async fn run(&self, cancel: &CancellationToken) -> Result<Ended> {
-        let start = tokio::time::Instant::now();
-        let deadline = start + self.timeout;
-        let mut last_line = String::new();
+        let fail = |problem: String| Error::Kubernetes {
+            target: self.target.to_string(),
+            problem,
+        };
+        let wait = poll::Wait {
+            label: self.label,
+            what: self.target.to_string(),
+            where_to_look: self.checked.status_command(),
+            deadline: Instant::now() + self.timeout,
+            cancel: Some(cancel),
+            cap: self.poll,
+            fail: &fail,
+        };
         let mut seen = HashSet::new();
-        loop {
-            let client = self.checked.conn.client().await?;
-            let ns = &self.checked.namespace;
-            let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
-            let d = deployments
-                .get(&self.checked.name)
-                .await
-                .map_err(|e| api_error(self.target, "reading its rollout", e))?;
-            let now_image =
-                progress::template_image(progress::template(&d), &self.checked.container)
-                    .unwrap_or_default();
-            if d.metadata.generation.unwrap_or(0) > self.generation && now_image != self.image {
-                return Ok(Ended::Overtaken(format!(
+        let ended = poll::until(
+            &wait,
+            &mut None,
+            |_: &(), _| self.poll,
+            async |due: Instant| {
+                poll::at(due).await;
+                self.look(&mut seen).await
+            },
+            |_, line: &Option<String>, _| {
+                if let Some(line) = line {
+                    println!("{}: {line}", self.label);
+                }
+            },
+        )
+        .await?;
+        Ok(match ended {
+            poll::Ended::Done(e) => e,
+            poll::Ended::TimedOut => Ended::TimedOut(self.timeout),
+            poll::Ended::Cancelled => Ended::Cancelled,
+        })
+    }
+
+    /// One look: the Deployment, then (while it runs) the judged pods and their new warnings.
+    async fn look(
+        &self,
+        seen: &mut HashSet<String>,
+    ) -> std::result::Result<(Look<Ended, ()>, Option<String>), Failure> {
+        let client = self.checked.conn.client().await.map_err(Failure::fatal)?;
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &self.checked.namespace);
+        let d = deployments
+            .get(&self.checked.name)
+            .await
+            .map_err(|e| failure(self.target, "reading its rollout", e))?;
+        let now_image = progress::template_image(progress::template(&d), &self.checked.container)
+            .unwrap_or_default();
+        if d.metadata.generation.unwrap_or(0) > self.generation && now_image != self.image {
+            return Ok((
+                Look::Done(Ended::Overtaken(format!(
                     "changed by someone else while rolling out: container {} now runs {now_image} (generation {})",
                     self.checked.container,
                     d.metadata.generation.unwrap_or(0)
-                )));
-            }
-            let waiting = match progress::assess(&d) {
-                Rollout::Done => {
-                    println!("{}: {} (done)", self.label, progress::counts(&d));
-                    return Ok(Ended::Done {
-                        revision: progress::revision(&d.metadata),
-                    });
-                }
-                Rollout::Failed(why) => return Ok(Ended::Failed(why)),
-                Rollout::Waiting(w) => w,
-            };
-            let (problems, warnings) = self.pods(&client, &d, &mut seen).await?;
-            for w in warnings {
-                println!("{}: {w}", self.label);
-            }
-            let mut line = format!("{} ({waiting})", progress::counts(&d));
-            for p in &problems {
-                line.push_str(&format!("; {}", p.line()));
-            }
-            if line != last_line {
-                println!("{}: {line}", self.label);
-                last_line = line;
-            }
-            if let Some(p) = progress::fatal_problem(&problems) {
-                return Ok(Ended::Failed(format!(
-                    "a new pod cannot start: {}",
-                    p.line()
-                )));
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(Ended::TimedOut(self.timeout));
-            }
-            let next = (now + self.poll).min(deadline);
-            tokio::select! {
-                _ = cancel.cancelled() => return Ok(Ended::Cancelled),
-                _ = tokio::time::sleep_until(next) => {}
-            }
+                ))),
+                None,
+            ));
         }
+        let toward = match self.judged {
+            Judged::Current => None,
+            Judged::Restored { name, .. } => Some(name),
+        };
+        let waiting = match progress::assess_toward(&d, toward) {
+            Rollout::Done => {
+                let line = format!("{} (done)", progress::counts(&d));
+                let revision = progress::revision(&d.metadata);
+                return Ok((Look::Done(Ended::Done { revision }), Some(line)));
+            }
+            Rollout::Failed(why) => return Ok((Look::Done(Ended::Failed(why)), None)),
+            Rollout::Waiting(w) => w,
+        };
+        let (problems, warnings) = self.pods(&client, &d, seen).await?;
+        for w in warnings {
+            println!("{}: {w}", self.label);
+        }
+        let mut line = format!("{} ({waiting})", progress::counts(&d));
+        for p in &problems {
+            line.push_str(&format!("; {}", p.line()));
+        }
+        if let Some(p) = progress::fatal_problem(&problems) {
+            let whose = match self.judged {
+                Judged::Current => "a new pod",
+                Judged::Restored { .. } => "a pod of the restored ReplicaSet",
+            };
+            let why = format!("{whose} cannot start: {}", p.line());
+            return Ok((Look::Done(Ended::Failed(why)), Some(line)));
+        }
+        Ok((Look::Running(()), Some(line)))
     }
 
-    /// The new ReplicaSet's pods: their problems, and warning events not shown yet.
+    /// The judged pods: their problems, and warning events not shown yet.
     async fn pods(
         &self,
         client: &kube::Client,
         d: &Deployment,
         seen: &mut HashSet<String>,
-    ) -> Result<(Vec<progress::PodProblem>, Vec<String>)> {
+    ) -> std::result::Result<(Vec<progress::PodProblem>, Vec<String>), Failure> {
         let ns = &self.checked.namespace;
-        let sets = replica_sets(client, ns, d, self.target).await?;
-        let Some(rs) = progress::current_replica_set(d, &sets) else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let Some(pod_selector) = progress::pod_selector(rs) else {
-            return Ok((Vec::new(), Vec::new()));
+        let pod_selector = match self.judged {
+            Judged::Restored { pods, .. } => pods.to_string(),
+            Judged::Current => {
+                let sets = replica_sets(client, ns, d)
+                    .await
+                    .map_err(|e| failure(self.target, "listing its ReplicaSets", e))?;
+                let Some(selector) =
+                    progress::current_replica_set(d, &sets).and_then(progress::pod_selector)
+                else {
+                    return Ok((Vec::new(), Vec::new()));
+                };
+                selector
+            }
         };
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         let pods = pods
             .list(&ListParams::default().labels(&pod_selector))
             .await
-            .map_err(|e| api_error(self.target, "listing its pods", e))?;
+            .map_err(|e| failure(self.target, "listing its pods", e))?;
         let problems = progress::pod_problems(&pods.items);
         let names: Vec<&str> = pods
             .items
@@ -730,6 +850,26 @@ impl Follow<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api(code: u16) -> kube::Error {
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "status": "Failure", "code": code, "message": "m", "reason": "r"
+        }))
+        .unwrap();
+        kube::Error::Api(Box::new(status))
+    }
+
+    #[test]
+    fn api_errors_are_throttled_transient_or_fatal_for_the_wait_loop() {
+        assert_eq!(kind_of(&api(429)), Kind::Throttled);
+        assert_eq!(kind_of(&api(500)), Kind::Transient);
+        assert_eq!(kind_of(&api(503)), Kind::Transient);
+        for fatal in [401, 403, 404, 422] {
+            assert_eq!(kind_of(&api(fatal)), Kind::Fatal, "{fatal}");
+        }
+        let io = kube::Error::ReadEvents(std::io::Error::other("connection reset"));
+        assert_eq!(kind_of(&io), Kind::Transient);
+    }
 
     #[test]
     fn a_wait_is_said_in_minutes_when_whole_else_in_seconds() {

@@ -44,11 +44,22 @@ pub enum Rollout {
     Failed(String),
 }
 
+/// The reason of the `Progressing` condition when the controller gave up on a rollout.
+const DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
+
 /// The rollout of `d` as `kubectl rollout status` judges it: the controller has seen the latest
 /// spec (observedGeneration ≥ generation), then `ProgressDeadlineExceeded` fails it, and it is
 /// done when updatedReplicas = replicas, no old replica is left and all updated ones are
 /// available.
 pub fn assess(d: &Deployment) -> Rollout {
+    assess_toward(d, None)
+}
+
+/// [`assess`] of a rollout toward one ReplicaSet (`toward`, by name: the one a rollback
+/// restores). The controller names the ReplicaSet it gave up on in the condition's message
+/// (`ReplicaSet "web-5d9c" has timed out progressing.`); a deadline it reports about another
+/// ReplicaSet (the failed one, before it turns the condition over) is not this rollout's. Pure.
+pub(crate) fn assess_toward(d: &Deployment, toward: Option<&str>) -> Rollout {
     let generation = d.metadata.generation.unwrap_or(0);
     let Some(status) = &d.status else {
         return Rollout::Waiting("waiting for the deployment's status".into());
@@ -61,7 +72,8 @@ pub fn assess(d: &Deployment) -> Rollout {
         .iter()
         .flatten()
         .find(|c| c.type_.as_deref() == Some("Progressing"))
-        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        && c.reason.as_deref() == Some(DEADLINE_EXCEEDED)
+        && !toward.is_some_and(|rs| names_another_replica_set(c.message.as_deref(), rs))
     {
         let deadline = d.spec.progress_deadline_seconds.unwrap_or(600);
         return Rollout::Failed(format!(
@@ -88,6 +100,11 @@ pub fn assess(d: &Deployment) -> Rollout {
         ));
     }
     Rollout::Done
+}
+
+/// True when a condition's message names a ReplicaSet other than `rs`. Pure.
+fn names_another_replica_set(message: Option<&str>, rs: &str) -> bool {
+    message.is_some_and(|m| m.contains("ReplicaSet \"") && !m.contains(&format!("\"{rs}\"")))
 }
 
 /// One line of counts for the log: `2/3 updated, 2 ready, 1 available, 1 old`.
@@ -406,6 +423,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_rollback_is_not_failed_by_the_deadline_the_failed_replica_set_exceeded() {
+        let d = with_status(
+            5,
+            json!({"observedGeneration": 5, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3,
+                   "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                                   "message": "ReplicaSet \"web-c3\" has timed out progressing."}]}),
+        );
+        assert_eq!(
+            assess_toward(&d, Some("web-a1")),
+            Rollout::Waiting("1 old replicas pending termination".into()),
+            "the failed ReplicaSet's deadline, not the restored one's"
+        );
+        assert!(matches!(
+            assess_toward(&d, Some("web-c3")),
+            Rollout::Failed(_)
+        ));
+        assert!(matches!(assess(&d), Rollout::Failed(_)));
     }
 
     fn pod(name: &str, reason: &str, restarts: i32) -> Pod {

@@ -176,7 +176,7 @@ impl Strategy for Rolling<'_> {
             service: &prepared.service,
             deployment_id,
             timeout: plan.settings.deploy_wait(),
-            cap: Duration::MAX,
+            cap: plan.settings.poll_cap(),
             rollback_to: prepared.previous_task_definition_arn.as_deref(),
         };
         let waited = wait_watching(

@@ -13,7 +13,18 @@
 //!   [`KubeApi::change_before_patch`] has them roll out another image between the action's
 //!   preflight and its patch (the ReplicaSet history a rollback reads then differs from what the
 //!   preflight saw); [`KubeApi::set_image`] before a run leaves a rollout in progress at start;
-//! - [`KubeApi::hold_until`] holds the controller (no step) until some PATCHes arrived.
+//! - [`KubeApi::hold_until`] holds the controller (no step) until some PATCHes arrived;
+//! - the controller's timing, as a real one has it: [`KubeApi::observe_after`] delays its
+//!   observing a new generation (observedGeneration < generation on the reads right after a
+//!   PATCH), [`KubeApi::terminate_after`] keeps a replaced ReplicaSet's unavailable pods (a
+//!   crash-looping one) alive for a while before they are scaled down;
+//! - [`KubeApi::amend_on_patch`] has someone else add an env var and a container to the
+//!   template right after the action's first PATCH (the failing revision carries both);
+//!   [`KubeApi::undo_cannot_start`] makes the revision a rollback restores unable to start
+//!   again (Recreate strategy: its pods were gone; its Secret was deleted since).
+//!
+//! It accepts the two patch types the action sends, by their content type: a strategic merge
+//! patch (the image) and a JSON patch (the rollback's `/spec/template` replace).
 //!
 //! Every request is recorded (method, path and query, body, Authorization) so tests assert what
 //! was sent, and that nothing was written when a preflight refused.
@@ -21,6 +32,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wiremock::matchers::any;
@@ -37,6 +49,7 @@ pub struct Recorded {
     pub path: String,
     pub body: Value,
     pub authorization: Option<String>,
+    pub content_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +62,10 @@ struct Rs {
     available: i32,
     /// Steps since it was last made current (restarts of a crash-looping pod).
     steps: i32,
+    /// When another ReplicaSet was made current instead (its pods start terminating).
+    left_at: Option<Instant>,
+    /// Its pods cannot start again (see [`KubeApi::undo_cannot_start`]).
+    broken: bool,
 }
 
 #[derive(Debug)]
@@ -77,6 +94,22 @@ struct State {
     change_before_patch: Option<String>,
     /// ReplicaSets of another Deployment with the same labels (listed, never owned).
     foreign: Vec<Value>,
+    /// When `generation` last changed.
+    changed_at: Instant,
+    /// How long after a change of generation the controller observes it.
+    observe_delay: Duration,
+    /// How long a replaced ReplicaSet's unavailable pods live on before they are scaled down.
+    terminating: Duration,
+    /// Right after the first PATCH, someone else adds this env var (name, value) to container
+    /// `app` and this container to the template.
+    amend: Option<((String, String), String)>,
+    /// The template the rollback's PATCH restores cannot start (see [`KubeApi::undo_cannot_start`]).
+    undo_cannot_start: bool,
+    /// The Deployment's strategy is Recreate: the old pods go before the new ones start.
+    recreate: bool,
+    /// GETs of the Deployment after the first PATCH that answer 500 (see
+    /// [`KubeApi::unavailable_after_patch`]).
+    unavailable: usize,
 }
 
 /// How an image behaves in the scripted cluster (by its reference).
@@ -86,6 +119,8 @@ enum Health {
     Crash,
     Missing,
     Slow,
+    /// A Secret it needs is gone: CreateContainerConfigError.
+    ConfigGone,
 }
 
 fn health(image: &str) -> Health {
@@ -134,9 +169,25 @@ fn image_of(template: &Value) -> String {
         .to_string()
 }
 
+impl Rs {
+    fn health(&self) -> Health {
+        if self.broken {
+            Health::ConfigGone
+        } else {
+            health(&image_of(&self.template))
+        }
+    }
+}
+
 impl State {
     fn uid(&self) -> String {
         format!("uid-{}", self.name)
+    }
+
+    /// A new generation of the spec (not observed yet).
+    fn bump_generation(&mut self) {
+        self.generation += 1;
+        self.changed_at = Instant::now();
     }
 
     fn current(&self) -> Option<usize> {
@@ -156,17 +207,30 @@ impl State {
             {
                 self.overtake = None;
                 self.template["spec"]["containers"][0]["image"] = json!(image);
-                self.generation += 1;
+                self.bump_generation();
             }
         }
         if self.generation > self.observed {
+            if self.changed_at.elapsed() < self.observe_delay {
+                // The controller has not got to it yet: the status is as it was.
+                return;
+            }
             self.observed = self.generation;
             let max = self.sets.iter().map(|r| r.revision).max().unwrap_or(0);
             let h = hash_of(&self.template);
+            let now = Instant::now();
+            for rs in self.sets.iter_mut().filter(|r| r.hash != h) {
+                rs.left_at.get_or_insert(now);
+                if self.recreate {
+                    rs.replicas = 0;
+                    rs.available = 0;
+                }
+            }
             match self.sets.iter_mut().find(|r| r.hash == h) {
                 Some(rs) => {
                     rs.revision = max + 1;
                     rs.steps = 0;
+                    rs.left_at = None;
                 }
                 None => self.sets.push(Rs {
                     hash: h,
@@ -175,6 +239,8 @@ impl State {
                     replicas: 0,
                     available: 0,
                     steps: 0,
+                    left_at: None,
+                    broken: false,
                 }),
             }
             self.annotations.insert(
@@ -187,7 +253,7 @@ impl State {
         }
         let Some(i) = self.current() else { return };
         let want = self.replicas;
-        let h = health(&image_of(&self.sets[i].template));
+        let h = self.sets[i].health();
         self.sets[i].steps += 1;
         if h == Health::Healthy {
             if self.sets[i].replicas < want {
@@ -200,7 +266,10 @@ impl State {
                     continue;
                 }
                 if rs.available == 0 {
-                    rs.replicas = 0;
+                    // Scaled down once its pods had their time to terminate.
+                    if rs.left_at.is_none_or(|t| t.elapsed() >= self.terminating) {
+                        rs.replicas = 0;
+                    }
                 } else {
                     rs.replicas = rs.replicas.min(room);
                     rs.available = rs.replicas;
@@ -281,7 +350,9 @@ impl State {
                 "progressDeadlineSeconds": 600,
                 "selector": {"matchLabels": {"app": self.name}},
                 "template": self.template,
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+                "strategy": if self.recreate { json!({"type": "Recreate"}) } else {
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+                }
             },
             "status": {
                 "observedGeneration": self.observed,
@@ -305,7 +376,7 @@ impl State {
                 continue;
             }
             let image = image_of(&rs.template);
-            let h = health(&image);
+            let h = rs.health();
             for n in 0..rs.replicas {
                 let name = format!("{}-{}-{n}", self.name, rs.hash);
                 let status = match h {
@@ -325,13 +396,19 @@ impl State {
                         "state": {"waiting": {"reason": "ImagePullBackOff",
                             "message": format!("Back-off pulling image \"{image}\"")}}})
                     }
+                    Health::ConfigGone => {
+                        json!({"name": "app", "image": image, "imageID": "", "ready": false,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "CreateContainerConfigError",
+                            "message": format!("secret \"{}-env\" not found", self.name)}}})
+                    }
                 };
                 out.push(json!({
                     "apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": name, "namespace": self.namespace,
                                  "labels": {"app": self.name, "pod-template-hash": rs.hash}},
                     "spec": rs.template["spec"].clone(),
-                    "status": {"phase": if h == Health::Missing { "Pending" } else { "Running" },
+                    "status": {"phase": if matches!(h, Health::Missing | Health::ConfigGone) { "Pending" } else { "Running" },
                                "containerStatuses": [status]}
                 }));
             }
@@ -342,7 +419,7 @@ impl State {
     fn events(&self) -> Vec<Value> {
         let mut out = Vec::new();
         for rs in &self.sets {
-            let (reason, message) = match health(&image_of(&rs.template)) {
+            let (reason, message) = match rs.health() {
                 Health::Crash => (
                     "BackOff",
                     "Back-off restarting failed container app".to_string(),
@@ -353,6 +430,10 @@ impl State {
                         "Failed to pull image \"{}\": not found",
                         image_of(&rs.template)
                     ),
+                ),
+                Health::ConfigGone => (
+                    "Failed",
+                    format!("Error: secret \"{}-env\" not found", self.name),
                 ),
                 _ => continue,
             };
@@ -403,12 +484,65 @@ impl State {
                 }
             }
         }
+        self.patched(before);
+    }
+
+    /// What every PATCH does after changing the Deployment: a new generation when the template
+    /// changed, the count of steps since the first PATCH started.
+    fn patched(&mut self, before: Value) {
         if self.template != before {
-            self.generation += 1;
+            self.bump_generation();
         }
         if self.steps_since_patch.is_none() {
             self.steps_since_patch = Some(0);
         }
+    }
+
+    /// Applies a JSON patch (RFC 6902) to the Deployment: the operations on the paths a rollback
+    /// writes (`/spec/template`, `/metadata/annotations[/key]`); anything else is refused as
+    /// the real API would refuse a path it cannot apply, so a test sees it.
+    fn json_patch(&mut self, body: &Value) -> Result<(), String> {
+        let before = self.template.clone();
+        let ops = body.as_array().ok_or("a JSON patch is an array")?;
+        for op in ops {
+            let kind = op["op"].as_str().unwrap_or_default();
+            let path = op["path"].as_str().unwrap_or_default();
+            let value = op["value"].clone();
+            match (kind, path) {
+                ("replace", "/spec/template") => self.template = value,
+                ("add" | "replace", "/metadata/annotations") => {
+                    self.annotations = value
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect();
+                }
+                ("add" | "replace", p) if p.starts_with("/metadata/annotations/") => {
+                    let key = p["/metadata/annotations/".len()..]
+                        .replace("~1", "/")
+                        .replace("~0", "~");
+                    self.annotations
+                        .insert(key, value.as_str().unwrap_or_default().to_string());
+                }
+                _ => return Err(format!("the scripted API does not play {kind} {path}")),
+            }
+        }
+        self.patched(before);
+        Ok(())
+    }
+
+    /// Someone else's change right after the action's first PATCH: an env var in container
+    /// `app` and one more container, a generation the controller observes with ours.
+    fn amend(&mut self) {
+        let Some(((env, value), container)) = self.amend.take() else {
+            return;
+        };
+        self.template["spec"]["containers"][0]["env"] = json!([{"name": env, "value": value}]);
+        if let Some(cs) = self.template["spec"]["containers"].as_array_mut() {
+            cs.push(json!({"name": container, "image": format!("{container}:1")}));
+        }
+        self.bump_generation();
     }
 }
 
@@ -451,6 +585,11 @@ impl Respond for Scripted {
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
+            content_type: req
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         });
         let ns = s.namespace.clone();
         let deployment = format!("/apis/apps/v1/namespaces/{ns}/deployments/{}", s.name);
@@ -466,6 +605,10 @@ impl Respond for Scripted {
             }
             match method {
                 "GET" => {
+                    if s.patches > 0 && s.unavailable > 0 {
+                        s.unavailable -= 1;
+                        return status(500, "InternalError", "etcdserver: request timed out");
+                    }
                     if s.patches >= s.held_until_patches {
                         s.step();
                     }
@@ -477,17 +620,42 @@ impl Respond for Scripted {
                         .get("content-type")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    if ct != "application/strategic-merge-patch+json" {
-                        return status(415, "UnsupportedMediaType", &format!("content type {ct}"));
-                    }
                     if let Some(image) = s.change_before_patch.take() {
                         s.template["spec"]["containers"][0]["image"] = json!(image);
-                        s.generation += 1;
+                        s.bump_generation();
                         s.settle();
                     }
+                    match ct {
+                        "application/strategic-merge-patch+json" => s.patch(&body),
+                        "application/json-patch+json" => {
+                            if let Err(why) = s.json_patch(&body) {
+                                return status(422, "Invalid", &why);
+                            }
+                        }
+                        _ => {
+                            return status(
+                                415,
+                                "UnsupportedMediaType",
+                                &format!("content type {ct}"),
+                            );
+                        }
+                    }
                     s.patches += 1;
-                    s.patch(&body);
-                    ResponseTemplate::new(200).set_body_json(s.deployment_json())
+                    if s.patches == 2 && s.undo_cannot_start {
+                        // The restored revision's pods were gone (Recreate) and its Secret was
+                        // deleted since they last started: none of them can start again.
+                        let h = hash_of(&s.template);
+                        if let Some(rs) = s.sets.iter_mut().find(|r| r.hash == h) {
+                            rs.broken = true;
+                            rs.replicas = 0;
+                            rs.available = 0;
+                        }
+                    }
+                    let answer = s.deployment_json();
+                    if s.patches == 1 {
+                        s.amend();
+                    }
+                    ResponseTemplate::new(200).set_body_json(answer)
                 }
                 _ => status(405, "MethodNotAllowed", method),
             }
@@ -568,6 +736,8 @@ impl KubeApi {
             replicas: setup.replicas,
             available: setup.replicas,
             steps: 0,
+            left_at: None,
+            broken: false,
         };
         let state = State {
             namespace: setup.namespace,
@@ -594,6 +764,13 @@ impl KubeApi {
             patches: 0,
             change_before_patch: None,
             foreign: Vec::new(),
+            changed_at: Instant::now(),
+            observe_delay: Duration::ZERO,
+            terminating: Duration::ZERO,
+            amend: None,
+            undo_cannot_start: false,
+            recreate: false,
+            unavailable: 0,
         };
         let state = Arc::new(Mutex::new(state));
         let server = MockServer::start().await;
@@ -678,7 +855,46 @@ impl KubeApi {
     pub fn set_image(&self, image: &str) {
         let mut s = self.state.lock().expect("state");
         s.template["spec"]["containers"][0]["image"] = json!(image);
-        s.generation += 1;
+        s.bump_generation();
+    }
+
+    /// The controller observes a new generation only `delay` after it was written (a real one
+    /// is busy, or its informer lags): the reads right after a PATCH show the old status.
+    pub fn observe_after(&self, delay: Duration) {
+        self.state.lock().expect("state").observe_delay = delay;
+    }
+
+    /// A replaced ReplicaSet's unavailable pods (a crash-looping one) live on `linger` after the
+    /// controller made another ReplicaSet current, as terminating pods do, before it scales
+    /// them down.
+    pub fn terminate_after(&self, linger: Duration) {
+        self.state.lock().expect("state").terminating = linger;
+    }
+
+    /// Right after the action's first PATCH, someone else adds env var `env` (name, value) to
+    /// container `app` and a container `container` to the template: the revision that rolls
+    /// out (and fails) carries both, the one before has neither.
+    pub fn amend_on_patch(&self, env: (&str, &str), container: &str) {
+        self.state.lock().expect("state").amend = Some((
+            (env.0.to_string(), env.1.to_string()),
+            container.to_string(),
+        ));
+    }
+
+    /// After the action's first PATCH, the next `reads` GETs of the Deployment answer 500
+    /// InternalError `etcdserver: request timed out`, as an API server does while its etcd lags
+    /// (kube's client retries 429/503/504 itself; a 500 reaches the action's wait loop).
+    pub fn unavailable_after_patch(&self, reads: usize) {
+        self.state.lock().expect("state").unavailable = reads;
+    }
+
+    /// The Deployment rolls out by Recreate (the old pods go first), and the revision the
+    /// rollback's PATCH restores cannot start again (CreateContainerConfigError: a Secret it
+    /// needs was deleted since its pods last started).
+    pub fn undo_cannot_start(&self) {
+        let mut s = self.state.lock().expect("state");
+        s.undo_cannot_start = true;
+        s.recreate = true;
     }
 
     /// The pod template of the ReplicaSet at `revision`, as the server lists it (with its
@@ -695,6 +911,14 @@ impl KubeApi {
     /// Every request so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().expect("state").requests.clone()
+    }
+
+    /// The PATCH requests sent, in order.
+    pub fn patch_requests(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH")
+            .collect()
     }
 
     /// The PATCH bodies sent, in order.
