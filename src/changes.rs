@@ -181,7 +181,10 @@ pub struct Selection {
 /// tag, new branch) or with more files than GitHub lists keeps every app, and says so.
 pub async fn keep_changed(settings: &Settings, plan: &mut Plan) -> Result<Selection> {
     let payload = match &settings.github.event_path {
-        Some(p) if matches!(plan.trigger, Trigger::Push { .. }) => std::fs::read_to_string(p).ok(),
+        Some(p) if matches!(plan.trigger, Trigger::Push { .. }) => {
+            crate::file_text::read(p, "the GitHub event payload", crate::file_text::EVENT_LIMIT)
+                .ok()
+        }
         _ => None,
     };
     let range = range(&plan.trigger, payload.as_deref());

@@ -145,6 +145,7 @@ fn section(
 
 /// Parses config file text; `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<ConfigFile> {
+    let text = crate::file_text::without_bom(text);
     let doc: Value = serde_yaml::from_str(text).map_err(|e| {
         problem(path, format!("is not valid YAML: {e}"))
             .in_file(path, e.location().map(|l| (l.line(), l.column())))

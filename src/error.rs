@@ -35,6 +35,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A file that was read but cannot be used as text: too large, or not UTF-8.
+    #[error("{what} at {path} {problem}")]
+    UnusableFile {
+        what: String,
+        path: PathBuf,
+        problem: String,
+    },
+
     /// The GitHub event payload is not the JSON the event name promises.
     #[error(
         "the {event_name} event payload at {path} is not valid: {reason}; pass the file GitHub wrote to GITHUB_EVENT_PATH (or --event FILE)"
@@ -284,6 +292,7 @@ impl Error {
         match self {
             Error::InFile { location, .. } => Some(location.clone()),
             Error::ReadFile { path, .. }
+            | Error::UnusableFile { path, .. }
             | Error::PackageJson { path, .. }
             | Error::Config { path, .. }
             | Error::TagVersionMismatch { path, .. } => Some(FileLocation::new(path, None)),

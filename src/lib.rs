@@ -6,6 +6,7 @@ pub mod changes;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub(crate) mod file_text;
 pub mod github;
 pub mod image;
 pub mod inputs;
@@ -13,10 +14,13 @@ pub mod location;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;
+#[cfg(test)]
+mod proptests;
 pub mod release_notes;
 pub mod report;
 pub mod runner;
 pub mod task_definition;
+pub(crate) mod task_definition_check;
 pub mod trigger;
 pub mod verify;
 pub mod version;
@@ -834,12 +838,14 @@ async fn run_steps(
     } else {
         preflight::Mode::Deploy
     };
+    // One poller for the run, preflight included: apps of one cluster share their describe calls.
+    let poller = deploy::poll::Poller::for_aws(aws);
     let checked = {
         let _g = Group::start("Preflight");
         let checked = settle_groups(
             &plan,
             &groups,
-            preflight::check(aws, &plan, &groups, mode).await,
+            preflight::check(aws, &poller, &plan, &groups, mode).await,
         );
         for (a, c) in plan.apps.iter().zip(&checked) {
             match c {
@@ -869,8 +875,6 @@ async fn run_steps(
     notifier.start(&plan).await;
     // Several units at once would overlap their log groups: their lines interleave instead.
     console::set_groups(groups.len() < 2);
-    // One poller for the run: apps deploying together share their describe calls.
-    let poller = deploy::poll::Poller::for_aws(aws);
     let runs = groups.iter().map(|g| {
         let plans: Vec<(&AppPlan, &AppChecked)> = g
             .iter()

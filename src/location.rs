@@ -79,7 +79,7 @@ pub fn json_error_at(text: &str) -> Option<(usize, usize)> {
 
 /// Where YAML text stops parsing (line, column), `None` when it parses.
 pub fn yaml_error_at(text: &str) -> Option<(usize, usize)> {
-    serde_yaml::from_str::<serde_yaml::Value>(text)
+    serde_yaml::from_str::<serde_yaml::Value>(text.strip_prefix('\u{feff}').unwrap_or(text))
         .err()
         .and_then(|e| e.location())
         .map(|l| (l.line(), l.column()))
@@ -123,6 +123,149 @@ pub fn json_key_at(text: &str, key: &str) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// One step into a JSON value: a key of an object or an index of an array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Key(k) => write!(f, ".{k}"),
+            Step::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+/// `containerDefinitions[0].memory`: a JSON path as a person reads it.
+pub fn json_path_text(path: &[Step]) -> String {
+    let text: String = path.iter().map(ToString::to_string).collect();
+    text.strip_prefix('.').map(str::to_string).unwrap_or(text)
+}
+
+/// One open object or array while [`json_path_at`] scans.
+struct Open {
+    object: bool,
+    /// The current key of an object (its text and where it is written).
+    key: Option<(String, (usize, usize))>,
+    /// The current index of an array.
+    index: usize,
+    expect_key: bool,
+}
+
+/// Where the value at `path` is written in JSON text (line, column): the key of an object
+/// member, the first character of an array element; the deepest part of `path` found when the
+/// whole is not (a field a file does not have points at its parent). Keys written with escapes
+/// are not matched. Pure; `None` for an empty path or one whose first step is not there.
+pub fn json_path_at(text: &str, path: &[Step]) -> Option<(usize, usize)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut stack: Vec<Open> = Vec::new();
+    let (mut line, mut col) = (1usize, 0usize);
+    let mut best: Option<(usize, (usize, usize))> = None;
+    let mut chars = text.char_indices().peekable();
+    let mut in_scalar = false;
+    // How much of `path` the open containers match (and where the last match is written).
+    let matched = |stack: &[Open], at: (usize, usize)| -> Option<(usize, (usize, usize))> {
+        if stack.is_empty() || stack.len() > path.len() {
+            return None;
+        }
+        for (open, step) in stack.iter().zip(path) {
+            let same = match (open.object, step) {
+                (true, Step::Key(k)) => open.key.as_ref().is_some_and(|(key, _)| key == k),
+                (false, Step::Index(i)) => open.index == *i,
+                _ => false,
+            };
+            if !same {
+                return None;
+            }
+        }
+        let last = stack.last()?;
+        let pos = if last.object {
+            last.key.as_ref().map_or(at, |(_, p)| *p)
+        } else {
+            at
+        };
+        Some((stack.len(), pos))
+    };
+    while let Some((i, c)) = chars.next() {
+        if c == '\n' {
+            line += 1;
+            col = 0;
+        } else {
+            col += 1;
+        }
+        let at = (line, col);
+        let scalar_char = c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.');
+        if !scalar_char {
+            in_scalar = false;
+        }
+        // A value starts here: see whether it is the one looked for.
+        let value_starts = matches!(c, '{' | '[' | '"') || (scalar_char && !in_scalar);
+        let is_key = c == '"' && stack.last().is_some_and(|o| o.object && o.expect_key);
+        if value_starts
+            && !is_key
+            && let Some((depth, pos)) = matched(&stack, at)
+        {
+            if depth == path.len() {
+                return Some(pos);
+            }
+            if best.is_none_or(|(d, _)| depth > d) {
+                best = Some((depth, pos));
+            }
+        }
+        match c {
+            '"' => {
+                let start = i + 1;
+                let mut end = start;
+                let mut escaped = false;
+                for (j, d) in chars.by_ref() {
+                    col += 1;
+                    if d == '\n' {
+                        line += 1;
+                        col = 0;
+                    }
+                    if escaped {
+                        escaped = false;
+                    } else if d == '\\' {
+                        escaped = true;
+                    } else if d == '"' {
+                        end = j;
+                        break;
+                    }
+                }
+                if let Some(open) = stack.last_mut().filter(|o| o.object && o.expect_key) {
+                    open.key = Some((text.get(start..end).unwrap_or("").to_string(), at));
+                    open.expect_key = false;
+                }
+            }
+            '{' | '[' => stack.push(Open {
+                object: c == '{',
+                key: None,
+                index: 0,
+                expect_key: c == '{',
+            }),
+            '}' | ']' => {
+                stack.pop();
+            }
+            ',' => {
+                if let Some(open) = stack.last_mut() {
+                    if open.object {
+                        open.expect_key = true;
+                        open.key = None;
+                    } else {
+                        open.index += 1;
+                    }
+                }
+            }
+            _ if scalar_char => in_scalar = true,
+            _ => {}
+        }
+    }
+    best.map(|(_, pos)| pos)
 }
 
 /// Where the key at `path` is written in block-style YAML (line, column), each key looked for
@@ -177,6 +320,25 @@ mod tests {
             Some((1, 2))
         );
         assert_eq!(json_key_at("{\"name\":\"x\"}", "version"), None);
+    }
+
+    #[test]
+    fn json_paths_point_at_their_key_or_element_or_the_deepest_part_found() {
+        let td = "{\n  \"family\": \"web1\",\n  \"containerDefinitions\": [\n    {\"name\": \"a\", \"x\": {\"memory\": 1}},\n    {\n      \"name\": \"b\",\n      \"memory\": \"256\"\n    }\n  ]\n}";
+        let k = |s: &str| Step::Key(s.into());
+        let path = [k("containerDefinitions"), Step::Index(1), k("memory")];
+        assert_eq!(json_path_at(td, &path), Some((7, 7)));
+        assert_eq!(json_path_text(&path), "containerDefinitions[1].memory");
+        let first = [k("containerDefinitions"), Step::Index(0)];
+        assert_eq!(json_path_at(td, &first), Some((4, 5)));
+        let missing = [k("containerDefinitions"), Step::Index(1), k("cpu")];
+        assert_eq!(json_path_at(td, &missing), Some((5, 5)), "its container");
+        assert_eq!(json_path_at(td, &[k("memory")]), None);
+        assert_eq!(json_path_at(td, &[]), None);
+        assert_eq!(
+            json_path_at("{\"a\": [1, 22, 3]}", &[k("a"), Step::Index(2)]),
+            Some((1, 15))
+        );
     }
 
     #[test]

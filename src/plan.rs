@@ -125,11 +125,7 @@ pub struct Plan {
 }
 
 fn read(path: &Path, what: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
-        what: what.to_string(),
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::file_text::read(path, what, crate::file_text::FILE_LIMIT)
 }
 
 /// Shows a workspace path the way the user wrote it (relative to the workspace).
@@ -358,7 +354,7 @@ fn plan_app(
             &s.tag_prefix,
             "the requested version",
         )?;
-        let text = std::fs::read_to_string(&package_json).ok();
+        let text = read(&package_json, "package.json").ok();
         (v, VersionSource::Requested, text)
     } else if let Some(first) = s.extra_tags.first().filter(|_| {
         s.image.is_none()
@@ -554,9 +550,8 @@ fn plan_app(
                 None => None,
                 Some(p) => {
                     let path = confined(settings, "task-definition", ws.resolve(p))?;
-                    let text = read(&path, "the task definition file")?;
-                    let td = task_definition::parse(&shown(settings, &path), &text)
-                        .map_err(|e| e.in_file(&path, crate::location::json_error_at(&text)))?;
+                    let td =
+                        crate::task_definition_check::load_file(&shown(settings, &path), &path)?;
                     // As amazon-ecs-deploy-task-definition registers a file.
                     let td = match &s.keep_null_value_keys {
                         KeepNullValues::All => td,
@@ -588,7 +583,7 @@ fn plan_app(
                 {
                     Some(p) => {
                         let p = confined(settings, "codedeploy-appspec", p)?;
-                        std::fs::read_to_string(&p).ok().map(|t| (p, t))
+                        read(&p, "the AppSpec file").ok().map(|t| (p, t))
                     }
                     None => None,
                 },

@@ -10,11 +10,16 @@ use aws_sdk_ecs::types::Service;
 use serde_json::Value;
 
 use crate::aws::Aws;
+use crate::deploy::poll::{self, Poller};
 use crate::deploy::{self, Checked, DeployPath, bluegreen, codedeploy, register, service};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::plan::{AppPlan, DeployPlan, Plan};
 use crate::task_definition;
+
+/// The status of a service that can be deployed (ECS has no enum for a service's status; the
+/// one read of [`service::describe_service`] says the same).
+const ACTIVE: &str = "ACTIVE";
 
 /// How long a dry run waits for each read-only AWS look-up before it says it could not read it.
 const DRY_RUN_READ: Duration = Duration::from_secs(5);
@@ -61,9 +66,12 @@ pub struct AppChecked {
 /// Checks every app of the plan (concurrently, read-only), one result per app in plan order.
 /// `groups` are the apps that deploy one service together (indices into `plan.apps`, first =
 /// lead): the lead's check covers the others' containers. An app that fails is not built,
-/// pushed or deployed; apps deploying one service together stand or fall together.
+/// pushed or deployed; apps deploying one service together stand or fall together. The services
+/// are read through the run's `poller`, so the apps of one cluster share one DescribeServices
+/// per ten services, as the waits after them do.
 pub async fn check(
     aws: &Aws,
+    poller: &Poller,
     plan: &Plan,
     groups: &[Vec<usize>],
     mode: Mode,
@@ -75,7 +83,7 @@ pub async fn check(
             _ => Vec::new(),
         };
         let lead = group.is_none_or(|g| g[0] == i);
-        async move { check_app(aws, app, lead, &others, mode).await }
+        async move { check_app(aws, Some(poller), app, lead, &others, mode).await }
     });
     futures_util::future::join_all(checks).await
 }
@@ -87,7 +95,7 @@ pub async fn check_deploy(aws: &Aws, plan: &AppPlan) -> Result<Checked> {
         name: "service".into(),
         why: format!("to deploy {}", plan.app),
     })?;
-    match check_service(aws, plan, d, &[], Mode::Deploy).await? {
+    match check_service(aws, None, plan, d, &[], Mode::Deploy).await? {
         Ok(c) => Ok(c),
         Err(why) => Err(deploy::service_error(d, why)),
     }
@@ -117,6 +125,7 @@ async fn read<T>(
 /// One app: the image, then (for the group's lead or a lone app) the service.
 async fn check_app(
     aws: &Aws,
+    poller: Option<&Poller>,
     plan: &AppPlan,
     lead: bool,
     others: &[&AppPlan],
@@ -145,7 +154,7 @@ async fn check_app(
             }
             (None, _) => DeployCheck::NoDeploy,
             (Some(_), false) => DeployCheck::WithLead,
-            (Some(d), true) => match check_service(aws, plan, d, others, mode).await? {
+            (Some(d), true) => match check_service(aws, poller, plan, d, others, mode).await? {
                 Ok(c) => DeployCheck::Checked(Box::new(c)),
                 Err(why) => DeployCheck::Unread(why),
             },
@@ -240,18 +249,13 @@ async fn check_image(aws: &Aws, plan: &AppPlan, mode: Mode) -> Result<image::Che
 /// task has the network settings it needs.
 async fn check_service(
     aws: &Aws,
+    poller: Option<&Poller>,
     plan: &AppPlan,
     d: &DeployPlan,
     others: &[&AppPlan],
     mode: Mode,
 ) -> Result<std::result::Result<Checked, String>> {
-    let live = match read(
-        mode,
-        "the live service",
-        service::describe_service(&aws.ecs, &d.cluster, &d.service),
-    )
-    .await?
-    {
+    let live = match read(mode, "the live service", describe_service(aws, poller, d)).await? {
         Ok(l) => l,
         Err(why) => return Ok(Err(why)),
     };
@@ -324,6 +328,8 @@ async fn check_service(
         rendered =
             task_definition::render(&rendered, c, PLACEHOLDER_IMAGE, &o.settings.container_edits)?;
     }
+    // The registered JSON has ECS's size limit: a file near it plus the inputs' edits.
+    crate::task_definition_check::check_size(&source_name, &rendered)?;
     let own_network = plan
         .settings
         .run_task
@@ -396,6 +402,23 @@ async fn check_service(
         container,
         codedeploy,
     }))
+}
+
+/// The live service, read through the run's poller when there is one (one DescribeServices
+/// answers every app of the cluster). A service that is missing or not ACTIVE, or a call refused
+/// for good (a cluster that does not exist, access denied), is read again alone, so the error
+/// says why in the words of [`service::describe_service`]; only a failing run pays that second
+/// call. A call that failed on the way (throttled, timed out, a 5xx) after the SDK's retries is
+/// the error as it is: asking again would only double the retries.
+async fn describe_service(aws: &Aws, poller: Option<&Poller>, d: &DeployPlan) -> Result<Service> {
+    if let Some(poller) = poller {
+        match poller.look(&d.cluster, &d.service).await {
+            Ok(Some(live)) if live.status() == Some(ACTIVE) => return Ok(live),
+            Err(e) if e.kind != poll::Kind::Fatal => return Err(e.failure().error),
+            _ => {}
+        }
+    }
+    service::describe_service(&aws.ecs, &d.cluster, &d.service).await
 }
 
 /// ECS native blue/green moves traffic through each load balancer's advanced configuration

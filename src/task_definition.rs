@@ -30,7 +30,7 @@ fn problem(source_name: &str, p: impl Into<String>) -> Error {
 /// (keeping the `tags` next to it as the revision's own), drops read-only fields, and checks the
 /// shape ECS requires.
 pub fn parse(source_name: &str, text: &str) -> Result<Value> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    let value: Value = serde_json::from_str(crate::file_text::without_bom(text)).map_err(|e| {
         problem(
             source_name,
             format!("is not valid JSON ({e}); use the output of `aws ecs describe-task-definition` or a registrable task definition"),

@@ -106,7 +106,8 @@ struct PushEvent {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(event_name: &str, payload: &str) -> Result<T, String> {
-    serde_json::from_str(payload).map_err(|e| format!("{e} (event {event_name})"))
+    serde_json::from_str(crate::file_text::without_bom(payload))
+        .map_err(|e| format!("{e} (event {event_name})"))
 }
 
 /// Reads a string input from the dispatch event's `inputs`, refusing non-string values.
@@ -278,11 +279,11 @@ pub fn decide_from_file(
     path: &std::path::Path,
     settings: &TriggerSettings,
 ) -> Result<Decision> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
-        what: "the GitHub event payload".into(),
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::file_text::read(
+        path,
+        "the GitHub event payload",
+        crate::file_text::EVENT_LIMIT,
+    )?;
     decide(event_name, &text, settings).map_err(|reason| Error::InvalidEvent {
         event_name: event_name.to_string(),
         path: path.to_path_buf(),

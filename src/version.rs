@@ -122,13 +122,21 @@ pub fn version_from_package_json(path: &Path, text: &str) -> Result<String> {
         problem: p,
     };
     // npm tolerates a UTF-8 byte order mark; so do we.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = crate::file_text::without_bom(text);
     let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         problem(format!(
             "is not valid JSON ({e}); fix the file so that `npm pkg get version` can read it"
         ))
         .in_file(path, Some((e.line(), e.column())))
     })?;
+    // npm keeps the last of two keys; which one a person meant is not known, so say so.
+    if let Some(d) = crate::file_text::json_duplicate_key(text) {
+        return Err(problem(format!(
+            "has the key {:?} twice in one object (the second at line {}); which one is meant? keep one",
+            d.key, d.at.0
+        ))
+        .in_file(path, Some(d.at)));
+    }
     let obj = json.as_object().ok_or_else(|| {
         problem(
             "is not a JSON object; a package.json is { \"name\": ..., \"version\": ... }".into(),
@@ -148,7 +156,7 @@ pub fn version_from_package_json(path: &Path, text: &str) -> Result<String> {
 
 /// The app name a package.json gives (`@acme/web1` → `web1`), used when nothing else names it.
 pub fn name_from_package_json(text: &str) -> Option<String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = crate::file_text::without_bom(text);
     let json: serde_json::Value = serde_json::from_str(text).ok()?;
     let name = json.get("name")?.as_str()?;
     let short = name.rsplit('/').next().unwrap_or(name);

@@ -113,7 +113,7 @@ pub fn detect_format(text: &str) -> Format {
 /// naming ECS lifecycle events. A file without `Resources` is a hooks-only file: the resources
 /// are then generated from the service (see [`generate`]).
 pub fn parse(source_name: &str, text: &str) -> Result<AppSpec> {
-    let doc: Value = serde_yaml::from_str(text)
+    let doc: Value = serde_yaml::from_str(crate::file_text::without_bom(text))
         .map_err(|e| err(source_name, format!("is neither valid YAML nor JSON: {e}")))?;
     let spec = AppSpec {
         source_name: source_name.to_string(),

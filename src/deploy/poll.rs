@@ -356,11 +356,15 @@ struct BatchState<A> {
     pending: HashMap<String, Vec<Ask<A>>>,
     /// The earliest timer running for each key.
     timers: HashMap<String, Instant>,
+    /// When each key was last called.
+    last: HashMap<String, Instant>,
 }
 
 struct Shared<A> {
     fetch: Fetch<A>,
     per_call: usize,
+    /// The least time between two calls of one key.
+    min_gap: Duration,
     state: Mutex<BatchState<A>>,
     calls: AtomicU64,
 }
@@ -384,13 +388,22 @@ impl<A> Clone for Batcher<A> {
 impl<A: Clone + Send + 'static> Batcher<A> {
     /// A batcher reading through `fetch`, `per_call` items a call.
     pub fn new(per_call: usize, fetch: Fetch<A>) -> Batcher<A> {
+        Batcher::with_min_gap(per_call, fetch, Duration::ZERO)
+    }
+
+    /// A batcher that calls a key at most once every `min_gap`: an ask due sooner waits for
+    /// the gap (the run's DescribeServices stay at one a second per cluster, the preflight's
+    /// look and the waits' first looks included).
+    pub fn with_min_gap(per_call: usize, fetch: Fetch<A>, min_gap: Duration) -> Batcher<A> {
         Batcher {
             shared: Arc::new(Shared {
                 fetch,
                 per_call: per_call.max(1),
+                min_gap,
                 state: Mutex::new(BatchState {
                     pending: HashMap::new(),
                     timers: HashMap::new(),
+                    last: HashMap::new(),
                 }),
                 calls: AtomicU64::new(0),
             }),
@@ -465,7 +478,24 @@ async fn timer<A: Clone + Send + 'static>(shared: Arc<Shared<A>>, key: String, w
                 st.timers.insert(key.clone(), e);
                 wake = e;
             }
-            Some(_) => break std::mem::take(pending),
+            Some(_) => {
+                let now = Instant::now();
+                let ready = st
+                    .last
+                    .get(&key)
+                    .map(|l| *l + shared.min_gap)
+                    .filter(|r| *r > now);
+                let Some(ready) = ready else {
+                    st.last.insert(key.clone(), now);
+                    break std::mem::take(st.pending.entry(key.clone()).or_default());
+                };
+                // Called less than `min_gap` ago: the asks wait for the gap.
+                if st.timers.get(&key).is_some_and(|t| *t <= ready) {
+                    return;
+                }
+                st.timers.insert(key.clone(), ready);
+                wake = ready;
+            }
         }
     };
     let mut items: Vec<String> = asks.iter().map(|a| a.item.clone()).collect();
@@ -544,7 +574,13 @@ impl Poller {
     /// A poller with its own rolling policy (the benchmark compares it with a fixed interval).
     pub fn with_policy(ecs: aws_sdk_ecs::Client, policy: Policy) -> Poller {
         Poller {
-            services: Batcher::new(SERVICES_PER_CALL, describe_services(ecs.clone())),
+            // At most one DescribeServices a second per cluster (the fast interval, when it is
+            // shorter): the preflight's look and the waits' first looks come close together.
+            services: Batcher::with_min_gap(
+                SERVICES_PER_CALL,
+                describe_services(ecs.clone()),
+                policy.fast.min(Duration::from_secs(1)),
+            ),
             service_deployments: Batcher::new(
                 SERVICE_DEPLOYMENTS_PER_CALL,
                 describe_service_deployments(ecs),
@@ -700,6 +736,31 @@ mod tests {
 
     fn s(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_is_called_at_most_once_per_min_gap() {
+        let fetch: Fetch<u32> = Box::new(|_, items| {
+            Box::pin(async move { Ok(items.into_iter().map(|i| (i, 1)).collect()) })
+        });
+        let batcher = Batcher::with_min_gap(10, fetch, s(1));
+        let start = Instant::now();
+        let first = batcher.look("prod", "web1", start).await;
+        assert_eq!(first.ok().flatten(), Some(1));
+        // Due at once, 0.1 s after the first call: answered by a call one second after it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = batcher.look("prod", "web2", Instant::now()).await;
+        assert_eq!(second.ok().flatten(), Some(1));
+        assert!(
+            Instant::now() - start >= s(1),
+            "{:?}",
+            Instant::now() - start
+        );
+        assert_eq!(batcher.calls(), 2);
+        // Another key is not held back.
+        let other_start = Instant::now();
+        batcher.look("staging", "web1", other_start).await.ok();
+        assert!(Instant::now() - other_start < s(1));
     }
 
     #[test]

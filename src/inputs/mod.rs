@@ -698,6 +698,24 @@ fn plain_name(raw: &RawInputs, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// `image`: a reference that names its registry (a host with a dot or a port, or `localhost`,
+/// before the first `/`). Docker would read `web1` as `docker.io/library/web1`, which a deploy
+/// step almost never means: the task would run someone else's image, or none.
+fn image_reference(raw: &RawInputs) -> Result<Option<String>> {
+    let Some(image) = plain_name(raw, "image")? else {
+        return Ok(None);
+    };
+    let host = image.split_once('/').map(|(host, _)| host);
+    if host.is_some_and(|h| h.contains(['.', ':']) || h == "localhost") {
+        return Ok(Some(image));
+    }
+    Err(Error::invalid_input(
+        "image",
+        image,
+        "does not name a registry; write the whole reference, registry host first, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:v1.2.3, ghcr.io/acme/web1:v1.2.3 or docker.io/library/nginx:1.27",
+    ))
+}
+
 /// `KEY=VALUE` lines of input `name`, or none.
 fn pairs(raw: &RawInputs, name: &str) -> Result<Vec<(String, String)>> {
     match raw.get(name) {
@@ -1663,8 +1681,14 @@ impl AppSettings {
         if let Some(p) = &platform {
             let parts: Vec<&str> = p.split('/').collect();
             if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty()) {
+                // Named as given: `platforms` (docker/build-push-action's name) or `platform`.
+                let name = if raw.get("platform").is_none() {
+                    "platforms"
+                } else {
+                    "platform"
+                };
                 return Err(Error::invalid_input(
-                    "platform",
+                    name,
                     p,
                     "use os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm64",
                 ));
@@ -1684,7 +1708,7 @@ impl AppSettings {
             version_format,
             tag_prefix,
             tag_latest: flag(raw, "tag-latest")?,
-            image: plain_name(raw, "image")?,
+            image: image_reference(raw)?,
             registry: image_inputs.registry,
             registry_username,
             registry_password,

@@ -757,7 +757,10 @@ fn bad_inputs_fail_with_a_clear_message_exit_1_and_no_aws_request() {
             "input `run-task-command`",
         ),
         bad(
-            &[("INPUT_IMAGE", "repo:1"), ("INPUT_REBUILD", "true")],
+            &[
+                ("INPUT_IMAGE", "registry.example.com/repo:1"),
+                ("INPUT_REBUILD", "true"),
+            ],
             "has nothing to build",
         ),
         bad(&[("INPUT_APP", "web1,web2")], "several apps need `config`"),

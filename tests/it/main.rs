@@ -9,6 +9,7 @@ mod deploy_action_cases;
 mod deploy_rolling;
 mod faults;
 mod foundation;
+mod hostile;
 mod iam_policy;
 mod image;
 mod kubernetes;

@@ -572,3 +572,104 @@ async fn a_verify_alarm_that_does_not_exist_is_refused_before_anything_is_regist
     assert_eq!(svc.as_deref(), Some(live.as_str()), "service untouched");
     assert_eq!(out.output("verification"), Some("skipped"));
 }
+
+/// Ten rolling services of cluster prod from a config file, each deploying an image built
+/// elsewhere; the run's binary against `endpoint`.
+fn ten_services(endpoint: &str, ws: &Path, dry_run: bool) -> BinOutput {
+    std::fs::create_dir_all(ws.join(".github")).expect("workspace");
+    std::fs::write(
+        ws.join("package.json"),
+        r#"{"name":"shop","version":"1.2.3"}"#,
+    )
+    .expect("package.json");
+    let mut config =
+        String::from("defaults:\n  cluster: prod\n  package-json: package.json\napps:\n");
+    for i in 0..10 {
+        config.push_str(&format!(
+            "  web{i}:\n    image: registry.example.com/web{i}:v1.2.3\n    service: web{i}\n    container-name: web{i}\n"
+        ));
+    }
+    std::fs::write(ws.join(".github/ecs-deploy.yml"), config).expect("config");
+    BinRun::new()
+        .envs(aws_env(endpoint))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("GITHUB_WORKSPACE", ws)
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env(
+            "GITHUB_EVENT_PATH",
+            fixture("events/workflow-dispatch-latest.json"),
+        )
+        .env("INPUT_CONFIG", ".github/ecs-deploy.yml")
+        .env("INPUT_APP", "all")
+        .env("INPUT_DRY-RUN", if dry_run { "true" } else { "false" })
+        .run()
+}
+
+/// The scripted ECS counts calls by operation and plays rollouts that complete on a timeline,
+/// which moto cannot (its rollouts never move).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_preflight_reads_ten_services_of_a_cluster_in_one_call_and_a_run_stays_under_one_a_second()
+ {
+    use crate::support::scripted_ecs::{Script, ScriptedEcs};
+    let names: Vec<String> = (0..10).map(|i| format!("web{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ecs = ScriptedEcs::start(
+        &refs,
+        Script {
+            rollout: std::time::Duration::from_secs(4),
+            ..Default::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let endpoint = ecs.endpoint();
+    let ws = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || ten_services(&endpoint, &ws, true))
+        .await
+        .expect("dry run");
+    out.assert_success();
+    assert_eq!(
+        ecs.count("DescribeServices"),
+        1,
+        "one call for ten services:\n{out}"
+    );
+    assert_eq!(
+        ecs.count("RegisterTaskDefinition") + ecs.count("UpdateService"),
+        0
+    );
+
+    let ecs = ScriptedEcs::start(
+        &refs,
+        Script {
+            rollout: std::time::Duration::from_secs(4),
+            ..Default::default()
+        },
+    )
+    .await;
+    let endpoint = ecs.endpoint();
+    let ws = dir.path().to_path_buf();
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || ten_services(&endpoint, &ws, false))
+        .await
+        .expect("run");
+    let secs = started.elapsed().as_secs_f64();
+    out.assert_success();
+    assert_eq!(ecs.count("UpdateService"), 10, "{out}");
+    let calls = ecs.calls();
+    let first_write = calls
+        .iter()
+        .position(|(op, _)| op == "RegisterTaskDefinition" || op == "UpdateService")
+        .expect("a write");
+    let before = calls[..first_write]
+        .iter()
+        .filter(|(op, _)| op == "DescribeServices")
+        .count();
+    assert_eq!(before, 1, "the preflight's DescribeServices");
+    // One a second at most: calls at least a second apart, so n calls take n - 1 seconds.
+    let describes = ecs.count("DescribeServices");
+    assert!(
+        describes as f64 <= secs + 1.0,
+        "{describes} DescribeServices in {secs:.1} s: more than one a second"
+    );
+}
