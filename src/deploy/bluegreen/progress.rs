@@ -50,13 +50,16 @@ impl Verdict {
 /// Maps a service deployment status to what it means for the run. ECS has no FAILED status for
 /// service deployments: a failed one ends ROLLBACK_* (rollback on) or STOPPED (rollback off).
 pub fn outcome(status: Option<&ServiceDeploymentStatus>) -> Verdict {
-    match status.map(ServiceDeploymentStatus::as_str) {
-        Some("SUCCESSFUL") => Verdict::Succeeded,
-        Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") => Verdict::RollingBack,
-        Some("ROLLBACK_SUCCESSFUL") => Verdict::RolledBack,
-        Some("ROLLBACK_FAILED") => Verdict::RollbackFailed,
-        Some("STOP_REQUESTED") => Verdict::Stopping,
-        Some("STOPPED") => Verdict::Stopped,
+    match status {
+        Some(ServiceDeploymentStatus::Successful) => Verdict::Succeeded,
+        Some(
+            ServiceDeploymentStatus::RollbackRequested
+            | ServiceDeploymentStatus::RollbackInProgress,
+        ) => Verdict::RollingBack,
+        Some(ServiceDeploymentStatus::RollbackSuccessful) => Verdict::RolledBack,
+        Some(ServiceDeploymentStatus::RollbackFailed) => Verdict::RollbackFailed,
+        Some(ServiceDeploymentStatus::StopRequested) => Verdict::Stopping,
+        Some(ServiceDeploymentStatus::Stopped) => Verdict::Stopped,
         // PENDING, IN_PROGRESS, none yet, or a value added after this build: keep following
         // (the log shows the raw value) until it ends or wait-for-minutes runs out.
         _ => Verdict::Running,
