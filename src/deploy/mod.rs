@@ -343,7 +343,20 @@ pub async fn deploy(
                 )
             }) {
                 Ok(()) => {
-                    kubernetes::deploy(checked, job.plan, job.image, cancel, &mut outcome).await
+                    let gate = job.plan.settings.verify.is_set().then(|| {
+                        crate::verify::Gate::new(
+                            &job.plan.settings.verify,
+                            aws.cloudwatch.clone(),
+                            crate::verify::Pace::default(),
+                        )
+                    });
+                    let k = kubernetes::Gated {
+                        checked,
+                        plan: job.plan,
+                        image: job.image,
+                        gate,
+                    };
+                    kubernetes::deploy_gated(k, cancel, &mut outcome).await
                 }
                 Err(e) => Err(e),
             }

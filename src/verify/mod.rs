@@ -103,7 +103,7 @@ pub async fn verify(
 /// pause hook, the CodeDeploy bake and the Kubernetes rollout get it with their wiring; until
 /// then verify inputs there are refused, never silently left unchecked.
 pub fn runs_on(path: DeployPath) -> bool {
-    matches!(path, DeployPath::Rolling)
+    matches!(path, DeployPath::Rolling | DeployPath::Kubernetes)
 }
 
 /// The preflight's refusal of verify inputs (`verify_set`) for a path the gate does not run on.
@@ -114,7 +114,7 @@ pub fn check_path(path: DeployPath, verify_set: bool, target: &str) -> Result<()
     Err(Error::Verify {
         input: "verify-url / verify-alarms",
         problem: format!(
-            "{target} deploys by {} and this version runs the verification gate after rolling deployments only, so it would not run; leave verify-url and verify-alarms out for this app",
+            "{target} deploys by {} and this version runs the verification gate after rolling and Kubernetes rollouts only, so it would not run; leave verify-url and verify-alarms out for this app",
             path.as_str()
         ),
     })
@@ -157,12 +157,8 @@ mod tests {
     #[test]
     fn verify_inputs_are_refused_where_the_gate_does_not_run_yet() {
         assert!(check_path(DeployPath::Rolling, true, "web1").is_ok());
-        assert!(check_path(DeployPath::Kubernetes, false, "web1").is_ok());
-        for path in [
-            DeployPath::CodeDeploy,
-            DeployPath::EcsBlueGreen,
-            DeployPath::Kubernetes,
-        ] {
+        assert!(check_path(DeployPath::Kubernetes, true, "web1").is_ok());
+        for path in [DeployPath::CodeDeploy, DeployPath::EcsBlueGreen] {
             let e = check_path(path, true, "app web1").unwrap_err().to_string();
             assert!(
                 e.starts_with("verify-url / verify-alarms: app web1 deploys by ")

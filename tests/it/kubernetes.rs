@@ -540,6 +540,44 @@ async fn a_crash_looping_release_is_rolled_back_while_its_pod_still_terminates_a
 // A restored revision that cannot start again (its Secret deleted since; the Recreate strategy
 // left none of its pods running) is played by the scripted API: no cluster on this machine.
 #[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_whose_smoke_test_fails_is_undone_and_says_why() {
+    // The rollout itself succeeds on the scripted API; the app then answers its smoke test
+    // with 500 (a local server: no cluster ingress exists here), so the gate after the rollout
+    // fails and the rollout is undone as a failed one would be.
+    let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
+    let smoke = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/health"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&smoke)
+        .await;
+    let url = format!("{}/health", smoke.uri());
+    let out = run_kubeconfig(
+        &api,
+        &[
+            ("image", NEW_IMAGE),
+            ("verify-url", &url),
+            ("verify-requests", "3"),
+        ],
+    );
+    out.assert_code(1);
+    assert_eq!(out.output("status"), Some("rolled-back"), "{out}");
+    assert_eq!(out.output("verification"), Some("failed"), "{out}");
+    let probes = smoke.received_requests().await.unwrap_or_default();
+    assert_eq!(probes.len(), 3, "each probe sent once: {probes:?}");
+    let patches = api.patches();
+    assert_eq!(patches.len(), 2, "the image, then the undo: {patches:?}");
+    assert_image_patch(&patches[0], NEW_IMAGE);
+    assert_eq!(
+        restored_template(&patches[1])["spec"]["containers"][0]["image"],
+        OLD_IMAGE,
+        "{}",
+        patches[1]
+    );
+    assert_eq!(live_image(&api), OLD_IMAGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_rollback_whose_restored_replica_set_cannot_start_ends_failed_in_kubernetes_words() {
     let api = KubeApi::start(Setup::new("web1", OLD_IMAGE)).await;
     api.observe_after(std::time::Duration::from_millis(1500));

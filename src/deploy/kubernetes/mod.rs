@@ -355,6 +355,34 @@ pub async fn deploy_with(
         image,
         cancel,
         timing,
+        gate: None,
+    };
+    strategy::drive_into(&strategy, report).await
+}
+
+/// What a deploy with the verification gate is given: the checked Deployment, the plan, the
+/// image, and the gate run after the rollout (`verify-*`), when set.
+pub(crate) struct Gated<'a> {
+    pub(crate) checked: &'a KubeChecked,
+    pub(crate) plan: &'a AppPlan,
+    pub(crate) image: &'a str,
+    pub(crate) gate: Option<crate::verify::Gate>,
+}
+
+/// [`deploy`] with the verification gate after the rollout: a failed verification undoes it as
+/// a failed rollout would be.
+pub(crate) async fn deploy_gated(
+    g: Gated<'_>,
+    cancel: &CancellationToken,
+    report: &mut Outcome,
+) -> Result<()> {
+    let strategy = Kubernetes {
+        checked: g.checked,
+        plan: g.plan,
+        image: g.image,
+        cancel,
+        timing: Timing::from_plan(g.plan),
+        gate: g.gate,
     };
     strategy::drive_into(&strategy, report).await
 }
@@ -366,6 +394,8 @@ pub(crate) struct Kubernetes<'a> {
     image: &'a str,
     cancel: &'a CancellationToken,
     timing: Timing,
+    /// The verification gate run after the rollout (`verify-*`), when set.
+    gate: Option<crate::verify::Gate>,
 }
 
 /// What the image patch left to follow.
@@ -386,6 +416,19 @@ impl Strategy for Kubernetes<'_> {
 
     fn follows(&self) -> bool {
         self.plan.settings.wait_for_service_stability
+    }
+
+    fn gate_after_follow(&self) -> Option<strategy::AfterFollow<'_>> {
+        Some(strategy::AfterFollow {
+            gate: self.gate.as_ref()?,
+            cancel: self.cancel,
+            target: format!("{} ({})", self.plan.app, self.checked.target()),
+        })
+    }
+
+    /// A failed verification undoes the rollout as a failed rollout would be.
+    fn verification_stop(&self, error: Error) -> Result<Error> {
+        Ok(error)
     }
 
     /// Waits for a rollout already in progress, then patches the image (with its change cause).
@@ -513,7 +556,16 @@ impl Strategy for Kubernetes<'_> {
     }
 
     /// `kubectl rollout undo`: the previous revision's template back, followed until available.
-    async fn roll_back(&self, _: Started, cause: Error, report: &mut Outcome) -> StrategyEnded {
+    async fn roll_back(
+        &self,
+        started: Started,
+        cause: Error,
+        report: &mut Outcome,
+    ) -> StrategyEnded {
+        if let Started::Unchanged = started {
+            // Nothing was patched: there is nothing of ours to undo.
+            return StrategyEnded::of(cause);
+        }
         if self.plan.settings.rollback_on_failure {
             rollback::undo(self.checked, self.plan, cause, self.timing, report).await
         } else {
