@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::release_notes::commit_text;
 use crate::report::facts::{
     Fact, app_facts, headline, rollback_lines, run_facts, short_sha, status_colour, truncate,
-    verification_lines,
+    verification_texts,
 };
 use crate::report::{AppReport, Report, Status};
 use crate::runner::http::{Http, Post};
@@ -116,15 +116,7 @@ pub fn outcome_message(report: &Report) -> Value {
         fields.extend(changes_field(a));
     }
     fields.extend(run_facts(report).iter().map(field));
-    let verifications: Vec<String> = verification_lines(report)
-        .into_iter()
-        .map(|(headline, details)| {
-            std::iter::once(headline)
-                .chain(details.into_iter().map(|d| format!("• {d}")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .collect();
+    let verifications = verification_texts(report);
     if !verifications.is_empty() {
         fields.push(json!({
             "name": "Verification",

@@ -227,6 +227,20 @@ pub fn rollback_lines(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// Each app's verification that ran as one text: its headline, then a `• ` line per detail (the
+/// Slack section and the Discord field show the same).
+pub fn verification_texts(report: &Report) -> Vec<String> {
+    verification_lines(report)
+        .into_iter()
+        .map(|(headline, details)| {
+            std::iter::once(headline)
+                .chain(details.into_iter().map(|d| format!("• {d}")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
 /// Each app's verification that ran (skipped ones left out): its headline, app-prefixed when
 /// several apps ran, and its details (the probes' answers counted, each alarm's state).
 pub fn verification_lines(report: &Report) -> Vec<(String, Vec<String>)> {

@@ -12,7 +12,7 @@ use crate::plan::Plan;
 use crate::release_notes::commit_text;
 use crate::report::facts::{
     Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
-    short_sha, status_colour, status_emoji, truncate, verification_lines,
+    short_sha, status_colour, status_emoji, truncate, verification_texts,
 };
 use crate::report::{AppReport, Report, RunInfo, Status};
 use crate::runner::http::{Http, Post};
@@ -216,15 +216,7 @@ pub fn outcome_message(report: &Report) -> Value {
             code_block(&truncate(&errors.join("\n"), SECTION_MAX - 20))
         )));
     }
-    let verifications: Vec<String> = verification_lines(report)
-        .into_iter()
-        .map(|(headline, details)| {
-            std::iter::once(headline)
-                .chain(details.into_iter().map(|d| format!("• {d}")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .collect();
+    let verifications = verification_texts(report);
     if !verifications.is_empty() {
         blocks.push(section_text(&format!(
             "*Verification*\n{}",
