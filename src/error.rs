@@ -177,9 +177,10 @@ pub enum Error {
     },
 
     /// The new version failed the verification gate (`verify-*`): handled like a failed
-    /// rollout (rolled back when rollback-on-failure is on).
+    /// rollout (rolled back when rollback-on-failure is on). `headline` is the gate's own
+    /// sentence (`verification failed: 2 of 2 probes of … failed`), so the message says it once.
     #[error(
-        "{target} failed verification: {headline}; look at the probes' answers and the alarms in the job summary, fix the new version and deploy again (or raise verify-max-failures if those failures are expected)"
+        "{target}: {headline}; look at the probes' answers and the alarms' states in the job summary, fix the new version and deploy again (raise verify-max-failures if some failed probes are expected)"
     )]
     VerificationFailed { target: String, headline: String },
 

@@ -100,6 +100,7 @@ async fn cluster(policy: Policy, indexes: Vec<usize>) -> Outcome {
                 timeout: Duration::from_secs(600),
                 cap: Duration::MAX,
                 rollback_to: None,
+                early: None,
             };
             let mut seen = Default::default();
             // The stopped-task watch the rolling deploy runs beside the wait.
@@ -117,7 +118,7 @@ async fn cluster(policy: Policy, indexes: Vec<usize>) -> Outcome {
             );
             wait_watching(&poller, &target, &mut seen, &cancel, Some(&watch))
                 .await
-                .map(|()| start.elapsed().as_secs_f64() - done_at(index))
+                .map(|_| start.elapsed().as_secs_f64() - done_at(index))
                 .map_err(|e| e.to_string())
         }
     });

@@ -117,6 +117,9 @@ pub struct Outcome {
     pub diagnosis: Option<Diagnosis>,
     /// What the verification gate found (`verify-*` inputs), when it ran.
     pub verification: Option<Verification>,
+    /// What a person should know about how the deploy ended, beside its status (ECS's early
+    /// success: the old tasks drain in the background); the summary and the messages show it.
+    pub notices: Vec<String>,
 }
 
 /// A deploy that did not succeed: what it did before it stopped, and why.

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::release_notes::commit_text;
 use crate::report::facts::{
-    Fact, app_facts, headline, rollback_lines, run_facts, short_sha, status_colour, truncate,
-    verification_texts,
+    Fact, app_facts, headline, notice_lines, rollback_lines, run_facts, short_sha, status_colour,
+    truncate, verification_texts,
 };
 use crate::report::{AppReport, Report, Status};
 use crate::runner::http::{Http, Post};
@@ -116,6 +116,14 @@ pub fn outcome_message(report: &Report) -> Value {
         fields.extend(changes_field(a));
     }
     fields.extend(run_facts(report).iter().map(field));
+    let notices = notice_lines(report);
+    if !notices.is_empty() {
+        fields.push(json!({
+            "name": "Notice",
+            "value": truncate(&escape(&notices.join("\n")), VALUE_MAX),
+            "inline": false,
+        }));
+    }
     let verifications = verification_texts(report);
     if !verifications.is_empty() {
         fields.push(json!({

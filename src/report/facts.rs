@@ -212,15 +212,27 @@ pub fn run_facts(report: &Report) -> Vec<Fact> {
 
 /// What each app's rollback did, app-prefixed when several apps ran.
 pub fn rollback_lines(report: &Report) -> Vec<String> {
+    app_lines(report, |a| a.rollback.iter().cloned().collect())
+}
+
+/// What each app's deploy wants a person to know beside its status (ECS's early success),
+/// app-prefixed when several apps ran.
+pub fn notice_lines(report: &Report) -> Vec<String> {
+    app_lines(report, |a| a.notices.clone())
+}
+
+/// Each app's lines by `lines`, prefixed with the app's name when several apps ran.
+fn app_lines(report: &Report, lines: impl Fn(&AppReport) -> Vec<String>) -> Vec<String> {
+    let several = report.apps.len() > 1;
     report
         .apps
         .iter()
-        .filter_map(|a| {
-            a.rollback.as_ref().map(|r| {
-                if report.apps.len() > 1 {
-                    format!("{}: {r}", a.app)
+        .flat_map(|a| {
+            lines(a).into_iter().map(move |l| {
+                if several {
+                    format!("{}: {l}", a.app)
                 } else {
-                    r.clone()
+                    l
                 }
             })
         })
@@ -363,6 +375,25 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(headline(&early), "❌ acme/shop deploy failed");
+    }
+
+    #[test]
+    fn notices_are_app_prefixed_when_several_apps_ran() {
+        let app = |name: &str, notices: &[&str]| AppReport {
+            app: name.into(),
+            notices: notices.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
+        };
+        let one = Report {
+            apps: vec![app("web1", &["old tasks drain"])],
+            ..Default::default()
+        };
+        assert_eq!(notice_lines(&one), vec!["old tasks drain"]);
+        let two = Report {
+            apps: vec![app("web1", &["old tasks drain"]), app("web2", &[])],
+            ..Default::default()
+        };
+        assert_eq!(notice_lines(&two), vec!["web1: old tasks drain"]);
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub struct AppReport {
     /// `skipped` without it).
     #[serde(skip)]
     pub verification: Option<crate::outcome::Verification>,
+    /// What a person should know about how the deploy ended, beside its status (the summary's
+    /// and the messages' "Notice").
+    #[serde(skip)]
+    pub notices: Vec<String>,
 }
 
 impl AppReport {
@@ -108,6 +112,7 @@ impl AppReport {
             self.log_tail = Some(log.clone());
         }
         self.steps.extend(o.steps.iter().cloned());
+        self.notices.extend(o.notices.iter().cloned());
         if o.verification.is_some() {
             self.verification.clone_from(&o.verification);
         }

@@ -11,8 +11,8 @@ use crate::inputs::ReportSettings;
 use crate::plan::Plan;
 use crate::release_notes::commit_text;
 use crate::report::facts::{
-    Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, rollback_lines, run_facts,
-    short_sha, status_colour, status_emoji, truncate, verification_texts,
+    Fact, IN_PROGRESS_COLOUR, app_facts, display_version, headline, notice_lines, rollback_lines,
+    run_facts, short_sha, status_colour, status_emoji, truncate, verification_texts,
 };
 use crate::report::{AppReport, Report, RunInfo, Status};
 use crate::runner::http::{Http, Post};
@@ -183,8 +183,8 @@ pub fn outcome_message(report: &Report) -> Value {
         .apps
         .split_at(report.apps.len().min(APP_SECTIONS_MAX));
     // The release notes take the blocks the apps leave: header, apps, more apps, run facts,
-    // skip, error, rollback and actions stay within Slack's 50.
-    let mut notes_room = (BLOCKS_MAX - 7).saturating_sub(shown.len());
+    // skip, error, notice, verification, rollback and actions stay within Slack's 50.
+    let mut notes_room = (BLOCKS_MAX - 9).saturating_sub(shown.len());
     for a in shown {
         blocks.push(section_fields(&app_facts(a)));
         if notes_room > 0
@@ -214,6 +214,13 @@ pub fn outcome_message(report: &Report) -> Value {
         blocks.push(section_text(&format!(
             "*Error*\n{}",
             code_block(&truncate(&errors.join("\n"), SECTION_MAX - 20))
+        )));
+    }
+    let notices = notice_lines(report);
+    if !notices.is_empty() {
+        blocks.push(section_text(&format!(
+            "*Notice*\n{}",
+            escape(&truncate(&notices.join("\n"), SECTION_MAX - 20))
         )));
     }
     let verifications = verification_texts(report);

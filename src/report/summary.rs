@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::outcome::DeployPath;
 use crate::release_notes::{ReleaseNotes, commit_text};
 use crate::report::facts::{
-    deployment_text, format_duration, rollback_lines, short_digest, short_sha, status_emoji,
-    task_definition_revision, verification_lines,
+    deployment_text, format_duration, notice_lines, rollback_lines, short_digest, short_sha,
+    status_emoji, task_definition_revision, verification_lines,
 };
 use crate::report::{AppReport, Report, Status};
 
@@ -215,6 +215,14 @@ pub fn render(report: &Report) -> String {
         for e in errors {
             let _ = writeln!(md, "{}\n", fenced(&e));
         }
+    }
+    let notices = notice_lines(report);
+    if !notices.is_empty() {
+        let _ = writeln!(md, "### Notice\n");
+        for n in notices {
+            let _ = writeln!(md, "- {}", cell(&n));
+        }
+        md.push('\n');
     }
     let verifications = verification_lines(report);
     if !verifications.is_empty() {

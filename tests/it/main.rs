@@ -7,6 +7,7 @@ mod codedeploy;
 mod container;
 mod deploy_action_cases;
 mod deploy_rolling;
+mod early_success;
 mod faults;
 mod foundation;
 mod hostile;

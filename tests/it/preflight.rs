@@ -368,25 +368,11 @@ async fn an_ecs_blue_green_service_without_its_load_balancer_settings_is_refused
 
 /// web1's plan on prod/web1 with `deployment: ecs-blue-green` and an image built elsewhere.
 fn blue_green_plan() -> ecs_deploy::plan::AppPlan {
-    use ecs_deploy::inputs::DeploymentChoice;
-    use ecs_deploy::plan::{AppPlan, DeployPlan};
-    let inputs = [
-        ("cluster", "prod"),
-        ("service", "web1"),
-        ("container-name", "web1"),
-        ("deployment", "ecs-blue-green"),
-    ];
-    AppPlan {
-        deploy: Some(DeployPlan {
-            cluster: "prod".into(),
-            service: "web1".into(),
-            task_definition_file: None,
-            container: Some("web1".into()),
-            deployment: DeploymentChoice::EcsBlueGreen,
-            appspec_file: None,
-        }),
-        ..crate::support::app_plan_with("web1", &inputs, IMAGE)
-    }
+    crate::support::web1_plan(
+        ecs_deploy::inputs::DeploymentChoice::EcsBlueGreen,
+        &[("deployment", "ecs-blue-green")],
+        IMAGE,
+    )
 }
 
 /// The plan the binary would build for a merged release/web1 PR in `workspace`, with `inputs`.

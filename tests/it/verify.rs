@@ -627,27 +627,14 @@ mod after_the_rollout {
     use ecs_deploy::aws::Aws;
     use ecs_deploy::inputs::DeploymentChoice;
     use ecs_deploy::outcome::Status;
-    use ecs_deploy::plan::{AppPlan, DeployPlan};
+    use ecs_deploy::plan::AppPlan;
 
     fn plan(url: &str) -> AppPlan {
-        let inputs = [
-            ("cluster", "prod"),
-            ("service", "web1"),
-            ("container-name", "web1"),
-            ("verify-url", url),
-            ("verify-requests", "2"),
-        ];
-        AppPlan {
-            deploy: Some(DeployPlan {
-                cluster: "prod".into(),
-                service: "web1".into(),
-                task_definition_file: None,
-                container: Some("web1".into()),
-                deployment: DeploymentChoice::Rolling,
-                appspec_file: None,
-            }),
-            ..crate::support::app_plan_with("web1", &inputs, "registry.example.com/web1:v2")
-        }
+        crate::support::web1_plan(
+            DeploymentChoice::Rolling,
+            &[("verify-url", url), ("verify-requests", "2")],
+            "registry.example.com/web1:v2",
+        )
     }
 
     async fn scripted() -> (ScriptedEcs, Aws) {
@@ -706,7 +693,14 @@ mod after_the_rollout {
         let v = failed.outcome.verification.as_ref().expect("the gate ran");
         assert_eq!(v.verdict, Verdict::Failed);
         let e = failed.error.to_string();
-        assert!(e.contains("web1 (ECS service web1 in cluster prod) failed verification: verification failed: 2 of 2 probes"), "{e}");
+        assert!(
+            e.starts_with(&format!(
+                "web1 (ECS service web1 in cluster prod): verification failed: 2 of 2 probes of {}/ failed (0 allowed); look at the probes' answers",
+                app.uri()
+            )),
+            "{e}"
+        );
+        assert_eq!(e.matches("verification").count(), 1, "said once: {e}");
         assert_eq!(
             ecs.count("UpdateService"),
             2,

@@ -2,17 +2,21 @@
 //! strategy): UpdateService to the new task definition, wait for our deployment to complete,
 //! roll back on failure (`rollback.rs`).
 
+pub mod early;
 pub mod progress;
 pub mod rollback;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::Deployment;
+use aws_sdk_ecs::types::{Deployment, Service};
 use tokio_util::sync::CancellationToken;
 
+pub use self::early::EarlyFor;
+use self::early::EarlyWatch;
 use self::progress::{
-    Assessment, Phase, assess, new_events, next_interval, progress_line, superseded_by,
+    Assessment, Early, EarlySuccess, Phase, assess, look_interval, new_events, progress_line,
+    service_interval, superseded_by,
 };
 use super::Prepared;
 use super::diagnosis::{self, Watch, WatchFor};
@@ -41,6 +45,8 @@ pub(crate) struct Rolling<'a> {
 /// its stopped tasks.
 pub(crate) struct Started {
     deployment_id: String,
+    /// The service deployment UpdateService named current (early success follows it).
+    service_deployment: Option<String>,
     seen: HashSet<String>,
     watch: Watch,
 }
@@ -124,6 +130,7 @@ impl Strategy for Rolling<'_> {
                 service: prepared.service.clone(),
                 problem: "UpdateService answered without a PRIMARY deployment to follow".into(),
             })?;
+        let service_deployment = updated.current_service_deployment().map(str::to_string);
         report.deployment_id = Some(deployment_id.clone());
         report.steps.push(format!(
             "service {} updated to {} (deployment {deployment_id})",
@@ -162,6 +169,7 @@ impl Strategy for Rolling<'_> {
         );
         Ok(Started {
             deployment_id,
+            service_deployment,
             seen,
             watch,
         })
@@ -178,6 +186,12 @@ impl Strategy for Rolling<'_> {
             timeout: plan.settings.deploy_wait(),
             cap: plan.settings.poll_cap(),
             rollback_to: prepared.previous_task_definition_arn.as_deref(),
+            early: Some(EarlyFor {
+                ecs: &aws.ecs,
+                task_definition: &prepared.task_definition_arn,
+                before: prepared.live.current_service_deployment(),
+                hint: started.service_deployment.as_deref(),
+            }),
         };
         let waited = wait_watching(
             self.poller,
@@ -202,10 +216,18 @@ impl Strategy for Rolling<'_> {
             waited => waited,
         };
         Ok(match waited {
-            Ok(()) => {
+            Ok(Finish::Completed) => {
                 report
                     .steps
                     .push(format!("deployment {deployment_id} completed"));
+                Followed::Succeeded
+            }
+            Ok(Finish::EarlySuccess(early)) => {
+                let text = early.text();
+                report
+                    .steps
+                    .push(format!("deployment {deployment_id} succeeded: {text}"));
+                report.notices.push(text);
                 Followed::Succeeded
             }
             // Another run's deployment is live now: never roll back over it.
@@ -269,6 +291,10 @@ pub struct Target<'a> {
     /// a newer PRIMARY deployment of anything else is another run's, and supersedes ours.
     /// `None`: no such check (following our own rollback).
     pub rollback_to: Option<&'a str>,
+    /// How to find our service deployment, so the wait ends at ECS's early success when the
+    /// service has it (see `early.rs`). `None`: the wait always lasts until one deployment is
+    /// left (following our own rollback).
+    pub early: Option<EarlyFor<'a>>,
 }
 
 impl Target<'_> {
@@ -285,6 +311,16 @@ impl Target<'_> {
     }
 }
 
+/// How a followed rollout ended well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// COMPLETED, and ours is the only deployment left: the old tasks are gone.
+    Completed,
+    /// ECS marked our service deployment SUCCESSFUL by the service's early success criteria;
+    /// the old tasks still drain.
+    EarlySuccess(EarlySuccess),
+}
+
 /// Waits until the deployment is COMPLETED and the service steady, printing progress. Fails
 /// when the rollout FAILED, the deployment vanished, the timeout passed, or `cancel` fired.
 /// `seen_events` holds the ids of service events printed already (or from before the deploy).
@@ -294,18 +330,29 @@ pub async fn wait_for_deployment(
     seen_events: &mut HashSet<String>,
     cancel: &CancellationToken,
 ) -> Result<()> {
-    wait_watching(poller, target, seen_events, cancel, None).await
+    wait_watching(poller, target, seen_events, cancel, None)
+        .await
+        .map(|_| ())
 }
 
+/// How sooner than due a look may read the service again while early success is in reach:
+/// the looks then come every [`Policy::early`](progress::Policy), the service's reads at its
+/// own interval, and a look landing just short of that interval reads it.
+const SERVICE_SLACK: Duration = Duration::from_millis(100);
+
 /// [`wait_for_deployment`] that also asks `watch`, on each look while the rollout is in
-/// progress, whether its stopped tasks already tell the deployment failed (fail fast).
+/// progress, whether its stopped tasks already tell the deployment failed (fail fast), and,
+/// with `target.early`, ends at ECS's early success: once enough new tasks run on a service
+/// with early success (DEFERRED cleanup), each look also reads our service deployment (every
+/// [`Policy::early`](progress::Policy)), and SUCCESSFUL ends the wait while the old tasks drain.
+/// The service itself is read at its usual interval all along.
 pub async fn wait_watching(
     poller: &Poller,
     target: &Target<'_>,
     seen_events: &mut HashSet<String>,
     cancel: &CancellationToken,
     watch: Option<&super::diagnosis::Watch>,
-) -> Result<()> {
+) -> Result<Finish> {
     let started = Instant::now();
     println!(
         "{}: waiting for deployment {} of {} (up to {} s)",
@@ -324,9 +371,20 @@ pub async fn wait_watching(
         cap: target.cap,
         fail: &fail,
     };
+    let policy = poller.policy();
     let mut phase = (Phase::Starting, started);
-    let look = async |at: Instant| {
-        let service = poller
+    let mut early = target.early.as_ref().map(|of| {
+        EarlyWatch::new(
+            of,
+            poller.service_deployments(),
+            target.cluster,
+            target.label,
+        )
+    });
+    // The service as last read, and when it is due again (early success in reach only).
+    let mut last: Option<(Service, Instant)> = None;
+    let read_service = async |at: Instant| {
+        poller
             .look_by(target.cluster, target.service, at)
             .await
             .map_err(|e| e.failure())?
@@ -334,9 +392,35 @@ pub async fn wait_watching(
                 Failure::fatal(target.error(
                     "the service is gone (DescribeServices says MISSING); was it deleted?".into(),
                 ))
-            })?;
-        for event in new_events(&service, seen_events) {
-            println!("{}: event: {event}", target.label);
+            })
+    };
+    let look = async |at: Instant| {
+        // Early success in reach, our service deployment known: it is read first, and
+        // SUCCESSFUL ends the wait at once; the service is read when its own interval is due.
+        let read = match early.as_ref().and_then(|e| Some((e, e.known()?))) {
+            Some((e, arn)) => Some(e.read(arn, at).await),
+            None => None,
+        };
+        if let (Some(e), Some(r), Some((service, _))) = (early.as_ref(), &read, &last)
+            && let Some(success) = e.successful(r)
+        {
+            let line = progress_line(service, target.deployment_id);
+            return Ok((Look::Done(Ok(Finish::EarlySuccess(success))), line));
+        }
+        let reuse = match &last {
+            Some((service, due)) if read.is_some() && at + SERVICE_SLACK < *due => {
+                Some(service.clone())
+            }
+            _ => None,
+        };
+        let (service, fresh) = match reuse {
+            Some(service) => (service, false),
+            None => (read_service(at).await?, true),
+        };
+        if fresh {
+            for event in new_events(&service, seen_events) {
+                println!("{}: event: {event}", target.label);
+            }
         }
         let line = progress_line(&service, target.deployment_id);
         let by = target
@@ -348,7 +432,7 @@ pub async fn wait_watching(
                 deployment_id: target.deployment_id.to_string(),
                 by: by.unwrap_or_default(),
             })),
-            Assessment::Done => Look::Done(Ok(())),
+            Assessment::Done => Look::Done(Ok(Finish::Completed)),
             Assessment::Failed(reason) => Look::Done(Err(target.error(format!(
                 "the rollout FAILED ({reason}); the deployment circuit breaker stopped it, see the service events above"
             )))),
@@ -361,30 +445,59 @@ pub async fn wait_watching(
             }
         };
         let seen = match (seen, watch) {
-            (Look::Running(r), Some(w)) => match w.check(&service).await {
+            (Look::Running(r), Some(w)) if fresh => match w.check(&service).await {
                 Some(problem) => Look::Done(Err(target.error(problem))),
                 None => Look::Running(r),
             },
             (seen, _) => seen,
         };
+        let seen = match (seen, early.as_mut()) {
+            (Look::Running(at_phase), Some(e)) => {
+                let success = match e.armed(&service, target.deployment_id) {
+                    Some(criteria) => e.check(criteria, &service, read, at).await?,
+                    None => None,
+                };
+                match success {
+                    Some(success) => Look::Done(Ok(Finish::EarlySuccess(success))),
+                    None => Look::Running((at_phase, e.pace(&service))),
+                }
+            }
+            (Look::Running(at_phase), None) => Look::Running((at_phase, Early::Off)),
+            (Look::Done(d), _) => Look::Done(d),
+        };
+        if fresh {
+            let pace = early.as_ref().map_or(Early::Off, |e| e.pace(&service));
+            let at_phase = (phase.0, phase.1.elapsed());
+            let due = Instant::now() + service_interval(policy, started.elapsed(), at_phase, pace);
+            last = Some((service, due));
+        }
         Ok((seen, line))
     };
-    let policy = poller.policy();
-    let interval = |&(p, in_phase): &(Phase, Duration), elapsed: Duration| {
-        next_interval(policy, elapsed, p, in_phase)
+    let interval = |&(at_phase, pace): &((Phase, Duration), Early), elapsed: Duration| {
+        look_interval(policy, elapsed, at_phase, pace)
     };
     let show = |_: Option<&String>, line: &String, elapsed: Duration| {
         println!("{}: [{:>4} s] {line}", target.label, elapsed.as_secs());
     };
     match poll::until(&wait, &mut None, interval, look, show).await? {
-        PollEnded::Done(Ok(())) => {
+        PollEnded::Done(Ok(Finish::Completed)) => {
             println!(
                 "{}: deployment {} completed in {} s",
                 target.label,
                 target.deployment_id,
                 started.elapsed().as_secs()
             );
-            Ok(())
+            Ok(Finish::Completed)
+        }
+        PollEnded::Done(Ok(Finish::EarlySuccess(e))) => {
+            println!(
+                "{}: deployment {} succeeded in {} s: {}",
+                target.label,
+                target.deployment_id,
+                started.elapsed().as_secs(),
+                e.text()
+            );
+            Ok(Finish::EarlySuccess(e))
         }
         PollEnded::Done(Err(e)) => Err(e),
         PollEnded::TimedOut => Err(timed_out(target)),

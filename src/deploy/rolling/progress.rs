@@ -35,6 +35,9 @@ pub struct Policy {
     pub long_drain: Duration,
     /// The longest interval of a long drain.
     pub max_drain: Duration,
+    /// Interval while ECS may mark our service deployment SUCCESSFUL any moment (early success:
+    /// enough new tasks run); under a second, so the wait ends within a second of it.
+    pub early: Duration,
 }
 
 impl Default for Policy {
@@ -46,6 +49,7 @@ impl Default for Policy {
             warmup: Duration::from_secs(2),
             long_drain: Duration::from_secs(60),
             max_drain: Duration::from_secs(10),
+            early: Duration::from_millis(750),
         }
     }
 }
@@ -60,6 +64,7 @@ impl Policy {
             warmup: Duration::ZERO,
             long_drain: Duration::MAX,
             max_drain: interval,
+            early: interval,
         }
     }
 }
@@ -97,6 +102,69 @@ pub fn next_interval(
                 .mul_f64(in_phase.as_secs_f64() / policy.long_drain.as_secs_f64());
             grown.clamp(policy.drain, policy.max_drain.max(policy.drain))
         }
+    }
+}
+
+/// The interval while ECS may mark early success any moment, from how long that has been so:
+/// `early` for the first `long_drain` (health checks and a bake time usually end within it),
+/// then growing with the wait like a long drain, up to `max_drain`, so a service whose new tasks
+/// never turn healthy costs few calls. Pure.
+pub fn early_interval(policy: &Policy, in_reach: Duration) -> Duration {
+    if in_reach <= policy.long_drain {
+        return policy.early;
+    }
+    let grown = policy
+        .early
+        .mul_f64(in_reach.as_secs_f64() / policy.long_drain.as_secs_f64());
+    grown.clamp(policy.early, policy.max_drain.max(policy.early))
+}
+
+/// Where early success stands, as far as the interval cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Early {
+    /// The service has no early success with DEFERRED cleanup (or it cannot be followed): the
+    /// rolling policy alone.
+    Off,
+    /// It has, and too few new tasks run yet: ECS may say SUCCESSFUL as soon as enough run
+    /// (healthy can be running, without health checks), so the service is read every `fast`
+    /// while they start, not every `slow`.
+    Awaiting,
+    /// Enough new tasks run, for this long: our service deployment is read every `early`.
+    InReach(Duration),
+}
+
+/// The interval before the service's next read: [`next_interval`], but while new tasks start on
+/// a service with early success, `fast` (the run reads a cluster's services once a second at
+/// most) for a minute, then growing like [`early_interval`], up to `slow`. Pure.
+pub fn service_interval(
+    policy: &Policy,
+    elapsed: Duration,
+    (phase, in_phase): (Phase, Duration),
+    early: Early,
+) -> Duration {
+    let usual = next_interval(policy, elapsed, phase, in_phase);
+    match (early, phase) {
+        (Early::Off, _) | (_, Phase::Finishing | Phase::Settling) => usual,
+        (_, Phase::Starting) => {
+            let starting = early_interval(policy, in_phase).max(policy.fast);
+            usual.min(starting.min(policy.slow))
+        }
+    }
+}
+
+/// The interval before the next look: the service's ([`service_interval`]), or sooner while
+/// early success is in reach ([`early_interval`]: the look then reads our service deployment,
+/// and the service only when it is due). Pure.
+pub fn look_interval(
+    policy: &Policy,
+    elapsed: Duration,
+    at: (Phase, Duration),
+    early: Early,
+) -> Duration {
+    let service = service_interval(policy, elapsed, at, early);
+    match early {
+        Early::InReach(r) => service.min(early_interval(policy, r)),
+        Early::Off | Early::Awaiting => service,
     }
 }
 
@@ -289,6 +357,15 @@ pub fn reading(d: &ServiceDeployment) -> Reading {
 }
 
 impl EarlySuccess {
+    /// Whether enough of `ours` (our deployment, as DescribeServices lists it) runs for ECS to
+    /// mark it SUCCESSFUL: `healthyPercent` of the desired count, rounded up (ECS's rule), and
+    /// all of it when no percentage is given. Running is not yet healthy, so this is the earliest
+    /// moment, not the moment itself. Pure.
+    pub fn within_reach(self, ours: &Deployment) -> bool {
+        let percent = i64::from(self.healthy_percent.unwrap_or(100).clamp(0, 100));
+        i64::from(ours.running_count()) * 100 >= i64::from(ours.desired_count()) * percent
+    }
+
     /// What the log, the summary and the message say when the rollout ends at SUCCESSFUL.
     pub fn text(self) -> String {
         let at = self
@@ -521,6 +598,90 @@ mod early_tests {
         assert_eq!(
             d(Some(ServiceDeploymentStatus::RollbackSuccessful)),
             Reading::Ended(ServiceDeploymentStatus::RollbackSuccessful)
+        );
+    }
+
+    #[test]
+    fn early_success_is_within_reach_once_enough_new_tasks_run_rounded_up() {
+        let ours = |running: i32, desired: i32| {
+            Deployment::builder()
+                .running_count(running)
+                .desired_count(desired)
+                .build()
+        };
+        let at = |p: Option<i32>| EarlySuccess { healthy_percent: p };
+        // 80% of 5 is 4 tasks; 50% of 3 is 2 (ECS rounds up).
+        assert!(!at(Some(80)).within_reach(&ours(3, 5)));
+        assert!(at(Some(80)).within_reach(&ours(4, 5)));
+        assert!(!at(Some(50)).within_reach(&ours(1, 3)));
+        assert!(at(Some(50)).within_reach(&ours(2, 3)));
+        assert!(!at(None).within_reach(&ours(4, 5)), "no percentage: all");
+        assert!(at(None).within_reach(&ours(5, 5)));
+    }
+
+    #[test]
+    fn without_early_success_every_interval_is_the_rolling_policy() {
+        let p = Policy::default();
+        let s = Duration::from_secs;
+        for (elapsed, phase, in_phase) in [
+            (s(1), Phase::Starting, s(1)),
+            (s(60), Phase::Starting, s(60)),
+            (s(60), Phase::Finishing, s(30)),
+            (s(900), Phase::Finishing, s(800)),
+            (s(60), Phase::Settling, s(0)),
+        ] {
+            let usual = next_interval(&p, elapsed, phase, in_phase);
+            assert_eq!(
+                look_interval(&p, elapsed, (phase, in_phase), Early::Off),
+                usual
+            );
+            assert_eq!(
+                service_interval(&p, elapsed, (phase, in_phase), Early::Off),
+                usual
+            );
+        }
+    }
+
+    #[test]
+    fn with_early_success_starting_tasks_and_our_deployment_are_read_every_early_interval() {
+        let p = Policy::default();
+        let s = Duration::from_secs;
+        let early = p.early;
+        // New tasks starting: every second for a minute, then slower, never slower than `slow`.
+        let starting =
+            |in_phase| service_interval(&p, s(30), (Phase::Starting, in_phase), Early::Awaiting);
+        assert_eq!(starting(s(10)), p.fast);
+        assert_eq!(starting(s(120)), Duration::from_millis(1500));
+        assert_eq!(starting(s(3600)), p.slow);
+        // In reach while the old tasks drain: the service every 1.5 s, the looks every 0.75 s.
+        let draining = (Phase::Finishing, s(10));
+        assert_eq!(
+            service_interval(&p, s(30), draining, Early::InReach(s(5))),
+            p.drain
+        );
+        assert_eq!(
+            look_interval(&p, s(30), draining, Early::InReach(s(5))),
+            early
+        );
+        let long = (Phase::Finishing, s(240));
+        assert_eq!(
+            look_interval(&p, s(300), long, Early::InReach(s(240))),
+            Duration::from_secs(3),
+            "a long wait in reach slows down too"
+        );
+    }
+
+    #[test]
+    fn the_early_interval_is_short_for_a_minute_then_grows_to_the_drain_cap() {
+        let p = Policy::default();
+        let s = Duration::from_secs;
+        assert_eq!(early_interval(&p, s(0)), Duration::from_millis(750));
+        assert_eq!(early_interval(&p, s(60)), Duration::from_millis(750));
+        assert_eq!(early_interval(&p, s(120)), Duration::from_millis(1500));
+        assert_eq!(early_interval(&p, s(3600)), p.max_drain);
+        assert!(
+            p.early < Duration::from_secs(1),
+            "SUCCESSFUL seen within a second"
         );
     }
 

@@ -254,6 +254,7 @@ async fn restore(
         )
         .1,
         rollback_to: None,
+        early: None,
     };
     // The run may have been cancelled already: the rollback is followed with a token of its own.
     let own = CancellationToken::new();

@@ -81,6 +81,32 @@ pub fn app_plan_with(app: &str, inputs: &[(&str, &str)], image: &str) -> ecs_dep
     }
 }
 
+/// App web1's plan on service web1 of cluster prod, deployed by `deployment`, from `inputs` (the
+/// cluster, service and container inputs added): for tests that drive one ECS deploy in-process.
+pub fn web1_plan(
+    deployment: ecs_deploy::inputs::DeploymentChoice,
+    inputs: &[(&str, &str)],
+    image: &str,
+) -> ecs_deploy::plan::AppPlan {
+    let mut all = vec![
+        ("cluster", "prod"),
+        ("service", "web1"),
+        ("container-name", "web1"),
+    ];
+    all.extend_from_slice(inputs);
+    ecs_deploy::plan::AppPlan {
+        deploy: Some(ecs_deploy::plan::DeployPlan {
+            cluster: "prod".into(),
+            service: "web1".into(),
+            task_definition_file: None,
+            container: Some("web1".into()),
+            deployment,
+            appspec_file: None,
+        }),
+        ..app_plan_with("web1", &all, image)
+    }
+}
+
 /// A path under the repository's `fixtures/` directory.
 pub fn fixture(rel: impl AsRef<Path>) -> PathBuf {
     repo_root().join("fixtures").join(rel)

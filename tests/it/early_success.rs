@@ -1,0 +1,236 @@
+//! ECS's early success criteria on a rolling service, through the whole deploy (preflight,
+//! register, update, follow, verify, roll back) against the scripted ECS of
+//! `support/scripted_ecs.rs` (`Script::early`). moto cannot play it: moto 5.2 has no
+//! `earlySuccessCriteria`, its service deployments never leave IN_PROGRESS and its rollouts
+//! never complete, so neither SUCCESSFUL before the drain nor the drain itself exists there.
+//!
+//! Each test asserts what was sent (which service deployment and revision were read, the
+//! rollback's UpdateService) and what came out (the status, when the wait ended against the
+//! script's SUCCESSFUL and drain, the words in the steps, the summary and the messages).
+
+use std::time::{Duration, Instant};
+
+use ecs_deploy::aws::Aws;
+use ecs_deploy::inputs::DeploymentChoice;
+use ecs_deploy::outcome::{Outcome, Status};
+use ecs_deploy::plan::AppPlan;
+use ecs_deploy::report::{AppReport, Report};
+use serde_json::json;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::scripted_ecs::{
+    EarlyScript, Script, ScriptedEcs, service_deployment_arn, service_revision_arn, td_arn,
+};
+use crate::support::sdk_config;
+
+const IMAGE: &str = "registry.example.com/web1:v2";
+
+/// What the rollout's end says about early success.
+const EARLY_WORDS: &str = "ECS marked the deployment SUCCESSFUL early (80% of the tasks healthy); the old tasks drain in the background, and ECS's rollback of this deployment no longer applies";
+
+fn plan(extra: &[(&str, &str)]) -> AppPlan {
+    crate::support::web1_plan(DeploymentChoice::Rolling, extra, IMAGE)
+}
+
+async fn scripted(rollout: Duration, cleanup: &'static str, drain: Duration) -> (ScriptedEcs, Aws) {
+    let ecs = ScriptedEcs::start(
+        &["web1"],
+        Script {
+            rollout,
+            early: Some(EarlyScript { cleanup, drain }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let aws = Aws::from_config(&sdk_config(&ecs.endpoint())).without_region();
+    (ecs, aws)
+}
+
+/// A deploy that succeeded, and when it returned.
+async fn deployed(aws: &Aws) -> (Outcome, Instant) {
+    let outcome = crate::support::checked_deploy(aws, &plan(&[]), IMAGE)
+        .await
+        .expect("deployed");
+    let returned = Instant::now();
+    assert_eq!(outcome.status, Some(Status::Succeeded));
+    (outcome, returned)
+}
+
+/// The report of one app with `outcome` (and `error`), as the run builds it.
+fn report_of(outcome: &Outcome, error: Option<String>) -> Report {
+    let mut app = AppReport {
+        app: "web1".into(),
+        version: Some("1.2.3".into()),
+        error,
+        ..Default::default()
+    };
+    app.apply(outcome);
+    Report {
+        apps: vec![app],
+        ..Default::default()
+    }
+}
+
+/// The summary, the Slack message and the Discord message each say `words`.
+fn every_message_says(report: &Report, words: &str) {
+    let summary = ecs_deploy::report::summary::render(report);
+    assert!(
+        summary.contains(&format!("### Notice\n\n- {words}")),
+        "{summary}"
+    );
+    let slack = ecs_deploy::report::slack::outcome_message(report).to_string();
+    assert!(slack.contains(&format!("*Notice*\\n{words}")), "{slack}");
+    let discord = ecs_deploy::report::discord::outcome_message(report);
+    let fields = discord["embeds"][0]["fields"].as_array().cloned();
+    assert!(
+        fields
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f["name"] == "Notice" && f["value"] == words),
+        "{discord}"
+    );
+}
+
+#[tokio::test]
+async fn an_early_success_rollout_ends_at_successful_while_the_old_tasks_still_drain() {
+    let (ecs, aws) = scripted(
+        Duration::from_millis(900),
+        "DEFERRED",
+        Duration::from_secs(60),
+    )
+    .await;
+    let (outcome, returned) = deployed(&aws).await;
+
+    let successful = ecs.successful_at("web1").expect("updated");
+    let drained = ecs.drained_at("web1").expect("updated");
+    assert!(returned >= successful, "not before SUCCESSFUL");
+    assert!(
+        returned - successful <= Duration::from_secs(1),
+        "within a second of SUCCESSFUL: {:?}",
+        returned - successful
+    );
+    assert!(
+        returned + Duration::from_secs(55) < drained,
+        "ended long before the drain"
+    );
+    // The service still lists the old deployment, its tasks draining.
+    let live = aws
+        .ecs
+        .describe_services()
+        .cluster("prod")
+        .services("web1")
+        .send()
+        .await
+        .expect("DescribeServices");
+    assert_eq!(live.services()[0].deployments().len(), 2);
+
+    // What was read: only ours (the update's, not the one before it), and its revision once.
+    let ours = service_deployment_arn("web1", 1);
+    let described = ecs.bodies("DescribeServiceDeployments");
+    assert!(!described.is_empty());
+    assert!(
+        described
+            .iter()
+            .all(|b| *b == json!({"serviceDeploymentArns": [ours]})),
+        "{described:?}"
+    );
+    assert_eq!(
+        ecs.bodies("DescribeServiceRevisions"),
+        vec![json!({"serviceRevisionArns": [service_revision_arn("web1", 1)]})]
+    );
+    assert_eq!(ecs.count("UpdateService"), 1);
+
+    assert_eq!(outcome.notices, vec![EARLY_WORDS.to_string()]);
+    let deployment = outcome.deployment_id.clone().unwrap_or_default();
+    assert!(
+        outcome
+            .steps
+            .contains(&format!("deployment {deployment} succeeded: {EARLY_WORDS}")),
+        "{:?}",
+        outcome.steps
+    );
+    every_message_says(&report_of(&outcome, None), EARLY_WORDS);
+}
+
+#[tokio::test]
+async fn a_blocking_service_waits_for_the_drain_as_without_early_success() {
+    let (ecs, aws) = scripted(
+        Duration::from_millis(500),
+        "BLOCKING",
+        Duration::from_millis(1500),
+    )
+    .await;
+    let (outcome, returned) = deployed(&aws).await;
+    let drained = ecs.drained_at("web1").expect("updated");
+    assert!(returned >= drained, "after the old tasks are gone");
+    // As today: the service alone is read, no service deployment.
+    assert_eq!(ecs.count("DescribeServiceDeployments"), 0);
+    assert_eq!(ecs.count("DescribeServiceRevisions"), 0);
+    assert!(outcome.notices.is_empty(), "{:?}", outcome.notices);
+    let deployment = outcome.deployment_id.clone().unwrap_or_default();
+    assert!(
+        outcome
+            .steps
+            .contains(&format!("deployment {deployment} completed")),
+        "{:?}",
+        outcome.steps
+    );
+}
+
+#[tokio::test]
+async fn a_failed_verification_after_early_success_rolls_the_service_back() {
+    let (ecs, aws) = scripted(
+        Duration::from_millis(600),
+        "DEFERRED",
+        Duration::from_millis(1500),
+    )
+    .await;
+    let app = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&app)
+        .await;
+    let url = format!("{}/health", app.uri());
+    let failed = crate::support::checked_deploy(
+        &aws,
+        &plan(&[("verify-url", url.as_str()), ("verify-requests", "2")]),
+        IMAGE,
+    )
+    .await
+    .expect_err("the verification failed");
+    let outcome = &failed.outcome;
+    assert_eq!(outcome.status, Some(Status::RolledBack));
+    let e = failed.error.to_string();
+    assert!(
+        e.starts_with(&format!(
+            "web1 (ECS service web1 in cluster prod): verification failed: 2 of 2 probes of {url} failed (0 allowed); look at"
+        )),
+        "{e}"
+    );
+    assert_eq!(app.received_requests().await.unwrap_or_default().len(), 2);
+
+    // The rollout ended early; then our rollback (ECS's no longer applies) went back to web1:1.
+    assert_eq!(outcome.notices, vec![EARLY_WORDS.to_string()]);
+    let updates = ecs.bodies("UpdateService");
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert_eq!(updates[1]["taskDefinition"], json!(td_arn("web1", 1)));
+    assert!(
+        outcome
+            .rollback
+            .as_deref()
+            .is_some_and(|r| r.starts_with("service updated back to web1:1")),
+        "{:?}",
+        outcome.rollback
+    );
+    // The early success reads were ours only: the rollback is followed as always.
+    assert!(
+        ecs.bodies("DescribeServiceDeployments")
+            .iter()
+            .all(|b| *b == json!({"serviceDeploymentArns": [service_deployment_arn("web1", 1)]}))
+    );
+    // The exit code as for any rolled-back rolling deploy: 1.
+    let report = report_of(outcome, Some(e));
+    assert_eq!(ecs_deploy::conclude_run(&report), 1);
+    every_message_says(&report, EARLY_WORDS);
+}
