@@ -18,33 +18,14 @@
 #[path = "../tests/it/support/scripted_ecs.rs"]
 mod scripted_ecs;
 
-#[allow(dead_code)]
-#[path = "../tests/it/support/aws.rs"]
-mod test_aws;
+mod binary;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use scripted_ecs::{EarlyScript, Script, ScriptedEcs};
 
 /// How long the old tasks drain after SUCCESSFUL.
 const DRAIN: Duration = Duration::from_secs(300);
-
-/// A workspace with one package.json and a config deploying `web1`.
-fn workspace(dir: &Path) {
-    std::fs::create_dir_all(dir.join(".github")).expect("workspace");
-    std::fs::write(
-        dir.join("package.json"),
-        r#"{"name":"shop","version":"1.2.3"}"#,
-    )
-    .expect("package.json");
-    std::fs::write(
-        dir.join(".github/ecs-deploy.yml"),
-        "defaults:\n  cluster: prod\n  package-json: package.json\napps:\n  web1:\n    image: registry.example.com/web1:v1.2.3\n    service: web1\n    container-name: web1\n",
-    )
-    .expect("config");
-}
 
 /// One run's figures.
 struct Run {
@@ -74,28 +55,11 @@ async fn one_run(rollout: Duration) -> Run {
     )
     .await;
     let dir = tempfile::tempdir().expect("temp dir");
-    workspace(dir.path());
+    binary::workspace(dir.path(), &["web1"]);
     let output = dir.path().join("github_output");
     std::fs::write(&output, "").expect("output file");
-    let event =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/events/workflow-dispatch-latest.json");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecs-deploy"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .envs(test_aws::aws_env(&ecs.endpoint()))
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("GITHUB_WORKSPACE", dir.path())
-        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
-        .env("GITHUB_EVENT_PATH", event)
-        .env("GITHUB_OUTPUT", &output)
-        .env("INPUT_CONFIG", ".github/ecs-deploy.yml")
-        .env("INPUT_APP", "all")
-        .stdin(Stdio::null());
-    if std::env::var_os("EARLY_BENCH_LOG").is_none() {
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    }
+    let log = std::env::var_os("EARLY_BENCH_LOG").is_some();
+    let mut cmd = binary::command(dir.path(), &ecs.endpoint(), &output, log);
     let started = Instant::now();
     let exit = tokio::task::spawn_blocking(move || cmd.status())
         .await
@@ -109,13 +73,7 @@ async fn one_run(rollout: Duration) -> Run {
     } else {
         -(successful - exited).as_secs_f64()
     };
-    let text = std::fs::read_to_string(&output).unwrap_or_default();
-    let status = text
-        .split("status<<")
-        .nth(1)
-        .and_then(|rest| rest.lines().nth(1))
-        .unwrap_or("?")
-        .to_string();
+    let status = binary::status_output(&output);
     Run {
         lag,
         wall: (exited - started).as_secs_f64(),

@@ -17,36 +17,14 @@
 #[path = "../tests/it/support/scripted_ecs.rs"]
 mod scripted_ecs;
 
-#[allow(dead_code)]
-#[path = "../tests/it/support/aws.rs"]
-mod test_aws;
+mod binary;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use scripted_ecs::{Script, ScriptedEcs};
 
 const SERVICES: usize = 10;
 const ROLLOUT: Duration = Duration::from_secs(6);
-
-/// A workspace with one package.json and a config deploying `web0`..`web9`.
-fn workspace(dir: &Path) {
-    std::fs::create_dir_all(dir.join(".github")).expect("workspace");
-    std::fs::write(
-        dir.join("package.json"),
-        r#"{"name":"shop","version":"1.2.3"}"#,
-    )
-    .expect("package.json");
-    let mut config =
-        String::from("defaults:\n  cluster: prod\n  package-json: package.json\napps:\n");
-    for i in 0..SERVICES {
-        config.push_str(&format!(
-            "  web{i}:\n    image: registry.example.com/web{i}:v1.2.3\n    service: web{i}\n    container-name: web{i}\n"
-        ));
-    }
-    std::fs::write(dir.join(".github/ecs-deploy.yml"), config).expect("config");
-}
 
 /// Environment variables added to a run.
 type Env = [(&'static str, &'static str)];
@@ -71,42 +49,18 @@ async fn one_run(throttle_first: usize, env: &[(&str, &str)]) -> Run {
     )
     .await;
     let dir = tempfile::tempdir().expect("temp dir");
-    workspace(dir.path());
+    binary::workspace(dir.path(), &refs);
     let output = dir.path().join("github_output");
     std::fs::write(&output, "").expect("output file");
-    let event =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/events/workflow-dispatch-latest.json");
-    let endpoint = ecs.endpoint();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecs-deploy"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .envs(test_aws::aws_env(&endpoint))
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("GITHUB_WORKSPACE", dir.path())
-        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
-        .env("GITHUB_EVENT_PATH", event)
-        .env("GITHUB_OUTPUT", &output)
-        .env("INPUT_CONFIG", ".github/ecs-deploy.yml")
-        .env("INPUT_APP", "all")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = binary::command(dir.path(), &ecs.endpoint(), &output, false);
+    cmd.envs(env.iter().copied());
     let started = Instant::now();
     let status = tokio::task::spawn_blocking(move || cmd.status())
         .await
         .expect("run thread")
         .expect("start ecs-deploy");
     let secs = started.elapsed().as_secs_f64();
-    let text = std::fs::read_to_string(&output).unwrap_or_default();
-    let status_output = text
-        .split("status<<")
-        .nth(1)
-        .and_then(|rest| rest.lines().nth(1))
-        .unwrap_or("?")
-        .to_string();
+    let status_output = binary::status_output(&output);
     let calls = ecs.calls();
     Run {
         secs,
