@@ -58,7 +58,7 @@ impl Timing {
     /// The production timing: the phase-aware [`Policy`], `wait-for-minutes` for the deployment
     /// and the same again for a rollback.
     pub fn from_settings(s: &AppSettings) -> Timing {
-        let wait = s.deploy_wait();
+        let wait = s.rollout.deploy_wait();
         Timing {
             policy: Policy::default(),
             timeout: wait,
@@ -154,7 +154,7 @@ impl BlueGreen<'_> {
             policy: &self.timing.policy,
             deadline,
             cancel: Some(self.cancel),
-            cap: self.plan.settings.poll_cap(),
+            cap: self.plan.settings.rollout.poll_cap(),
             tasks: Some(&self.tasks),
         }
     }
@@ -169,7 +169,7 @@ impl Strategy for BlueGreen<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn unchanged(&self) -> Option<String> {
@@ -198,7 +198,7 @@ impl Strategy for BlueGreen<'_> {
             .task_definition(&prepared.task_definition_arn)
             .force_new_deployment(prepared.redeploy);
         let updated =
-            super::service::with_service_update(update, &self.plan.settings.service_update)
+            super::service::with_service_update(update, &self.plan.settings.ecs.service_update)
                 .send()
                 .await
                 .map_err(|e| Error::aws("ECS", "UpdateService", e))?;
@@ -306,7 +306,7 @@ impl Strategy for BlueGreen<'_> {
             (Stop::FailedFast, Some(d)) => d.problem(true),
             _ => stop.describe(self.timing.timeout),
         };
-        if !self.plan.settings.rollback_on_failure {
+        if !self.plan.settings.rollout.rollback_on_failure {
             report.rollback = Some("not rolled back (rollback-on-failure: false)".into());
             let error = deployment_error(
                 prepared,

@@ -88,7 +88,7 @@ pub async fn deploy(
 ) -> Result<()> {
     let timing = Timing {
         poller: Some(poller.clone()),
-        ..Timing::from_wait(plan.settings.deploy_wait())
+        ..Timing::from_wait(plan.settings.rollout.deploy_wait())
     };
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
@@ -158,13 +158,13 @@ impl CodeDeploy<'_> {
             aws: self.aws,
             id: &started.id,
             target: &started.target,
-            rollback_on_failure: self.plan.settings.rollback_on_failure,
+            rollback_on_failure: self.plan.settings.rollout.rollback_on_failure,
             timing: started.timing.clone(),
             deployments,
             created_at: started.created_at,
             group_minutes: started.group_minutes,
             tasks: &self.tasks,
-            cap: self.plan.settings.poll_cap(),
+            cap: self.plan.settings.rollout.poll_cap(),
         }
     }
 }
@@ -178,7 +178,7 @@ impl Strategy for CodeDeploy<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn unchanged(&self) -> Option<String> {
@@ -223,7 +223,8 @@ impl Strategy for CodeDeploy<'_> {
         wait_for_others(aws, (&application, &group), self.cancel, &timing, report).await?;
 
         let description = s
-            .codedeploy_deployment_description
+            .codedeploy
+            .deployment_description
             .clone()
             .unwrap_or_else(|| {
                 format!(
@@ -236,7 +237,7 @@ impl Strategy for CodeDeploy<'_> {
             .create_deployment()
             .application_name(&application)
             .deployment_group_name(&group)
-            .set_deployment_config_name(s.codedeploy_deployment_config.clone())
+            .set_deployment_config_name(s.codedeploy.deployment_config.clone())
             .description(description)
             .revision(
                 RevisionLocation::builder()
@@ -274,7 +275,8 @@ impl Strategy for CodeDeploy<'_> {
             report,
             format!(
                 "created deployment {id} ({application}/{group}, {})",
-                s.codedeploy_deployment_config
+                s.codedeploy
+                    .deployment_config
                     .as_deref()
                     .unwrap_or("the group's deployment config")
             ),
@@ -471,8 +473,9 @@ pub fn target_names(plan: &AppPlan, cluster: &str, service: &str) -> (String, St
     let (default_app, default_group) = default_names(cluster, service);
     let s = &plan.settings;
     (
-        s.codedeploy_application.clone().unwrap_or(default_app),
-        s.codedeploy_deployment_group
+        s.codedeploy.application.clone().unwrap_or(default_app),
+        s.codedeploy
+            .deployment_group
             .clone()
             .unwrap_or(default_group),
     )

@@ -183,7 +183,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan) -> Result<KubeChecked> {
             ),
         })?;
     let names = progress::container_names(&d);
-    let container = match plan.settings.container_name.as_deref() {
+    let container = match plan.settings.rollout.container_name.as_deref() {
         Some(c) if names.iter().any(|n| n == c) => c.to_string(),
         Some(c) => {
             return Err(Error::Kubernetes {
@@ -313,7 +313,7 @@ impl Timing {
     /// The run's timing: `wait-for-minutes`, [`POLL`].
     pub fn from_plan(plan: &AppPlan) -> Timing {
         Timing {
-            timeout: plan.settings.deploy_wait(),
+            timeout: plan.settings.rollout.deploy_wait(),
             poll: POLL,
         }
     }
@@ -415,7 +415,7 @@ impl Strategy for Kubernetes<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn gate_after_follow(&self) -> Option<strategy::AfterFollow<'_>> {
@@ -462,7 +462,7 @@ impl Strategy for Kubernetes<'_> {
         );
         report.previous_image = Some(previous_image.clone());
         let same = previous_image == image;
-        if same && !plan.settings.force_new_deployment {
+        if same && !plan.settings.rollout.force_new_deployment {
             let what = format!(
                 "{target} already runs {image}: nothing patched (set force-new-deployment: true to restart its pods anyway)"
             );
@@ -566,7 +566,7 @@ impl Strategy for Kubernetes<'_> {
             // Nothing was patched: there is nothing of ours to undo.
             return StrategyEnded::of(cause);
         }
-        if self.plan.settings.rollback_on_failure {
+        if self.plan.settings.rollout.rollback_on_failure {
             rollback::undo(self.checked, self.plan, cause, self.timing, report).await
         } else {
             println!(

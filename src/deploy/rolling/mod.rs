@@ -83,7 +83,7 @@ impl Strategy for Rolling<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn gate_after_follow(&self) -> Option<AfterFollow<'_>> {
@@ -113,7 +113,7 @@ impl Strategy for Rolling<'_> {
             &prepared.service,
             &prepared.task_definition_arn,
             prepared.redeploy,
-            &plan.settings.service_update,
+            &plan.settings.ecs.service_update,
         )
         .await?;
         let deployment_id = primary_deployment(&updated)
@@ -156,7 +156,7 @@ impl Strategy for Rolling<'_> {
                 tasks: diagnosis::Tasks::StartedBy(diagnosis::started_by(&deployment_id)),
                 task_definition: &prepared.task_definition_arn,
                 region: aws.region.as_deref(),
-                threshold: plan.settings.fail_fast_after_stopped_tasks,
+                threshold: plan.settings.ecs.fail_fast_after_stopped_tasks,
                 events_before: seen.clone(),
             },
         );
@@ -175,8 +175,8 @@ impl Strategy for Rolling<'_> {
             cluster: &prepared.cluster,
             service: &prepared.service,
             deployment_id,
-            timeout: plan.settings.deploy_wait(),
-            cap: plan.settings.poll_cap(),
+            timeout: plan.settings.rollout.deploy_wait(),
+            cap: plan.settings.rollout.poll_cap(),
             rollback_to: prepared.previous_task_definition_arn.as_deref(),
         };
         let waited = wait_watching(
@@ -227,7 +227,7 @@ impl Strategy for Rolling<'_> {
         cause: Error,
         report: &mut Outcome,
     ) -> StrategyEnded {
-        if !self.plan.settings.rollback_on_failure {
+        if !self.plan.settings.rollout.rollback_on_failure {
             println!(
                 "{}: not rolling back (rollback-on-failure: false)",
                 self.plan.app
