@@ -21,6 +21,7 @@ pub mod rolling;
 pub mod run_task;
 pub mod service;
 pub(crate) mod strategy;
+pub mod timing;
 
 use std::time::Duration;
 

@@ -32,7 +32,6 @@ use super::strategy::{Ended as StrategyEnded, Followed, Strategy};
 use super::{CANCELLED_ROLLBACK_WAIT, Prepared};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::inputs::AppSettings;
 use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
 use crate::runner::console;
@@ -40,33 +39,7 @@ use crate::runner::console;
 /// The value of the `deployment-kind` output for this path.
 pub const KIND: &str = "ecs-blue-green";
 
-/// How often and how long to look, and by which poller; injectable so tests run in milliseconds.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// How soon to look again, by lifecycle stage: phase-aware in a real run, fixed in tests.
-    pub policy: Policy,
-    /// How long the deployment may take (`wait-for-minutes`) before we roll it back.
-    pub timeout: Duration,
-    /// How long to wait for our rollback to bring traffic back on blue.
-    pub rollback_timeout: Duration,
-    /// The run's poller, so the looks of apps deploying together in a cluster share
-    /// DescribeServiceDeployments calls; `None`: this deploy's looks are its own.
-    pub poller: Option<Poller>,
-}
-
-impl Timing {
-    /// The production timing: the phase-aware [`Policy`], `wait-for-minutes` for the deployment
-    /// and the same again for a rollback.
-    pub fn from_settings(s: &AppSettings) -> Timing {
-        let wait = s.rollout.deploy_wait();
-        Timing {
-            policy: Policy::default(),
-            timeout: wait,
-            rollback_timeout: wait,
-            poller: None,
-        }
-    }
-}
+pub use super::timing::{Cadence, Timing};
 
 /// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and
 /// status. `poller` is the run's: apps deploying together share their looks.
@@ -78,10 +51,7 @@ pub async fn deploy(
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
-    let timing = Timing {
-        poller: Some(poller.clone()),
-        ..Timing::from_settings(&plan.settings)
-    };
+    let timing = Timing::of(&plan.settings.rollout).with_poller(poller);
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
@@ -108,6 +78,7 @@ pub async fn deploy_with(
         tasks: diagnosis::of_revision(aws, plan, prepared, since),
         since,
         poller,
+        policy: Policy::of(timing.cadence),
         timing,
     };
     super::strategy::drive_into(&strategy, report).await
@@ -125,6 +96,8 @@ pub(crate) struct BlueGreen<'a> {
     since: SystemTime,
     /// The run's poller (or this deploy's own).
     poller: Poller,
+    /// How soon to look again, by lifecycle stage (of `timing.cadence`).
+    policy: Policy,
     timing: Timing,
 }
 
@@ -151,10 +124,10 @@ impl BlueGreen<'_> {
             batcher: self.poller.service_deployments(),
             cluster: &self.prepared.cluster,
             arn,
-            policy: &self.timing.policy,
+            policy: &self.policy,
             deadline,
             cancel: Some(self.cancel),
-            cap: self.plan.settings.rollout.poll_cap(),
+            cap: self.timing.max_delay,
             tasks: Some(&self.tasks),
         }
     }
@@ -217,7 +190,7 @@ impl Strategy for BlueGreen<'_> {
         let looking = Looking {
             since: self.since,
             deadline,
-            policy: &self.timing.policy,
+            policy: &self.policy,
             cancel: self.cancel,
         };
         let arn = match find_ours(aws, prepared, hint, &looking).await? {
@@ -805,7 +778,7 @@ async fn rollback(
         batcher,
         cluster: &prepared.cluster,
         arn,
-        policy: &timing.policy,
+        policy: &Policy::of(timing.cadence),
         deadline: asked.deadline.unwrap_or_else(|| Instant::now() + limit),
         cancel: None,
         cap,

@@ -19,6 +19,7 @@ use super::diagnosis::{self, Watch, WatchFor};
 use super::poll::{self, Ended as PollEnded, Failure, Look, Poller, Wait};
 use super::service::{console_link, event_ids, primary_deployment, update_service};
 use super::strategy::{self, AfterFollow, Ended as StrategyEnded, Followed, Strategy};
+use super::timing::Timing;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::outcome::{DeployPath, Outcome};
@@ -35,6 +36,9 @@ pub(crate) struct Rolling<'a> {
     cancel: &'a CancellationToken,
     /// The verification gate run after the rollout (`verify-*`), when set.
     gate: Option<Gate>,
+    /// How long the rollout may take and the longest pause between looks (the cadence is the
+    /// run's poller's).
+    timing: Timing,
 }
 
 /// A started rolling deployment: its id, the service events already seen, and the watch on
@@ -70,6 +74,7 @@ pub async fn deploy(
         prepared,
         cancel,
         gate,
+        timing: Timing::of(&plan.settings.rollout),
     };
     strategy::drive_into(&rolling, report).await
 }
@@ -175,8 +180,8 @@ impl Strategy for Rolling<'_> {
             cluster: &prepared.cluster,
             service: &prepared.service,
             deployment_id,
-            timeout: plan.settings.rollout.deploy_wait(),
-            cap: plan.settings.rollout.poll_cap(),
+            timeout: self.timing.timeout,
+            cap: self.timing.max_delay,
             rollback_to: prepared.previous_task_definition_arn.as_deref(),
         };
         let waited = wait_watching(
