@@ -43,12 +43,12 @@ pub struct ImagePlan {
 
 impl ImagePlan {
     /// The version tag (first of the tags).
-    pub fn version_tag(&self) -> &str {
+    pub(crate) fn version_tag(&self) -> &str {
         self.tags.first().map(String::as_str).unwrap_or("latest")
     }
 
     /// The image reference deployed, with `registry` filled in for the ECR default.
-    pub fn reference(&self, registry: &str) -> String {
+    pub(crate) fn reference(&self, registry: &str) -> String {
         match &self.source {
             ImageSource::External { reference } => reference.clone(),
             _ => format!("{registry}/{}:{}", self.repository, self.version_tag()),
@@ -56,7 +56,7 @@ impl ImagePlan {
     }
 
     /// The reference for printing before the registry is known.
-    pub fn display_reference(&self) -> String {
+    pub(crate) fn display_reference(&self) -> String {
         self.reference(self.registry.as_deref().unwrap_or("<account ECR registry>"))
     }
 }
@@ -220,7 +220,7 @@ fn select_apps(
 }
 
 /// Loads the config file named by `config`, if any.
-pub fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>> {
+pub(crate) fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>> {
     match &settings.config {
         None => Ok(None),
         Some(p) => {
@@ -233,7 +233,7 @@ pub fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>>
 
 /// Checks the config file and the apps the step names in it before the trigger is decided, so a
 /// misspelt app or a broken config fails every run instead of hiding behind a skip.
-pub fn check_config(settings: &Settings) -> Result<()> {
+pub(crate) fn check_config(settings: &Settings) -> Result<()> {
     let Some((path, cfg)) = load_config(settings)? else {
         return Ok(());
     };
@@ -657,7 +657,7 @@ fn plan_app(
 
 /// The version a build tagged with `tags` (and no package.json) stands for: its first tag,
 /// without the tag prefix for people (`v1.2.3` → `1.2.3`). Pure.
-pub fn version_of_tags(first: &str, tag_prefix: &str) -> Version {
+pub(crate) fn version_of_tags(first: &str, tag_prefix: &str) -> Version {
     let value = first.strip_prefix(tag_prefix).unwrap_or(first).to_string();
     Version {
         tag: first.to_string(),
@@ -671,7 +671,7 @@ pub fn version_of_tags(first: &str, tag_prefix: &str) -> Version {
 
 /// The version an image built elsewhere stands for: its tag without the tag prefix
 /// (`r/web1:v1.2.3` → `1.2.3`), or the digest's first 12 characters, or `latest`. Pure.
-pub fn version_of_image(reference: &str, tag_prefix: &str) -> Version {
+pub(crate) fn version_of_image(reference: &str, tag_prefix: &str) -> Version {
     let (name, digest) = match reference.split_once('@') {
         Some((n, d)) => (n, Some(d)),
         None => (reference, None),
@@ -776,18 +776,7 @@ fn watched(
     unique
 }
 
-impl AppPlan {
-    /// The task definition the file would become, rendered with the image (dry run and deploy).
-    pub fn rendered_file_task_definition(&self, image: &str) -> Result<Option<Value>> {
-        let Some(d) = &self.deploy else {
-            return Ok(None);
-        };
-        let (Some((_, td)), Some(container)) = (&d.task_definition_file, &d.container) else {
-            return Ok(None);
-        };
-        task_definition::render(td, container, image, &self.settings.ecs.container_edits).map(Some)
-    }
-}
+impl AppPlan {}
 
 /// The plan's build settings beyond the Dockerfile, one line each when given, so a dry run
 /// shows what the build gets (names only for secrets).
@@ -859,7 +848,7 @@ fn wait_line(s: &AppSettings) -> String {
 
 impl Plan {
     /// The plan as a person reads it in the log.
-    pub fn render_text(&self, settings: &Settings) -> String {
+    pub(crate) fn render_text(&self, settings: &Settings) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "Trigger: {}", self.trigger.describe());
         for a in &self.apps {

@@ -69,7 +69,7 @@ pub struct AppChecked {
 /// pushed or deployed; apps deploying one service together stand or fall together. The services
 /// are read through the run's `poller`, so the apps of one cluster share one DescribeServices
 /// per ten services, as the waits after them do.
-pub async fn check(
+pub(crate) async fn check(
     aws: &Aws,
     poller: &Poller,
     plan: &Plan,
@@ -429,7 +429,7 @@ async fn describe_service(aws: &Aws, poller: Option<&Poller>, d: &DeployPlan) ->
 /// ECS native blue/green moves traffic through each load balancer's advanced configuration
 /// (alternate target group, production listener rule, the role ECS assumes): without them ECS
 /// refuses the deployment after the task definition is registered. Pure.
-pub fn check_blue_green_load_balancers(live: &Service) -> std::result::Result<(), String> {
+pub(crate) fn check_blue_green_load_balancers(live: &Service) -> std::result::Result<(), String> {
     for lb in live.load_balancers() {
         let name = lb
             .target_group_arn()

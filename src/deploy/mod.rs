@@ -93,7 +93,7 @@ pub use crate::outcome::DeployPath;
 /// Chooses the path from the `deployment` input and the service's deployment controller type
 /// and strategy (absent means ECS and ROLLING, as ECS defaults). The error says why the service
 /// cannot take the asked path and what to change.
-pub fn choose_path(
+pub(crate) fn choose_path(
     choice: DeploymentChoice,
     controller: Option<&DeploymentControllerType>,
     strategy: Option<&DeploymentStrategy>,
@@ -149,7 +149,7 @@ pub fn choose_path(
 }
 
 /// The service's deployment controller type and strategy, as [`choose_path`] takes them.
-pub fn controller_and_strategy(
+pub(crate) fn controller_and_strategy(
     service: &Service,
 ) -> (
     Option<&DeploymentControllerType>,
@@ -164,7 +164,7 @@ pub fn controller_and_strategy(
 }
 
 /// An [`Error::Service`] for the plan's service.
-pub fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
+pub(crate) fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
     Error::Service {
         cluster: d.cluster.clone(),
         service: d.service.clone(),
@@ -174,7 +174,7 @@ pub fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
 
 /// Renders the new task definition and compares it with the live one: `(rendered, changed)`.
 /// Pure: the same file and image as what runs gives `changed == false`.
-pub fn render_and_compare(
+pub(crate) fn render_and_compare(
     source_name: &str,
     base: &Value,
     live: Option<&Value>,
@@ -204,7 +204,7 @@ pub struct RenderFrom<'a> {
 
 impl<'a> RenderFrom<'a> {
     /// From what the preflight checked: its source, the live revision and the chosen container.
-    pub fn checked(checked: &'a Checked) -> RenderFrom<'a> {
+    pub(crate) fn checked(checked: &'a Checked) -> RenderFrom<'a> {
         RenderFrom {
             source_name: &checked.source_name,
             base: &checked.base,
@@ -216,7 +216,7 @@ impl<'a> RenderFrom<'a> {
 
 /// [`render_and_compare`] with every other app's image put into its own container of the same
 /// revision (apps deploying one service together). Pure.
-pub fn render_with_others(
+pub(crate) fn render_with_others(
     from: RenderFrom<'_>,
     image: &str,
     env: &task_definition::ContainerEdits,
@@ -241,7 +241,7 @@ pub fn render_with_others(
 /// Renders, compares and (when it changed) registers the task definition: the [`Prepared`]
 /// value every path starts from. Reads nothing: the preflight's [`Checked`] holds the service
 /// and the task definitions.
-pub async fn prepare(
+pub(crate) async fn prepare(
     aws: &Aws,
     plan: &AppPlan,
     d: &DeployPlan,
@@ -300,7 +300,7 @@ pub enum Target<'a> {
 
 impl Target<'_> {
     /// The path this target deploys by.
-    pub fn path(&self) -> DeployPath {
+    pub(crate) fn path(&self) -> DeployPath {
         match self {
             Target::Ecs(c) => c.path,
             Target::Kubernetes(_) => DeployPath::Kubernetes,
@@ -533,7 +533,7 @@ async fn run(
 
 /// After a rollback that put traffic back on the previous revision: deregisters the failed
 /// one, when `deregister-failed-task-definition` asks and this deploy registered it.
-pub async fn deregister_after_rollback(
+pub(crate) async fn deregister_after_rollback(
     aws: &Aws,
     plan: &AppPlan,
     prepared: &Prepared,
@@ -635,7 +635,7 @@ async fn keep_task_definitions(
 /// that still has an older one beside it (ECS is replacing tasks), or a CodeDeploy deployment's
 /// second task set. A lone PRIMARY deployment still settling (a new service) is not counted: it
 /// replaces nothing. Pure.
-pub fn in_flight(live: &Service) -> Option<String> {
+pub(crate) fn in_flight(live: &Service) -> Option<String> {
     let deployments = live.deployments();
     let busy = (deployments.len() > 1)
         .then(|| {
@@ -762,7 +762,7 @@ async fn wait_for_in_flight(
 const IN_FLIGHT_POLL: Duration = Duration::from_secs(5);
 
 /// The image digests `container` runs from in `tasks`. Pure.
-pub fn container_digests<'a>(
+pub(crate) fn container_digests<'a>(
     tasks: &'a [aws_sdk_ecs::types::Task],
     container: &'a str,
 ) -> impl Iterator<Item = &'a str> {
@@ -775,7 +775,11 @@ pub fn container_digests<'a>(
 
 /// True when a running task of the service runs `container` from an image digest other than
 /// `digest`. Pure, so each case is tested.
-pub fn digest_differs(tasks: &[aws_sdk_ecs::types::Task], container: &str, digest: &str) -> bool {
+pub(crate) fn digest_differs(
+    tasks: &[aws_sdk_ecs::types::Task],
+    container: &str,
+    digest: &str,
+) -> bool {
     container_digests(tasks, container).any(|d| d != digest)
 }
 
@@ -819,7 +823,7 @@ pub struct Swap {
 
 impl Swap {
     /// `plan`'s image `image` for its own container, with its environment variables.
-    pub fn for_app(plan: &AppPlan, image: String) -> Swap {
+    pub(crate) fn for_app(plan: &AppPlan, image: String) -> Swap {
         Swap {
             app: plan.app.clone(),
             container: planned_container(plan).unwrap_or_default().to_string(),
@@ -830,7 +834,7 @@ impl Swap {
 }
 
 /// The container an app's image goes into, when the plan names one.
-pub fn planned_container(plan: &AppPlan) -> Option<&str> {
+pub(crate) fn planned_container(plan: &AppPlan) -> Option<&str> {
     plan.deploy
         .as_ref()
         .and_then(|d| d.container.as_deref())
@@ -870,7 +874,7 @@ fn service_settings(a: &AppPlan) -> String {
 /// app's image in its own container, one deployment, led by the first of them. Refused before
 /// anything is built or written: two apps of one service without distinct `container-name`s
 /// (the second update would undo the first's image), or with different deployment settings.
-pub fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
+pub(crate) fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, a) in apps.iter().enumerate() {
         let Some(d) = &a.deploy else {
@@ -929,7 +933,7 @@ pub fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
 /// the live task definition and the one that would be registered. `unread` is the preflight's
 /// reason when it could not read the service (a dry run without AWS): then the diff is against
 /// the `task-definition` file, or the error says there is nothing to show.
-pub fn preview(
+pub(crate) fn preview(
     plan: &AppPlan,
     checked: std::result::Result<&Checked, &str>,
     image: &str,
@@ -1003,7 +1007,11 @@ pub const CANCELLED_ROLLBACK_POLL: Duration = Duration::from_secs(1);
 
 /// How long and how often a rollback is followed: as configured, or after a cancellation at
 /// most [`CANCELLED_ROLLBACK_WAIT`], one look every [`CANCELLED_ROLLBACK_POLL`] at most.
-pub fn follow_limits(limit: Duration, poll: Duration, cancelled: bool) -> (Duration, Duration) {
+pub(crate) fn follow_limits(
+    limit: Duration,
+    poll: Duration,
+    cancelled: bool,
+) -> (Duration, Duration) {
     if cancelled {
         (
             limit.min(CANCELLED_ROLLBACK_WAIT),
@@ -1016,7 +1024,7 @@ pub fn follow_limits(limit: Duration, poll: Duration, cancelled: bool) -> (Durat
 
 /// Deregisters the revision that failed (`deregister-failed-task-definition`); a failure here is
 /// a warning, the deploy's outcome is already decided.
-pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut Outcome) {
+pub(crate) async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut Outcome) {
     match register::deregister(&aws.ecs, arn).await {
         Ok(()) => {
             println!("{}: deregistered {arn}", plan.app);

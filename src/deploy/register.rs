@@ -42,7 +42,7 @@ impl Intercept for RawBody {
 
 /// The live task definition `arn` as ECS describes it, with its tags: normalized (read-only
 /// fields dropped), every other field kept as sent.
-pub async fn describe_raw(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value> {
+pub(crate) async fn describe_raw(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value> {
     let raw = RawBody::default();
     ecs.describe_task_definition()
         .task_definition(arn)
@@ -67,7 +67,7 @@ pub async fn describe_raw(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value>
 }
 
 /// Registers `td` (a registrable task definition JSON) exactly as given and returns the new ARN.
-pub async fn register_raw(ecs: &aws_sdk_ecs::Client, td: &Value) -> Result<String> {
+pub(crate) async fn register_raw(ecs: &aws_sdk_ecs::Client, td: &Value) -> Result<String> {
     let body = serde_json::to_string(td).map_err(|e| Error::TaskDefinition {
         source_name: "rendered".into(),
         problem: format!("cannot be written as JSON: {e}"),
@@ -103,7 +103,7 @@ pub async fn register_raw(ecs: &aws_sdk_ecs::Client, td: &Value) -> Result<Strin
 /// definition (`task-definition` file, or `task-definition-arn` / `-family`) is rendered with
 /// the image and the container inputs, and registered; no service is touched. `None` when the
 /// step names no task definition either (it only builds and pushes).
-pub async fn register_without_service(
+pub(crate) async fn register_without_service(
     ecs: &aws_sdk_ecs::Client,
     plan: &crate::plan::AppPlan,
     workspace: &std::path::Path,
@@ -141,7 +141,7 @@ pub async fn register_without_service(
 }
 
 /// Deregisters a revision that failed (`deregister-failed-task-definition`).
-pub async fn deregister(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<()> {
+pub(crate) async fn deregister(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<()> {
     ecs.deregister_task_definition()
         .task_definition(arn)
         .send()

@@ -21,7 +21,7 @@ pub enum Cadence {
 
 impl Cadence {
     /// The fixed interval, or `phased` (the path's one interval in a real run).
-    pub fn interval_or(self, phased: Duration) -> Duration {
+    pub(crate) fn interval_or(self, phased: Duration) -> Duration {
         match self {
             Cadence::Phased => phased,
             Cadence::Every(d) => d,
@@ -64,7 +64,7 @@ impl Timing {
     }
 
     /// This timing, looking through the run's `poller`.
-    pub fn with_poller(self, poller: &Poller) -> Timing {
+    pub(crate) fn with_poller(self, poller: &Poller) -> Timing {
         Timing {
             poller: Some(poller.clone()),
             ..self

@@ -47,7 +47,7 @@ pub struct PendingTag {
 
 /// Moves the image's pending `latest` (if any) to its manifest, and reads it back to verify.
 /// Called once the deploy succeeded, or right after the push for a build-only run.
-pub async fn move_latest(image: &ImageOutcome) -> Result<()> {
+pub(crate) async fn move_latest(image: &ImageOutcome) -> Result<()> {
     let Some(p) = &image.latest else {
         return Ok(());
     };
@@ -99,7 +99,7 @@ pub enum AuthKind {
 /// takes `registry-username`/`-password`, or no login. A non-ECR host with `ecr-repository`
 /// and neither credentials nor `registry-is-ecr` is ambiguous and refused (it once got the
 /// token); so are credentials together with `registry-is-ecr: true`.
-pub fn auth_kind(s: &AppSettings) -> Result<AuthKind> {
+pub(crate) fn auth_kind(s: &AppSettings) -> Result<AuthKind> {
     let Some(host) = &s.image.registry else {
         return Ok(AuthKind::Ecr);
     };
@@ -170,7 +170,11 @@ async fn open(aws: &Aws, plan: &AppPlan) -> Result<Access> {
 }
 
 /// The OCI labels every build gets (`org.opencontainers.image.*`).
-pub fn oci_labels(plan: &AppPlan, github: &GithubContext, created: &str) -> Vec<(String, String)> {
+pub(crate) fn oci_labels(
+    plan: &AppPlan,
+    github: &GithubContext,
+    created: &str,
+) -> Vec<(String, String)> {
     let mut labels = vec![
         (
             "org.opencontainers.image.version".to_string(),
@@ -215,7 +219,11 @@ pub struct Checked {
 /// registry login (ECR's token and the registry's own answer), the repository, and whether the
 /// version tag exists. An explicit older version that does not exist fails here. With
 /// `registry_host` given (a dry run), the registry is not contacted: only the names are checked.
-pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Result<Checked> {
+pub(crate) async fn check(
+    aws: &Aws,
+    plan: &AppPlan,
+    registry_host: Option<&str>,
+) -> Result<Checked> {
     let img = &plan.image;
     if let ImageSource::External { reference } = &img.source {
         reference::check_image_reference(reference)?;
@@ -300,7 +308,7 @@ async fn base_logins(aws: &Aws, plan: &AppPlan) -> Result<Vec<ecr::Login>> {
 }
 
 /// The build's labels: the OCI ones, then `labels` (a key given there wins).
-pub fn build_labels(
+pub(crate) fn build_labels(
     plan: &AppPlan,
     github: &GithubContext,
     created: &str,
@@ -317,7 +325,7 @@ pub fn build_labels(
 /// Makes sure the planned image exists in the registry and returns its reference and digest:
 /// an external image as given, an existing version tag reused, or a new build pushed. Starts
 /// from what the preflight checked ([`check`]): the first write is here.
-pub async fn ensure(
+pub(crate) async fn ensure(
     aws: &Aws,
     plan: &AppPlan,
     checked: &Checked,
@@ -521,7 +529,7 @@ pub async fn ensure(
 /// The registry host of an image reference (`host[:port]`, the first part when it names a host:
 /// it has a `.` or a `:`, or is `localhost`), for the `registry` output; Docker Hub images
 /// (`nginx:1`, `library/nginx`) have none.
-pub fn registry_of(reference: &str) -> Option<String> {
+pub(crate) fn registry_of(reference: &str) -> Option<String> {
     let (first, rest) = reference.split_once('/')?;
     (!rest.is_empty() && (first.contains(['.', ':']) || first == "localhost"))
         .then(|| first.to_string())
@@ -592,7 +600,7 @@ fn pending_latest(reg: &Registry, repository: &str, manifest: registry::Manifest
 
 /// The registry host for the plan, read-only: the `registry` input, or the account's ECR
 /// registry from ECR's authorization token (used by the dry run).
-pub async fn registry_host(aws: &Aws, plan: &AppPlan) -> Result<String> {
+pub(crate) async fn registry_host(aws: &Aws, plan: &AppPlan) -> Result<String> {
     if let Some(r) = &plan.image.registry {
         return Ok(r.clone());
     }

@@ -36,7 +36,7 @@ pub struct DeployOn {
 
 impl DeployOn {
     /// Parses the comma list of `deploy-on`.
-    pub fn parse(value: &str) -> Result<Self> {
+    pub(crate) fn parse(value: &str) -> Result<Self> {
         let mut on = DeployOn::default();
         for item in value
             .split([',', '\n'])
@@ -118,7 +118,7 @@ pub enum DeploymentChoice {
 
 impl DeploymentChoice {
     /// The path asked for; `None` for `auto` (the service's controller decides).
-    pub fn path(self) -> Option<crate::outcome::DeployPath> {
+    pub(crate) fn path(self) -> Option<crate::outcome::DeployPath> {
         use crate::outcome::DeployPath;
         match self {
             DeploymentChoice::Auto => None,
@@ -433,12 +433,12 @@ pub struct ServiceUpdate {
 
 impl ServiceUpdate {
     /// True when nothing but the task definition is sent.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == ServiceUpdate::default()
     }
 
     /// The inputs that are set, with their values, for messages (`desired-count: 3`).
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         [
             ("desired-count", self.desired_count.map(|n| n.to_string())),
             (
@@ -1623,13 +1623,13 @@ fn slack_payload_json(name: &str, text: &str) -> Result<String> {
 impl RolloutSettings {
     /// The longest pause between two looks of a wait: `wait-max-delay-seconds`, else none
     /// beyond the waits' own (at most 10 s between looks, 30 s when throttled).
-    pub fn poll_cap(&self) -> std::time::Duration {
+    pub(crate) fn poll_cap(&self) -> std::time::Duration {
         self.wait_max_delay.unwrap_or(std::time::Duration::MAX)
     }
 
     /// How long a deployment may take (`wait-for-minutes`, at least one minute): the one place
     /// the minutes become a [`std::time::Duration`], for every path.
-    pub fn deploy_wait(&self) -> std::time::Duration {
+    pub(crate) fn deploy_wait(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.wait_for_minutes.max(1).saturating_mul(60))
     }
 }

@@ -38,7 +38,7 @@ pub struct InputSpec {
 impl InputSpec {
     /// An input of another action whose meaning this action does not have: given, it is refused
     /// before anything runs, with `help` saying what to use instead (never silently ignored).
-    pub fn is_refused(&self) -> bool {
+    pub(crate) fn is_refused(&self) -> bool {
         self.kind == Kind::Refused
     }
 }

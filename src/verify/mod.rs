@@ -102,12 +102,12 @@ pub async fn verify(
 /// Whether this build runs the gate on `path`: after a rolling rollout. The ECS blue/green
 /// pause hook, the CodeDeploy bake and the Kubernetes rollout get it with their wiring; until
 /// then verify inputs there are refused, never silently left unchecked.
-pub fn runs_on(path: DeployPath) -> bool {
+pub(crate) fn runs_on(path: DeployPath) -> bool {
     matches!(path, DeployPath::Rolling | DeployPath::Kubernetes)
 }
 
 /// The preflight's refusal of verify inputs (`verify_set`) for a path the gate does not run on.
-pub fn check_path(path: DeployPath, verify_set: bool, target: &str) -> Result<(), Error> {
+pub(crate) fn check_path(path: DeployPath, verify_set: bool, target: &str) -> Result<(), Error> {
     if !verify_set || runs_on(path) {
         return Ok(());
     }

@@ -17,7 +17,7 @@ pub enum Answer {
 
 impl Answer {
     /// The SDK's action for this answer.
-    pub fn action(self) -> DeploymentLifecycleHookAction {
+    pub(crate) fn action(self) -> DeploymentLifecycleHookAction {
         match self {
             Answer::Continue => DeploymentLifecycleHookAction::Continue,
             Answer::Rollback => DeploymentLifecycleHookAction::Rollback,

@@ -43,7 +43,7 @@ pub use super::timing::{Cadence, Timing};
 
 /// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and
 /// status. `poller` is the run's: apps deploying together share their looks.
-pub async fn deploy(
+pub(crate) async fn deploy(
     aws: &Aws,
     poller: &Poller,
     plan: &AppPlan,

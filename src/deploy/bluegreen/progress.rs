@@ -40,7 +40,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// True when the deployment will not move any more.
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(
             self,
             Verdict::Succeeded | Verdict::RolledBack | Verdict::RollbackFailed | Verdict::Stopped
@@ -120,7 +120,7 @@ pub struct Progress {
 }
 
 /// Reduces a described service deployment to its [`Progress`].
-pub fn progress(d: &ServiceDeployment) -> Progress {
+pub(crate) fn progress(d: &ServiceDeployment) -> Progress {
     let green = d.target_service_revision().map(|r| Counts {
         running: r.running_task_count(),
         pending: r.pending_task_count(),
@@ -171,7 +171,7 @@ fn percent(w: f64) -> String {
 
 impl Progress {
     /// One log line: status, stage and its meaning, counts, traffic weights, bake time.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let mut s = self.status.clone();
         if let Some(stage) = &self.stage {
             let _ = write!(s, " {stage} ({})", stage_text(stage));
@@ -200,7 +200,7 @@ impl Progress {
     /// True when this look is a new step for the job summary: the status, the stage or a
     /// traffic weight moved (linear and canary repeat PRODUCTION_TRAFFIC_SHIFT per step).
     /// Count changes alone only go to the log.
-    pub fn is_new_step(&self, previous: Option<&Progress>) -> bool {
+    pub(crate) fn is_new_step(&self, previous: Option<&Progress>) -> bool {
         previous.is_none_or(|p| {
             p.status != self.status
                 || p.stage != self.stage
@@ -315,7 +315,7 @@ pub fn pick_ours<'a>(
 /// (`ours_td`) nor blue's (`blue`, what ECS's own rollback of ours goes back to). Another run's or
 /// a person's: a rollback of ours would undo it. Says its id, revision and start time (ECS does
 /// not say who started it). Pure.
-pub fn superseded_by(
+pub(crate) fn superseded_by(
     service: &Service,
     ours: &str,
     ours_td: &str,
@@ -428,7 +428,7 @@ fn minutes(m: Option<i32>) -> Option<Duration> {
 /// The stage of a deployment from its last look, the strategy it runs, since when it is in its
 /// lifecycle stage (`stage_since`) and since when green has its production weight
 /// (`weight_since`). Pure.
-pub fn stage(
+pub(crate) fn stage(
     now: &Progress,
     config: Option<&DeploymentConfiguration>,
     stage_since: Instant,
@@ -480,7 +480,7 @@ pub fn stage(
 }
 
 /// The interval before the next look at a deployment in `stage`, seen at `now`. Pure.
-pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
+pub(crate) fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
     let pace = &policy.pace;
     match stage {
         Stage::Starting => policy.starting,
@@ -555,7 +555,9 @@ pub fn paused(d: &ServiceDeployment) -> Option<Paused> {
 
 /// The stages of the service's PAUSE lifecycle hooks (`deploymentConfiguration.lifecycleHooks`
 /// with target type PAUSE). Pure.
-pub fn pause_stages(cfg: Option<&DeploymentConfiguration>) -> Vec<DeploymentLifecycleHookStage> {
+pub(crate) fn pause_stages(
+    cfg: Option<&DeploymentConfiguration>,
+) -> Vec<DeploymentLifecycleHookStage> {
     cfg.map(DeploymentConfiguration::lifecycle_hooks)
         .unwrap_or_default()
         .iter()
@@ -566,7 +568,7 @@ pub fn pause_stages(cfg: Option<&DeploymentConfiguration>) -> Vec<DeploymentLife
 
 /// True for a stage at which green takes traffic (test or production), so a verification there
 /// sees the new version; at RECONCILE_SERVICE, PRE_SCALE_UP and POST_SCALE_UP green gets none.
-pub fn green_serves_at(stage: &DeploymentLifecycleHookStage) -> bool {
+pub(crate) fn green_serves_at(stage: &DeploymentLifecycleHookStage) -> bool {
     matches!(
         stage,
         DeploymentLifecycleHookStage::PostTestTrafficShift

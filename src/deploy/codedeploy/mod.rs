@@ -56,7 +56,7 @@ pub fn timing(rollout: &RolloutSettings) -> Timing {
 
 /// Deploys `prepared` through CodeDeploy; fills the report's deployment fields and status.
 /// `poller` is the run's: apps deploying together share their looks.
-pub async fn deploy(
+pub(crate) async fn deploy(
     aws: &Aws,
     poller: &Poller,
     plan: &AppPlan,
@@ -332,7 +332,7 @@ fn step(report: &mut Outcome, line: String) {
 /// against the task definition's containers and the service's load balancer. Pure: the
 /// preflight calls it with a placeholder ARN before anything is registered, the deploy with the
 /// registered one.
-pub fn appspec_for(
+pub(crate) fn appspec_for(
     plan: &AppPlan,
     live: &Service,
     container: &str,
@@ -403,7 +403,7 @@ pub fn appspec_for(
 }
 
 /// The containers and port mappings of a task definition (raw JSON, as rendered). Pure.
-pub fn task_definition_containers(td: &serde_json::Value) -> Vec<ContainerPorts> {
+pub(crate) fn task_definition_containers(td: &serde_json::Value) -> Vec<ContainerPorts> {
     td.get("containerDefinitions")
         .and_then(serde_json::Value::as_array)
         .map(|defs| {

@@ -44,7 +44,7 @@ pub const POLL: Duration = Duration::from_millis(500);
 pub const FIELD_MANAGER: &str = "ecs-deploy";
 
 /// The parameters of every write: the field manager, nothing forced.
-pub fn patch_params() -> PatchParams {
+pub(crate) fn patch_params() -> PatchParams {
     PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..Default::default()
@@ -82,7 +82,7 @@ pub struct ManifestChecked {
 
 impl KubeChecked {
     /// The Deployment as messages name it.
-    pub fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         format!("Deployment {}/{}", self.namespace, self.name)
     }
 
@@ -135,7 +135,7 @@ fn failure(target: &str, doing: &str, e: kube::Error) -> Failure {
 }
 
 /// A Kubernetes API error as one line, with what to do for the usual ones.
-pub fn api_error(target: &str, doing: &str, e: kube::Error) -> Error {
+pub(crate) fn api_error(target: &str, doing: &str, e: kube::Error) -> Error {
     let problem = match &e {
         kube::Error::Api(s) if s.code == 401 => format!(
             "{doing}: 401 Unauthorized ({}); for EKS, the token's IAM identity is not known to the cluster: add an access entry (or aws-auth mapping) for the role this workflow uses",
@@ -272,7 +272,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan) -> Result<KubeChecked> {
 }
 
 /// The change cause recorded on the Deployment (`kubectl rollout history` shows it).
-pub fn change_cause(plan: &AppPlan, run: Option<&str>) -> String {
+pub(crate) fn change_cause(plan: &AppPlan, run: Option<&str>) -> String {
     let mut cause = format!("ecs-deploy: {} {}", plan.app, plan.version.value);
     if let Some(r) = run {
         cause.push_str(&format!(" ({r})"));
@@ -282,7 +282,7 @@ pub fn change_cause(plan: &AppPlan, run: Option<&str>) -> String {
 
 /// The strategic merge patch that sets one container's image, with the change cause (and a
 /// restart stamp when the image is the same, as `kubectl rollout restart` does). Pure.
-pub fn image_patch(
+pub(crate) fn image_patch(
     container: &str,
     image: &str,
     cause: &str,
@@ -301,28 +301,9 @@ pub fn image_patch(
 
 pub use super::timing::{Cadence, Timing};
 
-/// Deploys `image` to the checked Deployment: wait for a rollout already in progress, patch,
-/// follow, roll back on failure, commit the manifest. Fills the report's deployment fields,
-/// steps, rollback and status.
-pub async fn deploy(
-    checked: &KubeChecked,
-    plan: &AppPlan,
-    image: &str,
-    cancel: &CancellationToken,
-    report: &mut Outcome,
-) -> Result<()> {
-    deploy_with(
-        checked,
-        plan,
-        image,
-        cancel,
-        report,
-        Timing::of(&plan.settings.rollout),
-    )
-    .await
-}
-
-/// [`deploy`] with its timing given.
+/// Deploys `image` to the checked Deployment with its timing given (tests shorten it): wait for
+/// a rollout already in progress, patch, follow, roll back on failure, commit the manifest. A
+/// run goes through [`deploy_gated`], which adds the verification gate.
 pub async fn deploy_with(
     checked: &KubeChecked,
     plan: &AppPlan,
@@ -564,7 +545,7 @@ impl Strategy for Kubernetes<'_> {
 /// with a line each time its counts change, before anything is patched; past the time, fails
 /// with nothing patched. One the controller gave up on (progress deadline exceeded) is not
 /// waited for: ours replaces it. Returns the Deployment as it is then.
-pub async fn wait_for_rollout_in_progress(
+pub(crate) async fn wait_for_rollout_in_progress(
     checked: &KubeChecked,
     label: &str,
     timing: &Timing,
@@ -662,7 +643,7 @@ pub async fn wait_for_rollout_in_progress(
 }
 
 /// A wait as people say it: `20 min`, or `90 s` when not whole minutes. Pure.
-pub fn span(d: Duration) -> String {
+pub(crate) fn span(d: Duration) -> String {
     let secs = d.as_secs();
     if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
@@ -673,7 +654,7 @@ pub fn span(d: Duration) -> String {
 
 /// The ReplicaSets the Deployment's selector matches (its own and any other's with the same
 /// labels: [`progress::owned_by`] tells them apart).
-pub async fn replica_sets(
+pub(crate) async fn replica_sets(
     client: &kube::Client,
     namespace: &str,
     d: &Deployment,

@@ -40,7 +40,7 @@ fn annotation_pointer(key: &str) -> String {
 /// without the controller's `pod-template-hash` label (a strategic merge patch would keep an
 /// env var or a container the failed template added), and the change cause set on `live` (added
 /// to its annotations, or as its only one when it has none). Pure.
-pub fn undo_patch(
+pub(crate) fn undo_patch(
     live: &Deployment,
     previous: &PodTemplateSpec,
     cause: &str,

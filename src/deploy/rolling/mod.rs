@@ -293,7 +293,7 @@ impl Target<'_> {
 /// Waits until the deployment is COMPLETED and the service steady, printing progress. Fails
 /// when the rollout FAILED, the deployment vanished, the timeout passed, or `cancel` fired.
 /// `seen_events` holds the ids of service events printed already (or from before the deploy).
-pub async fn wait_for_deployment(
+pub(crate) async fn wait_for_deployment(
     poller: &Poller,
     target: &Target<'_>,
     seen_events: &mut HashSet<String>,

@@ -143,7 +143,7 @@ async fn pin_previous(aws: &Aws, prepared: &Prepared, digest: &str) -> Result<St
 }
 
 /// `registry/repo:tag` (or `@digest`) as `registry/repo@digest`. Pure.
-pub fn pinned_reference(image: &str, digest: &str) -> String {
+pub(crate) fn pinned_reference(image: &str, digest: &str) -> String {
     let name = image.split('@').next().unwrap_or(image);
     let last_slash = name.rfind('/').map_or(0, |i| i + 1);
     let name = match name[last_slash..].rfind(':') {
