@@ -157,6 +157,7 @@ fn fast() -> Timing {
         timeout: Duration::from_secs(10),
         rollback_timeout: Duration::from_secs(10),
         poller: None,
+        gate: ecs_deploy::verify::Pace::default(),
     }
 }
 
@@ -1076,6 +1077,7 @@ async fn cancelled_in_production(
         timeout: Duration::from_secs(30 * 60),
         rollback_timeout: Duration::from_secs(30 * 60),
         poller: None,
+        gate: ecs_deploy::verify::Pace::default(),
     };
     let cancelled_at = crate::support::when_cancelled(&cancel);
     let (result, report) = run_with(

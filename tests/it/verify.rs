@@ -29,6 +29,7 @@ fn no_cloudwatch() -> aws_sdk_cloudwatch::Client {
 fn gate(url: &str, requests: u32, max_failures: u32) -> Gate {
     let settings = VerifySettings {
         url: Some(url.to_string()),
+        test_url: None,
         requests,
         max_failures,
         alarms: Vec::new(),
