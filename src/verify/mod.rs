@@ -183,14 +183,13 @@ mod tests {
         assert!(check_path(DeployPath::Rolling, true, "web1").is_ok());
         assert!(check_path(DeployPath::Kubernetes, true, "web1").is_ok());
         assert!(check_path(DeployPath::EcsBlueGreen, true, "web1").is_ok());
-        for path in [DeployPath::CodeDeploy] {
-            let e = check_path(path, true, "app web1").unwrap_err().to_string();
-            assert!(
-                e.starts_with("verify-url / verify-alarms: app web1 deploys by ")
-                    && e.contains(path.as_str()),
-                "{e}"
-            );
-        }
+        let path = DeployPath::CodeDeploy;
+        let e = check_path(path, true, "app web1").unwrap_err().to_string();
+        assert!(
+            e.starts_with("verify-url / verify-alarms: app web1 deploys by ")
+                && e.contains(path.as_str()),
+            "{e}"
+        );
     }
 
     #[test]
@@ -200,7 +199,8 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                e.starts_with("verify-test-url: app web1 deploys by ") && e.contains("no test listener"),
+                e.starts_with("verify-test-url: app web1 deploys by ")
+                    && e.contains("no test listener"),
                 "{e}"
             );
             assert!(check_test_url(path, false, "app web1").is_ok());

@@ -412,12 +412,7 @@ mod scripted {
     use serde_json::json;
 
     fn timeline() -> Timeline {
-        Timeline {
-            pause_at: Duration::from_millis(300),
-            after_answer: Duration::from_millis(200),
-            success_at: Duration::from_millis(300),
-            drain: Duration::from_secs(60),
-        }
+        Timeline::default()
     }
 
     async fn describe(

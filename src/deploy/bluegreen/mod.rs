@@ -169,6 +169,8 @@ pub(crate) struct Hooks {
     /// The pauses answered (with a gate) or said (without), by hook id and stage: each once.
     /// Keyed by stage too: one hook may pause the deployment at several stages.
     handled: HashSet<(String, String)>,
+    /// The pause the next look answers (found by the last one).
+    act: Option<Paused>,
     /// A verdict reached whose answer did not get through yet (throttled, a 5xx): sent again at
     /// the next look without verifying again.
     unsent: Option<((String, String), Answer)>,
@@ -176,8 +178,9 @@ pub(crate) struct Hooks {
     rolled_back: Option<String>,
     /// The pause holding the deployment for someone else to answer (no verify inputs).
     waiting: Option<Paused>,
-    /// Why ECS refused the gate's answer for good (an access denied, a hook that expired).
-    refused: Option<String>,
+    /// The pause whose answer ECS refused, and why (an access denied; a hook someone else
+    /// answered meanwhile, which the next look tells apart: it no longer waits).
+    refused: Option<((String, String), String)>,
 }
 
 /// What the follow does at a PAUSE hook: verify and answer it (with a gate), or say once that
@@ -367,9 +370,11 @@ impl Strategy for BlueGreen<'_> {
         let arn = started.arn.as_str();
         let stop = match stopped {
             Stopped::Finished(d) => {
-                let gate = started.hooks.rolled_back.as_deref().map(|headline| {
-                    (self.target(), headline.to_string())
-                });
+                let gate = started
+                    .hooks
+                    .rolled_back
+                    .as_deref()
+                    .map(|headline| (self.target(), headline.to_string()));
                 let ended = finish(prepared, arn, &d, report, gate);
                 if ended.status == Status::RolledBack && started.hooks.rolled_back.is_some() {
                     super::deregister_after_rollback(aws, self.plan, prepared, report).await;
@@ -386,11 +391,10 @@ impl Strategy for BlueGreen<'_> {
         }
         let why = match (stop, self.tasks.found_diagnosis()) {
             (Stop::FailedFast, Some(d)) => d.problem(true),
-            (Stop::Unanswered, _) => started
-                .hooks
-                .refused
-                .clone()
-                .unwrap_or_else(|| stop.describe(self.timing.timeout)),
+            (Stop::Unanswered, _) => started.hooks.refused.as_ref().map_or_else(
+                || stop.describe(self.timing.timeout),
+                |(_, why)| why.clone(),
+            ),
             _ => stop.describe(self.timing.timeout),
         };
         // Waiting at a PAUSE hook nobody answered: the error says so.
@@ -700,7 +704,8 @@ impl Watched<'_> {
 
     /// Follows the deployment until it ends (`Ok(Ok)` with its last description), or the
     /// deadline passes / the job is cancelled (`Ok(Err)`). Prints each change; stage changes
-    /// become steps. At a PAUSE hook, runs [`Watched::at_pause`] (`hooks` keeps what it did).
+    /// become steps. At a PAUSE hook, [`Watched::at_pause`] and [`Watched::answer`] (`hooks`
+    /// keeps what they did).
     async fn follow(
         &self,
         report: &mut Outcome,
@@ -727,6 +732,10 @@ impl Watched<'_> {
         // The look (the gate's steps) and the show (progress lines) both write the outcome.
         let report = RefCell::new(report);
         let look = async |at: Instant| {
+            // A pause the last look found: verified and answered now, then looked at again.
+            if let Some(p) = hooks.act.take() {
+                self.answer(p, hooks, &report).await;
+            }
             let d = self.describe(at).await?;
             let now = progress::progress(&d);
             let seen_at = Instant::now();
@@ -750,7 +759,7 @@ impl Watched<'_> {
                     stage_since.1,
                     weight_since.1,
                 );
-                match self.at_pause(&d, stage, hooks, &report).await? {
+                match self.at_pause(&d, stage, hooks, &report) {
                     Some(stage) => Look::Running(stage),
                     None => Look::Done(Err(Stop::Unanswered)),
                 }
@@ -778,34 +787,45 @@ impl Watched<'_> {
 
     /// What a look does about the PAUSE hooks of a deployment still running in `stage`: the
     /// stage the next look is timed by, or `None` when ECS refused the gate's answer for good
-    /// (`hooks.refused` says why; the deployment is rolled back as after a timeout).
+    /// and the deployment still waits at that hook (`hooks.refused` says why; it is rolled back
+    /// as after a timeout). Decides only; [`Watched::answer`] acts, at the start of the next
+    /// look (at once), so the log and the steps read in order: the stage, then the gate.
     ///
-    /// Held at a hook (AWAITING_ACTION) with a gate: the paused text, the verification (the
-    /// test listener at POST_TEST_TRAFFIC_SHIFT), its verdict in the outcome, then
-    /// ContinueServiceDeployment at once: CONTINUE when it passed (or where green takes no
-    /// traffic, so there is nothing to verify), ROLLBACK when it failed. Without a gate: said
-    /// once, never answered, looked at rarely. Each hook (and stage) is handled once.
-    async fn at_pause(
+    /// Held at a hook (AWAITING_ACTION) with a gate: answered once per hook and stage. Without
+    /// a gate: said once, never answered, looked at rarely. Near the stage of a hook the gate
+    /// answers: looked at often, so the gate starts within a second of the pause.
+    fn at_pause(
         &self,
         d: &ServiceDeployment,
         stage: progress::Stage,
         hooks: &mut Hooks,
         report: &RefCell<&mut Outcome>,
-    ) -> Result<Option<progress::Stage>, Failure> {
+    ) -> Option<progress::Stage> {
         use progress::Stage;
         let Some(at) = &self.pause else {
-            return Ok(Some(stage));
+            return Some(stage);
         };
-        let Some(p) = progress::paused(d) else {
+        let paused = progress::paused(d);
+        let key = paused.as_ref().map(pause_key);
+        if let Some((k, why)) = hooks.refused.take() {
+            if Some(&k) == key.as_ref() {
+                hooks.refused = Some((k, why));
+                return None;
+            }
+            // Someone else answered it (or it timed out) while the gate was at work.
+            step(
+                &mut report.borrow_mut(),
+                format!("{why}; the hook no longer waits for an answer: following on"),
+            );
+        }
+        let (Some(p), Some(key)) = (paused, key) else {
             hooks.waiting = None;
             let near = at.gate.is_some()
                 && matches!(stage, Stage::Starting | Stage::Shifted)
                 && progress::near_pause(d.lifecycle_stage().map(|s| s.as_str()), at.stages);
-            return Ok(Some(if near { Stage::NearPause } else { stage }));
+            return Some(if near { Stage::NearPause } else { stage });
         };
-        let stage_name = p.stage.as_ref().map_or("", |s| s.as_str()).to_string();
-        let key = (p.hook_id.clone(), stage_name.clone());
-        let Some(gate) = at.gate else {
+        if at.gate.is_none() {
             if hooks.handled.insert(key) {
                 let text = format!(
                     "{}; no verify-url or verify-alarms is set, so this run does not answer it: continue or roll it back in the ECS console (or aws ecs continue-service-deployment --service-deployment-arn {} --hook-id {} --action CONTINUE); the run follows it until then, or until wait-for-minutes ends",
@@ -817,24 +837,44 @@ impl Watched<'_> {
                 report.borrow_mut().steps.push(text);
             }
             hooks.waiting = Some(p);
-            return Ok(Some(Stage::AwaitingAction));
-        };
+            return Some(Stage::AwaitingAction);
+        }
         if hooks.handled.contains(&key) {
             // Answered: ECS moves on within seconds.
-            return Ok(Some(Stage::NearPause));
+            return Some(Stage::NearPause);
         }
+        // An answer that did not get through is sent again a second later; a new pause at once.
+        let retry = hooks.unsent.as_ref().is_some_and(|(k, _)| *k == key);
+        hooks.act = Some(p);
+        Some(if retry {
+            Stage::NearPause
+        } else {
+            Stage::Verifying
+        })
+    }
+
+    /// Answers pause `p` ([`Watched::at_pause`] chose it): the paused text, the verification
+    /// where green takes traffic (its verdict in the outcome), then ContinueServiceDeployment at
+    /// once: CONTINUE when it passed (or where green takes no traffic: nothing to verify),
+    /// ROLLBACK when it failed. An answer that does not get through (throttled, a 5xx) is kept
+    /// for the next look, without verifying again; one refused for good is kept in `hooks`.
+    async fn answer(&self, p: Paused, hooks: &mut Hooks, report: &RefCell<&mut Outcome>) {
+        let Some(at) = &self.pause else { return };
+        let Some(gate) = at.gate else { return };
+        let key = pause_key(&p);
         let answer = match hooks.unsent.take() {
             Some((k, answer)) if k == key => answer,
             _ => {
                 step(&mut report.borrow_mut(), p.text());
-                let stage = DeploymentLifecycleHookStage::from(stage_name.as_str());
+                let stage = DeploymentLifecycleHookStage::from(key.1.as_str());
                 if progress::green_serves_at(&stage) {
-                    self.verify_at(&p, gate, at.cancel, hooks, report).await
+                    verify_at(&p, gate, at.cancel, hooks, report).await
                 } else {
                     step(
                         &mut report.borrow_mut(),
                         format!(
-                            "not verified at {stage_name}: green takes no traffic there, so the gate continues"
+                            "not verified at {}: green takes no traffic there, so the gate continues",
+                            key.1
                         ),
                     );
                     Answer::Continue
@@ -844,7 +884,6 @@ impl Watched<'_> {
         let action = answer.action();
         match hook::send(at.ecs, self.arn, &p.hook_id, answer).await {
             Ok(()) => {
-                hooks.handled.insert(key);
                 step(
                     &mut report.borrow_mut(),
                     format!(
@@ -853,59 +892,68 @@ impl Watched<'_> {
                         p.hook_id
                     ),
                 );
-                Ok(Some(Stage::NearPause))
+                hooks.handled.insert(key);
             }
             Err(f) if f.kind != poll::Kind::Fatal => {
+                println!(
+                    "{}: could not answer hook {} yet ({}), trying again",
+                    at.service, p.hook_id, f.error
+                );
                 hooks.unsent = Some((key, answer));
-                Err(f)
             }
             Err(f) => {
                 let verdict = hooks
                     .rolled_back
                     .as_ref()
                     .map_or(String::new(), |h| format!("{h}; "));
-                hooks.refused = Some(format!(
+                let why = format!(
                     "{verdict}ContinueServiceDeployment ({}) for hook {} was refused: {}",
                     action.as_str(),
                     p.hook_id,
                     f.error
-                ));
-                Ok(None)
+                );
+                println!("{}: {why}", at.service);
+                hooks.refused = Some((key, why));
             }
         }
     }
+}
 
-    /// Runs the gate at pause `p`: the test listener (`verify-test-url`) while green serves the
-    /// test traffic only, else `verify-url`. Records the verification and its headline in the
-    /// outcome; a failure is kept in `hooks` (the deploy ends `rolled-back` for it).
-    async fn verify_at(
-        &self,
-        p: &Paused,
-        gate: &Gate,
-        cancel: &CancellationToken,
-        hooks: &mut Hooks,
-        report: &RefCell<&mut Outcome>,
-    ) -> Answer {
-        let url = if p.at_test_traffic() {
-            gate.test_url()
-        } else {
-            None
-        };
-        let v = verify::verify(gate, url, cancel).await;
-        let headline = v.headline();
-        let failed = v.verdict == crate::outcome::Verdict::Failed;
-        let mut report = report.borrow_mut();
-        step(&mut report, headline.clone());
-        for d in v.details() {
-            println!("  {d}");
-        }
-        report.verification = Some(v);
-        if failed {
-            hooks.rolled_back = Some(headline);
-            Answer::Rollback
-        } else {
-            Answer::Continue
-        }
+/// A pause's hook id and stage: what is answered (or said) once.
+fn pause_key(p: &Paused) -> (String, String) {
+    let stage = p.stage.as_ref().map_or("", |s| s.as_str());
+    (p.hook_id.clone(), stage.to_string())
+}
+
+/// Runs the gate at pause `p`: the test listener (`verify-test-url`) while green serves the test
+/// traffic only, else `verify-url`. Records the verification and its headline in the outcome; a
+/// failure is kept in `hooks` (the deploy ends `rolled-back` for it).
+async fn verify_at(
+    p: &Paused,
+    gate: &Gate,
+    cancel: &CancellationToken,
+    hooks: &mut Hooks,
+    report: &RefCell<&mut Outcome>,
+) -> Answer {
+    let url = if p.at_test_traffic() {
+        gate.test_url()
+    } else {
+        None
+    };
+    let v = verify::verify(gate, url, cancel).await;
+    let headline = v.headline();
+    let failed = v.verdict == crate::outcome::Verdict::Failed;
+    let mut report = report.borrow_mut();
+    step(&mut report, headline.clone());
+    for d in v.details() {
+        println!("  {d}");
+    }
+    report.verification = Some(v);
+    if failed {
+        hooks.rolled_back = Some(headline);
+        Answer::Rollback
+    } else {
+        Answer::Continue
     }
 }
 

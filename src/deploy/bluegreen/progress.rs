@@ -420,6 +420,8 @@ pub enum Stage {
     /// At or just before a stage where a PAUSE hook this run answers holds the deployment:
     /// looked at often, so the gate starts within a second of the pause ([`near_pause`]).
     NearPause,
+    /// Held at a PAUSE hook the gate answers: the next look verifies and answers at once.
+    Verifying,
 }
 
 fn minutes(m: Option<i32>) -> Option<Duration> {
@@ -491,11 +493,12 @@ pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
         Stage::CleaningUp { since } => toward(pace, Expect::at(since, now), policy.soon),
         Stage::AwaitingAction => policy.paused,
         Stage::NearPause => pace.near,
+        Stage::Verifying => Duration::ZERO,
     }
 }
 
 /// The lifecycle stages of a service deployment, in the order ECS walks them.
-const LIFECYCLE: [&str; 11] = [
+pub const LIFECYCLE: [&str; 11] = [
     "RECONCILE_SERVICE",
     "PRE_SCALE_UP",
     "SCALE_UP",
@@ -1133,6 +1136,33 @@ mod pause_tests {
             pause_stages(Some(&good)),
             vec![DeploymentLifecycleHookStage::PostTestTrafficShift],
             "the Lambda hook is not a pause"
+        );
+    }
+
+    #[test]
+    fn the_follow_looks_often_at_and_just_before_a_pause_stage_only() {
+        let post_test = [DeploymentLifecycleHookStage::PostTestTrafficShift];
+        for (stage, near) in [
+            ("SCALE_UP", false),
+            ("POST_SCALE_UP", true),
+            ("TEST_TRAFFIC_SHIFT", true),
+            ("POST_TEST_TRAFFIC_SHIFT", true),
+            ("PRE_PRODUCTION_TRAFFIC_SHIFT", false),
+            ("BAKE_TIME", false),
+        ] {
+            assert_eq!(near_pause(Some(stage), &post_test), near, "{stage}");
+        }
+        assert!(!near_pause(None, &post_test));
+        assert!(!near_pause(Some("A_NEW_STAGE"), &post_test));
+        assert!(!near_pause(Some("TEST_TRAFFIC_SHIFT"), &[]));
+        let p = Policy::default();
+        let now = Instant::now();
+        assert_eq!(interval(&p, Stage::NearPause, now), Duration::from_secs(1));
+        assert_eq!(interval(&p, Stage::Verifying, now), Duration::ZERO);
+        assert_eq!(
+            interval(&p, Stage::AwaitingAction, now),
+            Duration::from_secs(20),
+            "three looks a minute while someone else is to answer"
         );
     }
 
