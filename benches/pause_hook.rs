@@ -1,5 +1,5 @@
 //! Benchmark of the verification gate at an ECS blue/green PAUSE hook, through the blue/green
-//! deploy with the run's own timing (`Timing::from_settings`: the phase-aware policy, the
+//! deploy with the run's own timing (`Timing::of`: the phase-aware cadence, the
 //! gate's 1 s between GETs), against the scripted ECS of the integration tests
 //! (`tests/it/support/scripted_pause.rs`, real HTTP on 127.0.0.1) and a local app answering 200.
 //! Real time, not a paused clock: the gate's GETs are real requests.
@@ -8,8 +8,7 @@
 //! verification's own time (its first GET to its last one): how late the gate starts and how
 //! late its answer goes. The pause moments are spread over a second, across the polling tick.
 //! (b) While a hook holds the deployment and no verify input is set (the run never answers):
-//! the ECS calls of one minute of that pause, against the interval the follow had before
-//! (the 5 s of the stages before production traffic).
+//! the ECS calls of one minute of that pause.
 //!
 //! Run: `cargo bench --bench pause_hook --profile dev` (prints two Markdown tables).
 //! `PAUSE_BENCH_RUNS` sets the runs of (a) (default 8).
@@ -31,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::bluegreen::{self, Policy, Timing};
+use ecs_deploy::deploy::bluegreen::{self, Timing};
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::Outcome;
 use scripted_pause::{ScriptedPause, Timeline, td_arn};
@@ -86,20 +85,15 @@ async fn prepared(aws: &Aws) -> Prepared {
     }
 }
 
-/// Deploys `bg` with `inputs` and `policy` (the run's timing otherwise) until it ends or
-/// `cancel` fires.
+/// Deploys `bg` with `inputs` and the run's own timing until it ends or `cancel` fires.
 async fn deploy(
     ecs: &ScriptedPause,
     inputs: &[(&str, &str)],
-    policy: Policy,
     cancel: &CancellationToken,
 ) -> Outcome {
     let aws = Aws::from_config(&test_aws::sdk_config(&ecs.server.uri())).without_region();
     let plan = common::plan("bg", DeploymentChoice::EcsBlueGreen, inputs);
-    let timing = Timing {
-        policy,
-        ..Timing::from_settings(&plan.settings)
-    };
+    let timing = Timing::of(&plan.settings.rollout);
     let prepared = prepared(&aws).await;
     let mut outcome = Outcome::default();
     let _ = bluegreen::deploy_with(&aws, &plan, &prepared, cancel, &mut outcome, timing).await;
@@ -123,7 +117,7 @@ async fn one_pause(pause_at: Duration) -> (f64, f64, f64) {
         .await;
     let url = app.uri();
     let inputs = [("verify-url", url.as_str()), ("verify-requests", REQUESTS)];
-    let outcome = deploy(&ecs, &inputs, Policy::default(), &CancellationToken::new()).await;
+    let outcome = deploy(&ecs, &inputs, &CancellationToken::new()).await;
     assert_eq!(
         outcome.status,
         Some(ecs_deploy::outcome::Status::Succeeded),
@@ -141,9 +135,8 @@ async fn one_pause(pause_at: Duration) -> (f64, f64, f64) {
     )
 }
 
-/// One run of (b): the ECS calls, by operation, during `WATCHED` of a pause nobody answers,
-/// with `policy`.
-async fn unanswered(policy: Policy) -> Vec<(String, usize)> {
+/// One run of (b): the ECS calls, by operation, during `WATCHED` of a pause nobody answers.
+async fn unanswered() -> Vec<(String, usize)> {
     let ecs = ScriptedPause::start(Timeline {
         pause_at: Duration::from_secs(2),
         ..Timeline::default()
@@ -154,7 +147,7 @@ async fn unanswered(policy: Policy) -> Vec<(String, usize)> {
         tokio::time::sleep(Duration::from_secs(2) + WATCHED + Duration::from_millis(500)).await;
         cancel.cancel();
     };
-    tokio::join!(deploy(&ecs, &[], policy, &cancel), stop);
+    tokio::join!(deploy(&ecs, &[], &cancel), stop);
     let from = ecs.paused_since().expect("the pause");
     let to = from + WATCHED;
     [
@@ -196,11 +189,7 @@ async fn main() {
         own.push(v);
     }
     let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    let before = Policy {
-        paused: Policy::default().starting,
-        ..Policy::default()
-    };
-    let (now, then) = tokio::join!(unanswered(Policy::default()), unanswered(before));
+    let calls = unanswered().await;
 
     println!(
         "\n(a) PAUSE hook AWAITING_ACTION → our ContinueServiceDeployment, minus the verification ({REQUESTS} GETs, 1 s apart), {runs} runs\n"
@@ -223,29 +212,13 @@ async fn main() {
         "\n(b) ECS calls in {} s of a pause nobody answers (no verify inputs)\n",
         WATCHED.as_secs()
     );
+    let n = |op: &str| calls.iter().find(|(o, _)| o == op).map_or(0, |(_, n)| *n);
+    println!("| DescribeServiceDeployments | ListTasks | DescribeServices |");
+    println!("|---|---|---|");
     println!(
-        "| interval while paused | DescribeServiceDeployments | ListTasks | DescribeServices |"
+        "| {} | {} | {} |",
+        n("DescribeServiceDeployments"),
+        n("ListTasks"),
+        n("DescribeServices")
     );
-    println!("|---|---|---|---|");
-    for (label, calls) in [
-        (
-            format!("{} s (this version)", Policy::default().paused.as_secs()),
-            now,
-        ),
-        (
-            format!(
-                "{} s (before: the starting interval)",
-                before.paused.as_secs()
-            ),
-            then,
-        ),
-    ] {
-        let n = |op: &str| calls.iter().find(|(o, _)| o == op).map_or(0, |(_, n)| *n);
-        println!(
-            "| {label} | {} | {} | {} |",
-            n("DescribeServiceDeployments"),
-            n("ListTasks"),
-            n("DescribeServices")
-        );
-    }
 }

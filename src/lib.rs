@@ -148,7 +148,7 @@ pub fn matrix(plan: &Plan) -> Vec<report::MatrixEntry> {
         .map(|a| report::MatrixEntry {
             app: a.app.clone(),
             version: a.version.value.clone(),
-            cluster: a.settings.cluster.clone(),
+            cluster: a.settings.ecs.cluster.clone(),
             service: a
                 .deploy
                 .as_ref()

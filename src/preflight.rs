@@ -285,7 +285,7 @@ async fn check_service(
         None => None,
     };
     // `task-definition-arn` / `-family[:revision]`: a registered one to start from.
-    let registered = match &plan.settings.task_definition_ref {
+    let registered = match &plan.settings.ecs.task_definition_ref {
         Some(r) => match read(
             mode,
             &format!("task definition {r} (task-definition-arn/-family)"),
@@ -323,33 +323,38 @@ async fn check_service(
         &base,
         &container,
         PLACEHOLDER_IMAGE,
-        &plan.settings.container_edits,
+        &plan.settings.ecs.container_edits,
     )?;
     for o in others {
         let c = deploy::planned_container(o).unwrap_or_default();
         task_definition::pick_container(&source_name, &base, Some(c))?;
-        rendered =
-            task_definition::render(&rendered, c, PLACEHOLDER_IMAGE, &o.settings.container_edits)?;
+        rendered = task_definition::render(
+            &rendered,
+            c,
+            PLACEHOLDER_IMAGE,
+            &o.settings.ecs.container_edits,
+        )?;
     }
     // The registered JSON has ECS's size limit: a file near it plus the inputs' edits.
     crate::task_definition_check::check_size(&source_name, &rendered)?;
     let own_network = plan
         .settings
+        .ecs
         .run_task
         .as_ref()
         .is_some_and(|t| !t.subnets.is_empty());
-    if (plan.settings.run_task_command.is_some() || plan.settings.run_task.is_some())
+    if (plan.settings.ecs.run_task_command.is_some() || plan.settings.ecs.run_task.is_some())
         && !own_network
     {
         check_one_off(d, &live, &rendered)?;
     }
     let port = task_definition::container_port(&rendered, &container);
-    if path == DeployPath::CodeDeploy && !plan.settings.service_update.is_empty() {
+    if path == DeployPath::CodeDeploy && !plan.settings.ecs.service_update.is_empty() {
         return Err(deploy::service_error(
             d,
             format!(
                 "is deployed by CodeDeploy, which sends no UpdateService, so {} cannot be applied; set them on the service (console, CLI or IaC) or leave them out",
-                plan.settings.service_update.names().join(", ")
+                plan.settings.ecs.service_update.names().join(", ")
             ),
         ));
     }

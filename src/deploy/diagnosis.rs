@@ -717,7 +717,7 @@ pub fn of_revision(
             tasks: Tasks::of_revision(&prepared.task_definition_arn, since),
             task_definition: &prepared.task_definition_arn,
             region: aws.region.as_deref(),
-            threshold: plan.settings.fail_fast_after_stopped_tasks,
+            threshold: plan.settings.ecs.fail_fast_after_stopped_tasks,
             events_before: HashSet::new(),
         },
     )

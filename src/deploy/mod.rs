@@ -21,6 +21,7 @@ pub mod rolling;
 pub mod run_task;
 pub mod service;
 pub(crate) mod strategy;
+pub mod timing;
 
 use std::time::Duration;
 
@@ -251,7 +252,7 @@ pub async fn prepare(
     let (container, rendered, changed) = render_with_others(
         RenderFrom::checked(checked),
         image,
-        &plan.settings.container_edits,
+        &plan.settings.ecs.container_edits,
         others,
     )?;
     let previous = checked.live.task_definition().map(str::to_string);
@@ -282,7 +283,7 @@ pub async fn prepare(
         container_port: task_definition::container_port(&rendered, &container),
         container,
         changed,
-        redeploy: plan.settings.force_new_deployment,
+        redeploy: plan.settings.rollout.force_new_deployment,
         task_definition: rendered,
         codedeploy: checked.codedeploy.clone(),
         previous_digest: None,
@@ -459,7 +460,10 @@ async fn run(
             crate::task_definition::short_task_definition(&prepared.task_definition_arn)
         ));
     }
-    let one_off = match (&plan.settings.run_task_command, &plan.settings.run_task) {
+    let one_off = match (
+        &plan.settings.ecs.run_task_command,
+        &plan.settings.ecs.run_task,
+    ) {
         (Some(command), _) => Some(run_task::OneOff::Command(command)),
         (None, Some(t)) => Some(run_task::OneOff::Task(t)),
         (None, None) => None,
@@ -475,13 +479,16 @@ async fn run(
             aws,
             &prepared,
             what,
-            (service::wait_timeout(plan), plan.settings.poll_cap()),
+            (
+                service::wait_timeout(plan),
+                plan.settings.rollout.poll_cap(),
+            ),
             cancel,
             report,
         )
         .await
         {
-            if plan.settings.deregister_failed_task_definition && prepared.changed {
+            if plan.settings.ecs.deregister_failed_task_definition && prepared.changed {
                 deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
             return Err(e);
@@ -532,7 +539,7 @@ pub async fn deregister_after_rollback(
     prepared: &Prepared,
     report: &mut Outcome,
 ) {
-    if plan.settings.deregister_failed_task_definition && prepared.changed {
+    if plan.settings.ecs.deregister_failed_task_definition && prepared.changed {
         deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
     }
 }
@@ -546,7 +553,7 @@ pub(crate) async fn keep_preview(
     checked: &Checked,
     image: &str,
 ) -> Option<String> {
-    let keep = plan.settings.keep_task_definitions?;
+    let keep = plan.settings.ecs.keep_task_definitions?;
     let d = plan.deploy.as_ref()?;
     let family = checked.base.get("family")?.as_str()?;
     let changed = render_and_compare(
@@ -555,7 +562,7 @@ pub(crate) async fn keep_preview(
         checked.live_task_definition.as_ref(),
         Some(&checked.container),
         image,
-        &plan.settings.container_edits,
+        &plan.settings.ecs.container_edits,
     )
     .map_or(true, |(_, _, changed)| changed);
     let k = revisions::Keep {
@@ -592,7 +599,7 @@ async fn keep_task_definitions(
     report: &mut Outcome,
 ) {
     let (Some(keep), Some((family, _))) = (
-        plan.settings.keep_task_definitions,
+        plan.settings.ecs.keep_task_definitions,
         revisions::family_revision(&prepared.task_definition_arn),
     ) else {
         return;
@@ -740,7 +747,7 @@ async fn wait_for_in_flight(
         // It left the service on another revision: that is the one ours starts from.
         if let Some(arn) = live.task_definition() {
             let td = register::describe_raw(&aws.ecs, arn).await?;
-            if d.task_definition_file.is_none() && plan.settings.task_definition_ref.is_none() {
+            if d.task_definition_file.is_none() && plan.settings.ecs.task_definition_ref.is_none() {
                 fresh.source_name = arn.to_string();
                 fresh.base = td.clone();
             }
@@ -817,7 +824,7 @@ impl Swap {
             app: plan.app.clone(),
             container: planned_container(plan).unwrap_or_default().to_string(),
             image,
-            env: plan.settings.container_edits.clone(),
+            env: plan.settings.ecs.container_edits.clone(),
         }
     }
 }
@@ -827,7 +834,7 @@ pub fn planned_container(plan: &AppPlan) -> Option<&str> {
     plan.deploy
         .as_ref()
         .and_then(|d| d.container.as_deref())
-        .or(plan.settings.container_name.as_deref())
+        .or(plan.settings.rollout.container_name.as_deref())
 }
 
 /// The settings of a deployment as a whole (one per service): apps deploying one service
@@ -839,22 +846,22 @@ fn service_settings(a: &AppPlan) -> String {
         "deployment={:?} task-definition={:?} task-definition-arn/family={:?} keep-null-value-keys={:?} {:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} run-task={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
         d.map(|d| d.deployment.as_str()),
         d.and_then(|d| d.task_definition_file.as_ref().map(|(p, _)| p.clone())),
-        s.task_definition_ref,
-        s.keep_null_value_keys,
-        s.service_update,
+        s.ecs.task_definition_ref,
+        s.ecs.keep_null_value_keys,
+        s.ecs.service_update,
         d.and_then(|d| d.appspec_file.as_ref().map(|(p, _)| p.clone())),
-        s.wait_for_service_stability,
-        s.wait_for_minutes,
-        s.fail_fast_after_stopped_tasks,
-        s.rollback_on_failure,
-        s.deregister_failed_task_definition,
-        s.force_new_deployment,
-        s.run_task_command,
-        s.run_task,
-        s.codedeploy_application,
-        s.codedeploy_deployment_group,
-        s.codedeploy_deployment_config,
-        s.codedeploy_deployment_description,
+        s.rollout.wait_for_service_stability,
+        s.rollout.wait_for_minutes,
+        s.ecs.fail_fast_after_stopped_tasks,
+        s.rollout.rollback_on_failure,
+        s.ecs.deregister_failed_task_definition,
+        s.rollout.force_new_deployment,
+        s.ecs.run_task_command,
+        s.ecs.run_task,
+        s.codedeploy.application,
+        s.codedeploy.deployment_group,
+        s.codedeploy.deployment_config,
+        s.codedeploy.deployment_description,
     )
 }
 
@@ -931,7 +938,7 @@ pub fn preview(
     let Some(d) = &plan.deploy else {
         return Ok(String::new());
     };
-    let env = &plan.settings.container_edits;
+    let env = &plan.settings.ecs.container_edits;
     let checked = match checked {
         Ok(c) => c,
         Err(why) => {

@@ -110,7 +110,7 @@ pub async fn register_without_service(
     image: &str,
 ) -> Result<Option<String>> {
     let s = &plan.settings;
-    let td = match (&s.task_definition, &s.task_definition_ref) {
+    let td = match (&s.ecs.task_definition, &s.ecs.task_definition_ref) {
         (Some(path), _) => {
             let path = workspace.join(path);
             let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadFile {
@@ -119,7 +119,7 @@ pub async fn register_without_service(
                 source,
             })?;
             let td = task_definition::parse(&path.display().to_string(), &text)?;
-            match &s.keep_null_value_keys {
+            match &s.ecs.keep_null_value_keys {
                 crate::inputs::KeepNullValues::All => td,
                 crate::inputs::KeepNullValues::Keys(keep) => {
                     task_definition::without_empty_values(&td, keep)
@@ -134,8 +134,9 @@ pub async fn register_without_service(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let container = task_definition::pick_container(&family, &td, s.container_name.as_deref())?;
-    let rendered = task_definition::render(&td, &container, image, &s.container_edits)?;
+    let container =
+        task_definition::pick_container(&family, &td, s.rollout.container_name.as_deref())?;
+    let rendered = task_definition::render(&td, &container, image, &s.ecs.container_edits)?;
     register_raw(ecs, &rendered).await.map(Some)
 }
 

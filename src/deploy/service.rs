@@ -123,7 +123,7 @@ pub fn console_link(region: Option<&str>, cluster: &str, service: &str) -> Optio
 
 /// How long to wait for a deployment (`wait-for-minutes`, at least one minute).
 pub fn wait_timeout(plan: &AppPlan) -> Duration {
-    plan.settings.deploy_wait()
+    plan.settings.rollout.deploy_wait()
 }
 
 /// The ids of the service's events so far: they are history, not news of this deploy.

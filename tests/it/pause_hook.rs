@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::bluegreen::{self, Policy, Timing};
+use ecs_deploy::deploy::bluegreen::{self, Cadence, Timing};
 use ecs_deploy::error::Error;
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::{Outcome, Status, Verdict};
@@ -60,20 +60,15 @@ async fn gets(app: &MockServer) -> usize {
     app.received_requests().await.unwrap_or_default().len()
 }
 
-/// Looks every 20 ms (a paused hook nobody answers: every `paused`); short probes.
-fn timing(paused: Duration, timeout: Duration) -> Timing {
+/// Looks every 20 ms; `timeout` for the deployment (`wait-for-minutes`).
+fn timing(timeout: Duration) -> Timing {
     Timing {
-        policy: Policy {
-            paused,
-            ..Policy::every(Duration::from_millis(20))
-        },
+        cadence: Cadence::Every(Duration::from_millis(20)),
         timeout,
         rollback_timeout: Duration::from_secs(10),
+        queue_limit: Duration::from_secs(5),
+        max_delay: Duration::MAX,
         poller: None,
-        gate: ecs_deploy::verify::Pace {
-            timeout: Duration::from_millis(500),
-            gap: Duration::from_millis(10),
-        },
     }
 }
 
@@ -137,7 +132,7 @@ async fn smoke_tested(
     let (r, outcome) = deploy(
         &ecs,
         &[("verify-url", &app.uri()), ("verify-requests", "2")],
-        timing(Duration::from_millis(20), Duration::from_secs(30)),
+        timing(Duration::from_secs(30)),
     )
     .await;
     (ecs, app, r, outcome)
@@ -165,7 +160,7 @@ async fn a_passing_smoke_test_at_the_pause_hook_continues_the_deployment() {
             ),
             ("verify-requests", "3"),
         ],
-        timing(Duration::from_millis(20), Duration::from_secs(10)),
+        timing(Duration::from_secs(10)),
     )
     .await;
     r.expect("the deployment continued and succeeded");
@@ -237,8 +232,7 @@ async fn a_failing_smoke_test_at_the_pause_hook_rolls_the_deployment_back() {
 async fn without_verify_inputs_the_paused_deployment_is_never_continued_and_the_timeout_rolls_it_back()
  {
     let ecs = ScriptedPause::start(Timeline::default()).await;
-    let paused = Duration::from_millis(250);
-    let (r, outcome) = deploy(&ecs, &[], timing(paused, Duration::from_millis(1500))).await;
+    let (r, outcome) = deploy(&ecs, &[], timing(Duration::from_millis(1500))).await;
     let e = r
         .expect_err("nobody answered before wait-for-minutes")
         .to_string();
@@ -269,20 +263,6 @@ async fn without_verify_inputs_the_paused_deployment_is_never_continued_and_the_
         said[0]
     );
     assert!(outcome.verification.is_none());
-    // While paused the run looks every `paused` (250 ms here, 20 s in a run), not every 20 ms.
-    let since = ecs.paused_since().expect("the clock");
-    let stopped_at = ecs.calls_of("StopServiceDeployment")[0].1;
-    let while_paused = ecs
-        .calls_of("DescribeServiceDeployments")
-        .iter()
-        .filter(|(_, at)| *at > since && *at < stopped_at)
-        .count();
-    let span = stopped_at.duration_since(since);
-    let most = (span.as_millis() / paused.as_millis()) as usize + 2;
-    assert!(
-        while_paused <= most,
-        "{while_paused} looks in {span:?} of pause (at most {most})"
-    );
 }
 
 #[tokio::test]
@@ -351,7 +331,7 @@ async fn after_the_test_traffic_stage_the_gate_probes_verify_url_not_the_test_li
             ("verify-test-url", &test_listener.uri()),
             ("verify-requests", "2"),
         ],
-        timing(Duration::from_millis(20), Duration::from_secs(10)),
+        timing(Duration::from_secs(10)),
     )
     .await;
     r.expect("continued at POST_PRODUCTION_TRAFFIC_SHIFT");

@@ -40,7 +40,6 @@ use super::strategy::{Ended as StrategyEnded, Followed, Strategy};
 use super::{CANCELLED_ROLLBACK_WAIT, Prepared};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::inputs::AppSettings;
 use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
 use crate::runner::console;
@@ -51,36 +50,7 @@ use progress::Paused;
 /// The value of the `deployment-kind` output for this path.
 pub const KIND: &str = "ecs-blue-green";
 
-/// How often and how long to look, and by which poller; injectable so tests run in milliseconds.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// How soon to look again, by lifecycle stage: phase-aware in a real run, fixed in tests.
-    pub policy: Policy,
-    /// How long the deployment may take (`wait-for-minutes`) before we roll it back.
-    pub timeout: Duration,
-    /// How long to wait for our rollback to bring traffic back on blue.
-    pub rollback_timeout: Duration,
-    /// The run's poller, so the looks of apps deploying together in a cluster share
-    /// DescribeServiceDeployments calls; `None`: this deploy's looks are its own.
-    pub poller: Option<Poller>,
-    /// How the verification gate probes at a PAUSE hook (`verify-*`).
-    pub gate: verify::Pace,
-}
-
-impl Timing {
-    /// The production timing: the phase-aware [`Policy`], `wait-for-minutes` for the deployment
-    /// and the same again for a rollback.
-    pub fn from_settings(s: &AppSettings) -> Timing {
-        let wait = s.deploy_wait();
-        Timing {
-            policy: Policy::default(),
-            timeout: wait,
-            rollback_timeout: wait,
-            poller: None,
-            gate: verify::Pace::default(),
-        }
-    }
-}
+pub use super::timing::{Cadence, Timing};
 
 /// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and
 /// status. `poller` is the run's: apps deploying together share their looks.
@@ -92,10 +62,7 @@ pub async fn deploy(
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
-    let timing = Timing {
-        poller: Some(poller.clone()),
-        ..Timing::from_settings(&plan.settings)
-    };
+    let timing = Timing::of(&plan.settings.rollout).with_poller(poller);
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
@@ -114,11 +81,13 @@ pub async fn deploy_with(
         Some(p) => p.clone(),
         None => Poller::new(aws.ecs.clone()),
     };
-    let gate = plan
-        .settings
-        .verify
-        .is_set()
-        .then(|| Gate::new(&plan.settings.verify, aws.cloudwatch.clone(), timing.gate));
+    let gate = plan.settings.verify.is_set().then(|| {
+        Gate::new(
+            &plan.settings.verify,
+            aws.cloudwatch.clone(),
+            verify::Pace::default(),
+        )
+    });
     let strategy = BlueGreen {
         aws,
         plan,
@@ -127,6 +96,7 @@ pub async fn deploy_with(
         tasks: diagnosis::of_revision(aws, plan, prepared, since),
         since,
         poller,
+        policy: Policy::of(timing.cadence),
         timing,
         pauses: progress::pause_stages(prepared.live.deployment_configuration()),
         gate,
@@ -146,6 +116,8 @@ pub(crate) struct BlueGreen<'a> {
     since: SystemTime,
     /// The run's poller (or this deploy's own).
     poller: Poller,
+    /// How soon to look again, by lifecycle stage (of `timing.cadence`).
+    policy: Policy,
     timing: Timing,
     /// The stages of the service's PAUSE lifecycle hooks.
     pauses: Vec<DeploymentLifecycleHookStage>,
@@ -209,10 +181,10 @@ impl BlueGreen<'_> {
             batcher: self.poller.service_deployments(),
             cluster: &self.prepared.cluster,
             arn,
-            policy: &self.timing.policy,
+            policy: &self.policy,
             deadline,
             cancel: Some(self.cancel),
-            cap: self.plan.settings.poll_cap(),
+            cap: self.timing.max_delay,
             tasks: Some(&self.tasks),
             pause: Some(AtPause {
                 ecs: &self.aws.ecs,
@@ -242,7 +214,7 @@ impl Strategy for BlueGreen<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn unchanged(&self) -> Option<String> {
@@ -271,7 +243,7 @@ impl Strategy for BlueGreen<'_> {
             .task_definition(&prepared.task_definition_arn)
             .force_new_deployment(prepared.redeploy);
         let updated =
-            super::service::with_service_update(update, &self.plan.settings.service_update)
+            super::service::with_service_update(update, &self.plan.settings.ecs.service_update)
                 .send()
                 .await
                 .map_err(|e| Error::aws("ECS", "UpdateService", e))?;
@@ -290,7 +262,7 @@ impl Strategy for BlueGreen<'_> {
         let looking = Looking {
             since: self.since,
             deadline,
-            policy: &self.timing.policy,
+            policy: &self.policy,
             cancel: self.cancel,
         };
         let arn = match find_ours(aws, prepared, hint, &looking).await? {
@@ -405,7 +377,7 @@ impl Strategy for BlueGreen<'_> {
             ),
             _ => why,
         };
-        if !self.plan.settings.rollback_on_failure {
+        if !self.plan.settings.rollout.rollback_on_failure {
             report.rollback = Some("not rolled back (rollback-on-failure: false)".into());
             let error = deployment_error(
                 prepared,
@@ -1111,7 +1083,7 @@ async fn rollback(
         batcher,
         cluster: &prepared.cluster,
         arn,
-        policy: &timing.policy,
+        policy: &Policy::of(timing.cadence),
         deadline: asked.deadline.unwrap_or_else(|| Instant::now() + limit),
         cancel: None,
         cap,

@@ -3,6 +3,7 @@
 //! log, which of the listed service deployments is the one our UpdateService started, and how
 //! often to look at it (its stage, and when the strategy's bake time and traffic steps end).
 
+use crate::deploy::timing::Cadence;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -389,6 +390,14 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The policy of a run's cadence: the phase-aware default, or one interval everywhere.
+    pub fn of(cadence: Cadence) -> Policy {
+        match cadence {
+            Cadence::Phased => Policy::default(),
+            Cadence::Every(interval) => Policy::every(interval),
+        }
+    }
+
     /// The same interval in every stage (tests, and a fixed poll for comparison).
     pub fn every(interval: Duration) -> Policy {
         Policy {

@@ -5,6 +5,7 @@
 //! steps) and the group (ready wait, termination wait) say the next change is due.
 //! The I/O around it lives in `codedeploy.rs`.
 
+use crate::deploy::timing::Cadence;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -353,6 +354,14 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The policy of a run's cadence: the phase-aware default, or one interval everywhere.
+    pub fn of(cadence: Cadence) -> Policy {
+        match cadence {
+            Cadence::Phased => Policy::default(),
+            Cadence::Every(interval) => Policy::every(interval),
+        }
+    }
+
     /// The same interval in every stage (tests, and a fixed poll for comparison).
     pub fn every(interval: Duration) -> Policy {
         Policy {

@@ -183,7 +183,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan) -> Result<KubeChecked> {
             ),
         })?;
     let names = progress::container_names(&d);
-    let container = match plan.settings.container_name.as_deref() {
+    let container = match plan.settings.rollout.container_name.as_deref() {
         Some(c) if names.iter().any(|n| n == c) => c.to_string(),
         Some(c) => {
             return Err(Error::Kubernetes {
@@ -299,25 +299,7 @@ pub fn image_patch(
     p
 }
 
-/// How long and how often a deploy looks: `wait-for-minutes` and [`POLL`] in a run; tests
-/// shorten the wait so a timeout takes seconds.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// How long a rollout already in progress, then ours, may take.
-    pub timeout: Duration,
-    /// How soon the Deployment is looked at again.
-    pub poll: Duration,
-}
-
-impl Timing {
-    /// The run's timing: `wait-for-minutes`, [`POLL`].
-    pub fn from_plan(plan: &AppPlan) -> Timing {
-        Timing {
-            timeout: plan.settings.deploy_wait(),
-            poll: POLL,
-        }
-    }
-}
+pub use super::timing::{Cadence, Timing};
 
 /// Deploys `image` to the checked Deployment: wait for a rollout already in progress, patch,
 /// follow, roll back on failure, commit the manifest. Fills the report's deployment fields,
@@ -335,7 +317,7 @@ pub async fn deploy(
         image,
         cancel,
         report,
-        Timing::from_plan(plan),
+        Timing::of(&plan.settings.rollout),
     )
     .await
 }
@@ -381,7 +363,7 @@ pub(crate) async fn deploy_gated(
         plan: g.plan,
         image: g.image,
         cancel,
-        timing: Timing::from_plan(g.plan),
+        timing: Timing::of(&g.plan.settings.rollout),
         gate: g.gate,
     };
     strategy::drive_into(&strategy, report).await
@@ -415,7 +397,7 @@ impl Strategy for Kubernetes<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn gate_after_follow(&self) -> Option<strategy::AfterFollow<'_>> {
@@ -445,7 +427,7 @@ impl Strategy for Kubernetes<'_> {
         // Never patch over a rollout still going (another run's, a person's): wait for it; what
         // it leaves is what ours starts from.
         let before =
-            wait_for_rollout_in_progress(checked, &plan.app, self.timing, self.cancel, report)
+            wait_for_rollout_in_progress(checked, &plan.app, &self.timing, self.cancel, report)
                 .await?;
         let previous_image =
             progress::template_image(progress::template(&before), &checked.container)
@@ -462,7 +444,7 @@ impl Strategy for Kubernetes<'_> {
         );
         report.previous_image = Some(previous_image.clone());
         let same = previous_image == image;
-        if same && !plan.settings.force_new_deployment {
+        if same && !plan.settings.rollout.force_new_deployment {
             let what = format!(
                 "{target} already runs {image}: nothing patched (set force-new-deployment: true to restart its pods anyway)"
             );
@@ -514,7 +496,7 @@ impl Strategy for Kubernetes<'_> {
             image,
             generation,
             timeout: self.timing.timeout,
-            poll: self.timing.poll,
+            poll: self.timing.cadence.interval_or(POLL),
             judged: Judged::Current,
         };
         Ok(match follow.run(self.cancel).await? {
@@ -566,8 +548,8 @@ impl Strategy for Kubernetes<'_> {
             // Nothing was patched: there is nothing of ours to undo.
             return StrategyEnded::of(cause);
         }
-        if self.plan.settings.rollback_on_failure {
-            rollback::undo(self.checked, self.plan, cause, self.timing, report).await
+        if self.plan.settings.rollout.rollback_on_failure {
+            rollback::undo(self.checked, self.plan, cause, &self.timing, report).await
         } else {
             println!(
                 "{}: not rolling back (rollback-on-failure: false)",
@@ -585,7 +567,7 @@ impl Strategy for Kubernetes<'_> {
 pub async fn wait_for_rollout_in_progress(
     checked: &KubeChecked,
     label: &str,
-    timing: Timing,
+    timing: &Timing,
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<Deployment> {
@@ -600,7 +582,7 @@ pub async fn wait_for_rollout_in_progress(
         where_to_look: checked.status_command(),
         deadline: Instant::now() + timing.timeout,
         cancel: Some(cancel),
-        cap: timing.poll,
+        cap: timing.cadence.interval_or(POLL),
         fail: &fail,
     };
     let started = Instant::now();
@@ -609,7 +591,7 @@ pub async fn wait_for_rollout_in_progress(
     let ended = poll::until(
         &wait,
         &mut last,
-        |_: &(), _| timing.poll,
+        |_: &(), _| timing.cadence.interval_or(POLL),
         async |due: Instant| {
             poll::at(due).await;
             let client = checked.conn.client().await.map_err(Failure::fatal)?;

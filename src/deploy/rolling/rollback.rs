@@ -106,7 +106,7 @@ pub(crate) async fn roll_back(
             report.steps.push(format!("rolled back: {how}"));
             // A revision that may still serve (a cancelled run reports before the rollback is
             // steady) stays registered.
-            if plan.settings.deregister_failed_task_definition && prepared.changed && steady {
+            if plan.settings.ecs.deregister_failed_task_definition && prepared.changed && steady {
                 deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
             Ended::rolled_back(cause)
