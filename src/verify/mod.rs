@@ -64,7 +64,7 @@ impl Gate {
     }
 
     /// `verify-test-url`: what ECS blue/green probes while green serves the test traffic only.
-    pub fn test_url(&self) -> Option<&str> {
+    pub(crate) fn test_url(&self) -> Option<&str> {
         self.settings.test_url.as_deref()
     }
 }
@@ -131,7 +131,11 @@ pub fn check_path(path: DeployPath, verify_set: bool, target: &str) -> Result<()
 
 /// The preflight's refusal of `verify-test-url` (`test_url_set`) on a path with no test
 /// listener (rolling, Kubernetes): it would never be probed.
-pub fn check_test_url(path: DeployPath, test_url_set: bool, target: &str) -> Result<(), Error> {
+pub(crate) fn check_test_url(
+    path: DeployPath,
+    test_url_set: bool,
+    target: &str,
+) -> Result<(), Error> {
     if !test_url_set || !matches!(path, DeployPath::Rolling | DeployPath::Kubernetes) {
         return Ok(());
     }

@@ -529,7 +529,7 @@ const NEAR_PAUSE_STAGES: usize = 2;
 
 /// True when a deployment in lifecycle stage `stage` is at one of `pauses` (the stages of the
 /// PAUSE hooks the gate answers) or at most [`NEAR_PAUSE_STAGES`] stages before one. Pure.
-pub fn near_pause(stage: Option<&str>, pauses: &[DeploymentLifecycleHookStage]) -> bool {
+pub(crate) fn near_pause(stage: Option<&str>, pauses: &[DeploymentLifecycleHookStage]) -> bool {
     let index = |s: &str| LIFECYCLE.iter().position(|l| *l == s);
     let Some(at) = stage.and_then(index) else {
         return false;
