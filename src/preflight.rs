@@ -141,6 +141,11 @@ async fn check_app(
                     plan.settings.verify.is_set(),
                     &format!("app {}", plan.app),
                 )?;
+                crate::verify::check_test_url(
+                    DeployPath::Kubernetes,
+                    plan.settings.verify.test_url.is_some(),
+                    &format!("app {}", plan.app),
+                )?;
                 match read(
                     mode,
                     "the Kubernetes Deployment",
@@ -262,11 +267,9 @@ async fn check_service(
     let (controller, strategy) = deploy::controller_and_strategy(&live);
     let path = deploy::choose_path(d.deployment, controller, strategy)
         .map_err(|p| deploy::service_error(d, p))?;
-    crate::verify::check_path(
-        path,
-        plan.settings.verify.is_set(),
-        &format!("ECS service {} in cluster {}", d.service, d.cluster),
-    )?;
+    let target = format!("ECS service {} in cluster {}", d.service, d.cluster);
+    crate::verify::check_path(path, plan.settings.verify.is_set(), &target)?;
+    crate::verify::check_test_url(path, plan.settings.verify.test_url.is_some(), &target)?;
     let live_arn = live.task_definition().map(str::to_string);
     let live_td = match &live_arn {
         Some(arn) => match read(

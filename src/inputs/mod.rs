@@ -183,7 +183,8 @@ pub struct AppSettings {
     pub codedeploy: CodeDeploySettings,
     /// The Kubernetes target (`eks-cluster` or `kubeconfig`), instead of an ECS service.
     pub kubernetes: Option<KubeSettings>,
-    /// `verify-url`, `verify-requests`, `verify-max-failures`, `verify-alarms`: the gate.
+    /// `verify-url`, `verify-test-url`, `verify-requests`, `verify-max-failures`,
+    /// `verify-alarms`: the gate.
     pub verify: VerifySettings,
 }
 
@@ -287,6 +288,9 @@ pub struct CodeDeploySettings {
 pub struct VerifySettings {
     /// `verify-url`, parsed and without userinfo (a credential is never sent).
     pub url: Option<String>,
+    /// `verify-test-url`: the test listener, probed instead of `url` while an ECS blue/green
+    /// deployment is held at POST_TEST_TRAFFIC_SHIFT; parsed like `url`.
+    pub test_url: Option<String>,
     pub requests: u32,
     pub max_failures: u32,
     /// `verify-alarms`: CloudWatch alarm names.
@@ -297,6 +301,7 @@ impl Default for VerifySettings {
     fn default() -> Self {
         VerifySettings {
             url: None,
+            test_url: None,
             requests: 10,
             max_failures: 0,
             alarms: Vec::new(),
@@ -318,7 +323,13 @@ const MAX_VERIFY_ALARMS: usize = 100;
 /// `verify-url`: an absolute http or https URL with a host. Userinfo (`user:pass@`) is dropped,
 /// not sent: the gate never sends a credential. The fragment is dropped too (never sent).
 pub(crate) fn verify_url(value: &str) -> Result<String> {
-    let bad = |why: &str| Error::invalid_input("verify-url", without_userinfo(value), why);
+    gate_url("verify-url", value)
+}
+
+/// An http(s) URL the gate GETs, read from input `name` (`verify-url`, `verify-test-url`): see
+/// [`verify_url`].
+fn gate_url(name: &str, value: &str) -> Result<String> {
+    let bad = |why: &str| Error::invalid_input(name, without_userinfo(value), why);
     let mut url = reqwest::Url::parse(value).map_err(|e| {
         bad(&format!(
             "not a URL ({e}); give an absolute http:// or https:// URL"
@@ -372,6 +383,10 @@ fn verify_settings(raw: &RawInputs) -> Result<VerifySettings> {
             })
     };
     let url = raw.get("verify-url").map(verify_url).transpose()?;
+    let test_url = raw
+        .get("verify-test-url")
+        .map(|v| gate_url("verify-test-url", v))
+        .transpose()?;
     let requests = count("verify-requests", "10", 1..=100)?;
     let max_failures = count("verify-max-failures", "0", 0..=100)?;
     if max_failures > requests {
@@ -381,11 +396,18 @@ fn verify_settings(raw: &RawInputs) -> Result<VerifySettings> {
             ),
         });
     }
-    for name in ["verify-requests", "verify-max-failures"] {
+    for (name, what) in [
+        ("verify-requests", "counts the GETs of verify-url"),
+        ("verify-max-failures", "counts the GETs of verify-url"),
+        (
+            "verify-test-url",
+            "stands in for verify-url at the test-traffic stage only (the other stages probe verify-url)",
+        ),
+    ] {
         if url.is_none() && raw.get(name).is_some() {
             return Err(Error::InputConflict {
                 message: format!(
-                    "{name} counts the GETs of verify-url, which is not set; set verify-url or leave {name} out"
+                    "{name} {what}, which is not set; set verify-url or leave {name} out"
                 ),
             });
         }
@@ -415,6 +437,7 @@ fn verify_settings(raw: &RawInputs) -> Result<VerifySettings> {
     }
     Ok(VerifySettings {
         url,
+        test_url,
         requests,
         max_failures,
         alarms,
@@ -2301,6 +2324,7 @@ mod tests {
             v,
             VerifySettings {
                 url: Some("https://web1.example.com/health".into()),
+                test_url: None,
                 requests: 10,
                 max_failures: 0,
                 alarms: vec!["web1-5xx".into(), "web1-p99".into()],
@@ -2365,6 +2389,38 @@ mod tests {
             .join(",");
         let e = refused(&[("INPUT_VERIFY-ALARMS", many.as_str())]);
         assert!(e.contains("at most 100 alarms"), "{e}");
+    }
+
+    #[test]
+    fn the_test_listener_url_is_read_like_verify_url_and_needs_it() {
+        let v = app(&[
+            ("INPUT_VERIFY-URL", "https://web1.example.com/health"),
+            (
+                "INPUT_VERIFY-TEST-URL",
+                "http://ops:pw@web1.example.com:8443/health#x",
+            ),
+        ])
+        .unwrap()
+        .verify;
+        assert_eq!(
+            v.test_url.as_deref(),
+            Some("http://web1.example.com:8443/health")
+        );
+        let refused = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        let e = refused(&[
+            ("INPUT_VERIFY-URL", "https://web1.example.com/health"),
+            ("INPUT_VERIFY-TEST-URL", "file:///etc/passwd"),
+        ]);
+        assert!(
+            e.contains("`verify-test-url`") && e.contains("http:// or https://"),
+            "{e}"
+        );
+        let e = refused(&[("INPUT_VERIFY-TEST-URL", "https://web1.example.com:8443/")]);
+        assert!(
+            e.contains("verify-test-url stands in for verify-url at the test-traffic stage")
+                && e.contains("set verify-url"),
+            "{e}"
+        );
     }
 
     #[test]

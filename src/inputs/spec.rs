@@ -514,6 +514,13 @@ pub const INPUTS: &[InputSpec] = &[
         "A URL (http or https) the verification gate GETs once the new version serves (at an ECS blue/green pause hook, in a CodeDeploy bake, after a rolling or Kubernetes rollout); a failed verification rolls back. Redirects to another host are not followed; no credential is sent",
     ),
     spec(
+        "verify-test-url",
+        App,
+        None,
+        false,
+        "ECS blue/green: the URL (http or https) of the test listener, GET instead of verify-url while a PAUSE lifecycle hook holds the deployment at POST_TEST_TRAFFIC_SHIFT (green serves all test traffic, none of production); needs verify-url, which is probed at the other stages",
+    ),
+    spec(
         "verify-requests",
         App,
         Some("10"),

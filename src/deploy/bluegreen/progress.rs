@@ -368,6 +368,9 @@ pub struct Policy {
     pub starting: Duration,
     /// When something is due but not timed: hooks after the shift, a late step, a rollback.
     pub soon: Duration,
+    /// While a PAUSE hook holds the deployment for someone else to answer (no verify inputs):
+    /// a person may take hours, so a few looks a minute.
+    pub paused: Duration,
 }
 
 impl Default for Policy {
@@ -381,6 +384,7 @@ impl Default for Policy {
             },
             starting: Duration::from_secs(5),
             soon: Duration::from_secs(2),
+            paused: Duration::from_secs(20),
         }
     }
 }
@@ -400,6 +404,7 @@ impl Policy {
             pace: Pace::every(interval),
             starting: interval,
             soon: interval,
+            paused: interval,
         }
     }
 }
@@ -419,6 +424,13 @@ pub enum Stage {
     CleaningUp { since: Instant },
     /// ECS is rolling back or stopping: it ends when blue is back.
     Ending,
+    /// Held at a PAUSE hook this run does not answer: someone else continues it (or not).
+    AwaitingAction,
+    /// At or just before a stage where a PAUSE hook this run answers holds the deployment:
+    /// looked at often, so the gate starts within a second of the pause ([`near_pause`]).
+    NearPause,
+    /// Held at a PAUSE hook the gate answers: the next look verifies and answers at once.
+    Verifying,
 }
 
 fn minutes(m: Option<i32>) -> Option<Duration> {
@@ -488,7 +500,44 @@ pub(crate) fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration 
         Stage::Shifting { next: None } | Stage::Shifted | Stage::Ending => policy.soon,
         Stage::Baking { until } => toward(pace, Expect::at(until, now), policy.soon),
         Stage::CleaningUp { since } => toward(pace, Expect::at(since, now), policy.soon),
+        Stage::AwaitingAction => policy.paused,
+        Stage::NearPause => pace.near,
+        Stage::Verifying => Duration::ZERO,
     }
+}
+
+/// The lifecycle stages of a service deployment, in the order ECS walks them.
+pub const LIFECYCLE: [&str; 11] = [
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+];
+
+/// How many stages before a PAUSE hook's stage the follow already looks often: the stages
+/// just before a hook (the traffic moves, the hooks after scale-up) take seconds, so a rarer
+/// look there could miss the moment the pause begins by several seconds. Earlier stages
+/// (green's tasks starting: minutes) keep their own interval.
+const NEAR_PAUSE_STAGES: usize = 2;
+
+/// True when a deployment in lifecycle stage `stage` is at one of `pauses` (the stages of the
+/// PAUSE hooks the gate answers) or at most [`NEAR_PAUSE_STAGES`] stages before one. Pure.
+pub(crate) fn near_pause(stage: Option<&str>, pauses: &[DeploymentLifecycleHookStage]) -> bool {
+    let index = |s: &str| LIFECYCLE.iter().position(|l| *l == s);
+    let Some(at) = stage.and_then(index) else {
+        return false;
+    };
+    pauses
+        .iter()
+        .filter_map(|p| index(p.as_str()))
+        .any(|p| p >= at && p - at <= NEAR_PAUSE_STAGES)
 }
 
 /// A service deployment held at a PAUSE lifecycle hook, waiting for ContinueServiceDeployment
@@ -597,10 +646,10 @@ pub fn check_pause_hook(
     match (verify_set, stages.iter().any(green_serves_at)) {
         (true, true) => Ok(None),
         (true, false) if stages.is_empty() => Err(
-            "has verify-url or verify-alarms, but no PAUSE lifecycle hook: on ECS blue/green the verification runs while a PAUSE hook holds the deployment, then continues or rolls it back; add one to the service (deploymentConfiguration.lifecycleHooks: targetType PAUSE, lifecycleStages [POST_TEST_TRAFFIC_SHIFT]), or leave the verify inputs out".into(),
+            "has verify-url or verify-alarms, but no PAUSE lifecycle hook: on ECS blue/green the verification runs while a PAUSE hook holds the deployment, then continues or rolls it back; add one to the service (deploymentConfiguration.lifecycleHooks: targetType PAUSE, lifecycleStages [POST_TEST_TRAFFIC_SHIFT]; the manual's page \"Verified rollouts\", docs/src/verification.md, shows how), or leave the verify inputs out".into(),
         ),
         (true, false) => Err(format!(
-            "has verify-url or verify-alarms, but its PAUSE lifecycle hooks ({}) hold the deployment before green takes any traffic, so the verification would see the old version; pause at POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT",
+            "has verify-url or verify-alarms, but its PAUSE lifecycle hooks ({}) hold the deployment before green takes any traffic, so the verification would see the old version; pause at POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT (the manual's page \"Verified rollouts\", docs/src/verification.md)",
             names()
         )),
         (false, _) if stages.is_empty() => Ok(None),
@@ -1098,6 +1147,33 @@ mod pause_tests {
             pause_stages(Some(&good)),
             vec![DeploymentLifecycleHookStage::PostTestTrafficShift],
             "the Lambda hook is not a pause"
+        );
+    }
+
+    #[test]
+    fn the_follow_looks_often_at_and_just_before_a_pause_stage_only() {
+        let post_test = [DeploymentLifecycleHookStage::PostTestTrafficShift];
+        for (stage, near) in [
+            ("SCALE_UP", false),
+            ("POST_SCALE_UP", true),
+            ("TEST_TRAFFIC_SHIFT", true),
+            ("POST_TEST_TRAFFIC_SHIFT", true),
+            ("PRE_PRODUCTION_TRAFFIC_SHIFT", false),
+            ("BAKE_TIME", false),
+        ] {
+            assert_eq!(near_pause(Some(stage), &post_test), near, "{stage}");
+        }
+        assert!(!near_pause(None, &post_test));
+        assert!(!near_pause(Some("A_NEW_STAGE"), &post_test));
+        assert!(!near_pause(Some("TEST_TRAFFIC_SHIFT"), &[]));
+        let p = Policy::default();
+        let now = Instant::now();
+        assert_eq!(interval(&p, Stage::NearPause, now), Duration::from_secs(1));
+        assert_eq!(interval(&p, Stage::Verifying, now), Duration::ZERO);
+        assert_eq!(
+            interval(&p, Stage::AwaitingAction, now),
+            Duration::from_secs(20),
+            "three looks a minute while someone else is to answer"
         );
     }
 
