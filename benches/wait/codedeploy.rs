@@ -336,5 +336,9 @@ pub async fn scenarios(timing: Timing) -> (Outcome, Outcome) {
 
 /// The timing of a real run (`wait-for-minutes: 30`).
 pub fn production() -> Timing {
-    Timing::from_minutes(30)
+    codedeploy::timing(
+        &plan("web0", DeploymentChoice::CodeDeploy, &[])
+            .settings
+            .rollout,
+    )
 }

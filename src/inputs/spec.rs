@@ -38,7 +38,7 @@ pub struct InputSpec {
 impl InputSpec {
     /// An input of another action whose meaning this action does not have: given, it is refused
     /// before anything runs, with `help` saying what to use instead (never silently ignored).
-    pub fn is_refused(&self) -> bool {
+    pub(crate) fn is_refused(&self) -> bool {
         self.kind == Kind::Refused
     }
 }
@@ -512,6 +512,13 @@ pub const INPUTS: &[InputSpec] = &[
         None,
         false,
         "A URL (http or https) the verification gate GETs once the new version serves (at an ECS blue/green pause hook, in a CodeDeploy bake, after a rolling or Kubernetes rollout); a failed verification rolls back. Redirects to another host are not followed; no credential is sent",
+    ),
+    spec(
+        "verify-test-url",
+        App,
+        None,
+        false,
+        "ECS blue/green: the URL (http or https) of the test listener, GET instead of verify-url while a PAUSE lifecycle hook holds the deployment at POST_TEST_TRAFFIC_SHIFT (green serves all test traffic, none of production); needs verify-url, which is probed at the other stages",
     ),
     spec(
         "verify-requests",

@@ -47,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::codedeploy::{self, Policy, Timing};
+use ecs_deploy::deploy::codedeploy::{self, Cadence, Timing};
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
 use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
@@ -63,11 +63,12 @@ const CANARY: &str = "CodeDeployDefault.ECSCanary10Percent5Minutes";
 
 fn fast() -> Timing {
     Timing {
-        policy: Policy::every(Duration::from_millis(10)),
+        cadence: Cadence::Every(Duration::from_millis(10)),
         timeout: Duration::from_secs(20),
         queue_limit: Duration::from_secs(5),
-        rollback_limit: Duration::from_secs(5),
+        rollback_timeout: Duration::from_secs(5),
         poller: None,
+        max_delay: Duration::MAX,
     }
 }
 
@@ -1121,7 +1122,7 @@ async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_fill
         &mut report,
         Timing {
             timeout: Duration::from_millis(300),
-            policy: Policy::every(Duration::from_millis(50)),
+            cadence: Cadence::Every(Duration::from_millis(50)),
             ..fast()
         },
     )
@@ -1205,7 +1206,7 @@ async fn on_moto_an_unfinished_deployment_of_the_group_is_never_stacked() {
         &mut report,
         Timing {
             queue_limit: Duration::from_millis(300),
-            policy: Policy::every(Duration::from_millis(50)),
+            cadence: Cadence::Every(Duration::from_millis(50)),
             ..fast()
         },
     )
@@ -1278,7 +1279,7 @@ async fn cancelled_in_production(edit: impl FnOnce(&mut Script)) -> (Outcome, Du
         &prepared(TD_ARN),
         &token,
         &mut report,
-        Timing::from_minutes(30),
+        codedeploy::timing(&plan(&[], None).settings.rollout),
     )
     .await
     .expect_err("a cancelled deployment is an error");
@@ -1542,7 +1543,7 @@ async fn green_tasks_that_keep_failing_to_pull_stop_the_deployment_early_naming_
     let aws = scripted_aws(&script);
     let mut report = Outcome::default();
     let timing = Timing {
-        policy: Policy::every(Duration::from_secs(1)),
+        cadence: Cadence::Every(Duration::from_secs(1)),
         timeout: Duration::from_secs(30 * 60),
         ..fast()
     };

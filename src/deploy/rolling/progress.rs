@@ -83,7 +83,7 @@ pub enum Phase {
 
 /// The interval before the next look, from the time since the wait began, the phase and how
 /// long the rollout has been in it. Throttling backs off on top ([`poll::backoff`]).
-pub fn next_interval(
+pub(crate) fn next_interval(
     policy: &Policy,
     elapsed: Duration,
     phase: Phase,
@@ -109,7 +109,7 @@ pub fn next_interval(
 /// `early` for the first `long_drain` (health checks and a bake time usually end within it),
 /// then growing with the wait like a long drain, up to `max_drain`, so a service whose new tasks
 /// never turn healthy costs few calls. Pure.
-pub fn early_interval(policy: &Policy, in_reach: Duration) -> Duration {
+pub(crate) fn early_interval(policy: &Policy, in_reach: Duration) -> Duration {
     if in_reach <= policy.long_drain {
         return policy.early;
     }
@@ -121,7 +121,7 @@ pub fn early_interval(policy: &Policy, in_reach: Duration) -> Duration {
 
 /// Where early success stands, as far as the interval cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Early {
+pub(crate) enum Early {
     /// The service has no early success with DEFERRED cleanup (or it cannot be followed): the
     /// rolling policy alone.
     Off,
@@ -136,7 +136,7 @@ pub enum Early {
 /// The interval before the service's next read: [`next_interval`], but while new tasks start on
 /// a service with early success, `fast` (the run reads a cluster's services once a second at
 /// most) for a minute, then growing like [`early_interval`], up to `slow`. Pure.
-pub fn service_interval(
+pub(crate) fn service_interval(
     policy: &Policy,
     elapsed: Duration,
     (phase, in_phase): (Phase, Duration),
@@ -155,7 +155,7 @@ pub fn service_interval(
 /// The interval before the next look: the service's ([`service_interval`]), or sooner while
 /// early success is in reach ([`early_interval`]: the look then reads our service deployment,
 /// and the service only when it is due). Pure.
-pub fn look_interval(
+pub(crate) fn look_interval(
     policy: &Policy,
     elapsed: Duration,
     at: (Phase, Duration),
@@ -183,7 +183,11 @@ pub enum Assessment {
 
 /// The deployment that replaced ours, when it is not ours and not a rollback to `rollback_to`
 /// (the circuit breaker's): another run's or a person's. Pure.
-pub fn superseded_by(service: &Service, deployment_id: &str, rollback_to: &str) -> Option<String> {
+pub(crate) fn superseded_by(
+    service: &Service,
+    deployment_id: &str,
+    rollback_to: &str,
+) -> Option<String> {
     let primary = service
         .deployments()
         .iter()
@@ -207,7 +211,7 @@ pub fn superseded_by(service: &Service, deployment_id: &str, rollback_to: &str) 
 }
 
 /// Judges one DescribeServices answer for `deployment_id`. Pure, so every case is unit-tested.
-pub fn assess(service: &Service, deployment_id: &str) -> Assessment {
+pub(crate) fn assess(service: &Service, deployment_id: &str) -> Assessment {
     let deployments = service.deployments();
     let Some(ours) = deployments.iter().find(|d| d.id() == Some(deployment_id)) else {
         return Assessment::Vanished(format!(
@@ -271,7 +275,7 @@ fn list_deployments(deployments: &[Deployment]) -> String {
 }
 
 /// One progress line for a person: counts of our deployment, its rollout state, older ones.
-pub fn progress_line(service: &Service, deployment_id: &str) -> String {
+pub(crate) fn progress_line(service: &Service, deployment_id: &str) -> String {
     let deployments = service.deployments();
     let Some(ours) = deployments.iter().find(|d| d.id() == Some(deployment_id)) else {
         return format!("deployment {deployment_id} not found");
@@ -301,7 +305,7 @@ pub fn progress_line(service: &Service, deployment_id: &str) -> String {
 }
 
 /// The service events not seen before, oldest first (ECS lists them newest first).
-pub fn new_events(service: &Service, seen: &mut HashSet<String>) -> Vec<String> {
+pub(crate) fn new_events(service: &Service, seen: &mut HashSet<String>) -> Vec<String> {
     let mut out = Vec::new();
     for e in service.events().iter().rev() {
         let id = e.id().unwrap_or_default().to_string();
@@ -361,7 +365,7 @@ impl EarlySuccess {
     /// mark it SUCCESSFUL: `healthyPercent` of the desired count, rounded up (ECS's rule), and
     /// all of it when no percentage is given. Running is not yet healthy, so this is the earliest
     /// moment, not the moment itself. Pure.
-    pub fn within_reach(self, ours: &Deployment) -> bool {
+    pub(crate) fn within_reach(self, ours: &Deployment) -> bool {
         let percent = i64::from(self.healthy_percent.unwrap_or(100).clamp(0, 100));
         i64::from(ours.running_count()) * 100 >= i64::from(ours.desired_count()) * percent
     }
