@@ -6,7 +6,8 @@
 //!
 //! Each test asserts what was sent (which service deployment and revision were read, the
 //! rollback's UpdateService) and what came out (the status, when the wait ended against the
-//! script's SUCCESSFUL and drain, the words in the steps, the summary and the messages).
+//! script's SUCCESSFUL and drain, the words in the steps, the summary and the messages). A role
+//! whose policy predates the reads (AccessDeniedException) waits for the drain, as before.
 
 use std::time::{Duration, Instant};
 
@@ -34,15 +35,16 @@ fn plan(extra: &[(&str, &str)]) -> AppPlan {
 }
 
 async fn scripted(rollout: Duration, cleanup: &'static str, drain: Duration) -> (ScriptedEcs, Aws) {
-    let ecs = ScriptedEcs::start(
-        &["web1"],
-        Script {
-            rollout,
-            early: Some(EarlyScript { cleanup, drain }),
-            ..Default::default()
-        },
-    )
-    .await;
+    scripted_with(Script {
+        rollout,
+        early: Some(EarlyScript { cleanup, drain }),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn scripted_with(script: Script) -> (ScriptedEcs, Aws) {
+    let ecs = ScriptedEcs::start(&["web1"], script).await;
     let aws = Aws::from_config(&sdk_config(&ecs.endpoint())).without_region();
     (ecs, aws)
 }
@@ -57,12 +59,11 @@ async fn deployed(aws: &Aws) -> (Outcome, Instant) {
     (outcome, returned)
 }
 
-/// The report of one app with `outcome` (and `error`), as the run builds it.
-fn report_of(outcome: &Outcome, error: Option<String>) -> Report {
+/// The report of one app with `outcome`, as the run builds it.
+fn report_of(outcome: &Outcome) -> Report {
     let mut app = AppReport {
         app: "web1".into(),
         version: Some("1.2.3".into()),
-        error,
         ..Default::default()
     };
     app.apply(outcome);
@@ -150,7 +151,7 @@ async fn an_early_success_rollout_ends_at_successful_while_the_old_tasks_still_d
         "{:?}",
         outcome.steps
     );
-    every_message_says(&report_of(&outcome, None), EARLY_WORDS);
+    every_message_says(&report_of(&outcome), EARLY_WORDS);
 }
 
 #[tokio::test]
@@ -167,6 +168,41 @@ async fn a_blocking_service_waits_for_the_drain_as_without_early_success() {
     // As today: the service alone is read, no service deployment.
     assert_eq!(ecs.count("DescribeServiceDeployments"), 0);
     assert_eq!(ecs.count("DescribeServiceRevisions"), 0);
+    assert!(outcome.notices.is_empty(), "{:?}", outcome.notices);
+    let deployment = outcome.deployment_id.clone().unwrap_or_default();
+    assert!(
+        outcome
+            .steps
+            .contains(&format!("deployment {deployment} completed")),
+        "{:?}",
+        outcome.steps
+    );
+}
+
+#[tokio::test]
+async fn a_role_without_the_service_deployment_reads_waits_for_the_drain_as_before() {
+    // An IAM policy from before this version: DescribeServiceDeployments is denied.
+    let (ecs, aws) = scripted_with(Script {
+        rollout: Duration::from_millis(500),
+        early: Some(EarlyScript {
+            cleanup: "DEFERRED",
+            drain: Duration::from_millis(1500),
+        }),
+        deny: vec!["DescribeServiceDeployments"],
+        ..Default::default()
+    })
+    .await;
+    let (outcome, returned) = deployed(&aws).await;
+    let drained = ecs.drained_at("web1").expect("updated");
+    assert!(
+        returned >= drained,
+        "the wait went on until the drain ended"
+    );
+    assert_eq!(
+        ecs.count("DescribeServiceDeployments"),
+        1,
+        "denied once, then not asked again"
+    );
     assert!(outcome.notices.is_empty(), "{:?}", outcome.notices);
     let deployment = outcome.deployment_id.clone().unwrap_or_default();
     assert!(

@@ -36,6 +36,8 @@ pub struct Script {
     pub throttle_first: usize,
     /// Operations (`UpdateService`) that are accepted and never answered.
     pub hang: Vec<&'static str>,
+    /// Operations answered AccessDeniedException, as for a role whose policy lacks them.
+    pub deny: Vec<&'static str>,
     /// From UpdateService to COMPLETED; with `early`, to the new tasks being healthy.
     pub rollout: Duration,
     /// Early success criteria on every service, and how long the old tasks drain.
@@ -444,6 +446,14 @@ impl Respond for Answer {
         }
         if st.script.hang.contains(&operation.as_str()) {
             return ok(json!({})).set_delay(Duration::from_secs(3600));
+        }
+        if st.script.deny.contains(&operation.as_str()) {
+            return error(
+                "AccessDeniedException",
+                &format!(
+                    "User: arn:aws:sts::{ACCOUNT}:assumed-role/deploy/run is not authorized to perform: ecs:{operation}"
+                ),
+            );
         }
         let name_of = |v: &Value| {
             v.as_str()
