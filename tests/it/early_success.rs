@@ -59,6 +59,23 @@ async fn deployed(aws: &Aws) -> (Outcome, Instant) {
     (outcome, returned)
 }
 
+/// A deploy that succeeded only once the old tasks were gone, as without early success: its
+/// steps say `completed`, and nothing about early success.
+async fn waited_for_the_drain(ecs: &ScriptedEcs, aws: &Aws) {
+    let (outcome, returned) = deployed(aws).await;
+    let drained = ecs.drained_at("web1").expect("updated");
+    assert!(returned >= drained, "after the old tasks are gone");
+    assert!(outcome.notices.is_empty(), "{:?}", outcome.notices);
+    let deployment = outcome.deployment_id.clone().unwrap_or_default();
+    assert!(
+        outcome
+            .steps
+            .contains(&format!("deployment {deployment} completed")),
+        "{:?}",
+        outcome.steps
+    );
+}
+
 /// The report of one app with `outcome`, as the run builds it.
 fn report_of(outcome: &Outcome) -> Report {
     let mut app = AppReport {
@@ -162,21 +179,10 @@ async fn a_blocking_service_waits_for_the_drain_as_without_early_success() {
         Duration::from_millis(1500),
     )
     .await;
-    let (outcome, returned) = deployed(&aws).await;
-    let drained = ecs.drained_at("web1").expect("updated");
-    assert!(returned >= drained, "after the old tasks are gone");
+    waited_for_the_drain(&ecs, &aws).await;
     // As today: the service alone is read, no service deployment.
     assert_eq!(ecs.count("DescribeServiceDeployments"), 0);
     assert_eq!(ecs.count("DescribeServiceRevisions"), 0);
-    assert!(outcome.notices.is_empty(), "{:?}", outcome.notices);
-    let deployment = outcome.deployment_id.clone().unwrap_or_default();
-    assert!(
-        outcome
-            .steps
-            .contains(&format!("deployment {deployment} completed")),
-        "{:?}",
-        outcome.steps
-    );
 }
 
 #[tokio::test]
@@ -192,25 +198,11 @@ async fn a_role_without_the_service_deployment_reads_waits_for_the_drain_as_befo
         ..Default::default()
     })
     .await;
-    let (outcome, returned) = deployed(&aws).await;
-    let drained = ecs.drained_at("web1").expect("updated");
-    assert!(
-        returned >= drained,
-        "the wait went on until the drain ended"
-    );
+    waited_for_the_drain(&ecs, &aws).await;
     assert_eq!(
         ecs.count("DescribeServiceDeployments"),
         1,
         "denied once, then not asked again"
-    );
-    assert!(outcome.notices.is_empty(), "{:?}", outcome.notices);
-    let deployment = outcome.deployment_id.clone().unwrap_or_default();
-    assert!(
-        outcome
-            .steps
-            .contains(&format!("deployment {deployment} completed")),
-        "{:?}",
-        outcome.steps
     );
 }
 
