@@ -367,6 +367,12 @@ async fn check_service(
                 }
                 Err(why) => return Ok(Err(why)),
             };
+            if let Some(t) = &target
+                && plan.settings.verify.is_set()
+                && let Some(note) = codedeploy::check_bake(aws, plan, t).await?
+            {
+                println!("{}: {note}", plan.app);
+            }
             let spec = codedeploy::appspec_for(
                 plan,
                 &live,

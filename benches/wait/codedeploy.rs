@@ -291,6 +291,7 @@ fn prepared(app: &str) -> Prepared {
             group: format!("DgpECS-prod-{app}"),
             ready_wait: 0,
             termination_wait: TERMINATION_WAIT,
+            config: None,
         }),
         previous_digest: None,
     }

@@ -99,11 +99,15 @@ pub async fn verify(
     v
 }
 
-/// Whether this build runs the gate on `path`: after a rolling rollout. The ECS blue/green
-/// pause hook, the CodeDeploy bake and the Kubernetes rollout get it with their wiring; until
-/// then verify inputs there are refused, never silently left unchecked.
+/// Whether this build runs the gate on `path`: after a rolling or Kubernetes rollout, and in a
+/// CodeDeploy deployment once traffic is on the replacement task set. The ECS blue/green pause
+/// hook gets it with its wiring; until then verify inputs there are refused, never silently
+/// left unchecked.
 pub fn runs_on(path: DeployPath) -> bool {
-    matches!(path, DeployPath::Rolling | DeployPath::Kubernetes)
+    matches!(
+        path,
+        DeployPath::Rolling | DeployPath::Kubernetes | DeployPath::CodeDeploy
+    )
 }
 
 /// The preflight's refusal of verify inputs (`verify_set`) for a path the gate does not run on.
@@ -114,7 +118,7 @@ pub fn check_path(path: DeployPath, verify_set: bool, target: &str) -> Result<()
     Err(Error::Verify {
         input: "verify-url / verify-alarms",
         problem: format!(
-            "{target} deploys by {} and this version runs the verification gate after rolling and Kubernetes rollouts only, so it would not run; leave verify-url and verify-alarms out for this app",
+            "{target} deploys by {} and this version runs the verification gate after rolling and Kubernetes rollouts and during CodeDeploy deployments only, so it would not run; leave verify-url and verify-alarms out for this app",
             path.as_str()
         ),
     })
@@ -158,14 +162,14 @@ mod tests {
     fn verify_inputs_are_refused_where_the_gate_does_not_run_yet() {
         assert!(check_path(DeployPath::Rolling, true, "web1").is_ok());
         assert!(check_path(DeployPath::Kubernetes, true, "web1").is_ok());
-        for path in [DeployPath::CodeDeploy, DeployPath::EcsBlueGreen] {
-            let e = check_path(path, true, "app web1").unwrap_err().to_string();
-            assert!(
-                e.starts_with("verify-url / verify-alarms: app web1 deploys by ")
-                    && e.contains(path.as_str()),
-                "{e}"
-            );
-        }
+        assert!(check_path(DeployPath::CodeDeploy, true, "web1").is_ok());
+        let path = DeployPath::EcsBlueGreen;
+        let e = check_path(path, true, "app web1").unwrap_err().to_string();
+        assert!(
+            e.starts_with("verify-url / verify-alarms: app web1 deploys by ")
+                && e.contains(path.as_str()),
+            "{e}"
+        );
     }
 
     #[test]
