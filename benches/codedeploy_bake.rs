@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType, LoadBalancer, Service};
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::codedeploy::{self, CodeDeployTarget, Timing};
+use ecs_deploy::deploy::codedeploy::{self, CodeDeployTarget};
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::DeployPlan;
@@ -81,6 +81,7 @@ fn prepared() -> Prepared {
             ready_wait: 0,
             termination_wait: 0,
             config: None,
+            test_listener: false,
         }),
         previous_digest: None,
     }
@@ -134,13 +135,15 @@ async fn deploy(install: Duration, status: u16) -> Run {
     };
     let aws = Aws::from_config(&support::sdk_config(&fake.server.uri()));
     let mut report = Outcome::default();
+    // A real run's timing, from the plan's settings (wait-for-minutes 30).
+    let timing = codedeploy::timing(&plan.settings.rollout);
     let _ = codedeploy::deploy_with(
         &aws,
         &plan,
         &prepared(),
         &CancellationToken::new(),
         &mut report,
-        Timing::from_minutes(30),
+        timing,
     )
     .await;
     let step = fake.traffic_step().expect("created");

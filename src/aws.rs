@@ -36,7 +36,7 @@ pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The time limits every AWS call of a run has, whatever the retry policy.
-pub fn timeouts() -> TimeoutConfig {
+pub(crate) fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
@@ -50,13 +50,13 @@ pub fn timeouts() -> TimeoutConfig {
 /// to half a request a second after one throttle and makes each throttled retry wait for 10
 /// tokens, so four throttled calls stalled a ten-service run for 20 s and more (see
 /// `benches/throttle.rs`).
-pub fn retry() -> RetryConfig {
+pub(crate) fn retry() -> RetryConfig {
     retry_with(MAX_ATTEMPTS)
 }
 
 /// The action's retry policy with another number of attempts per call (`max-retries`, which
 /// amazon-ecs-deploy-task-definition hands to its SDK as max attempts).
-pub fn retry_with(max_attempts: u32) -> RetryConfig {
+pub(crate) fn retry_with(max_attempts: u32) -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(max_attempts)
         .with_initial_backoff(INITIAL_BACKOFF)
@@ -86,12 +86,12 @@ impl Aws {
     /// `own_retry`, calls follow the action's [`retry`] policy; without it the SDK chain's own
     /// retry settings apply (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, the profile's), as in every
     /// AWS tool.
-    pub async fn from_env(own_retry: bool) -> Aws {
+    pub(crate) async fn from_env(own_retry: bool) -> Aws {
         Aws::from_env_with(own_retry.then(retry)).await
     }
 
     /// [`Aws::from_env`] with a retry policy of its own (`None`: the SDK chain's settings).
-    pub async fn from_env_with(retry: Option<RetryConfig>) -> Aws {
+    pub(crate) async fn from_env_with(retry: Option<RetryConfig>) -> Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
         if let Some(retry) = retry {
             loader = loader.retry_config(retry);
@@ -101,7 +101,7 @@ impl Aws {
 
     /// Clients that were never configured (no region, no credentials, no look-up): for a
     /// plan-only run, which must not call AWS at all.
-    pub fn offline() -> Aws {
+    pub(crate) fn offline() -> Aws {
         Aws::from_config(
             &aws_config::SdkConfig::builder()
                 .behavior_version(BehaviorVersion::latest())
@@ -157,7 +157,7 @@ impl Aws {
 
 /// The AWS console's base URL for `region`, in the region's partition: `*.amazonaws.cn` for
 /// China, `console.amazonaws-us-gov.com` for GovCloud, `console.aws.amazon.com` elsewhere.
-pub fn console_base(region: &str) -> String {
+pub(crate) fn console_base(region: &str) -> String {
     if region.starts_with("cn-") {
         format!("https://{region}.console.amazonaws.cn")
     } else if region.starts_with("us-gov-") {
@@ -169,7 +169,7 @@ pub fn console_base(region: &str) -> String {
 
 /// The console page of an ECS service's deployments: one URL for the log, the summary and the
 /// messages.
-pub fn ecs_service_url(region: &str, cluster: &str, service: &str) -> String {
+pub(crate) fn ecs_service_url(region: &str, cluster: &str, service: &str) -> String {
     format!(
         "{}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}",
         console_base(region)

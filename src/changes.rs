@@ -38,7 +38,7 @@ pub enum Range {
 
 impl Range {
     /// For messages: "push abc1234...def5678", "pull request #7".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Range::Push { base, head } => format!("push {}...{}", short(base), short(head)),
             Range::PullRequest { number } => format!("pull request #{number}"),
@@ -53,7 +53,7 @@ fn short(sha: &str) -> &str {
 
 /// The change set of the event (pure): a pull request by its number, a branch push by the
 /// `before`/`after` of its payload; a dispatch or a tag has none.
-pub fn range(trigger: &Trigger, payload: Option<&str>) -> Range {
+pub(crate) fn range(trigger: &Trigger, payload: Option<&str>) -> Range {
     match trigger {
         Trigger::PullRequestMerged { number, .. } => Range::PullRequest { number: *number },
         Trigger::Push { branch } => {
@@ -87,7 +87,7 @@ pub fn range(trigger: &Trigger, payload: Option<&str>) -> Range {
 }
 
 /// True when `file` (repository-relative) is `watched` or lies under it; `.` watches everything.
-pub fn touches(watched: &str, file: &str) -> bool {
+pub(crate) fn touches(watched: &str, file: &str) -> bool {
     watched == "."
         || file == watched
         || file
@@ -96,7 +96,7 @@ pub fn touches(watched: &str, file: &str) -> bool {
 }
 
 /// True when any changed file is one of the app's watched paths.
-pub fn changed(app: &AppPlan, files: &[String]) -> bool {
+pub(crate) fn changed(app: &AppPlan, files: &[String]) -> bool {
     app.watch
         .iter()
         .any(|w| files.iter().any(|f| touches(w, f)))
@@ -104,7 +104,7 @@ pub fn changed(app: &AppPlan, files: &[String]) -> bool {
 
 /// The file names of a GitHub files list (`filename`, and `previous_filename` for a rename:
 /// moving a file out of an app changes the app).
-pub fn file_names(files: &Value) -> Vec<String> {
+pub(crate) fn file_names(files: &Value) -> Vec<String> {
     files
         .as_array()
         .into_iter()
@@ -118,7 +118,7 @@ pub fn file_names(files: &Value) -> Vec<String> {
 
 /// Lists the changed files of `range` in `repo`; `None` when GitHub's list is cut (too many
 /// files to know): then every app counts as changed.
-pub async fn list(api: &Api, repo: &str, range: &Range) -> Result<Option<Vec<String>>> {
+pub(crate) async fn list(api: &Api, repo: &str, range: &Range) -> Result<Option<Vec<String>>> {
     let what = range.describe();
     let fail = |e: Error| Error::ChangedFiles {
         what: what.clone(),
@@ -179,7 +179,7 @@ pub struct Selection {
 
 /// Drops from `plan` the apps the event did not touch. A run without a change set (dispatch,
 /// tag, new branch) or with more files than GitHub lists keeps every app, and says so.
-pub async fn keep_changed(settings: &Settings, plan: &mut Plan) -> Result<Selection> {
+pub(crate) async fn keep_changed(settings: &Settings, plan: &mut Plan) -> Result<Selection> {
     let payload = match &settings.github.event_path {
         Some(p) if matches!(plan.trigger, Trigger::Push { .. }) => {
             crate::file_text::read(p, "the GitHub event payload", crate::file_text::EVENT_LIMIT)

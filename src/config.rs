@@ -20,7 +20,7 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     /// The raw per-app inputs of one app: defaults, then the app's values, then the step's inputs.
-    pub fn layered(&self, app: &str, step: &RawInputs) -> Option<RawInputs> {
+    pub(crate) fn layered(&self, app: &str, step: &RawInputs) -> Option<RawInputs> {
         self.apps
             .get(app)
             .map(|own| self.defaults.overlay(own).overlay(step))
@@ -144,7 +144,7 @@ fn section(
 }
 
 /// Parses config file text; `path` is only used in messages.
-pub fn parse(path: &Path, text: &str) -> Result<ConfigFile> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<ConfigFile> {
     let text = crate::file_text::without_bom(text);
     let doc: Value = serde_yaml::from_str(text).map_err(|e| {
         problem(path, format!("is not valid YAML: {e}"))

@@ -233,7 +233,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Builds an [`Error::InvalidInput`] without spelling out the field names at every call.
-    pub fn invalid_input(
+    pub(crate) fn invalid_input(
         name: impl Into<String>,
         value: impl Into<String>,
         reason: impl Into<String>,
@@ -246,7 +246,7 @@ impl Error {
     }
 
     /// Builds an [`Error::Aws`] from any SDK error, keeping the service's own message and code.
-    pub fn aws<E>(service: &'static str, operation: &'static str, err: E) -> Self
+    pub(crate) fn aws<E>(service: &'static str, operation: &'static str, err: E) -> Self
     where
         E: std::error::Error + 'static,
     {
@@ -269,7 +269,7 @@ impl Error {
 impl Error {
     /// This error, located in `file` (at `at`: line, column, when known). A location already
     /// known with a line is kept: it was found closer to the problem.
-    pub fn in_file(self, file: impl Into<PathBuf>, at: Option<(usize, usize)>) -> Error {
+    pub(crate) fn in_file(self, file: impl Into<PathBuf>, at: Option<(usize, usize)>) -> Error {
         match self {
             Error::InFile { location, error } if location.line.is_some() => {
                 Error::InFile { location, error }
@@ -302,7 +302,7 @@ impl Error {
 }
 
 /// Joins an error and its sources into one line, the way the log shows it once.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(cause) = source {

@@ -27,7 +27,7 @@ const BOM: char = '\u{feff}';
 /// Reads `path` (named `what` in messages: "the config file") as text: refused before reading
 /// when it is larger than `limit` bytes, refused when it is not UTF-8, and without a leading
 /// byte order mark.
-pub fn read(path: &Path, what: &str, limit: u64) -> Result<String> {
+pub(crate) fn read(path: &Path, what: &str, limit: u64) -> Result<String> {
     let read_error = |source| Error::ReadFile {
         what: what.to_string(),
         path: path.to_path_buf(),
@@ -79,7 +79,7 @@ pub fn read(path: &Path, what: &str, limit: u64) -> Result<String> {
 }
 
 /// `text` without a leading byte order mark (for text that did not come through [`read`]).
-pub fn without_bom(text: &str) -> &str {
+pub(crate) fn without_bom(text: &str) -> &str {
     text.strip_prefix(BOM).unwrap_or(text)
 }
 
@@ -93,7 +93,7 @@ pub struct DuplicateKey {
 
 /// The first key written twice in one object of the JSON `text`, at any depth; `None` when
 /// there is none or the text is not JSON (its parser says so in its own words).
-pub fn json_duplicate_key(text: &str) -> Option<DuplicateKey> {
+pub(crate) fn json_duplicate_key(text: &str) -> Option<DuplicateKey> {
     let e = serde_json::from_str::<NoDuplicates>(without_bom(text)).err()?;
     let message = e.to_string();
     let key = message

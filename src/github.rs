@@ -96,7 +96,12 @@ impl Api {
 
     /// `POST route` (a path such as `/repos/OWNER/REPO/deployments`) with a JSON body; the
     /// answer's JSON (`Value::Null` when empty). `target` names the call in errors.
-    pub async fn post(&self, target: &str, route: &str, body: &Value) -> Result<Value, Error> {
+    pub(crate) async fn post(
+        &self,
+        target: &str,
+        route: &str,
+        body: &Value,
+    ) -> Result<Value, Error> {
         self.http
             .with_retry(target, || async {
                 match self.crab._post(route, Some(body)).await {
@@ -109,7 +114,7 @@ impl Api {
     }
 
     /// `GET route` (path and query); the answer's JSON.
-    pub async fn get(&self, target: &str, route: &str) -> Result<Value, Error> {
+    pub(crate) async fn get(&self, target: &str, route: &str) -> Result<Value, Error> {
         self.http
             .with_retry(target, || async {
                 match self.crab._get(route).await {

@@ -44,7 +44,7 @@ use crate::runner::shutdown::Shutdown;
 use crate::trigger::{Decision, Trigger};
 
 /// Run facts for reporters, from the GitHub context.
-pub fn run_info(settings: &Settings) -> RunInfo {
+pub(crate) fn run_info(settings: &Settings) -> RunInfo {
     let g = &settings.github;
     RunInfo {
         repository: g.repository.clone(),
@@ -85,7 +85,7 @@ pub fn decide(settings: &Settings) -> Result<Decision> {
 }
 
 /// Console links for an app's service, so a person can click through from the log.
-pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
+pub(crate) fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
     let (Some(region), Some(d)) = (region, &plan.deploy) else {
         return Vec::new();
     };
@@ -100,7 +100,7 @@ pub fn service_links(region: Option<&str>, plan: &AppPlan) -> Vec<Link> {
 /// run, the CLI), else `.ecs-deploy` in the workspace, named relative to it: in the action's
 /// container `RUNNER_TEMP` is a host path that is not mounted, and the workspace is the one
 /// directory the later steps and the container share.
-pub fn task_definition_dir(github: &inputs::GithubContext) -> (PathBuf, PathBuf) {
+pub(crate) fn task_definition_dir(github: &inputs::GithubContext) -> (PathBuf, PathBuf) {
     match &github.runner_temp {
         Some(t) if t.is_dir() => (t.join("ecs-deploy"), t.join("ecs-deploy")),
         _ => (
@@ -142,13 +142,13 @@ fn write_task_definition(github: &inputs::GithubContext, rep: &mut AppReport) {
 }
 
 /// The `matrix` entries of a plan: one per app, in the plan's order.
-pub fn matrix(plan: &Plan) -> Vec<report::MatrixEntry> {
+pub(crate) fn matrix(plan: &Plan) -> Vec<report::MatrixEntry> {
     plan.apps
         .iter()
         .map(|a| report::MatrixEntry {
             app: a.app.clone(),
             version: a.version.value.clone(),
-            cluster: a.settings.cluster.clone(),
+            cluster: a.settings.ecs.cluster.clone(),
             service: a
                 .deploy
                 .as_ref()
@@ -925,7 +925,7 @@ async fn run_steps(
 /// Says how the run ended on the console (the links, then the one error annotation or the
 /// status line) and returns the exit code: 0 for success or a clean skip, 1 otherwise. The
 /// outputs and the summary are written before, by [`Known::write`].
-pub fn conclude_run(report: &Report) -> u8 {
+pub(crate) fn conclude_run(report: &Report) -> u8 {
     let status = report.status();
     for a in &report.apps {
         for l in &a.links {

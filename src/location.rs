@@ -27,7 +27,7 @@ impl FileLocation {
     /// The location with its file relative to `workspace` (`apps/web1/package.json`), as
     /// annotations name files; `None` for a file outside the workspace, which GitHub cannot
     /// show in the repository (the message still names its path).
-    pub fn in_workspace(&self, workspace: &Path) -> Option<FileLocation> {
+    pub(crate) fn in_workspace(&self, workspace: &Path) -> Option<FileLocation> {
         let rel = relative(&self.file, workspace)?;
         Some(FileLocation {
             file: rel,
@@ -70,7 +70,7 @@ fn relative(file: &Path, workspace: &Path) -> Option<PathBuf> {
 
 /// Where JSON text stops parsing (line, column), `None` when it parses. A UTF-8 byte order mark
 /// is skipped, as the readers of package.json do.
-pub fn json_error_at(text: &str) -> Option<(usize, usize)> {
+pub(crate) fn json_error_at(text: &str) -> Option<(usize, usize)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     serde_json::from_str::<serde_json::Value>(text)
         .err()
@@ -78,7 +78,7 @@ pub fn json_error_at(text: &str) -> Option<(usize, usize)> {
 }
 
 /// Where YAML text stops parsing (line, column), `None` when it parses.
-pub fn yaml_error_at(text: &str) -> Option<(usize, usize)> {
+pub(crate) fn yaml_error_at(text: &str) -> Option<(usize, usize)> {
     serde_yaml::from_str::<serde_yaml::Value>(text.strip_prefix('\u{feff}').unwrap_or(text))
         .err()
         .and_then(|e| e.location())
@@ -88,7 +88,7 @@ pub fn yaml_error_at(text: &str) -> Option<(usize, usize)> {
 /// Where the top-level key `key` of a JSON object is written (line, column of its opening
 /// quote): `"version"` of a package.json. Strings are skipped, so a `"version"` inside a value
 /// or a nested object does not count.
-pub fn json_key_at(text: &str, key: &str) -> Option<(usize, usize)> {
+pub(crate) fn json_key_at(text: &str, key: &str) -> Option<(usize, usize)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (mut line, mut col) = (1, 0);
     let mut depth = 0usize;
@@ -142,7 +142,7 @@ impl std::fmt::Display for Step {
 }
 
 /// `containerDefinitions[0].memory`: a JSON path as a person reads it.
-pub fn json_path_text(path: &[Step]) -> String {
+pub(crate) fn json_path_text(path: &[Step]) -> String {
     let text: String = path.iter().map(ToString::to_string).collect();
     text.strip_prefix('.').map(str::to_string).unwrap_or(text)
 }
@@ -161,7 +161,7 @@ struct Open {
 /// member, the first character of an array element; the deepest part of `path` found when the
 /// whole is not (a field a file does not have points at its parent). Keys written with escapes
 /// are not matched. Pure; `None` for an empty path or one whose first step is not there.
-pub fn json_path_at(text: &str, path: &[Step]) -> Option<(usize, usize)> {
+pub(crate) fn json_path_at(text: &str, path: &[Step]) -> Option<(usize, usize)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut stack: Vec<Open> = Vec::new();
     let (mut line, mut col) = (1usize, 0usize);
@@ -271,7 +271,7 @@ pub fn json_path_at(text: &str, path: &[Step]) -> Option<(usize, usize)> {
 /// Where the key at `path` is written in block-style YAML (line, column), each key looked for
 /// below the one before: `["apps", "web1", "servce"]`. Best effort for messages: flow-style
 /// mappings (`{a: 1}`) are not searched.
-pub fn yaml_key_at(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+pub(crate) fn yaml_key_at(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     let mut want = 0;
     // The indentation of the key matched last; deeper lines belong to it.
     let mut parent: Option<usize> = None;

@@ -43,12 +43,12 @@ pub struct ImagePlan {
 
 impl ImagePlan {
     /// The version tag (first of the tags).
-    pub fn version_tag(&self) -> &str {
+    pub(crate) fn version_tag(&self) -> &str {
         self.tags.first().map(String::as_str).unwrap_or("latest")
     }
 
     /// The image reference deployed, with `registry` filled in for the ECR default.
-    pub fn reference(&self, registry: &str) -> String {
+    pub(crate) fn reference(&self, registry: &str) -> String {
         match &self.source {
             ImageSource::External { reference } => reference.clone(),
             _ => format!("{registry}/{}:{}", self.repository, self.version_tag()),
@@ -56,7 +56,7 @@ impl ImagePlan {
     }
 
     /// The reference for printing before the registry is known.
-    pub fn display_reference(&self) -> String {
+    pub(crate) fn display_reference(&self) -> String {
         self.reference(self.registry.as_deref().unwrap_or("<account ECR registry>"))
     }
 }
@@ -220,7 +220,7 @@ fn select_apps(
 }
 
 /// Loads the config file named by `config`, if any.
-pub fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>> {
+pub(crate) fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>> {
     match &settings.config {
         None => Ok(None),
         Some(p) => {
@@ -233,7 +233,7 @@ pub fn load_config(settings: &Settings) -> Result<Option<(PathBuf, ConfigFile)>>
 
 /// Checks the config file and the apps the step names in it before the trigger is decided, so a
 /// misspelt app or a broken config fails every run instead of hiding behind a skip.
-pub fn check_config(settings: &Settings) -> Result<()> {
+pub(crate) fn check_config(settings: &Settings) -> Result<()> {
     let Some((path, cfg)) = load_config(settings)? else {
         return Ok(());
     };
@@ -325,7 +325,7 @@ fn plan_app(
     let ws = &settings.github;
     let mut notes = Vec::new();
     // package.json: explicit, else apps/<app>/package.json when it exists, else package.json.
-    let package_json = match (&s.package_json, &name) {
+    let package_json = match (&s.image.package_json, &name) {
         (Some(p), _) => ws.resolve(p),
         (None, Some(app)) => {
             let candidate = ws.workspace.join("apps").join(app).join("package.json");
@@ -347,37 +347,38 @@ fn plan_app(
 
     // The version and where it came from.
     let (version, version_source, pkg_text) = if let Some(explicit) = requested {
-        let value = version::version_from_tag(&explicit, s.version_format, &s.tag_prefix);
+        let value =
+            version::version_from_tag(&explicit, s.image.version_format, &s.image.tag_prefix);
         let v = version::parse_version(
             &value,
-            s.version_format,
-            &s.tag_prefix,
+            s.image.version_format,
+            &s.image.tag_prefix,
             "the requested version",
         )?;
         let text = read(&package_json, "package.json").ok();
         (v, VersionSource::Requested, text)
-    } else if let Some(first) = s.extra_tags.first().filter(|_| {
-        s.image.is_none()
-            && s.package_json.is_none()
+    } else if let Some(first) = s.image.extra_tags.first().filter(|_| {
+        s.image.prebuilt.is_none()
+            && s.image.package_json.is_none()
             && !package_json.is_file()
             && !matches!(trigger, Trigger::TagPush { .. })
     }) {
         // A build tagged with `tags` needs no package.json (as with docker/build-push-action):
         // the first tag is the version, and the build gets exactly the tags given.
         (
-            version_of_tags(first, &s.tag_prefix),
+            version_of_tags(first, &s.image.tag_prefix),
             VersionSource::FirstTag,
             None,
         )
-    } else if let Some(reference) = s.image.as_ref().filter(|_| {
-        s.package_json.is_none()
+    } else if let Some(reference) = s.image.prebuilt.as_ref().filter(|_| {
+        s.image.package_json.is_none()
             && !package_json.is_file()
             && !matches!(trigger, Trigger::TagPush { .. })
     }) {
         // An image built elsewhere needs no package.json (as with the aws-actions steps): the
         // version is the image's tag, for the outputs and messages.
         (
-            version_of_image(reference, &s.tag_prefix),
+            version_of_image(reference, &s.image.tag_prefix),
             VersionSource::ImageTag {
                 reference: reference.clone(),
             },
@@ -394,10 +395,16 @@ fn plan_app(
                 crate::location::json_key_at(&text, "version"),
             )
         };
-        let v = version::parse_version(&raw, s.version_format, &s.tag_prefix, &shown_pkg)
-            .map_err(at_version)?;
+        let v = version::parse_version(
+            &raw,
+            s.image.version_format,
+            &s.image.tag_prefix,
+            &shown_pkg,
+        )
+        .map_err(at_version)?;
         if let Trigger::TagPush { tag } = trigger {
-            let tag_version = version::version_from_tag(tag, s.version_format, &s.tag_prefix);
+            let tag_version =
+                version::version_from_tag(tag, s.image.version_format, &s.image.tag_prefix);
             if tag_version != v.value {
                 return Err(at_version(Error::TagVersionMismatch {
                     tag: tag.clone(),
@@ -416,7 +423,7 @@ fn plan_app(
     if let Some(n) = &version.note {
         notes.push(n.clone());
     }
-    if version.prerelease && s.tag_latest {
+    if version.prerelease && s.image.tag_latest {
         notes.push(format!(
             "{} is a prerelease: `latest` is not moved",
             version.value
@@ -437,16 +444,20 @@ fn plan_app(
         .unwrap_or_else(|| "app".to_string());
 
     // The image (its login is checked right after planning, by the caller: `image::auth_kind`).
-    let repository = s.ecr_repository.clone().unwrap_or_else(|| app.clone());
+    let repository = s
+        .image
+        .ecr_repository
+        .clone()
+        .unwrap_or_else(|| app.clone());
     let explicit_version = version_source == VersionSource::Requested;
-    let source = if let Some(reference) = &s.image {
+    let source = if let Some(reference) = &s.image.prebuilt {
         ImageSource::External {
             reference: reference.clone(),
         }
     } else if explicit_version {
         ImageSource::Existing
     } else {
-        let dockerfile = match &s.dockerfile {
+        let dockerfile = match &s.image.dockerfile {
             Some(d) => ws.resolve(d),
             None => {
                 let candidate = ws.workspace.join("apps").join(&app).join("Dockerfile");
@@ -465,7 +476,7 @@ fn plan_app(
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
-        let context = inside_workspace(settings, "context", &ws.resolve(&s.context))?;
+        let context = inside_workspace(settings, "context", &ws.resolve(&s.image.context))?;
         ImageSource::Build {
             dockerfile,
             context,
@@ -474,21 +485,21 @@ fn plan_app(
     let tags = match source {
         ImageSource::External { .. } => Vec::new(),
         ImageSource::Existing => {
-            if !s.extra_tags.is_empty() {
+            if !s.image.extra_tags.is_empty() {
                 notes.push(format!(
                     "tags ({}) are not applied: a requested version deploys the existing image {} as it is",
-                    s.extra_tags.join(", "),
+                    s.image.extra_tags.join(", "),
                     version.tag
                 ));
             }
             vec![version.tag.clone()]
         }
         ImageSource::Build { .. } if version_source == VersionSource::FirstTag => {
-            s.extra_tags.clone()
+            s.image.extra_tags.clone()
         }
         ImageSource::Build { .. } => {
-            let mut tags = version::image_tags(&version, s.tag_latest, ws.sha.as_deref());
-            for t in &s.extra_tags {
+            let mut tags = version::image_tags(&version, s.image.tag_latest, ws.sha.as_deref());
+            for t in &s.image.extra_tags {
                 if !tags.contains(t) {
                     tags.push(t.clone());
                 }
@@ -497,7 +508,7 @@ fn plan_app(
         }
     };
     // `secret-files`: each file's content becomes a build secret (masked before the build).
-    for (id, file) in std::mem::take(&mut s.build_secret_files) {
+    for (id, file) in std::mem::take(&mut s.image.build_secret_files) {
         if matches!(source, ImageSource::Build { .. }) {
             // Inside the workspace, as every path input (the action's container sees no other
             // directory of the runner).
@@ -507,23 +518,24 @@ fn plan_app(
                 path: path.clone(),
                 source,
             })?;
-            s.build_secrets.retain(|(k, _)| k != &id);
-            s.build_secrets
+            s.image.build_secrets.retain(|(k, _)| k != &id);
+            s.image
+                .build_secrets
                 .push((id, crate::inputs::Secret::new(value)));
         }
     }
     let image = ImagePlan {
-        registry: s.registry.clone(),
+        registry: s.image.registry.clone(),
         repository,
         tags,
         source,
     };
 
     // The deploy.
-    let deploy = match &s.service {
+    let deploy = match &s.ecs.service {
         // amazon-ecs-deploy-task-definition can run a task with no service to update; here the
         // task runs with a deploy, so alone it is refused rather than silently skipped.
-        None if s.run_task.is_some() || s.run_task_command.is_some() => {
+        None if s.ecs.run_task.is_some() || s.ecs.run_task_command.is_some() => {
             return Err(Error::InputConflict {
                 message: "`run-task` / `run-task-command` run the new task definition before a service is updated, and no `service` is given; give the service (the task runs first, then the update)".into(),
             });
@@ -531,7 +543,7 @@ fn plan_app(
         None => {
             // Registered without a service (as the deploy action does): the file is checked
             // here, before anything is built or written.
-            if let Some(p) = &s.task_definition {
+            if let Some(p) = &s.ecs.task_definition {
                 let path = confined(settings, "task-definition", ws.resolve(p))?;
                 let text = read(&path, "the task definition file")?;
                 let td = task_definition::parse(&shown(settings, &path), &text)
@@ -539,21 +551,21 @@ fn plan_app(
                 task_definition::pick_container(
                     &shown(settings, &path),
                     &td,
-                    s.container_name.as_deref(),
+                    s.rollout.container_name.as_deref(),
                 )
                 .map_err(|e| e.in_file(&path, None))?;
             }
             None
         }
         Some(service) => {
-            let task_definition_file = match &s.task_definition {
+            let task_definition_file = match &s.ecs.task_definition {
                 None => None,
                 Some(p) => {
                     let path = confined(settings, "task-definition", ws.resolve(p))?;
                     let td =
                         crate::task_definition_check::load_file(&shown(settings, &path), &path)?;
                     // As amazon-ecs-deploy-task-definition registers a file.
-                    let td = match &s.keep_null_value_keys {
+                    let td = match &s.ecs.keep_null_value_keys {
                         KeepNullValues::All => td,
                         KeepNullValues::Keys(keep) => {
                             task_definition::without_empty_values(&td, keep)
@@ -567,13 +579,13 @@ fn plan_app(
                     task_definition::pick_container(
                         &shown(settings, path),
                         td,
-                        s.container_name.as_deref(),
+                        s.rollout.container_name.as_deref(),
                     )
                     .map_err(|e| e.in_file(path, None))?,
                 ),
-                None => s.container_name.clone(),
+                None => s.rollout.container_name.clone(),
             };
-            let appspec_file = match &s.codedeploy_appspec {
+            let appspec_file = match &s.codedeploy.appspec {
                 // As the official action does: an AppSpec at the workspace root is used when
                 // none is named (checked by the CodeDeploy path only, in the preflight).
                 None => match ["appspec.yaml", "appspec.yml", "appspec.json"]
@@ -601,7 +613,7 @@ fn plan_app(
                 }
             };
             Some(DeployPlan {
-                cluster: s.cluster.clone(),
+                cluster: s.ecs.cluster.clone(),
                 service: service.clone(),
                 task_definition_file,
                 container,
@@ -615,7 +627,7 @@ fn plan_app(
         kube_paths(settings, k)?;
     } else if deploy.is_none() {
         notes.push(
-            if s.task_definition.is_some() || s.task_definition_ref.is_some() {
+            if s.ecs.task_definition.is_some() || s.ecs.task_definition_ref.is_some() {
                 "no `service` given: the task definition is registered with the image, no service is updated"
             } else {
                 "no `service` given: build and push only, no deploy"
@@ -645,7 +657,7 @@ fn plan_app(
 
 /// The version a build tagged with `tags` (and no package.json) stands for: its first tag,
 /// without the tag prefix for people (`v1.2.3` → `1.2.3`). Pure.
-pub fn version_of_tags(first: &str, tag_prefix: &str) -> Version {
+pub(crate) fn version_of_tags(first: &str, tag_prefix: &str) -> Version {
     let value = first.strip_prefix(tag_prefix).unwrap_or(first).to_string();
     Version {
         tag: first.to_string(),
@@ -659,7 +671,7 @@ pub fn version_of_tags(first: &str, tag_prefix: &str) -> Version {
 
 /// The version an image built elsewhere stands for: its tag without the tag prefix
 /// (`r/web1:v1.2.3` → `1.2.3`), or the digest's first 12 characters, or `latest`. Pure.
-pub fn version_of_image(reference: &str, tag_prefix: &str) -> Version {
+pub(crate) fn version_of_image(reference: &str, tag_prefix: &str) -> Version {
     let (name, digest) = match reference.split_once('@') {
         Some((n, d)) => (n, Some(d)),
         None => (reference, None),
@@ -764,18 +776,7 @@ fn watched(
     unique
 }
 
-impl AppPlan {
-    /// The task definition the file would become, rendered with the image (dry run and deploy).
-    pub fn rendered_file_task_definition(&self, image: &str) -> Result<Option<Value>> {
-        let Some(d) = &self.deploy else {
-            return Ok(None);
-        };
-        let (Some((_, td)), Some(container)) = (&d.task_definition_file, &d.container) else {
-            return Ok(None);
-        };
-        task_definition::render(td, container, image, &self.settings.container_edits).map(Some)
-    }
-}
+impl AppPlan {}
 
 /// The plan's build settings beyond the Dockerfile, one line each when given, so a dry run
 /// shows what the build gets (names only for secrets).
@@ -786,63 +787,68 @@ fn build_lines(out: &mut String, s: &AppSettings) {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !s.build_args.is_empty() {
-        let _ = writeln!(out, "  build args:  {}", pairs(&s.build_args));
+    if !s.image.build_args.is_empty() {
+        let _ = writeln!(out, "  build args:  {}", pairs(&s.image.build_args));
     }
-    if !s.build_secrets.is_empty() {
-        let ids: Vec<&str> = s.build_secrets.iter().map(|(k, _)| k.as_str()).collect();
+    if !s.image.build_secrets.is_empty() {
+        let ids: Vec<&str> = s
+            .image
+            .build_secrets
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         let _ = writeln!(out, "  secrets:     {}", ids.join(", "));
     }
-    if !s.labels.is_empty() {
-        let _ = writeln!(out, "  labels:      {}", pairs(&s.labels));
+    if !s.image.labels.is_empty() {
+        let _ = writeln!(out, "  labels:      {}", pairs(&s.image.labels));
     }
-    if let Some(t) = &s.target {
+    if let Some(t) = &s.image.target {
         let _ = writeln!(out, "  target:      {t}");
     }
-    if let Some(p) = &s.platform {
+    if let Some(p) = &s.image.platform {
         let _ = writeln!(out, "  platform:    {p}");
     }
-    if s.no_cache || s.pull {
+    if s.image.no_cache || s.image.pull {
         let _ = writeln!(
             out,
             "  cache:       {}{}",
-            if s.no_cache {
+            if s.image.no_cache {
                 "none (no-cache)"
             } else {
                 "kept"
             },
-            if s.pull {
+            if s.image.pull {
                 ", base images pulled again"
             } else {
                 ""
             }
         );
     }
-    if !s.base_registries.is_empty() {
+    if !s.image.base_registries.is_empty() {
         let _ = writeln!(
             out,
             "  base logins: ECR registries of {}",
-            s.base_registries.join(", ")
+            s.image.base_registries.join(", ")
         );
     }
 }
 
 /// The plan's `wait:` line: how long the deploy is followed, and whether it is rolled back.
 fn wait_line(s: &AppSettings) -> String {
-    let wait = if s.wait_for_service_stability {
-        format!("up to {} min", s.wait_for_minutes)
+    let wait = if s.rollout.wait_for_service_stability {
+        format!("up to {} min", s.rollout.wait_for_minutes)
     } else {
         "no".into()
     };
     format!(
         "  wait:        {wait}, rollback on failure: {}\n",
-        s.rollback_on_failure
+        s.rollout.rollback_on_failure
     )
 }
 
 impl Plan {
     /// The plan as a person reads it in the log.
-    pub fn render_text(&self, settings: &Settings) -> String {
+    pub(crate) fn render_text(&self, settings: &Settings) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "Trigger: {}", self.trigger.describe());
         for a in &self.apps {
@@ -864,7 +870,7 @@ impl Plan {
                         "  build:       {} (context {}){}",
                         shown(settings, dockerfile),
                         shown(settings, context),
-                        if a.settings.rebuild {
+                        if a.settings.image.rebuild {
                             ", rebuilt even if the tag exists"
                         } else {
                             ", skipped if the version tag already exists"
@@ -926,7 +932,7 @@ impl Plan {
                     let _ = writeln!(
                         out,
                         "  task def:    {}",
-                        match (&d.task_definition_file, &a.settings.task_definition_ref) {
+                        match (&d.task_definition_file, &a.settings.ecs.task_definition_ref) {
                             (Some((p, _)), _) => shown(settings, p),
                             (None, Some(r)) => format!("{r} (registered)"),
                             (None, None) => "the service's live task definition".to_string(),
@@ -935,7 +941,7 @@ impl Plan {
                     if let Some(c) = &d.container {
                         let _ = writeln!(out, "  container:   {c}");
                     }
-                    let u = &a.settings.service_update;
+                    let u = &a.settings.ecs.service_update;
                     if !u.is_empty() {
                         let mut set = Vec::new();
                         if let Some(n) = u.desired_count {
@@ -950,10 +956,10 @@ impl Plan {
                         let _ = writeln!(out, "  service:     {}", set.join(", "));
                     }
                     out.push_str(&wait_line(&a.settings));
-                    if let Some(cmd) = &a.settings.run_task_command {
+                    if let Some(cmd) = &a.settings.ecs.run_task_command {
                         let _ = writeln!(out, "  before:      one-off task {:?}", cmd);
                     }
-                    if let Some(t) = &a.settings.run_task {
+                    if let Some(t) = &a.settings.ecs.run_task {
                         let _ = writeln!(
                             out,
                             "  before:      run-task (started by {}{}), {}",

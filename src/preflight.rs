@@ -69,7 +69,7 @@ pub struct AppChecked {
 /// pushed or deployed; apps deploying one service together stand or fall together. The services
 /// are read through the run's `poller`, so the apps of one cluster share one DescribeServices
 /// per ten services, as the waits after them do.
-pub async fn check(
+pub(crate) async fn check(
     aws: &Aws,
     poller: &Poller,
     plan: &Plan,
@@ -136,9 +136,9 @@ async fn check_app(
     let deploy = async {
         Ok(match (&plan.deploy, lead) {
             (None, _) if plan.settings.kubernetes.is_some() => {
-                crate::verify::check_path(
+                crate::verify::check_test_url(
                     DeployPath::Kubernetes,
-                    plan.settings.verify.is_set(),
+                    plan.settings.verify.test_url.is_some(),
                     &format!("app {}", plan.app),
                 )?;
                 match read(
@@ -262,11 +262,8 @@ async fn check_service(
     let (controller, strategy) = deploy::controller_and_strategy(&live);
     let path = deploy::choose_path(d.deployment, controller, strategy)
         .map_err(|p| deploy::service_error(d, p))?;
-    crate::verify::check_path(
-        path,
-        plan.settings.verify.is_set(),
-        &format!("ECS service {} in cluster {}", d.service, d.cluster),
-    )?;
+    let target = format!("ECS service {} in cluster {}", d.service, d.cluster);
+    crate::verify::check_test_url(path, plan.settings.verify.test_url.is_some(), &target)?;
     let live_arn = live.task_definition().map(str::to_string);
     let live_td = match &live_arn {
         Some(arn) => match read(
@@ -282,7 +279,7 @@ async fn check_service(
         None => None,
     };
     // `task-definition-arn` / `-family[:revision]`: a registered one to start from.
-    let registered = match &plan.settings.task_definition_ref {
+    let registered = match &plan.settings.ecs.task_definition_ref {
         Some(r) => match read(
             mode,
             &format!("task definition {r} (task-definition-arn/-family)"),
@@ -320,33 +317,38 @@ async fn check_service(
         &base,
         &container,
         PLACEHOLDER_IMAGE,
-        &plan.settings.container_edits,
+        &plan.settings.ecs.container_edits,
     )?;
     for o in others {
         let c = deploy::planned_container(o).unwrap_or_default();
         task_definition::pick_container(&source_name, &base, Some(c))?;
-        rendered =
-            task_definition::render(&rendered, c, PLACEHOLDER_IMAGE, &o.settings.container_edits)?;
+        rendered = task_definition::render(
+            &rendered,
+            c,
+            PLACEHOLDER_IMAGE,
+            &o.settings.ecs.container_edits,
+        )?;
     }
     // The registered JSON has ECS's size limit: a file near it plus the inputs' edits.
     crate::task_definition_check::check_size(&source_name, &rendered)?;
     let own_network = plan
         .settings
+        .ecs
         .run_task
         .as_ref()
         .is_some_and(|t| !t.subnets.is_empty());
-    if (plan.settings.run_task_command.is_some() || plan.settings.run_task.is_some())
+    if (plan.settings.ecs.run_task_command.is_some() || plan.settings.ecs.run_task.is_some())
         && !own_network
     {
         check_one_off(d, &live, &rendered)?;
     }
     let port = task_definition::container_port(&rendered, &container);
-    if path == DeployPath::CodeDeploy && !plan.settings.service_update.is_empty() {
+    if path == DeployPath::CodeDeploy && !plan.settings.ecs.service_update.is_empty() {
         return Err(deploy::service_error(
             d,
             format!(
                 "is deployed by CodeDeploy, which sends no UpdateService, so {} cannot be applied; set them on the service (console, CLI or IaC) or leave them out",
-                plan.settings.service_update.names().join(", ")
+                plan.settings.ecs.service_update.names().join(", ")
             ),
         ));
     }
@@ -430,7 +432,7 @@ async fn describe_service(aws: &Aws, poller: Option<&Poller>, d: &DeployPlan) ->
 /// ECS native blue/green moves traffic through each load balancer's advanced configuration
 /// (alternate target group, production listener rule, the role ECS assumes): without them ECS
 /// refuses the deployment after the task definition is registered. Pure.
-pub fn check_blue_green_load_balancers(live: &Service) -> std::result::Result<(), String> {
+pub(crate) fn check_blue_green_load_balancers(live: &Service) -> std::result::Result<(), String> {
     for lb in live.load_balancers() {
         let name = lb
             .target_group_arn()

@@ -57,7 +57,7 @@ pub enum Anchor {
 
 impl Anchor {
     /// For the summary: "the revision label of the live image …".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Anchor::Label { image } => format!("the revision label of the live image {image}"),
             Anchor::Tag { tag } => format!("the live image's tag {tag} as a git tag"),
@@ -99,7 +99,7 @@ pub struct ReleaseNotes {
 impl ReleaseNotes {
     /// The title every renderer shows over the list; `rolled_back` turns "what changed" into
     /// what the rollback took back out.
-    pub fn heading(&self, rolled_back: bool) -> String {
+    pub(crate) fn heading(&self, rolled_back: bool) -> String {
         let n = self.total;
         let commits = if n == 1 { "commit" } else { "commits" };
         let base = short(&self.base);
@@ -122,7 +122,7 @@ impl ReleaseNotes {
     }
 
     /// The commits to show (at most `max`) and how many more there are ("and N more").
-    pub fn shown(&self, max: usize) -> (&[Commit], usize) {
+    pub(crate) fn shown(&self, max: usize) -> (&[Commit], usize) {
         let shown = &self.commits[..self.commits.len().min(max)];
         (shown, self.total.saturating_sub(shown.len()))
     }

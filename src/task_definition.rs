@@ -29,7 +29,7 @@ fn problem(source_name: &str, p: impl Into<String>) -> Error {
 /// Parses task definition text into a registrable JSON object: unwraps `{"taskDefinition": …}`
 /// (keeping the `tags` next to it as the revision's own), drops read-only fields, and checks the
 /// shape ECS requires.
-pub fn parse(source_name: &str, text: &str) -> Result<Value> {
+pub(crate) fn parse(source_name: &str, text: &str) -> Result<Value> {
     let value: Value = serde_json::from_str(crate::file_text::without_bom(text)).map_err(|e| {
         problem(
             source_name,
@@ -40,7 +40,7 @@ pub fn parse(source_name: &str, text: &str) -> Result<Value> {
 }
 
 /// Same as [`parse`] for an already parsed value (e.g. a live task definition read from ECS).
-pub fn normalize(source_name: &str, value: Value) -> Result<Value> {
+pub(crate) fn normalize(source_name: &str, value: Value) -> Result<Value> {
     let mut obj = match value {
         Value::Object(mut o) => match o.remove("taskDefinition") {
             // `describe-task-definition --include TAGS`: the revision's tags sit next to it;
@@ -114,7 +114,7 @@ fn validate(source_name: &str, obj: &Map<String, Value>) -> Result<()> {
 }
 
 /// Names of the containers, in order.
-pub fn container_names(td: &Value) -> Vec<String> {
+pub(crate) fn container_names(td: &Value) -> Vec<String> {
     td.get("containerDefinitions")
         .and_then(Value::as_array)
         .map(|cs| {
@@ -126,7 +126,11 @@ pub fn container_names(td: &Value) -> Vec<String> {
 }
 
 /// Picks the container whose image is replaced: the named one, or the only one.
-pub fn pick_container(source_name: &str, td: &Value, container: Option<&str>) -> Result<String> {
+pub(crate) fn pick_container(
+    source_name: &str,
+    td: &Value,
+    container: Option<&str>,
+) -> Result<String> {
     let names = container_names(td);
     match container {
         Some(c) if names.iter().any(|n| n == c) => Ok(c.to_string()),
@@ -174,7 +178,8 @@ pub struct ContainerEdits {
 
 impl ContainerEdits {
     /// Only environment variables (the common case, and the tests').
-    pub fn env(environment: Vec<(String, String)>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn env(environment: Vec<(String, String)>) -> Self {
         ContainerEdits {
             environment,
             ..ContainerEdits::default()
@@ -232,7 +237,12 @@ fn merge_map(obj: &mut Map<String, Value>, key: &str, pairs: &[(String, String)]
 /// Renders the task definition with `image` in `container` and `edits` applied to it
 /// (environment and secrets merged by name, labels and log options merged by key, command and
 /// log driver replaced). Everything else is kept.
-pub fn render(td: &Value, container: &str, image: &str, edits: &ContainerEdits) -> Result<Value> {
+pub(crate) fn render(
+    td: &Value,
+    container: &str,
+    image: &str,
+    edits: &ContainerEdits,
+) -> Result<Value> {
     let mut out = td.clone();
     let cs = out
         .get_mut("containerDefinitions")
@@ -300,7 +310,7 @@ pub fn render(td: &Value, container: &str, image: &str, edits: &ContainerEdits) 
 /// are dropped unless their key is in `keep` (its `keep-null-value-keys`); then the empty values
 /// that carry meaning come back (an environment entry's `value: ""`: an empty variable, not an
 /// unset one; an App Mesh proxy property's empty `name` or `value`). Pure.
-pub fn without_empty_values(td: &Value, keep: &[String]) -> Value {
+pub(crate) fn without_empty_values(td: &Value, keep: &[String]) -> Value {
     let mut cleaned = clean_empty(td, keep);
     keep_meaningful_empties(&mut cleaned);
     cleaned
@@ -373,7 +383,7 @@ fn keep_meaningful_empties(td: &mut Value) {
 }
 
 /// The image a container runs, if set.
-pub fn container_image<'a>(td: &'a Value, container: &str) -> Option<&'a str> {
+pub(crate) fn container_image<'a>(td: &'a Value, container: &str) -> Option<&'a str> {
     td.get("containerDefinitions")?
         .as_array()?
         .iter()
@@ -383,7 +393,8 @@ pub fn container_image<'a>(td: &'a Value, container: &str) -> Option<&'a str> {
 }
 
 /// True when two registrable task definitions are the same (ignoring key order and read-only fields).
-pub fn same(a: &Value, b: &Value) -> bool {
+#[cfg(test)]
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
     strip(a) == strip(b)
 }
 
@@ -399,7 +410,7 @@ fn strip(v: &Value) -> Value {
 }
 
 /// The first container port of `container` (the load balancer target of blue/green paths).
-pub fn container_port(td: &Value, container: &str) -> Option<i32> {
+pub(crate) fn container_port(td: &Value, container: &str) -> Option<i32> {
     td.get("containerDefinitions")?
         .as_array()?
         .iter()
@@ -416,7 +427,7 @@ pub fn container_port(td: &Value, container: &str) -> Option<i32> {
 /// container `cpu: 0`, port `protocol: "tcp"`, a `hostPort` of 0 or equal to the container port)
 /// and ignoring the order of environment variables. A file deployed once is then "the same" as
 /// the revision ECS made of it, so a re-run registers nothing.
-pub fn equivalent(rendered: &Value, live: &Value) -> bool {
+pub(crate) fn equivalent(rendered: &Value, live: &Value) -> bool {
     canonical(&strip(rendered)) == canonical(&strip(live))
 }
 
@@ -481,7 +492,7 @@ fn prune_empty(v: &Value, strings: bool) -> Option<Value> {
 }
 
 /// A unified diff of two task definitions as pretty JSON (keys sorted), for the dry run.
-pub fn diff(before: &Value, after: &Value, before_name: &str, after_name: &str) -> String {
+pub(crate) fn diff(before: &Value, after: &Value, before_name: &str, after_name: &str) -> String {
     let a = serde_json::to_string_pretty(&strip(before)).unwrap_or_default();
     let b = serde_json::to_string_pretty(&strip(after)).unwrap_or_default();
     if a == b {
@@ -495,7 +506,7 @@ pub fn diff(before: &Value, after: &Value, before_name: &str, after_name: &str) 
 }
 
 /// `family:revision` from a task definition ARN (or the input unchanged).
-pub fn short_task_definition(arn: &str) -> &str {
+pub(crate) fn short_task_definition(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 

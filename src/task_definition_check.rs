@@ -211,7 +211,7 @@ pub struct Findings {
 
 /// Checks a registrable task definition (read-only fields already dropped) against the SDK's
 /// model of RegisterTaskDefinition. Pure.
-pub fn check(td: &Value) -> Findings {
+pub(crate) fn check(td: &Value) -> Findings {
     let mut out = Findings::default();
     let mut path = Vec::new();
     structure(td, INPUT, &mut path, &mut out);
@@ -378,7 +378,7 @@ fn scalar_misfit(shape: ShapeType, v: &Value) -> Option<(&'static str, &'static 
 /// (every wrong field named in it); fields the model does not know are printed in one warning
 /// and kept. `wrapped`: the file holds `{"taskDefinition": …}` (as describe-task-definition
 /// prints it), so lines are looked for below that key.
-pub fn check_file(
+pub(crate) fn check_file(
     source_name: &str,
     path: &Path,
     text: &str,
@@ -449,7 +449,7 @@ pub fn check_file(
 /// before it is read, a key written twice, the JSON, the shape ECS requires, every field's type
 /// and the registered size, each refusal pointing at the file (and line). The registrable task
 /// definition it holds.
-pub fn load_file(source_name: &str, path: &Path) -> Result<Value> {
+pub(crate) fn load_file(source_name: &str, path: &Path) -> Result<Value> {
     let text = crate::file_text::read(
         path,
         "the task definition file",
@@ -481,7 +481,7 @@ pub fn load_file(source_name: &str, path: &Path) -> Result<Value> {
 }
 
 /// Refuses a task definition that ECS would refuse for its size, before anything is written.
-pub fn check_size(source_name: &str, td: &Value) -> Result<()> {
+pub(crate) fn check_size(source_name: &str, td: &Value) -> Result<()> {
     let size = serde_json::to_string(td)
         .map(|s| s.len())
         .unwrap_or(usize::MAX);

@@ -31,7 +31,7 @@ pub enum Trigger {
 
 impl Trigger {
     /// One line for logs, summaries and messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Trigger::PullRequestMerged {
                 number, head, base, ..
@@ -45,7 +45,7 @@ impl Trigger {
     }
 
     /// The app the trigger itself names (release branch or dispatch input).
-    pub fn app(&self) -> Option<&str> {
+    pub(crate) fn app(&self) -> Option<&str> {
         match self {
             Trigger::PullRequestMerged { app, .. } | Trigger::Dispatch { app, .. } => {
                 app.as_deref()
@@ -125,7 +125,7 @@ fn dispatch_input(
 
 /// Decides from the event. `payload` is the event JSON text; errors only for a payload that does
 /// not match its event name (or an app name that is not safe), never for "not a deploy".
-pub fn decide(
+pub(crate) fn decide(
     event_name: &str,
     payload: &str,
     settings: &TriggerSettings,
@@ -274,7 +274,7 @@ fn skip(reason: String) -> Decision {
 }
 
 /// Reads the event file and decides; wraps payload problems in [`Error::InvalidEvent`].
-pub fn decide_from_file(
+pub(crate) fn decide_from_file(
     event_name: &str,
     path: &std::path::Path,
     settings: &TriggerSettings,

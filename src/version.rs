@@ -22,7 +22,7 @@ pub struct Version {
 const MAX_TAG_LEN: usize = 128;
 
 /// True when `tag` matches the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn is_valid_tag(tag: &str) -> bool {
+pub(crate) fn is_valid_tag(tag: &str) -> bool {
     let mut chars = tag.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphanumeric() || c == '_' => {}
@@ -33,7 +33,7 @@ pub fn is_valid_tag(tag: &str) -> bool {
 }
 
 /// Checks a version string and names its tag. `source_name` says where it came from, for errors.
-pub fn parse_version(
+pub(crate) fn parse_version(
     raw: &str,
     format: VersionFormat,
     tag_prefix: &str,
@@ -116,7 +116,7 @@ pub fn parse_version(
 }
 
 /// Takes the version text out of a package.json, with errors that name the file and the fix.
-pub fn version_from_package_json(path: &Path, text: &str) -> Result<String> {
+pub(crate) fn version_from_package_json(path: &Path, text: &str) -> Result<String> {
     let problem = |p: String| Error::PackageJson {
         path: path.to_path_buf(),
         problem: p,
@@ -155,7 +155,7 @@ pub fn version_from_package_json(path: &Path, text: &str) -> Result<String> {
 }
 
 /// The app name a package.json gives (`@acme/web1` → `web1`), used when nothing else names it.
-pub fn name_from_package_json(text: &str) -> Option<String> {
+pub(crate) fn name_from_package_json(text: &str) -> Option<String> {
     let text = crate::file_text::without_bom(text);
     let json: serde_json::Value = serde_json::from_str(text).ok()?;
     let name = json.get("name")?.as_str()?;
@@ -165,7 +165,7 @@ pub fn name_from_package_json(text: &str) -> Option<String> {
 
 /// The image tags for a version: the version tag, `latest` (unless turned off or a prerelease),
 /// and `sha-<7>` for the commit.
-pub fn image_tags(version: &Version, tag_latest: bool, sha: Option<&str>) -> Vec<String> {
+pub(crate) fn image_tags(version: &Version, tag_latest: bool, sha: Option<&str>) -> Vec<String> {
     let mut tags = vec![version.tag.clone()];
     if tag_latest && !version.prerelease {
         tags.push("latest".to_string());
@@ -180,7 +180,7 @@ pub fn image_tags(version: &Version, tag_latest: bool, sha: Option<&str>) -> Vec
 }
 
 /// The version a `v*` tag carries, with the tag prefix removed (for semver).
-pub fn version_from_tag(tag: &str, format: VersionFormat, tag_prefix: &str) -> String {
+pub(crate) fn version_from_tag(tag: &str, format: VersionFormat, tag_prefix: &str) -> String {
     match format {
         VersionFormat::Semver => tag.strip_prefix(tag_prefix).unwrap_or(tag).to_string(),
         VersionFormat::Loose => tag.to_string(),

@@ -236,5 +236,5 @@ pub async fn scenarios(timing: Timing) -> (Outcome, Outcome) {
 /// The timing of a real run (`wait-for-minutes: 30`).
 pub fn production() -> Timing {
     let plan = plan("web0", DeploymentChoice::EcsBlueGreen, &[]);
-    Timing::from_settings(&plan.settings)
+    Timing::of(&plan.settings.rollout)
 }

@@ -292,6 +292,7 @@ fn prepared(app: &str) -> Prepared {
             ready_wait: 0,
             termination_wait: TERMINATION_WAIT,
             config: None,
+            test_listener: false,
         }),
         previous_digest: None,
     }
@@ -337,5 +338,9 @@ pub async fn scenarios(timing: Timing) -> (Outcome, Outcome) {
 
 /// The timing of a real run (`wait-for-minutes: 30`).
 pub fn production() -> Timing {
-    Timing::from_minutes(30)
+    codedeploy::timing(
+        &plan("web0", DeploymentChoice::CodeDeploy, &[])
+            .settings
+            .rollout,
+    )
 }

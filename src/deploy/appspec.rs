@@ -100,7 +100,7 @@ fn get_mut<'a>(map: &'a mut Mapping, key: &str) -> Option<&'a mut Value> {
 }
 
 /// Tells YAML from JSON by the first non-blank character: a JSON AppSpec is an object.
-pub fn detect_format(text: &str) -> Format {
+pub(crate) fn detect_format(text: &str) -> Format {
     if text.trim_start().starts_with('{') {
         Format::Json
     } else {
@@ -112,7 +112,7 @@ pub fn detect_format(text: &str) -> Format {
 /// `Resources` list holding exactly one `TargetService` of type `AWS::ECS::Service`, and hooks
 /// naming ECS lifecycle events. A file without `Resources` is a hooks-only file: the resources
 /// are then generated from the service (see [`generate`]).
-pub fn parse(source_name: &str, text: &str) -> Result<AppSpec> {
+pub(crate) fn parse(source_name: &str, text: &str) -> Result<AppSpec> {
     let doc: Value = serde_yaml::from_str(crate::file_text::without_bom(text))
         .map_err(|e| err(source_name, format!("is neither valid YAML nor JSON: {e}")))?;
     let spec = AppSpec {
@@ -158,7 +158,7 @@ fn check_shape(spec: &AppSpec) -> Result<()> {
 }
 
 /// True when the file has its own `Resources` (otherwise only its hooks are used).
-pub fn has_resources(spec: &AppSpec) -> bool {
+pub(crate) fn has_resources(spec: &AppSpec) -> bool {
     spec.doc
         .as_mapping()
         .is_some_and(|m| get(m, "Resources").is_some())
@@ -245,7 +245,7 @@ fn target_properties_mut(doc: &mut Value) -> Option<&mut Mapping> {
 }
 
 /// The hooks as (lifecycle event, Lambda function), checked: each entry names one ECS event.
-pub fn hooks(spec: &AppSpec) -> Result<Vec<(String, String)>> {
+pub(crate) fn hooks(spec: &AppSpec) -> Result<Vec<(String, String)>> {
     let name = spec.source_name.as_str();
     let map = root(spec)?;
     let Some(hooks) = get(map, "Hooks") else {
@@ -306,7 +306,7 @@ fn as_port(v: &Value) -> Option<i32> {
 
 impl AppSpec {
     /// The same AppSpec with `TaskDefinition` set to `arn` (whatever placeholder it held).
-    pub fn with_task_definition(mut self, arn: &str) -> Result<AppSpec> {
+    pub(crate) fn with_task_definition(mut self, arn: &str) -> Result<AppSpec> {
         target_properties(&self)?;
         let props = target_properties_mut(&mut self.doc).ok_or_else(|| {
             err(
@@ -322,7 +322,7 @@ impl AppSpec {
     /// Checks everything CodeDeploy would otherwise reject only after the deployment started:
     /// the task definition is the one being deployed, and the load balancer container and port
     /// exist in it and match the service's load balancer.
-    pub fn validate(&self, expected: &Expected<'_>) -> Result<Target> {
+    pub(crate) fn validate(&self, expected: &Expected<'_>) -> Result<Target> {
         let name = self.source_name.as_str();
         let props = target_properties(self)?;
         let task_definition_arn = get(props, "TaskDefinition")
@@ -406,7 +406,7 @@ impl AppSpec {
     }
 
     /// The text for CreateDeployment's `appSpecContent`, in the format the AppSpec came in.
-    pub fn render(&self) -> Result<String> {
+    pub(crate) fn render(&self) -> Result<String> {
         match self.format {
             Format::Json => serde_json::to_string_pretty(&self.doc)
                 .map_err(|e| err(&self.source_name, format!("cannot be written as JSON: {e}"))),
@@ -430,7 +430,7 @@ fn join_ports(ports: &[i32]) -> String {
 
 /// An AppSpec for the service, made from its load balancer target (container and port) and the
 /// task definition being deployed, with the given hooks (from a hooks-only file, or none).
-pub fn generate(
+pub(crate) fn generate(
     task_definition_arn: &str,
     container_name: &str,
     container_port: i32,

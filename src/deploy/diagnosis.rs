@@ -51,7 +51,7 @@ pub enum Kind {
 }
 
 /// The stopped task's console page.
-pub fn task_url(region: &str, cluster: &str, task_id: &str) -> String {
+pub(crate) fn task_url(region: &str, cluster: &str, task_id: &str) -> String {
     format!(
         "{}/ecs/v2/clusters/{cluster}/tasks/{task_id}/configuration?region={region}",
         crate::aws::console_base(region)
@@ -59,7 +59,7 @@ pub fn task_url(region: &str, cluster: &str, task_id: &str) -> String {
 }
 
 /// A log stream's console page.
-pub fn log_stream_url(region: &str, group: &str, stream: &str) -> String {
+pub(crate) fn log_stream_url(region: &str, group: &str, stream: &str) -> String {
     // The console's fragment encodes `/` as `$252F` (a `%2F` escaped once more with `$25`).
     let enc = |s: &str| s.replace('/', "$252F");
     format!(
@@ -71,7 +71,7 @@ pub fn log_stream_url(region: &str, group: &str, stream: &str) -> String {
 }
 
 /// Classifies what ECS said about the task. Pure.
-pub fn classify(task: &Task) -> Kind {
+pub(crate) fn classify(task: &Task) -> Kind {
     let stopped = task.stopped_reason().unwrap_or_default();
     let containers = task.containers();
     let texts = || {
@@ -141,7 +141,7 @@ pub fn classify(task: &Task) -> Kind {
 }
 
 /// The first cause in words a person acts on, from the kind and what ECS said. Pure.
-pub fn words(kind: &Kind, stopped_reason: Option<&str>) -> String {
+pub(crate) fn words(kind: &Kind, stopped_reason: Option<&str>) -> String {
     let said = stopped_reason.unwrap_or("no reason given");
     match kind {
         Kind::ImageNotFound { image } => format!(
@@ -170,7 +170,7 @@ pub fn words(kind: &Kind, stopped_reason: Option<&str>) -> String {
 }
 
 /// The cause of one stopped task. Pure.
-pub fn cause_of(task: &Task) -> Cause {
+pub(crate) fn cause_of(task: &Task) -> Cause {
     let kind = classify(task);
     Cause {
         task_arn: task.task_arn().unwrap_or_default().to_string(),
@@ -193,7 +193,7 @@ pub fn cause_of(task: &Task) -> Cause {
 }
 
 /// A service event saying a task could not be placed, as a cause. Pure.
-pub fn placement_failure(message: &str) -> Option<Cause> {
+pub(crate) fn placement_failure(message: &str) -> Option<Cause> {
     message.contains("unable to place a task").then(|| Cause {
         stopped_reason: Some(message.to_string()),
         // The event names the service and the reason; the words group them all as one cause.
@@ -211,7 +211,7 @@ fn placement_reason(message: &str) -> &str {
 
 /// The first cause shared by at least `n` of `causes` (in their order), with how many share it.
 /// Pure.
-pub fn repeated(causes: &[Cause], n: usize) -> Option<(&Cause, usize)> {
+pub(crate) fn repeated(causes: &[Cause], n: usize) -> Option<(&Cause, usize)> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for c in causes {
         *counts.entry(c.first.as_str()).or_default() += 1;
@@ -223,7 +223,7 @@ pub fn repeated(causes: &[Cause], n: usize) -> Option<(&Cause, usize)> {
 }
 
 /// The cause most of `causes` share (the first of them on a tie), with how many. Pure.
-pub fn most_common(causes: &[Cause]) -> Option<(&Cause, usize)> {
+pub(crate) fn most_common(causes: &[Cause]) -> Option<(&Cause, usize)> {
     let mut best: Option<(&Cause, usize)> = None;
     for c in causes {
         let n = causes.iter().filter(|o| o.first == c.first).count();
@@ -248,7 +248,7 @@ pub enum Tasks {
 impl Tasks {
     /// The tasks of a revision's family created since `since` (a CodeDeploy or ECS blue/green
     /// deployment of `task_definition`).
-    pub fn of_revision(task_definition: &str, since: SystemTime) -> Tasks {
+    pub(crate) fn of_revision(task_definition: &str, since: SystemTime) -> Tasks {
         Tasks::Revision {
             family: family_of(task_definition),
             since,
@@ -258,13 +258,13 @@ impl Tasks {
 
 /// The family of a task definition ARN (`...:task-definition/web1:8` → `web1`) or
 /// `family:revision`. Pure.
-pub fn family_of(task_definition: &str) -> String {
+pub(crate) fn family_of(task_definition: &str) -> String {
     let short = crate::task_definition::short_task_definition(task_definition);
     short.split(':').next().unwrap_or(short).to_string()
 }
 
 /// Whether a described task is one of `tasks` that ran `task_definition`. Pure.
-pub fn belongs(task: &Task, tasks: &Tasks, task_definition: &str) -> bool {
+pub(crate) fn belongs(task: &Task, tasks: &Tasks, task_definition: &str) -> bool {
     let same_revision = task
         .task_definition_arn()
         .is_none_or(|a| a == task_definition);
@@ -283,7 +283,7 @@ pub fn belongs(task: &Task, tasks: &Tasks, task_definition: &str) -> bool {
 
 /// The stopped tasks of `tasks` that ran `task_definition`, newest first as ECS lists them (at
 /// most 100).
-pub async fn stopped_tasks(
+pub(crate) async fn stopped_tasks(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     tasks: &Tasks,
@@ -320,7 +320,7 @@ pub async fn stopped_tasks(
 }
 
 /// The `startedBy` of a service deployment's tasks: the deployment's id (`ecs-svc/...`).
-pub fn started_by(deployment_id: &str) -> String {
+pub(crate) fn started_by(deployment_id: &str) -> String {
     if deployment_id.starts_with("ecs-svc/") {
         deployment_id.to_string()
     } else {
@@ -334,7 +334,7 @@ pub fn started_by(deployment_id: &str) -> String {
 /// `cloudwatch_logs` or `cloudwatch` output) to `<log_stream_prefix><container>-firelens-<task
 /// id>` or its fixed `log_stream_name`. `None` for another driver, without a stream prefix (the
 /// stream is then named by the container's id, unknown here) or with templated names. Pure.
-pub fn awslogs_stream(
+pub(crate) fn awslogs_stream(
     task_definition: &Value,
     container: &str,
     task_id: &str,
@@ -382,7 +382,7 @@ pub fn awslogs_stream(
 
 /// The last lines of `lines` that fit in `max_lines` and `max_bytes` (whole lines, trailing
 /// newlines dropped), oldest first. Pure.
-pub fn bound_lines(lines: &[String], max_lines: usize, max_bytes: usize) -> Vec<String> {
+pub(crate) fn bound_lines(lines: &[String], max_lines: usize, max_bytes: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut bytes = 0;
     for l in lines.iter().rev().take(max_lines) {
@@ -398,7 +398,7 @@ pub fn bound_lines(lines: &[String], max_lines: usize, max_bytes: usize) -> Vec<
 }
 
 /// Reads the last lines of `stream` in `group` (GetLogEvents from the end), bounded.
-pub async fn log_tail(
+pub(crate) async fn log_tail(
     logs: &aws_sdk_cloudwatchlogs::Client,
     group: &str,
     stream: &str,
@@ -488,7 +488,7 @@ impl Watch {
     /// Looks at the service just described and, when due, at the stopped tasks: the problem to
     /// fail the wait with when `threshold` tasks (or placement failures) share a cause. A failed
     /// read is printed and skipped: the wait goes on as without the watch.
-    pub async fn check(&self, service: &Service) -> Option<String> {
+    pub(crate) async fn check(&self, service: &Service) -> Option<String> {
         let placements = {
             let mut s = self.lock();
             for e in service.events().iter().rev() {
@@ -511,7 +511,7 @@ impl Watch {
 
     /// For the paths that do not describe the service (CodeDeploy, ECS blue/green): when due,
     /// reads the stopped tasks; the problem to fail with when `threshold` of them share a cause.
-    pub async fn check_tasks(&self) -> Option<String> {
+    pub(crate) async fn check_tasks(&self) -> Option<String> {
         let due = self.lock().last.is_none_or(|l| l.elapsed() >= CHECK_EVERY);
         if !due {
             return None;
@@ -574,7 +574,7 @@ impl Watch {
 
     /// After a failure the watch did not call (timeout, circuit breaker): the most common cause
     /// among the stopped tasks (read once more) and placement failures, if there is any.
-    pub async fn explain(&self) -> Option<Diagnosis> {
+    pub(crate) async fn explain(&self) -> Option<Diagnosis> {
         if let Some(d) = self.found_diagnosis() {
             return Some(d);
         }
@@ -586,13 +586,13 @@ impl Watch {
     }
 
     /// The diagnosis the watch failed the wait with, if it did.
-    pub fn found_diagnosis(&self) -> Option<Diagnosis> {
+    pub(crate) fn found_diagnosis(&self) -> Option<Diagnosis> {
         self.lock().found.clone()
     }
 }
 
 /// Prints a task's last log lines in a log group, redacted.
-pub fn print_log_tail(label: &str, log: &LogTail) {
+pub(crate) fn print_log_tail(label: &str, log: &LogTail) {
     let redactor = crate::runner::redact::Redactor::known();
     let _group = crate::runner::console::Group::start(&format!(
         "{label}: last {} log lines of {} ({})",
@@ -608,7 +608,7 @@ pub fn print_log_tail(label: &str, log: &LogTail) {
 /// Reads the last log lines of the diagnosed task's container (the first container that
 /// exited non-zero, else the first one), when its task definition sends them to awslogs with a
 /// stream prefix. A failed read is printed and skipped.
-pub async fn add_log_tail(
+pub(crate) async fn add_log_tail(
     logs: &aws_sdk_cloudwatchlogs::Client,
     region: Option<&str>,
     task_definition: &Value,
@@ -649,7 +649,7 @@ pub async fn add_log_tail(
 /// After a failed wait: the cause the stopped tasks tell (the one the wait failed fast on, or
 /// the most common one), its task's console link and last log lines, into the report; the
 /// error then names that cause (a fail-fast error names it already).
-pub async fn explain_failure(
+pub(crate) async fn explain_failure(
     aws: &crate::aws::Aws,
     label: &str,
     task_definition: &Value,
@@ -703,7 +703,7 @@ pub async fn explain_failure(
 
 /// The watch of a CodeDeploy or ECS blue/green deployment of `prepared`'s new revision, begun
 /// at `since`: the service tasks of that revision (see [`Tasks::Revision`]).
-pub fn of_revision(
+pub(crate) fn of_revision(
     aws: &crate::aws::Aws,
     plan: &crate::plan::AppPlan,
     prepared: &super::Prepared,
@@ -717,7 +717,7 @@ pub fn of_revision(
             tasks: Tasks::of_revision(&prepared.task_definition_arn, since),
             task_definition: &prepared.task_definition_arn,
             region: aws.region.as_deref(),
-            threshold: plan.settings.fail_fast_after_stopped_tasks,
+            threshold: plan.settings.ecs.fail_fast_after_stopped_tasks,
             events_before: HashSet::new(),
         },
     )
@@ -725,7 +725,7 @@ pub fn of_revision(
 
 /// A deploy's error with a failed deployment explained by `watch` (see [`explain_failure`]);
 /// other errors (cancelled, superseded, bad input) as they are.
-pub async fn explain_error(
+pub(crate) async fn explain_error(
     aws: &crate::aws::Aws,
     plan: &crate::plan::AppPlan,
     prepared: &super::Prepared,

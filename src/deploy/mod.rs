@@ -21,6 +21,7 @@ pub mod rolling;
 pub mod run_task;
 pub mod service;
 pub(crate) mod strategy;
+pub mod timing;
 
 use std::time::Duration;
 
@@ -92,7 +93,7 @@ pub use crate::outcome::DeployPath;
 /// Chooses the path from the `deployment` input and the service's deployment controller type
 /// and strategy (absent means ECS and ROLLING, as ECS defaults). The error says why the service
 /// cannot take the asked path and what to change.
-pub fn choose_path(
+pub(crate) fn choose_path(
     choice: DeploymentChoice,
     controller: Option<&DeploymentControllerType>,
     strategy: Option<&DeploymentStrategy>,
@@ -148,7 +149,7 @@ pub fn choose_path(
 }
 
 /// The service's deployment controller type and strategy, as [`choose_path`] takes them.
-pub fn controller_and_strategy(
+pub(crate) fn controller_and_strategy(
     service: &Service,
 ) -> (
     Option<&DeploymentControllerType>,
@@ -163,7 +164,7 @@ pub fn controller_and_strategy(
 }
 
 /// An [`Error::Service`] for the plan's service.
-pub fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
+pub(crate) fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
     Error::Service {
         cluster: d.cluster.clone(),
         service: d.service.clone(),
@@ -173,7 +174,7 @@ pub fn service_error(d: &DeployPlan, problem: impl Into<String>) -> Error {
 
 /// Renders the new task definition and compares it with the live one: `(rendered, changed)`.
 /// Pure: the same file and image as what runs gives `changed == false`.
-pub fn render_and_compare(
+pub(crate) fn render_and_compare(
     source_name: &str,
     base: &Value,
     live: Option<&Value>,
@@ -203,7 +204,7 @@ pub struct RenderFrom<'a> {
 
 impl<'a> RenderFrom<'a> {
     /// From what the preflight checked: its source, the live revision and the chosen container.
-    pub fn checked(checked: &'a Checked) -> RenderFrom<'a> {
+    pub(crate) fn checked(checked: &'a Checked) -> RenderFrom<'a> {
         RenderFrom {
             source_name: &checked.source_name,
             base: &checked.base,
@@ -215,7 +216,7 @@ impl<'a> RenderFrom<'a> {
 
 /// [`render_and_compare`] with every other app's image put into its own container of the same
 /// revision (apps deploying one service together). Pure.
-pub fn render_with_others(
+pub(crate) fn render_with_others(
     from: RenderFrom<'_>,
     image: &str,
     env: &task_definition::ContainerEdits,
@@ -240,7 +241,7 @@ pub fn render_with_others(
 /// Renders, compares and (when it changed) registers the task definition: the [`Prepared`]
 /// value every path starts from. Reads nothing: the preflight's [`Checked`] holds the service
 /// and the task definitions.
-pub async fn prepare(
+pub(crate) async fn prepare(
     aws: &Aws,
     plan: &AppPlan,
     d: &DeployPlan,
@@ -251,7 +252,7 @@ pub async fn prepare(
     let (container, rendered, changed) = render_with_others(
         RenderFrom::checked(checked),
         image,
-        &plan.settings.container_edits,
+        &plan.settings.ecs.container_edits,
         others,
     )?;
     let previous = checked.live.task_definition().map(str::to_string);
@@ -282,7 +283,7 @@ pub async fn prepare(
         container_port: task_definition::container_port(&rendered, &container),
         container,
         changed,
-        redeploy: plan.settings.force_new_deployment,
+        redeploy: plan.settings.rollout.force_new_deployment,
         task_definition: rendered,
         codedeploy: checked.codedeploy.clone(),
         previous_digest: None,
@@ -299,7 +300,7 @@ pub enum Target<'a> {
 
 impl Target<'_> {
     /// The path this target deploys by.
-    pub fn path(&self) -> DeployPath {
+    pub(crate) fn path(&self) -> DeployPath {
         match self {
             Target::Ecs(c) => c.path,
             Target::Kubernetes(_) => DeployPath::Kubernetes,
@@ -459,7 +460,10 @@ async fn run(
             crate::task_definition::short_task_definition(&prepared.task_definition_arn)
         ));
     }
-    let one_off = match (&plan.settings.run_task_command, &plan.settings.run_task) {
+    let one_off = match (
+        &plan.settings.ecs.run_task_command,
+        &plan.settings.ecs.run_task,
+    ) {
         (Some(command), _) => Some(run_task::OneOff::Command(command)),
         (None, Some(t)) => Some(run_task::OneOff::Task(t)),
         (None, None) => None,
@@ -475,13 +479,16 @@ async fn run(
             aws,
             &prepared,
             what,
-            (service::wait_timeout(plan), plan.settings.poll_cap()),
+            (
+                service::wait_timeout(plan),
+                plan.settings.rollout.poll_cap(),
+            ),
             cancel,
             report,
         )
         .await
         {
-            if plan.settings.deregister_failed_task_definition && prepared.changed {
+            if plan.settings.ecs.deregister_failed_task_definition && prepared.changed {
                 deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
             return Err(e);
@@ -526,13 +533,13 @@ async fn run(
 
 /// After a rollback that put traffic back on the previous revision: deregisters the failed
 /// one, when `deregister-failed-task-definition` asks and this deploy registered it.
-pub async fn deregister_after_rollback(
+pub(crate) async fn deregister_after_rollback(
     aws: &Aws,
     plan: &AppPlan,
     prepared: &Prepared,
     report: &mut Outcome,
 ) {
-    if plan.settings.deregister_failed_task_definition && prepared.changed {
+    if plan.settings.ecs.deregister_failed_task_definition && prepared.changed {
         deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
     }
 }
@@ -546,7 +553,7 @@ pub(crate) async fn keep_preview(
     checked: &Checked,
     image: &str,
 ) -> Option<String> {
-    let keep = plan.settings.keep_task_definitions?;
+    let keep = plan.settings.ecs.keep_task_definitions?;
     let d = plan.deploy.as_ref()?;
     let family = checked.base.get("family")?.as_str()?;
     let changed = render_and_compare(
@@ -555,7 +562,7 @@ pub(crate) async fn keep_preview(
         checked.live_task_definition.as_ref(),
         Some(&checked.container),
         image,
-        &plan.settings.container_edits,
+        &plan.settings.ecs.container_edits,
     )
     .map_or(true, |(_, _, changed)| changed);
     let k = revisions::Keep {
@@ -592,7 +599,7 @@ async fn keep_task_definitions(
     report: &mut Outcome,
 ) {
     let (Some(keep), Some((family, _))) = (
-        plan.settings.keep_task_definitions,
+        plan.settings.ecs.keep_task_definitions,
         revisions::family_revision(&prepared.task_definition_arn),
     ) else {
         return;
@@ -628,7 +635,7 @@ async fn keep_task_definitions(
 /// that still has an older one beside it (ECS is replacing tasks), or a CodeDeploy deployment's
 /// second task set. A lone PRIMARY deployment still settling (a new service) is not counted: it
 /// replaces nothing. Pure.
-pub fn in_flight(live: &Service) -> Option<String> {
+pub(crate) fn in_flight(live: &Service) -> Option<String> {
     let deployments = live.deployments();
     let busy = (deployments.len() > 1)
         .then(|| {
@@ -740,7 +747,7 @@ async fn wait_for_in_flight(
         // It left the service on another revision: that is the one ours starts from.
         if let Some(arn) = live.task_definition() {
             let td = register::describe_raw(&aws.ecs, arn).await?;
-            if d.task_definition_file.is_none() && plan.settings.task_definition_ref.is_none() {
+            if d.task_definition_file.is_none() && plan.settings.ecs.task_definition_ref.is_none() {
                 fresh.source_name = arn.to_string();
                 fresh.base = td.clone();
             }
@@ -755,7 +762,7 @@ async fn wait_for_in_flight(
 const IN_FLIGHT_POLL: Duration = Duration::from_secs(5);
 
 /// The image digests `container` runs from in `tasks`. Pure.
-pub fn container_digests<'a>(
+pub(crate) fn container_digests<'a>(
     tasks: &'a [aws_sdk_ecs::types::Task],
     container: &'a str,
 ) -> impl Iterator<Item = &'a str> {
@@ -768,7 +775,11 @@ pub fn container_digests<'a>(
 
 /// True when a running task of the service runs `container` from an image digest other than
 /// `digest`. Pure, so each case is tested.
-pub fn digest_differs(tasks: &[aws_sdk_ecs::types::Task], container: &str, digest: &str) -> bool {
+pub(crate) fn digest_differs(
+    tasks: &[aws_sdk_ecs::types::Task],
+    container: &str,
+    digest: &str,
+) -> bool {
     container_digests(tasks, container).any(|d| d != digest)
 }
 
@@ -812,22 +823,22 @@ pub struct Swap {
 
 impl Swap {
     /// `plan`'s image `image` for its own container, with its environment variables.
-    pub fn for_app(plan: &AppPlan, image: String) -> Swap {
+    pub(crate) fn for_app(plan: &AppPlan, image: String) -> Swap {
         Swap {
             app: plan.app.clone(),
             container: planned_container(plan).unwrap_or_default().to_string(),
             image,
-            env: plan.settings.container_edits.clone(),
+            env: plan.settings.ecs.container_edits.clone(),
         }
     }
 }
 
 /// The container an app's image goes into, when the plan names one.
-pub fn planned_container(plan: &AppPlan) -> Option<&str> {
+pub(crate) fn planned_container(plan: &AppPlan) -> Option<&str> {
     plan.deploy
         .as_ref()
         .and_then(|d| d.container.as_deref())
-        .or(plan.settings.container_name.as_deref())
+        .or(plan.settings.rollout.container_name.as_deref())
 }
 
 /// The settings of a deployment as a whole (one per service): apps deploying one service
@@ -839,22 +850,22 @@ fn service_settings(a: &AppPlan) -> String {
         "deployment={:?} task-definition={:?} task-definition-arn/family={:?} keep-null-value-keys={:?} {:?} codedeploy-appspec={:?} wait-for-service-stability={} wait-for-minutes={} fail-fast-after-stopped-tasks={} rollback-on-failure={} deregister-failed-task-definition={} force-new-deployment={} run-task-command={:?} run-task={:?} codedeploy-application={:?} codedeploy-deployment-group={:?} codedeploy-deployment-config={:?} codedeploy-deployment-description={:?}",
         d.map(|d| d.deployment.as_str()),
         d.and_then(|d| d.task_definition_file.as_ref().map(|(p, _)| p.clone())),
-        s.task_definition_ref,
-        s.keep_null_value_keys,
-        s.service_update,
+        s.ecs.task_definition_ref,
+        s.ecs.keep_null_value_keys,
+        s.ecs.service_update,
         d.and_then(|d| d.appspec_file.as_ref().map(|(p, _)| p.clone())),
-        s.wait_for_service_stability,
-        s.wait_for_minutes,
-        s.fail_fast_after_stopped_tasks,
-        s.rollback_on_failure,
-        s.deregister_failed_task_definition,
-        s.force_new_deployment,
-        s.run_task_command,
-        s.run_task,
-        s.codedeploy_application,
-        s.codedeploy_deployment_group,
-        s.codedeploy_deployment_config,
-        s.codedeploy_deployment_description,
+        s.rollout.wait_for_service_stability,
+        s.rollout.wait_for_minutes,
+        s.ecs.fail_fast_after_stopped_tasks,
+        s.rollout.rollback_on_failure,
+        s.ecs.deregister_failed_task_definition,
+        s.rollout.force_new_deployment,
+        s.ecs.run_task_command,
+        s.ecs.run_task,
+        s.codedeploy.application,
+        s.codedeploy.deployment_group,
+        s.codedeploy.deployment_config,
+        s.codedeploy.deployment_description,
     )
 }
 
@@ -863,7 +874,7 @@ fn service_settings(a: &AppPlan) -> String {
 /// app's image in its own container, one deployment, led by the first of them. Refused before
 /// anything is built or written: two apps of one service without distinct `container-name`s
 /// (the second update would undo the first's image), or with different deployment settings.
-pub fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
+pub(crate) fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, a) in apps.iter().enumerate() {
         let Some(d) = &a.deploy else {
@@ -922,7 +933,7 @@ pub fn service_groups(apps: &[AppPlan]) -> Result<Vec<Vec<usize>>> {
 /// the live task definition and the one that would be registered. `unread` is the preflight's
 /// reason when it could not read the service (a dry run without AWS): then the diff is against
 /// the `task-definition` file, or the error says there is nothing to show.
-pub fn preview(
+pub(crate) fn preview(
     plan: &AppPlan,
     checked: std::result::Result<&Checked, &str>,
     image: &str,
@@ -931,7 +942,7 @@ pub fn preview(
     let Some(d) = &plan.deploy else {
         return Ok(String::new());
     };
-    let env = &plan.settings.container_edits;
+    let env = &plan.settings.ecs.container_edits;
     let checked = match checked {
         Ok(c) => c,
         Err(why) => {
@@ -996,7 +1007,11 @@ pub const CANCELLED_ROLLBACK_POLL: Duration = Duration::from_secs(1);
 
 /// How long and how often a rollback is followed: as configured, or after a cancellation at
 /// most [`CANCELLED_ROLLBACK_WAIT`], one look every [`CANCELLED_ROLLBACK_POLL`] at most.
-pub fn follow_limits(limit: Duration, poll: Duration, cancelled: bool) -> (Duration, Duration) {
+pub(crate) fn follow_limits(
+    limit: Duration,
+    poll: Duration,
+    cancelled: bool,
+) -> (Duration, Duration) {
     if cancelled {
         (
             limit.min(CANCELLED_ROLLBACK_WAIT),
@@ -1009,7 +1024,7 @@ pub fn follow_limits(limit: Duration, poll: Duration, cancelled: bool) -> (Durat
 
 /// Deregisters the revision that failed (`deregister-failed-task-definition`); a failure here is
 /// a warning, the deploy's outcome is already decided.
-pub async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut Outcome) {
+pub(crate) async fn deregister_failed(aws: &Aws, plan: &AppPlan, arn: &str, report: &mut Outcome) {
     match register::deregister(&aws.ecs, arn).await {
         Ok(()) => {
             println!("{}: deregistered {arn}", plan.app);

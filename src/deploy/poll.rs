@@ -51,7 +51,7 @@ pub enum Kind {
 /// Classifies an SDK error by its kind and, for service errors, by the error code the SDK
 /// parsed ([`ProvideErrorMetadata::code`], matched against the SDK's own throttling and
 /// transient code lists) and the HTTP status.
-pub fn kind_of<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Kind {
+pub(crate) fn kind_of<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Kind {
     use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
     match err {
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Kind::Transient,
@@ -81,7 +81,7 @@ pub struct Failure {
 
 impl Failure {
     /// A failure the wait cannot go on after.
-    pub fn fatal(error: Error) -> Failure {
+    pub(crate) fn fatal(error: Error) -> Failure {
         Failure {
             kind: Kind::Fatal,
             error,
@@ -89,7 +89,11 @@ impl Failure {
     }
 
     /// A failed AWS call, classified by [`kind_of`].
-    pub fn aws<E>(service: &'static str, operation: &'static str, err: SdkError<E>) -> Failure
+    pub(crate) fn aws<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: SdkError<E>,
+    ) -> Failure
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
@@ -111,7 +115,11 @@ pub struct LookError {
 
 impl LookError {
     /// The shared failure of a batched AWS call.
-    pub fn aws<E>(service: &'static str, operation: &'static str, err: &SdkError<E>) -> LookError
+    pub(crate) fn aws<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: &SdkError<E>,
+    ) -> LookError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
@@ -124,7 +132,7 @@ impl LookError {
     }
 
     /// This waiter's copy, as a [`Failure`].
-    pub fn failure(&self) -> Failure {
+    pub(crate) fn failure(&self) -> Failure {
         Failure {
             kind: self.kind,
             error: Error::Aws {
@@ -138,7 +146,7 @@ impl LookError {
 
 /// The interval after `throttled` throttling answers in a row: each doubles it, up to
 /// [`MAX_BACKOFF`] (never below the interval itself).
-pub fn backoff(interval: Duration, throttled: u32) -> Duration {
+pub(crate) fn backoff(interval: Duration, throttled: u32) -> Duration {
     if throttled == 0 {
         return interval;
     }
@@ -162,7 +170,7 @@ pub enum Expect {
 
 impl Expect {
     /// The expectation of a change due at `at`, seen from `now`.
-    pub fn at(at: Instant, now: Instant) -> Expect {
+    pub(crate) fn at(at: Instant, now: Instant) -> Expect {
         if at >= now {
             Expect::In(at - now)
         } else {
@@ -199,7 +207,7 @@ impl Pace {
 /// The interval toward an expected change: `far` at most while it is far off, ending `lead`
 /// before it is due; `near` from then until `linger` after it; `otherwise` when nothing is
 /// known or the change is later than that. Pure.
-pub fn toward(pace: &Pace, expect: Expect, otherwise: Duration) -> Duration {
+pub(crate) fn toward(pace: &Pace, expect: Expect, otherwise: Duration) -> Duration {
     match expect {
         Expect::In(d) if d > pace.lead => (d - pace.lead).clamp(pace.near, pace.far.max(pace.near)),
         Expect::In(_) => pace.near,
@@ -245,7 +253,7 @@ pub struct Wait<'a> {
 }
 
 /// Sleeps until `at`: the first step of a look that does not wait on a [`Batcher`].
-pub async fn at(at: Instant) {
+pub(crate) async fn at(at: Instant) {
     tokio::time::sleep_until(at).await;
 }
 
@@ -258,7 +266,7 @@ pub async fn at(at: Instant) {
 /// `policy(running, elapsed)` is the interval to the next look. Throttling backs off
 /// ([`backoff`]); [`MAX_TRANSIENT`] transient errors in a row end the wait with `wait.fail`,
 /// saying the deployment may still be running and where to look; a fatal one ends it at once.
-pub async fn until<T, P, Pr>(
+pub(crate) async fn until<T, P, Pr>(
     wait: &Wait<'_>,
     last: &mut Option<Pr>,
     policy: impl Fn(&P, Duration) -> Duration,
@@ -394,7 +402,7 @@ impl<A: Clone + Send + 'static> Batcher<A> {
     /// A batcher that calls a key at most once every `min_gap`: an ask due sooner waits for
     /// the gap (the run's DescribeServices stay at one a second per cluster, the preflight's
     /// look and the waits' first looks included).
-    pub fn with_min_gap(per_call: usize, fetch: Fetch<A>, min_gap: Duration) -> Batcher<A> {
+    pub(crate) fn with_min_gap(per_call: usize, fetch: Fetch<A>, min_gap: Duration) -> Batcher<A> {
         Batcher {
             shared: Arc::new(Shared {
                 fetch,
@@ -417,7 +425,7 @@ impl<A: Clone + Send + 'static> Batcher<A> {
 
     /// A fresh answer for `item` of `key`, from a call made no later than `due` (sooner when
     /// another waiter's call comes first); `None` when AWS says it is missing.
-    pub async fn look(&self, key: &str, item: &str, due: Instant) -> Answer<A> {
+    pub(crate) async fn look(&self, key: &str, item: &str, due: Instant) -> Answer<A> {
         let (reply, answer) = oneshot::channel();
         let now = Instant::now();
         let wake = if due <= now { now + GATHER } else { due };
@@ -599,7 +607,7 @@ impl Poller {
     }
 
     /// The rolling policy.
-    pub fn policy(&self) -> &Policy {
+    pub(crate) fn policy(&self) -> &Policy {
         &self.policy
     }
 
@@ -610,23 +618,28 @@ impl Poller {
 
     /// A fresh look at `service` (name or ARN) in `cluster` now; `None` when ECS says it is
     /// missing.
-    pub async fn look(&self, cluster: &str, service: &str) -> ServiceAnswer {
+    pub(crate) async fn look(&self, cluster: &str, service: &str) -> ServiceAnswer {
         self.look_by(cluster, service, Instant::now()).await
     }
 
     /// A fresh look at `service` no later than `due`: sooner when another waiter of the
     /// cluster looks first (its call answers both).
-    pub async fn look_by(&self, cluster: &str, service: &str, due: Instant) -> ServiceAnswer {
+    pub(crate) async fn look_by(
+        &self,
+        cluster: &str,
+        service: &str,
+        due: Instant,
+    ) -> ServiceAnswer {
         self.services.look(cluster, service, due).await
     }
 
     /// The batcher of DescribeServiceDeployments (per cluster).
-    pub fn service_deployments(&self) -> &Batcher<ServiceDeploymentAnswer> {
+    pub(crate) fn service_deployments(&self) -> &Batcher<ServiceDeploymentAnswer> {
         &self.service_deployments
     }
 
     /// The batcher of CodeDeploy deployments, when this poller shares them.
-    pub fn deployments(&self) -> Option<&Batcher<DeploymentInfo>> {
+    pub(crate) fn deployments(&self) -> Option<&Batcher<DeploymentInfo>> {
         self.deployments.as_ref()
     }
 }
@@ -699,7 +712,9 @@ fn describe_service_deployments(ecs: aws_sdk_ecs::Client) -> Fetch<ServiceDeploy
 }
 
 /// CodeDeploy deployments: GetDeployment for one, BatchGetDeployments for several.
-pub fn deployments_batcher(codedeploy: aws_sdk_codedeploy::Client) -> Batcher<DeploymentInfo> {
+pub(crate) fn deployments_batcher(
+    codedeploy: aws_sdk_codedeploy::Client,
+) -> Batcher<DeploymentInfo> {
     let fetch: Fetch<DeploymentInfo> = Box::new(move |_, ids| {
         let codedeploy = codedeploy.clone();
         Box::pin(async move {

@@ -42,7 +42,7 @@ impl Intercept for RawBody {
 
 /// The live task definition `arn` as ECS describes it, with its tags: normalized (read-only
 /// fields dropped), every other field kept as sent.
-pub async fn describe_raw(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value> {
+pub(crate) async fn describe_raw(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value> {
     let raw = RawBody::default();
     ecs.describe_task_definition()
         .task_definition(arn)
@@ -67,7 +67,7 @@ pub async fn describe_raw(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value>
 }
 
 /// Registers `td` (a registrable task definition JSON) exactly as given and returns the new ARN.
-pub async fn register_raw(ecs: &aws_sdk_ecs::Client, td: &Value) -> Result<String> {
+pub(crate) async fn register_raw(ecs: &aws_sdk_ecs::Client, td: &Value) -> Result<String> {
     let body = serde_json::to_string(td).map_err(|e| Error::TaskDefinition {
         source_name: "rendered".into(),
         problem: format!("cannot be written as JSON: {e}"),
@@ -103,14 +103,14 @@ pub async fn register_raw(ecs: &aws_sdk_ecs::Client, td: &Value) -> Result<Strin
 /// definition (`task-definition` file, or `task-definition-arn` / `-family`) is rendered with
 /// the image and the container inputs, and registered; no service is touched. `None` when the
 /// step names no task definition either (it only builds and pushes).
-pub async fn register_without_service(
+pub(crate) async fn register_without_service(
     ecs: &aws_sdk_ecs::Client,
     plan: &crate::plan::AppPlan,
     workspace: &std::path::Path,
     image: &str,
 ) -> Result<Option<String>> {
     let s = &plan.settings;
-    let td = match (&s.task_definition, &s.task_definition_ref) {
+    let td = match (&s.ecs.task_definition, &s.ecs.task_definition_ref) {
         (Some(path), _) => {
             let path = workspace.join(path);
             let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadFile {
@@ -119,7 +119,7 @@ pub async fn register_without_service(
                 source,
             })?;
             let td = task_definition::parse(&path.display().to_string(), &text)?;
-            match &s.keep_null_value_keys {
+            match &s.ecs.keep_null_value_keys {
                 crate::inputs::KeepNullValues::All => td,
                 crate::inputs::KeepNullValues::Keys(keep) => {
                     task_definition::without_empty_values(&td, keep)
@@ -134,13 +134,14 @@ pub async fn register_without_service(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let container = task_definition::pick_container(&family, &td, s.container_name.as_deref())?;
-    let rendered = task_definition::render(&td, &container, image, &s.container_edits)?;
+    let container =
+        task_definition::pick_container(&family, &td, s.rollout.container_name.as_deref())?;
+    let rendered = task_definition::render(&td, &container, image, &s.ecs.container_edits)?;
     register_raw(ecs, &rendered).await.map(Some)
 }
 
 /// Deregisters a revision that failed (`deregister-failed-task-definition`).
-pub async fn deregister(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<()> {
+pub(crate) async fn deregister(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<()> {
     ecs.deregister_task_definition()
         .task_definition(arn)
         .send()

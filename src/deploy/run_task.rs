@@ -27,7 +27,7 @@ const POLL: Duration = Duration::from_secs(3);
 const STOPPING_POLL: Duration = Duration::from_secs(1);
 
 /// The interval before the next look at a task in `last_status`. Pure.
-pub fn interval(last_status: &str) -> Duration {
+pub(crate) fn interval(last_status: &str) -> Duration {
     match last_status {
         "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => STOPPING_POLL,
         _ => POLL,
@@ -35,7 +35,7 @@ pub fn interval(last_status: &str) -> Duration {
 }
 
 /// How the one-off task ended, judged from DescribeTasks. Pure, so each case is tested.
-pub fn verdict(task: &Task, container: &str) -> std::result::Result<(), String> {
+pub(crate) fn verdict(task: &Task, container: &str) -> std::result::Result<(), String> {
     let c = task
         .containers()
         .iter()
@@ -77,7 +77,7 @@ pub enum OneOff<'a> {
 
 impl OneOff<'_> {
     /// The input that asked for it, for messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             OneOff::Command(c) => format!("run-task-command `{}`", c.join(" ")),
             OneOff::Task(_) => "run-task".into(),
@@ -90,7 +90,7 @@ impl OneOff<'_> {
 /// least every `cap` (`wait-max-delay-seconds`). The task's ARN goes into the report as
 /// soon as it started (the `run-task-arn` output), so a task that then fails can still be
 /// looked up.
-pub async fn run_once(
+pub(crate) async fn run_once(
     aws: &Aws,
     prepared: &Prepared,
     what: OneOff<'_>,

@@ -13,7 +13,7 @@ use crate::outcome::Link;
 use crate::plan::AppPlan;
 
 /// Describes the service, failing clearly when it is missing or not ACTIVE.
-pub async fn describe_service(
+pub(crate) async fn describe_service(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
@@ -62,7 +62,7 @@ pub async fn describe_service(
 
 /// Moves the service to `task_definition` (with a fresh deployment when `force`), returning the
 /// service as UpdateService answered.
-pub async fn update_service(
+pub(crate) async fn update_service(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
@@ -89,7 +89,7 @@ pub async fn update_service(
 
 /// An UpdateService request with the service settings the inputs give (`desired-count`,
 /// `enable-ecs-managed-tags`, `propagate-tags`); the others are left as the service has them.
-pub fn with_service_update(
+pub(crate) fn with_service_update(
     update: aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder,
     extra: &ServiceUpdate,
 ) -> aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder {
@@ -105,7 +105,7 @@ pub fn with_service_update(
 }
 
 /// The deployment UpdateService started: the PRIMARY one.
-pub fn primary_deployment(service: &Service) -> Option<&Deployment> {
+pub(crate) fn primary_deployment(service: &Service) -> Option<&Deployment> {
     service
         .deployments()
         .iter()
@@ -113,7 +113,7 @@ pub fn primary_deployment(service: &Service) -> Option<&Deployment> {
 }
 
 /// The console page of the service's deployments, for people reading the log.
-pub fn console_link(region: Option<&str>, cluster: &str, service: &str) -> Option<Link> {
+pub(crate) fn console_link(region: Option<&str>, cluster: &str, service: &str) -> Option<Link> {
     let region = region?;
     Some(Link {
         label: format!("ECS service {service} deployments"),
@@ -122,12 +122,12 @@ pub fn console_link(region: Option<&str>, cluster: &str, service: &str) -> Optio
 }
 
 /// How long to wait for a deployment (`wait-for-minutes`, at least one minute).
-pub fn wait_timeout(plan: &AppPlan) -> Duration {
-    plan.settings.deploy_wait()
+pub(crate) fn wait_timeout(plan: &AppPlan) -> Duration {
+    plan.settings.rollout.deploy_wait()
 }
 
 /// The ids of the service's events so far: they are history, not news of this deploy.
-pub fn event_ids(service: &Service) -> HashSet<String> {
+pub(crate) fn event_ids(service: &Service) -> HashSet<String> {
     service
         .events()
         .iter()

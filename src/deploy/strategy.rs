@@ -67,7 +67,7 @@ impl Ended {
     }
 
     /// `failed`, or `cancelled` when the error is the job's cancellation.
-    pub(crate) fn of(error: Error) -> Ended {
+    pub fn of(error: Error) -> Ended {
         Ended::with(Ended::of_kind(&error), error)
     }
 

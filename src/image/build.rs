@@ -89,7 +89,7 @@ pub struct DockerIgnore {
 
 impl DockerIgnore {
     /// Parses the file's text; a bad pattern is an error naming it.
-    pub fn parse(text: &str) -> Result<DockerIgnore> {
+    pub(crate) fn parse(text: &str) -> Result<DockerIgnore> {
         let mut rules = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -122,7 +122,7 @@ impl DockerIgnore {
 
     /// True when `rel` (a `/`-separated path inside the context) is left out of the upload.
     /// A pattern that matches a directory leaves out everything below it.
-    pub fn ignores(&self, rel: &str) -> bool {
+    pub(crate) fn ignores(&self, rel: &str) -> bool {
         let mut ignored = false;
         for (glob, negate) in &self.rules {
             let hit = std::iter::successors(Some(rel), |p| p.rsplit_once('/').map(|(a, _)| a))
@@ -137,7 +137,7 @@ impl DockerIgnore {
 
 /// Packs the build context into a tar, honouring `.dockerignore`, and adds the Dockerfile when it
 /// lies outside the context. Returns the tar and the Dockerfile's name inside it.
-pub fn context_tar(context: &Path, dockerfile: &Path) -> Result<(Vec<u8>, String)> {
+pub(crate) fn context_tar(context: &Path, dockerfile: &Path) -> Result<(Vec<u8>, String)> {
     let read_err = |path: &Path, source: std::io::Error| Error::ReadFile {
         what: "the build context".into(),
         path: path.to_path_buf(),
@@ -204,7 +204,7 @@ pub fn context_tar(context: &Path, dockerfile: &Path) -> Result<(Vec<u8>, String
 }
 
 /// Reads `os/arch[/variant]` (the `platform` input).
-pub fn parse_platform(value: &str) -> Result<ImageBuildPlatform> {
+pub(crate) fn parse_platform(value: &str) -> Result<ImageBuildPlatform> {
     let parts: Vec<&str> = value.split('/').collect();
     match parts.as_slice() {
         [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => {
@@ -223,7 +223,7 @@ pub fn parse_platform(value: &str) -> Result<ImageBuildPlatform> {
 }
 
 /// An RFC 3339 UTC timestamp (`org.opencontainers.image.created`), from seconds since 1970.
-pub fn rfc3339(unix_seconds: u64) -> String {
+pub(crate) fn rfc3339(unix_seconds: u64) -> String {
     let days = (unix_seconds / 86_400) as i64;
     let secs = unix_seconds % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -245,7 +245,7 @@ pub fn rfc3339(unix_seconds: u64) -> String {
 }
 
 /// Now, as RFC 3339.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     rfc3339(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -262,7 +262,7 @@ pub struct Engine {
 }
 
 /// Connects to the engine and checks that it answers, naming the socket when it does not.
-pub async fn connect() -> Result<Engine> {
+pub(crate) async fn connect() -> Result<Engine> {
     connect_to(Path::new(DOCKER_SOCKET)).await
 }
 
@@ -347,7 +347,7 @@ impl Drop for SecretFiles {
 /// On the solve path a registry cache import (the solve's cache options) took no step from the
 /// cache on Docker 20.10's embedded BuildKit when tried, so a build with secrets exports its
 /// cache but does not import one (said in the log).
-pub async fn build(
+pub(crate) async fn build(
     engine: &Engine,
     req: &BuildRequest,
     cancel: &CancellationToken,
@@ -579,7 +579,7 @@ async fn build_with_solve(
 }
 
 /// Cuts a gRPC status dump down to BuildKit's own message.
-pub fn build_error_message(text: &str) -> String {
+pub(crate) fn build_error_message(text: &str) -> String {
     if let Some(start) = text.find("message: \"") {
         let rest = &text[start + 10..];
         let mut out = String::new();
@@ -744,7 +744,7 @@ impl tonic::codegen::Service<tonic::transport::Uri> for GrpcConnector {
 
 /// Tags the built image under each extra tag and pushes every tag, streaming the engine's
 /// progress. Credentials go in the request header only (the engine's own auth), never to disk.
-pub async fn push(
+pub(crate) async fn push(
     docker: &Docker,
     repository_ref: &str,
     tags: &[String],

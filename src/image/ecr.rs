@@ -57,7 +57,7 @@ fn is_region(region: &str) -> bool {
 }
 
 /// Turns ECR's `authorizationToken` (base64 of `user:password`) and `proxyEndpoint` into a login.
-pub fn decode_token(token: &str, proxy_endpoint: &str) -> Result<Login> {
+pub(crate) fn decode_token(token: &str, proxy_endpoint: &str) -> Result<Login> {
     let bad = |why: &str| Error::Aws {
         service: "ECR",
         operation: "GetAuthorizationToken",
@@ -83,7 +83,7 @@ pub fn decode_token(token: &str, proxy_endpoint: &str) -> Result<Login> {
 }
 
 /// `https://host/` → `host`.
-pub fn host_of(endpoint: &str) -> String {
+pub(crate) fn host_of(endpoint: &str) -> String {
     endpoint
         .trim_start_matches("https://")
         .trim_start_matches("http://")
@@ -125,7 +125,7 @@ pub async fn login(aws: &Aws) -> Result<Login> {
 /// them), for the build's base images. ECR's token opens every registry the role may read (the
 /// reason AWS deprecated GetAuthorizationToken's registryIds), so one token serves them all:
 /// each account gets the host `<account>.dkr.ecr.<region>.amazonaws.com` of the token's region.
-pub fn logins_for(own: &Login, accounts: &[String]) -> Result<Vec<Login>> {
+pub(crate) fn logins_for(own: &Login, accounts: &[String]) -> Result<Vec<Login>> {
     let suffix = own
         .host
         .split_once('.')
@@ -168,7 +168,7 @@ pub const MOVING_TAGS: &[&str] = &["latest", "buildcache"];
 
 /// Creates an ECR repository with scan on push; `immutable` makes its tags immutable except
 /// [`MOVING_TAGS`] (IMMUTABLE_WITH_EXCLUSION), so a released version can never be overwritten.
-pub async fn create_repository(aws: &Aws, repository: &str, immutable: bool) -> Result<()> {
+pub(crate) async fn create_repository(aws: &Aws, repository: &str, immutable: bool) -> Result<()> {
     let mut req = aws
         .ecr
         .create_repository()
@@ -231,7 +231,7 @@ pub async fn ensure_repository(
 }
 
 /// The error for an ECR repository that does not exist and is not to be created.
-pub fn missing_repository(host: &str, repository: &str) -> Error {
+pub(crate) fn missing_repository(host: &str, repository: &str) -> Error {
     Error::Image {
         image: format!("{host}/{repository}"),
         problem: format!(

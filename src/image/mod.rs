@@ -47,7 +47,7 @@ pub struct PendingTag {
 
 /// Moves the image's pending `latest` (if any) to its manifest, and reads it back to verify.
 /// Called once the deploy succeeded, or right after the push for a build-only run.
-pub async fn move_latest(image: &ImageOutcome) -> Result<()> {
+pub(crate) async fn move_latest(image: &ImageOutcome) -> Result<()> {
     let Some(p) = &image.latest else {
         return Ok(());
     };
@@ -99,15 +99,15 @@ pub enum AuthKind {
 /// takes `registry-username`/`-password`, or no login. A non-ECR host with `ecr-repository`
 /// and neither credentials nor `registry-is-ecr` is ambiguous and refused (it once got the
 /// token); so are credentials together with `registry-is-ecr: true`.
-pub fn auth_kind(s: &AppSettings) -> Result<AuthKind> {
-    let Some(host) = &s.registry else {
+pub(crate) fn auth_kind(s: &AppSettings) -> Result<AuthKind> {
+    let Some(host) = &s.image.registry else {
         return Ok(AuthKind::Ecr);
     };
     let ecr_host = ecr::is_ecr_host(host);
     match (
-        &s.registry_username,
-        &s.registry_password,
-        s.registry_is_ecr,
+        &s.image.registry_username,
+        &s.image.registry_password,
+        s.image.registry_is_ecr,
     ) {
         (Some(_), Some(_), Some(true)) => Err(Error::InputConflict {
             message: format!(
@@ -121,7 +121,7 @@ pub fn auth_kind(s: &AppSettings) -> Result<AuthKind> {
         })),
         (_, _, Some(true)) => Ok(AuthKind::Ecr),
         (_, _, Some(false)) => Ok(AuthKind::Anonymous),
-        (_, _, None) if s.ecr_repository.is_some() => Err(Error::InputConflict {
+        (_, _, None) if s.image.ecr_repository.is_some() => Err(Error::InputConflict {
             message: format!(
                 "registry {host} is not an ECR host (<account>.dkr.ecr.<region>.amazonaws.com), so ECR's token is not sent to it although ecr-repository is set; if {host} is an alias or a VPC endpoint in front of ECR, set `registry-is-ecr: true`; to push there without a login, set `registry-is-ecr: false`; for another registry's login give registry-username and registry-password"
             ),
@@ -170,7 +170,11 @@ async fn open(aws: &Aws, plan: &AppPlan) -> Result<Access> {
 }
 
 /// The OCI labels every build gets (`org.opencontainers.image.*`).
-pub fn oci_labels(plan: &AppPlan, github: &GithubContext, created: &str) -> Vec<(String, String)> {
+pub(crate) fn oci_labels(
+    plan: &AppPlan,
+    github: &GithubContext,
+    created: &str,
+) -> Vec<(String, String)> {
     let mut labels = vec![
         (
             "org.opencontainers.image.version".to_string(),
@@ -215,7 +219,11 @@ pub struct Checked {
 /// registry login (ECR's token and the registry's own answer), the repository, and whether the
 /// version tag exists. An explicit older version that does not exist fails here. With
 /// `registry_host` given (a dry run), the registry is not contacted: only the names are checked.
-pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Result<Checked> {
+pub(crate) async fn check(
+    aws: &Aws,
+    plan: &AppPlan,
+    registry_host: Option<&str>,
+) -> Result<Checked> {
     let img = &plan.image;
     if let ImageSource::External { reference } = &img.source {
         reference::check_image_reference(reference)?;
@@ -253,7 +261,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Re
     let reference = img.reference(&host);
     reference::check_image_reference(&reference)?;
     let exists = !access.ecr_repository || ecr::repository_exists(aws, repo).await?;
-    if !exists && s.create_repository == crate::inputs::CreateRepository::No {
+    if !exists && s.image.create_repository == crate::inputs::CreateRepository::No {
         return Err(ecr::missing_repository(&host, repo));
     }
     // A refused login is found here, before any build or push.
@@ -285,7 +293,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan, registry_host: Option<&str>) -> Re
 /// The ECR logins of `registries`, read-only (a dry run reads them too, so an account whose
 /// token is refused fails before anything is written); none when nothing is built.
 async fn base_logins(aws: &Aws, plan: &AppPlan) -> Result<Vec<ecr::Login>> {
-    let accounts = &plan.settings.base_registries;
+    let accounts = &plan.settings.image.base_registries;
     if accounts.is_empty() || !matches!(plan.image.source, ImageSource::Build { .. }) {
         return Ok(Vec::new());
     }
@@ -300,12 +308,12 @@ async fn base_logins(aws: &Aws, plan: &AppPlan) -> Result<Vec<ecr::Login>> {
 }
 
 /// The build's labels: the OCI ones, then `labels` (a key given there wins).
-pub fn build_labels(
+pub(crate) fn build_labels(
     plan: &AppPlan,
     github: &GithubContext,
     created: &str,
 ) -> Vec<(String, String)> {
-    let own = &plan.settings.labels;
+    let own = &plan.settings.image.labels;
     let mut labels: Vec<(String, String)> = oci_labels(plan, github, created)
         .into_iter()
         .filter(|(k, _)| !own.iter().any(|(o, _)| o == k))
@@ -317,7 +325,7 @@ pub fn build_labels(
 /// Makes sure the planned image exists in the registry and returns its reference and digest:
 /// an external image as given, an existing version tag reused, or a new build pushed. Starts
 /// from what the preflight checked ([`check`]): the first write is here.
-pub async fn ensure(
+pub(crate) async fn ensure(
     aws: &Aws,
     plan: &AppPlan,
     checked: &Checked,
@@ -345,6 +353,7 @@ pub async fn ensure(
     let s = &plan.settings;
     // The runner masks whole inputs; a secret's value alone must be hidden too.
     let values: Vec<String> = s
+        .image
         .build_secrets
         .iter()
         .map(|(_, v)| v.expose().to_string())
@@ -363,7 +372,7 @@ pub async fn ensure(
         unless_cancelled(cancel, || {
             format!("before creating the repository {repo} in {host}")
         })?;
-        ecr::ensure_repository(aws, &host, repo, s.create_repository).await?;
+        ecr::ensure_repository(aws, &host, repo, s.image.create_repository).await?;
     }
     let existing = checked.existing.clone();
 
@@ -389,7 +398,7 @@ pub async fn ensure(
         };
     };
 
-    if let Some(digest) = existing.filter(|_| !s.rebuild) {
+    if let Some(digest) = existing.filter(|_| !s.image.rebuild) {
         println!(
             "{reference} already exists ({digest}): reusing it, no build (set `rebuild: true` to build it again)"
         );
@@ -397,7 +406,7 @@ pub async fn ensure(
         let extra: Vec<&String> = img
             .tags
             .iter()
-            .filter(|t| s.extra_tags.contains(t) && *t != version_tag && *t != "latest")
+            .filter(|t| s.image.extra_tags.contains(t) && *t != version_tag && *t != "latest")
             .collect();
         let wants_latest = img.tags.iter().any(|t| t == "latest");
         let latest = if wants_latest || !extra.is_empty() {
@@ -431,15 +440,15 @@ pub async fn ensure(
     let engine = build::connect().await?;
     let repository_ref = format!("{host}/{repo}");
     let cache_ref =
-        (s.cache == CacheMode::Registry).then(|| format!("{repository_ref}:{CACHE_TAG}"));
+        (s.image.cache == CacheMode::Registry).then(|| format!("{repository_ref}:{CACHE_TAG}"));
     let request = build::BuildRequest {
         name: reference.clone(),
         dockerfile: dockerfile.clone(),
         context: context.clone(),
-        build_args: s.build_args.clone(),
-        secrets: s.build_secrets.clone(),
-        target: s.target.clone(),
-        platform: s.platform.clone(),
+        build_args: s.image.build_args.clone(),
+        secrets: s.image.build_secrets.clone(),
+        target: s.image.target.clone(),
+        platform: s.image.platform.clone(),
         labels: build_labels(plan, github, &build::now_rfc3339()),
         cache_ref: cache_ref.clone(),
         credentials: reg
@@ -453,8 +462,8 @@ pub async fn ensure(
                     .map(|l| (l.host.clone(), l.credentials.clone())),
             )
             .collect(),
-        no_cache: s.no_cache,
-        pull: s.pull,
+        no_cache: s.image.no_cache,
+        pull: s.image.pull,
     };
     build::build(&engine, &request, cancel).await?;
     // The `imageid` output; an engine that cannot say only leaves it empty.
@@ -520,7 +529,7 @@ pub async fn ensure(
 /// The registry host of an image reference (`host[:port]`, the first part when it names a host:
 /// it has a `.` or a `:`, or is `localhost`), for the `registry` output; Docker Hub images
 /// (`nginx:1`, `library/nginx`) have none.
-pub fn registry_of(reference: &str) -> Option<String> {
+pub(crate) fn registry_of(reference: &str) -> Option<String> {
     let (first, rest) = reference.split_once('/')?;
     (!rest.is_empty() && (first.contains(['.', ':']) || first == "localhost"))
         .then(|| first.to_string())
@@ -591,7 +600,7 @@ fn pending_latest(reg: &Registry, repository: &str, manifest: registry::Manifest
 
 /// The registry host for the plan, read-only: the `registry` input, or the account's ECR
 /// registry from ECR's authorization token (used by the dry run).
-pub async fn registry_host(aws: &Aws, plan: &AppPlan) -> Result<String> {
+pub(crate) async fn registry_host(aws: &Aws, plan: &AppPlan) -> Result<String> {
     if let Some(r) = &plan.image.registry {
         return Ok(r.clone());
     }

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 
 /// Checks that `image` is a valid image reference (`[host[:port]/]path[:tag][@digest]`) before
 /// anything is written, so a typo fails here and not as a task that cannot pull.
-pub fn check_image_reference(image: &str) -> Result<()> {
+pub(crate) fn check_image_reference(image: &str) -> Result<()> {
     let bad = |reason: &str| Err(Error::invalid_input("image", image, reason.to_string()));
     if image.is_empty() {
         return bad("is empty");

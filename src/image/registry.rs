@@ -48,7 +48,7 @@ pub struct Manifest {
 
 /// The URL scheme for a registry host: plain HTTP only for loopback (as the Docker engine does
 /// for 127.0.0.0/8 by default), HTTPS for everything else.
-pub fn scheme(host: &str) -> &'static str {
+pub(crate) fn scheme(host: &str) -> &'static str {
     let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
     if is_loopback(name) { "http" } else { "https" }
 }
@@ -64,7 +64,7 @@ fn is_loopback(name: &str) -> bool {
 /// the AWS account's registry) it must also be the registry's own host and port. Credentials the
 /// user gave for a registry may go to the token service it names on another host (Docker Hub's
 /// is auth.docker.io): that registry was sent them already with the first request.
-pub fn realm_refusal(
+pub(crate) fn realm_refusal(
     registry_host: &str,
     realm: &reqwest::Url,
     own_host_only: bool,
@@ -92,7 +92,7 @@ pub fn realm_refusal(
 }
 
 /// Checks a tag against the Distribution spec's rule (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
-pub fn validate_tag(tag: &str) -> Result<()> {
+pub(crate) fn validate_tag(tag: &str) -> Result<()> {
     let mut chars = tag.chars();
     let first_ok = chars
         .next()
@@ -110,7 +110,7 @@ pub fn validate_tag(tag: &str) -> Result<()> {
 }
 
 /// Reads the `key="value"` pairs of a `WWW-Authenticate: Bearer ...` challenge.
-pub fn bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+pub(crate) fn bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
     let rest = header.strip_prefix("Bearer ")?;
     let mut out = Vec::new();
     let mut s = rest.trim();
@@ -153,18 +153,18 @@ impl Registry {
 
     /// Sends the credentials to no token service but one on the registry's own host (ECR's
     /// token, see [`realm_refusal`]).
-    pub fn own_host_realm_only(mut self) -> Registry {
+    pub(crate) fn own_host_realm_only(mut self) -> Registry {
         self.own_host_realm_only = true;
         self
     }
 
     /// The host this client talks to.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
     /// The credentials of this run, if the registry needs any.
-    pub fn credentials(&self) -> Option<&Credentials> {
+    pub(crate) fn credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()
     }
 
@@ -289,7 +289,7 @@ impl Registry {
     }
 
     /// Checks that the registry accepts this run's credentials (`GET /v2/`), before any build.
-    pub async fn check_login(&self) -> Result<()> {
+    pub(crate) async fn check_login(&self) -> Result<()> {
         let resp = self
             .send(Method::GET, "/v2/", HeaderMap::new(), None, &self.host)
             .await?;
@@ -308,7 +308,7 @@ impl Registry {
     }
 
     /// The manifest digest of `repository:tag`, or `None` when the tag does not exist.
-    pub async fn tag_digest(&self, repository: &str, tag: &str) -> Result<Option<String>> {
+    pub(crate) async fn tag_digest(&self, repository: &str, tag: &str) -> Result<Option<String>> {
         Ok(self
             .manifest(repository, tag)
             .await?
@@ -316,7 +316,11 @@ impl Registry {
     }
 
     /// Reads the manifest of `repository:reference` (a tag or a digest); `None` when absent.
-    pub async fn manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
+    pub(crate) async fn manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>> {
         let image = self.image(repository, reference);
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -427,7 +431,12 @@ impl Registry {
     }
 
     /// Points `repository:tag` at an existing manifest: one PUT of the same bytes, no layer moves.
-    pub async fn put_tag(&self, repository: &str, tag: &str, manifest: &Manifest) -> Result<()> {
+    pub(crate) async fn put_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        manifest: &Manifest,
+    ) -> Result<()> {
         validate_tag(tag)?;
         let image = self.image(repository, tag);
         let mut headers = HeaderMap::new();
@@ -492,7 +501,7 @@ pub(crate) fn config_labels(config: &serde_json::Value) -> BTreeMap<String, Stri
 }
 
 /// The `sha256:<hex>` digest of some bytes (used when a registry sends no digest header).
-pub fn sha256_digest(bytes: &[u8]) -> String {
+pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }
 

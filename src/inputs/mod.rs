@@ -36,7 +36,7 @@ pub struct DeployOn {
 
 impl DeployOn {
     /// Parses the comma list of `deploy-on`.
-    pub fn parse(value: &str) -> Result<Self> {
+    pub(crate) fn parse(value: &str) -> Result<Self> {
         let mut on = DeployOn::default();
         for item in value
             .split([',', '\n'])
@@ -118,7 +118,7 @@ pub enum DeploymentChoice {
 
 impl DeploymentChoice {
     /// The path asked for; `None` for `auto` (the service's controller decides).
-    pub fn path(self) -> Option<crate::outcome::DeployPath> {
+    pub(crate) fn path(self) -> Option<crate::outcome::DeployPath> {
         use crate::outcome::DeployPath;
         match self {
             DeploymentChoice::Auto => None,
@@ -162,19 +162,42 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Per-app settings: version, image and deploy. From step inputs, or config defaults + app + inputs.
+/// Per-app settings, one part per concern: each deploy path and the image build get only the
+/// part they act on. From step inputs, or config defaults + app + inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSettings {
-    /// `wait-max-delay-seconds`: the longest pause between two looks while waiting.
-    pub wait_max_delay: Option<std::time::Duration>,
     /// How an input was taken when that differs from what was written (a value capped): shown
     /// as notes of the plan.
     pub notices: Vec<String>,
+    /// `paths`: workspace-relative paths whose changes count as this app's (changed-only).
+    pub paths: Vec<String>,
+    /// `deployment`: which path deploys (auto: chosen from the service's controller).
+    pub deployment: DeploymentChoice,
+    /// The version, the image's name and tags, and its build.
+    pub image: ImageSettings,
+    /// How every path follows, times and takes back its deployment.
+    pub rollout: RolloutSettings,
+    /// The ECS service and its task definition (rolling, CodeDeploy, ECS blue/green).
+    pub ecs: EcsSettings,
+    /// The CodeDeploy application, group, AppSpec and config (the CodeDeploy path).
+    pub codedeploy: CodeDeploySettings,
+    /// The Kubernetes target (`eks-cluster` or `kubeconfig`), instead of an ECS service.
+    pub kubernetes: Option<KubeSettings>,
+    /// `verify-url`, `verify-test-url`, `verify-requests`, `verify-max-failures`,
+    /// `verify-alarms`: the gate.
+    pub verify: VerifySettings,
+}
+
+/// The image part: where the version is read, how the image is named and tagged, and how it is
+/// built (or which prebuilt image is deployed instead).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSettings {
     pub package_json: Option<PathBuf>,
     pub version_format: VersionFormat,
     pub tag_prefix: String,
     pub tag_latest: bool,
-    pub image: Option<String>,
+    /// `image`: an image built elsewhere, deployed as it is (nothing is built).
+    pub prebuilt: Option<String>,
     pub registry: Option<String>,
     pub registry_username: Option<String>,
     pub registry_password: Option<Secret>,
@@ -203,6 +226,27 @@ pub struct AppSettings {
     pub pull: bool,
     /// `registries`: AWS account ids whose ECR registries the build logs in to (base images).
     pub base_registries: Vec<String>,
+}
+
+/// The rollout part every path shares: whether and how long to follow the deployment, how
+/// often at most to look, whether to take it back, and which container gets the image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutSettings {
+    pub wait_for_service_stability: bool,
+    /// `wait-for-minutes`, capped; [`RolloutSettings::deploy_wait`] is its one `Duration`.
+    pub wait_for_minutes: u64,
+    /// `wait-max-delay-seconds`: the longest pause between two looks while waiting.
+    pub wait_max_delay: Option<std::time::Duration>,
+    pub rollback_on_failure: bool,
+    pub force_new_deployment: bool,
+    /// `container-name`: the container (ECS) or pod container (Kubernetes) that gets the image.
+    pub container_name: Option<String>,
+}
+
+/// The ECS part: the cluster and service, the task definition and what is changed in it, and
+/// what happens to task definitions after the deploy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcsSettings {
     pub cluster: String,
     pub service: Option<String>,
     pub task_definition: Option<PathBuf>,
@@ -211,38 +255,31 @@ pub struct AppSettings {
     pub task_definition_ref: Option<String>,
     /// `keep-null-value-keys`: which null and empty values of the task definition file survive.
     pub keep_null_value_keys: KeepNullValues,
-    pub container_name: Option<String>,
     /// `environment-variables`, `docker-labels`, `command`, `log-configuration-*`, `secrets`,
     /// `env-files`, `task-role-arn`, `execution-role-arn`.
     pub container_edits: ContainerEdits,
     /// `desired-count`, `enable-ecs-managed-tags`, `propagate-tags`: sent with the UpdateService.
     pub service_update: ServiceUpdate,
-    pub deployment: DeploymentChoice,
-    pub wait_for_service_stability: bool,
-    pub wait_for_minutes: u64,
     /// Stopped tasks of the new revision sharing one cause that fail the rolling wait at once
     /// (`fail-fast-after-stopped-tasks`; 0: never).
     pub fail_fast_after_stopped_tasks: usize,
-    pub rollback_on_failure: bool,
     pub deregister_failed_task_definition: bool,
     /// `keep-task-definitions`: after a successful deploy, the family's ACTIVE revisions beyond
     /// the newest N that nothing uses are deregistered; `None`: none are.
     pub keep_task_definitions: Option<usize>,
-    pub force_new_deployment: bool,
     pub run_task_command: Option<Vec<String>>,
     /// `run-task: true` and the `run-task-*` inputs: the deploy action's task outside the service.
     pub run_task: Option<RunTask>,
-    pub codedeploy_application: Option<String>,
-    pub codedeploy_deployment_group: Option<String>,
-    pub codedeploy_appspec: Option<PathBuf>,
-    pub codedeploy_deployment_config: Option<String>,
-    pub codedeploy_deployment_description: Option<String>,
-    /// The Kubernetes target (`eks-cluster` or `kubeconfig`), instead of an ECS service.
-    pub kubernetes: Option<KubeSettings>,
-    /// `paths`: workspace-relative paths whose changes count as this app's (changed-only).
-    pub paths: Vec<String>,
-    /// `verify-url`, `verify-requests`, `verify-max-failures`, `verify-alarms`: the gate.
-    pub verify: VerifySettings,
+}
+
+/// The CodeDeploy part (`codedeploy-*` inputs).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CodeDeploySettings {
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+    pub appspec: Option<PathBuf>,
+    pub deployment_config: Option<String>,
+    pub deployment_description: Option<String>,
 }
 
 /// The verification gate's inputs, checked: what to probe, how often, how many failures pass,
@@ -251,6 +288,9 @@ pub struct AppSettings {
 pub struct VerifySettings {
     /// `verify-url`, parsed and without userinfo (a credential is never sent).
     pub url: Option<String>,
+    /// `verify-test-url`: the test listener, probed instead of `url` while an ECS blue/green
+    /// deployment is held at POST_TEST_TRAFFIC_SHIFT; parsed like `url`.
+    pub test_url: Option<String>,
     pub requests: u32,
     pub max_failures: u32,
     /// `verify-alarms`: CloudWatch alarm names.
@@ -261,6 +301,7 @@ impl Default for VerifySettings {
     fn default() -> Self {
         VerifySettings {
             url: None,
+            test_url: None,
             requests: 10,
             max_failures: 0,
             alarms: Vec::new(),
@@ -282,7 +323,13 @@ const MAX_VERIFY_ALARMS: usize = 100;
 /// `verify-url`: an absolute http or https URL with a host. Userinfo (`user:pass@`) is dropped,
 /// not sent: the gate never sends a credential. The fragment is dropped too (never sent).
 pub(crate) fn verify_url(value: &str) -> Result<String> {
-    let bad = |why: &str| Error::invalid_input("verify-url", without_userinfo(value), why);
+    gate_url("verify-url", value)
+}
+
+/// An http(s) URL the gate GETs, read from input `name` (`verify-url`, `verify-test-url`): see
+/// [`verify_url`].
+fn gate_url(name: &str, value: &str) -> Result<String> {
+    let bad = |why: &str| Error::invalid_input(name, without_userinfo(value), why);
     let mut url = reqwest::Url::parse(value).map_err(|e| {
         bad(&format!(
             "not a URL ({e}); give an absolute http:// or https:// URL"
@@ -336,6 +383,10 @@ fn verify_settings(raw: &RawInputs) -> Result<VerifySettings> {
             })
     };
     let url = raw.get("verify-url").map(verify_url).transpose()?;
+    let test_url = raw
+        .get("verify-test-url")
+        .map(|v| gate_url("verify-test-url", v))
+        .transpose()?;
     let requests = count("verify-requests", "10", 1..=100)?;
     let max_failures = count("verify-max-failures", "0", 0..=100)?;
     if max_failures > requests {
@@ -345,11 +396,18 @@ fn verify_settings(raw: &RawInputs) -> Result<VerifySettings> {
             ),
         });
     }
-    for name in ["verify-requests", "verify-max-failures"] {
+    for (name, what) in [
+        ("verify-requests", "counts the GETs of verify-url"),
+        ("verify-max-failures", "counts the GETs of verify-url"),
+        (
+            "verify-test-url",
+            "stands in for verify-url at the test-traffic stage only (the other stages probe verify-url)",
+        ),
+    ] {
         if url.is_none() && raw.get(name).is_some() {
             return Err(Error::InputConflict {
                 message: format!(
-                    "{name} counts the GETs of verify-url, which is not set; set verify-url or leave {name} out"
+                    "{name} {what}, which is not set; set verify-url or leave {name} out"
                 ),
             });
         }
@@ -379,6 +437,7 @@ fn verify_settings(raw: &RawInputs) -> Result<VerifySettings> {
     }
     Ok(VerifySettings {
         url,
+        test_url,
         requests,
         max_failures,
         alarms,
@@ -397,12 +456,12 @@ pub struct ServiceUpdate {
 
 impl ServiceUpdate {
     /// True when nothing but the task definition is sent.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == ServiceUpdate::default()
     }
 
     /// The inputs that are set, with their values, for messages (`desired-count: 3`).
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         [
             ("desired-count", self.desired_count.map(|n| n.to_string())),
             (
@@ -1584,19 +1643,21 @@ fn slack_payload_json(name: &str, text: &str) -> Result<String> {
     }
 }
 
-impl AppSettings {
+impl RolloutSettings {
     /// The longest pause between two looks of a wait: `wait-max-delay-seconds`, else none
     /// beyond the waits' own (at most 10 s between looks, 30 s when throttled).
-    pub fn poll_cap(&self) -> std::time::Duration {
+    pub(crate) fn poll_cap(&self) -> std::time::Duration {
         self.wait_max_delay.unwrap_or(std::time::Duration::MAX)
     }
 
     /// How long a deployment may take (`wait-for-minutes`, at least one minute): the one place
     /// the minutes become a [`std::time::Duration`], for every path.
-    pub fn deploy_wait(&self) -> std::time::Duration {
+    pub(crate) fn deploy_wait(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.wait_for_minutes.max(1).saturating_mul(60))
     }
+}
 
+impl AppSettings {
     /// Validates per-app raw inputs into typed settings.
     pub fn from_raw(raw: &RawInputs) -> Result<Self> {
         refuse_unhonoured(raw)?;
@@ -1702,74 +1763,83 @@ impl AppSettings {
             });
         }
         let settings = AppSettings {
-            wait_max_delay: wait_max_delay(raw)?,
             notices,
-            package_json: opt_path(raw, "package-json"),
-            version_format,
-            tag_prefix,
-            tag_latest: flag(raw, "tag-latest")?,
-            image: image_reference(raw)?,
-            registry: image_inputs.registry,
-            registry_username,
-            registry_password,
-            ecr_repository: image_inputs.ecr_repository,
-            registry_is_ecr: opt_flag(raw, "registry-is-ecr")?,
-            create_repository: parse_choice(
-                "create-repository",
-                raw.value("create-repository"),
-                &[
-                    ("false", CreateRepository::No),
-                    ("true", CreateRepository::Mutable),
-                    ("immutable", CreateRepository::Immutable),
-                ],
-            )?,
-            dockerfile: image_inputs.dockerfile,
-            context: PathBuf::from(raw.value("context")),
-            build_args: pairs(raw, "build-args")?,
-            build_secrets,
-            build_secret_files: image_inputs.secret_files,
-            target: plain_name(raw, "target")?,
-            platform,
-            cache,
-            rebuild: flag(raw, "rebuild")?,
-            extra_tags: image_inputs.tags,
-            labels: image_inputs.labels,
-            no_cache: flag(raw, "no-cache")?,
-            pull: flag(raw, "pull")?,
-            base_registries: image_inputs.registries,
-            cluster: plain_name(raw, "cluster")?
-                .unwrap_or_else(|| raw.value("cluster").to_string()),
-            service: plain_name(raw, "service")?,
-            task_definition: opt_path(raw, "task-definition"),
-            task_definition_ref: task_definition_ref(raw)?,
-            keep_null_value_keys: keep_null_values(raw)?,
-            container_name: plain_name(raw, "container-name")?,
-            container_edits: container_edits(raw)?,
-            service_update: service_update(raw)?,
-            deployment,
-            wait_for_service_stability: flag(raw, "wait-for-service-stability")?,
-            wait_for_minutes,
-            fail_fast_after_stopped_tasks,
-            rollback_on_failure: flag(raw, "rollback-on-failure")?,
-            deregister_failed_task_definition: flag(raw, "deregister-failed-task-definition")?,
-            keep_task_definitions: keep_task_definitions(raw)?,
-            force_new_deployment: flag(raw, "force-new-deployment")?,
-            run_task_command,
-            run_task: run_task(raw)?,
-            codedeploy_application: plain_name(raw, "codedeploy-application")?,
-            codedeploy_deployment_group: plain_name(raw, "codedeploy-deployment-group")?,
-            codedeploy_appspec: opt_path(raw, "codedeploy-appspec"),
-            codedeploy_deployment_config: plain_name(raw, "codedeploy-deployment-config")?,
-            codedeploy_deployment_description: opt(raw, "codedeploy-deployment-description"),
-            kubernetes,
             paths: match raw.get("paths") {
                 Some(v) => parse_paths(v)?,
                 None => Vec::new(),
             },
+            deployment,
+            image: ImageSettings {
+                package_json: opt_path(raw, "package-json"),
+                version_format,
+                tag_prefix,
+                tag_latest: flag(raw, "tag-latest")?,
+                prebuilt: image_reference(raw)?,
+                registry: image_inputs.registry,
+                registry_username,
+                registry_password,
+                ecr_repository: image_inputs.ecr_repository,
+                registry_is_ecr: opt_flag(raw, "registry-is-ecr")?,
+                create_repository: parse_choice(
+                    "create-repository",
+                    raw.value("create-repository"),
+                    &[
+                        ("false", CreateRepository::No),
+                        ("true", CreateRepository::Mutable),
+                        ("immutable", CreateRepository::Immutable),
+                    ],
+                )?,
+                dockerfile: image_inputs.dockerfile,
+                context: PathBuf::from(raw.value("context")),
+                build_args: pairs(raw, "build-args")?,
+                build_secrets,
+                build_secret_files: image_inputs.secret_files,
+                target: plain_name(raw, "target")?,
+                platform,
+                cache,
+                rebuild: flag(raw, "rebuild")?,
+                extra_tags: image_inputs.tags,
+                labels: image_inputs.labels,
+                no_cache: flag(raw, "no-cache")?,
+                pull: flag(raw, "pull")?,
+                base_registries: image_inputs.registries,
+            },
+            rollout: RolloutSettings {
+                wait_for_service_stability: flag(raw, "wait-for-service-stability")?,
+                wait_for_minutes,
+                wait_max_delay: wait_max_delay(raw)?,
+                rollback_on_failure: flag(raw, "rollback-on-failure")?,
+                force_new_deployment: flag(raw, "force-new-deployment")?,
+                container_name: plain_name(raw, "container-name")?,
+            },
+            ecs: EcsSettings {
+                cluster: plain_name(raw, "cluster")?
+                    .unwrap_or_else(|| raw.value("cluster").to_string()),
+                service: plain_name(raw, "service")?,
+                task_definition: opt_path(raw, "task-definition"),
+                task_definition_ref: task_definition_ref(raw)?,
+                keep_null_value_keys: keep_null_values(raw)?,
+                container_edits: container_edits(raw)?,
+                service_update: service_update(raw)?,
+                fail_fast_after_stopped_tasks,
+                deregister_failed_task_definition: flag(raw, "deregister-failed-task-definition")?,
+                keep_task_definitions: keep_task_definitions(raw)?,
+                run_task_command,
+                run_task: run_task(raw)?,
+            },
+            codedeploy: CodeDeploySettings {
+                application: plain_name(raw, "codedeploy-application")?,
+                deployment_group: plain_name(raw, "codedeploy-deployment-group")?,
+                appspec: opt_path(raw, "codedeploy-appspec"),
+                deployment_config: plain_name(raw, "codedeploy-deployment-config")?,
+                deployment_description: opt(raw, "codedeploy-deployment-description"),
+            },
+            kubernetes,
             verify: verify_settings(raw)?,
         };
-        if settings.image.is_none()
+        if settings.image.prebuilt.is_none()
             && let Some((name, _)) = settings
+                .ecs
                 .container_edits
                 .secrets
                 .iter()
@@ -1782,17 +1852,17 @@ impl AppSettings {
                 ),
             });
         }
-        if settings.image.is_some() && !settings.extra_tags.is_empty() {
+        if settings.image.prebuilt.is_some() && !settings.image.extra_tags.is_empty() {
             return Err(Error::InputConflict {
                 message: "`image` names an image built elsewhere, so `tags` (the tags of this action's build) has nothing to tag; remove one of them".into(),
             });
         }
-        if settings.verify.is_set() && !settings.wait_for_service_stability {
+        if settings.verify.is_set() && !settings.rollout.wait_for_service_stability {
             return Err(Error::InputConflict {
                 message: "verify-url / verify-alarms check the new version once the deploy is done, so they need wait-for-service-stability: true; remove one of them".into(),
             });
         }
-        if settings.image.is_some() && settings.rebuild {
+        if settings.image.prebuilt.is_some() && settings.image.rebuild {
             return Err(Error::InputConflict {
                 message: "`image` names an image built elsewhere, so `rebuild: true` has nothing to build; remove one of them".into(),
             });
@@ -2076,7 +2146,7 @@ mod tests {
                 ),
             ]),
         };
-        let e = AppSettings::from_raw(&raw).unwrap().container_edits;
+        let e = AppSettings::from_raw(&raw).unwrap().ecs.container_edits;
         assert_eq!(
             e.docker_labels,
             [
@@ -2148,6 +2218,7 @@ mod tests {
             Settings::from_sources(&s)
                 .unwrap()
                 .app
+                .ecs
                 .fail_fast_after_stopped_tasks,
             0
         );
@@ -2175,11 +2246,11 @@ mod tests {
         // `on: push`); a push to any other branch needs `deploy-on: push`.
         assert!(settings.trigger.deploy_on.push_to_base_branch);
         assert!(!settings.trigger.deploy_on.push);
-        assert_eq!(settings.app.wait_for_minutes, 30);
-        assert_eq!(settings.app.fail_fast_after_stopped_tasks, 3);
+        assert_eq!(settings.app.rollout.wait_for_minutes, 30);
+        assert_eq!(settings.app.ecs.fail_fast_after_stopped_tasks, 3);
         assert_eq!(settings.app.deployment, DeploymentChoice::Auto);
-        assert!(settings.app.tag_latest);
-        assert!(settings.app.rollback_on_failure);
+        assert!(settings.app.image.tag_latest);
+        assert!(settings.app.rollout.rollback_on_failure);
     }
 
     #[test]
@@ -2253,6 +2324,7 @@ mod tests {
             v,
             VerifySettings {
                 url: Some("https://web1.example.com/health".into()),
+                test_url: None,
                 requests: 10,
                 max_failures: 0,
                 alarms: vec!["web1-5xx".into(), "web1-p99".into()],
@@ -2320,22 +2392,54 @@ mod tests {
     }
 
     #[test]
+    fn the_test_listener_url_is_read_like_verify_url_and_needs_it() {
+        let v = app(&[
+            ("INPUT_VERIFY-URL", "https://web1.example.com/health"),
+            (
+                "INPUT_VERIFY-TEST-URL",
+                "http://ops:pw@web1.example.com:8443/health#x",
+            ),
+        ])
+        .unwrap()
+        .verify;
+        assert_eq!(
+            v.test_url.as_deref(),
+            Some("http://web1.example.com:8443/health")
+        );
+        let refused = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
+        let e = refused(&[
+            ("INPUT_VERIFY-URL", "https://web1.example.com/health"),
+            ("INPUT_VERIFY-TEST-URL", "file:///etc/passwd"),
+        ]);
+        assert!(
+            e.contains("`verify-test-url`") && e.contains("http:// or https://"),
+            "{e}"
+        );
+        let e = refused(&[("INPUT_VERIFY-TEST-URL", "https://web1.example.com:8443/")]);
+        assert!(
+            e.contains("verify-test-url stands in for verify-url at the test-traffic stage")
+                && e.contains("set verify-url"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn build_push_action_tags_are_bare_tags_or_references_into_one_repository() {
         let s = app(&[(
             "INPUT_TAGS",
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/web1:1a2b3c4,\n123456789012.dkr.ecr.us-east-1.amazonaws.com/web1\nstable",
         )])
         .unwrap();
-        assert_eq!(s.extra_tags, ["1a2b3c4", "latest", "stable"]);
+        assert_eq!(s.image.extra_tags, ["1a2b3c4", "latest", "stable"]);
         assert_eq!(
-            s.registry.as_deref(),
+            s.image.registry.as_deref(),
             Some("123456789012.dkr.ecr.us-east-1.amazonaws.com")
         );
-        assert_eq!(s.ecr_repository.as_deref(), Some("web1"));
+        assert_eq!(s.image.ecr_repository.as_deref(), Some("web1"));
         let s = app(&[("INPUT_TAGS", "localhost:5000/team/web1:v1")]).unwrap();
-        assert_eq!(s.registry.as_deref(), Some("localhost:5000"));
-        assert_eq!(s.ecr_repository.as_deref(), Some("team/web1"));
-        assert_eq!(s.extra_tags, ["v1"]);
+        assert_eq!(s.image.registry.as_deref(), Some("localhost:5000"));
+        assert_eq!(s.image.ecr_repository.as_deref(), Some("team/web1"));
+        assert_eq!(s.image.extra_tags, ["v1"]);
         let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
         let e = err(&[("INPUT_TAGS", "/web1:abc")]);
         assert!(
@@ -2372,11 +2476,14 @@ mod tests {
             ("INPUT_SKIP-LOGOUT", "true"),
         ])
         .unwrap();
-        assert_eq!(s.dockerfile, Some(PathBuf::from("docker/Dockerfile.web")));
-        assert_eq!(s.platform.as_deref(), Some("linux/arm64"));
-        assert_eq!(s.labels[0], ("team".into(), "shop".into()));
-        assert!(s.no_cache && !s.pull);
-        assert_eq!(s.base_registries, ["123456789012", "210987654321"]);
+        assert_eq!(
+            s.image.dockerfile,
+            Some(PathBuf::from("docker/Dockerfile.web"))
+        );
+        assert_eq!(s.image.platform.as_deref(), Some("linux/arm64"));
+        assert_eq!(s.image.labels[0], ("team".into(), "shop".into()));
+        assert!(s.image.no_cache && !s.image.pull);
+        assert_eq!(s.image.base_registries, ["123456789012", "210987654321"]);
         let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
         let e = err(&[("INPUT_FILE", "a"), ("INPUT_DOCKERFILE", "b")]);
         assert!(e.contains("`dockerfile` is b and `file` is a"), "{e}");
@@ -2394,7 +2501,7 @@ mod tests {
 
     #[test]
     fn the_render_actions_task_definition_sources_name_one_registered_revision() {
-        let td = |env: &[(&str, &str)]| app(env).map(|s| s.task_definition_ref);
+        let td = |env: &[(&str, &str)]| app(env).map(|s| s.ecs.task_definition_ref);
         let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:3";
         assert_eq!(
             td(&[("INPUT_TASK-DEFINITION-ARN", arn)])
@@ -2449,15 +2556,15 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            s.service_update,
+            s.ecs.service_update,
             ServiceUpdate {
                 desired_count: Some(4),
                 enable_ecs_managed_tags: Some(true),
                 propagate_tags: Some("SERVICE".into()),
             }
         );
-        assert_eq!(s.keep_null_value_keys, KeepNullValues::All);
-        assert!(app(&[]).unwrap().service_update.is_empty());
+        assert_eq!(s.ecs.keep_null_value_keys, KeepNullValues::All);
+        assert!(app(&[]).unwrap().ecs.service_update.is_empty());
         let err = |env: &[(&str, &str)]| app(env).unwrap_err().to_string();
         assert!(err(&[("INPUT_DESIRED-COUNT", "-1")]).contains("0 or more"));
         assert!(err(&[("INPUT_PROPAGATE-TAGS", "ALL")]).contains("TASK_DEFINITION"));
@@ -2483,7 +2590,7 @@ mod tests {
             ("INPUT_WAIT-FOR-TASK-STOPPED", "true"),
         ])
         .unwrap()
-        .run_task
+        .ecs.run_task
         .expect("run-task: true");
         assert_eq!(t.subnets, ["subnet-1", "subnet-2"]);
         assert_eq!(t.security_groups, ["sg-1"]);
@@ -2558,11 +2665,11 @@ mod tests {
     #[test]
     fn keep_null_value_keys_is_true_false_or_the_deploy_actions_keys() {
         let keep =
-            |v: &str| app(&[("INPUT_KEEP-NULL-VALUE-KEYS", v)]).map(|s| s.keep_null_value_keys);
+            |v: &str| app(&[("INPUT_KEEP-NULL-VALUE-KEYS", v)]).map(|s| s.ecs.keep_null_value_keys);
         let keys = |k: &[&str]| KeepNullValues::Keys(k.iter().map(|s| s.to_string()).collect());
         assert_eq!(keep("true").unwrap(), KeepNullValues::All);
         assert_eq!(keep("false").unwrap(), keys(&[]));
-        assert_eq!(app(&[]).unwrap().keep_null_value_keys, keys(&[]));
+        assert_eq!(app(&[]).unwrap().ecs.keep_null_value_keys, keys(&[]));
         assert_eq!(keep("environment").unwrap(), keys(&["environment"]));
         assert_eq!(
             keep("environment, tag").unwrap(),
@@ -2588,7 +2695,7 @@ mod tests {
     #[test]
     fn a_wait_above_the_cap_is_capped_with_a_notice_and_below_one_refused() {
         let s = app(&[("INPUT_WAIT-FOR-MINUTES", "1000")]).unwrap();
-        assert_eq!(s.wait_for_minutes, MAX_WAIT_MINUTES);
+        assert_eq!(s.rollout.wait_for_minutes, MAX_WAIT_MINUTES);
         assert_eq!(s.notices.len(), 1);
         assert!(
             s.notices[0].contains("1000") && s.notices[0].contains("waiting 720"),
@@ -2596,15 +2703,18 @@ mod tests {
             s.notices
         );
         let s = app(&[("INPUT_WAIT-FOR-MINUTES", "45")]).unwrap();
-        assert_eq!((s.wait_for_minutes, s.notices.len()), (45, 0));
+        assert_eq!((s.rollout.wait_for_minutes, s.notices.len()), (45, 0));
         assert!(app(&[("INPUT_WAIT-FOR-MINUTES", "0")]).is_err());
     }
 
     #[test]
     fn wait_max_delay_seconds_caps_every_pause_of_a_wait() {
-        assert_eq!(app(&[]).unwrap().poll_cap(), std::time::Duration::MAX);
+        assert_eq!(
+            app(&[]).unwrap().rollout.poll_cap(),
+            std::time::Duration::MAX
+        );
         let s = app(&[("INPUT_WAIT-MAX-DELAY-SECONDS", "2")]).unwrap();
-        assert_eq!(s.poll_cap(), std::time::Duration::from_secs(2));
+        assert_eq!(s.rollout.poll_cap(), std::time::Duration::from_secs(2));
         let e = app(&[("INPUT_WAIT-MAX-DELAY-SECONDS", "0")])
             .unwrap_err()
             .to_string();
@@ -2637,7 +2747,7 @@ mod tests {
         };
         let s = with(r#"{"roleArn": "arn:aws:iam::123456789012:role/ecsInfrastructureRole", "sizeInGiB": 20, "volumeType": "gp3", "throughput": 125, "encrypted": true, "filesystemType": "xfs"}"#)
             .unwrap();
-        let v = s.run_task.unwrap().volume.expect("a volume");
+        let v = s.ecs.run_task.unwrap().volume.expect("a volume");
         assert_eq!(v.name(), "data");
         let m = v.managed_ebs_volume().expect("managed EBS");
         assert_eq!(
@@ -2684,6 +2794,7 @@ mod tests {
         assert_eq!(
             app(&[("INPUT_SECRETS", arns)])
                 .unwrap()
+                .ecs
                 .container_edits
                 .secrets
                 .len(),

@@ -30,7 +30,7 @@ impl std::fmt::Debug for RawInputs {
 
 impl RawInputs {
     /// The given value, trimmed; empty counts as not given (the runner sets empty for unset).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values
             .get(name)
             .map(|v| v.trim())
@@ -38,18 +38,18 @@ impl RawInputs {
     }
 
     /// The given value, or the contract's default.
-    pub fn get_or_default(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get_or_default(&self, name: &str) -> Option<&str> {
         self.get(name)
             .or_else(|| input_spec(name).and_then(|s| s.default))
     }
 
     /// The given value, else the contract's default, else empty: the one place a default is read.
-    pub fn value(&self, name: &str) -> &str {
+    pub(crate) fn value(&self, name: &str) -> &str {
         self.get_or_default(name).unwrap_or("")
     }
 
     /// Layers `over` on top of `self`: a value given in `over` wins.
-    pub fn overlay(&self, over: &RawInputs) -> RawInputs {
+    pub(crate) fn overlay(&self, over: &RawInputs) -> RawInputs {
         let mut values = self.values.clone();
         for (k, v) in &over.values {
             if !v.trim().is_empty() {
@@ -60,7 +60,7 @@ impl RawInputs {
     }
 
     /// Only the inputs of one scope (per-app inputs carried into each app's settings).
-    pub fn scoped(&self, scope: Scope) -> RawInputs {
+    pub(crate) fn scoped(&self, scope: Scope) -> RawInputs {
         RawInputs {
             values: self
                 .values
@@ -72,7 +72,7 @@ impl RawInputs {
     }
 
     /// Every non-empty secret value, to be masked before anything is printed.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
         for s in INPUTS.iter().filter(|s| s.secret) {
             if let Some(v) = self.get(s.name) {
@@ -104,7 +104,7 @@ impl RawInputs {
 
 /// True for what ECS takes as a container secret's `valueFrom`: the ARN of a Secrets Manager
 /// secret or of an SSM parameter. Anything else in `secrets` is a value, not a reference.
-pub fn is_secret_reference(value: &str) -> bool {
+pub(crate) fn is_secret_reference(value: &str) -> bool {
     let parts: Vec<&str> = value.splitn(6, ':').collect();
     parts.len() == 6
         && parts[0] == "arn"
@@ -136,7 +136,7 @@ pub struct GithubContext {
 
 impl GithubContext {
     /// Link to the workflow run, when the runner told us which one.
-    pub fn run_url(&self) -> Option<String> {
+    pub(crate) fn run_url(&self) -> Option<String> {
         match (&self.repository, &self.run_id) {
             (Some(repo), Some(id)) => Some(format!("{}/{repo}/actions/runs/{id}", self.server_url)),
             _ => None,
@@ -144,7 +144,7 @@ impl GithubContext {
     }
 
     /// Link to the commit being deployed.
-    pub fn commit_url(&self) -> Option<String> {
+    pub(crate) fn commit_url(&self) -> Option<String> {
         match (&self.repository, &self.sha) {
             (Some(repo), Some(sha)) => Some(format!("{}/{repo}/commit/{sha}", self.server_url)),
             _ => None,
@@ -152,7 +152,7 @@ impl GithubContext {
     }
 
     /// Resolves a path from an input against the workspace.
-    pub fn resolve(&self, path: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             path.to_path_buf()
         } else {
@@ -409,7 +409,7 @@ fn split_words(v: &str) -> Option<Vec<String>> {
 }
 
 /// [`parse_command`] for input `name` (`run-task-command`, or the render action's `command`).
-pub fn parse_command_of(name: &str, value: &str) -> Result<Vec<String>> {
+pub(crate) fn parse_command_of(name: &str, value: &str) -> Result<Vec<String>> {
     let v = value.trim();
     let words: Vec<String> = if v.starts_with('[') {
         serde_json::from_str(v).map_err(|e| {
@@ -436,7 +436,7 @@ pub fn parse_command_of(name: &str, value: &str) -> Result<Vec<String>> {
 
 /// Splits a list the way docker/build-push-action and amazon-ecr-login read theirs: items
 /// separated by commas or new lines, trimmed, empty ones and `#` comments dropped.
-pub fn parse_list(value: &str) -> Vec<String> {
+pub(crate) fn parse_list(value: &str) -> Vec<String> {
     value
         .split([',', '\n'])
         .map(str::trim)
@@ -460,7 +460,7 @@ pub struct TagEntry {
 /// no tag is given, as docker does). A reference without a registry host would go to Docker
 /// Hub, and one starting with `/` is what `${{ steps.<login>.outputs.registry }}/...` gives once
 /// the amazon-ecr-login step is gone: both are refused with the fix.
-pub fn parse_tags(value: &str) -> Result<Vec<TagEntry>> {
+pub(crate) fn parse_tags(value: &str) -> Result<Vec<TagEntry>> {
     let bad = |entry: &str, why: &str| Error::invalid_input("tags", entry, why.to_string());
     let mut out = Vec::new();
     for entry in parse_list(value) {

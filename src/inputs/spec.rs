@@ -38,7 +38,7 @@ pub struct InputSpec {
 impl InputSpec {
     /// An input of another action whose meaning this action does not have: given, it is refused
     /// before anything runs, with `help` saying what to use instead (never silently ignored).
-    pub fn is_refused(&self) -> bool {
+    pub(crate) fn is_refused(&self) -> bool {
         self.kind == Kind::Refused
     }
 }
@@ -512,6 +512,13 @@ pub const INPUTS: &[InputSpec] = &[
         None,
         false,
         "A URL (http or https) the verification gate GETs once the new version serves (at an ECS blue/green pause hook, in a CodeDeploy bake, after a rolling or Kubernetes rollout); a failed verification rolls back. Redirects to another host are not followed; no credential is sent",
+    ),
+    spec(
+        "verify-test-url",
+        App,
+        None,
+        false,
+        "The URL (http or https) of the test listener, which sends all its traffic to the new tasks: GET instead of verify-url while an ECS blue/green PAUSE lifecycle hook holds the deployment at POST_TEST_TRAFFIC_SHIFT (green serves all test traffic, none of production), and in a CodeDeploy deployment once production traffic is on the replacement task set (the group needs a test listener); needs verify-url, which is probed at ECS blue/green's other stages",
     ),
     spec(
         "verify-requests",

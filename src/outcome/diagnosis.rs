@@ -28,7 +28,7 @@ pub struct Cause {
 
 impl Cause {
     /// The task's id (the last part of its ARN), as the console and the log stream name it.
-    pub fn task_id(&self) -> &str {
+    pub(crate) fn task_id(&self) -> &str {
         self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
     }
 
@@ -83,7 +83,7 @@ pub struct Diagnosis {
 
 impl Diagnosis {
     /// The problem text of the deploy's error: the cause, how many tasks, where to look.
-    pub fn problem(&self, failed_fast: bool) -> String {
+    pub(crate) fn problem(&self, failed_fast: bool) -> String {
         let s = if self.count == 1 { "" } else { "s" };
         let what = if self.cause.task_arn.is_empty() {
             format!("{} placement failure{s}", self.count)

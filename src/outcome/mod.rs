@@ -68,7 +68,7 @@ impl Status {
     }
 
     /// True when the job should fail (exit 1).
-    pub fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         matches!(
             self,
             Status::Failed | Status::RolledBack | Status::Cancelled
@@ -76,7 +76,7 @@ impl Status {
     }
 
     /// The worst of several statuses (several apps: the run's status).
-    pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
+    pub(crate) fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
         statuses.into_iter().max().unwrap_or(Status::Skipped)
     }
 }
@@ -175,7 +175,7 @@ pub struct Probe {
 
 impl Probe {
     /// True for a 2xx or 3xx answer; a 4xx/5xx, a timeout or no connection is a failure.
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         match &self.answer {
             ProbeAnswer::Status(s) => (200..400).contains(s),
             ProbeAnswer::RedirectOffHost { .. } => true,
@@ -211,7 +211,7 @@ pub struct AlarmReading {
 impl AlarmReading {
     /// True when the alarm fails the gate: in ALARM, or not found. INSUFFICIENT_DATA does not
     /// fail it (an alarm without data has nothing to say about the new version).
-    pub fn fails(&self) -> bool {
+    pub(crate) fn fails(&self) -> bool {
         use aws_sdk_cloudwatch::types::StateValue;
         match &self.state {
             None | Some(StateValue::Alarm) => true,
@@ -246,7 +246,7 @@ pub struct Verification {
 
 impl Verification {
     /// Nothing to verify: no URL, no alarms.
-    pub fn skipped() -> Verification {
+    pub(crate) fn skipped() -> Verification {
         Verification::default()
     }
 

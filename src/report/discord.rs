@@ -178,7 +178,7 @@ pub fn outcome_message(report: &Report) -> Value {
 }
 
 /// Posts the message to the webhook (Discord answers 204 No Content).
-pub async fn post(http: &Http, url: &str, message: &Value) -> Result<(), Error> {
+pub(crate) async fn post(http: &Http, url: &str, message: &Value) -> Result<(), Error> {
     http.post(Post {
         target: "Discord webhook",
         url,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::report::{AppReport, Report, RunInfo, Status};
 
 /// A status as an emoji, the same in every message.
-pub fn status_emoji(status: Status) -> &'static str {
+pub(crate) fn status_emoji(status: Status) -> &'static str {
     match status {
         Status::Succeeded => "✅",
         Status::Skipped => "⏭️",
@@ -18,7 +18,7 @@ pub fn status_emoji(status: Status) -> &'static str {
 }
 
 /// A status as an RGB colour (Slack attachment bar, Discord embed).
-pub fn status_colour(status: Status) -> u32 {
+pub(crate) fn status_colour(status: Status) -> u32 {
     match status {
         Status::Succeeded => 0x2EB886,
         Status::Failed => 0xE01E5A,
@@ -31,7 +31,7 @@ pub fn status_colour(status: Status) -> u32 {
 pub const IN_PROGRESS_COLOUR: u32 = 0x439FE0;
 
 /// What happened, as words after the app: "web1 v1.2.3 deployed".
-pub fn status_words(status: Status) -> &'static str {
+pub(crate) fn status_words(status: Status) -> &'static str {
     match status {
         Status::Succeeded => "deployed",
         Status::Failed => "deploy failed",
@@ -42,7 +42,7 @@ pub fn status_words(status: Status) -> &'static str {
 }
 
 /// A version as people read it in chat: `1.2.3` → `v1.2.3`; `v2024.05` and `main-5` as given.
-pub fn display_version(version: &str) -> String {
+pub(crate) fn display_version(version: &str) -> String {
     if version.starts_with(|c: char| c.is_ascii_digit()) {
         format!("v{version}")
     } else {
@@ -51,7 +51,7 @@ pub fn display_version(version: &str) -> String {
 }
 
 /// `web1 v1.2.3, web2 v2.0.0`, or the repository (then "deploy") when no app got that far.
-pub fn apps_line(report: &Report, run: &RunInfo) -> String {
+pub(crate) fn apps_line(report: &Report, run: &RunInfo) -> String {
     if report.apps.is_empty() {
         return run.repository.clone().unwrap_or_else(|| "deploy".into());
     }
@@ -78,7 +78,7 @@ pub fn headline(report: &Report) -> String {
 }
 
 /// `45s`, `3m 05s`, `1h 02m`: durations for people.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..=59 => format!("{s}s"),
@@ -88,22 +88,22 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// The first 7 characters of a commit sha.
-pub fn short_sha(sha: &str) -> &str {
+pub(crate) fn short_sha(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
 /// `sha256:0123456789ab`: a digest short enough for a chat field.
-pub fn short_digest(digest: &str) -> &str {
+pub(crate) fn short_digest(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
 
 /// `web1:42` from a task definition ARN.
-pub fn task_definition_revision(arn: &str) -> &str {
+pub(crate) fn task_definition_revision(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// `rolling ecs-svc/123`, `codedeploy d-ABC`, or the kind alone.
-pub fn deployment_text(app: &AppReport) -> Option<String> {
+pub(crate) fn deployment_text(app: &AppReport) -> Option<String> {
     match (&app.deployment_kind, &app.deployment_id) {
         (Some(k), Some(id)) => Some(format!("{k} {id}")),
         (Some(k), None) => Some(k.to_string()),
@@ -113,7 +113,7 @@ pub fn deployment_text(app: &AppReport) -> Option<String> {
 }
 
 /// Cuts `text` to at most `max` characters, marking the cut with `…`.
-pub fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -152,7 +152,7 @@ impl Fact {
 }
 
 /// The facts of one app: name, version, image, digest, task definition, deployment, status.
-pub fn app_facts(app: &AppReport) -> Vec<Fact> {
+pub(crate) fn app_facts(app: &AppReport) -> Vec<Fact> {
     let mut out = vec![Fact::plain("App", &app.app)];
     if let Some(v) = &app.version {
         out.push(Fact::plain("Version", display_version(v)));
@@ -182,7 +182,7 @@ pub fn app_facts(app: &AppReport) -> Vec<Fact> {
 }
 
 /// The facts of the run: trigger, actor, ref, commit, run, duration.
-pub fn run_facts(report: &Report) -> Vec<Fact> {
+pub(crate) fn run_facts(report: &Report) -> Vec<Fact> {
     let run = &report.run;
     let mut out = Vec::new();
     if let Some(t) = &report.trigger {
@@ -211,7 +211,7 @@ pub fn run_facts(report: &Report) -> Vec<Fact> {
 }
 
 /// What each app's rollback did, app-prefixed when several apps ran.
-pub fn rollback_lines(report: &Report) -> Vec<String> {
+pub(crate) fn rollback_lines(report: &Report) -> Vec<String> {
     report
         .apps
         .iter()
@@ -229,7 +229,7 @@ pub fn rollback_lines(report: &Report) -> Vec<String> {
 
 /// Each app's verification that ran as one text: its headline, then a `• ` line per detail (the
 /// Slack section and the Discord field show the same).
-pub fn verification_texts(report: &Report) -> Vec<String> {
+pub(crate) fn verification_texts(report: &Report) -> Vec<String> {
     verification_lines(report)
         .into_iter()
         .map(|(headline, details)| {
@@ -243,7 +243,7 @@ pub fn verification_texts(report: &Report) -> Vec<String> {
 
 /// Each app's verification that ran (skipped ones left out): its headline, app-prefixed when
 /// several apps ran, and its details (the probes' answers counted, each alarm's state).
-pub fn verification_lines(report: &Report) -> Vec<(String, Vec<String>)> {
+pub(crate) fn verification_lines(report: &Report) -> Vec<(String, Vec<String>)> {
     report
         .apps
         .iter()

@@ -17,7 +17,7 @@ use crate::report::{Report, RunInfo, Status};
 const DESCRIPTION_MAX: usize = 140;
 
 /// The deployment's final state for a run status.
-pub fn final_state(status: Status) -> &'static str {
+pub(crate) fn final_state(status: Status) -> &'static str {
     match status {
         Status::Succeeded => "success",
         Status::Failed | Status::RolledBack => "failure",
@@ -27,7 +27,7 @@ pub fn final_state(status: Status) -> &'static str {
 }
 
 /// The body of `POST /repos/{repo}/deployments`: the commit, the environment, the apps.
-pub fn create_body(plan: &Plan, sha: &str, environment: &str) -> Value {
+pub(crate) fn create_body(plan: &Plan, sha: &str, environment: &str) -> Value {
     let apps: Vec<Value> = plan
         .apps
         .iter()
@@ -52,7 +52,7 @@ pub fn create_body(plan: &Plan, sha: &str, environment: &str) -> Value {
 }
 
 /// The body of the `in_progress` status posted at the start.
-pub fn start_status(plan: &Plan, run: &RunInfo) -> Value {
+pub(crate) fn start_status(plan: &Plan, run: &RunInfo) -> Value {
     let names: Vec<String> = plan
         .apps
         .iter()

@@ -44,7 +44,7 @@ impl Known {
     }
 
     /// Replaces the whole report so far (run facts, trigger, apps as planned).
-    pub fn publish(&self, report: &Report) {
+    pub(crate) fn publish(&self, report: &Report) {
         self.with(|s| {
             if !s.last {
                 s.report = report.clone();
@@ -53,7 +53,7 @@ impl Known {
     }
 
     /// Replaces one app's report (matched by name; added when new).
-    pub fn app(&self, app: &crate::report::AppReport) {
+    pub(crate) fn app(&self, app: &crate::report::AppReport) {
         self.with(|s| {
             if s.last {
                 return;
@@ -66,7 +66,7 @@ impl Known {
     }
 
     /// The run's final report: later writes write it as it is.
-    pub fn last(&self, report: &Report, slack_ts: Option<&str>) {
+    pub(crate) fn last(&self, report: &Report, slack_ts: Option<&str>) {
         self.with(|s| {
             s.report = report.clone();
             s.last = true;
@@ -74,14 +74,9 @@ impl Known {
         });
     }
 
-    /// The Slack message `ts` once the reporters are done (the outcome may have posted one).
-    pub fn slack_ts(&self, ts: Option<&str>) {
-        self.with(|s| s.slack_ts = ts.map(str::to_string));
-    }
-
     /// What is known now: the final report, or the snapshot with every unfinished app marked
     /// cancelled (see [`as_known`]). Secrets redacted.
-    pub fn report(&self) -> Report {
+    pub(crate) fn report(&self) -> Report {
         let (mut report, last) = self
             .state
             .lock()
@@ -97,7 +92,7 @@ impl Known {
 
     /// Writes what is known to the outputs and the job summary, in place of what this run
     /// wrote there before. A file that cannot be written is a warning.
-    pub fn write(&self) {
+    pub(crate) fn write(&self) {
         let report = self.report();
         let Ok(mut s) = self.state.lock() else {
             return;
@@ -131,7 +126,7 @@ impl Known {
 /// A snapshot as it is written when the run cannot finish: every app that has no outcome yet is
 /// `cancelled`, with an error that says so; a run cancelled before any app started says that.
 /// Pure.
-pub fn as_known(mut report: Report) -> Report {
+pub(crate) fn as_known(mut report: Report) -> Report {
     for a in report.apps.iter_mut().filter(|a| a.status.is_none()) {
         a.status = Some(Status::Cancelled);
         a.error = Some(format!(

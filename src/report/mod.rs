@@ -119,12 +119,12 @@ impl AppReport {
     }
 
     /// The app's status, `failed` when unset (an app that ended without saying is not a success).
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.status.unwrap_or(Status::Failed)
     }
 
     /// The gate's verdict: `skipped` when it did not run.
-    pub fn verdict(&self) -> crate::outcome::Verdict {
+    pub(crate) fn verdict(&self) -> crate::outcome::Verdict {
         self.verification
             .as_ref()
             .map_or(crate::outcome::Verdict::Skipped, |v| v.verdict)
@@ -187,7 +187,7 @@ pub struct SlackSent {
 
 impl Report {
     /// The run's status: skipped, an early error, or the worst app status.
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         if self.error.is_some() {
             return Status::Failed;
         }
@@ -202,7 +202,7 @@ impl Report {
 
     /// The file the run's error annotation points at: the early error's, else the first failed
     /// app's that has one.
-    pub fn error_location(&self) -> Option<&crate::location::FileLocation> {
+    pub(crate) fn error_location(&self) -> Option<&crate::location::FileLocation> {
         self.error_location.as_ref().or_else(|| {
             self.apps
                 .iter()
@@ -212,7 +212,7 @@ impl Report {
     }
 
     /// The error lines to show, app-prefixed when several apps ran.
-    pub fn errors(&self) -> Vec<String> {
+    pub(crate) fn errors(&self) -> Vec<String> {
         let mut out: Vec<String> = self.error.iter().cloned().collect();
         for a in &self.apps {
             if let Some(e) = &a.error {
@@ -283,7 +283,7 @@ pub(crate) fn failed_verification() -> Report {
 
 /// Redacts every text of a report in place, once, before any reporter renders it: each
 /// reporter then lays out clean values (and JSON or Markdown built from them stays valid).
-pub fn redact(redactor: &Redactor, report: &mut Report) {
+pub(crate) fn redact(redactor: &Redactor, report: &mut Report) {
     if redactor.is_empty() {
         return;
     }

@@ -25,7 +25,7 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// The endpoints for these settings, defaults filled in, without a trailing `/`.
-    pub fn from_settings(settings: &ReportSettings) -> Endpoints {
+    pub(crate) fn from_settings(settings: &ReportSettings) -> Endpoints {
         let base = |v: &Option<String>, default: &str| {
             v.as_deref()
                 .map(str::trim)
@@ -102,7 +102,7 @@ impl Notifier {
 
     /// Bounds every reporter by the run's cancellation too: once a signal came, each gives up
     /// [`REPORT_WITHIN`] after it, so the process can end in time.
-    pub fn until(mut self, shutdown: Shutdown) -> Notifier {
+    pub(crate) fn until(mut self, shutdown: Shutdown) -> Notifier {
         self.shutdown = Some(shutdown);
         self
     }
@@ -122,12 +122,12 @@ impl Notifier {
 
     /// What sending the outcome to Slack gave, once [`Notifier::finish`] tried (`None`: no
     /// Slack is configured, or nothing was sent).
-    pub fn slack_sent(&self) -> Option<&crate::report::SlackSent> {
+    pub(crate) fn slack_sent(&self) -> Option<&crate::report::SlackSent> {
         self.slack_sent.as_ref()
     }
 
     /// The `ts` of the bot's message once it was posted (the `slack-message-ts` output).
-    pub fn slack_message_ts(&self) -> Option<&str> {
+    pub(crate) fn slack_message_ts(&self) -> Option<&str> {
         self.slack_message.as_ref().map(|p| p.ts.as_str())
     }
 

@@ -9,12 +9,12 @@ use crate::outcome::DeployPath;
 use crate::report::{AppReport, Report};
 
 /// Formats one output in the heredoc form `name<<DELIM\nvalue\nDELIM\n`.
-pub fn format_output(name: &str, value: &str, delimiter: &str) -> String {
+pub(crate) fn format_output(name: &str, value: &str, delimiter: &str) -> String {
     format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
 }
 
 /// A delimiter not found in `value`: `ghadelimiter_<nonce>`, extended until it is unique.
-pub fn delimiter_for(value: &str, nonce: u128) -> String {
+pub(crate) fn delimiter_for(value: &str, nonce: u128) -> String {
     let mut d = format!("ghadelimiter_{nonce:032x}");
     while value.contains(&d) {
         d.push('_');
@@ -224,7 +224,7 @@ fn verification(report: &Report) -> String {
 /// The `matrix` output: `{"include":[{"app":…,"version":…,"cluster":…,"service":…}]}`, one
 /// entry per app of the plan; `{"include":[]}` when nothing deploys (a job over an empty
 /// matrix fails, so guard it with `if: needs.<job>.outputs.app != ''`).
-pub fn matrix(report: &Report) -> String {
+pub(crate) fn matrix(report: &Report) -> String {
     serde_json::to_string(&serde_json::json!({ "include": report.matrix }))
         .unwrap_or_else(|_| r#"{"include":[]}"#.into())
 }
@@ -261,7 +261,8 @@ pub fn write(path: Option<&Path>, outputs: &[(&'static str, String)]) -> Result<
 
 /// Parses a `GITHUB_OUTPUT` file back (heredoc and `name=value` forms): used by tests and by
 /// anyone checking what a run wrote.
-pub fn parse(text: &str) -> Vec<(String, String)> {
+#[cfg(test)]
+pub(crate) fn parse(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {

@@ -70,7 +70,7 @@ pub struct Posted {
 }
 
 /// Escapes text for Slack mrkdwn (`&`, `<`, `>` are control characters there).
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -295,7 +295,7 @@ pub fn failure_thread(report: &Report) -> Option<String> {
 /// leaves that out, for a field that is not mrkdwn (a button's `url`) or Slack markup the team
 /// means. Unknown names and braces of the JSON itself are left alone; the result must parse as
 /// JSON.
-pub fn fill_template(
+pub(crate) fn fill_template(
     template: &str,
     vars: &BTreeMap<&'static str, String>,
 ) -> Result<Value, String> {
@@ -363,7 +363,7 @@ pub fn outcome_or_template(
 }
 
 /// Posts a message to an incoming webhook (answers `ok` as text; errors as 4xx text).
-pub async fn post_webhook(http: &Http, url: &str, message: &Value) -> Result<(), Error> {
+pub(crate) async fn post_webhook(http: &Http, url: &str, message: &Value) -> Result<(), Error> {
     http.post(Post {
         target: "Slack webhook",
         url,
@@ -444,7 +444,7 @@ pub struct StartFailure {
 }
 
 /// Slack error codes that no retry at the end of the run can fix.
-pub fn is_permanent(code: &str) -> bool {
+pub(crate) fn is_permanent(code: &str) -> bool {
     matches!(
         code,
         "channel_not_found"
@@ -468,7 +468,7 @@ pub struct Bot<'a> {
 }
 
 /// Posts the start message with the bot token; returns where it landed, for the update.
-pub async fn post_start(
+pub(crate) async fn post_start(
     bot: Bot<'_>,
     channel: &str,
     message: &Value,
@@ -506,7 +506,7 @@ fn posted(answer: &Value, channel: &str) -> Option<Posted> {
 /// The outcome with the bot token: updates the start message (or posts a new one when there
 /// is none, or it is gone), then replies in its thread with `thread` (the failure detail).
 /// Returns the message `ts` and the problems met on the way.
-pub async fn post_outcome(
+pub(crate) async fn post_outcome(
     bot: Bot<'_>,
     channel: &str,
     started: Option<&Posted>,

@@ -239,7 +239,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Appends the summary to the `GITHUB_STEP_SUMMARY` file, when the runner gave one.
-pub fn write(path: Option<&Path>, report: &Report) -> Result<()> {
+pub(crate) fn write(path: Option<&Path>, report: &Report) -> Result<()> {
     let Some(p) = path else { return Ok(()) };
     let mut f = std::fs::OpenOptions::new()
         .create(true)

@@ -8,19 +8,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::location::FileLocation;
 
 /// Escapes a workflow command's message (`%`, CR, LF), as the runner's toolkit does.
-pub fn escape_data(s: &str) -> String {
+pub(crate) fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value (adds `:` and `,`).
-pub fn escape_property(s: &str) -> String {
+pub(crate) fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// The `::add-mask::` lines for a secret (one per line of a multi-line secret).
-pub fn mask_lines(secret: &str) -> Vec<String> {
+pub(crate) fn mask_lines(secret: &str) -> Vec<String> {
     secret
         .lines()
         .map(str::trim)
@@ -31,30 +31,30 @@ pub fn mask_lines(secret: &str) -> Vec<String> {
 
 /// Masks every secret before anything else is printed, and hands it to the one redactor, so
 /// no message, summary or output built later carries it either.
-pub fn mask(secrets: &[String]) {
+pub(crate) fn mask(secrets: &[String]) {
     crate::runner::redact::remember(secrets);
     let lines: Vec<String> = secrets.iter().flat_map(|s| mask_lines(s)).collect();
     commands(&lines);
 }
 
 /// A warning annotation: reporters use it so that their failures never fail the deploy.
-pub fn warning(message: &str) {
+pub(crate) fn warning(message: &str) {
     commands(&[format!("::warning::{}", escape_data(message))]);
 }
 
 /// A notice annotation.
-pub fn notice(message: &str) {
+pub(crate) fn notice(message: &str) {
     commands(&[format!("::notice::{}", escape_data(message))]);
 }
 
 /// The one error annotation of a failed run, on the file (and line, column) it is about.
-pub fn error(title: &str, message: &str, at: Option<&FileLocation>) {
+pub(crate) fn error(title: &str, message: &str, at: Option<&FileLocation>) {
     commands(&[error_line(title, message, at)]);
 }
 
 /// The `::error file=…,line=…,col=…,title=…::message` command (properties in the order
 /// GitHub documents them; the file's path with `/` separators).
-pub fn error_line(title: &str, message: &str, at: Option<&FileLocation>) -> String {
+pub(crate) fn error_line(title: &str, message: &str, at: Option<&FileLocation>) -> String {
     let mut props = Vec::new();
     if let Some(l) = at {
         let file: Vec<String> = l
@@ -75,7 +75,7 @@ static STOPPED: Mutex<Option<(String, usize)>> = Mutex::new(None);
 
 /// The lines that issue `commands` to the runner: as they are, or, while a stop-commands
 /// window is open, between a resume (`::<token>::`) and a new `::stop-commands::<token>`.
-pub fn command_lines(stopped: Option<&str>, commands: &[String]) -> Vec<String> {
+pub(crate) fn command_lines(stopped: Option<&str>, commands: &[String]) -> Vec<String> {
     match stopped {
         None => commands.to_vec(),
         Some(token) => std::iter::once(format!("::{token}::"))
@@ -147,7 +147,7 @@ static OPEN: AtomicBool = AtomicBool::new(false);
 
 /// Turns log groups off (several apps run concurrently: their lines, each prefixed with the
 /// app's name, interleave) or on again.
-pub fn set_groups(on: bool) {
+pub(crate) fn set_groups(on: bool) {
     GROUPS_OFF.store(!on, Ordering::SeqCst);
 }
 

@@ -88,12 +88,12 @@ impl Http {
     }
 
     /// The time limits this client works to.
-    pub fn policy(&self) -> Policy {
+    pub(crate) fn policy(&self) -> Policy {
         self.policy
     }
 
     /// Removes this client's secrets from `text`.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         self.redactor.text(text)
     }
 
@@ -112,7 +112,7 @@ impl Http {
     }
 
     /// Sends `post`, retrying once when the service asks for it or is briefly down.
-    pub async fn post(&self, post: Post<'_>) -> Result<Answer, Error> {
+    pub(crate) async fn post(&self, post: Post<'_>) -> Result<Answer, Error> {
         let Some(client) = &self.client else {
             return Err(self.failure(post.target, "the HTTP client could not be set up (TLS)"));
         };

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Adds secret values to the process-wide list (called by `console::mask`).
-pub fn remember(secrets: &[String]) {
+pub(crate) fn remember(secrets: &[String]) {
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
     for s in secrets {
         if !known.contains(s) {
@@ -40,7 +40,7 @@ impl Redactor {
     }
 
     /// A redactor for every value masked so far in this process.
-    pub fn known() -> Redactor {
+    pub(crate) fn known() -> Redactor {
         let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Redactor::new(known)
     }
@@ -57,7 +57,7 @@ impl Redactor {
     }
 
     /// True when there is nothing to hide: callers skip their walk.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.forms.is_empty()
     }
 

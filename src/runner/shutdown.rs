@@ -42,12 +42,12 @@ impl Shutdown {
     }
 
     /// The token every step of the run watches: cancelled by the first signal.
-    pub fn token(&self) -> &CancellationToken {
+    pub(crate) fn token(&self) -> &CancellationToken {
         &self.inner.cancel
     }
 
     /// Takes one signal: the first cancels the run, the second asks to end the process now.
-    pub fn signal(&self) {
+    pub(crate) fn signal(&self) {
         if self.inner.first.set(Instant::now()).is_ok() {
             self.inner.cancel.cancel();
         } else {
@@ -56,19 +56,19 @@ impl Shutdown {
     }
 
     /// When the first signal came.
-    pub fn signalled_at(&self) -> Option<Instant> {
+    pub(crate) fn signalled_at(&self) -> Option<Instant> {
         self.inner.first.get().copied()
     }
 
     /// Resolves `after` the first signal (never without one).
-    pub async fn after(&self, after: Duration) {
+    pub(crate) async fn after(&self, after: Duration) {
         self.inner.cancel.cancelled().await;
         let at = self.signalled_at().unwrap_or_else(Instant::now);
         tokio::time::sleep_until(at + after).await;
     }
 
     /// Resolves when the process must end: a second signal, or [`STOP_AT`] after the first.
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         tokio::select! {
             () = self.inner.now.cancelled() => {}
             () = self.after(STOP_AT) => {}
@@ -79,7 +79,7 @@ impl Shutdown {
     /// calls, with a line in the log for each.
     ///
     /// [`signal`]: Shutdown::signal
-    pub fn listen(&self) {
+    pub(crate) fn listen(&self) {
         let me = self.clone();
         tokio::spawn(async move {
             #[cfg(unix)]
@@ -125,7 +125,7 @@ impl Shutdown {
 /// Fails with [`Error::Cancelled`] (`what` says where the run stopped) once the run was
 /// cancelled: every write (register, RunTask, UpdateService, CreateDeployment, the image push)
 /// is preceded by this check, so nothing new starts after a signal.
-pub fn unless_cancelled(
+pub(crate) fn unless_cancelled(
     cancel: &CancellationToken,
     what: impl FnOnce() -> String,
 ) -> crate::error::Result<()> {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::outcome::AlarmReading;
 
 /// Reads the state of each alarm in `names` (at most 100, the inputs' limit).
-pub async fn read(
+pub(crate) async fn read(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     names: &[String],
 ) -> Result<Vec<AlarmReading>> {
@@ -27,7 +27,7 @@ pub async fn read(
 
 /// One reading per name, in `names`' order: the state DescribeAlarms gave, or `None` when it
 /// did not return that alarm. Pure.
-pub fn readings(names: &[String], out: &DescribeAlarmsOutput) -> Vec<AlarmReading> {
+pub(crate) fn readings(names: &[String], out: &DescribeAlarmsOutput) -> Vec<AlarmReading> {
     let metric = out
         .metric_alarms()
         .iter()

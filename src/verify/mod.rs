@@ -62,6 +62,12 @@ impl Gate {
     pub fn is_set(&self) -> bool {
         self.settings.is_set()
     }
+
+    /// `verify-test-url`: what ECS blue/green probes while green serves the test traffic only,
+    /// and CodeDeploy while production traffic is on the replacement task set.
+    pub(crate) fn test_url(&self) -> Option<&str> {
+        self.settings.test_url.as_deref()
+    }
 }
 
 /// Runs the gate: `verify-requests` GETs of the URL (`url_override` instead of `verify-url`
@@ -99,26 +105,20 @@ pub async fn verify(
     v
 }
 
-/// Whether this build runs the gate on `path`: after a rolling or Kubernetes rollout, and in a
-/// CodeDeploy deployment once traffic is on the replacement task set. The ECS blue/green pause
-/// hook gets it with its wiring; until then verify inputs there are refused, never silently
-/// left unchecked.
-pub fn runs_on(path: DeployPath) -> bool {
-    matches!(
-        path,
-        DeployPath::Rolling | DeployPath::Kubernetes | DeployPath::CodeDeploy
-    )
-}
-
-/// The preflight's refusal of verify inputs (`verify_set`) for a path the gate does not run on.
-pub fn check_path(path: DeployPath, verify_set: bool, target: &str) -> Result<(), Error> {
-    if !verify_set || runs_on(path) {
+/// The preflight's refusal of `verify-test-url` (`test_url_set`) on a path with no test
+/// listener (rolling, Kubernetes): it would never be probed.
+pub(crate) fn check_test_url(
+    path: DeployPath,
+    test_url_set: bool,
+    target: &str,
+) -> Result<(), Error> {
+    if !test_url_set || !matches!(path, DeployPath::Rolling | DeployPath::Kubernetes) {
         return Ok(());
     }
     Err(Error::Verify {
-        input: "verify-url / verify-alarms",
+        input: "verify-test-url",
         problem: format!(
-            "{target} deploys by {} and this version runs the verification gate after rolling and Kubernetes rollouts and during CodeDeploy deployments only, so it would not run; leave verify-url and verify-alarms out for this app",
+            "{target} deploys by {}, which has no test listener, so the test URL would never be probed (ECS blue/green probes it at POST_TEST_TRAFFIC_SHIFT, CodeDeploy once production traffic is on the replacement task set); leave verify-test-url out for this app",
             path.as_str()
         ),
     })
@@ -159,17 +159,19 @@ mod tests {
     }
 
     #[test]
-    fn verify_inputs_are_refused_where_the_gate_does_not_run_yet() {
-        assert!(check_path(DeployPath::Rolling, true, "web1").is_ok());
-        assert!(check_path(DeployPath::Kubernetes, true, "web1").is_ok());
-        assert!(check_path(DeployPath::CodeDeploy, true, "web1").is_ok());
-        let path = DeployPath::EcsBlueGreen;
-        let e = check_path(path, true, "app web1").unwrap_err().to_string();
-        assert!(
-            e.starts_with("verify-url / verify-alarms: app web1 deploys by ")
-                && e.contains(path.as_str()),
-            "{e}"
-        );
+    fn a_test_url_is_refused_where_there_is_no_test_listener() {
+        for path in [DeployPath::Rolling, DeployPath::Kubernetes] {
+            let e = check_test_url(path, true, "app web1")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("verify-test-url: app web1 deploys by ")
+                    && e.contains("no test listener"),
+                "{e}"
+            );
+            assert!(check_test_url(path, false, "app web1").is_ok());
+        }
+        assert!(check_test_url(DeployPath::EcsBlueGreen, true, "app web1").is_ok());
     }
 
     #[test]

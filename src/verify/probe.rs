@@ -30,7 +30,7 @@ pub struct Prober {
 
 /// The URL to GET: `raw` parsed, http or https with a host, without userinfo or fragment.
 /// `verify-url` was checked by the inputs; an override (the test listener) is checked here.
-pub fn target(raw: &str) -> Result<Url, String> {
+pub(crate) fn target(raw: &str) -> Result<Url, String> {
     let mut url = Url::parse(raw).map_err(|e| format!("the verify URL is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err("the verify URL must be http:// or https:// with a host".into());
@@ -89,7 +89,7 @@ impl Prober {
     }
 
     /// One GET of `url`.
-    pub async fn probe(&self, url: &Url) -> Probe {
+    pub(crate) async fn probe(&self, url: &Url) -> Probe {
         let start = Instant::now();
         let answer = match &self.client {
             None => ProbeAnswer::Error("the HTTP client could not be set up (TLS)".into()),

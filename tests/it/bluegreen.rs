@@ -37,7 +37,7 @@ use aws_sdk_ecs::types::{
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::bluegreen::{self, Policy, Timing};
+use ecs_deploy::deploy::bluegreen::{self, Cadence, Timing};
 use ecs_deploy::error::Error;
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
 use ecs_deploy::outcome::{Outcome, Status};
@@ -153,10 +153,12 @@ fn prepared(strategy: DeploymentStrategy) -> Prepared {
 
 fn fast() -> Timing {
     Timing {
-        policy: Policy::every(Duration::from_millis(5)),
+        cadence: Cadence::Every(Duration::from_millis(5)),
         timeout: Duration::from_secs(10),
+        queue_limit: Duration::from_secs(5),
         rollback_timeout: Duration::from_secs(10),
         poller: None,
+        max_delay: Duration::MAX,
     }
 }
 
@@ -1072,10 +1074,10 @@ async fn cancelled_in_production(
         script(s);
     });
     let timing = Timing {
-        policy: Policy::default(),
+        cadence: Cadence::Phased,
         timeout: Duration::from_secs(30 * 60),
         rollback_timeout: Duration::from_secs(30 * 60),
-        poller: None,
+        ..fast()
     };
     let cancelled_at = crate::support::when_cancelled(&cancel);
     let (result, report) = run_with(
@@ -1334,7 +1336,7 @@ async fn green_tasks_failing_health_checks_roll_back_early_naming_the_cause() {
             .collect();
     });
     let timing = Timing {
-        policy: Policy::every(Duration::from_secs(1)),
+        cadence: Cadence::Every(Duration::from_secs(1)),
         timeout: Duration::from_secs(30 * 60),
         ..fast()
     };

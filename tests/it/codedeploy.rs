@@ -47,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 use ecs_deploy::aws::Aws;
 use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::codedeploy::{self, Policy, Timing};
+use ecs_deploy::deploy::codedeploy::{self, Cadence, Timing};
 use ecs_deploy::inputs::{AppSettings, DeploymentChoice, RawInputs};
 use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
@@ -63,15 +63,12 @@ const CANARY: &str = "CodeDeployDefault.ECSCanary10Percent5Minutes";
 
 fn fast() -> Timing {
     Timing {
-        policy: Policy::every(Duration::from_millis(10)),
+        cadence: Cadence::Every(Duration::from_millis(10)),
         timeout: Duration::from_secs(20),
         queue_limit: Duration::from_secs(5),
-        rollback_limit: Duration::from_secs(5),
+        rollback_timeout: Duration::from_secs(5),
         poller: None,
-        verify: ecs_deploy::verify::Pace {
-            timeout: Duration::from_millis(500),
-            gap: Duration::from_millis(10),
-        },
+        max_delay: Duration::MAX,
     }
 }
 
@@ -162,6 +159,7 @@ fn prepared(task_definition_arn: &str) -> Prepared {
             ready_wait: 0,
             termination_wait: 0,
             config: None,
+            test_listener: false,
         }),
         previous_digest: None,
     }
@@ -1126,7 +1124,7 @@ async fn on_moto_the_deployment_is_created_under_the_default_names_with_the_fill
         &mut report,
         Timing {
             timeout: Duration::from_millis(300),
-            policy: Policy::every(Duration::from_millis(50)),
+            cadence: Cadence::Every(Duration::from_millis(50)),
             ..fast()
         },
     )
@@ -1210,7 +1208,7 @@ async fn on_moto_an_unfinished_deployment_of_the_group_is_never_stacked() {
         &mut report,
         Timing {
             queue_limit: Duration::from_millis(300),
-            policy: Policy::every(Duration::from_millis(50)),
+            cadence: Cadence::Every(Duration::from_millis(50)),
             ..fast()
         },
     )
@@ -1283,7 +1281,7 @@ async fn cancelled_in_production(edit: impl FnOnce(&mut Script)) -> (Outcome, Du
         &prepared(TD_ARN),
         &token,
         &mut report,
-        Timing::from_minutes(30),
+        codedeploy::timing(&plan(&[], None).settings.rollout),
     )
     .await
     .expect_err("a cancelled deployment is an error");
@@ -1547,7 +1545,7 @@ async fn green_tasks_that_keep_failing_to_pull_stop_the_deployment_early_naming_
     let aws = scripted_aws(&script);
     let mut report = Outcome::default();
     let timing = Timing {
-        policy: Policy::every(Duration::from_secs(1)),
+        cadence: Cadence::Every(Duration::from_secs(1)),
         timeout: Duration::from_secs(30 * 60),
         ..fast()
     };
@@ -1666,7 +1664,7 @@ mod bake {
 
     use super::*;
     use crate::support::scripted_codedeploy::{OURS, ROLLBACK, ScriptedCodeDeploy, Timeline};
-    use ecs_deploy::verify::{Pace, Verdict};
+    use ecs_deploy::verify::Verdict;
     use serde_json::json;
     use std::time::Instant;
     use wiremock::matchers::any;
@@ -1699,53 +1697,49 @@ mod bake {
         (server, times)
     }
 
-    /// A 10% canary: traffic moves 300 ms after CreateDeployment, all of it 1.5 s later, the
-    /// original task set kept 500 ms more.
+    /// A 10% canary: traffic moves 300 ms after CreateDeployment, all of it 3.5 s later (the
+    /// gate's 3 probes take 2 s), the original task set kept 500 ms more.
     fn canary() -> Timeline {
         Timeline {
             install: Duration::from_millis(300),
             first_share: 10.0,
-            interval: Duration::from_millis(1500),
+            interval: Duration::from_millis(3500),
             termination: Duration::from_millis(500),
             stop_lag: Duration::from_millis(100),
             rollback: Duration::from_millis(300),
         }
     }
 
-    fn gated_plan(config: &str, url: &str) -> AppPlan {
-        plan(
-            &[
-                ("codedeploy-deployment-config", config),
-                ("verify-url", url),
-                ("verify-requests", "3"),
-            ],
-            None,
-        )
-    }
-
-    /// Deploys web1 through the script with the gate probing `url`, every 10 ms.
+    /// Deploys web1 through the script, looking every 10 ms, the gate probing `url` as in a
+    /// real run (one GET a second).
     async fn deploy(
         fake: &ScriptedCodeDeploy,
         config: &str,
         url: &str,
-        gap: Duration,
+    ) -> (Result<(), ecs_deploy::error::Error>, Outcome) {
+        deploy_with_inputs(fake, config, &[("verify-url", url)]).await
+    }
+
+    /// [`deploy`] with these verify inputs (3 requests).
+    async fn deploy_with_inputs(
+        fake: &ScriptedCodeDeploy,
+        config: &str,
+        verify: &[(&str, &str)],
     ) -> (Result<(), ecs_deploy::error::Error>, Outcome) {
         let aws = Aws::from_config(&sdk_config(&fake.server.uri()));
         let mut report = Outcome::default();
-        let timing = Timing {
-            verify: Pace {
-                timeout: Duration::from_millis(500),
-                gap,
-            },
-            ..fast()
-        };
+        let mut inputs = vec![
+            ("codedeploy-deployment-config", config),
+            ("verify-requests", "3"),
+        ];
+        inputs.extend_from_slice(verify);
         let r = codedeploy::deploy_with(
             &aws,
-            &gated_plan(config, url),
+            &plan(&inputs, None),
             &prepared(TD_ARN),
             &CancellationToken::new(),
             &mut report,
-            timing,
+            fast(),
         )
         .await;
         (r, report)
@@ -1755,7 +1749,7 @@ mod bake {
     async fn a_passing_smoke_test_during_the_canary_lets_the_deployment_succeed() {
         let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
         let (app, probes) = app(200).await;
-        let (r, report) = deploy(&fake, CANARY, &app.uri(), Duration::from_millis(10)).await;
+        let (r, report) = deploy(&fake, CANARY, &app.uri()).await;
         assert!(r.is_ok(), "{r:?}");
         assert_eq!(report.status, Some(Status::Succeeded));
         let v = report.verification.as_ref().expect("the gate ran");
@@ -1793,7 +1787,7 @@ mod bake {
     async fn a_failing_smoke_test_during_the_canary_stops_the_deployment_and_rolls_it_back() {
         let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
         let (app, probes) = app(500).await;
-        let (r, report) = deploy(&fake, CANARY, &app.uri(), Duration::from_millis(10)).await;
+        let (r, report) = deploy(&fake, CANARY, &app.uri()).await;
         let e = r.expect_err("the verification failed").to_string();
         assert!(
             e.starts_with(&format!(
@@ -1842,13 +1836,13 @@ mod bake {
         let timeline = Timeline {
             first_share: 100.0,
             interval: Duration::ZERO,
-            termination: Duration::from_secs(2),
+            termination: Duration::from_secs(4),
             ..canary()
         };
         let all = "CodeDeployDefault.ECSAllAtOnce";
         let fake = ScriptedCodeDeploy::start(timeline, all).await;
         let (app, probes) = app(503).await;
-        let (r, report) = deploy(&fake, all, &app.uri(), Duration::from_millis(10)).await;
+        let (r, report) = deploy(&fake, all, &app.uri()).await;
         assert!(r.is_err());
         assert_eq!(report.status, Some(Status::RolledBack));
         let stops = fake.calls("StopDeployment");
@@ -1865,19 +1859,19 @@ mod bake {
 
     #[tokio::test]
     async fn a_deployment_that_ends_before_the_verdict_fails_and_says_it_was_not_rolled_back() {
-        // The termination wait (200 ms) is shorter than the gate (3 probes 150 ms apart):
+        // The termination wait (500 ms) is shorter than the gate (3 probes a second apart):
         // CodeDeploy ends the deployment while the gate looks, so StopDeployment answers
         // DeploymentAlreadyCompletedException.
         let timeline = Timeline {
             first_share: 100.0,
             interval: Duration::ZERO,
-            termination: Duration::from_millis(200),
+            termination: Duration::from_millis(500),
             ..canary()
         };
         let all = "CodeDeployDefault.ECSAllAtOnce";
         let fake = ScriptedCodeDeploy::start(timeline, all).await;
         let (app, _) = app(500).await;
-        let (r, report) = deploy(&fake, all, &app.uri(), Duration::from_millis(150)).await;
+        let (r, report) = deploy(&fake, all, &app.uri()).await;
         let e = r.expect_err("the verification failed").to_string();
         assert!(
             e.contains("failed verification: verification failed: 3 of 3 probes"),
@@ -1901,6 +1895,25 @@ mod bake {
     }
 
     #[tokio::test]
+    async fn with_a_test_url_the_gate_gets_the_test_listener_which_reaches_only_the_new_tasks() {
+        let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
+        let (production, on_production) = app(200).await;
+        let (test_listener, on_test) = app(200).await;
+        let (prod_url, test_url) = (production.uri(), test_listener.uri());
+        let (r, report) = deploy_with_inputs(
+            &fake,
+            CANARY,
+            &[("verify-url", &prod_url), ("verify-test-url", &test_url)],
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        let v = report.verification.as_ref().expect("the gate ran");
+        assert_eq!(v.url.as_deref(), Some(format!("{test_url}/").as_str()));
+        assert_eq!(on_test.lock().unwrap().len(), 3);
+        assert!(on_production.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_group_that_gives_the_gate_no_window_is_refused_naming_the_setting() {
         let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
         let aws = Aws::from_config(&sdk_config(&fake.server.uri()));
@@ -1910,6 +1923,7 @@ mod bake {
             ready_wait: 0,
             termination_wait,
             config: config.map(str::to_string),
+            test_listener: false,
         };
         let url = "https://web1.example.com/health";
         let no_config = plan(&[("verify-url", url)], None);
@@ -1973,6 +1987,32 @@ mod bake {
         assert_eq!(
             fake.bodies("GetDeploymentConfig"),
             vec![json!({"deploymentConfigName": "MyAllAtOnce"})]
+        );
+        // verify-test-url needs the group's test listener.
+        let with_test_url = plan(
+            &[
+                ("verify-url", url),
+                ("verify-test-url", "https://web1.example.com:8443/health"),
+            ],
+            None,
+        );
+        let e = codedeploy::check_bake(&aws, &with_test_url, &target(5, None))
+            .await
+            .expect_err("no test listener")
+            .to_string();
+        assert!(
+            e.starts_with("verify-test-url: app web1 deploys by CodeDeploy and deployment group AppECS-prod-web1/DgpECS-prod-web1 has no test listener"),
+            "{e}"
+        );
+        let listening = codedeploy::CodeDeployTarget {
+            test_listener: true,
+            ..target(5, None)
+        };
+        assert!(
+            codedeploy::check_bake(&aws, &with_test_url, &listening)
+                .await
+                .expect("a test listener")
+                .is_none()
         );
         assert!(
             fake.bodies("CreateDeployment").is_empty(),

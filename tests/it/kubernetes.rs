@@ -994,7 +994,11 @@ async fn stuck_rollout_in_progress() -> (
 /// wait-for-minutes is at least a minute; the engine's timing is shortened to 2 s here.
 const SHORT: ecs_deploy::deploy::kubernetes::Timing = ecs_deploy::deploy::kubernetes::Timing {
     timeout: std::time::Duration::from_secs(2),
-    poll: std::time::Duration::from_millis(200),
+    rollback_timeout: std::time::Duration::from_secs(2),
+    queue_limit: std::time::Duration::from_secs(2),
+    max_delay: std::time::Duration::MAX,
+    cadence: ecs_deploy::deploy::kubernetes::Cadence::Every(std::time::Duration::from_millis(200)),
+    poller: None,
 };
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,8 @@
 //! The module layout keeps its rules: no import circle between top-level modules, `report/`
 //! never imports `deploy/` or `image/` (and they never import `report/`), `runner/` imports
-//! nothing above it, and the deploy strategies never import each other. Read from the sources'
-//! `crate::` paths, so a new import that breaks a rule fails here, in CI.
+//! nothing above it, the deploy strategies never import each other, and each reads only its
+//! part of the settings. Read from the sources' `crate::` paths and `settings.` fields, so a
+//! change that breaks a rule fails here, in CI.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -244,6 +245,75 @@ fn deploy_strategies_never_import_each_other() {
                 !edges.contains_key(&key),
                 "{from} imports {to} ({})",
                 edges[&key]
+            );
+        }
+    }
+}
+
+/// The settings parts a strategy's sources read (`settings.ecs`, `s.rollout`, …), with the
+/// first line that reads each.
+fn settings_parts_read(dir: &Path) -> BTreeMap<String, String> {
+    const PARTS: [&str; 9] = [
+        "image",
+        "rollout",
+        "ecs",
+        "codedeploy",
+        "kubernetes",
+        "verify",
+        "deployment",
+        "paths",
+        "notices",
+    ];
+    let mut read = BTreeMap::new();
+    for file in sources(dir) {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for holder in ["settings.", "s."] {
+                let mut rest = line;
+                while let Some(at) = rest.find(holder) {
+                    let before = rest[..at].chars().next_back();
+                    let after = &rest[at + holder.len()..];
+                    rest = after;
+                    if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                        continue;
+                    }
+                    let name: String = after
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if PARTS.contains(&name.as_str()) {
+                        read.entry(name)
+                            .or_insert_with(|| format!("{}: {}", file.display(), line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    read
+}
+
+/// Each strategy reads only its part of an app's settings: the rollout part every path shares,
+/// the verify gate, and its own target's part (ECS, CodeDeploy, Kubernetes). A strategy that
+/// reaches into the image build's settings or another target's fails here.
+#[test]
+fn each_strategy_reads_only_its_part_of_the_settings() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/deploy");
+    let allowed: [(&str, &[&str]); 4] = [
+        ("rolling", &["rollout", "verify", "ecs"]),
+        ("codedeploy", &["rollout", "verify", "ecs", "codedeploy"]),
+        ("bluegreen", &["rollout", "verify", "ecs"]),
+        ("kubernetes", &["rollout", "verify", "kubernetes"]),
+    ];
+    for (strategy, parts) in allowed {
+        let read = settings_parts_read(&src.join(strategy));
+        assert!(
+            read.contains_key("rollout"),
+            "{strategy}: the settings reader found no `settings.rollout` at all: is it still reading?"
+        );
+        for (part, at) in &read {
+            assert!(
+                parts.contains(&part.as_str()),
+                "deploy/{strategy} reads the `{part}` settings, which are not its part ({at})"
             );
         }
     }

@@ -17,6 +17,7 @@ mod layers;
 mod matrix;
 mod migration;
 mod migration_image;
+mod pause_hook;
 mod preflight;
 mod readme;
 mod release_notes;

@@ -29,6 +29,7 @@ fn no_cloudwatch() -> aws_sdk_cloudwatch::Client {
 fn gate(url: &str, requests: u32, max_failures: u32) -> Gate {
     let settings = VerifySettings {
         url: Some(url.to_string()),
+        test_url: None,
         requests,
         max_failures,
         alarms: Vec::new(),
@@ -399,9 +400,9 @@ async fn alarms_that_cannot_be_read_fail_the_verification_saying_why() {
 mod scripted {
     //! The gate at a PAUSE hook and early success, on the scripted ECS of
     //! `support/scripted_pause.rs` (moto plays neither: its service deployments never move, and
-    //! it has no lifecycle hooks). The follow loop here is the test's own, a stand-in for the
-    //! deploy paths' follow: it asserts what the pure readings make of ECS's answers and what
-    //! ContinueServiceDeployment sends.
+    //! it has no lifecycle hooks). The follow loop here is the test's own: it asserts what the
+    //! pure readings make of ECS's answers and what ContinueServiceDeployment sends. The
+    //! blue/green deploy's own follow at the hook is tested in `pause_hook.rs`.
 
     use super::*;
     use crate::support::scripted_pause::{ScriptedPause, Timeline, deployment_arn};
@@ -411,12 +412,7 @@ mod scripted {
     use serde_json::json;
 
     fn timeline() -> Timeline {
-        Timeline {
-            pause_at: Duration::from_millis(300),
-            after_answer: Duration::from_millis(200),
-            success_at: Duration::from_millis(300),
-            drain: Duration::from_secs(60),
-        }
+        Timeline::default()
     }
 
     async fn describe(

@@ -4,7 +4,8 @@
 
 use aws_sdk_ecs::types::DeploymentLifecycleHookAction;
 
-use crate::error::{Error, Result};
+use crate::deploy::poll::Failure;
+use crate::error::Result;
 
 /// What the gate tells ECS about a paused deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub enum Answer {
 
 impl Answer {
     /// The SDK's action for this answer.
-    pub fn action(self) -> DeploymentLifecycleHookAction {
+    pub(crate) fn action(self) -> DeploymentLifecycleHookAction {
         match self {
             Answer::Continue => DeploymentLifecycleHookAction::Continue,
             Answer::Rollback => DeploymentLifecycleHookAction::Rollback,
@@ -32,12 +33,23 @@ pub async fn answer(
     hook_id: &str,
     answer: Answer,
 ) -> Result<()> {
+    send(ecs, arn, hook_id, answer).await.map_err(|f| f.error)
+}
+
+/// [`answer`], its failure classified for the follow loop (throttled or transient: answered
+/// again at the next look; anything else: refused for good).
+pub(crate) async fn send(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+    hook_id: &str,
+    answer: Answer,
+) -> std::result::Result<(), Failure> {
     ecs.continue_service_deployment()
         .service_deployment_arn(arn)
         .hook_id(hook_id)
         .action(answer.action())
         .send()
         .await
-        .map_err(|e| Error::aws("ECS", "ContinueServiceDeployment", e))?;
+        .map_err(|e| Failure::aws("ECS", "ContinueServiceDeployment", e))?;
     Ok(())
 }

@@ -7,15 +7,23 @@
 //! ECS itself moves traffic and rolls back on failed health checks or alarms; this module rolls
 //! back (StopServiceDeployment, stopType ROLLBACK) only when wait-for-minutes runs out or the
 //! job is cancelled, then waits until traffic is back on blue.
+//!
+//! The verification gate sits inside the follow: when a PAUSE lifecycle hook holds our
+//! deployment (AWAITING_ACTION), the gate verifies (the test listener at
+//! POST_TEST_TRAFFIC_SHIFT) and answers the hook (ContinueServiceDeployment: CONTINUE when it
+//! passed, ROLLBACK when it failed), then the follow goes on to the end. Without verify inputs
+//! the run never answers a hook: it says the deployment waits for someone and looks rarely.
 
 pub mod hook;
 pub mod progress;
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_ecs::types::{
-    CreatedAt, ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType,
+    CreatedAt, DeploymentLifecycleHookStage, ServiceDeployment, ServiceDeploymentStatus,
+    StopServiceDeploymentStopType,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -32,45 +40,21 @@ use super::strategy::{Ended as StrategyEnded, Followed, Strategy};
 use super::{CANCELLED_ROLLBACK_WAIT, Prepared};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
-use crate::inputs::AppSettings;
 use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
 use crate::runner::console;
+use crate::verify::{self, Gate};
+use hook::Answer;
+use progress::Paused;
 
 /// The value of the `deployment-kind` output for this path.
 pub const KIND: &str = "ecs-blue-green";
 
-/// How often and how long to look, and by which poller; injectable so tests run in milliseconds.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// How soon to look again, by lifecycle stage: phase-aware in a real run, fixed in tests.
-    pub policy: Policy,
-    /// How long the deployment may take (`wait-for-minutes`) before we roll it back.
-    pub timeout: Duration,
-    /// How long to wait for our rollback to bring traffic back on blue.
-    pub rollback_timeout: Duration,
-    /// The run's poller, so the looks of apps deploying together in a cluster share
-    /// DescribeServiceDeployments calls; `None`: this deploy's looks are its own.
-    pub poller: Option<Poller>,
-}
-
-impl Timing {
-    /// The production timing: the phase-aware [`Policy`], `wait-for-minutes` for the deployment
-    /// and the same again for a rollback.
-    pub fn from_settings(s: &AppSettings) -> Timing {
-        let wait = s.deploy_wait();
-        Timing {
-            policy: Policy::default(),
-            timeout: wait,
-            rollback_timeout: wait,
-            poller: None,
-        }
-    }
-}
+pub use super::timing::{Cadence, Timing};
 
 /// Deploys `prepared` through ECS native blue/green; fills the report's deployment fields and
 /// status. `poller` is the run's: apps deploying together share their looks.
-pub async fn deploy(
+pub(crate) async fn deploy(
     aws: &Aws,
     poller: &Poller,
     plan: &AppPlan,
@@ -78,10 +62,7 @@ pub async fn deploy(
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
-    let timing = Timing {
-        poller: Some(poller.clone()),
-        ..Timing::from_settings(&plan.settings)
-    };
+    let timing = Timing::of(&plan.settings.rollout).with_poller(poller);
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
@@ -100,6 +81,13 @@ pub async fn deploy_with(
         Some(p) => p.clone(),
         None => Poller::new(aws.ecs.clone()),
     };
+    let gate = plan.settings.verify.is_set().then(|| {
+        Gate::new(
+            &plan.settings.verify,
+            aws.cloudwatch.clone(),
+            verify::Pace::default(),
+        )
+    });
     let strategy = BlueGreen {
         aws,
         plan,
@@ -108,7 +96,10 @@ pub async fn deploy_with(
         tasks: diagnosis::of_revision(aws, plan, prepared, since),
         since,
         poller,
+        policy: Policy::of(timing.cadence),
         timing,
+        pauses: progress::pause_stages(prepared.live.deployment_configuration()),
+        gate,
     };
     super::strategy::drive_into(&strategy, report).await
 }
@@ -125,7 +116,13 @@ pub(crate) struct BlueGreen<'a> {
     since: SystemTime,
     /// The run's poller (or this deploy's own).
     poller: Poller,
+    /// How soon to look again, by lifecycle stage (of `timing.cadence`).
+    policy: Policy,
     timing: Timing,
+    /// The stages of the service's PAUSE lifecycle hooks.
+    pauses: Vec<DeploymentLifecycleHookStage>,
+    /// The verification gate (`verify-*`), when set: it answers the PAUSE hooks.
+    gate: Option<Gate>,
 }
 
 /// Our service deployment, found after the UpdateService.
@@ -134,6 +131,39 @@ pub(crate) struct Started {
     deadline: Instant,
     /// What the last look saw of it.
     last: Option<Progress>,
+    /// What the follow did at its PAUSE hooks.
+    hooks: Hooks,
+}
+
+/// What the follow of one deployment did at its PAUSE hooks, across its looks.
+#[derive(Debug, Default)]
+pub(crate) struct Hooks {
+    /// The pauses answered (with a gate) or said (without), by hook id and stage: each once.
+    /// Keyed by stage too: one hook may pause the deployment at several stages.
+    handled: HashSet<(String, String)>,
+    /// The pause the next look answers (found by the last one).
+    act: Option<Paused>,
+    /// A verdict reached whose answer did not get through yet (throttled, a 5xx): sent again at
+    /// the next look without verifying again.
+    unsent: Option<((String, String), Answer)>,
+    /// The failed verification's headline, once the gate answered ROLLBACK.
+    rolled_back: Option<String>,
+    /// The pause holding the deployment for someone else to answer (no verify inputs).
+    waiting: Option<Paused>,
+    /// The pause whose answer ECS refused, and why (an access denied; a hook someone else
+    /// answered meanwhile, which the next look tells apart: it no longer waits).
+    refused: Option<((String, String), String)>,
+}
+
+/// What the follow does at a PAUSE hook: verify and answer it (with a gate), or say once that
+/// the deployment waits for someone (without).
+struct AtPause<'a> {
+    ecs: &'a aws_sdk_ecs::Client,
+    service: &'a str,
+    gate: Option<&'a Gate>,
+    cancel: &'a CancellationToken,
+    /// The stages of the service's PAUSE hooks.
+    stages: &'a [DeploymentLifecycleHookStage],
 }
 
 /// Why following stopped short.
@@ -151,12 +181,27 @@ impl BlueGreen<'_> {
             batcher: self.poller.service_deployments(),
             cluster: &self.prepared.cluster,
             arn,
-            policy: &self.timing.policy,
+            policy: &self.policy,
             deadline,
             cancel: Some(self.cancel),
-            cap: self.plan.settings.poll_cap(),
+            cap: self.timing.max_delay,
             tasks: Some(&self.tasks),
+            pause: Some(AtPause {
+                ecs: &self.aws.ecs,
+                service: &self.prepared.service,
+                gate: self.gate.as_ref(),
+                cancel: self.cancel,
+                stages: &self.pauses,
+            }),
         }
+    }
+
+    /// `web1 (ECS service web1 in cluster prod)`: the target a failed verification names.
+    fn target(&self) -> String {
+        format!(
+            "{} (ECS service {} in cluster {})",
+            self.plan.app, self.prepared.service, self.prepared.cluster
+        )
     }
 }
 
@@ -169,7 +214,7 @@ impl Strategy for BlueGreen<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn unchanged(&self) -> Option<String> {
@@ -198,7 +243,7 @@ impl Strategy for BlueGreen<'_> {
             .task_definition(&prepared.task_definition_arn)
             .force_new_deployment(prepared.redeploy);
         let updated =
-            super::service::with_service_update(update, &self.plan.settings.service_update)
+            super::service::with_service_update(update, &self.plan.settings.ecs.service_update)
                 .send()
                 .await
                 .map_err(|e| Error::aws("ECS", "UpdateService", e))?;
@@ -217,7 +262,7 @@ impl Strategy for BlueGreen<'_> {
         let looking = Looking {
             since: self.since,
             deadline,
-            policy: &self.timing.policy,
+            policy: &self.policy,
             cancel: self.cancel,
         };
         let arn = match find_ours(aws, prepared, hint, &looking).await? {
@@ -254,6 +299,7 @@ impl Strategy for BlueGreen<'_> {
             arn,
             deadline,
             last: None,
+            hooks: Hooks::default(),
         })
     }
 
@@ -263,7 +309,9 @@ impl Strategy for BlueGreen<'_> {
         report: &mut Outcome,
     ) -> Result<Followed<Stopped>> {
         let watched = self.watched(&started.arn, started.deadline);
-        let ended = watched.follow(report, &mut started.last).await?;
+        let ended = watched
+            .follow(report, &mut started.last, &mut started.hooks)
+            .await?;
         Ok(match ended {
             Ok(d) if outcome(d.status()) == Verdict::Succeeded => Followed::Succeeded,
             // ECS stops an unfinished deployment when a newer one starts.
@@ -293,7 +341,18 @@ impl Strategy for BlueGreen<'_> {
         let (aws, prepared) = (self.aws, self.prepared);
         let arn = started.arn.as_str();
         let stop = match stopped {
-            Stopped::Finished(d) => return finish(prepared, arn, &d, report),
+            Stopped::Finished(d) => {
+                let gate = started
+                    .hooks
+                    .rolled_back
+                    .as_deref()
+                    .map(|headline| (self.target(), headline.to_string()));
+                let ended = finish(prepared, arn, &d, report, gate);
+                if ended.status == Status::RolledBack && started.hooks.rolled_back.is_some() {
+                    super::deregister_after_rollback(aws, self.plan, prepared, report).await;
+                }
+                return ended;
+            }
             Stopped::Stop(stop) => stop,
         };
         // From here on, a cancelled run reports by this deadline, whatever AWS does.
@@ -304,9 +363,21 @@ impl Strategy for BlueGreen<'_> {
         }
         let why = match (stop, self.tasks.found_diagnosis()) {
             (Stop::FailedFast, Some(d)) => d.problem(true),
+            (Stop::Unanswered, _) => started.hooks.refused.as_ref().map_or_else(
+                || stop.describe(self.timing.timeout),
+                |(_, why)| why.clone(),
+            ),
             _ => stop.describe(self.timing.timeout),
         };
-        if !self.plan.settings.rollback_on_failure {
+        // Waiting at a PAUSE hook nobody answered: the error says so.
+        let why = match (&started.hooks.waiting, stop) {
+            (Some(p), Stop::TimedOut) => format!(
+                "{why}: the deployment was {} and nobody continued it",
+                p.text()
+            ),
+            _ => why,
+        };
+        if !self.plan.settings.rollout.rollback_on_failure {
             report.rollback = Some("not rolled back (rollback-on-failure: false)".into());
             let error = deployment_error(
                 prepared,
@@ -315,7 +386,9 @@ impl Strategy for BlueGreen<'_> {
             );
             return match stop {
                 Stop::Cancelled => StrategyEnded::cancelled(error),
-                Stop::TimedOut | Stop::FailedFast => StrategyEnded::failed(error),
+                Stop::TimedOut | Stop::FailedFast | Stop::Unanswered => {
+                    StrategyEnded::failed(error)
+                }
             };
         }
         let asked = Asked {
@@ -415,6 +488,9 @@ pub(crate) enum Stop {
     Cancelled,
     /// `fail-fast-after-stopped-tasks` tasks of the new revision stopped with one cause.
     FailedFast,
+    /// ECS refused the gate's answer to a PAUSE hook for good ([`Hooks::refused`] says why):
+    /// the deployment would wait at the hook until its timeout.
+    Unanswered,
 }
 
 impl Stop {
@@ -426,6 +502,7 @@ impl Stop {
             ),
             Stop::Cancelled => "the job was cancelled".into(),
             Stop::FailedFast => "the new revision's tasks keep stopping".into(),
+            Stop::Unanswered => "ECS refused the answer to its PAUSE hook".into(),
         }
     }
 }
@@ -569,6 +646,8 @@ struct Watched<'a> {
     cap: Duration,
     /// The new revision's stopped tasks, read while ours runs (fail fast); `None` for a rollback.
     tasks: Option<&'a TaskWatch>,
+    /// What to do at a PAUSE hook; `None` for a rollback (nothing is answered then).
+    pause: Option<AtPause<'a>>,
 }
 
 impl Watched<'_> {
@@ -597,11 +676,13 @@ impl Watched<'_> {
 
     /// Follows the deployment until it ends (`Ok(Ok)` with its last description), or the
     /// deadline passes / the job is cancelled (`Ok(Err)`). Prints each change; stage changes
-    /// become steps.
+    /// become steps. At a PAUSE hook, [`Watched::at_pause`] and [`Watched::answer`] (`hooks`
+    /// keeps what they did).
     async fn follow(
         &self,
         report: &mut Outcome,
         last: &mut Option<Progress>,
+        hooks: &mut Hooks,
     ) -> Result<Result<ServiceDeployment, Stop>> {
         let fail = |problem: String| Error::Deployment {
             target: "ECS blue/green".into(),
@@ -620,7 +701,13 @@ impl Watched<'_> {
         let now = Instant::now();
         let mut stage_since = (last.as_ref().and_then(|p| p.stage.clone()), now);
         let mut weight_since = (last.as_ref().and_then(|p| p.production_weight), now);
+        // The look (the gate's steps) and the show (progress lines) both write the outcome.
+        let report = RefCell::new(report);
         let look = async |at: Instant| {
+            // A pause the last look found: verified and answered now, then looked at again.
+            if let Some(p) = hooks.act.take() {
+                self.answer(p, hooks, &report).await;
+            }
             let d = self.describe(at).await?;
             let now = progress::progress(&d);
             let seen_at = Instant::now();
@@ -631,19 +718,23 @@ impl Watched<'_> {
                 weight_since = (now.production_weight, seen_at);
             }
             let seen = if outcome(d.status()).is_final() {
-                Look::Done(Some(d.clone()))
+                Look::Done(Ok(d.clone()))
             } else if let Some(w) = self.tasks
                 && w.check_tasks().await.is_some()
             {
                 // The new tasks keep stopping for one reason: roll back now, not at the timeout.
-                Look::Done(None)
+                Look::Done(Err(Stop::FailedFast))
             } else {
-                Look::Running(progress::stage(
+                let stage = progress::stage(
                     &now,
                     d.deployment_configuration(),
                     stage_since.1,
                     weight_since.1,
-                ))
+                );
+                match self.at_pause(&d, stage, hooks, &report) {
+                    Some(stage) => Look::Running(stage),
+                    None => Look::Done(Err(Stop::Unanswered)),
+                }
             };
             Ok((seen, now))
         };
@@ -654,26 +745,199 @@ impl Watched<'_> {
             let line = now.line();
             println!("{line}");
             if now.is_new_step(before) {
-                report.steps.push(line);
+                report.borrow_mut().steps.push(line);
             }
         };
         Ok(
             match poll::until(&wait, last, interval, look, show).await? {
-                Ended::Done(Some(d)) => Ok(d),
-                Ended::Done(None) => Err(Stop::FailedFast),
+                Ended::Done(ended) => ended,
                 Ended::TimedOut => Err(Stop::TimedOut),
                 Ended::Cancelled => Err(Stop::Cancelled),
             },
         )
     }
+
+    /// What a look does about the PAUSE hooks of a deployment still running in `stage`: the
+    /// stage the next look is timed by, or `None` when ECS refused the gate's answer for good
+    /// and the deployment still waits at that hook (`hooks.refused` says why; it is rolled back
+    /// as after a timeout). Decides only; [`Watched::answer`] acts, at the start of the next
+    /// look (at once), so the log and the steps read in order: the stage, then the gate.
+    ///
+    /// Held at a hook (AWAITING_ACTION) with a gate: answered once per hook and stage. Without
+    /// a gate: said once, never answered, looked at rarely. Near the stage of a hook the gate
+    /// answers: looked at often, so the gate starts within a second of the pause.
+    fn at_pause(
+        &self,
+        d: &ServiceDeployment,
+        stage: progress::Stage,
+        hooks: &mut Hooks,
+        report: &RefCell<&mut Outcome>,
+    ) -> Option<progress::Stage> {
+        use progress::Stage;
+        let Some(at) = &self.pause else {
+            return Some(stage);
+        };
+        let paused = progress::paused(d);
+        let key = paused.as_ref().map(pause_key);
+        if let Some((k, why)) = hooks.refused.take() {
+            if Some(&k) == key.as_ref() {
+                hooks.refused = Some((k, why));
+                return None;
+            }
+            // Someone else answered it (or it timed out) while the gate was at work.
+            step(
+                &mut report.borrow_mut(),
+                format!("{why}; the hook no longer waits for an answer: following on"),
+            );
+        }
+        let (Some(p), Some(key)) = (paused, key) else {
+            hooks.waiting = None;
+            let near = at.gate.is_some()
+                && matches!(stage, Stage::Starting | Stage::Shifted)
+                && progress::near_pause(d.lifecycle_stage().map(|s| s.as_str()), at.stages);
+            return Some(if near { Stage::NearPause } else { stage });
+        };
+        if at.gate.is_none() {
+            if hooks.handled.insert(key) {
+                let text = format!(
+                    "{}; no verify-url or verify-alarms is set, so this run does not answer it: continue or roll it back in the ECS console (or aws ecs continue-service-deployment --service-deployment-arn {} --hook-id {} --action CONTINUE); the run follows it until then, or until wait-for-minutes ends",
+                    p.text(),
+                    self.arn,
+                    p.hook_id
+                );
+                console::notice(&format!("{}: {text}", at.service));
+                report.borrow_mut().steps.push(text);
+            }
+            hooks.waiting = Some(p);
+            return Some(Stage::AwaitingAction);
+        }
+        if hooks.handled.contains(&key) {
+            // Answered: ECS moves on within seconds.
+            return Some(Stage::NearPause);
+        }
+        // An answer that did not get through is sent again a second later; a new pause at once.
+        let retry = hooks.unsent.as_ref().is_some_and(|(k, _)| *k == key);
+        hooks.act = Some(p);
+        Some(if retry {
+            Stage::NearPause
+        } else {
+            Stage::Verifying
+        })
+    }
+
+    /// Answers pause `p` ([`Watched::at_pause`] chose it): the paused text, the verification
+    /// where green takes traffic (its verdict in the outcome), then ContinueServiceDeployment at
+    /// once: CONTINUE when it passed (or where green takes no traffic: nothing to verify),
+    /// ROLLBACK when it failed. An answer that does not get through (throttled, a 5xx) is kept
+    /// for the next look, without verifying again; one refused for good is kept in `hooks`.
+    async fn answer(&self, p: Paused, hooks: &mut Hooks, report: &RefCell<&mut Outcome>) {
+        let Some(at) = &self.pause else { return };
+        let Some(gate) = at.gate else { return };
+        let key = pause_key(&p);
+        let answer = match hooks.unsent.take() {
+            Some((k, answer)) if k == key => answer,
+            _ => {
+                step(&mut report.borrow_mut(), p.text());
+                let stage = DeploymentLifecycleHookStage::from(key.1.as_str());
+                if progress::green_serves_at(&stage) {
+                    verify_at(&p, gate, at.cancel, hooks, report).await
+                } else {
+                    step(
+                        &mut report.borrow_mut(),
+                        format!(
+                            "not verified at {}: green takes no traffic there, so the gate continues",
+                            key.1
+                        ),
+                    );
+                    Answer::Continue
+                }
+            }
+        };
+        let action = answer.action();
+        match hook::send(at.ecs, self.arn, &p.hook_id, answer).await {
+            Ok(()) => {
+                step(
+                    &mut report.borrow_mut(),
+                    format!(
+                        "ContinueServiceDeployment {} (hook {})",
+                        action.as_str(),
+                        p.hook_id
+                    ),
+                );
+                hooks.handled.insert(key);
+            }
+            Err(f) if f.kind != poll::Kind::Fatal => {
+                println!(
+                    "{}: could not answer hook {} yet ({}), trying again",
+                    at.service, p.hook_id, f.error
+                );
+                hooks.unsent = Some((key, answer));
+            }
+            Err(f) => {
+                let verdict = hooks
+                    .rolled_back
+                    .as_ref()
+                    .map_or(String::new(), |h| format!("{h}; "));
+                let why = format!(
+                    "{verdict}ContinueServiceDeployment ({}) for hook {} was refused: {}",
+                    action.as_str(),
+                    p.hook_id,
+                    f.error
+                );
+                println!("{}: {why}", at.service);
+                hooks.refused = Some((key, why));
+            }
+        }
+    }
 }
 
-/// Turns how ECS ended the deployment into the report's status and the run's result.
+/// A pause's hook id and stage: what is answered (or said) once.
+fn pause_key(p: &Paused) -> (String, String) {
+    let stage = p.stage.as_ref().map_or("", |s| s.as_str());
+    (p.hook_id.clone(), stage.to_string())
+}
+
+/// Runs the gate at pause `p`: the test listener (`verify-test-url`) while green serves the test
+/// traffic only, else `verify-url`. Records the verification and its headline in the outcome; a
+/// failure is kept in `hooks` (the deploy ends `rolled-back` for it).
+async fn verify_at(
+    p: &Paused,
+    gate: &Gate,
+    cancel: &CancellationToken,
+    hooks: &mut Hooks,
+    report: &RefCell<&mut Outcome>,
+) -> Answer {
+    let url = if p.at_test_traffic() {
+        gate.test_url()
+    } else {
+        None
+    };
+    let v = verify::verify(gate, url, cancel).await;
+    let headline = v.headline();
+    let failed = v.verdict == crate::outcome::Verdict::Failed;
+    let mut report = report.borrow_mut();
+    step(&mut report, headline.clone());
+    for d in v.details() {
+        println!("  {d}");
+    }
+    report.verification = Some(v);
+    if failed {
+        hooks.rolled_back = Some(headline);
+        Answer::Rollback
+    } else {
+        Answer::Continue
+    }
+}
+
+/// Turns how ECS ended the deployment into the report's status and the run's result. `gate`:
+/// the target and headline of a failed verification the gate answered ROLLBACK for, so a
+/// rollback ends with that error.
 fn finish(
     prepared: &Prepared,
     arn: &str,
     d: &ServiceDeployment,
     report: &mut Outcome,
+    gate: Option<(String, String)>,
 ) -> StrategyEnded {
     let reason = d
         .status_reason()
@@ -683,12 +947,26 @@ fn finish(
         .previous_task_definition_arn
         .as_deref()
         .unwrap_or("the previous revision");
-    match outcome(d.status()) {
-        Verdict::Succeeded => StrategyEnded {
+    match (outcome(d.status()), gate) {
+        (Verdict::RolledBack, Some((target, headline))) => {
+            report.rollback = Some(format!(
+                "rolled back to {blue} by the verification gate (ContinueServiceDeployment ROLLBACK): production traffic is on blue again"
+            ));
+            step(report, format!("rolled back: traffic is on {blue} again"));
+            StrategyEnded::rolled_back(Error::VerificationFailed { target, headline })
+        }
+        (Verdict::Succeeded, Some((target, headline))) => {
+            report.rollback = Some(format!(
+                "too late: the deployment finished {} before the gate's ROLLBACK took effect",
+                d.status().map_or("", |s| s.as_str())
+            ));
+            StrategyEnded::failed(Error::VerificationFailed { target, headline })
+        }
+        (Verdict::Succeeded, None) => StrategyEnded {
             status: Status::Succeeded,
             error: None,
         },
-        Verdict::RolledBack => {
+        (Verdict::RolledBack, None) => {
             report.rollback = Some(format!("ECS rolled back to {blue}{reason}"));
             StrategyEnded::rolled_back(deployment_error(
                 prepared,
@@ -699,7 +977,7 @@ fn finish(
                 ),
             ))
         }
-        Verdict::RollbackFailed => {
+        (Verdict::RollbackFailed, _) => {
             report.rollback = Some(format!("ECS's rollback failed{reason}"));
             StrategyEnded::failed(deployment_error(
                 prepared,
@@ -710,7 +988,7 @@ fn finish(
                 ),
             ))
         }
-        other => StrategyEnded::failed(deployment_error(
+        (other, _) => StrategyEnded::failed(deployment_error(
             prepared,
             arn,
             format!(
@@ -805,13 +1083,14 @@ async fn rollback(
         batcher,
         cluster: &prepared.cluster,
         arn,
-        policy: &timing.policy,
+        policy: &Policy::of(timing.cadence),
         deadline: asked.deadline.unwrap_or_else(|| Instant::now() + limit),
         cancel: None,
         cap,
         tasks: None,
+        pause: None,
     };
-    let ended = match watched.follow(report, last).await {
+    let ended = match watched.follow(report, last, &mut Hooks::default()).await {
         Ok(ended) => ended,
         Err(e) => {
             return failed(
@@ -853,7 +1132,7 @@ async fn rollback(
                         "ECS blue/green deployment {arn} of {svc}; rolled back to {blue}"
                     ),
                 },
-                Stop::TimedOut | Stop::FailedFast => {
+                Stop::TimedOut | Stop::FailedFast | Stop::Unanswered => {
                     deployment_error(prepared, arn, format!("{why}; rolled back to {blue}"))
                 }
             })

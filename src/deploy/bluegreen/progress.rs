@@ -3,6 +3,7 @@
 //! log, which of the listed service deployments is the one our UpdateService started, and how
 //! often to look at it (its stage, and when the strategy's bake time and traffic steps end).
 
+use crate::deploy::timing::Cadence;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// True when the deployment will not move any more.
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(
             self,
             Verdict::Succeeded | Verdict::RolledBack | Verdict::RollbackFailed | Verdict::Stopped
@@ -119,7 +120,7 @@ pub struct Progress {
 }
 
 /// Reduces a described service deployment to its [`Progress`].
-pub fn progress(d: &ServiceDeployment) -> Progress {
+pub(crate) fn progress(d: &ServiceDeployment) -> Progress {
     let green = d.target_service_revision().map(|r| Counts {
         running: r.running_task_count(),
         pending: r.pending_task_count(),
@@ -170,7 +171,7 @@ fn percent(w: f64) -> String {
 
 impl Progress {
     /// One log line: status, stage and its meaning, counts, traffic weights, bake time.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let mut s = self.status.clone();
         if let Some(stage) = &self.stage {
             let _ = write!(s, " {stage} ({})", stage_text(stage));
@@ -199,7 +200,7 @@ impl Progress {
     /// True when this look is a new step for the job summary: the status, the stage or a
     /// traffic weight moved (linear and canary repeat PRODUCTION_TRAFFIC_SHIFT per step).
     /// Count changes alone only go to the log.
-    pub fn is_new_step(&self, previous: Option<&Progress>) -> bool {
+    pub(crate) fn is_new_step(&self, previous: Option<&Progress>) -> bool {
         previous.is_none_or(|p| {
             p.status != self.status
                 || p.stage != self.stage
@@ -314,7 +315,7 @@ pub fn pick_ours<'a>(
 /// (`ours_td`) nor blue's (`blue`, what ECS's own rollback of ours goes back to). Another run's or
 /// a person's: a rollback of ours would undo it. Says its id, revision and start time (ECS does
 /// not say who started it). Pure.
-pub fn superseded_by(
+pub(crate) fn superseded_by(
     service: &Service,
     ours: &str,
     ours_td: &str,
@@ -367,6 +368,9 @@ pub struct Policy {
     pub starting: Duration,
     /// When something is due but not timed: hooks after the shift, a late step, a rollback.
     pub soon: Duration,
+    /// While a PAUSE hook holds the deployment for someone else to answer (no verify inputs):
+    /// a person may take hours, so a few looks a minute.
+    pub paused: Duration,
 }
 
 impl Default for Policy {
@@ -380,17 +384,27 @@ impl Default for Policy {
             },
             starting: Duration::from_secs(5),
             soon: Duration::from_secs(2),
+            paused: Duration::from_secs(20),
         }
     }
 }
 
 impl Policy {
+    /// The policy of a run's cadence: the phase-aware default, or one interval everywhere.
+    pub fn of(cadence: Cadence) -> Policy {
+        match cadence {
+            Cadence::Phased => Policy::default(),
+            Cadence::Every(interval) => Policy::every(interval),
+        }
+    }
+
     /// The same interval in every stage (tests, and a fixed poll for comparison).
     pub fn every(interval: Duration) -> Policy {
         Policy {
             pace: Pace::every(interval),
             starting: interval,
             soon: interval,
+            paused: interval,
         }
     }
 }
@@ -410,6 +424,13 @@ pub enum Stage {
     CleaningUp { since: Instant },
     /// ECS is rolling back or stopping: it ends when blue is back.
     Ending,
+    /// Held at a PAUSE hook this run does not answer: someone else continues it (or not).
+    AwaitingAction,
+    /// At or just before a stage where a PAUSE hook this run answers holds the deployment:
+    /// looked at often, so the gate starts within a second of the pause ([`near_pause`]).
+    NearPause,
+    /// Held at a PAUSE hook the gate answers: the next look verifies and answers at once.
+    Verifying,
 }
 
 fn minutes(m: Option<i32>) -> Option<Duration> {
@@ -419,7 +440,7 @@ fn minutes(m: Option<i32>) -> Option<Duration> {
 /// The stage of a deployment from its last look, the strategy it runs, since when it is in its
 /// lifecycle stage (`stage_since`) and since when green has its production weight
 /// (`weight_since`). Pure.
-pub fn stage(
+pub(crate) fn stage(
     now: &Progress,
     config: Option<&DeploymentConfiguration>,
     stage_since: Instant,
@@ -471,7 +492,7 @@ pub fn stage(
 }
 
 /// The interval before the next look at a deployment in `stage`, seen at `now`. Pure.
-pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
+pub(crate) fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
     let pace = &policy.pace;
     match stage {
         Stage::Starting => policy.starting,
@@ -479,7 +500,44 @@ pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
         Stage::Shifting { next: None } | Stage::Shifted | Stage::Ending => policy.soon,
         Stage::Baking { until } => toward(pace, Expect::at(until, now), policy.soon),
         Stage::CleaningUp { since } => toward(pace, Expect::at(since, now), policy.soon),
+        Stage::AwaitingAction => policy.paused,
+        Stage::NearPause => pace.near,
+        Stage::Verifying => Duration::ZERO,
     }
+}
+
+/// The lifecycle stages of a service deployment, in the order ECS walks them.
+pub const LIFECYCLE: [&str; 11] = [
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+];
+
+/// How many stages before a PAUSE hook's stage the follow already looks often: the stages
+/// just before a hook (the traffic moves, the hooks after scale-up) take seconds, so a rarer
+/// look there could miss the moment the pause begins by several seconds. Earlier stages
+/// (green's tasks starting: minutes) keep their own interval.
+const NEAR_PAUSE_STAGES: usize = 2;
+
+/// True when a deployment in lifecycle stage `stage` is at one of `pauses` (the stages of the
+/// PAUSE hooks the gate answers) or at most [`NEAR_PAUSE_STAGES`] stages before one. Pure.
+pub(crate) fn near_pause(stage: Option<&str>, pauses: &[DeploymentLifecycleHookStage]) -> bool {
+    let index = |s: &str| LIFECYCLE.iter().position(|l| *l == s);
+    let Some(at) = stage.and_then(index) else {
+        return false;
+    };
+    pauses
+        .iter()
+        .filter_map(|p| index(p.as_str()))
+        .any(|p| p >= at && p - at <= NEAR_PAUSE_STAGES)
 }
 
 /// A service deployment held at a PAUSE lifecycle hook, waiting for ContinueServiceDeployment
@@ -546,7 +604,9 @@ pub fn paused(d: &ServiceDeployment) -> Option<Paused> {
 
 /// The stages of the service's PAUSE lifecycle hooks (`deploymentConfiguration.lifecycleHooks`
 /// with target type PAUSE). Pure.
-pub fn pause_stages(cfg: Option<&DeploymentConfiguration>) -> Vec<DeploymentLifecycleHookStage> {
+pub(crate) fn pause_stages(
+    cfg: Option<&DeploymentConfiguration>,
+) -> Vec<DeploymentLifecycleHookStage> {
     cfg.map(DeploymentConfiguration::lifecycle_hooks)
         .unwrap_or_default()
         .iter()
@@ -557,7 +617,7 @@ pub fn pause_stages(cfg: Option<&DeploymentConfiguration>) -> Vec<DeploymentLife
 
 /// True for a stage at which green takes traffic (test or production), so a verification there
 /// sees the new version; at RECONCILE_SERVICE, PRE_SCALE_UP and POST_SCALE_UP green gets none.
-pub fn green_serves_at(stage: &DeploymentLifecycleHookStage) -> bool {
+pub(crate) fn green_serves_at(stage: &DeploymentLifecycleHookStage) -> bool {
     matches!(
         stage,
         DeploymentLifecycleHookStage::PostTestTrafficShift
@@ -586,10 +646,10 @@ pub fn check_pause_hook(
     match (verify_set, stages.iter().any(green_serves_at)) {
         (true, true) => Ok(None),
         (true, false) if stages.is_empty() => Err(
-            "has verify-url or verify-alarms, but no PAUSE lifecycle hook: on ECS blue/green the verification runs while a PAUSE hook holds the deployment, then continues or rolls it back; add one to the service (deploymentConfiguration.lifecycleHooks: targetType PAUSE, lifecycleStages [POST_TEST_TRAFFIC_SHIFT]), or leave the verify inputs out".into(),
+            "has verify-url or verify-alarms, but no PAUSE lifecycle hook: on ECS blue/green the verification runs while a PAUSE hook holds the deployment, then continues or rolls it back; add one to the service (deploymentConfiguration.lifecycleHooks: targetType PAUSE, lifecycleStages [POST_TEST_TRAFFIC_SHIFT]; the manual's page \"Verified rollouts\", docs/src/verification.md, shows how), or leave the verify inputs out".into(),
         ),
         (true, false) => Err(format!(
-            "has verify-url or verify-alarms, but its PAUSE lifecycle hooks ({}) hold the deployment before green takes any traffic, so the verification would see the old version; pause at POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT",
+            "has verify-url or verify-alarms, but its PAUSE lifecycle hooks ({}) hold the deployment before green takes any traffic, so the verification would see the old version; pause at POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT (the manual's page \"Verified rollouts\", docs/src/verification.md)",
             names()
         )),
         (false, _) if stages.is_empty() => Ok(None),
@@ -1087,6 +1147,33 @@ mod pause_tests {
             pause_stages(Some(&good)),
             vec![DeploymentLifecycleHookStage::PostTestTrafficShift],
             "the Lambda hook is not a pause"
+        );
+    }
+
+    #[test]
+    fn the_follow_looks_often_at_and_just_before_a_pause_stage_only() {
+        let post_test = [DeploymentLifecycleHookStage::PostTestTrafficShift];
+        for (stage, near) in [
+            ("SCALE_UP", false),
+            ("POST_SCALE_UP", true),
+            ("TEST_TRAFFIC_SHIFT", true),
+            ("POST_TEST_TRAFFIC_SHIFT", true),
+            ("PRE_PRODUCTION_TRAFFIC_SHIFT", false),
+            ("BAKE_TIME", false),
+        ] {
+            assert_eq!(near_pause(Some(stage), &post_test), near, "{stage}");
+        }
+        assert!(!near_pause(None, &post_test));
+        assert!(!near_pause(Some("A_NEW_STAGE"), &post_test));
+        assert!(!near_pause(Some("TEST_TRAFFIC_SHIFT"), &[]));
+        let p = Policy::default();
+        let now = Instant::now();
+        assert_eq!(interval(&p, Stage::NearPause, now), Duration::from_secs(1));
+        assert_eq!(interval(&p, Stage::Verifying, now), Duration::ZERO);
+        assert_eq!(
+            interval(&p, Stage::AwaitingAction, now),
+            Duration::from_secs(20),
+            "three looks a minute while someone else is to answer"
         );
     }
 

@@ -36,53 +36,28 @@ use super::poll::{Poller, deployments_batcher};
 use super::strategy::{Ended as StrategyEnded, Followed, Strategy};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::inputs::RolloutSettings;
 use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
 use crate::verify::{Gate, Pace};
 
-/// How often and how long the deployment is watched, and by which poller. `deploy` takes it
-/// from the settings; tests shorten it.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// How soon to look again, by stage (GetDeployment, and GetDeploymentTarget when the
-    /// lifecycle or traffic may have moved): phase-aware in a real run, fixed in tests.
-    pub policy: Policy,
-    /// How long our deployment may take before it is stopped and rolled back (`wait-for-minutes`).
-    pub timeout: Duration,
-    /// How long to wait for another unfinished deployment of the same group before giving up.
-    pub queue_limit: Duration,
-    /// How long to wait, after a stop or a failure, for traffic to be back on the original tasks.
-    pub rollback_limit: Duration,
-    /// The run's poller, so the looks of apps deploying together share calls
-    /// (BatchGetDeployments); `None`: this deploy's looks are its own.
-    pub poller: Option<Poller>,
-    /// How the verification gate probes (`verify-*`): one GET a second in a real run.
-    pub verify: Pace,
-}
+pub use super::timing::{Cadence, Timing};
 
-impl Timing {
-    /// The timing for a real run: the phase-aware [`Policy`], `wait-for-minutes` for our
-    /// deployment, at most 10 minutes behind another deployment, 10 minutes for rollback.
-    pub fn from_minutes(wait_for_minutes: u64) -> Timing {
-        Timing::from_wait(Duration::from_secs(wait_for_minutes.saturating_mul(60)))
-    }
+/// How long to wait, after a stop or a failure, for traffic to be back on the original tasks.
+const ROLLBACK_LIMIT: Duration = Duration::from_secs(600);
 
-    /// The timing for a real run that may take `wait` (the app's `deploy_wait`).
-    pub fn from_wait(wait: Duration) -> Timing {
-        Timing {
-            policy: Policy::default(),
-            timeout: wait,
-            queue_limit: Duration::from_secs(600),
-            rollback_limit: Duration::from_secs(600),
-            poller: None,
-            verify: Pace::default(),
-        }
+/// This path's timing in a real run: [`Timing::of`] the rollout settings, with at most 10
+/// minutes for traffic to come back after a stop or a failure.
+pub fn timing(rollout: &RolloutSettings) -> Timing {
+    Timing {
+        rollback_timeout: ROLLBACK_LIMIT,
+        ..Timing::of(rollout)
     }
 }
 
 /// Deploys `prepared` through CodeDeploy; fills the report's deployment fields and status.
 /// `poller` is the run's: apps deploying together share their looks.
-pub async fn deploy(
+pub(crate) async fn deploy(
     aws: &Aws,
     poller: &Poller,
     plan: &AppPlan,
@@ -90,10 +65,7 @@ pub async fn deploy(
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<()> {
-    let timing = Timing {
-        poller: Some(poller.clone()),
-        ..Timing::from_wait(plan.settings.deploy_wait())
-    };
+    let timing = timing(&plan.settings.rollout).with_poller(poller);
     deploy_with(aws, plan, prepared, cancel, report, timing).await
 }
 
@@ -107,11 +79,13 @@ pub async fn deploy_with(
     timing: Timing,
 ) -> Result<()> {
     let since = SystemTime::now();
-    let gate = plan
-        .settings
-        .verify
-        .is_set()
-        .then(|| Gate::new(&plan.settings.verify, aws.cloudwatch.clone(), timing.verify));
+    let gate = plan.settings.verify.is_set().then(|| {
+        Gate::new(
+            &plan.settings.verify,
+            aws.cloudwatch.clone(),
+            Pace::default(),
+        )
+    });
     let strategy = CodeDeploy {
         aws,
         plan,
@@ -175,13 +149,13 @@ impl CodeDeploy<'_> {
             aws: self.aws,
             id: &started.id,
             target: &started.target,
-            rollback_on_failure: self.plan.settings.rollback_on_failure,
+            rollback_on_failure: self.plan.settings.rollout.rollback_on_failure,
             timing: started.timing.clone(),
             deployments,
             created_at: started.created_at,
             group_minutes: started.group_minutes,
             tasks: &self.tasks,
-            cap: self.plan.settings.poll_cap(),
+            cap: started.timing.max_delay,
             app: &self.plan.app,
             gate: self.gate.as_ref(),
         }
@@ -197,7 +171,7 @@ impl Strategy for CodeDeploy<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn unchanged(&self) -> Option<String> {
@@ -242,7 +216,8 @@ impl Strategy for CodeDeploy<'_> {
         wait_for_others(aws, (&application, &group), self.cancel, &timing, report).await?;
 
         let description = s
-            .codedeploy_deployment_description
+            .codedeploy
+            .deployment_description
             .clone()
             .unwrap_or_else(|| {
                 format!(
@@ -255,7 +230,7 @@ impl Strategy for CodeDeploy<'_> {
             .create_deployment()
             .application_name(&application)
             .deployment_group_name(&group)
-            .set_deployment_config_name(s.codedeploy_deployment_config.clone())
+            .set_deployment_config_name(s.codedeploy.deployment_config.clone())
             .description(description)
             .revision(
                 RevisionLocation::builder()
@@ -293,7 +268,8 @@ impl Strategy for CodeDeploy<'_> {
             report,
             format!(
                 "created deployment {id} ({application}/{group}, {})",
-                s.codedeploy_deployment_config
+                s.codedeploy
+                    .deployment_config
                     .as_deref()
                     .unwrap_or("the group's deployment config")
             ),
@@ -381,7 +357,7 @@ fn step(report: &mut Outcome, line: String) {
 /// against the task definition's containers and the service's load balancer. Pure: the
 /// preflight calls it with a placeholder ARN before anything is registered, the deploy with the
 /// registered one.
-pub fn appspec_for(
+pub(crate) fn appspec_for(
     plan: &AppPlan,
     live: &Service,
     container: &str,
@@ -452,7 +428,7 @@ pub fn appspec_for(
 }
 
 /// The containers and port mappings of a task definition (raw JSON, as rendered). Pure.
-pub fn task_definition_containers(td: &serde_json::Value) -> Vec<ContainerPorts> {
+pub(crate) fn task_definition_containers(td: &serde_json::Value) -> Vec<ContainerPorts> {
     td.get("containerDefinitions")
         .and_then(serde_json::Value::as_array)
         .map(|defs| {
@@ -492,6 +468,9 @@ pub struct CodeDeployTarget {
     /// The group's own deployment config (`deploymentConfigName`), used when
     /// `codedeploy-deployment-config` is not given.
     pub config: Option<String>,
+    /// Whether the group has a test listener (a target group pair's `testTrafficRoute`): it
+    /// sends all its traffic to the replacement task set from AllowTestTraffic on.
+    pub test_listener: bool,
 }
 
 /// The application and group names for a plan: the inputs, else the names the ECS console gives
@@ -500,8 +479,9 @@ pub fn target_names(plan: &AppPlan, cluster: &str, service: &str) -> (String, St
     let (default_app, default_group) = default_names(cluster, service);
     let s = &plan.settings;
     (
-        s.codedeploy_application.clone().unwrap_or(default_app),
-        s.codedeploy_deployment_group
+        s.codedeploy.application.clone().unwrap_or(default_app),
+        s.codedeploy
+            .deployment_group
             .clone()
             .unwrap_or(default_group),
     )
@@ -601,6 +581,12 @@ pub async fn check_group(
         config: info
             .and_then(|i| i.deployment_config_name())
             .map(str::to_string),
+        test_listener: info.and_then(|i| i.load_balancer_info()).is_some_and(|lb| {
+            lb.target_group_pair_info_list().iter().any(|p| {
+                p.test_traffic_route()
+                    .is_some_and(|r| !r.listener_arns().is_empty())
+            })
+        }),
     })
 }
 
@@ -608,7 +594,8 @@ pub async fn check_group(
 /// else the group's, else CodeDeploy's default for ECS (all at once).
 fn config_of<'t>(plan: &'t AppPlan, target: &'t CodeDeployTarget) -> &'t str {
     plan.settings
-        .codedeploy_deployment_config
+        .codedeploy
+        .deployment_config
         .as_deref()
         .or(target.config.as_deref())
         .unwrap_or("CodeDeployDefault.ECSAllAtOnce")
@@ -619,11 +606,21 @@ fn config_of<'t>(plan: &'t AppPlan, target: &'t CodeDeployTarget) -> &'t str {
 /// stopped, so a deployment config and group that give no such moment (all at once, no
 /// termination wait) are refused, naming the setting to change; a window shorter than the
 /// gate's probes is a note (`Ok(Some)`). A custom config's steps are read (GetDeploymentConfig).
+/// `verify-test-url` needs the group's test listener: without one it would reach no new task.
 pub async fn check_bake(
     aws: &Aws,
     plan: &AppPlan,
     target: &CodeDeployTarget,
 ) -> Result<Option<String>> {
+    if plan.settings.verify.test_url.is_some() && !target.test_listener {
+        return Err(Error::Verify {
+            input: "verify-test-url",
+            problem: format!(
+                "app {} deploys by CodeDeploy and deployment group {}/{} has no test listener (loadBalancerInfo.targetGroupPairInfoList[].testTrafficRoute), so the test URL would not reach the replacement task set; add a test listener to the group, or leave verify-test-url out and the gate GETs verify-url",
+                plan.app, target.application, target.group
+            ),
+        });
+    }
     let config = config_of(plan, target);
     let routing = match routing_of_name(config) {
         Some(r) => Some(r),
@@ -714,7 +711,7 @@ async fn wait_for_others(
         }
     };
     let mut others = None;
-    let queue = |_: &(), _| timing.policy.queue;
+    let queue = |_: &(), _| Policy::of(timing.cadence).queue;
     let ended = poll::until(&wait, &mut others, queue, look, show).await?;
     let others = others.unwrap_or_default();
     match ended {
@@ -774,7 +771,7 @@ struct Follow {
 
 impl Follow {
     fn new(timing: &Timing, cancelled: bool) -> Follow {
-        let (limit, cap) = follow_limits(timing.rollback_limit, Duration::MAX, cancelled);
+        let (limit, cap) = follow_limits(timing.rollback_timeout, Duration::MAX, cancelled);
         Follow {
             deadline: Instant::now() + limit,
             cap,
@@ -962,7 +959,7 @@ impl Watch<'_> {
             &fail,
         );
         let mut tracker = Tracker::new(self.id, Some(self.created_at));
-        let policy = &self.timing.policy;
+        let policy = &Policy::of(self.timing.cadence);
         let mut last: Option<Snapshot> = None;
         // The gate runs once: it is taken when a look sees traffic on green.
         let mut gate = self.gate;
@@ -1071,7 +1068,9 @@ impl Watch<'_> {
             "codedeploy: production traffic is on the replacement task set of deployment {}: verifying",
             self.id
         );
-        let failed = super::strategy::run_gate(gate, None, cancel, report).await;
+        // The test listener, when given, sends the gate's GETs to the replacement alone; the
+        // production URL reaches it by the traffic share (10% in a canary's first step).
+        let failed = super::strategy::run_gate(gate, gate.test_url(), cancel, report).await;
         if cancel.is_cancelled() {
             return Some(StopReason::Cancelled);
         }
@@ -1128,7 +1127,7 @@ impl Watch<'_> {
         );
         let read_target = tracker.target.is_none()
             || changed
-            || (!early && reads_target(&self.timing.policy, tracker.stage, now));
+            || (!early && reads_target(&Policy::of(self.timing.cadence), tracker.stage, now));
         if has_target && read_target {
             self.read_target(tracker).await?;
         }
@@ -1279,7 +1278,7 @@ impl Watch<'_> {
         let fail = |problem: String| self.error_of(rb, problem);
         let wait = self.wait(rb, follow.deadline, None, follow.cap, &fail);
         let mut tracker = Tracker::new(rb, None);
-        let policy = &self.timing.policy;
+        let policy = &Policy::of(self.timing.cadence);
         let mut last: Option<Snapshot> = None;
         let ended = poll::until(
             &wait,
@@ -1303,7 +1302,7 @@ impl Watch<'_> {
                     rb,
                     format!(
                         "(the rollback) has not finished after {}; it keeps running in CodeDeploy: check it in the console",
-                        human(self.timing.rollback_limit)
+                        human(self.timing.rollback_timeout)
                     ),
                 ));
             }
@@ -1453,7 +1452,7 @@ impl Watch<'_> {
         let fail = |problem: String| self.error(problem);
         let wait = self.wait(self.id, follow.deadline, None, follow.cap, &fail);
         let mut tracker = Tracker::new(self.id, None);
-        let soon = self.timing.policy.soon;
+        let soon = Policy::of(self.timing.cadence).soon;
         let ended = poll::until(
             &wait,
             &mut None,
@@ -1481,7 +1480,7 @@ impl Watch<'_> {
                     Status::Failed,
                     format!(
                         "StopDeployment was sent but the deployment has not ended after {}: check it in the console",
-                        human(self.timing.rollback_limit)
+                        human(self.timing.rollback_timeout)
                     ),
                 );
             }

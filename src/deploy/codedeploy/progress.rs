@@ -5,6 +5,7 @@
 //! steps) and the group (ready wait, termination wait) say the next change is due.
 //! The I/O around it lives in `codedeploy.rs`.
 
+use crate::deploy::timing::Cadence;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ pub const UNFINISHED_STATUSES: [DeploymentStatus; 5] = [
 
 /// The last part of an ARN (`arn:aws:ecs:…:cluster/prod` → `prod`,
 /// `arn:aws:ecs:…:service/prod/web1` → `web1`); a plain name is returned as is.
-pub fn short_name(name_or_arn: &str) -> &str {
+pub(crate) fn short_name(name_or_arn: &str) -> &str {
     if name_or_arn.starts_with("arn:") {
         name_or_arn.rsplit('/').next().unwrap_or(name_or_arn)
     } else {
@@ -51,7 +52,7 @@ pub fn short_name(name_or_arn: &str) -> &str {
 /// The application and deployment group AWS CLI's `aws ecs deploy` assumes when none is given:
 /// `AppECS-<cluster>-<service>` and `DgpECS-<cluster>-<service>` (the names the ECS console
 /// creates for a blue/green service).
-pub fn default_names(cluster: &str, service: &str) -> (String, String) {
+pub(crate) fn default_names(cluster: &str, service: &str) -> (String, String) {
     let (c, s) = (short_name(cluster), short_name(service));
     (format!("AppECS-{c}-{s}"), format!("DgpECS-{c}-{s}"))
 }
@@ -64,7 +65,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(6 * 60 * 60);
 /// deployment group itself waits (before rerouting traffic, and before terminating the original
 /// task set), at most [`MAX_WAIT`]. Without the group's waits a group that keeps the original
 /// tasks for an hour would be rolled back after a healthy traffic shift.
-pub fn total_wait(
+pub(crate) fn total_wait(
     wait_for: Duration,
     ready_wait_minutes: i32,
     termination_wait_minutes: i32,
@@ -75,7 +76,7 @@ pub fn total_wait(
 }
 
 /// The CodeDeploy console page of a deployment.
-pub fn console_url(region: &str, deployment_id: &str) -> String {
+pub(crate) fn console_url(region: &str, deployment_id: &str) -> String {
     format!(
         "{}/codesuite/codedeploy/deployments/{deployment_id}?region={region}",
         crate::aws::console_base(region)
@@ -115,7 +116,7 @@ impl Default for Snapshot {
 
 impl Snapshot {
     /// Reads a snapshot out of GetDeployment's answer and, once there is one, the ECS target.
-    pub fn from_sdk(deployment: &DeploymentInfo, target: Option<&EcsTarget>) -> Snapshot {
+    pub(crate) fn from_sdk(deployment: &DeploymentInfo, target: Option<&EcsTarget>) -> Snapshot {
         let status = deployment
             .status()
             .cloned()
@@ -158,7 +159,7 @@ impl Snapshot {
     }
 
     /// The first lifecycle event that failed, if any.
-    pub fn failed_event(&self) -> Option<&str> {
+    pub(crate) fn failed_event(&self) -> Option<&str> {
         self.events
             .iter()
             .find(|(_, s)| *s == LifecycleEventStatus::Failed)
@@ -166,7 +167,7 @@ impl Snapshot {
     }
 
     /// The traffic split as one line: `traffic: blue 90% (2/2 running), green 10% (2/2 running)`.
-    pub fn traffic_line(&self) -> Option<String> {
+    pub(crate) fn traffic_line(&self) -> Option<String> {
         if self.task_sets.is_empty() {
             return None;
         }
@@ -187,7 +188,7 @@ impl Snapshot {
     }
 
     /// True when the original (blue) task set takes all the traffic again.
-    pub fn traffic_on_blue(&self) -> bool {
+    pub(crate) fn traffic_on_blue(&self) -> bool {
         self.task_sets
             .iter()
             .any(|t| t.label == "blue" && t.traffic_weight >= 99.95)
@@ -210,7 +211,7 @@ fn percent(weight: f64) -> String {
 
 /// The human-readable lines for what changed from `before` to `now`: the deployment status,
 /// each lifecycle event whose status moved, and the traffic split. Nothing when nothing changed.
-pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
+pub(crate) fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     let status_line = (before.map(|b| b.status.as_str()) != Some(now.status.as_str()))
         .then(|| format!("deployment {}", describe_status(&now.status)));
@@ -251,7 +252,7 @@ pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
 }
 
 /// A deployment status with what it means for a person watching.
-pub fn describe_status(status: &DeploymentStatus) -> String {
+pub(crate) fn describe_status(status: &DeploymentStatus) -> String {
     match status {
         DeploymentStatus::Created => "created, waiting to start".into(),
         DeploymentStatus::Queued => "queued behind another deployment of the group".into(),
@@ -353,6 +354,14 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The policy of a run's cadence: the phase-aware default, or one interval everywhere.
+    pub fn of(cadence: Cadence) -> Policy {
+        match cadence {
+            Cadence::Phased => Policy::default(),
+            Cadence::Every(interval) => Policy::every(interval),
+        }
+    }
+
     /// The same interval in every stage (tests, and a fixed poll for comparison).
     pub fn every(interval: Duration) -> Policy {
         Policy {
@@ -381,7 +390,7 @@ pub enum Routing {
 
 /// The routing of a predefined ECS config (`CodeDeployDefault.ECSCanary10Percent5Minutes`,
 /// `…ECSLinear10PercentEvery3Minutes`, `…ECSAllAtOnce`); `None` for any other name.
-pub fn routing_of_name(config: &str) -> Option<Routing> {
+pub(crate) fn routing_of_name(config: &str) -> Option<Routing> {
     let rest = config.strip_prefix("CodeDeployDefault.ECS")?;
     if rest == "AllAtOnce" {
         return Some(Routing::AllAtOnce);
@@ -405,7 +414,7 @@ pub fn routing_of_name(config: &str) -> Option<Routing> {
 }
 
 /// The routing of a config as GetDeploymentConfig describes it.
-pub fn routing_of_sdk(config: &TrafficRoutingConfig) -> Option<Routing> {
+pub(crate) fn routing_of_sdk(config: &TrafficRoutingConfig) -> Option<Routing> {
     let minutes = |m: i32| Duration::from_secs(u64::try_from(m.max(0)).unwrap_or(0) * 60);
     match config.r#type()? {
         TrafficRoutingType::AllAtOnce => Some(Routing::AllAtOnce),
@@ -436,7 +445,7 @@ pub struct GroupWaits {
 /// The group's waits from the deployment's copy of its blue/green configuration, or, when
 /// GetDeployment gave none, from the group as the preflight read it (`minutes`: ready wait,
 /// termination wait).
-pub fn group_waits(
+pub(crate) fn group_waits(
     config: Option<&BlueGreenDeploymentConfiguration>,
     minutes: (i32, i32),
 ) -> GroupWaits {
@@ -498,7 +507,7 @@ fn event_status<'a>(snapshot: &'a Snapshot, name: &str) -> Option<&'a LifecycleE
 
 /// The stage of a deployment from its last snapshot, when its events started and ended
 /// (`times`), since when it has its current status, its routing and its group's waits. Pure.
-pub fn stage(
+pub(crate) fn stage(
     snapshot: &Snapshot,
     times: &EventTimes,
     status_since: Instant,
@@ -558,7 +567,7 @@ pub fn stage(
 }
 
 /// The interval before the next look at a deployment in `stage`, seen at `now`. Pure.
-pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
+pub(crate) fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
     match stage {
         Stage::Starting | Stage::Ready { until: None } => policy.starting,
         Stage::Ready { until: Some(u) } => {
@@ -574,7 +583,7 @@ pub fn interval(policy: &Policy, stage: Stage, now: Instant) -> Duration {
 /// traffic): not while the original task set is kept (nothing in the target moves until the
 /// deployment ends, and that is a change of status), nor between traffic steps still far off.
 /// A change of status is always read in full.
-pub fn reads_target(policy: &Policy, stage: Stage, now: Instant) -> bool {
+pub(crate) fn reads_target(policy: &Policy, stage: Stage, now: Instant) -> bool {
     let pace = &policy.pace;
     match stage {
         Stage::Terminating { .. } => false,

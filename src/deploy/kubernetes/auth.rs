@@ -38,7 +38,7 @@ pub const TOKEN_RENEW_AFTER: Duration = Duration::from_secs(10 * 60);
 /// The bearer token for EKS cluster `cluster` in `region`, signed at `now`: `k8s-aws-v1.` and
 /// the base64url (no padding) of a presigned STS GetCallerIdentity URL. Pure, so it is tested
 /// by decoding it.
-pub fn eks_token(
+pub(crate) fn eks_token(
     credentials: &Credentials,
     region: &str,
     cluster: &str,
@@ -86,7 +86,7 @@ pub fn eks_token(
 }
 
 /// The DER certificates of a PEM bundle (DescribeCluster's CA is base64 of PEM). Pure.
-pub fn pem_certificates(pem: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
+pub(crate) fn pem_certificates(pem: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
     let mut out = Vec::new();
     let mut body: Option<String> = None;
     for line in pem.lines().map(str::trim) {
@@ -112,7 +112,7 @@ pub fn pem_certificates(pem: &str) -> std::result::Result<Vec<Vec<u8>>, String> 
 /// True when a token signed at `made` is to be signed again at `now` (it is
 /// [`TOKEN_RENEW_AFTER`] old: EKS would refuse it a few minutes later). A clock set back keeps
 /// the token. Pure.
-pub fn token_stale(made: SystemTime, now: SystemTime) -> bool {
+pub(crate) fn token_stale(made: SystemTime, now: SystemTime) -> bool {
     now.duration_since(made)
         .is_ok_and(|age| age >= TOKEN_RENEW_AFTER)
 }
@@ -124,7 +124,7 @@ pub struct Clock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
 
 impl Clock {
     /// The system clock: what EKS judges a token's age by.
-    pub fn system() -> Clock {
+    pub(crate) fn system() -> Clock {
         Clock(Arc::new(SystemTime::now))
     }
 
@@ -134,7 +134,7 @@ impl Clock {
     }
 
     /// The time now.
-    pub fn now(&self) -> SystemTime {
+    pub(crate) fn now(&self) -> SystemTime {
         (self.0)()
     }
 }
@@ -223,7 +223,7 @@ impl Connection {
 
     /// A client with a fresh enough token (a new one after [`TOKEN_RENEW_AFTER`]; a kubeconfig's
     /// client renews its own credentials).
-    pub async fn client(&self) -> Result<Client> {
+    pub(crate) async fn client(&self) -> Result<Client> {
         let mut current = self.current.lock().await;
         let now = self.clock.now();
         if let Some((client, made)) = current.as_ref()
@@ -237,7 +237,7 @@ impl Connection {
     }
 
     /// What the log calls the cluster.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.how {
             How::Eks {
                 cluster, endpoint, ..

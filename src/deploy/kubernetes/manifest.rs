@@ -132,7 +132,7 @@ fn key_col(line: &str, dash: usize) -> bool {
 /// Puts `image` into container `container` of Deployment `deployment` in a manifest text,
 /// changing nothing else; returns the new text and the image it had. Checked by parsing both
 /// texts: everything but that one value must be equal. Pure.
-pub fn set_image(
+pub(crate) fn set_image(
     text: &str,
     deployment: &str,
     container: &str,
@@ -247,7 +247,7 @@ pub struct Commit<'a> {
 
 /// Commits the new manifest through the contents API (octocrab); returns the new commit's sha.
 /// A file that changed on the branch since the checkout makes GitHub refuse (409): said so.
-pub async fn commit(c: &Commit<'_>) -> Result<String> {
+pub(crate) async fn commit(c: &Commit<'_>) -> Result<String> {
     let target = || format!("manifest commit of {}", c.path);
     let fail = |problem: String| Error::Notify {
         target: target(),

@@ -44,7 +44,7 @@ pub const POLL: Duration = Duration::from_millis(500);
 pub const FIELD_MANAGER: &str = "ecs-deploy";
 
 /// The parameters of every write: the field manager, nothing forced.
-pub fn patch_params() -> PatchParams {
+pub(crate) fn patch_params() -> PatchParams {
     PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..Default::default()
@@ -82,7 +82,7 @@ pub struct ManifestChecked {
 
 impl KubeChecked {
     /// The Deployment as messages name it.
-    pub fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         format!("Deployment {}/{}", self.namespace, self.name)
     }
 
@@ -135,7 +135,7 @@ fn failure(target: &str, doing: &str, e: kube::Error) -> Failure {
 }
 
 /// A Kubernetes API error as one line, with what to do for the usual ones.
-pub fn api_error(target: &str, doing: &str, e: kube::Error) -> Error {
+pub(crate) fn api_error(target: &str, doing: &str, e: kube::Error) -> Error {
     let problem = match &e {
         kube::Error::Api(s) if s.code == 401 => format!(
             "{doing}: 401 Unauthorized ({}); for EKS, the token's IAM identity is not known to the cluster: add an access entry (or aws-auth mapping) for the role this workflow uses",
@@ -183,7 +183,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan) -> Result<KubeChecked> {
             ),
         })?;
     let names = progress::container_names(&d);
-    let container = match plan.settings.container_name.as_deref() {
+    let container = match plan.settings.rollout.container_name.as_deref() {
         Some(c) if names.iter().any(|n| n == c) => c.to_string(),
         Some(c) => {
             return Err(Error::Kubernetes {
@@ -272,7 +272,7 @@ pub async fn check(aws: &Aws, plan: &AppPlan) -> Result<KubeChecked> {
 }
 
 /// The change cause recorded on the Deployment (`kubectl rollout history` shows it).
-pub fn change_cause(plan: &AppPlan, run: Option<&str>) -> String {
+pub(crate) fn change_cause(plan: &AppPlan, run: Option<&str>) -> String {
     let mut cause = format!("ecs-deploy: {} {}", plan.app, plan.version.value);
     if let Some(r) = run {
         cause.push_str(&format!(" ({r})"));
@@ -282,7 +282,7 @@ pub fn change_cause(plan: &AppPlan, run: Option<&str>) -> String {
 
 /// The strategic merge patch that sets one container's image, with the change cause (and a
 /// restart stamp when the image is the same, as `kubectl rollout restart` does). Pure.
-pub fn image_patch(
+pub(crate) fn image_patch(
     container: &str,
     image: &str,
     cause: &str,
@@ -299,48 +299,11 @@ pub fn image_patch(
     p
 }
 
-/// How long and how often a deploy looks: `wait-for-minutes` and [`POLL`] in a run; tests
-/// shorten the wait so a timeout takes seconds.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// How long a rollout already in progress, then ours, may take.
-    pub timeout: Duration,
-    /// How soon the Deployment is looked at again.
-    pub poll: Duration,
-}
+pub use super::timing::{Cadence, Timing};
 
-impl Timing {
-    /// The run's timing: `wait-for-minutes`, [`POLL`].
-    pub fn from_plan(plan: &AppPlan) -> Timing {
-        Timing {
-            timeout: plan.settings.deploy_wait(),
-            poll: POLL,
-        }
-    }
-}
-
-/// Deploys `image` to the checked Deployment: wait for a rollout already in progress, patch,
-/// follow, roll back on failure, commit the manifest. Fills the report's deployment fields,
-/// steps, rollback and status.
-pub async fn deploy(
-    checked: &KubeChecked,
-    plan: &AppPlan,
-    image: &str,
-    cancel: &CancellationToken,
-    report: &mut Outcome,
-) -> Result<()> {
-    deploy_with(
-        checked,
-        plan,
-        image,
-        cancel,
-        report,
-        Timing::from_plan(plan),
-    )
-    .await
-}
-
-/// [`deploy`] with its timing given.
+/// Deploys `image` to the checked Deployment with its timing given (tests shorten it): wait for
+/// a rollout already in progress, patch, follow, roll back on failure, commit the manifest. A
+/// run goes through [`deploy_gated`], which adds the verification gate.
 pub async fn deploy_with(
     checked: &KubeChecked,
     plan: &AppPlan,
@@ -381,7 +344,7 @@ pub(crate) async fn deploy_gated(
         plan: g.plan,
         image: g.image,
         cancel,
-        timing: Timing::from_plan(g.plan),
+        timing: Timing::of(&g.plan.settings.rollout),
         gate: g.gate,
     };
     strategy::drive_into(&strategy, report).await
@@ -415,7 +378,7 @@ impl Strategy for Kubernetes<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn gate_after_follow(&self) -> Option<strategy::AfterFollow<'_>> {
@@ -445,7 +408,7 @@ impl Strategy for Kubernetes<'_> {
         // Never patch over a rollout still going (another run's, a person's): wait for it; what
         // it leaves is what ours starts from.
         let before =
-            wait_for_rollout_in_progress(checked, &plan.app, self.timing, self.cancel, report)
+            wait_for_rollout_in_progress(checked, &plan.app, &self.timing, self.cancel, report)
                 .await?;
         let previous_image =
             progress::template_image(progress::template(&before), &checked.container)
@@ -462,7 +425,7 @@ impl Strategy for Kubernetes<'_> {
         );
         report.previous_image = Some(previous_image.clone());
         let same = previous_image == image;
-        if same && !plan.settings.force_new_deployment {
+        if same && !plan.settings.rollout.force_new_deployment {
             let what = format!(
                 "{target} already runs {image}: nothing patched (set force-new-deployment: true to restart its pods anyway)"
             );
@@ -514,7 +477,7 @@ impl Strategy for Kubernetes<'_> {
             image,
             generation,
             timeout: self.timing.timeout,
-            poll: self.timing.poll,
+            poll: self.timing.cadence.interval_or(POLL),
             judged: Judged::Current,
         };
         Ok(match follow.run(self.cancel).await? {
@@ -566,8 +529,8 @@ impl Strategy for Kubernetes<'_> {
             // Nothing was patched: there is nothing of ours to undo.
             return StrategyEnded::of(cause);
         }
-        if self.plan.settings.rollback_on_failure {
-            rollback::undo(self.checked, self.plan, cause, self.timing, report).await
+        if self.plan.settings.rollout.rollback_on_failure {
+            rollback::undo(self.checked, self.plan, cause, &self.timing, report).await
         } else {
             println!(
                 "{}: not rolling back (rollback-on-failure: false)",
@@ -582,10 +545,10 @@ impl Strategy for Kubernetes<'_> {
 /// with a line each time its counts change, before anything is patched; past the time, fails
 /// with nothing patched. One the controller gave up on (progress deadline exceeded) is not
 /// waited for: ours replaces it. Returns the Deployment as it is then.
-pub async fn wait_for_rollout_in_progress(
+pub(crate) async fn wait_for_rollout_in_progress(
     checked: &KubeChecked,
     label: &str,
-    timing: Timing,
+    timing: &Timing,
     cancel: &CancellationToken,
     report: &mut Outcome,
 ) -> Result<Deployment> {
@@ -600,7 +563,7 @@ pub async fn wait_for_rollout_in_progress(
         where_to_look: checked.status_command(),
         deadline: Instant::now() + timing.timeout,
         cancel: Some(cancel),
-        cap: timing.poll,
+        cap: timing.cadence.interval_or(POLL),
         fail: &fail,
     };
     let started = Instant::now();
@@ -609,7 +572,7 @@ pub async fn wait_for_rollout_in_progress(
     let ended = poll::until(
         &wait,
         &mut last,
-        |_: &(), _| timing.poll,
+        |_: &(), _| timing.cadence.interval_or(POLL),
         async |due: Instant| {
             poll::at(due).await;
             let client = checked.conn.client().await.map_err(Failure::fatal)?;
@@ -680,7 +643,7 @@ pub async fn wait_for_rollout_in_progress(
 }
 
 /// A wait as people say it: `20 min`, or `90 s` when not whole minutes. Pure.
-pub fn span(d: Duration) -> String {
+pub(crate) fn span(d: Duration) -> String {
     let secs = d.as_secs();
     if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
@@ -691,7 +654,7 @@ pub fn span(d: Duration) -> String {
 
 /// The ReplicaSets the Deployment's selector matches (its own and any other's with the same
 /// labels: [`progress::owned_by`] tells them apart).
-pub async fn replica_sets(
+pub(crate) async fn replica_sets(
     client: &kube::Client,
     namespace: &str,
     d: &Deployment,

@@ -51,7 +51,7 @@ const DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
 /// spec (observedGeneration ≥ generation), then `ProgressDeadlineExceeded` fails it, and it is
 /// done when updatedReplicas = replicas, no old replica is left and all updated ones are
 /// available.
-pub fn assess(d: &Deployment) -> Rollout {
+pub(crate) fn assess(d: &Deployment) -> Rollout {
     assess_toward(d, None)
 }
 
@@ -108,7 +108,7 @@ fn names_another_replica_set(message: Option<&str>, rs: &str) -> bool {
 }
 
 /// One line of counts for the log: `2/3 updated, 2 ready, 1 available, 1 old`.
-pub fn counts(d: &Deployment) -> String {
+pub(crate) fn counts(d: &Deployment) -> String {
     let want = d.spec.replicas.unwrap_or(1);
     let s = d.status.clone().unwrap_or_default();
     let updated = s.updated_replicas.unwrap_or(0);
@@ -125,12 +125,15 @@ pub fn counts(d: &Deployment) -> String {
 }
 
 /// The revision number an object carries (Deployment or ReplicaSet).
-pub fn revision(meta: &ObjectMeta) -> Option<i64> {
+pub(crate) fn revision(meta: &ObjectMeta) -> Option<i64> {
     meta.annotations.as_ref()?.get(REVISION)?.parse().ok()
 }
 
 /// The image of `container` in a pod template.
-pub fn template_image<'a>(t: Option<&'a PodTemplateSpec>, container: &str) -> Option<&'a str> {
+pub(crate) fn template_image<'a>(
+    t: Option<&'a PodTemplateSpec>,
+    container: &str,
+) -> Option<&'a str> {
     t?.spec
         .as_ref()?
         .containers
@@ -141,12 +144,12 @@ pub fn template_image<'a>(t: Option<&'a PodTemplateSpec>, container: &str) -> Op
 }
 
 /// The Deployment's pod template.
-pub fn template(d: &Deployment) -> Option<&PodTemplateSpec> {
+pub(crate) fn template(d: &Deployment) -> Option<&PodTemplateSpec> {
     Some(&d.spec.template)
 }
 
 /// The container names of the Deployment's pod template.
-pub fn container_names(d: &Deployment) -> Vec<String> {
+pub(crate) fn container_names(d: &Deployment) -> Vec<String> {
     template(d)
         .and_then(|t| t.spec.as_ref())
         .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
@@ -154,7 +157,7 @@ pub fn container_names(d: &Deployment) -> Vec<String> {
 }
 
 /// The Deployment's label selector as a `labelSelector` query (`app=web,tier=front`). Pure.
-pub fn selector(d: &Deployment) -> String {
+pub(crate) fn selector(d: &Deployment) -> String {
     d.spec
         .selector
         .match_labels
@@ -167,7 +170,7 @@ pub fn selector(d: &Deployment) -> String {
 
 /// True when the Deployment owns `rs` (its ownerReferences name the Deployment's uid): a
 /// ReplicaSet another Deployment with the same labels made is not part of its history.
-pub fn owned_by(d: &Deployment, rs: &ReplicaSet) -> bool {
+pub(crate) fn owned_by(d: &Deployment, rs: &ReplicaSet) -> bool {
     let Some(uid) = d.metadata.uid.as_deref() else {
         return false;
     };
@@ -179,7 +182,10 @@ pub fn owned_by(d: &Deployment, rs: &ReplicaSet) -> bool {
 }
 
 /// The ReplicaSet of the Deployment's current revision (owned by it), whose pods are the new ones.
-pub fn current_replica_set<'a>(d: &Deployment, sets: &'a [ReplicaSet]) -> Option<&'a ReplicaSet> {
+pub(crate) fn current_replica_set<'a>(
+    d: &Deployment,
+    sets: &'a [ReplicaSet],
+) -> Option<&'a ReplicaSet> {
     let rev = revision(&d.metadata)?;
     sets.iter()
         .find(|rs| revision(&rs.metadata) == Some(rev) && owned_by(d, rs))
@@ -187,7 +193,7 @@ pub fn current_replica_set<'a>(d: &Deployment, sets: &'a [ReplicaSet]) -> Option
 
 /// A pod template without the controller's `pod-template-hash` label: what a person
 /// wrote, so a ReplicaSet's template compares equal to the Deployment's it was made from.
-pub fn template_without_hash(t: &PodTemplateSpec) -> PodTemplateSpec {
+pub(crate) fn template_without_hash(t: &PodTemplateSpec) -> PodTemplateSpec {
     let mut t = t.clone();
     if let Some(m) = t.metadata.as_mut() {
         if let Some(labels) = m.labels.as_mut() {
@@ -205,7 +211,10 @@ pub fn template_without_hash(t: &PodTemplateSpec) -> PodTemplateSpec {
 /// template is the Deployment's (the hash label aside, as the controller matches them); when
 /// the controller has not made it yet, every ReplicaSet is older. Read at undo time, so a change
 /// made since the preflight (another rollout, an edit) is what it goes back to. Pure.
-pub fn previous_replica_set<'a>(d: &Deployment, sets: &'a [ReplicaSet]) -> Option<&'a ReplicaSet> {
+pub(crate) fn previous_replica_set<'a>(
+    d: &Deployment,
+    sets: &'a [ReplicaSet],
+) -> Option<&'a ReplicaSet> {
     let live = template_without_hash(&d.spec.template);
     let owned: Vec<(&ReplicaSet, i64)> = sets
         .iter()
@@ -231,7 +240,7 @@ pub fn previous_replica_set<'a>(d: &Deployment, sets: &'a [ReplicaSet]) -> Optio
 }
 
 /// The label selector of the pods of a ReplicaSet (its `pod-template-hash`).
-pub fn pod_selector(rs: &ReplicaSet) -> Option<String> {
+pub(crate) fn pod_selector(rs: &ReplicaSet) -> Option<String> {
     let hash = rs.metadata.labels.as_ref()?.get(POD_TEMPLATE_HASH)?;
     Some(format!("{POD_TEMPLATE_HASH}={hash}"))
 }
@@ -249,13 +258,13 @@ pub struct PodProblem {
 impl PodProblem {
     /// True when the rollout cannot succeed: the image cannot be pulled or used, or the
     /// container crash-loops past [`MAX_RESTARTS`].
-    pub fn is_fatal(&self) -> bool {
+    pub(crate) fn is_fatal(&self) -> bool {
         IMAGE_FAILURES.contains(&self.reason.as_str())
             || (self.reason == "CrashLoopBackOff" && self.restarts >= MAX_RESTARTS)
     }
 
     /// The problem as one line.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let restarts = if self.restarts > 0 {
             format!(", {} restarts", self.restarts)
         } else {
@@ -274,7 +283,7 @@ impl PodProblem {
 }
 
 /// The waiting containers of `pods` (init containers too), one problem each.
-pub fn pod_problems(pods: &[Pod]) -> Vec<PodProblem> {
+pub(crate) fn pod_problems(pods: &[Pod]) -> Vec<PodProblem> {
     let mut out = Vec::new();
     for p in pods {
         let name = p.metadata.name.clone().unwrap_or_default();
@@ -305,12 +314,16 @@ pub fn pod_problems(pods: &[Pod]) -> Vec<PodProblem> {
 }
 
 /// The first problem that fails the rollout, if any.
-pub fn fatal_problem(problems: &[PodProblem]) -> Option<&PodProblem> {
+pub(crate) fn fatal_problem(problems: &[PodProblem]) -> Option<&PodProblem> {
     problems.iter().find(|p| p.is_fatal())
 }
 
 /// Warning events about `pods` not shown yet (marks them shown), one line each, oldest first.
-pub fn new_warnings(events: &[Event], pods: &[&str], seen: &mut HashSet<String>) -> Vec<String> {
+pub(crate) fn new_warnings(
+    events: &[Event],
+    pods: &[&str],
+    seen: &mut HashSet<String>,
+) -> Vec<String> {
     let mut lines: BTreeMap<String, String> = BTreeMap::new();
     for e in events {
         if e.type_.as_deref() != Some("Warning") {

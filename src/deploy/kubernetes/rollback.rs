@@ -40,7 +40,7 @@ fn annotation_pointer(key: &str) -> String {
 /// without the controller's `pod-template-hash` label (a strategic merge patch would keep an
 /// env var or a container the failed template added), and the change cause set on `live` (added
 /// to its annotations, or as its only one when it has none). Pure.
-pub fn undo_patch(
+pub(crate) fn undo_patch(
     live: &Deployment,
     previous: &PodTemplateSpec,
     cause: &str,
@@ -90,7 +90,7 @@ pub(crate) async fn undo(
     checked: &KubeChecked,
     plan: &AppPlan,
     cause: Error,
-    timing: Timing,
+    timing: &Timing,
     report: &mut Outcome,
 ) -> StrategyEnded {
     let cancelled = matches!(cause, Error::Cancelled { .. });
@@ -127,7 +127,7 @@ async fn restore(
     checked: &KubeChecked,
     plan: &AppPlan,
     cancelled: bool,
-    timing: Timing,
+    timing: &Timing,
 ) -> std::result::Result<Restored, NotRestored> {
     let target = checked.target();
     let client = checked.conn.client().await?;
@@ -198,8 +198,8 @@ async fn restore(
             revision: previous_revision,
         })?;
     let (limit, poll) = follow_limits(
-        timing.timeout.max(MIN_ROLLBACK_WAIT),
-        timing.poll,
+        timing.rollback_timeout.max(MIN_ROLLBACK_WAIT),
+        timing.cadence.interval_or(super::POLL),
         cancelled,
     );
     let follow = Follow {

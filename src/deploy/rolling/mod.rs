@@ -19,6 +19,7 @@ use super::diagnosis::{self, Watch, WatchFor};
 use super::poll::{self, Ended as PollEnded, Failure, Look, Poller, Wait};
 use super::service::{console_link, event_ids, primary_deployment, update_service};
 use super::strategy::{self, AfterFollow, Ended as StrategyEnded, Followed, Strategy};
+use super::timing::Timing;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::outcome::{DeployPath, Outcome};
@@ -35,6 +36,9 @@ pub(crate) struct Rolling<'a> {
     cancel: &'a CancellationToken,
     /// The verification gate run after the rollout (`verify-*`), when set.
     gate: Option<Gate>,
+    /// How long the rollout may take and the longest pause between looks (the cadence is the
+    /// run's poller's).
+    timing: Timing,
 }
 
 /// A started rolling deployment: its id, the service events already seen, and the watch on
@@ -70,6 +74,7 @@ pub async fn deploy(
         prepared,
         cancel,
         gate,
+        timing: Timing::of(&plan.settings.rollout),
     };
     strategy::drive_into(&rolling, report).await
 }
@@ -83,7 +88,7 @@ impl Strategy for Rolling<'_> {
     }
 
     fn follows(&self) -> bool {
-        self.plan.settings.wait_for_service_stability
+        self.plan.settings.rollout.wait_for_service_stability
     }
 
     fn gate_after_follow(&self) -> Option<AfterFollow<'_>> {
@@ -113,7 +118,7 @@ impl Strategy for Rolling<'_> {
             &prepared.service,
             &prepared.task_definition_arn,
             prepared.redeploy,
-            &plan.settings.service_update,
+            &plan.settings.ecs.service_update,
         )
         .await?;
         let deployment_id = primary_deployment(&updated)
@@ -156,7 +161,7 @@ impl Strategy for Rolling<'_> {
                 tasks: diagnosis::Tasks::StartedBy(diagnosis::started_by(&deployment_id)),
                 task_definition: &prepared.task_definition_arn,
                 region: aws.region.as_deref(),
-                threshold: plan.settings.fail_fast_after_stopped_tasks,
+                threshold: plan.settings.ecs.fail_fast_after_stopped_tasks,
                 events_before: seen.clone(),
             },
         );
@@ -175,8 +180,8 @@ impl Strategy for Rolling<'_> {
             cluster: &prepared.cluster,
             service: &prepared.service,
             deployment_id,
-            timeout: plan.settings.deploy_wait(),
-            cap: plan.settings.poll_cap(),
+            timeout: self.timing.timeout,
+            cap: self.timing.max_delay,
             rollback_to: prepared.previous_task_definition_arn.as_deref(),
         };
         let waited = wait_watching(
@@ -227,7 +232,7 @@ impl Strategy for Rolling<'_> {
         cause: Error,
         report: &mut Outcome,
     ) -> StrategyEnded {
-        if !self.plan.settings.rollback_on_failure {
+        if !self.plan.settings.rollout.rollback_on_failure {
             println!(
                 "{}: not rolling back (rollback-on-failure: false)",
                 self.plan.app
@@ -288,7 +293,7 @@ impl Target<'_> {
 /// Waits until the deployment is COMPLETED and the service steady, printing progress. Fails
 /// when the rollout FAILED, the deployment vanished, the timeout passed, or `cancel` fired.
 /// `seen_events` holds the ids of service events printed already (or from before the deploy).
-pub async fn wait_for_deployment(
+pub(crate) async fn wait_for_deployment(
     poller: &Poller,
     target: &Target<'_>,
     seen_events: &mut HashSet<String>,

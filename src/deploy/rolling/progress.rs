@@ -78,7 +78,7 @@ pub enum Phase {
 
 /// The interval before the next look, from the time since the wait began, the phase and how
 /// long the rollout has been in it. Throttling backs off on top ([`poll::backoff`]).
-pub fn next_interval(
+pub(crate) fn next_interval(
     policy: &Policy,
     elapsed: Duration,
     phase: Phase,
@@ -115,7 +115,11 @@ pub enum Assessment {
 
 /// The deployment that replaced ours, when it is not ours and not a rollback to `rollback_to`
 /// (the circuit breaker's): another run's or a person's. Pure.
-pub fn superseded_by(service: &Service, deployment_id: &str, rollback_to: &str) -> Option<String> {
+pub(crate) fn superseded_by(
+    service: &Service,
+    deployment_id: &str,
+    rollback_to: &str,
+) -> Option<String> {
     let primary = service
         .deployments()
         .iter()
@@ -139,7 +143,7 @@ pub fn superseded_by(service: &Service, deployment_id: &str, rollback_to: &str) 
 }
 
 /// Judges one DescribeServices answer for `deployment_id`. Pure, so every case is unit-tested.
-pub fn assess(service: &Service, deployment_id: &str) -> Assessment {
+pub(crate) fn assess(service: &Service, deployment_id: &str) -> Assessment {
     let deployments = service.deployments();
     let Some(ours) = deployments.iter().find(|d| d.id() == Some(deployment_id)) else {
         return Assessment::Vanished(format!(
@@ -203,7 +207,7 @@ fn list_deployments(deployments: &[Deployment]) -> String {
 }
 
 /// One progress line for a person: counts of our deployment, its rollout state, older ones.
-pub fn progress_line(service: &Service, deployment_id: &str) -> String {
+pub(crate) fn progress_line(service: &Service, deployment_id: &str) -> String {
     let deployments = service.deployments();
     let Some(ours) = deployments.iter().find(|d| d.id() == Some(deployment_id)) else {
         return format!("deployment {deployment_id} not found");
@@ -233,7 +237,7 @@ pub fn progress_line(service: &Service, deployment_id: &str) -> String {
 }
 
 /// The service events not seen before, oldest first (ECS lists them newest first).
-pub fn new_events(service: &Service, seen: &mut HashSet<String>) -> Vec<String> {
+pub(crate) fn new_events(service: &Service, seen: &mut HashSet<String>) -> Vec<String> {
     let mut out = Vec::new();
     for e in service.events().iter().rev() {
         let id = e.id().unwrap_or_default().to_string();

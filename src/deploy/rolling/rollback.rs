@@ -106,7 +106,7 @@ pub(crate) async fn roll_back(
             report.steps.push(format!("rolled back: {how}"));
             // A revision that may still serve (a cancelled run reports before the rollback is
             // steady) stays registered.
-            if plan.settings.deregister_failed_task_definition && prepared.changed && steady {
+            if plan.settings.ecs.deregister_failed_task_definition && prepared.changed && steady {
                 deregister_failed(aws, plan, &prepared.task_definition_arn, report).await;
             }
             Ended::rolled_back(cause)
@@ -143,7 +143,7 @@ async fn pin_previous(aws: &Aws, prepared: &Prepared, digest: &str) -> Result<St
 }
 
 /// `registry/repo:tag` (or `@digest`) as `registry/repo@digest`. Pure.
-pub fn pinned_reference(image: &str, digest: &str) -> String {
+pub(crate) fn pinned_reference(image: &str, digest: &str) -> String {
     let name = image.split('@').next().unwrap_or(image);
     let last_slash = name.rfind('/').map_or(0, |i| i + 1);
     let name = match name[last_slash..].rfind(':') {
