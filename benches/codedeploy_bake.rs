@@ -18,14 +18,12 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType, LoadBalancer, Service};
 use ecs_deploy::aws::Aws;
-use ecs_deploy::deploy::Prepared;
-use ecs_deploy::deploy::codedeploy::{self, CodeDeployTarget};
+use ecs_deploy::deploy::codedeploy;
 use ecs_deploy::inputs::DeploymentChoice;
 use ecs_deploy::outcome::{Outcome, Status};
 use ecs_deploy::plan::DeployPlan;
-use support::scripted_codedeploy::{ScriptedCodeDeploy, Timeline};
+use support::scripted_codedeploy::{ScriptedCodeDeploy, Timeline, prepared};
 use tokio_util::sync::CancellationToken;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
@@ -43,47 +41,6 @@ impl Respond for App {
             t.push(Instant::now());
         }
         ResponseTemplate::new(self.status)
-    }
-}
-
-fn prepared() -> Prepared {
-    Prepared {
-        cluster: "prod".into(),
-        service: "web1".into(),
-        live: Service::builder()
-            .service_name("web1")
-            .deployment_controller(
-                DeploymentController::builder()
-                    .r#type(DeploymentControllerType::CodeDeploy)
-                    .build()
-                    .expect("controller"),
-            )
-            .load_balancers(
-                LoadBalancer::builder()
-                    .container_name("web1")
-                    .container_port(3000)
-                    .build(),
-            )
-            .build(),
-        task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:8".into(),
-        previous_task_definition_arn: None,
-        container: "web1".into(),
-        container_port: Some(3000),
-        changed: true,
-        redeploy: false,
-        task_definition: serde_json::json!({
-            "family": "web1",
-            "containerDefinitions": [{"name": "web1", "portMappings": [{"containerPort": 3000}]}]
-        }),
-        codedeploy: Some(CodeDeployTarget {
-            application: "AppECS-prod-web1".into(),
-            group: "DgpECS-prod-web1".into(),
-            ready_wait: 0,
-            termination_wait: 0,
-            config: None,
-            test_listener: false,
-        }),
-        previous_digest: None,
     }
 }
 
@@ -140,7 +97,7 @@ async fn deploy(install: Duration, status: u16) -> Run {
     let _ = codedeploy::deploy_with(
         &aws,
         &plan,
-        &prepared(),
+        &prepared("arn:aws:ecs:us-east-1:123456789012:task-definition/web1:8"),
         &CancellationToken::new(),
         &mut report,
         timing,

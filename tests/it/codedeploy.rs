@@ -38,10 +38,7 @@ use aws_sdk_codedeploy::types::{
     ErrorInformation, LifecycleEvent, LifecycleEventStatus, RollbackInfo, StopStatus, TargetLabel,
 };
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
-use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentController, DeploymentControllerType, LoadBalancer, PortMapping,
-    Service, TaskDefinition,
-};
+use aws_sdk_ecs::types::{ContainerDefinition, PortMapping, TaskDefinition};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +51,7 @@ use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
 use ecs_deploy::version::Version;
 
 use crate::support::aws::{StoppingTasks, stopped_service_task, stopping_task_rules};
+use crate::support::scripted_codedeploy::prepared;
 use crate::support::{MotoServer, fixture, sdk_config};
 
 const TD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:8";
@@ -112,56 +110,6 @@ fn plan(inputs: &[(&str, &str)], appspec: Option<&str>) -> AppPlan {
         }),
         notes: vec![],
         watch: vec![],
-    }
-}
-
-/// The service as DescribeServices shows a CodeDeploy blue/green service behind a load balancer.
-fn prepared(task_definition_arn: &str) -> Prepared {
-    Prepared {
-        cluster: "prod".into(),
-        service: "web1".into(),
-        live: Service::builder()
-            .service_name("web1")
-            .cluster_arn("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
-            .task_definition("arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7")
-            .deployment_controller(
-                DeploymentController::builder()
-                    .r#type(DeploymentControllerType::CodeDeploy)
-                    .build()
-                    .expect("controller"),
-            )
-            .load_balancers(
-                LoadBalancer::builder()
-                    .target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web1-blue/0123456789abcdef")
-                    .container_name("web1")
-                    .container_port(3000)
-                    .build(),
-            )
-            .build(),
-        task_definition_arn: task_definition_arn.into(),
-        previous_task_definition_arn: Some(
-            "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7".into(),
-        ),
-        container: "web1".into(),
-        container_port: Some(3000),
-        changed: true,
-        redeploy: false,
-        task_definition: serde_json::json!({
-            "family": "web1",
-            "containerDefinitions": [
-                {"name": "web1", "portMappings": [{"containerPort": 3000}]},
-                {"name": "log-router"}
-            ]
-        }),
-        codedeploy: Some(codedeploy::CodeDeployTarget {
-            application: "AppECS-prod-web1".into(),
-            group: "DgpECS-prod-web1".into(),
-            ready_wait: 0,
-            termination_wait: 0,
-            config: None,
-            test_listener: false,
-        }),
-        previous_digest: None,
     }
 }
 

@@ -25,6 +25,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType, LoadBalancer, Service};
+use ecs_deploy::deploy::Prepared;
+use ecs_deploy::deploy::codedeploy::CodeDeployTarget;
 use ecs_deploy::deploy::codedeploy::progress::LIFECYCLE_EVENTS;
 use serde_json::{Value, json};
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
@@ -379,5 +382,57 @@ impl Respond for Answer {
                 &format!("the script does not play {other}"),
             ),
         }
+    }
+}
+
+/// web1 as the deploy gets it from the preflight: a CodeDeploy blue/green service behind a load
+/// balancer (as DescribeServices shows it), task definition `task_definition_arn`, the group
+/// with no waits of its own. The scripted CodeDeploy's tests and its benchmark deploy it.
+pub fn prepared(task_definition_arn: &str) -> Prepared {
+    Prepared {
+        cluster: "prod".into(),
+        service: "web1".into(),
+        live: Service::builder()
+            .service_name("web1")
+            .cluster_arn("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
+            .task_definition("arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7")
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(DeploymentControllerType::CodeDeploy)
+                    .build()
+                    .expect("controller"),
+            )
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web1-blue/0123456789abcdef")
+                    .container_name("web1")
+                    .container_port(3000)
+                    .build(),
+            )
+            .build(),
+        task_definition_arn: task_definition_arn.into(),
+        previous_task_definition_arn: Some(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7".into(),
+        ),
+        container: "web1".into(),
+        container_port: Some(3000),
+        changed: true,
+        redeploy: false,
+        task_definition: serde_json::json!({
+            "family": "web1",
+            "containerDefinitions": [
+                {"name": "web1", "portMappings": [{"containerPort": 3000}]},
+                {"name": "log-router"}
+            ]
+        }),
+        codedeploy: Some(CodeDeployTarget {
+            application: "AppECS-prod-web1".into(),
+            group: "DgpECS-prod-web1".into(),
+            ready_wait: 0,
+            termination_wait: 0,
+            config: None,
+            test_listener: false,
+        }),
+        previous_digest: None,
     }
 }
