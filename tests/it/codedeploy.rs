@@ -1780,6 +1780,40 @@ mod bake {
     }
 
     #[tokio::test]
+    async fn without_rollback_on_failure_a_failed_verification_stops_the_deployment_and_fails() {
+        let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
+        let (app, _) = app(500).await;
+        let url = app.uri();
+        let (r, report) = deploy_with_inputs(
+            &fake,
+            CANARY,
+            &[("verify-url", &url), ("rollback-on-failure", "false")],
+        )
+        .await;
+        let e = r.expect_err("the verification failed").to_string();
+        assert!(
+            e.contains("failed verification: verification failed: 3 of 3 probes"),
+            "{e}"
+        );
+        assert_eq!(report.status, Some(Status::Failed));
+        assert_eq!(
+            fake.bodies("StopDeployment"),
+            vec![json!({"deploymentId": OURS, "autoRollbackEnabled": false})]
+        );
+        assert_eq!(
+            report.rollback.as_deref(),
+            Some("no rollback was asked for: traffic stays where CodeDeploy left it")
+        );
+        assert!(
+            !fake
+                .bodies("GetDeployment")
+                .iter()
+                .any(|b| b["deploymentId"] == ROLLBACK),
+            "no rollback deployment to follow"
+        );
+    }
+
+    #[tokio::test]
     async fn all_at_once_is_verified_in_the_termination_wait_and_stopped_there() {
         let timeline = Timeline {
             first_share: 100.0,
