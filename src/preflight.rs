@@ -136,11 +136,6 @@ async fn check_app(
     let deploy = async {
         Ok(match (&plan.deploy, lead) {
             (None, _) if plan.settings.kubernetes.is_some() => {
-                crate::verify::check_path(
-                    DeployPath::Kubernetes,
-                    plan.settings.verify.is_set(),
-                    &format!("app {}", plan.app),
-                )?;
                 crate::verify::check_test_url(
                     DeployPath::Kubernetes,
                     plan.settings.verify.test_url.is_some(),
@@ -268,7 +263,6 @@ async fn check_service(
     let path = deploy::choose_path(d.deployment, controller, strategy)
         .map_err(|p| deploy::service_error(d, p))?;
     let target = format!("ECS service {} in cluster {}", d.service, d.cluster);
-    crate::verify::check_path(path, plan.settings.verify.is_set(), &target)?;
     crate::verify::check_test_url(path, plan.settings.verify.test_url.is_some(), &target)?;
     let live_arn = live.task_definition().map(str::to_string);
     let live_td = match &live_arn {
@@ -375,6 +369,12 @@ async fn check_service(
                 }
                 Err(why) => return Ok(Err(why)),
             };
+            if let Some(t) = &target
+                && plan.settings.verify.is_set()
+                && let Some(note) = codedeploy::check_bake(aws, plan, t).await?
+            {
+                println!("{}: {note}", plan.app);
+            }
             let spec = codedeploy::appspec_for(
                 plan,
                 &live,

@@ -291,6 +291,8 @@ fn prepared(app: &str) -> Prepared {
             group: format!("DgpECS-prod-{app}"),
             ready_wait: 0,
             termination_wait: TERMINATION_WAIT,
+            config: None,
+            test_listener: false,
         }),
         previous_digest: None,
     }

@@ -199,18 +199,9 @@ async fn run_phases<S: Strategy>(strategy: &S, outcome: &mut Outcome) -> Result<
     let Some(after) = strategy.gate_after_follow() else {
         return Ok(());
     };
-    let verification = verify::verify(after.gate, None, after.cancel).await;
-    let headline = verification.headline();
-    println!("{headline}");
-    for d in verification.details() {
-        println!("  {d}");
-    }
-    outcome.steps.push(headline.clone());
-    let verdict = verification.verdict;
-    outcome.verification = Some(verification);
-    if verdict != Verdict::Failed {
+    let Some(headline) = run_gate(after.gate, None, after.cancel, outcome).await else {
         return Ok(());
-    }
+    };
     let error = Error::VerificationFailed {
         target: after.target,
         headline,
@@ -219,6 +210,27 @@ async fn run_phases<S: Strategy>(strategy: &S, outcome: &mut Outcome) -> Result<
         Ok(stopped) => Err(strategy.roll_back(started, stopped, outcome).await),
         Err(error) => Err(Ended::failed(error)),
     }
+}
+
+/// Runs `gate` once (`url_override` instead of `verify-url` when given), prints its headline
+/// and details, and records it in the outcome (a step and `outcome.verification`): what every
+/// path does with a verification, wherever it runs the gate. The headline when it failed.
+pub(crate) async fn run_gate(
+    gate: &Gate,
+    url_override: Option<&str>,
+    cancel: &CancellationToken,
+    outcome: &mut Outcome,
+) -> Option<String> {
+    let verification = verify::verify(gate, url_override, cancel).await;
+    let headline = verification.headline();
+    println!("{headline}");
+    for d in verification.details() {
+        println!("  {d}");
+    }
+    outcome.steps.push(headline.clone());
+    let failed = verification.verdict == Verdict::Failed;
+    outcome.verification = Some(verification);
+    failed.then_some(headline)
 }
 
 /// [`drive`] on an outcome the caller already holds (the skeleton's steps so far): the

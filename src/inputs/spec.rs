@@ -518,7 +518,7 @@ pub const INPUTS: &[InputSpec] = &[
         App,
         None,
         false,
-        "ECS blue/green: the URL (http or https) of the test listener, GET instead of verify-url while a PAUSE lifecycle hook holds the deployment at POST_TEST_TRAFFIC_SHIFT (green serves all test traffic, none of production); needs verify-url, which is probed at the other stages",
+        "The URL (http or https) of the test listener, which sends all its traffic to the new tasks: GET instead of verify-url while an ECS blue/green PAUSE lifecycle hook holds the deployment at POST_TEST_TRAFFIC_SHIFT (green serves all test traffic, none of production), and in a CodeDeploy deployment once production traffic is on the replacement task set (the group needs a test listener); needs verify-url, which is probed at ECS blue/green's other stages",
     ),
     spec(
         "verify-requests",

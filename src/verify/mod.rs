@@ -63,7 +63,8 @@ impl Gate {
         self.settings.is_set()
     }
 
-    /// `verify-test-url`: what ECS blue/green probes while green serves the test traffic only.
+    /// `verify-test-url`: what ECS blue/green probes while green serves the test traffic only,
+    /// and CodeDeploy while production traffic is on the replacement task set.
     pub(crate) fn test_url(&self) -> Option<&str> {
         self.settings.test_url.as_deref()
     }
@@ -104,31 +105,6 @@ pub async fn verify(
     v
 }
 
-/// Whether this build runs the gate on `path`: after a rolling or Kubernetes rollout, and at
-/// an ECS blue/green PAUSE hook (the preflight checks the service has one). The CodeDeploy bake
-/// gets it with its wiring; until then verify inputs there are refused, never silently left
-/// unchecked.
-pub(crate) fn runs_on(path: DeployPath) -> bool {
-    matches!(
-        path,
-        DeployPath::Rolling | DeployPath::Kubernetes | DeployPath::EcsBlueGreen
-    )
-}
-
-/// The preflight's refusal of verify inputs (`verify_set`) for a path the gate does not run on.
-pub(crate) fn check_path(path: DeployPath, verify_set: bool, target: &str) -> Result<(), Error> {
-    if !verify_set || runs_on(path) {
-        return Ok(());
-    }
-    Err(Error::Verify {
-        input: "verify-url / verify-alarms",
-        problem: format!(
-            "{target} deploys by {} and this version runs the verification gate after rolling and Kubernetes rollouts and at ECS blue/green PAUSE hooks only, so it would not run; leave verify-url and verify-alarms out for this app",
-            path.as_str()
-        ),
-    })
-}
-
 /// The preflight's refusal of `verify-test-url` (`test_url_set`) on a path with no test
 /// listener (rolling, Kubernetes): it would never be probed.
 pub(crate) fn check_test_url(
@@ -142,7 +118,7 @@ pub(crate) fn check_test_url(
     Err(Error::Verify {
         input: "verify-test-url",
         problem: format!(
-            "{target} deploys by {}, which has no test listener, so the test URL would never be probed (ECS blue/green probes it at POST_TEST_TRAFFIC_SHIFT); leave verify-test-url out for this app",
+            "{target} deploys by {}, which has no test listener, so the test URL would never be probed (ECS blue/green probes it at POST_TEST_TRAFFIC_SHIFT, CodeDeploy once production traffic is on the replacement task set); leave verify-test-url out for this app",
             path.as_str()
         ),
     })
@@ -180,20 +156,6 @@ mod tests {
             state,
             reason: None,
         }
-    }
-
-    #[test]
-    fn verify_inputs_are_refused_where_the_gate_does_not_run_yet() {
-        assert!(check_path(DeployPath::Rolling, true, "web1").is_ok());
-        assert!(check_path(DeployPath::Kubernetes, true, "web1").is_ok());
-        assert!(check_path(DeployPath::EcsBlueGreen, true, "web1").is_ok());
-        let path = DeployPath::CodeDeploy;
-        let e = check_path(path, true, "app web1").unwrap_err().to_string();
-        assert!(
-            e.starts_with("verify-url / verify-alarms: app web1 deploys by ")
-                && e.contains(path.as_str()),
-            "{e}"
-        );
     }
 
     #[test]

@@ -38,10 +38,7 @@ use aws_sdk_codedeploy::types::{
     ErrorInformation, LifecycleEvent, LifecycleEventStatus, RollbackInfo, StopStatus, TargetLabel,
 };
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
-use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentController, DeploymentControllerType, LoadBalancer, PortMapping,
-    Service, TaskDefinition,
-};
+use aws_sdk_ecs::types::{ContainerDefinition, PortMapping, TaskDefinition};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +51,7 @@ use ecs_deploy::plan::{AppPlan, DeployPlan, ImagePlan, ImageSource};
 use ecs_deploy::version::Version;
 
 use crate::support::aws::{StoppingTasks, stopped_service_task, stopping_task_rules};
+use crate::support::scripted_codedeploy::prepared;
 use crate::support::{MotoServer, fixture, sdk_config};
 
 const TD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:8";
@@ -112,54 +110,6 @@ fn plan(inputs: &[(&str, &str)], appspec: Option<&str>) -> AppPlan {
         }),
         notes: vec![],
         watch: vec![],
-    }
-}
-
-/// The service as DescribeServices shows a CodeDeploy blue/green service behind a load balancer.
-fn prepared(task_definition_arn: &str) -> Prepared {
-    Prepared {
-        cluster: "prod".into(),
-        service: "web1".into(),
-        live: Service::builder()
-            .service_name("web1")
-            .cluster_arn("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
-            .task_definition("arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7")
-            .deployment_controller(
-                DeploymentController::builder()
-                    .r#type(DeploymentControllerType::CodeDeploy)
-                    .build()
-                    .expect("controller"),
-            )
-            .load_balancers(
-                LoadBalancer::builder()
-                    .target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web1-blue/0123456789abcdef")
-                    .container_name("web1")
-                    .container_port(3000)
-                    .build(),
-            )
-            .build(),
-        task_definition_arn: task_definition_arn.into(),
-        previous_task_definition_arn: Some(
-            "arn:aws:ecs:us-east-1:123456789012:task-definition/web1:7".into(),
-        ),
-        container: "web1".into(),
-        container_port: Some(3000),
-        changed: true,
-        redeploy: false,
-        task_definition: serde_json::json!({
-            "family": "web1",
-            "containerDefinitions": [
-                {"name": "web1", "portMappings": [{"containerPort": 3000}]},
-                {"name": "log-router"}
-            ]
-        }),
-        codedeploy: Some(codedeploy::CodeDeployTarget {
-            application: "AppECS-prod-web1".into(),
-            group: "DgpECS-prod-web1".into(),
-            ready_wait: 0,
-            termination_wait: 0,
-        }),
-        previous_digest: None,
     }
 }
 
@@ -1649,4 +1599,400 @@ async fn reads_failing_on_and_on_end_the_wait_saying_it_may_still_run_and_where_
     let s = script.lock().unwrap();
     // Nothing is stopped or rolled back on a guess: CodeDeploy may be deploying fine.
     assert!(s.stops.is_empty(), "{:?}", s.calls);
+}
+
+mod bake {
+    //! The verification gate inside a CodeDeploy deployment, against the scripted CodeDeploy of
+    //! `support/scripted_codedeploy.rs` (wiremock speaking CodeDeploy's JSON 1.1 protocol):
+    //! moto's CodeDeploy leaves every deployment `Created` and has no StopDeployment,
+    //! ListDeploymentTargets or GetDeploymentTarget, so it can neither move traffic to the
+    //! replacement task set nor roll it back. The app behind `verify-url` is a local wiremock
+    //! server that records when each probe came, to hold the gate's timing against the script's
+    //! traffic step.
+
+    use super::*;
+    use crate::support::scripted_codedeploy::{OURS, ROLLBACK, ScriptedCodeDeploy, Timeline};
+    use ecs_deploy::verify::Verdict;
+    use serde_json::json;
+    use std::time::Instant;
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+    /// The app: answers every GET with `status`, noting when it came.
+    #[derive(Clone)]
+    struct App {
+        status: u16,
+        times: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Respond for App {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            self.times.lock().unwrap().push(Instant::now());
+            ResponseTemplate::new(self.status)
+        }
+    }
+
+    async fn app(status: u16) -> (MockServer, Arc<Mutex<Vec<Instant>>>) {
+        let server = MockServer::start().await;
+        let times = Arc::new(Mutex::new(Vec::new()));
+        Mock::given(any())
+            .respond_with(App {
+                status,
+                times: times.clone(),
+            })
+            .mount(&server)
+            .await;
+        (server, times)
+    }
+
+    /// A 10% canary: traffic moves 300 ms after CreateDeployment, all of it 3.5 s later (the
+    /// gate's 3 probes take 2 s), the original task set kept 500 ms more.
+    fn canary() -> Timeline {
+        Timeline {
+            install: Duration::from_millis(300),
+            first_share: 10.0,
+            interval: Duration::from_millis(3500),
+            termination: Duration::from_millis(500),
+            stop_lag: Duration::from_millis(100),
+            rollback: Duration::from_millis(300),
+        }
+    }
+
+    /// Deploys web1 through the script, looking every 10 ms, the gate probing `url` as in a
+    /// real run (one GET a second).
+    async fn deploy(
+        fake: &ScriptedCodeDeploy,
+        config: &str,
+        url: &str,
+    ) -> (Result<(), ecs_deploy::error::Error>, Outcome) {
+        deploy_with_inputs(fake, config, &[("verify-url", url)]).await
+    }
+
+    /// [`deploy`] with these verify inputs (3 requests).
+    async fn deploy_with_inputs(
+        fake: &ScriptedCodeDeploy,
+        config: &str,
+        verify: &[(&str, &str)],
+    ) -> (Result<(), ecs_deploy::error::Error>, Outcome) {
+        let aws = Aws::from_config(&sdk_config(&fake.server.uri()));
+        let mut report = Outcome::default();
+        let mut inputs = vec![
+            ("codedeploy-deployment-config", config),
+            ("verify-requests", "3"),
+        ];
+        inputs.extend_from_slice(verify);
+        let r = codedeploy::deploy_with(
+            &aws,
+            &plan(&inputs, None),
+            &prepared(TD_ARN),
+            &CancellationToken::new(),
+            &mut report,
+            fast(),
+        )
+        .await;
+        (r, report)
+    }
+
+    #[tokio::test]
+    async fn a_passing_smoke_test_during_the_canary_lets_the_deployment_succeed() {
+        let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
+        let (app, probes) = app(200).await;
+        let (r, report) = deploy(&fake, CANARY, &app.uri()).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(report.status, Some(Status::Succeeded));
+        let v = report.verification.as_ref().expect("the gate ran");
+        assert_eq!(v.verdict, Verdict::Passed, "{}", v.headline());
+        assert!(fake.bodies("StopDeployment").is_empty(), "never stopped");
+        // Once, while 10% of the traffic was on green: after the traffic step, before all of it.
+        let step = fake.traffic_step().expect("created");
+        let times = probes.lock().unwrap().clone();
+        assert_eq!(times.len(), 3, "the gate ran once: verify-requests probes");
+        assert!(
+            times.iter().all(|t| *t >= step),
+            "a probe before traffic moved"
+        );
+        assert!(
+            times.iter().all(|t| *t < step + canary().interval),
+            "probed during the canary interval"
+        );
+        assert!(
+            times[0] - step < Duration::from_secs(1),
+            "first probe {:?} after the traffic step",
+            times[0] - step
+        );
+        let steps = report.steps.join("\n");
+        let shifted = steps
+            .find("traffic: blue 90% (2/2 running), green 10% (2/2 running)")
+            .expect(&steps);
+        let verified = steps
+            .find("verification passed: 0 of 3 probes")
+            .expect(&steps);
+        let succeeded = steps.find("deployment succeeded").expect(&steps);
+        assert!(shifted < verified && verified < succeeded, "{steps}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_smoke_test_during_the_canary_stops_the_deployment_and_rolls_it_back() {
+        let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
+        let (app, probes) = app(500).await;
+        let (r, report) = deploy(&fake, CANARY, &app.uri()).await;
+        let e = r.expect_err("the verification failed").to_string();
+        assert!(
+            e.starts_with(&format!(
+                "web1 (CodeDeploy AppECS-prod-web1/DgpECS-prod-web1 deployment {OURS}): verification failed: 3 of 3 probes"
+            )),
+            "{e}"
+        );
+        assert_eq!(report.status, Some(Status::RolledBack));
+        let v = report.verification.as_ref().expect("the gate ran");
+        assert_eq!(v.verdict, Verdict::Failed);
+        let stops = fake.calls("StopDeployment");
+        assert_eq!(
+            stops.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(),
+            vec![json!({"deploymentId": OURS, "autoRollbackEnabled": true})],
+            "one StopDeployment with auto rollback"
+        );
+        // The gate ran once, after traffic reached green and before the stop.
+        let step = fake.traffic_step().expect("created");
+        let times = probes.lock().unwrap().clone();
+        assert_eq!(times.len(), 3);
+        assert!(times.iter().all(|t| *t >= step && *t < stops[0].1));
+        // Followed until CodeDeploy's rollback deployment had traffic back on blue.
+        let rollback = report.rollback.clone().unwrap_or_default();
+        assert!(
+            rollback.contains(&format!(
+                "{ROLLBACK}: traffic is back on the original (blue) task set"
+            )),
+            "{rollback}"
+        );
+        assert!(
+            fake.bodies("GetDeployment")
+                .iter()
+                .any(|b| b["deploymentId"] == ROLLBACK)
+        );
+        let steps = report.steps.join("\n");
+        assert!(
+            steps.contains(&format!(
+                "stopping deployment {OURS} (verification failed: 3 of 3 probes"
+            )),
+            "{steps}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_rollback_on_failure_a_failed_verification_stops_the_deployment_and_fails() {
+        let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
+        let (app, _) = app(500).await;
+        let url = app.uri();
+        let (r, report) = deploy_with_inputs(
+            &fake,
+            CANARY,
+            &[("verify-url", &url), ("rollback-on-failure", "false")],
+        )
+        .await;
+        let e = r.expect_err("the verification failed").to_string();
+        assert!(e.contains("): verification failed: 3 of 3 probes"), "{e}");
+        assert_eq!(report.status, Some(Status::Failed));
+        assert_eq!(
+            fake.bodies("StopDeployment"),
+            vec![json!({"deploymentId": OURS, "autoRollbackEnabled": false})]
+        );
+        assert_eq!(
+            report.rollback.as_deref(),
+            Some("no rollback was asked for: traffic stays where CodeDeploy left it")
+        );
+        assert!(
+            !fake
+                .bodies("GetDeployment")
+                .iter()
+                .any(|b| b["deploymentId"] == ROLLBACK),
+            "no rollback deployment to follow"
+        );
+    }
+
+    #[tokio::test]
+    async fn all_at_once_is_verified_in_the_termination_wait_and_stopped_there() {
+        let timeline = Timeline {
+            first_share: 100.0,
+            interval: Duration::ZERO,
+            termination: Duration::from_secs(4),
+            ..canary()
+        };
+        let all = "CodeDeployDefault.ECSAllAtOnce";
+        let fake = ScriptedCodeDeploy::start(timeline, all).await;
+        let (app, probes) = app(503).await;
+        let (r, report) = deploy(&fake, all, &app.uri()).await;
+        assert!(r.is_err());
+        assert_eq!(report.status, Some(Status::RolledBack));
+        let stops = fake.calls("StopDeployment");
+        assert_eq!(stops.len(), 1);
+        let step = fake.traffic_step().expect("created");
+        assert!(
+            stops[0].1 > step && stops[0].1 < step + timeline.termination,
+            "stopped within the termination wait"
+        );
+        let times = probes.lock().unwrap().clone();
+        assert_eq!(times.len(), 3);
+        assert!(times.iter().all(|t| *t >= step));
+    }
+
+    #[tokio::test]
+    async fn a_deployment_that_ends_before_the_verdict_fails_and_says_it_was_not_rolled_back() {
+        // The termination wait (500 ms) is shorter than the gate (3 probes a second apart):
+        // CodeDeploy ends the deployment while the gate looks, so StopDeployment answers
+        // DeploymentAlreadyCompletedException.
+        let timeline = Timeline {
+            first_share: 100.0,
+            interval: Duration::ZERO,
+            termination: Duration::from_millis(500),
+            ..canary()
+        };
+        let all = "CodeDeployDefault.ECSAllAtOnce";
+        let fake = ScriptedCodeDeploy::start(timeline, all).await;
+        let (app, _) = app(500).await;
+        let (r, report) = deploy(&fake, all, &app.uri()).await;
+        let e = r.expect_err("the verification failed").to_string();
+        assert!(e.contains("): verification failed: 3 of 3 probes"), "{e}");
+        assert_eq!(report.status, Some(Status::Failed), "not rolled back");
+        assert_eq!(fake.bodies("StopDeployment").len(), 1);
+        let rollback = report.rollback.clone().unwrap_or_default();
+        assert!(
+            rollback.starts_with(&format!(
+                "not rolled back: deployment {OURS} succeeded before StopDeployment took effect"
+            )),
+            "{rollback}"
+        );
+        assert!(
+            report.steps.iter().any(|s| s
+                == &format!("deployment {OURS} had already ended when StopDeployment arrived")),
+            "{:?}",
+            report.steps
+        );
+    }
+
+    #[tokio::test]
+    async fn with_a_test_url_the_gate_gets_the_test_listener_which_reaches_only_the_new_tasks() {
+        let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
+        let (production, on_production) = app(200).await;
+        let (test_listener, on_test) = app(200).await;
+        let (prod_url, test_url) = (production.uri(), test_listener.uri());
+        let (r, report) = deploy_with_inputs(
+            &fake,
+            CANARY,
+            &[("verify-url", &prod_url), ("verify-test-url", &test_url)],
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        let v = report.verification.as_ref().expect("the gate ran");
+        assert_eq!(v.url.as_deref(), Some(format!("{test_url}/").as_str()));
+        assert_eq!(on_test.lock().unwrap().len(), 3);
+        assert!(on_production.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_group_that_gives_the_gate_no_window_is_refused_naming_the_setting() {
+        let fake = ScriptedCodeDeploy::start(canary(), CANARY).await;
+        let aws = Aws::from_config(&sdk_config(&fake.server.uri()));
+        let target = |termination_wait: i32, config: Option<&str>| codedeploy::CodeDeployTarget {
+            application: "AppECS-prod-web1".into(),
+            group: "DgpECS-prod-web1".into(),
+            ready_wait: 0,
+            termination_wait,
+            config: config.map(str::to_string),
+            test_listener: false,
+        };
+        let url = "https://web1.example.com/health";
+        let no_config = plan(&[("verify-url", url)], None);
+        // No config anywhere: CodeDeploy's default for ECS, all at once.
+        let e = codedeploy::check_bake(&aws, &no_config, &target(0, None))
+            .await
+            .expect_err("no window")
+            .to_string();
+        assert!(
+            e.starts_with("verify-url / verify-alarms: app web1 deploys by CodeDeploy with CodeDeployDefault.ECSAllAtOnce, which moves all production traffic at once"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "terminateBlueInstancesOnDeploymentSuccess.terminationWaitTimeInMinutes, is 0"
+            ) && e.contains("set that wait to at least 1 minute on the group"),
+            "{e}"
+        );
+        assert!(
+            codedeploy::check_bake(&aws, &no_config, &target(5, None))
+                .await
+                .expect("a termination wait is a window")
+                .is_none()
+        );
+        // The group's own config, and the input over it.
+        let group_canary = target(0, Some(CANARY));
+        assert!(
+            codedeploy::check_bake(&aws, &no_config, &group_canary)
+                .await
+                .expect("a canary interval is a window")
+                .is_none()
+        );
+        let forced = plan(
+            &[
+                ("verify-url", url),
+                (
+                    "codedeploy-deployment-config",
+                    "CodeDeployDefault.ECSAllAtOnce",
+                ),
+            ],
+            None,
+        );
+        assert!(
+            codedeploy::check_bake(&aws, &forced, &group_canary)
+                .await
+                .is_err()
+        );
+        // A custom config is read: its traffic routing decides.
+        let custom = plan(
+            &[
+                ("verify-url", url),
+                ("codedeploy-deployment-config", "MyAllAtOnce"),
+            ],
+            None,
+        );
+        assert!(
+            codedeploy::check_bake(&aws, &custom, &target(0, None))
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            fake.bodies("GetDeploymentConfig"),
+            vec![json!({"deploymentConfigName": "MyAllAtOnce"})]
+        );
+        // verify-test-url needs the group's test listener.
+        let with_test_url = plan(
+            &[
+                ("verify-url", url),
+                ("verify-test-url", "https://web1.example.com:8443/health"),
+            ],
+            None,
+        );
+        let e = codedeploy::check_bake(&aws, &with_test_url, &target(5, None))
+            .await
+            .expect_err("no test listener")
+            .to_string();
+        assert!(
+            e.starts_with("verify-test-url: app web1 deploys by CodeDeploy and deployment group AppECS-prod-web1/DgpECS-prod-web1 has no test listener"),
+            "{e}"
+        );
+        let listening = codedeploy::CodeDeployTarget {
+            test_listener: true,
+            ..target(5, None)
+        };
+        assert!(
+            codedeploy::check_bake(&aws, &with_test_url, &listening)
+                .await
+                .expect("a test listener")
+                .is_none()
+        );
+        assert!(
+            fake.bodies("CreateDeployment").is_empty(),
+            "nothing written"
+        );
+    }
 }

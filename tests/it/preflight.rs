@@ -175,28 +175,7 @@ async fn an_unknown_codedeploy_application_or_group_or_a_service_input_it_cannot
  {
     let moto = MotoServer::start();
     let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
-    let live = moto_service(&aws, "web1", DeploymentControllerType::CodeDeploy).await;
-    aws.codedeploy
-        .create_application()
-        .application_name("AppECS-prod-web1")
-        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
-        .send()
-        .await
-        .expect("application");
-    aws.codedeploy
-        .create_deployment_group()
-        .application_name("AppECS-prod-web1")
-        .deployment_group_name("DgpECS-prod-web1")
-        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
-        .ecs_services(
-            aws_sdk_codedeploy::types::EcsService::builder()
-                .cluster_name("prod")
-                .service_name("web1")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("deployment group");
+    let live = moto_codedeploy_service(&aws).await;
     for (input, value) in [
         ("codedeploy-application", "AppECS-prod-web1-typo"),
         ("codedeploy-deployment-group", "DgpECS-prod-web1-typo"),
@@ -221,6 +200,76 @@ async fn an_unknown_codedeploy_application_or_group_or_a_service_input_it_cannot
         assert_eq!(svc.as_deref(), Some(live.as_str()));
         assert_eq!(tasks, 0, "no one-off task started:\n{out}");
     }
+}
+
+/// web1 on moto as a CodeDeploy service, with its application and deployment group under the
+/// default names: all at once (what CodeDeploy gives an ECS group; moto's own default is the
+/// EC2 config OneAtATime) and no termination wait.
+async fn moto_codedeploy_service(aws: &Aws) -> String {
+    let live = moto_service(aws, "web1", DeploymentControllerType::CodeDeploy).await;
+    aws.codedeploy
+        .create_application()
+        .application_name("AppECS-prod-web1")
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .expect("application");
+    aws.codedeploy
+        .create_deployment_group()
+        .application_name("AppECS-prod-web1")
+        .deployment_group_name("DgpECS-prod-web1")
+        .deployment_config_name("CodeDeployDefault.ECSAllAtOnce")
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .ecs_services(
+            aws_sdk_codedeploy::types::EcsService::builder()
+                .cluster_name("prod")
+                .service_name("web1")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("deployment group");
+    live
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_inputs_on_a_codedeploy_group_that_ends_as_traffic_moves_are_refused_before_anything_is_registered()
+ {
+    let moto = MotoServer::start();
+    let aws = Aws::from_config(&sdk_config(&moto.endpoint()));
+    let live = moto_codedeploy_service(&aws).await;
+    let out = run(
+        &fixture("monorepo"),
+        &moto.endpoint(),
+        &[
+            ("image", IMAGE),
+            ("service", "web1"),
+            ("verify-url", "https://web1.example.com/health"),
+        ],
+    );
+    out.assert_code(1);
+    let error = the_error(&out);
+    assert!(
+        error.contains("deploys by CodeDeploy with CodeDeployDefault.ECSAllAtOnce")
+            && error.contains("terminationWaitTimeInMinutes, is 0")
+            && error.contains("set that wait to at least 1 minute on the group"),
+        "{error}"
+    );
+    let (tds, svc, _) = moto_state(&aws, "web1").await;
+    assert_eq!(tds, vec![live.clone()], "nothing registered:\n{out}");
+    assert_eq!(svc.as_deref(), Some(live.as_str()));
+    let deployments = aws
+        .codedeploy
+        .list_deployments()
+        .application_name("AppECS-prod-web1")
+        .deployment_group_name("DgpECS-prod-web1")
+        .send()
+        .await
+        .expect("ListDeployments");
+    assert!(
+        deployments.deployments().is_empty(),
+        "no deployment created:\n{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

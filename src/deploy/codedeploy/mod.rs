@@ -39,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::inputs::RolloutSettings;
 use crate::outcome::{DeployPath, Link, Outcome, Status};
 use crate::plan::AppPlan;
+use crate::verify::{Gate, Pace};
 
 pub use super::timing::{Cadence, Timing};
 
@@ -78,6 +79,13 @@ pub async fn deploy_with(
     timing: Timing,
 ) -> Result<()> {
     let since = SystemTime::now();
+    let gate = plan.settings.verify.is_set().then(|| {
+        Gate::new(
+            &plan.settings.verify,
+            aws.cloudwatch.clone(),
+            Pace::default(),
+        )
+    });
     let strategy = CodeDeploy {
         aws,
         plan,
@@ -85,6 +93,7 @@ pub async fn deploy_with(
         cancel,
         tasks: diagnosis::of_revision(aws, plan, prepared, since),
         timing,
+        gate,
     };
     super::strategy::drive_into(&strategy, report).await
 }
@@ -98,6 +107,8 @@ pub(crate) struct CodeDeploy<'a> {
     /// The new revision's stopped tasks, read while the deployment runs (fail fast, diagnosis).
     tasks: TaskWatch,
     timing: Timing,
+    /// The verification gate run once traffic is on the replacement task set (`verify-*`).
+    gate: Option<Gate>,
 }
 
 /// A created CodeDeploy deployment.
@@ -112,8 +123,13 @@ pub(crate) struct Started {
 
 /// Why following the deployment stopped short.
 pub(crate) enum Stopped {
-    /// We stop it: a timeout, a cancellation, or the new tasks keep stopping.
+    /// We stop it: a timeout, a cancellation, the new tasks keep stopping, or the verification
+    /// failed while traffic was on the replacement task set.
     Stop(StopReason),
+    /// The verification failed after CodeDeploy had already ended the deployment successfully
+    /// (no look saw traffic on the replacement while it could still be stopped): nothing is left
+    /// to stop, and the original task set is gone. `headline` says what the gate saw.
+    Finished { headline: String },
     /// CodeDeploy ended it (failed or stopped): `what` says how, and its own rollback, if any.
     Ended {
         what: String,
@@ -140,6 +156,8 @@ impl CodeDeploy<'_> {
             group_minutes: started.group_minutes,
             tasks: &self.tasks,
             cap: started.timing.max_delay,
+            app: &self.plan.app,
+            gate: self.gate.as_ref(),
         }
     }
 }
@@ -299,6 +317,13 @@ impl Strategy for CodeDeploy<'_> {
         let watch = self.watch(&started);
         let ended = match stopped {
             Stopped::Stop(reason) => watch.stop(reason, report).await,
+            Stopped::Finished { headline } => {
+                report.rollback = Some(format!(
+                    "not rolled back: CodeDeploy deployment {} had succeeded and deleted the original task set before the verification ended; deploy the previous version to go back",
+                    started.id
+                ));
+                StrategyEnded::failed(watch.verification_failed(headline))
+            }
             Stopped::Ended {
                 what,
                 rollback_deployment,
@@ -440,6 +465,12 @@ pub struct CodeDeployTarget {
     pub ready_wait: i32,
     /// Minutes the group keeps the original task set after success.
     pub termination_wait: i32,
+    /// The group's own deployment config (`deploymentConfigName`), used when
+    /// `codedeploy-deployment-config` is not given.
+    pub config: Option<String>,
+    /// Whether the group has a test listener (a target group pair's `testTrafficRoute`): it
+    /// sends all its traffic to the replacement task set from AllowTestTraffic on.
+    pub test_listener: bool,
 }
 
 /// The application and group names for a plan: the inputs, else the names the ECS console gives
@@ -547,6 +578,81 @@ pub async fn check_group(
             .and_then(|b| b.terminate_blue_instances_on_deployment_success())
             .map(|t| t.termination_wait_time_in_minutes())
             .unwrap_or(0),
+        config: info
+            .and_then(|i| i.deployment_config_name())
+            .map(str::to_string),
+        test_listener: info.and_then(|i| i.load_balancer_info()).is_some_and(|lb| {
+            lb.target_group_pair_info_list().iter().any(|p| {
+                p.test_traffic_route()
+                    .is_some_and(|r| !r.listener_arns().is_empty())
+            })
+        }),
+    })
+}
+
+/// The deployment config a deployment of `target` runs with: `codedeploy-deployment-config`,
+/// else the group's, else CodeDeploy's default for ECS (all at once).
+fn config_of<'t>(plan: &'t AppPlan, target: &'t CodeDeployTarget) -> &'t str {
+    plan.settings
+        .codedeploy
+        .deployment_config
+        .as_deref()
+        .or(target.config.as_deref())
+        .unwrap_or("CodeDeployDefault.ECSAllAtOnce")
+}
+
+/// The preflight's check of a CodeDeploy deployment that verifies (`verify-*`): the gate runs
+/// while production traffic is on the replacement task set and the deployment can still be
+/// stopped, so a deployment config and group that give no such moment (all at once, no
+/// termination wait) are refused, naming the setting to change; a window shorter than the
+/// gate's probes is a note (`Ok(Some)`). A custom config's steps are read (GetDeploymentConfig).
+/// `verify-test-url` needs the group's test listener: without one it would reach no new task.
+pub async fn check_bake(
+    aws: &Aws,
+    plan: &AppPlan,
+    target: &CodeDeployTarget,
+) -> Result<Option<String>> {
+    if plan.settings.verify.test_url.is_some() && !target.test_listener {
+        return Err(Error::Verify {
+            input: "verify-test-url",
+            problem: format!(
+                "app {} deploys by CodeDeploy and deployment group {}/{} has no test listener (loadBalancerInfo.targetGroupPairInfoList[].testTrafficRoute), so the test URL would not reach the replacement task set; add a test listener to the group, or leave verify-test-url out and the gate GETs verify-url",
+                plan.app, target.application, target.group
+            ),
+        });
+    }
+    let config = config_of(plan, target);
+    let routing = match routing_of_name(config) {
+        Some(r) => Some(r),
+        None => aws
+            .codedeploy
+            .get_deployment_config()
+            .deployment_config_name(config)
+            .send()
+            .await
+            .ok()
+            .and_then(|out| {
+                out.deployment_config_info()
+                    .and_then(|i| i.traffic_routing_config())
+                    .and_then(routing_of_sdk)
+            }),
+    };
+    let gate = Pace::default().gap * plan.settings.verify.requests;
+    let gate = if plan.settings.verify.url.is_some() {
+        gate
+    } else {
+        Duration::ZERO
+    };
+    progress::check_bake_window(
+        config,
+        routing,
+        &format!("{}/{}", target.application, target.group),
+        target.termination_wait,
+        gate,
+    )
+    .map_err(|problem| Error::Verify {
+        input: "verify-url / verify-alarms",
+        problem: format!("app {} {problem}", plan.app),
     })
 }
 
@@ -641,12 +747,17 @@ fn human(d: Duration) -> String {
 }
 
 /// Why our deployment is being stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StopReason {
     Timeout,
     Cancelled,
     /// `fail-fast-after-stopped-tasks` tasks of the new revision stopped with one cause.
     FailedFast,
+    /// The verification gate failed while production traffic was on the replacement task set;
+    /// `headline` says what it saw.
+    Verification {
+        headline: String,
+    },
 }
 
 /// How a rollback is followed: until when, how often at most, and whether the job was cancelled
@@ -760,11 +871,33 @@ struct Watch<'a> {
     tasks: &'a TaskWatch,
     /// The longest pause between two looks (`wait-max-delay-seconds`).
     cap: Duration,
+    /// The app deployed, for the verification's error.
+    app: &'a str,
+    /// The verification gate, run once traffic is on the replacement task set (`verify-*`).
+    gate: Option<&'a Gate>,
+}
+
+/// What one look of the follow found that ends the current wait.
+enum Seen {
+    /// The deployment ended (succeeded, failed, stopped).
+    Ended(Box<DeploymentInfo>),
+    /// The new revision's tasks keep stopping for one reason.
+    FailedFast,
+    /// Production traffic is on the replacement task set and the gate has not run yet.
+    OnGreen,
 }
 
 impl Watch<'_> {
     fn error(&self, problem: String) -> Error {
         self.error_of(self.id, problem)
+    }
+
+    /// The error of a failed verification of this deployment.
+    fn verification_failed(&self, headline: String) -> Error {
+        Error::VerificationFailed {
+            target: format!("{} ({} deployment {})", self.app, self.target, self.id),
+            headline,
+        }
     }
 
     fn error_of(&self, id: &str, problem: String) -> Error {
@@ -798,7 +931,20 @@ impl Watch<'_> {
         }
     }
 
-    /// Polls until the deployment ends, the time is up, or the job is cancelled.
+    /// Polls until the deployment ends, the time is up, or the job is cancelled; with the
+    /// verification gate, runs it once at the first look that sees production traffic on the
+    /// replacement task set, and stops there when it fails.
+    ///
+    /// What the gate relies on, as CodeDeploy runs an ECS blue/green deployment: AllowTraffic
+    /// moves production traffic to the replacement (green) task set, all at once or in the
+    /// canary or linear steps of the deployment config, and the ECS target's task sets show the
+    /// weights as they move; after AfterAllowTraffic the deployment stays InProgress (its target
+    /// Succeeded) for the group's termination wait, keeping the original task set, and only then
+    /// ends Succeeded and deletes it. Until then StopDeployment with `autoRollbackEnabled`
+    /// stops it and CodeDeploy reroutes traffic to the original task set in a rollback
+    /// deployment of its own (our deployment ends Stopped, naming it in `rollbackInfo`). An
+    /// all-at-once config with no termination wait ends the deployment the moment traffic
+    /// moves: the preflight refuses verify inputs there ([`check_bake`]).
     async fn run(
         &self,
         cancel: &CancellationToken,
@@ -814,39 +960,78 @@ impl Watch<'_> {
         );
         let mut tracker = Tracker::new(self.id, Some(self.created_at));
         let policy = &Policy::of(self.timing.cadence);
-        let ended = poll::until(
-            &wait,
-            &mut None,
-            |stage: &Stage, _| interval(policy, *stage, Instant::now()),
-            async |at: Instant| {
-                let (seen, snapshot) = self.look(&mut tracker, at).await?;
-                let seen = match seen {
-                    Look::Done(info) => Look::Done(Some(info)),
-                    // The new tasks keep stopping for one reason: stop now, not at the timeout.
-                    Look::Running(_) if self.tasks.check_tasks().await.is_some() => {
-                        Look::Done(None)
+        let mut last: Option<Snapshot> = None;
+        // The gate runs once: it is taken when a look sees traffic on green.
+        let mut gate = self.gate;
+        let info = loop {
+            let verifying = gate.is_some();
+            let ended = poll::until(
+                &wait,
+                &mut last,
+                |stage: &Stage, _| interval(policy, *stage, Instant::now()),
+                async |at: Instant| {
+                    let (seen, snapshot) = self.look(&mut tracker, at).await?;
+                    let seen = match seen {
+                        Look::Done(info) => Look::Done(Seen::Ended(Box::new(info))),
+                        Look::Running(_) if verifying && snapshot.serving_green() => {
+                            Look::Done(Seen::OnGreen)
+                        }
+                        // The new tasks keep stopping for one reason: stop now, not at the timeout.
+                        Look::Running(_) if self.tasks.check_tasks().await.is_some() => {
+                            Look::Done(Seen::FailedFast)
+                        }
+                        Look::Running(stage) => Look::Running(stage),
+                    };
+                    Ok((seen, snapshot))
+                },
+                |before, now, _| {
+                    for line in changes(before, now) {
+                        step(report, line);
                     }
-                    Look::Running(stage) => Look::Running(stage),
-                };
-                Ok((seen, snapshot))
-            },
-            |before, now, _| {
-                for line in changes(before, now) {
-                    step(report, line);
+                },
+            )
+            .await?;
+            match ended {
+                Ended::Done(Seen::Ended(info)) => break *info,
+                Ended::Done(Seen::OnGreen) => {
+                    if let Some(g) = gate.take()
+                        && let Some(stop) = self.verify(g, cancel, report).await
+                    {
+                        return Ok(Followed::Stopped(Stopped::Stop(stop)));
+                    }
                 }
-            },
-        )
-        .await?;
-        let info = match ended {
-            Ended::Done(Some(info)) => info,
-            Ended::Done(None) => {
-                return Ok(Followed::Stopped(Stopped::Stop(StopReason::FailedFast)));
+                Ended::Done(Seen::FailedFast) => {
+                    return Ok(Followed::Stopped(Stopped::Stop(StopReason::FailedFast)));
+                }
+                Ended::TimedOut => {
+                    return Ok(Followed::Stopped(Stopped::Stop(StopReason::Timeout)));
+                }
+                Ended::Cancelled => {
+                    return Ok(Followed::Stopped(Stopped::Stop(StopReason::Cancelled)));
+                }
             }
-            Ended::TimedOut => return Ok(Followed::Stopped(Stopped::Stop(StopReason::Timeout))),
-            Ended::Cancelled => return Ok(Followed::Stopped(Stopped::Stop(StopReason::Cancelled))),
         };
         match outcome(&info) {
-            Verdict::Succeeded => Ok(Followed::Succeeded),
+            Verdict::Succeeded => {
+                let Some(g) = gate else {
+                    return Ok(Followed::Succeeded);
+                };
+                // No look saw traffic on green while the deployment could still be stopped
+                // (its window was shorter than a poll): verify anyway, for the record.
+                step(
+                    report,
+                    format!(
+                        "deployment {} succeeded before a look saw traffic on the replacement task set; verifying now, when it can no longer be stopped",
+                        self.id
+                    ),
+                );
+                match self.verify(g, cancel, report).await {
+                    Some(StopReason::Verification { headline }) => {
+                        Ok(Followed::Stopped(Stopped::Finished { headline }))
+                    }
+                    _ => Ok(Followed::Succeeded),
+                }
+            }
             Verdict::Ended {
                 status,
                 reason,
@@ -865,9 +1050,31 @@ impl Watch<'_> {
                     rollback_message,
                 }))
             }
-            // A look answers Done only for a deployment that ended.
+            // A look answers Ended only for a deployment that ended.
             Verdict::Running => Err(self.error("ended in an unknown state".into())),
         }
+    }
+
+    /// Runs the gate once and records it (a step, the outcome's verification). Why to stop
+    /// the deployment, if anything: the verification failed, or the job was cancelled while
+    /// the gate looked (a cancellation, not a verdict on the new version).
+    async fn verify(
+        &self,
+        gate: &Gate,
+        cancel: &CancellationToken,
+        report: &mut Outcome,
+    ) -> Option<StopReason> {
+        println!(
+            "codedeploy: production traffic is on the replacement task set of deployment {}: verifying",
+            self.id
+        );
+        // The test listener, when given, sends the gate's GETs to the replacement alone; the
+        // production URL reaches it by the traffic share (10% in a canary's first step).
+        let failed = super::strategy::run_gate(gate, gate.test_url(), cancel, report).await;
+        if cancel.is_cancelled() {
+            return Some(StopReason::Cancelled);
+        }
+        failed.map(|headline| StopReason::Verification { headline })
     }
 
     /// One look at a deployment: GetDeployment, then its ECS target once it has one and its
@@ -1122,7 +1329,7 @@ impl Watch<'_> {
     /// Stops our deployment (StopDeployment, auto rollback per `rollback-on-failure`) and waits
     /// until it has ended and, with rollback, until traffic is back on the original task set.
     async fn stop(&self, reason: StopReason, report: &mut Outcome) -> StrategyEnded {
-        let why = match reason {
+        let why = match &reason {
             StopReason::Timeout => format!(
                 "did not finish within {} (wait-for-minutes)",
                 human(self.timing.timeout)
@@ -1132,6 +1339,7 @@ impl Watch<'_> {
                 || "the new revision's tasks keep stopping".to_string(),
                 |d| d.problem(true),
             ),
+            StopReason::Verification { headline } => headline.clone(),
         };
         step(
             report,
@@ -1146,19 +1354,27 @@ impl Watch<'_> {
             ),
         );
         let failed_status = match reason {
-            StopReason::Timeout | StopReason::FailedFast => Status::Failed,
+            StopReason::Timeout | StopReason::FailedFast | StopReason::Verification { .. } => {
+                Status::Failed
+            }
             StopReason::Cancelled => Status::Cancelled,
         };
-        let end = |this: &Self, _: &mut Outcome, status: Status, text: String| {
-            StrategyEnded::with(
-                status,
-                match reason {
-                    StopReason::Timeout | StopReason::FailedFast => this.error(text),
-                    StopReason::Cancelled => Error::Cancelled {
-                        what: format!("CodeDeploy deployment {}: {text}", this.id),
-                    },
+        // How the stop ended: `status`, and `rest` after why it was stopped. A failed
+        // verification keeps its own error; `rest` is then what became of the traffic.
+        let end = |this: &Self, report: &mut Outcome, status: Status, rest: String| {
+            let error = match &reason {
+                StopReason::Timeout | StopReason::FailedFast => {
+                    this.error(format!("{why}; {rest}"))
+                }
+                StopReason::Cancelled => Error::Cancelled {
+                    what: format!("CodeDeploy deployment {}: {why}; {rest}", this.id),
                 },
-            )
+                StopReason::Verification { headline } => {
+                    report.rollback.get_or_insert(rest);
+                    this.verification_failed(headline.clone())
+                }
+            };
+            StrategyEnded::with(status, error)
         };
         // After a cancellation the request and the follow share the rollback budget.
         let cancelled = matches!(reason, StopReason::Cancelled);
@@ -1180,22 +1396,38 @@ impl Watch<'_> {
                     };
                     let text = format!("rollback requested, still running; look at {at}");
                     report.rollback = Some(text.clone());
-                    return end(self, report, Status::Cancelled, format!("{why}; {text}"));
+                    return end(self, report, Status::Cancelled, text);
                 }
             },
             None => send.await,
         };
-        if let Err(e) = stopped {
-            let msg = crate::error::error_chain(&Error::aws("CodeDeploy", "StopDeployment", e));
-            report.rollback = Some(format!("StopDeployment failed: {msg}"));
-            return end(
-                self,
-                report,
-                Status::Failed,
-                format!(
-                    "{why}, and stopping it failed ({msg}); it may still be running: stop it in the CodeDeploy console"
-                ),
-            );
+        match stopped {
+            Ok(_) => {}
+            // It ended between our last look and the stop: the follow below reads how.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_deployment_already_completed_exception()) =>
+            {
+                step(
+                    report,
+                    format!(
+                        "deployment {} had already ended when StopDeployment arrived",
+                        self.id
+                    ),
+                );
+            }
+            Err(e) => {
+                let msg = crate::error::error_chain(&Error::aws("CodeDeploy", "StopDeployment", e));
+                report.rollback = Some(format!("StopDeployment failed: {msg}"));
+                return end(
+                    self,
+                    report,
+                    Status::Failed,
+                    format!(
+                        "stopping it failed ({msg}); it may still be running: stop it in the CodeDeploy console"
+                    ),
+                );
+            }
         }
         // Wait for our deployment to end (CodeDeploy starts the rollback while stopping it).
         // After a cancellation only briefly: the job is killed soon, and CodeDeploy finishes the
@@ -1215,7 +1447,7 @@ impl Watch<'_> {
                 this.id
             );
             report.rollback = Some(text.clone());
-            end(this, report, Status::Cancelled, format!("{why}; {text}"))
+            end(this, report, Status::Cancelled, text)
         };
         let fail = |problem: String| self.error(problem);
         let wait = self.wait(self.id, follow.deadline, None, follow.cap, &fail);
@@ -1247,7 +1479,7 @@ impl Watch<'_> {
                     report,
                     Status::Failed,
                     format!(
-                        "{why}; StopDeployment was sent but the deployment has not ended after {}: check it in the console",
+                        "StopDeployment was sent but the deployment has not ended after {}: check it in the console",
                         human(self.timing.rollback_timeout)
                     ),
                 );
@@ -1263,11 +1495,20 @@ impl Watch<'_> {
                         self.id
                     ),
                 );
-                match reason {
+                match &reason {
                     StopReason::Timeout | StopReason::FailedFast => StrategyEnded {
                         status: Status::Succeeded,
                         error: None,
                     },
+                    // The new version is live, unverified: the run fails, saying why it was
+                    // not rolled back.
+                    StopReason::Verification { headline } => {
+                        report.rollback = Some(format!(
+                            "not rolled back: deployment {} succeeded before StopDeployment took effect, and CodeDeploy has deleted the original task set; deploy the previous version to go back",
+                            self.id
+                        ));
+                        StrategyEnded::failed(self.verification_failed(headline.clone()))
+                    }
                     // The job still ends cancelled: it was, though the version is live.
                     StopReason::Cancelled => StrategyEnded::cancelled(Error::Cancelled {
                         what: format!(
@@ -1293,7 +1534,7 @@ impl Watch<'_> {
                         self,
                         report,
                         Status::RolledBack,
-                        format!("{why}; stopped and rolled back ({done})"),
+                        format!("stopped and rolled back ({done})"),
                     )
                 }
                 Err(e) => {
@@ -1302,7 +1543,7 @@ impl Watch<'_> {
                         self,
                         report,
                         Status::Failed,
-                        format!("{why}; stopped, but the rollback did not finish: {e}"),
+                        format!("stopped, but the rollback did not finish: {e}"),
                     )
                 }
             },
@@ -1321,7 +1562,7 @@ impl Watch<'_> {
                     self,
                     report,
                     failed_status,
-                    format!("{why}; deployment {}: {traffic}", describe_status(&status)),
+                    format!("deployment {}: {traffic}", describe_status(&status)),
                 )
             }
         }

@@ -596,6 +596,83 @@ pub(crate) fn reads_target(policy: &Policy, stage: Stage, now: Instant) -> bool 
     }
 }
 
+impl Snapshot {
+    /// Whether production traffic is on the replacement (green) task set of a deployment CodeDeploy
+    /// can still stop: a canary or linear step has moved a share of it (AllowTraffic in progress,
+    /// green's weight above 0), or all of it has moved and the original task set is kept for the
+    /// group's termination wait (AllowTraffic done, the deployment still InProgress, or Baking).
+    /// This is the moment the verification gate runs: the new version serves real requests and
+    /// StopDeployment with auto rollback still reroutes them to the original task set, which
+    /// CodeDeploy deletes only when the deployment ends. Pure.
+    pub fn serving_green(&self) -> bool {
+        let running = matches!(
+            self.status,
+            DeploymentStatus::InProgress | DeploymentStatus::Baking
+        );
+        let allowed = matches!(
+            event_status(self, "AllowTraffic"),
+            Some(LifecycleEventStatus::Succeeded)
+        );
+        running
+            && (self.status == DeploymentStatus::Baking || allowed || green_weight(self) >= 0.05)
+    }
+}
+
+/// How long a deployment keeps production traffic on green while it can still be stopped: from
+/// the first traffic step to the end of the group's termination wait. All at once: the
+/// termination wait alone; canary: its interval too; linear: every interval after the first
+/// step. Zero: CodeDeploy ends the deployment (and deletes the original task set) the moment
+/// traffic moves, and no verification can stop it. Pure.
+pub fn bake_window(routing: Routing, termination_wait: Duration) -> Duration {
+    let shifting = match routing {
+        Routing::AllAtOnce => Duration::ZERO,
+        Routing::Canary { interval } => interval,
+        Routing::Linear { percent, interval } if percent > 0.0 => {
+            let steps = (100.0 / percent).ceil().max(1.0) as u32;
+            interval * (steps - 1)
+        }
+        Routing::Linear { .. } => Duration::ZERO,
+    };
+    shifting + termination_wait
+}
+
+/// The preflight's reading of a deployment that verifies (`verify-*`) on a group: refused
+/// (`Err`, saying which setting to change) when `config` gives the gate no window (all at
+/// once with no termination wait); a note (`Ok(Some)`) when the window is shorter than the
+/// gate's own time (`gate`: its probes, one a second), so the deployment may end while the gate
+/// still looks; `Ok(None)` otherwise, or when the routing is unknown. Pure.
+pub fn check_bake_window(
+    config: &str,
+    routing: Option<Routing>,
+    group: &str,
+    termination_wait_minutes: i32,
+    gate: Duration,
+) -> Result<Option<String>, String> {
+    let Some(routing) = routing else {
+        return Ok(Some(format!(
+            "the traffic steps of deployment config {config} could not be read, so whether the verification runs before CodeDeploy ends the deployment is not checked"
+        )));
+    };
+    let termination =
+        Duration::from_secs(u64::try_from(termination_wait_minutes.max(0)).unwrap_or(0) * 60);
+    let window = bake_window(routing, termination);
+    let minutes = gate.as_secs().div_ceil(60).max(1);
+    if window.is_zero() {
+        return Err(format!(
+            "deploys by CodeDeploy with {config}, which moves all production traffic at once, and deployment group {group} deletes the original task set as soon as it has (its original revision termination wait, blueGreenDeploymentConfiguration.terminateBlueInstancesOnDeploymentSuccess.terminationWaitTimeInMinutes, is 0), so CodeDeploy ends the deployment the moment traffic moves and a failed verification could no longer roll it back; set that wait to at least {minutes} minute{} on the group, or deploy with a canary or linear codedeploy-deployment-config",
+            if minutes == 1 { "" } else { "s" }
+        ));
+    }
+    if window < gate {
+        return Ok(Some(format!(
+            "deployment group {group} with {config} keeps traffic on the new tasks for {} s before CodeDeploy ends the deployment, less than the verification's {} s: it may end before the verdict, and a failure then cannot roll it back; a longer termination wait on the group gives the gate room",
+            window.as_secs(),
+            gate.as_secs()
+        )));
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -981,5 +1058,126 @@ mod tests {
         assert!(reads_target(&p, step_close, now));
         assert!(reads_target(&p, Stage::Shifting { next: None }, now));
         assert!(reads_target(&p, Stage::Starting, now));
+    }
+
+    #[test]
+    fn green_serves_during_a_canary_step_and_the_termination_wait_but_not_before_or_after() {
+        use LifecycleEventStatus as E;
+        let shifting = |green: f64| {
+            snap(
+                "InProgress",
+                &[("AllowTraffic", "InProgress")],
+                &[("blue", 100.0 - green), ("green", green)],
+            )
+        };
+        assert!(
+            !shifting(0.0).serving_green(),
+            "AllowTraffic started, nothing moved yet"
+        );
+        assert!(shifting(10.0).serving_green());
+        let kept = snap(
+            "InProgress",
+            &[
+                ("AllowTraffic", "Succeeded"),
+                ("AfterAllowTraffic", "Succeeded"),
+            ],
+            &[],
+        );
+        assert!(
+            kept.serving_green(),
+            "the termination wait, target not read again"
+        );
+        assert!(snap("Baking", &[], &[]).serving_green());
+        assert!(!snap("Ready", &[], &[]).serving_green());
+        assert!(
+            !snap(
+                "InProgress",
+                &[("AllowTestTraffic", "Succeeded")],
+                &[("blue", 100.0)]
+            )
+            .serving_green()
+        );
+        for done in ["Succeeded", "Stopped", "Failed"] {
+            assert!(
+                !snap(done, &[("AllowTraffic", "Succeeded")], &[("green", 100.0)]).serving_green(),
+                "{done}"
+            );
+        }
+        let _ = E::Pending;
+    }
+
+    #[test]
+    fn the_bake_window_runs_from_the_first_step_to_the_end_of_the_termination_wait() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(bake_window(Routing::AllAtOnce, min(0)), min(0));
+        assert_eq!(bake_window(Routing::AllAtOnce, min(5)), min(5));
+        assert_eq!(
+            bake_window(Routing::Canary { interval: min(5) }, min(0)),
+            min(5)
+        );
+        let linear = Routing::Linear {
+            percent: 10.0,
+            interval: min(3),
+        };
+        assert_eq!(bake_window(linear, min(1)), min(28));
+        let thirds = Routing::Linear {
+            percent: 33.0,
+            interval: min(1),
+        };
+        assert_eq!(
+            bake_window(thirds, min(0)),
+            min(3),
+            "four steps: 33, 66, 99, 100"
+        );
+    }
+
+    #[test]
+    fn all_at_once_without_a_termination_wait_is_refused_naming_the_group_setting() {
+        let gate = Duration::from_secs(10);
+        let e = check_bake_window(
+            "CodeDeployDefault.ECSAllAtOnce",
+            Some(Routing::AllAtOnce),
+            "AppECS-prod-web1/DgpECS-prod-web1",
+            0,
+            gate,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("deploys by CodeDeploy with CodeDeployDefault.ECSAllAtOnce, which moves all production traffic at once, and deployment group AppECS-prod-web1/DgpECS-prod-web1 deletes"), "{e}");
+        assert!(e.contains("terminationWaitTimeInMinutes, is 0"), "{e}");
+        assert!(
+            e.contains("set that wait to at least 1 minute on the group"),
+            "{e}"
+        );
+        let long_gate = check_bake_window(
+            "X",
+            Some(Routing::AllAtOnce),
+            "a/g",
+            0,
+            Duration::from_secs(130),
+        );
+        assert!(long_gate.unwrap_err().contains("at least 3 minutes"));
+        assert_eq!(
+            check_bake_window("X", Some(Routing::AllAtOnce), "a/g", 1, gate),
+            Ok(None)
+        );
+        let canary = Some(Routing::Canary {
+            interval: Duration::from_secs(60),
+        });
+        assert_eq!(check_bake_window("C", canary, "a/g", 0, gate), Ok(None));
+        let note = check_bake_window("C", canary, "a/g", 0, Duration::from_secs(100))
+            .expect("not refused")
+            .expect("a note");
+        assert!(
+            note.contains(
+                "for 60 s before CodeDeploy ends the deployment, less than the verification's 100 s"
+            ),
+            "{note}"
+        );
+        assert!(
+            check_bake_window("Mine", None, "a/g", 0, gate)
+                .unwrap()
+                .unwrap()
+                .contains("Mine could not be read")
+        );
     }
 }

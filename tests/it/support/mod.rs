@@ -9,10 +9,12 @@ pub mod action_image;
 pub mod aws;
 pub mod bin;
 pub mod http;
+pub mod json_rpc;
 pub mod kube_api;
 pub mod moto;
 pub mod net;
 pub mod registry;
+pub mod scripted_codedeploy;
 pub mod scripted_ecs;
 pub mod scripted_pause;
 
