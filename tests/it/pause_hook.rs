@@ -261,6 +261,19 @@ async fn without_verify_inputs_the_paused_deployment_is_never_continued_and_the_
         said[0]
     );
     assert!(outcome.verification.is_none());
+    assert_eq!(
+        outcome.notices.len(),
+        1,
+        "the pause is a notice too, so the summary and the messages carry it: {:#?}",
+        outcome.notices
+    );
+    assert!(
+        outcome.notices[0]
+            .starts_with("paused at POST_TEST_TRAFFIC_SHIFT awaiting action (hook h-1")
+            && outcome.notices[0].contains("a person (or the hook's timeout) decided"),
+        "{}",
+        outcome.notices[0]
+    );
 }
 
 #[tokio::test]

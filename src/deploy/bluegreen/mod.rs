@@ -806,7 +806,14 @@ impl Watched<'_> {
                     p.hook_id
                 );
                 console::notice(&format!("{}: {text}", at.service));
-                report.borrow_mut().steps.push(text);
+                let mut report = report.borrow_mut();
+                report.steps.push(text);
+                // The summary and the messages say it too, however the deploy ends: a person
+                // continued (or rolled back) what this run left paused.
+                report.notices.push(format!(
+                    "{}: this run does not answer a hook without verify-url or verify-alarms, so a person (or the hook's timeout) decided",
+                    p.text()
+                ));
             }
             hooks.waiting = Some(p);
             return Some(Stage::AwaitingAction);
