@@ -84,7 +84,7 @@ async fn cluster(policy: Policy, indexes: Vec<usize>) -> Outcome {
     let task_reads = Arc::new(AtomicU64::new(0));
     let tasks = common::no_stopped_tasks(task_reads.clone());
     let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule, &tasks]);
-    let poller = Arc::new(Poller::with_policy(client.clone(), policy));
+    let poller = Arc::new(Poller::new(client.clone()));
     let cancel = CancellationToken::new();
     let waits = indexes.into_iter().map(|index| {
         let poller = poller.clone();
@@ -101,6 +101,7 @@ async fn cluster(policy: Policy, indexes: Vec<usize>) -> Outcome {
                 cap: Duration::MAX,
                 rollback_to: None,
                 early: None,
+                policy,
             };
             let mut seen = Default::default();
             // The stopped-task watch the rolling deploy runs beside the wait.

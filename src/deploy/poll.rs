@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use aws_sdk_codedeploy::types::DeploymentInfo;
 use aws_sdk_ecs::types::{Service, ServiceDeployment};
 
-use crate::deploy::rolling::progress::Policy;
 use crate::error::{Error, Result, error_chain};
 
 /// Consecutive transient read errors a wait tolerates before it gives up.
@@ -537,6 +536,9 @@ async fn timer<A: Clone + Send + 'static>(shared: Arc<Shared<A>>, key: String, w
 /// DescribeServices takes at most this many services per call.
 const SERVICES_PER_CALL: usize = 10;
 
+/// The shortest time between two DescribeServices calls of a cluster.
+const SERVICES_MIN_GAP: Duration = Duration::from_secs(1);
+
 /// DescribeServiceDeployments takes at most this many service deployments per call.
 const SERVICE_DEPLOYMENTS_PER_CALL: usize = 20;
 
@@ -555,47 +557,39 @@ pub struct Poller {
     services: Batcher<Service>,
     service_deployments: Batcher<ServiceDeploymentAnswer>,
     deployments: Option<Batcher<DeploymentInfo>>,
-    policy: Policy,
 }
 
 impl std::fmt::Debug for Poller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Poller")
             .field("calls", &self.calls())
-            .field("policy", &self.policy)
             .finish()
     }
 }
 
 impl Poller {
-    /// A poller of ECS with the default rolling policy (CodeDeploy looks are then not shared
-    /// between apps: see [`Poller::for_aws`]).
+    /// A poller of ECS (CodeDeploy looks are then not shared between apps: see
+    /// [`Poller::for_aws`]).
     pub fn new(ecs: aws_sdk_ecs::Client) -> Poller {
-        Poller::with_policy(ecs, Policy::default())
-    }
-
-    /// The run's poller: ECS and CodeDeploy looks shared between its apps.
-    pub fn for_aws(aws: &crate::aws::Aws) -> Poller {
-        Poller::new(aws.ecs.clone()).with_codedeploy(aws.codedeploy.clone())
-    }
-
-    /// A poller with its own rolling policy (the benchmark compares it with a fixed interval).
-    pub fn with_policy(ecs: aws_sdk_ecs::Client, policy: Policy) -> Poller {
         Poller {
-            // At most one DescribeServices a second per cluster (the fast interval, when it is
-            // shorter): the preflight's look and the waits' first looks come close together.
+            // At most one DescribeServices a second per cluster: the preflight's look and the
+            // waits' first looks come close together.
             services: Batcher::with_min_gap(
                 SERVICES_PER_CALL,
                 describe_services(ecs.clone()),
-                policy.fast.min(Duration::from_secs(1)),
+                SERVICES_MIN_GAP,
             ),
             service_deployments: Batcher::new(
                 SERVICE_DEPLOYMENTS_PER_CALL,
                 describe_service_deployments(ecs),
             ),
             deployments: None,
-            policy,
         }
+    }
+
+    /// The run's poller: ECS and CodeDeploy looks shared between its apps.
+    pub fn for_aws(aws: &crate::aws::Aws) -> Poller {
+        Poller::new(aws.ecs.clone()).with_codedeploy(aws.codedeploy.clone())
     }
 
     /// This poller with CodeDeploy looks shared too.
@@ -604,11 +598,6 @@ impl Poller {
             deployments: Some(deployments_batcher(codedeploy)),
             ..self
         }
-    }
-
-    /// The rolling policy.
-    pub(crate) fn policy(&self) -> &Policy {
-        &self.policy
     }
 
     /// How many DescribeServices calls this poller has made.

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub use self::early::EarlyFor;
 use self::early::EarlyWatch;
 use self::progress::{
-    Assessment, Early, EarlySuccess, Phase, assess, look_interval, new_events, progress_line,
-    service_interval, superseded_by,
+    Assessment, Early, EarlySuccess, Phase, Policy, assess, look_interval, new_events,
+    progress_line, service_interval, superseded_by,
 };
 use super::Prepared;
 use super::diagnosis::{self, Watch, WatchFor};
@@ -197,6 +197,7 @@ impl Strategy for Rolling<'_> {
                 before: prepared.live.current_service_deployment(),
                 hint: started.service_deployment.as_deref(),
             }),
+            policy: Policy::of(self.timing.cadence),
         };
         let waited = wait_watching(
             self.poller,
@@ -300,6 +301,9 @@ pub struct Target<'a> {
     /// service has it (see `early.rs`). `None`: the wait always lasts until one deployment is
     /// left (following our own rollback).
     pub early: Option<EarlyFor<'a>>,
+    /// How soon to look again, by phase: the default in a run (from the timing's cadence), a
+    /// fixed interval in the benchmark's comparison.
+    pub policy: Policy,
 }
 
 impl Target<'_> {
@@ -376,7 +380,7 @@ pub async fn wait_watching(
         cap: target.cap,
         fail: &fail,
     };
-    let policy = poller.policy();
+    let policy = &target.policy;
     let mut phase = (Phase::Starting, started);
     let mut early = target.early.as_ref().map(|of| {
         EarlyWatch::new(

@@ -7,6 +7,7 @@
 //! DEFERRED`, [`early_success`]), and whether ECS has marked our service deployment SUCCESSFUL
 //! ([`reading`]): with them the rollout is done at SUCCESSFUL while the old tasks still drain.
 
+use crate::deploy::timing::Cadence;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -55,6 +56,14 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The policy of a run's cadence: the phase-aware default, or one interval everywhere.
+    pub fn of(cadence: Cadence) -> Policy {
+        match cadence {
+            Cadence::Phased => Policy::default(),
+            Cadence::Every(interval) => Policy::every(interval),
+        }
+    }
+
     /// The same interval in every phase (the benchmark's comparison with a fixed poll).
     pub fn every(interval: Duration) -> Policy {
         Policy {

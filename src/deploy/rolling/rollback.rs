@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Rolling;
 use super::Target;
+use super::progress::Policy;
 use crate::aws::Aws;
 use crate::deploy::poll::Poller;
 use crate::deploy::strategy::Ended;
@@ -98,6 +99,7 @@ pub(crate) async fn roll_back(
         // A cancelled run has seconds left: the rollback, its UpdateService included, gets
         // CANCELLED_ROLLBACK_WAIT in all, and ECS finishes it on its own.
         deadline: cancelled.then(|| Instant::now() + CANCELLED_ROLLBACK_WAIT),
+        policy: Policy::of(rolling.timing.cadence),
     };
     match restore(aws, poller, plan, prepared, &asked, seen_events).await {
         Ok((how, steady)) => {
@@ -159,6 +161,8 @@ struct Restore<'a> {
     previous: &'a str,
     failed_deployment: &'a str,
     deadline: Option<Instant>,
+    /// How soon to look again while following the rollback (the deploy's cadence).
+    policy: Policy,
 }
 
 /// Puts the service back on `previous` and waits until that deployment is steady; says what it
@@ -255,6 +259,7 @@ async fn restore(
         .1,
         rollback_to: None,
         early: None,
+        policy: asked.policy,
     };
     // The run may have been cancelled already: the rollback is followed with a token of its own.
     let own = CancellationToken::new();
