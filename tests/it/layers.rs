@@ -318,3 +318,27 @@ fn each_strategy_reads_only_its_part_of_the_settings() {
         }
     }
 }
+
+/// What every path shares (the poll loop and its batchers, the timing, the strategy shape) sits
+/// below the strategies: it imports none of them, so a path's own policy never leaks into it.
+#[test]
+fn the_shared_deploy_modules_import_no_strategy() {
+    let edges = edges(2);
+    let shared = ["deploy::poll", "deploy::timing", "deploy::strategy"];
+    let strategies = [
+        "deploy::rolling",
+        "deploy::codedeploy",
+        "deploy::bluegreen",
+        "deploy::kubernetes",
+    ];
+    for from in shared {
+        for to in strategies {
+            let key = (from.to_string(), to.to_string());
+            assert!(
+                !edges.contains_key(&key),
+                "{from} imports {to} ({})",
+                edges[&key]
+            );
+        }
+    }
+}
