@@ -342,3 +342,23 @@ fn the_shared_deploy_modules_import_no_strategy() {
         }
     }
 }
+
+/// Every strategy folder has the same three parts, so a reader finds each phase in the same
+/// place: `mod.rs` (the strategy), `progress.rs` (the pure reading of what the target says),
+/// `rollback.rs` (taking it back).
+#[test]
+fn every_strategy_folder_holds_the_strategy_its_progress_and_its_rollback() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/deploy");
+    for strategy in ["rolling", "codedeploy", "bluegreen", "kubernetes"] {
+        for part in ["mod.rs", "progress.rs", "rollback.rs"] {
+            let file = deploy.join(strategy).join(part);
+            assert!(file.is_file(), "{} is missing", file.display());
+        }
+        let strategy_file =
+            std::fs::read_to_string(deploy.join(strategy).join("mod.rs")).expect("read mod.rs");
+        assert!(
+            strategy_file.contains("impl Strategy for "),
+            "deploy/{strategy}/mod.rs holds no `impl Strategy for`"
+        );
+    }
+}
