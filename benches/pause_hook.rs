@@ -14,6 +14,9 @@
 //! `PAUSE_BENCH_RUNS` sets the runs of (a) (default 8).
 
 #[allow(dead_code)]
+#[path = "../tests/it/support/json_rpc.rs"]
+mod json_rpc;
+#[allow(dead_code)]
 #[path = "../tests/it/support/scripted_pause.rs"]
 mod scripted_pause;
 

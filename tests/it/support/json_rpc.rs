@@ -2,7 +2,7 @@
 //! operation a request names (`x-amz-target: Service_20141006.Operation`), a 200 with a JSON
 //! body, an error named by `__type`, and timestamps as epoch seconds.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
 use wiremock::matchers::any;
@@ -24,6 +24,15 @@ pub fn operation(req: &Request) -> String {
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("")
         .to_string()
+}
+
+/// The calls of `operation` in a script's log of (operation, request body, when it came): each
+/// one's body and when it came, in order.
+pub fn calls_of(log: &[(String, Value, Instant)], operation: &str) -> Vec<(Value, Instant)> {
+    log.iter()
+        .filter(|(o, _, _)| o == operation)
+        .map(|(_, body, at)| (body.clone(), *at))
+        .collect()
 }
 
 /// A timestamp as the JSON protocols send it: seconds since the epoch.

@@ -32,7 +32,7 @@ use ecs_deploy::deploy::codedeploy::progress::LIFECYCLE_EVENTS;
 use serde_json::{Value, json};
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
-use super::json_rpc::{epoch, error, ok, operation, serve};
+use super::json_rpc::{calls_of, epoch, error, ok, operation, serve};
 
 /// Our deployment's id.
 pub const OURS: &str = "d-BAKE00001";
@@ -96,13 +96,7 @@ impl ScriptedCodeDeploy {
     pub fn calls(&self, operation: &str) -> Vec<(Value, Instant)> {
         self.state
             .lock()
-            .map(|s| {
-                s.calls
-                    .iter()
-                    .filter(|(o, _, _)| o == operation)
-                    .map(|(_, b, t)| (b.clone(), *t))
-                    .collect()
-            })
+            .map(|s| calls_of(&s.calls, operation))
             .unwrap_or_default()
     }
 

@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+
+use super::json_rpc::{self, calls_of, epoch, ok, operation, serve};
 
 const PREFIX: &str = "arn:aws:ecs:us-east-1:123456789012";
 
@@ -106,11 +107,7 @@ impl ScriptedPause {
             answered: None,
             calls: Vec::new(),
         }));
-        let server = MockServer::builder().start().await;
-        Mock::given(any())
-            .respond_with(Answer(state.clone()))
-            .mount(&server)
-            .await;
+        let server = serve(Answer(state.clone())).await;
         ScriptedPause { server, state }
     }
 
@@ -126,13 +123,7 @@ impl ScriptedPause {
     pub fn calls_of(&self, operation: &str) -> Vec<(Value, Instant)> {
         self.state
             .lock()
-            .map(|s| {
-                s.calls
-                    .iter()
-                    .filter(|(o, _, _)| o == operation)
-                    .map(|(_, b, at)| (b.clone(), *at))
-                    .collect()
-            })
+            .map(|s| calls_of(&s.calls, operation))
             .unwrap_or_default()
     }
 
@@ -153,23 +144,11 @@ impl ScriptedPause {
     }
 }
 
-fn epoch(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-fn ok(body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_json(body)
-}
-
+/// An ECS error: the JSON protocol's `__type` and message, with the query-compatible error
+/// header ECS sends beside it.
 fn error(code: &str, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(400)
-        .insert_header("content-type", "application/x-amz-json-1.1")
+    json_rpc::error(code, message)
         .insert_header("x-amzn-query-error", format!("{code};Sender").as_str())
-        .set_body_json(json!({"__type": code, "message": message}))
 }
 
 fn ecs_deployment(name: &str, status: &str, revision: u32, state: &str) -> Value {
@@ -400,13 +379,7 @@ struct Answer(Arc<Mutex<State>>);
 
 impl Respond for Answer {
     fn respond(&self, req: &Request) -> ResponseTemplate {
-        let operation = req
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("")
-            .to_string();
+        let operation = operation(req);
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let Ok(mut st) = self.0.lock() else {
             return error("ServerException", "the script's state is poisoned");
